@@ -1,0 +1,156 @@
+//! Connectors as the host sees them, and the typed way to define one.
+//!
+//! The host holds every connector as a `dyn` [`Connector`], whether it was linked in or loaded from a
+//! plugin. Authors implement [`ConnectorDefinition`] instead, which derives the manifest from Rust
+//! types, and register it with [`register_connector!`](crate::register_connector) (built in) and
+//! [`export_connector!`](crate::export_connector) (plugin).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::AuthSpec;
+use crate::error::ConnectorError;
+use crate::host::Host;
+use crate::manifest::Manifest;
+use crate::method::MethodSet;
+use crate::rate_limit::RateLimit;
+
+/// One method call, as it crosses from host to connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// The method id, e.g. `account.get_summary`.
+    pub method: String,
+    /// The method's input, already validated by the host against the input schema.
+    pub input: Value,
+    /// The connection's settings with secrets removed (invariant 2).
+    #[serde(default)]
+    pub settings: Map<String, Value>,
+}
+
+/// A connector as the host uses it: its manifest and a way to call its methods.
+pub trait Connector: Send + Sync {
+    /// What the connector is and offers.
+    fn manifest(&self) -> &Manifest;
+
+    /// Runs one method call, streaming records through `host` and returning the final value.
+    fn invoke(&self, invocation: &Invocation, host: &dyn Host) -> Result<Value, ConnectorError>;
+}
+
+/// The typed definition of a connector, written once by its author.
+///
+/// The manifest's settings schema comes from [`Self::Settings`] and its method descriptors from
+/// [`Self::methods`], so the manifest cannot drift from the code.
+pub trait ConnectorDefinition: Send + Sync + 'static {
+    /// The settings type; mark fields with [`crate::settings`] transforms.
+    type Settings: JsonSchema;
+    /// Stable id, e.g. `constant-contact`.
+    const ID: &'static str;
+    /// Display name.
+    const NAME: &'static str;
+    /// Connector version (usually `env!("CARGO_PKG_VERSION")`).
+    const VERSION: &'static str;
+    /// One paragraph for people choosing a connector.
+    const DESCRIPTION: &'static str;
+    /// The API root request paths are relative to.
+    const BASE_URL: &'static str;
+
+    /// How the API authenticates.
+    fn auth() -> AuthSpec;
+
+    /// The API's rate limits.
+    fn rate_limits() -> Vec<RateLimit> {
+        Vec::new()
+    }
+
+    /// Hosts besides the base URL's that requests may reach.
+    fn allowed_hosts() -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The connector's methods.
+    fn methods() -> MethodSet;
+}
+
+/// A [`Connector`] built from a [`ConnectorDefinition`]; the form every Rust connector takes inside
+/// its own process (the host's for a built-in, the plugin's for a plugin).
+pub struct DefinedConnector {
+    manifest: Manifest,
+    methods: MethodSet,
+}
+
+impl DefinedConnector {
+    /// Builds the manifest and method table of `D`.
+    pub fn new<D: ConnectorDefinition>() -> Self {
+        let methods = D::methods();
+        let manifest = Manifest {
+            id: D::ID.to_owned(),
+            name: D::NAME.to_owned(),
+            version: D::VERSION.to_owned(),
+            description: D::DESCRIPTION.to_owned(),
+            base_url: D::BASE_URL.to_owned(),
+            allowed_hosts: D::allowed_hosts(),
+            auth: D::auth(),
+            settings_schema: schemars::schema_for!(D::Settings),
+            rate_limits: D::rate_limits(),
+            methods: methods.descriptors(),
+        };
+        Self { manifest, methods }
+    }
+}
+
+impl Connector for DefinedConnector {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn invoke(&self, invocation: &Invocation, host: &dyn Host) -> Result<Value, ConnectorError> {
+        self.methods.call(
+            &invocation.method,
+            host,
+            &invocation.settings,
+            invocation.input.clone(),
+        )
+    }
+}
+
+/// A built-in connector, collected at link time with `inventory`.
+pub struct Registration {
+    /// Builds the connector; called once per registry.
+    pub build: fn() -> Box<dyn Connector>,
+}
+
+impl Registration {
+    /// The registration of a defined connector; used by [`register_connector!`](crate::register_connector).
+    pub const fn of<D: ConnectorDefinition>() -> Self {
+        Self {
+            build: build_defined::<D>,
+        }
+    }
+}
+
+fn build_defined<D: ConnectorDefinition>() -> Box<dyn Connector> {
+    Box::new(DefinedConnector::new::<D>())
+}
+
+inventory::collect!(Registration);
+
+/// Every connector registered with [`register_connector!`](crate::register_connector) in the crates
+/// linked into this program.
+pub fn builtin_registrations() -> impl Iterator<Item = &'static Registration> {
+    inventory::iter::<Registration>.into_iter()
+}
+
+/// Registers a [`ConnectorDefinition`] as a built-in connector of any program that links its crate.
+///
+/// ```ignore
+/// plugboard_core::register_connector!(ConstantContact);
+/// ```
+#[macro_export]
+macro_rules! register_connector {
+    ($definition:ty) => {
+        $crate::inventory::submit! {
+            $crate::Registration::of::<$definition>()
+        }
+    };
+}

@@ -1,0 +1,69 @@
+//! What a connector may ask of the program running it.
+//!
+//! This is the connector's whole view of the outside world (invariant 1). The calls are synchronous:
+//! the host runs connector code on a blocking thread and does the asynchronous work itself, so a
+//! connector (and a plugin) needs no async runtime.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConnectorError;
+use crate::http::{HttpRequest, HttpResponse};
+
+/// Severity of a connector's log message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum LogLevel {
+    /// Detail for debugging a connector.
+    Debug = 0,
+    /// Progress worth showing.
+    Info = 1,
+    /// Something unusual that did not stop the call.
+    Warn = 2,
+    /// Something failed.
+    Error = 3,
+}
+
+impl LogLevel {
+    /// The level with this numeric value; unknown values (from a newer plugin) read as `Info`.
+    pub fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Self::Debug,
+            2 => Self::Warn,
+            3 => Self::Error,
+            _ => Self::Info,
+        }
+    }
+}
+
+/// The services a host gives a connector during one method call.
+pub trait Host {
+    /// Sends an HTTP request with the connection's credentials, within its rate limits, retrying
+    /// what is safe to retry. Error statuses come back as responses; `Err` means no response.
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError>;
+
+    /// Hands one record of a streamed output to the host. An `Err` (e.g. cancellation) tells the
+    /// connector to stop producing records.
+    fn emit(&self, record: serde_json::Value) -> Result<(), ConnectorError>;
+
+    /// Records a message in the run's log. Never pass secrets: the host cannot tell them apart.
+    fn log(&self, level: LogLevel, message: &str);
+
+    /// Whether the run was cancelled; long loops check it between requests.
+    fn is_cancelled(&self) -> bool;
+}
+
+impl<H: Host + ?Sized> Host for &H {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        (**self).send(request)
+    }
+    fn emit(&self, record: serde_json::Value) -> Result<(), ConnectorError> {
+        (**self).emit(record)
+    }
+    fn log(&self, level: LogLevel, message: &str) {
+        (**self).log(level, message);
+    }
+    fn is_cancelled(&self) -> bool {
+        (**self).is_cancelled()
+    }
+}

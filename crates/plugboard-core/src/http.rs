@@ -1,0 +1,261 @@
+//! HTTP request and response messages exchanged between a connector and its host.
+//!
+//! A connector describes the request it wants; the host sends it (invariant 1: connectors do no
+//! I/O). The messages are plain data, serializable as JSON, so they cross the plugin boundary as
+//! they are and can be snapshotted in tests.
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConnectorError;
+
+/// The HTTP verbs connectors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// Read a resource.
+    Get,
+    /// Create a resource or start an action.
+    Post,
+    /// Replace a resource.
+    Put,
+    /// Change part of a resource.
+    Patch,
+    /// Remove a resource.
+    Delete,
+}
+
+impl HttpMethod {
+    /// Whether HTTP itself promises that repeating the request has no further effect.
+    pub fn is_idempotent(self) -> bool {
+        !matches!(self, Self::Post | Self::Patch)
+    }
+
+    /// The method's name as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the host attaches the connection's credentials to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestAuth {
+    /// Authenticate as the manifest's auth spec says (the usual case).
+    #[default]
+    Default,
+    /// Send without credentials (public endpoints).
+    None,
+}
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum RequestBody {
+    /// A JSON document, sent as `application/json`.
+    Json(serde_json::Value),
+    /// URL-encoded form fields, sent as `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
+    /// Text with an explicit content type (e.g. CSV).
+    Text {
+        /// The `Content-Type` to send.
+        content_type: String,
+        /// The body itself.
+        text: String,
+    },
+}
+
+/// A request a connector asks its host to send.
+///
+/// The path is relative to the connector's base URL (or absolute on the same host, as APIs' "next
+/// page" links often are), so the host can point a connector at a sandbox and enforce its allow-list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HttpRequest {
+    /// The HTTP verb.
+    pub method: HttpMethod,
+    /// Path relative to the base URL, starting with `/`.
+    pub path: String,
+    /// Query parameters in order; repeated names are allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(String, String)>,
+    /// Extra headers. Credentials are never set here: the host injects them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The body, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<RequestBody>,
+    /// Whether to attach the connection's credentials.
+    #[serde(default)]
+    pub auth: RequestAuth,
+    /// Whether the host may retry this request after a failure that may have reached the server.
+    pub idempotent: bool,
+}
+
+impl HttpRequest {
+    /// A request with no query, headers or body; idempotent unless the verb says otherwise.
+    pub fn new(method: HttpMethod, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            auth: RequestAuth::Default,
+            idempotent: method.is_idempotent(),
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(HttpMethod::Get, path)
+    }
+
+    /// A `POST` request.
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new(HttpMethod::Post, path)
+    }
+
+    /// A `PUT` request.
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new(HttpMethod::Put, path)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(path: impl Into<String>) -> Self {
+        Self::new(HttpMethod::Patch, path)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(HttpMethod::Delete, path)
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: impl Into<String>, value: impl ToString) -> Self {
+        self.query.push((name.into(), value.to_string()));
+        self
+    }
+
+    /// Adds a query parameter when `value` is present, so optional filters read as one line.
+    pub fn query_opt<V: ToString>(self, name: &str, value: Option<V>) -> Self {
+        match value {
+            Some(value) => self.query(name, value),
+            None => self,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a JSON body from any serializable value.
+    pub fn json<T: Serialize>(mut self, body: &T) -> Result<Self, ConnectorError> {
+        let value = serde_json::to_value(body).map_err(|e| ConnectorError::InvalidInput {
+            message: format!("cannot encode the request body as JSON: {e}"),
+        })?;
+        self.body = Some(RequestBody::Json(value));
+        Ok(self)
+    }
+
+    /// Marks the request as safe (or unsafe) to retry, overriding the verb's default.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+}
+
+/// The host's answer to an [`HttpRequest`] that reached the server.
+///
+/// Error statuses arrive here too, so the connector can turn the API's error body into a typed
+/// error; the host only answers with an `Err` when it has no response to give.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HttpResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Response headers, names in lower case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The body as text (invalid UTF-8 is replaced).
+    #[serde(default)]
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// A response with a JSON body, mostly for tests and fakes.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Decodes the body as JSON into `T`, naming the path of the first mismatch.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            ConnectorError::unexpected_response(format_args!(
+                "HTTP {} body does not match the expected shape: {e}",
+                self.status
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_follow_http_idempotency_by_default() {
+        assert!(HttpRequest::get("/x").idempotent);
+        assert!(HttpRequest::put("/x").idempotent);
+        assert!(!HttpRequest::post("/x").idempotent);
+        assert!(HttpRequest::post("/x").idempotent(true).idempotent);
+    }
+
+    #[test]
+    fn optional_query_parameters_are_skipped_when_absent() {
+        let request = HttpRequest::get("/contacts")
+            .query_opt("status", Some("all"))
+            .query_opt::<u32>("limit", None);
+        assert_eq!(request.query, vec![("status".into(), "all".into())]);
+    }
+
+    #[test]
+    fn header_lookup_ignores_case() {
+        let response = HttpResponse {
+            status: 429,
+            headers: vec![("retry-after".into(), "2".into())],
+            body: String::new(),
+        };
+        assert_eq!(response.header("Retry-After"), Some("2"));
+    }
+}

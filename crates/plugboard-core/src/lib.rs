@@ -1,0 +1,42 @@
+//! The plugboard connector contract.
+//!
+//! This crate is what a connector author depends on, and all a plugin shares with its host: plain
+//! data types, traits and the plugin ABI. It does no I/O and needs no async runtime (invariant 1:
+//! the host owns the network, credentials, limits and retries).
+//!
+//! - [`Manifest`], [`AuthSpec`], [`RateLimit`], [`MethodDescriptor`]: what a connector declares.
+//! - [`settings`]: partner-level and per-connection settings, secrets, merge and validation.
+//! - [`Method`], [`MethodSet`], [`Context`]: typed methods, erased for the host.
+//! - [`Host`], [`HttpRequest`], [`HttpResponse`], [`ConnectorError`]: what a method may ask for.
+//! - [`Connector`], [`ConnectorDefinition`], [`register_connector!`], [`export_connector!`]: how a
+//!   connector is defined, registered as a built-in and exported as a plugin.
+//! - [`plugin`]: the versioned C ABI between a host and a plugin.
+
+pub mod auth;
+pub mod connector;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod manifest;
+pub mod method;
+pub mod plugin;
+pub mod rate_limit;
+pub mod settings;
+
+pub use auth::{
+    ApiKeyAuth, ApiKeyPlacement, AuthSpec, BasicAuth, ClientAuth, OAuth2AuthorizationCode,
+    OAuth2SettingsFields, RefreshBehaviour,
+};
+pub use connector::{
+    Connector, ConnectorDefinition, DefinedConnector, Invocation, Registration,
+    builtin_registrations,
+};
+pub use error::{ApiErrorDetail, ConnectorError};
+pub use host::{Host, LogLevel};
+pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
+pub use manifest::{Manifest, MethodDescriptor, MethodKind, OutputShape};
+pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
+pub use rate_limit::{LimitScope, RateLimit, ResetRule, Window};
+
+#[doc(hidden)]
+pub use inventory;

@@ -1,0 +1,272 @@
+//! Typed methods and the method set that erases their types for the host.
+//!
+//! Authors write a [`Method`] with real Rust input and output types; the [`MethodSet`] derives each
+//! method's descriptor (with JSON Schemas generated from those types) and dispatches JSON calls by
+//! id. The host only ever sees descriptors and JSON, which is what lets the same connector run built
+//! in or as a plugin.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::ConnectorError;
+use crate::host::{Host, LogLevel};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::manifest::{MethodDescriptor, MethodKind, OutputShape};
+
+/// The static facts about a method; the schemas come from its types.
+#[derive(Debug, Clone, Copy)]
+pub struct MethodInfo {
+    /// Id unique within the connector, e.g. `contacts.create`.
+    pub id: &'static str,
+    /// Display name, e.g. "Create Contact".
+    pub name: &'static str,
+    /// Group shown to users, plural, e.g. "Contacts".
+    pub category: &'static str,
+    /// One line saying what the method does.
+    pub description: &'static str,
+    /// Action or poll trigger.
+    pub kind: MethodKind,
+    /// Whether repeating a call with the same input is harmless.
+    pub idempotent: bool,
+}
+
+/// The record type of methods that return one value and stream nothing.
+///
+/// It has no values, so such a method cannot emit by mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoRecords {}
+
+impl JsonSchema for NoRecords {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NoRecords".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        false.into()
+    }
+}
+
+/// A connector method with typed input, output and streamed records.
+///
+/// ```
+/// use plugboard_core::{ConnectorError, Context, HttpRequest, Method, MethodInfo, MethodKind, NoRecords};
+///
+/// /// Input of `ping`.
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct PingInput { echo: String }
+///
+/// struct Ping;
+/// impl Method for Ping {
+///     type Input = PingInput;
+///     type Output = String;
+///     type Record = NoRecords;
+///     const INFO: MethodInfo = MethodInfo {
+///         id: "ping", name: "Ping", category: "Health",
+///         description: "Calls the API's health endpoint.",
+///         kind: MethodKind::Action, idempotent: true,
+///     };
+///     fn call(&self, cx: &mut Context<'_, NoRecords>, input: PingInput) -> Result<String, ConnectorError> {
+///         let response = cx.send(HttpRequest::get("/health"))?;
+///         Ok(format!("{} {}", input.echo, response.status))
+///     }
+/// }
+/// ```
+pub trait Method: Send + Sync + 'static {
+    /// What the caller passes; its schema becomes the descriptor's input schema.
+    type Input: DeserializeOwned + JsonSchema;
+    /// What the call returns when it completes.
+    type Output: Serialize + JsonSchema;
+    /// What the call streams through [`Context::emit`]; [`NoRecords`] for single-value methods.
+    type Record: Serialize + JsonSchema + 'static;
+    /// The method's id, name, category and behaviour.
+    const INFO: MethodInfo;
+
+    /// Runs the method: builds requests, sends them through the context, shapes the output.
+    fn call(
+        &self,
+        cx: &mut Context<'_, Self::Record>,
+        input: Self::Input,
+    ) -> Result<Self::Output, ConnectorError>;
+}
+
+/// What a method can use during a call: the host's services and the connection's non-secret
+/// settings, with typed record emission.
+pub struct Context<'a, R> {
+    host: &'a dyn Host,
+    settings: &'a Map<String, Value>,
+    emitted: u64,
+    _record: PhantomData<fn(R)>,
+}
+
+impl<'a, R: Serialize> Context<'a, R> {
+    /// A context over a host and the connection's settings (secrets already removed).
+    pub fn new(host: &'a dyn Host, settings: &'a Map<String, Value>) -> Self {
+        Self {
+            host,
+            settings,
+            emitted: 0,
+            _record: PhantomData,
+        }
+    }
+
+    /// Sends a request through the host; see [`Host::send`].
+    pub fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        if self.host.is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
+        self.host.send(request)
+    }
+
+    /// Streams one record to the host.
+    pub fn emit(&mut self, record: &R) -> Result<(), ConnectorError> {
+        let value = serde_json::to_value(record).map_err(|e| ConnectorError::UnexpectedResponse {
+            message: format!("cannot encode a record as JSON: {e}"),
+        })?;
+        self.host.emit(value)?;
+        self.emitted += 1;
+        Ok(())
+    }
+
+    /// How many records this call has emitted so far.
+    pub fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
+    /// Writes to the run's log.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.host.log(level, message);
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.host.is_cancelled()
+    }
+
+    /// The connection's settings as a typed value (secret fields are absent: invariant 2).
+    pub fn settings<S: DeserializeOwned>(&self) -> Result<S, ConnectorError> {
+        serde_json::from_value(Value::Object(self.settings.clone())).map_err(|e| {
+            ConnectorError::InvalidInput {
+                message: format!("connection settings: {e}"),
+            }
+        })
+    }
+}
+
+/// A method with its types erased, as the method set stores it.
+trait ErasedMethod: Send + Sync {
+    fn call_json(
+        &self,
+        host: &dyn Host,
+        settings: &Map<String, Value>,
+        input: Value,
+    ) -> Result<Value, ConnectorError>;
+}
+
+struct Typed<M>(M);
+
+impl<M: Method> ErasedMethod for Typed<M> {
+    fn call_json(
+        &self,
+        host: &dyn Host,
+        settings: &Map<String, Value>,
+        input: Value,
+    ) -> Result<Value, ConnectorError> {
+        let input: M::Input =
+            serde_json::from_value(input).map_err(|e| ConnectorError::InvalidInput {
+                message: format!("input of `{}`: {e}", M::INFO.id),
+            })?;
+        let mut cx = Context::new(host, settings);
+        let output = self.0.call(&mut cx, input)?;
+        serde_json::to_value(output).map_err(|e| ConnectorError::UnexpectedResponse {
+            message: format!("cannot encode the output of `{}` as JSON: {e}", M::INFO.id),
+        })
+    }
+}
+
+/// All of a connector's methods: their descriptors, and dispatch by id.
+pub struct MethodSet {
+    entries: Vec<(MethodDescriptor, Box<dyn ErasedMethod>)>,
+}
+
+impl Default for MethodSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MethodSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adds a method.
+    ///
+    /// # Panics
+    /// When a method with the same id is already in the set: that is a bug in the connector, and
+    /// failing as soon as its manifest is built is the earliest place to catch it.
+    #[must_use]
+    pub fn with<M: Method>(mut self, method: M) -> Self {
+        assert!(
+            self.descriptor(M::INFO.id).is_none(),
+            "method id `{}` is declared twice",
+            M::INFO.id
+        );
+        self.entries
+            .push((describe::<M>(), Box::new(Typed(method))));
+        self
+    }
+
+    /// The descriptors, in the order the methods were added.
+    pub fn descriptors(&self) -> Vec<MethodDescriptor> {
+        self.entries.iter().map(|(d, _)| d.clone()).collect()
+    }
+
+    /// The descriptor of one method.
+    pub fn descriptor(&self, id: &str) -> Option<&MethodDescriptor> {
+        self.entries.iter().map(|(d, _)| d).find(|d| d.id == id)
+    }
+
+    /// Calls the method `id` with a JSON input and returns its JSON output.
+    pub fn call(
+        &self,
+        id: &str,
+        host: &dyn Host,
+        settings: &Map<String, Value>,
+        input: Value,
+    ) -> Result<Value, ConnectorError> {
+        let (_, method) = self
+            .entries
+            .iter()
+            .find(|(d, _)| d.id == id)
+            .ok_or_else(|| ConnectorError::UnknownMethod { method: id.into() })?;
+        method.call_json(host, settings, input)
+    }
+}
+
+/// The descriptor of a typed method; schemas are self-contained (definitions inlined at the root).
+pub fn describe<M: Method>() -> MethodDescriptor {
+    let streams = TypeId::of::<M::Record>() != TypeId::of::<NoRecords>();
+    MethodDescriptor {
+        id: M::INFO.id.to_owned(),
+        name: M::INFO.name.to_owned(),
+        category: M::INFO.category.to_owned(),
+        description: M::INFO.description.to_owned(),
+        kind: M::INFO.kind,
+        output: if streams {
+            OutputShape::Records
+        } else {
+            OutputShape::One
+        },
+        idempotent: M::INFO.idempotent,
+        input_schema: schemars::schema_for!(M::Input),
+        output_schema: schemars::schema_for!(M::Output),
+        record_schema: streams.then(|| schemars::schema_for!(M::Record)),
+    }
+}

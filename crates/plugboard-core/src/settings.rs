@@ -1,0 +1,451 @@
+//! The settings model: partner-level defaults, per-connection values, and secrets.
+//!
+//! A connector's settings type derives `JsonSchema`; each field's level and secrecy are written into
+//! the generated schema as extension keywords, so the schema alone tells a host (or a UI) what to ask
+//! for and where:
+//!
+//! - `x-plugboard-level: "partner"`: set once for every install (e.g. an OAuth app's Client ID). A
+//!   partner may leave it blank; every connection must then supply it. When the partner has set it, a
+//!   connection cannot change it.
+//! - `x-plugboard-level: "connection"` (the default): set per install; a partner value is a default.
+//! - `x-plugboard-secret: true`: never logged, printed or handed to a connector.
+//!
+//! Mark fields with the transforms in this module:
+//!
+//! ```
+//! use schemars::JsonSchema;
+//! use plugboard_core::settings::{self, Level};
+//!
+//! #[derive(serde::Deserialize, JsonSchema)]
+//! struct Settings {
+//!     /// The OAuth application's client id.
+//!     #[schemars(transform = settings::partner)]
+//!     client_id: String,
+//!     /// The OAuth application's secret.
+//!     #[schemars(transform = settings::partner_secret)]
+//!     client_secret: String,
+//! }
+//!
+//! let schema = schemars::schema_for!(Settings);
+//! assert_eq!(settings::field_level(&schema, "client_id"), Some(Level::Partner));
+//! assert!(settings::is_secret(&schema, "client_secret"));
+//! ```
+
+use schemars::Schema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Schema keyword holding a field's [`Level`].
+pub const LEVEL_KEYWORD: &str = "x-plugboard-level";
+/// Schema keyword marking a field as secret.
+pub const SECRET_KEYWORD: &str = "x-plugboard-secret";
+/// What secret values are replaced with wherever settings are shown.
+pub const REDACTED: &str = "[redacted]";
+
+/// Where a setting is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Once for all installs (the project or partner configuration).
+    Partner,
+    /// For each connection (install).
+    Connection,
+}
+
+/// Schemars transform: a partner-level setting.
+pub fn partner(schema: &mut Schema) {
+    schema.insert(LEVEL_KEYWORD.to_owned(), Value::from("partner"));
+}
+
+/// Schemars transform: a connection-level setting (the default, for explicitness).
+pub fn connection(schema: &mut Schema) {
+    schema.insert(LEVEL_KEYWORD.to_owned(), Value::from("connection"));
+}
+
+/// Schemars transform: a secret setting.
+pub fn secret(schema: &mut Schema) {
+    schema.insert(SECRET_KEYWORD.to_owned(), Value::Bool(true));
+}
+
+/// Schemars transform: a partner-level secret (e.g. an OAuth client secret).
+pub fn partner_secret(schema: &mut Schema) {
+    partner(schema);
+    secret(schema);
+}
+
+/// Schemars transform: a connection-level secret (e.g. a customer's API key).
+pub fn connection_secret(schema: &mut Schema) {
+    connection(schema);
+    secret(schema);
+}
+
+fn property<'s>(schema: &'s Schema, field: &str) -> Option<&'s Value> {
+    schema.get("properties")?.get(field)
+}
+
+fn properties(schema: &Schema) -> impl Iterator<Item = (&String, &Value)> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+}
+
+/// The level of a field, or `None` when the schema has no such field.
+pub fn field_level(schema: &Schema, field: &str) -> Option<Level> {
+    let property = property(schema, field)?;
+    Some(match property.get(LEVEL_KEYWORD).and_then(Value::as_str) {
+        Some("partner") => Level::Partner,
+        _ => Level::Connection,
+    })
+}
+
+/// Whether a field is marked secret.
+pub fn is_secret(schema: &Schema, field: &str) -> bool {
+    property(schema, field)
+        .and_then(|p| p.get(SECRET_KEYWORD))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The field's display title: its schema `title`, else its name.
+pub fn field_title<'s>(schema: &'s Schema, field: &'s str) -> &'s str {
+    property(schema, field)
+        .and_then(|p| p.get("title"))
+        .and_then(Value::as_str)
+        .unwrap_or(field)
+}
+
+/// One field of a settings schema, as a host or UI presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// The field's name in the settings object.
+    pub name: String,
+    /// The display title.
+    pub title: String,
+    /// The schema description, if any.
+    pub description: Option<String>,
+    /// Where the field is configured.
+    pub level: Level,
+    /// Whether the field is secret.
+    pub secret: bool,
+    /// Whether a value must be present once partner and connection values are merged.
+    pub required: bool,
+}
+
+/// Every top-level field of a settings schema, in schema order.
+pub fn fields(schema: &Schema) -> Vec<FieldInfo> {
+    let required = required_fields(schema);
+    properties(schema)
+        .map(|(name, property)| FieldInfo {
+            name: name.clone(),
+            title: field_title(schema, name).to_owned(),
+            description: property
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            level: field_level(schema, name).unwrap_or(Level::Connection),
+            secret: is_secret(schema, name),
+            required: required.contains(&name.as_str()),
+        })
+        .collect()
+}
+
+fn required_fields(schema: &Schema) -> Vec<&str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Whether a value counts as "not given": partner forms leave fields as `null` or empty text.
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// One thing wrong with a settings object, located by JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsProblem {
+    /// JSON pointer of the offending field in the merged settings, e.g. `/client_id`.
+    pub pointer: String,
+    /// What is wrong, in plain English.
+    pub message: String,
+}
+
+/// Every problem found in a settings object, reported together so a user fixes them in one pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("invalid settings:{}", render_problems(problems))]
+pub struct SettingsError {
+    /// The problems, in field order.
+    pub problems: Vec<SettingsProblem>,
+}
+
+fn render_problems(problems: &[SettingsProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("\n  {}: {}", display_pointer(&p.pointer), p.message))
+        .collect()
+}
+
+fn display_pointer(pointer: &str) -> &str {
+    if pointer.is_empty() { "(root)" } else { pointer }
+}
+
+/// Where a value in a merged settings object came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Partner,
+    Connection,
+}
+
+/// Merges partner and connection settings and validates the result against `schema`.
+///
+/// Returns the effective settings, or every problem at once: unknown fields, partner-level fields a
+/// connection tries to change, required fields left blank at both levels, and schema violations,
+/// each with its JSON pointer. Messages never contain the values themselves, so a secret typed into
+/// the wrong field does not leak into an error.
+pub fn resolve(
+    schema: &Schema,
+    partner: &Map<String, Value>,
+    connection: &Map<String, Value>,
+) -> Result<Map<String, Value>, SettingsError> {
+    let mut problems = Vec::new();
+    let mut merged = Map::new();
+    let mut sources = Vec::new();
+
+    for (level_name, values) in [("partner", partner), ("connection", connection)] {
+        for name in values.keys() {
+            if property(schema, name).is_none() {
+                problems.push(SettingsProblem {
+                    pointer: pointer_to(name),
+                    message: format!(
+                        "`{name}` is not a setting of this connector (given in the {level_name} settings)"
+                    ),
+                });
+            }
+        }
+    }
+
+    for (name, _) in properties(schema) {
+        let given_by_partner = partner.get(name).filter(|v| !is_blank(v));
+        let given_by_connection = connection.get(name).filter(|v| !is_blank(v));
+        let level = field_level(schema, name).unwrap_or(Level::Connection);
+        let chosen = match (level, given_by_partner, given_by_connection) {
+            (Level::Partner, Some(p), Some(c)) if p != c => {
+                problems.push(SettingsProblem {
+                    pointer: pointer_to(name),
+                    message: format!(
+                        "{} is set at partner level; a connection cannot change it",
+                        field_title(schema, name)
+                    ),
+                });
+                Some((p, Source::Partner))
+            }
+            (Level::Partner, Some(p), _) => Some((p, Source::Partner)),
+            (_, _, Some(c)) => Some((c, Source::Connection)),
+            (Level::Connection, Some(p), None) => Some((p, Source::Partner)),
+            (_, None, None) => None,
+        };
+        if let Some((value, source)) = chosen {
+            merged.insert(name.clone(), value.clone());
+            sources.push((name.clone(), source));
+        }
+    }
+
+    for name in required_fields(schema) {
+        if !merged.contains_key(name) {
+            let title = field_title(schema, name);
+            let message = match field_level(schema, name) {
+                Some(Level::Partner) => format!(
+                    "{title} is required: it is blank at partner level, so this connection must supply it"
+                ),
+                _ => format!("{title} is required for this connection"),
+            };
+            problems.push(SettingsProblem {
+                pointer: pointer_to(name),
+                message,
+            });
+        }
+    }
+
+    problems.extend(schema_problems(schema, &merged));
+    if problems.is_empty() {
+        Ok(merged)
+    } else {
+        problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        problems.dedup();
+        Err(SettingsError { problems })
+    }
+}
+
+/// Schema violations of the merged object, except missing fields (reported with better words above).
+fn schema_problems(schema: &Schema, merged: &Map<String, Value>) -> Vec<SettingsProblem> {
+    let validator = match jsonschema::validator_for(schema.as_value()) {
+        Ok(validator) => validator,
+        Err(error) => {
+            return vec![SettingsProblem {
+                pointer: String::new(),
+                message: format!("the connector's settings schema is invalid: {error}"),
+            }];
+        }
+    };
+    let instance = Value::Object(merged.clone());
+    validator
+        .iter_errors(&instance)
+        .filter(|error| {
+            !matches!(
+                error.kind(),
+                jsonschema::error::ValidationErrorKind::Required { .. }
+                    | jsonschema::error::ValidationErrorKind::AdditionalProperties { .. }
+            )
+        })
+        .map(|error| {
+            let pointer = error.instance_path().as_str().to_owned();
+            let field = pointer.trim_start_matches('/');
+            SettingsProblem {
+                message: format!("{}: {}", field_title(schema, field), error.masked()),
+                pointer,
+            }
+        })
+        .collect()
+}
+
+fn pointer_to(field: &str) -> String {
+    format!("/{}", field.replace('~', "~0").replace('/', "~1"))
+}
+
+/// A copy of `settings` with every secret value replaced by [`REDACTED`], for display and logs.
+pub fn redacted(schema: &Schema, settings: &Map<String, Value>) -> Map<String, Value> {
+    settings
+        .iter()
+        .map(|(name, value)| {
+            let shown = if is_secret(schema, name) {
+                Value::from(REDACTED)
+            } else {
+                value.clone()
+            };
+            (name.clone(), shown)
+        })
+        .collect()
+}
+
+/// A copy of `settings` without secret fields: what a connector is allowed to see (invariant 2).
+pub fn without_secrets(schema: &Schema, settings: &Map<String, Value>) -> Map<String, Value> {
+    settings
+        .iter()
+        .filter(|(name, _)| !is_secret(schema, name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemars::JsonSchema;
+    use serde_json::json;
+
+    #[derive(Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Example {
+        /// Client ID
+        #[schemars(title = "Client ID", transform = partner)]
+        client_id: String,
+        #[schemars(title = "Client Secret", transform = partner_secret)]
+        client_secret: String,
+        #[schemars(title = "Redirect URI")]
+        redirect_uri: String,
+        #[serde(default)]
+        #[schemars(range(min = 1, max = 10))]
+        page_size: Option<u32>,
+    }
+
+    fn schema() -> Schema {
+        schemars::schema_for!(Example)
+    }
+
+    fn obj(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn levels_and_secrecy_are_in_the_schema() {
+        let schema = schema();
+        assert_eq!(field_level(&schema, "client_id"), Some(Level::Partner));
+        assert_eq!(field_level(&schema, "redirect_uri"), Some(Level::Connection));
+        assert_eq!(field_level(&schema, "nope"), None);
+        assert!(is_secret(&schema, "client_secret"));
+        assert!(!is_secret(&schema, "client_id"));
+    }
+
+    #[test]
+    fn partner_values_apply_to_every_connection() {
+        let merged = resolve(
+            &schema(),
+            &obj(json!({"client_id": "app", "client_secret": "s3cret"})),
+            &obj(json!({"redirect_uri": "http://127.0.0.1/cb"})),
+        )
+        .expect("valid");
+        assert_eq!(merged["client_id"], "app");
+        assert_eq!(merged["redirect_uri"], "http://127.0.0.1/cb");
+    }
+
+    #[test]
+    fn blank_partner_values_must_come_from_the_connection() {
+        let error = resolve(
+            &schema(),
+            &obj(json!({"client_id": "", "client_secret": null})),
+            &obj(json!({"redirect_uri": "http://127.0.0.1/cb"})),
+        )
+        .expect_err("missing client credentials");
+        let pointers: Vec<&str> = error.problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/client_id", "/client_secret"]);
+        assert!(
+            error.problems[0]
+                .message
+                .contains("Client ID is required: it is blank at partner level"),
+            "{error}"
+        );
+
+        let merged = resolve(
+            &schema(),
+            &obj(json!({"client_id": ""})),
+            &obj(json!({"client_id": "own-app", "client_secret": "x", "redirect_uri": "u"})),
+        )
+        .expect("connection supplies them");
+        assert_eq!(merged["client_id"], "own-app");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_without_values() {
+        let error = resolve(
+            &schema(),
+            &obj(json!({"client_id": "app", "colour": "red"})),
+            &obj(json!({"client_id": "other", "page_size": 99, "client_secret": "hunter2"})),
+        )
+        .expect_err("several problems");
+        let pointers: Vec<&str> = error.problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/client_id", "/colour", "/page_size", "/redirect_uri"]
+        );
+        let text = error.to_string();
+        assert!(text.contains("cannot change it"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("99"), "values must not be echoed: {text}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_withheld_from_connectors() {
+        let schema = schema();
+        let settings = obj(json!({"client_id": "app", "client_secret": "s3cret"}));
+        assert_eq!(redacted(&schema, &settings)["client_secret"], REDACTED);
+        assert!(!without_secrets(&schema, &settings).contains_key("client_secret"));
+    }
+}
