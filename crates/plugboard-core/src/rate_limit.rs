@@ -102,6 +102,7 @@ impl RateLimit {
             ResetRule::Rolling => "rolling",
             ResetRule::CalendarUtc => "resets at the start of each UTC window",
         };
-        format!("{} requests/{window}, {scope}, {reset}", self.limit)
+        let requests = if self.limit == 1 { "request" } else { "requests" };
+        format!("{} {requests}/{window}, {scope}, {reset}", self.limit)
     }
 }

@@ -1,0 +1,142 @@
+//! The set of connectors a program can use: built-ins and plugins, by id.
+//!
+//! Loading is forgiving per file and strict per id: a broken plugin is reported and skipped while
+//! the others load, and a second connector with an id already taken is refused rather than
+//! silently shadowing the first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use plugboard_core::{Connector, Manifest, builtin_registrations};
+
+use crate::plugins::{LoadError, is_library_file, load_plugin};
+
+/// Where a connector came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectorSource {
+    /// Linked into this program.
+    BuiltIn,
+    /// Loaded from a plugin file.
+    Plugin(PathBuf),
+}
+
+impl fmt::Display for ConnectorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BuiltIn => f.write_str("built in"),
+            Self::Plugin(path) => write!(f, "plugin {}", path.display()),
+        }
+    }
+}
+
+/// A connector and where it came from.
+#[derive(Clone)]
+pub struct RegisteredConnector {
+    /// The connector.
+    pub connector: Arc<dyn Connector>,
+    /// Its origin.
+    pub source: ConnectorSource,
+}
+
+impl RegisteredConnector {
+    /// The connector's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.connector.manifest()
+    }
+}
+
+/// Connectors by id, in the order they were added.
+#[derive(Default, Clone)]
+pub struct Registry {
+    connectors: Vec<RegisteredConnector>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every connector linked into this program. Two built-ins with one id are a build mistake;
+    /// the first wins and the error says so.
+    pub fn with_builtins() -> (Self, Vec<LoadError>) {
+        let mut registry = Self::new();
+        let mut problems = Vec::new();
+        for registration in builtin_registrations() {
+            let connector: Arc<dyn Connector> = Arc::from((registration.build)());
+            if let Err(problem) = registry.add(connector, ConnectorSource::BuiltIn) {
+                problems.push(problem);
+            }
+        }
+        (registry, problems)
+    }
+
+    /// Adds a connector unless its id is taken.
+    pub fn add(
+        &mut self,
+        connector: Arc<dyn Connector>,
+        source: ConnectorSource,
+    ) -> Result<&RegisteredConnector, LoadError> {
+        let id = connector.manifest().id.clone();
+        if let Some(existing) = self.get(&id) {
+            return Err(LoadError::DuplicateId {
+                path: match source {
+                    ConnectorSource::Plugin(path) => path,
+                    ConnectorSource::BuiltIn => PathBuf::from("(built in)"),
+                },
+                id,
+                existing: existing.source.to_string(),
+            });
+        }
+        self.connectors.push(RegisteredConnector { connector, source });
+        Ok(self.connectors.last().expect("just pushed"))
+    }
+
+    /// Loads one plugin file.
+    pub fn load_plugin_file(&mut self, path: &Path) -> Result<&RegisteredConnector, LoadError> {
+        let connector = load_plugin(path)?;
+        self.add(
+            Arc::new(connector),
+            ConnectorSource::Plugin(path.to_owned()),
+        )
+    }
+
+    /// Loads every shared library in `dir` (not recursively, in file-name order) and returns the
+    /// problems; the plugins that load are added whatever happens to the others.
+    pub fn load_plugin_dir(&mut self, dir: &Path) -> Vec<LoadError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(source) => {
+                return vec![LoadError::Directory {
+                    path: dir.to_owned(),
+                    source,
+                }];
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| is_library_file(path))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|path| self.load_plugin_file(path).err())
+            .collect()
+    }
+
+    /// The connector with this id.
+    pub fn get(&self, id: &str) -> Option<&RegisteredConnector> {
+        self.connectors.iter().find(|c| c.manifest().id == id)
+    }
+
+    /// Every connector, in load order.
+    pub fn iter(&self) -> impl Iterator<Item = &RegisteredConnector> {
+        self.connectors.iter()
+    }
+
+    /// Whether no connector is registered.
+    pub fn is_empty(&self) -> bool {
+        self.connectors.is_empty()
+    }
+}

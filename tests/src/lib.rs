@@ -1,0 +1,148 @@
+//! Shared helpers of the integration tests: a scripted [`Host`] and freshly built artifacts.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
+use serde_json::Value;
+
+/// A host that answers requests from a script and records everything the connector did, so the
+/// same call can be compared across a built-in and a plugin.
+#[derive(Default)]
+pub struct ScriptedHost {
+    responses: Mutex<VecDeque<Result<HttpResponse, ConnectorError>>>,
+    /// Every request sent, in order.
+    pub requests: Mutex<Vec<HttpRequest>>,
+    /// Every record emitted, in order.
+    pub records: Mutex<Vec<Value>>,
+    /// Every log line, in order.
+    pub logs: Mutex<Vec<(LogLevel, String)>>,
+    cancelled: bool,
+}
+
+impl ScriptedHost {
+    /// A host that answers the given responses in order, then fails.
+    pub fn new(responses: impl IntoIterator<Item = Result<HttpResponse, ConnectorError>>) -> Self {
+        Self {
+            responses: Mutex::new(responses.into_iter().collect()),
+            ..Self::default()
+        }
+    }
+
+    /// A host whose run is already cancelled.
+    pub fn cancelled() -> Self {
+        Self {
+            cancelled: true,
+            ..Self::default()
+        }
+    }
+
+    /// The requests sent so far.
+    pub fn requests(&self) -> Vec<HttpRequest> {
+        self.requests.lock().expect("not poisoned").clone()
+    }
+
+    /// The records emitted so far.
+    pub fn records(&self) -> Vec<Value> {
+        self.records.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Host for ScriptedHost {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        self.requests.lock().expect("not poisoned").push(request);
+        self.responses
+            .lock()
+            .expect("not poisoned")
+            .pop_front()
+            .unwrap_or_else(|| {
+                Err(ConnectorError::Transport {
+                    message: "the script has no more responses".into(),
+                })
+            })
+    }
+
+    fn emit(&self, record: Value) -> Result<(), ConnectorError> {
+        self.records.lock().expect("not poisoned").push(record);
+        Ok(())
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        self.logs
+            .lock()
+            .expect("not poisoned")
+            .push((level, message.to_owned()));
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    xtask::workspace_root()
+}
+
+/// A fresh, empty directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plugboard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("can create a temp dir");
+    dir
+}
+
+/// Builds a library once per test process (cargo serializes concurrent builds) and keeps a private
+/// copy, since a later build of the same package with other features overwrites cargo's output.
+fn built_once(cell: &'static OnceLock<PathBuf>, package: &str, features: &[&str]) -> PathBuf {
+    cell.get_or_init(|| {
+        let label = if features.is_empty() {
+            package.to_owned()
+        } else {
+            format!("{package}-{}", features.join("-"))
+        };
+        let out = temp_dir(&format!("lib-{label}"));
+        xtask::plugins::build_into(&workspace_root(), package, features, false, &out)
+            .unwrap_or_else(|e| panic!("cannot build {label}: {e:#}"))
+    })
+    .clone()
+}
+
+/// The Constant Contact connector built as a plugin, freshly.
+pub fn constant_contact_plugin() -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    built_once(&CELL, "constant-contact", &["plugin"])
+}
+
+/// The broken-plugin fixture built with one defect (`None`: no plugin symbol at all).
+pub fn bad_plugin(defect: Option<&'static str>) -> PathBuf {
+    static NONE: OnceLock<PathBuf> = OnceLock::new();
+    static WRONG_ABI: OnceLock<PathBuf> = OnceLock::new();
+    static PANICKING: OnceLock<PathBuf> = OnceLock::new();
+    static ABORT: OnceLock<PathBuf> = OnceLock::new();
+    match defect {
+        None => built_once(&NONE, "bad-plugin", &[]),
+        Some("wrong-abi") => built_once(&WRONG_ABI, "bad-plugin", &["wrong-abi"]),
+        Some("panicking-manifest") => built_once(&PANICKING, "bad-plugin", &["panicking-manifest"]),
+        Some("panic-abort") => built_once(&ABORT, "bad-plugin", &["panic-abort"]),
+        Some(other) => panic!("no bad-plugin defect `{other}`"),
+    }
+}
+
+/// The `plugboard` binary, built if needed.
+pub fn plugboard_binary() -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    CELL.get_or_init(|| {
+        xtask::plugins::build_binary(&workspace_root(), "plugboard-cli", "plugboard")
+            .unwrap_or_else(|e| panic!("cannot build plugboard: {e:#}"))
+    })
+    .clone()
+}
+
+/// Copies `library` into `dir` under `name` (with the platform's library extension).
+pub fn install(library: &Path, dir: &Path, name: &str) -> PathBuf {
+    let target = dir.join(format!("{name}.{}", std::env::consts::DLL_EXTENSION));
+    std::fs::copy(library, &target).expect("can copy a library");
+    target
+}

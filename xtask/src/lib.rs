@@ -1,0 +1,15 @@
+//! Project automation behind `cargo xtask`, as a library so tests can run the same code.
+
+pub mod plugins;
+pub mod schemas;
+
+use std::path::PathBuf;
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
