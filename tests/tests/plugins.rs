@@ -59,7 +59,10 @@ fn the_plugin_and_the_builtin_give_identical_results_for_the_same_call() {
     let builtin = builtin();
     let cases = vec![
         (
-            invocation("account.get_summary", json!({"extra_fields": ["physical_address"]})),
+            invocation(
+                "account.get_summary",
+                json!({"extra_fields": ["physical_address"]}),
+            ),
             vec![Ok(HttpResponse::json(
                 200,
                 &json!({"organization_name": "Acme", "physical_address": {"city": "Boston"}}),
@@ -140,7 +143,8 @@ fn a_cancelled_host_stops_the_plugin_before_it_sends() {
 fn the_runner_host_answers_through_the_callback_table() {
     let plugin = load_plugin(&constant_contact_plugin()).expect("the plugin loads");
     let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let host = plugboard_runner::RunnerHost::new("constant-contact", Box::new(|_| Ok(())), cancelled);
+    let host =
+        plugboard_runner::RunnerHost::new("constant-contact", Box::new(|_| Ok(())), cancelled);
     let error = plugin
         .invoke(&invocation("account.get_summary", json!({})), &host)
         .expect_err("HTTP is not wired yet");
@@ -161,7 +165,10 @@ fn load_error(path: &std::path::Path) -> LoadError {
 fn a_plugin_for_another_abi_major_is_refused() {
     let path = bad_plugin(Some("wrong-abi"));
     let message = load_error(&path).to_string();
-    assert!(message.starts_with(&path.display().to_string()), "{message}");
+    assert!(
+        message.starts_with(&path.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("plugin ABI 99.x"), "{message}");
     assert!(message.contains("ABI 1.x"), "{message}");
 }
@@ -207,9 +214,16 @@ fn a_directory_of_mixed_plugins_loads_the_good_ones_and_names_each_bad_file() {
     install(&bad_plugin(Some("wrong-abi")), &dir, "c-wrong-abi");
     install(&bad_plugin(None), &dir, "d-no-symbol");
     install(&bad_plugin(Some("panicking-manifest")), &dir, "e-panicking");
-    std::fs::write(dir.join(format!("f-text.{}", std::env::consts::DLL_EXTENSION)), "text")
-        .expect("write");
-    std::fs::write(dir.join("README.txt"), "not a library, not even named like one").expect("write");
+    std::fs::write(
+        dir.join(format!("f-text.{}", std::env::consts::DLL_EXTENSION)),
+        "text",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("README.txt"),
+        "not a library, not even named like one",
+    )
+    .expect("write");
 
     let mut registry = Registry::new();
     let problems = registry.load_plugin_dir(&dir);
@@ -219,7 +233,12 @@ fn a_directory_of_mixed_plugins_loads_the_good_ones_and_names_each_bad_file() {
     let described: Vec<(String, String)> = problems
         .iter()
         .map(|p| {
-            let file = p.path().file_name().expect("a file").to_string_lossy().into_owned();
+            let file = p
+                .path()
+                .file_name()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned();
             let kind = match p {
                 LoadError::DuplicateId { .. } => "duplicate",
                 LoadError::Refused { .. } => "refused",
@@ -243,7 +262,10 @@ fn a_directory_of_mixed_plugins_loads_the_good_ones_and_names_each_bad_file() {
     .collect();
     assert_eq!(described, expected);
     let duplicate = problems[0].to_string();
-    assert!(duplicate.contains("a-constant-contact"), "names the first file: {duplicate}");
+    assert!(
+        duplicate.contains("a-constant-contact"),
+        "names the first file: {duplicate}"
+    );
 }
 
 #[test]
@@ -255,10 +277,15 @@ fn a_plugin_duplicating_a_builtin_is_reported_and_the_builtin_stays() {
     let problems = registry.load_plugin_dir(&dir);
     assert_eq!(problems.len(), 1);
     assert!(
-        problems[0].to_string().contains("already provided by built in"),
+        problems[0]
+            .to_string()
+            .contains("already provided by built in"),
         "{}",
         problems[0]
     );
-    let source = &registry.get("constant-contact").expect("still there").source;
+    let source = &registry
+        .get("constant-contact")
+        .expect("still there")
+        .source;
     assert_eq!(*source, plugboard_runner::ConnectorSource::BuiltIn);
 }

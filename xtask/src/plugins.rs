@@ -14,12 +14,17 @@ use anyhow::{Context, bail};
 pub fn connector_packages(root: &Path) -> anyhow::Result<Vec<String>> {
     let mut packages = Vec::new();
     let dir = root.join("connectors");
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+    {
         let manifest = entry?.path().join("Cargo.toml");
         let Ok(text) = std::fs::read_to_string(&manifest) else {
             continue;
         };
-        if text.lines().any(|line| line.trim_start().starts_with("plugin =")) {
+        if text
+            .lines()
+            .any(|line| line.trim_start().starts_with("plugin ="))
+        {
             if let Some(name) = entry_name(&manifest) {
                 packages.push(name);
             }
@@ -42,16 +47,26 @@ pub fn build_library(
     release: bool,
 ) -> anyhow::Result<PathBuf> {
     let suffix = format!(".{}", std::env::consts::DLL_EXTENSION);
-    cargo_build(root, &["--lib", "-p", package], features, release, "cdylib", |path| {
-        path.to_string_lossy().ends_with(&suffix)
-    })
+    cargo_build(
+        root,
+        &["--lib", "-p", package],
+        features,
+        release,
+        "cdylib",
+        |path| path.to_string_lossy().ends_with(&suffix),
+    )
 }
 
 /// Builds the binary `bin` of `package` and returns its path.
 pub fn build_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    cargo_build(root, &["--bin", bin, "-p", package], &[], false, "bin", |path| {
-        path.file_stem().is_some_and(|stem| stem == bin)
-    })
+    cargo_build(
+        root,
+        &["--bin", bin, "-p", package],
+        &[],
+        false,
+        "bin",
+        |path| path.file_stem().is_some_and(|stem| stem == bin),
+    )
 }
 
 /// Runs `cargo build` with JSON messages and returns the first artifact of target kind `kind`

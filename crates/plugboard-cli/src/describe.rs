@@ -38,7 +38,11 @@ pub fn connector_table(registry: &Registry) -> String {
 pub fn manifest(connector: &RegisteredConnector) -> String {
     let m = connector.manifest();
     let mut out = String::new();
-    let _ = writeln!(out, "{} ({} {}, {})", m.name, m.id, m.version, connector.source);
+    let _ = writeln!(
+        out,
+        "{} ({} {}, {})",
+        m.name, m.id, m.version, connector.source
+    );
     let _ = writeln!(out, "{}\n", m.description);
     let _ = writeln!(out, "Base URL  {}", m.base_url);
 
@@ -46,7 +50,11 @@ pub fn manifest(connector: &RegisteredConnector) -> String {
     if let AuthSpec::OAuth2AuthorizationCode(oauth) = &m.auth {
         let _ = writeln!(out, "          authorize {}", oauth.authorize_url);
         let _ = writeln!(out, "          token     {}", oauth.token_url);
-        let _ = writeln!(out, "          scopes    {}", oauth.default_scopes.join(" "));
+        let _ = writeln!(
+            out,
+            "          scopes    {}",
+            oauth.default_scopes.join(" ")
+        );
         if let Some(lifetime) = oauth.access_token_lifetime_secs {
             let _ = writeln!(out, "          access tokens live {} h", lifetime / 3600);
         }
@@ -104,14 +112,22 @@ fn method_lines(out: &mut String, method: &MethodDescriptor) {
         OutputShape::One => "one value",
         OutputShape::Records => "streams records",
     };
-    let idempotent = if method.idempotent { ", idempotent" } else { "" };
+    let idempotent = if method.idempotent {
+        ", idempotent"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
         "    {}  {} ({kind}, {shape}{idempotent})",
         method.id, method.name
     );
     let _ = writeln!(out, "        {}", method.description);
-    let _ = writeln!(out, "        input: {}", fields_summary(method.input_schema.as_value()));
+    let _ = writeln!(
+        out,
+        "        input: {}",
+        fields_summary(method.input_schema.as_value())
+    );
 }
 
 /// `name`, `name?` (optional) for each top-level property of an object schema.

@@ -100,7 +100,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let known: Vec<&str> = registry.iter().map(|c| c.manifest().id.as_str()).collect();
                 bail!(
                     "no connector `{connector}`; available: {}",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 );
             };
             if json {

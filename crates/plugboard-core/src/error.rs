@@ -142,7 +142,12 @@ fn retry_after_suffix(retry_after_ms: Option<u64>) -> String {
 
 fn resets_at_suffix(resets_at: Option<u64>) -> String {
     resets_at
-        .map(|secs| format!("; it resets at {} (Unix time {secs})", utc_time_of_day(secs)))
+        .map(|secs| {
+            format!(
+                "; it resets at {} (Unix time {secs})",
+                utc_time_of_day(secs)
+            )
+        })
         .unwrap_or_default()
 }
 

@@ -123,9 +123,10 @@ impl<'a, R: Serialize> Context<'a, R> {
 
     /// Streams one record to the host.
     pub fn emit(&mut self, record: &R) -> Result<(), ConnectorError> {
-        let value = serde_json::to_value(record).map_err(|e| ConnectorError::UnexpectedResponse {
-            message: format!("cannot encode a record as JSON: {e}"),
-        })?;
+        let value =
+            serde_json::to_value(record).map_err(|e| ConnectorError::UnexpectedResponse {
+                message: format!("cannot encode a record as JSON: {e}"),
+            })?;
         self.host.emit(value)?;
         self.emitted += 1;
         Ok(())

@@ -102,7 +102,11 @@ impl RateLimit {
             ResetRule::Rolling => "rolling",
             ResetRule::CalendarUtc => "resets at the start of each UTC window",
         };
-        let requests = if self.limit == 1 { "request" } else { "requests" };
+        let requests = if self.limit == 1 {
+            "request"
+        } else {
+            "requests"
+        };
         format!("{} {requests}/{window}, {scope}, {reset}", self.limit)
     }
 }

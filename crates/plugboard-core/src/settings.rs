@@ -195,7 +195,11 @@ fn render_problems(problems: &[SettingsProblem]) -> String {
 }
 
 fn display_pointer(pointer: &str) -> &str {
-    if pointer.is_empty() { "(root)" } else { pointer }
+    if pointer.is_empty() {
+        "(root)"
+    } else {
+        pointer
+    }
 }
 
 /// Where a value in a merged settings object came from.
@@ -378,7 +382,10 @@ mod tests {
     fn levels_and_secrecy_are_in_the_schema() {
         let schema = schema();
         assert_eq!(field_level(&schema, "client_id"), Some(Level::Partner));
-        assert_eq!(field_level(&schema, "redirect_uri"), Some(Level::Connection));
+        assert_eq!(
+            field_level(&schema, "redirect_uri"),
+            Some(Level::Connection)
+        );
         assert_eq!(field_level(&schema, "nope"), None);
         assert!(is_secret(&schema, "client_secret"));
         assert!(!is_secret(&schema, "client_id"));

@@ -21,7 +21,11 @@ pub struct RunnerHost {
 
 impl RunnerHost {
     /// A host for calls to `connector_id`, streaming records into `sink`.
-    pub fn new(connector_id: impl Into<String>, sink: RecordSink, cancelled: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        connector_id: impl Into<String>,
+        sink: RecordSink,
+        cancelled: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             connector_id: connector_id.into(),
             sink,

@@ -72,10 +72,11 @@ impl LoadError {
 pub fn load_plugin(path: &Path) -> Result<PluginConnector, LoadError> {
     // SAFETY: opening a library runs its initializers. That is the trust a user gives a plugin by
     // putting it in a plugin directory; everything after this point is checked.
-    let library = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let library =
+        unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     // Never unloaded: see the module docs.
     let library: &'static libloading::Library = Box::leak(Box::new(library));
     // SAFETY: the symbol's address is read as a pointer only; `from_declaration` checks the magic

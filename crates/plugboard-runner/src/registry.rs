@@ -89,7 +89,8 @@ impl Registry {
                 existing: existing.source.to_string(),
             });
         }
-        self.connectors.push(RegisteredConnector { connector, source });
+        self.connectors
+            .push(RegisteredConnector { connector, source });
         Ok(self.connectors.last().expect("just pushed"))
     }
 

@@ -124,7 +124,13 @@ impl OwnedBuffer {
     /// The buffer must not have been freed.
     pub unsafe fn as_bytes(&self) -> &[u8] {
         // SAFETY: forwarded to the caller.
-        unsafe { ByteSlice { ptr: self.ptr, len: self.len }.as_bytes() }
+        unsafe {
+            ByteSlice {
+                ptr: self.ptr,
+                len: self.len,
+            }
+            .as_bytes()
+        }
     }
 }
 

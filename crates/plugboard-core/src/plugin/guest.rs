@@ -61,7 +61,9 @@ unsafe extern "C" fn instantiate<D: ConnectorDefinition>(
         guarded(out, "the plugin's instantiate", || {
             let connector = Box::new(DefinedConnector::new::<D>());
             if instance.is_null() {
-                return Err(ConnectorError::plugin("instantiate got a null instance slot"));
+                return Err(ConnectorError::plugin(
+                    "instantiate got a null instance slot",
+                ));
             }
             // SAFETY: checked non-null above; the host passes a writable slot.
             instance.write(Box::into_raw(connector).cast());

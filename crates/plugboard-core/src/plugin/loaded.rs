@@ -8,8 +8,8 @@ use std::ffi::c_void;
 use serde_json::Value;
 
 use super::abi::{
-    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, OwnedBuffer, PluginDeclaration, PluginVTable,
-    Status, guarded,
+    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, OwnedBuffer, PluginDeclaration, PluginVTable, Status,
+    guarded,
 };
 use super::guest::{decode_status, from_json, to_json};
 use crate::connector::{Connector, Invocation};
@@ -25,7 +25,9 @@ pub enum PluginError {
     #[error("its `PLUGBOARD_PLUGIN_V1` symbol is not a plugboard plugin declaration (bad magic)")]
     BadMagic,
     /// The plugin was built for another major version of the ABI.
-    #[error("it was built for plugin ABI {found}.x, but this host speaks ABI {expected}.x; rebuild it against this plugboard-core")]
+    #[error(
+        "it was built for plugin ABI {found}.x, but this host speaks ABI {expected}.x; rebuild it against this plugboard-core"
+    )]
     AbiMajor {
         /// The plugin's ABI major version.
         found: u16,
@@ -33,7 +35,9 @@ pub enum PluginError {
         expected: u16,
     },
     /// The plugin cannot catch its own panics, so a panic would abort the host.
-    #[error("it was built with panic = \"abort\"; plugins must unwind so a panic cannot kill the host")]
+    #[error(
+        "it was built with panic = \"abort\"; plugins must unwind so a panic cannot kill the host"
+    )]
     PanicAbort,
     /// The plugin's vtable is missing or smaller than ABI version 1 requires.
     #[error("its vtable is missing or too small ({size} bytes, at least {expected} expected)")]
@@ -219,13 +223,18 @@ unsafe extern "C" fn host_http_send(
     // SAFETY: the plugin passes back our ctx, its request bytes and a writable out-buffer.
     unsafe {
         guarded(out, "the host's http_send", || {
-            let request: HttpRequest = from_json(request.as_bytes(), "HTTP request from the plugin")?;
+            let request: HttpRequest =
+                from_json(request.as_bytes(), "HTTP request from the plugin")?;
             to_json(&context(ctx).host.send(request)?)
         })
     }
 }
 
-unsafe extern "C" fn host_emit(ctx: *mut c_void, record: ByteSlice, out: *mut OwnedBuffer) -> Status {
+unsafe extern "C" fn host_emit(
+    ctx: *mut c_void,
+    record: ByteSlice,
+    out: *mut OwnedBuffer,
+) -> Status {
     // SAFETY: the plugin passes back our ctx, its record bytes and a writable out-buffer.
     unsafe {
         guarded(out, "the host's emit", || {

@@ -1,0 +1,129 @@
+//! The `plugboard` command as a user runs it: listings, manifests and load errors.
+
+use std::process::Output;
+
+use plugboard_tests::{bad_plugin, constant_contact_plugin, install, plugboard_binary, temp_dir};
+
+fn plugboard(args: &[&str]) -> Output {
+    std::process::Command::new(plugboard_binary())
+        .args(args)
+        .env_remove("PLUGBOARD_PLUGIN_PATH")
+        .output()
+        .expect("plugboard runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn connectors_lists_the_builtin() {
+    let output = plugboard(&["connectors"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = stdout(&output);
+    assert!(listing.contains("constant-contact"), "{listing}");
+    assert!(listing.contains("(built in)"), "{listing}");
+}
+
+#[test]
+fn connectors_lists_a_plugin_from_a_directory() {
+    let dir = temp_dir("cli-plugin-only");
+    let installed = install(&constant_contact_plugin(), &dir, "constant-contact");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let output = plugboard(&["connectors", "--no-builtin", "--plugins", &dir_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = stdout(&output);
+    assert!(
+        listing.contains(&format!("(plugin {})", installed.display())),
+        "{listing}"
+    );
+}
+
+#[test]
+fn bad_plugins_fail_the_listing_clearly_without_hiding_the_good_connectors() {
+    let dir = temp_dir("cli-bad-plugins");
+    install(&constant_contact_plugin(), &dir, "constant-contact");
+    install(&bad_plugin(Some("wrong-abi")), &dir, "wrong-abi");
+    install(&bad_plugin(None), &dir, "no-symbol");
+    install(&bad_plugin(Some("panicking-manifest")), &dir, "panicking");
+    std::fs::write(
+        dir.join(format!("text.{}", std::env::consts::DLL_EXTENSION)),
+        "x",
+    )
+    .expect("write");
+    let dir_arg = dir.to_string_lossy().into_owned();
+
+    let output = plugboard(&["connectors", "--plugins", &dir_arg]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a plain failure, not a crash"
+    );
+    assert!(
+        stdout(&output).contains("constant-contact"),
+        "the built-in is still listed"
+    );
+    let errors = stderr(&output);
+    let error_lines: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(error_lines.len(), 5, "one error per bad file:\n{errors}");
+    for (file, reason) in [
+        ("constant-contact.", "already provided by built in"),
+        ("wrong-abi.", "plugin ABI 99.x"),
+        ("no-symbol.", "exports no `PLUGBOARD_PLUGIN_V1` symbol"),
+        ("panicking.", "manifest export failed"),
+        ("text.", "not a loadable shared library"),
+    ] {
+        assert!(
+            error_lines
+                .iter()
+                .any(|l| l.contains(file) && l.contains(reason)),
+            "no error naming {file} with `{reason}`:\n{errors}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_plugin_directory_is_an_error_naming_it() {
+    let output = plugboard(&["connectors", "--plugins", "/nonexistent/plugboard-plugins"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("/nonexistent/plugboard-plugins: cannot read the plugin directory"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn describe_prints_the_manifest_readably() {
+    let output = plugboard(&["describe", "constant-contact"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    insta::assert_snapshot!("describe_constant_contact", stdout(&output));
+}
+
+#[test]
+fn describe_json_is_the_manifest() {
+    let output = plugboard(&["describe", "constant-contact", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed: plugboard_core::Manifest =
+        serde_json::from_slice(&output.stdout).expect("the output is a manifest");
+    let builtin = plugboard_core::DefinedConnector::new::<constant_contact::ConstantContact>();
+    assert_eq!(&printed, plugboard_core::Connector::manifest(&builtin));
+}
+
+#[test]
+fn describing_an_unknown_connector_names_the_known_ones() {
+    let output = plugboard(&["describe", "salesforce"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: no connector `salesforce`; available: constant-contact"
+    );
+}
