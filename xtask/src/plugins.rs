@@ -21,13 +21,11 @@ pub fn connector_packages(root: &Path) -> anyhow::Result<Vec<String>> {
         let Ok(text) = std::fs::read_to_string(&manifest) else {
             continue;
         };
-        if text
+        let has_plugin_feature = text
             .lines()
-            .any(|line| line.trim_start().starts_with("plugin ="))
-        {
-            if let Some(name) = entry_name(&manifest) {
-                packages.push(name);
-            }
+            .any(|line| line.trim_start().starts_with("plugin ="));
+        if let Some(name) = entry_name(&manifest).filter(|_| has_plugin_feature) {
+            packages.push(name);
         }
     }
     packages.sort();
