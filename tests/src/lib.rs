@@ -12,12 +12,9 @@ use serde_json::Value;
 #[derive(Default)]
 pub struct ScriptedHost {
     responses: Mutex<VecDeque<Result<HttpResponse, ConnectorError>>>,
-    /// Every request sent, in order.
-    pub requests: Mutex<Vec<HttpRequest>>,
-    /// Every record emitted, in order.
-    pub records: Mutex<Vec<Value>>,
-    /// Every log line, in order.
-    pub logs: Mutex<Vec<(LogLevel, String)>>,
+    requests: Mutex<Vec<HttpRequest>>,
+    records: Mutex<Vec<Value>>,
+    logs: Mutex<Vec<(LogLevel, String)>>,
     cancelled: bool,
 }
 
@@ -41,6 +38,11 @@ impl ScriptedHost {
     /// The requests sent so far.
     pub fn requests(&self) -> Vec<HttpRequest> {
         self.requests.lock().expect("not poisoned").clone()
+    }
+
+    /// The log lines written so far.
+    pub fn logs(&self) -> Vec<(LogLevel, String)> {
+        self.logs.lock().expect("not poisoned").clone()
     }
 
     /// The records emitted so far.

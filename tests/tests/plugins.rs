@@ -105,6 +105,12 @@ fn the_plugin_and_the_builtin_give_identical_results_for_the_same_call() {
             "records of {}",
             call.method
         );
+        assert_eq!(
+            plugin_host.logs(),
+            builtin_host.logs(),
+            "logs of {}",
+            call.method
+        );
     }
 }
 
@@ -128,6 +134,9 @@ fn records_and_requests_really_cross_the_boundary() {
         .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(names, ["Newsletter", "Customers"]);
+    let logs = host.logs();
+    assert_eq!(logs.len(), 2, "one log line per page: {logs:?}");
+    assert_eq!(logs[0].0, plugboard_core::LogLevel::Debug);
 }
 
 #[test]

@@ -189,7 +189,10 @@ mod tests {
         std::fs::write(&settings, text.replace("Client ID", "Client Id")).expect("edit");
         std::fs::write(dir.join("schemas/leftover.json"), "{}").expect("extra file");
         let error = check(&dir).expect_err("stale").to_string();
-        assert!(error.contains("-  \"title\": \"Client Id\""), "{error}");
+        assert!(
+            error.contains("-      \"title\": \"Client Id\",\n+      \"title\": \"Client ID\","),
+            "{error}"
+        );
         assert!(error.contains("stale: schemas/leftover.json"), "{error}");
         write(&dir).expect("rewrites");
         check(&dir).expect("fresh again");

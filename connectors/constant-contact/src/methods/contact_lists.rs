@@ -1,6 +1,8 @@
 //! Contact lists.
 
-use plugboard_core::{ConnectorError, Context, HttpRequest, Method, MethodInfo, MethodKind};
+use plugboard_core::{
+    ConnectorError, Context, HttpRequest, LogLevel, Method, MethodInfo, MethodKind,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +124,10 @@ impl Method for List {
         );
         while let Some(next) = request.take() {
             let page: Page = check(cx.send(next)?)?.decode()?;
+            cx.log(
+                LogLevel::Debug,
+                &format!("contact_lists.list: a page of {} lists", page.lists.len()),
+            );
             for list in &page.lists {
                 cx.emit(list)?;
             }

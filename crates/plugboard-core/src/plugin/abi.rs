@@ -134,6 +134,16 @@ impl OwnedBuffer {
     }
 }
 
+/// The size of a version 1.0 [`PluginVTable`]: the least a host accepts. Frozen at the end of the
+/// last 1.0 field, so appending fields in a later minor version does not change it.
+pub const PLUGIN_VTABLE_V1_0_SIZE: usize =
+    std::mem::offset_of!(PluginVTable, buf_free) + std::mem::size_of::<usize>();
+
+/// The size of a version 1.0 [`HostVTable`]: the least a plugin accepts (see
+/// [`PLUGIN_VTABLE_V1_0_SIZE`]).
+pub const HOST_VTABLE_V1_0_SIZE: usize =
+    std::mem::offset_of!(HostVTable, buf_free) + std::mem::size_of::<usize>();
+
 /// Functions a plugin offers, version 1.
 #[repr(C)]
 pub struct PluginVTable {

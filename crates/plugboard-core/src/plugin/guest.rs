@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::abi::{
-    ABI_MAJOR, ABI_MINOR, ByteSlice, HostVTable, MAGIC, OwnedBuffer, PluginDeclaration,
-    PluginVTable, STATUS_ERROR, STATUS_OK, Status, guarded,
+    ABI_MAJOR, ABI_MINOR, ByteSlice, HOST_VTABLE_V1_0_SIZE, HostVTable, MAGIC, OwnedBuffer,
+    PluginDeclaration, PluginVTable, STATUS_ERROR, STATUS_OK, Status, guarded,
 };
 use crate::connector::{Connector, ConnectorDefinition, DefinedConnector, Invocation};
 use crate::error::ConnectorError;
@@ -89,11 +89,10 @@ unsafe extern "C" fn invoke(
             let connector = &*(instance as *const DefinedConnector);
             // SAFETY: the host vtable outlives the call.
             let vtable = &*host;
-            if vtable.size < std::mem::size_of::<HostVTable>() {
+            if vtable.size < HOST_VTABLE_V1_0_SIZE {
                 return Err(ConnectorError::plugin(format!(
-                    "the host's vtable is {} bytes, older than this plugin's ABI ({} bytes)",
-                    vtable.size,
-                    std::mem::size_of::<HostVTable>()
+                    "the host's vtable is {} bytes, smaller than ABI 1.0 requires ({HOST_VTABLE_V1_0_SIZE} bytes)",
+                    vtable.size
                 )));
             }
             // SAFETY: the invocation bytes are borrowed for the duration of the call.

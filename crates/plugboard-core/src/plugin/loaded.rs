@@ -8,8 +8,8 @@ use std::ffi::c_void;
 use serde_json::Value;
 
 use super::abi::{
-    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, OwnedBuffer, PluginDeclaration, PluginVTable, Status,
-    guarded,
+    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, OwnedBuffer, PLUGIN_VTABLE_V1_0_SIZE,
+    PluginDeclaration, PluginVTable, Status, guarded,
 };
 use super::guest::{decode_status, from_json, to_json};
 use crate::connector::{Connector, Invocation};
@@ -95,7 +95,7 @@ impl PluginConnector {
         if declaration.panic_unwind != 1 {
             return Err(PluginError::PanicAbort);
         }
-        let expected = std::mem::size_of::<PluginVTable>();
+        let expected = PLUGIN_VTABLE_V1_0_SIZE;
         // SAFETY: ABI 1 declarations carry a function returning a static vtable.
         let vtable = unsafe { (declaration.plugin_vtable)() };
         // SAFETY: a non-null vtable pointer from the plugin lives as long as the library, forever.
