@@ -95,10 +95,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Builds a library once per test process (cargo serializes concurrent builds) and keeps a private
-/// copy, since a later build of the same package with other features overwrites cargo's output.
+/// Builds a library once per test process and keeps a private copy. Builds are serialized here, not
+/// only by cargo's lock: a build of the same package with other features writes the same file name,
+/// so each copy must be taken before the next build starts.
 fn built_once(cell: &'static OnceLock<PathBuf>, package: &str, features: &[&str]) -> PathBuf {
+    static BUILDING: Mutex<()> = Mutex::new(());
     cell.get_or_init(|| {
+        let _one_build_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
         let label = if features.is_empty() {
             package.to_owned()
         } else {
@@ -114,7 +117,7 @@ fn built_once(cell: &'static OnceLock<PathBuf>, package: &str, features: &[&str]
 /// The Constant Contact connector built as a plugin, freshly.
 pub fn constant_contact_plugin() -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    built_once(&CELL, "constant-contact", &["plugin"])
+    built_once(&CELL, "constant-contact-plugin", &[])
 }
 
 /// The broken-plugin fixture built with one defect (`None`: no plugin symbol at all).

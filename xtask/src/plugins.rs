@@ -1,40 +1,29 @@
 //! Building connectors as plugin libraries.
 //!
-//! A connector crate exports the plugin symbol only with its `plugin` feature (so several
-//! connectors can be linked into one program), so plugins are built one package at a time with
-//! that feature. Cargo's JSON messages say where each library landed; the library is copied out at
-//! once because the next build of the same package may overwrite it.
+//! Each connector's `plugin/` package is a `cdylib` that exports the plugin ABI. Cargo's JSON
+//! messages say where each library landed; it is copied out at once, because a later build of the
+//! same package with other features (as the test fixtures do) writes to the same file name.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-/// Every package under `connectors/` that has a `plugin` feature, by package name.
-pub fn connector_packages(root: &Path) -> anyhow::Result<Vec<String>> {
-    let mut packages = Vec::new();
+/// Every plugin package: by convention `connectors/<name>/plugin`, named `<name>-plugin`.
+pub fn plugin_packages(root: &Path) -> anyhow::Result<Vec<String>> {
     let dir = root.join("connectors");
+    let mut packages = Vec::new();
     for entry in
         std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
     {
-        let manifest = entry?.path().join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        let has_plugin_feature = text
-            .lines()
-            .any(|line| line.trim_start().starts_with("plugin ="));
-        if let Some(name) = entry_name(&manifest).filter(|_| has_plugin_feature) {
-            packages.push(name);
+        let connector = entry?.path();
+        let name = connector.file_name().and_then(|n| n.to_str());
+        if let Some(name) = name.filter(|_| connector.join("plugin/Cargo.toml").is_file()) {
+            packages.push(format!("{name}-plugin"));
         }
     }
     packages.sort();
     Ok(packages)
-}
-
-/// The package name of a connector: by the layout rule, its directory name.
-fn entry_name(manifest: &Path) -> Option<String> {
-    Some(manifest.parent()?.file_name()?.to_str()?.to_owned())
 }
 
 /// Builds `package` with `features` and returns the path of its freshly built shared library.
@@ -133,10 +122,10 @@ pub fn build_into(
     Ok(copy)
 }
 
-/// Builds every connector as a plugin into `out_dir`.
+/// Builds every connector's plugin package into `out_dir`.
 pub fn build_all(root: &Path, out_dir: &Path, release: bool) -> anyhow::Result<Vec<PathBuf>> {
-    connector_packages(root)?
+    plugin_packages(root)?
         .iter()
-        .map(|package| build_into(root, package, &["plugin"], release, out_dir))
+        .map(|package| build_into(root, package, &[], release, out_dir))
         .collect()
 }

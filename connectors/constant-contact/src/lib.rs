@@ -3,6 +3,9 @@
 //! Ground truth for paths, fields and errors is Constant Contact's own OpenAPI contract (v3, build
 //! 3.0.178). The connector only shapes requests and responses; the host runs the OAuth2 flow with
 //! rotating refresh tokens and keeps every call within the per-application limits declared here.
+//!
+//! Linking this crate registers the connector as a built-in; `plugin/` beside it builds the same
+//! connector as a plugin library.
 
 mod errors;
 mod methods;
@@ -92,6 +95,3 @@ impl ConnectorDefinition for ConstantContact {
 }
 
 plugboard_core::register_connector!(ConstantContact);
-
-#[cfg(feature = "plugin")]
-plugboard_core::export_connector!(ConstantContact);

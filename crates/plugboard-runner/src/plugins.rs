@@ -20,7 +20,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The library has no plugboard declaration.
-    #[error("{}: not a plugboard plugin: it exports no `PLUGBOARD_PLUGIN_V1` symbol (was it built with `export_connector!`, e.g. `--features plugin`?)", path.display())]
+    #[error("{}: not a plugboard plugin: it exports no `PLUGBOARD_PLUGIN_V1` symbol (is it a connector's `plugin` package, built with `export_connector!`?)", path.display())]
     MissingSymbol {
         /// The file.
         path: PathBuf,

@@ -200,12 +200,12 @@ pub(crate) fn from_json<T: DeserializeOwned>(
 
 /// Exports a [`ConnectorDefinition`] as a plugin: the versioned declaration symbol and its vtable.
 ///
-/// Use it in a `cdylib` build of the connector crate, behind a feature (e.g. `plugin`), because two
-/// connectors linked into one program would otherwise export the same symbol twice.
+/// Use it in a small `cdylib` package of its own (by convention `connectors/<name>/plugin`), never
+/// in the connector's library: two connectors linked into one program would otherwise export the
+/// same symbol twice.
 ///
 /// ```ignore
-/// #[cfg(feature = "plugin")]
-/// plugboard_core::export_connector!(ConstantContact);
+/// plugboard_core::export_connector!(constant_contact::ConstantContact);
 /// ```
 #[macro_export]
 macro_rules! export_connector {
