@@ -201,19 +201,46 @@ pub(crate) unsafe fn guarded(
     let (status, bytes) = match outcome {
         Ok(Ok(bytes)) => (STATUS_OK, bytes),
         Ok(Err(error)) => (STATUS_ERROR, error_json(&error)),
-        Err(payload) => (
-            STATUS_ERROR,
-            error_json(&crate::ConnectorError::plugin(format!(
-                "{what} panicked: {}",
+        Err(payload) => {
+            let location = PANIC_LOCATION
+                .with(std::cell::Cell::take)
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            let message = format!(
+                "{what} panicked{location}: {}",
                 panic_message(payload.as_ref())
-            ))),
-        ),
+            );
+            (
+                STATUS_ERROR,
+                error_json(&crate::ConnectorError::plugin(message)),
+            )
+        }
     };
     if !out.is_null() {
         // SAFETY: the caller guarantees `out` is writable.
         unsafe { out.write(OwnedBuffer::from_vec(bytes)) };
     }
     status
+}
+
+std::thread_local! {
+    /// Where the last panic on this thread happened, when a plugin's panic hook recorded it.
+    static PANIC_LOCATION: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Replaces a plugin's default panic hook (which prints to the host's stderr) with one that records
+/// the panic's location for the error the export returns. A plugin links its own copy of `std`, so
+/// this hook never sees the host's panics; call it only from plugin exports.
+pub(crate) fn record_plugin_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            PANIC_LOCATION.with(|cell| cell.set(location));
+        }));
+    });
 }
 
 /// A serialized error; serializing our own enum cannot fail, but a fixed fallback keeps this total.

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::abi::{
     ABI_MAJOR, ABI_MINOR, ByteSlice, HOST_VTABLE_V1_0_SIZE, HostVTable, MAGIC, OwnedBuffer,
     PluginDeclaration, PluginVTable, STATUS_ERROR, STATUS_OK, Status, guarded,
+    record_plugin_panics,
 };
 use crate::connector::{Connector, ConnectorDefinition, DefinedConnector, Invocation};
 use crate::error::ConnectorError;
@@ -44,6 +45,7 @@ pub const fn vtable<D: ConnectorDefinition>() -> PluginVTable {
 }
 
 unsafe extern "C" fn manifest<D: ConnectorDefinition>(out: *mut OwnedBuffer) -> Status {
+    record_plugin_panics();
     // SAFETY: the host passes a writable out-buffer.
     unsafe {
         guarded(out, "the plugin's manifest", || {
@@ -56,6 +58,7 @@ unsafe extern "C" fn instantiate<D: ConnectorDefinition>(
     instance: *mut *mut c_void,
     out: *mut OwnedBuffer,
 ) -> Status {
+    record_plugin_panics();
     // SAFETY: the host passes a writable out-buffer.
     unsafe {
         guarded(out, "the plugin's instantiate", || {
@@ -79,6 +82,7 @@ unsafe extern "C" fn invoke(
     host_ctx: *mut c_void,
     out: *mut OwnedBuffer,
 ) -> Status {
+    record_plugin_panics();
     // SAFETY: the host passes a writable out-buffer.
     unsafe {
         guarded(out, "the plugin's invoke", || {
