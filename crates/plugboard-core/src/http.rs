@@ -86,7 +86,8 @@ pub enum RequestBody {
 pub struct HttpRequest {
     /// The HTTP verb.
     pub method: HttpMethod,
-    /// Path relative to the base URL, starting with `/`.
+    /// Path relative to the base URL, starting with `/`. It may carry a query string of its own
+    /// (an API's next-page link), which the host sends as it is, before the `query` pairs.
     pub path: String,
     /// Query parameters in order; repeated names are allowed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -75,7 +75,7 @@ pub fn load_plugin(path: &Path) -> Result<PluginConnector, LoadError> {
     let library =
         unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
             path: path.to_owned(),
-            reason: e.to_string(),
+            reason: error_chain(&e),
         })?;
     // Never unloaded: see the module docs.
     let library: &'static libloading::Library = Box::leak(Box::new(library));
@@ -91,6 +91,18 @@ pub fn load_plugin(path: &Path) -> Result<PluginConnector, LoadError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// An error with its sources, since the dynamic loader's detail ("invalid ELF header") is one level down.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 /// Whether a directory entry looks like a shared library on this platform.
