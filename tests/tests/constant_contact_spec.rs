@@ -18,7 +18,12 @@ fn spec_path() -> PathBuf {
 fn load_spec() -> Value {
     let path = spec_path();
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the spec at {}: {e}", path.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot read the spec at {}: {e} (the project's shared/ folder must sit beside the repository, as it does in CI)",
+                path.display()
+            )
+        });
     let mut spec: Value = serde_norway::from_str(&text).expect("the spec is valid YAML");
     drop_unspecified_max_items(&mut spec);
     spec
