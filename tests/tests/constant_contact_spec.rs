@@ -43,21 +43,23 @@ fn drop_unspecified_max_items(value: &mut Value) {
     }
 }
 
-/// The spec path template a concrete path matches, e.g. `/contacts/{contact_id}`.
+/// The spec path template a concrete path matches, e.g. `/contacts/{contact_id}`. Literal segments
+/// win over placeholders, so `/contacts/counts` is not taken for `/contacts/{contact_id}`.
 fn matching_template<'s>(spec: &'s Value, path: &str) -> Option<&'s str> {
     let segments: Vec<&str> = path.split('/').collect();
+    let is_placeholder = |part: &str| part.starts_with('{') && part.ends_with('}');
     spec["paths"]
         .as_object()?
         .keys()
         .map(String::as_str)
-        .find(|template| {
+        .filter(|template| {
             let parts: Vec<&str> = template.split('/').collect();
             parts.len() == segments.len()
                 && parts.iter().zip(&segments).all(|(part, segment)| {
-                    (part.starts_with('{') && part.ends_with('}') && !segment.is_empty())
-                        || part == segment
+                    (is_placeholder(part) && !segment.is_empty()) || part == segment
                 })
         })
+        .min_by_key(|template| template.split('/').filter(|p| is_placeholder(p)).count())
 }
 
 /// Checks one request against the spec; returns every problem found.
@@ -251,6 +253,14 @@ fn the_checker_catches_requests_the_spec_does_not_allow() {
     let spec = load_spec();
     let unknown_path = HttpRequest::get("/contacts/abc/nonsense");
     assert!(!conformance_problems(&spec, &unknown_path).is_empty());
+    assert_eq!(
+        matching_template(&spec, "/contacts/counts"),
+        Some("/contacts/counts")
+    );
+    assert_eq!(
+        matching_template(&spec, "/contacts/0b6b3f5e"),
+        Some("/contacts/{contact_id}")
+    );
     let wrong_verb = HttpRequest::patch("/account/summary");
     assert!(!conformance_problems(&spec, &wrong_verb).is_empty());
     let undeclared_query = HttpRequest::get("/contact_lists").query("colour", "red");

@@ -202,13 +202,6 @@ fn display_pointer(pointer: &str) -> &str {
     }
 }
 
-/// Where a value in a merged settings object came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Partner,
-    Connection,
-}
-
 /// Merges partner and connection settings and validates the result against `schema`.
 ///
 /// Returns the effective settings, or every problem at once: unknown fields, partner-level fields a
@@ -222,7 +215,6 @@ pub fn resolve(
 ) -> Result<Map<String, Value>, SettingsError> {
     let mut problems = Vec::new();
     let mut merged = Map::new();
-    let mut sources = Vec::new();
 
     for (level_name, values) in [("partner", partner), ("connection", connection)] {
         for name in values.keys() {
@@ -250,16 +242,15 @@ pub fn resolve(
                         field_title(schema, name)
                     ),
                 });
-                Some((p, Source::Partner))
+                Some(p)
             }
-            (Level::Partner, Some(p), _) => Some((p, Source::Partner)),
-            (_, _, Some(c)) => Some((c, Source::Connection)),
-            (Level::Connection, Some(p), None) => Some((p, Source::Partner)),
+            (Level::Partner, Some(p), _) => Some(p),
+            (_, _, Some(c)) => Some(c),
+            (Level::Connection, Some(p), None) => Some(p),
             (_, None, None) => None,
         };
-        if let Some((value, source)) = chosen {
+        if let Some(value) = chosen {
             merged.insert(name.clone(), value.clone());
-            sources.push((name.clone(), source));
         }
     }
 
