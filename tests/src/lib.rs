@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+pub mod openapi;
+
 use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
 use serde_json::Value;
 

@@ -1,0 +1,1 @@
+//! The plugboard workflow language.
