@@ -17,6 +17,7 @@ pub struct ScriptedHost {
     requests: Mutex<Vec<HttpRequest>>,
     records: Mutex<Vec<Value>>,
     logs: Mutex<Vec<(LogLevel, String)>>,
+    sleeps: Mutex<Vec<std::time::Duration>>,
     cancelled: bool,
 }
 
@@ -45,6 +46,11 @@ impl ScriptedHost {
     /// The log lines written so far.
     pub fn logs(&self) -> Vec<(LogLevel, String)> {
         self.logs.lock().expect("not poisoned").clone()
+    }
+
+    /// The waits the connector asked for, in order.
+    pub fn sleeps(&self) -> Vec<std::time::Duration> {
+        self.sleeps.lock().expect("not poisoned").clone()
     }
 
     /// The records emitted so far.
@@ -81,6 +87,15 @@ impl Host for ScriptedHost {
 
     fn is_cancelled(&self) -> bool {
         self.cancelled
+    }
+
+    /// Records the wait and returns at once: scripted calls replay without real delays.
+    fn sleep(&self, duration: std::time::Duration) -> Result<(), ConnectorError> {
+        if self.cancelled {
+            return Err(ConnectorError::Cancelled);
+        }
+        self.sleeps.lock().expect("not poisoned").push(duration);
+        Ok(())
     }
 }
 

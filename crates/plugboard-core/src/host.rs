@@ -4,6 +4,8 @@
 //! the host runs connector code on a blocking thread and does the asynchronous work itself, so a
 //! connector (and a plugin) needs no async runtime.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectorError;
@@ -51,6 +53,12 @@ pub trait Host {
 
     /// Whether the run was cancelled; long loops check it between requests.
     fn is_cancelled(&self) -> bool;
+
+    /// Waits before the next poll of a long-running job (e.g. a bulk activity), and returns
+    /// [`ConnectorError::Cancelled`] as soon as the run is cancelled. A connector has no timer of
+    /// its own (invariant 1), and the host decides how waiting is done: a blocking thread in the
+    /// runner, an instant return in a replaying test host.
+    fn sleep(&self, duration: Duration) -> Result<(), ConnectorError>;
 }
 
 impl<H: Host + ?Sized> Host for &H {
@@ -65,5 +73,53 @@ impl<H: Host + ?Sized> Host for &H {
     }
     fn is_cancelled(&self) -> bool {
         (**self).is_cancelled()
+    }
+    fn sleep(&self, duration: Duration) -> Result<(), ConnectorError> {
+        (**self).sleep(duration)
+    }
+}
+
+/// Sleeps on the current thread in short slices, checking `is_cancelled` between them; the
+/// building block of a blocking host's [`Host::sleep`].
+pub fn sleep_unless_cancelled(
+    duration: Duration,
+    is_cancelled: impl Fn() -> bool,
+) -> Result<(), ConnectorError> {
+    const SLICE: Duration = Duration::from_millis(50);
+    let deadline = std::time::Instant::now() + duration;
+    loop {
+        if is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(SLICE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn sleep_returns_after_the_duration_when_not_cancelled() {
+        let started = Instant::now();
+        sleep_unless_cancelled(Duration::from_millis(120), || false).expect("not cancelled");
+        assert!(started.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[test]
+    fn sleep_stops_early_when_the_run_is_cancelled() {
+        let checks = AtomicU32::new(0);
+        let outcome = sleep_unless_cancelled(Duration::from_secs(600), || {
+            checks.fetch_add(1, Ordering::Relaxed) >= 2
+        });
+        assert!(matches!(outcome, Err(ConnectorError::Cancelled)));
+        assert_eq!(checks.load(Ordering::Relaxed), 3, "checked between slices");
     }
 }

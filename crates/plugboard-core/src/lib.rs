@@ -32,7 +32,7 @@ pub use connector::{
     builtin_registrations,
 };
 pub use error::{ApiErrorDetail, ConnectorError};
-pub use host::{Host, LogLevel};
+pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
 pub use manifest::{Manifest, MethodDescriptor, MethodKind, OutputShape};
 pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};

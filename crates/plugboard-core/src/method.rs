@@ -147,6 +147,11 @@ impl<'a, R: Serialize> Context<'a, R> {
         self.host.is_cancelled()
     }
 
+    /// Waits between polls of a long-running job; see [`Host::sleep`].
+    pub fn sleep(&self, duration: std::time::Duration) -> Result<(), ConnectorError> {
+        self.host.sleep(duration)
+    }
+
     /// The connection's settings as a typed value (secret fields are absent: invariant 2).
     pub fn settings<S: DeserializeOwned>(&self) -> Result<S, ConnectorError> {
         serde_json::from_value(Value::Object(self.settings.clone())).map_err(|e| {

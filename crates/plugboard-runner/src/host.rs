@@ -64,4 +64,8 @@ impl Host for RunnerHost {
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
+
+    fn sleep(&self, duration: std::time::Duration) -> Result<(), ConnectorError> {
+        plugboard_core::sleep_unless_cancelled(duration, || self.is_cancelled())
+    }
 }

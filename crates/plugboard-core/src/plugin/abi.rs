@@ -21,7 +21,7 @@ pub const MAGIC: [u8; 8] = *b"PLUGBORD";
 /// Incompatible changes bump the major version.
 pub const ABI_MAJOR: u16 = 1;
 /// Compatible additions (appended vtable fields) bump the minor version.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 
 /// A function's result code.
 pub type Status = i32;
@@ -144,6 +144,10 @@ pub const PLUGIN_VTABLE_V1_0_SIZE: usize =
 pub const HOST_VTABLE_V1_0_SIZE: usize =
     std::mem::offset_of!(HostVTable, buf_free) + std::mem::size_of::<usize>();
 
+/// The size of a version 1.1 [`HostVTable`], which added `sleep`.
+pub const HOST_VTABLE_V1_1_SIZE: usize =
+    std::mem::offset_of!(HostVTable, sleep) + std::mem::size_of::<usize>();
+
 /// Functions a plugin offers, version 1.
 #[repr(C)]
 pub struct PluginVTable {
@@ -185,6 +189,8 @@ pub struct HostVTable {
     pub is_cancelled: unsafe extern "C" fn(ctx: *mut c_void) -> u8,
     /// Frees a buffer the host allocated.
     pub buf_free: unsafe extern "C" fn(buffer: OwnedBuffer),
+    /// Since 1.1: waits `millis` milliseconds; on error (cancellation) writes a JSON error.
+    pub sleep: unsafe extern "C" fn(ctx: *mut c_void, millis: u64, out: *mut OwnedBuffer) -> Status,
 }
 
 /// Runs `f`, turning a panic into a JSON error in `out`; used by every exported function on both

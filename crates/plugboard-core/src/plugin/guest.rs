@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::abi::{
-    ABI_MAJOR, ABI_MINOR, ByteSlice, HOST_VTABLE_V1_0_SIZE, HostVTable, MAGIC, OwnedBuffer,
-    PluginDeclaration, PluginVTable, STATUS_ERROR, STATUS_OK, Status, guarded,
+    ABI_MAJOR, ABI_MINOR, ByteSlice, HOST_VTABLE_V1_0_SIZE, HOST_VTABLE_V1_1_SIZE, HostVTable,
+    MAGIC, OwnedBuffer, PluginDeclaration, PluginVTable, STATUS_ERROR, STATUS_OK, Status, guarded,
     record_plugin_panics,
 };
 use crate::connector::{Connector, ConnectorDefinition, DefinedConnector, Invocation};
@@ -169,6 +169,23 @@ impl Host for RemoteHost<'_> {
     fn is_cancelled(&self) -> bool {
         // SAFETY: the vtable and ctx are valid for the duration of `invoke`.
         unsafe { (self.vtable.is_cancelled)(self.ctx) != 0 }
+    }
+
+    fn sleep(&self, duration: std::time::Duration) -> Result<(), ConnectorError> {
+        if self.vtable.size < HOST_VTABLE_V1_1_SIZE {
+            // A 1.0 host has no `sleep`: wait here, still honouring its cancellation flag.
+            return crate::host::sleep_unless_cancelled(duration, || self.is_cancelled());
+        }
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let mut out = OwnedBuffer::EMPTY;
+        // SAFETY: the vtable is at least 1.1-sized, so `sleep` is present; ctx is valid for the
+        // duration of `invoke` and `out` is writable.
+        let status = unsafe { (self.vtable.sleep)(self.ctx, millis, &mut out) };
+        // SAFETY: the host filled `out` (or left it empty) and it is freed right after the copy.
+        let bytes = unsafe { out.as_bytes().to_vec() };
+        // SAFETY: `out` was allocated by the host, so the host frees it.
+        unsafe { (self.vtable.buf_free)(out) };
+        decode_status(status, bytes, "sleep").map(drop)
     }
 }
 

@@ -206,6 +206,7 @@ static HOST_VTABLE: HostVTable = HostVTable {
     log: host_log,
     is_cancelled: host_is_cancelled,
     buf_free: host_buf_free,
+    sleep: host_sleep,
 };
 
 /// # Safety
@@ -260,6 +261,18 @@ unsafe extern "C" fn host_is_cancelled(ctx: *mut c_void) -> u8 {
         u8::from(unsafe { context(ctx) }.host.is_cancelled())
     })
     .unwrap_or(1)
+}
+
+unsafe extern "C" fn host_sleep(ctx: *mut c_void, millis: u64, out: *mut OwnedBuffer) -> Status {
+    // SAFETY: the plugin passes back our ctx and a writable out-buffer.
+    unsafe {
+        guarded(out, "the host's sleep", || {
+            context(ctx)
+                .host
+                .sleep(std::time::Duration::from_millis(millis))?;
+            Ok(Vec::new())
+        })
+    }
 }
 
 unsafe extern "C" fn host_buf_free(buffer: OwnedBuffer) {
