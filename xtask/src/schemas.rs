@@ -24,6 +24,10 @@ pub fn render() -> anyhow::Result<BTreeMap<PathBuf, String>> {
         PathBuf::from("manifest.schema.json"),
         pretty(&schemars::schema_for!(Manifest))?,
     );
+    files.insert(
+        PathBuf::from("workflow.schema.json"),
+        pretty(&plugboard_workflow::schema())?,
+    );
     let (registry, problems) = Registry::with_builtins();
     if let Some(problem) = problems.first() {
         bail!("built-in connectors do not load: {problem}");

@@ -1,0 +1,568 @@
+//! Mappings: JSON values with `{{ expression }}` strings, compiled once and rendered many times.
+//!
+//! Expressions are minijinja expressions evaluated in a sandboxed environment (no eval, no I/O, no
+//! file loader) with strict undefined handling, so a typo is an error instead of an empty string.
+//! Each expression is compiled once, when the workflow is validated; rendering a mapping per item
+//! costs one evaluation per expression and no parsing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use minijinja::value::{Object, Value as MjValue, ValueKind};
+use minijinja::{Environment, Expression, UndefinedBehavior};
+use serde_json::Value;
+
+/// The one environment every expression is compiled in: strict, and without any loader or I/O.
+pub(crate) fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env
+    })
+}
+
+/// Why an expression could not be compiled or rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExprError {
+    /// What went wrong, naming the expression.
+    pub message: String,
+}
+
+impl ExprError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// One compiled `{{ expression }}`.
+pub(crate) struct CompiledExpr {
+    /// The expression's text, trimmed, without the braces.
+    pub source: String,
+    expr: Expression<'static, 'static>,
+}
+
+impl std::fmt::Debug for CompiledExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{{{{ {} }}}}", self.source)
+    }
+}
+
+impl CompiledExpr {
+    /// Compiles one expression (the text between the braces).
+    pub fn compile(source: &str) -> Result<Self, ExprError> {
+        let source = source.trim().to_owned();
+        if source.is_empty() {
+            return Err(ExprError::new("empty expression `{{ }}`"));
+        }
+        let expr = environment()
+            .compile_expression_owned(source.clone())
+            .map_err(|e| ExprError::new(format!("in `{{{{ {source} }}}}`: {}", describe(&e))))?;
+        Ok(Self { source, expr })
+    }
+
+    /// The dotted variable paths the expression reads, e.g. `steps.find.output`.
+    pub fn variables(&self) -> BTreeSet<String> {
+        self.expr.undeclared_variables(true).into_iter().collect()
+    }
+
+    /// Evaluates the expression; an undefined result is an error.
+    pub fn eval(&self, scope: &MjValue) -> Result<MjValue, ExprError> {
+        let value = self.expr.eval(scope).map_err(|e| {
+            ExprError::new(format!("`{{{{ {} }}}}`: {}", self.source, describe(&e)))
+        })?;
+        if value.is_undefined() {
+            return Err(ExprError::new(format!(
+                "`{{{{ {} }}}}` is undefined",
+                self.source
+            )));
+        }
+        Ok(value)
+    }
+}
+
+/// minijinja's error text without its template-location suffix, which means nothing to a user.
+fn describe(error: &minijinja::Error) -> String {
+    let mut text = error.kind().to_string();
+    if let Some(detail) = error.detail() {
+        text.push_str(": ");
+        text.push_str(detail);
+    }
+    text
+}
+
+/// A piece of an interpolated string.
+#[derive(Debug)]
+pub(crate) enum Part {
+    /// Text copied as it is.
+    Text(String),
+    /// An expression whose value is inserted (strings as they are, other values as JSON).
+    Expr(CompiledExpr),
+}
+
+/// A compiled mapping.
+#[derive(Debug)]
+pub(crate) enum Mapping {
+    /// A value without expressions, used as it is.
+    Literal(Value),
+    /// A string that is exactly one expression: keeps the expression's JSON type.
+    Expr(CompiledExpr),
+    /// A string mixing text and expressions.
+    Interpolated(Vec<Part>),
+    /// An array with at least one expression inside.
+    Array(Vec<Mapping>),
+    /// An object with at least one expression inside.
+    Object(Vec<(String, Mapping)>),
+}
+
+/// A problem found while compiling a mapping, with the JSON pointer (relative to the mapping).
+#[derive(Debug)]
+pub(crate) struct MappingProblem {
+    pub pointer: String,
+    pub error: ExprError,
+}
+
+impl Mapping {
+    /// Compiles a JSON value, collecting every expression error with its relative pointer.
+    pub fn compile(value: &Value, problems: &mut Vec<MappingProblem>) -> Self {
+        let mut pointer = String::new();
+        Self::compile_at(value, &mut pointer, problems)
+    }
+
+    fn compile_at(value: &Value, pointer: &mut String, problems: &mut Vec<MappingProblem>) -> Self {
+        match value {
+            Value::String(text) => match parse_template(text) {
+                Ok(Template::Literal) => Self::Literal(value.clone()),
+                Ok(Template::Single(source)) => match CompiledExpr::compile(source) {
+                    Ok(expr) => Self::Expr(expr),
+                    Err(error) => {
+                        problems.push(MappingProblem {
+                            pointer: pointer.clone(),
+                            error,
+                        });
+                        Self::Literal(Value::Null)
+                    }
+                },
+                Ok(Template::Parts(parts)) => {
+                    let mut compiled = Vec::with_capacity(parts.len());
+                    for part in parts {
+                        match part {
+                            RawPart::Text(t) => compiled.push(Part::Text(t)),
+                            RawPart::Expr(source) => match CompiledExpr::compile(source) {
+                                Ok(expr) => compiled.push(Part::Expr(expr)),
+                                Err(error) => problems.push(MappingProblem {
+                                    pointer: pointer.clone(),
+                                    error,
+                                }),
+                            },
+                        }
+                    }
+                    Self::Interpolated(compiled)
+                }
+                Err(error) => {
+                    problems.push(MappingProblem {
+                        pointer: pointer.clone(),
+                        error,
+                    });
+                    Self::Literal(Value::Null)
+                }
+            },
+            Value::Array(items) => {
+                let compiled: Vec<Mapping> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let len = pointer.len();
+                        pointer.push('/');
+                        pointer.push_str(&i.to_string());
+                        let m = Self::compile_at(item, pointer, problems);
+                        pointer.truncate(len);
+                        m
+                    })
+                    .collect();
+                if compiled.iter().all(Mapping::is_literal) {
+                    Self::Literal(value.clone())
+                } else {
+                    Self::Array(compiled)
+                }
+            }
+            Value::Object(map) => {
+                let compiled: Vec<(String, Mapping)> = map
+                    .iter()
+                    .map(|(key, item)| {
+                        let len = pointer.len();
+                        pointer.push('/');
+                        pointer.push_str(&crate::locate::escape_token(key));
+                        let m = Self::compile_at(item, pointer, problems);
+                        pointer.truncate(len);
+                        (key.clone(), m)
+                    })
+                    .collect();
+                if compiled.iter().all(|(_, m)| m.is_literal()) {
+                    Self::Literal(value.clone())
+                } else {
+                    Self::Object(compiled)
+                }
+            }
+            other => Self::Literal(other.clone()),
+        }
+    }
+
+    /// Whether the mapping has no expression at all.
+    pub fn is_literal(&self) -> bool {
+        matches!(self, Self::Literal(_))
+    }
+
+    /// Every expression in the mapping, with its pointer relative to the mapping.
+    pub fn expressions(&self) -> Vec<(String, &CompiledExpr)> {
+        let mut out = Vec::new();
+        self.collect(&mut String::new(), &mut out);
+        out
+    }
+
+    fn collect<'m>(&'m self, pointer: &mut String, out: &mut Vec<(String, &'m CompiledExpr)>) {
+        match self {
+            Self::Literal(_) => {}
+            Self::Expr(e) => out.push((pointer.clone(), e)),
+            Self::Interpolated(parts) => {
+                for part in parts {
+                    if let Part::Expr(e) = part {
+                        out.push((pointer.clone(), e));
+                    }
+                }
+            }
+            Self::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    item.collect(pointer, out);
+                    pointer.truncate(len);
+                }
+            }
+            Self::Object(entries) => {
+                for (key, item) in entries {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&crate::locate::escape_token(key));
+                    item.collect(pointer, out);
+                    pointer.truncate(len);
+                }
+            }
+        }
+    }
+
+    /// Renders the mapping to JSON in a scope.
+    pub fn render(&self, scope: &MjValue) -> Result<Value, ExprError> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Expr(e) => to_json(&e.eval(scope)?, &e.source),
+            Self::Interpolated(parts) => {
+                let mut out = String::new();
+                for part in parts {
+                    match part {
+                        Part::Text(t) => out.push_str(t),
+                        Part::Expr(e) => {
+                            let value = e.eval(scope)?;
+                            if let Some(s) = value.as_str() {
+                                out.push_str(s);
+                            } else {
+                                out.push_str(&to_json(&value, &e.source)?.to_string());
+                            }
+                        }
+                    }
+                }
+                Ok(Value::String(out))
+            }
+            Self::Array(items) => items
+                .iter()
+                .map(|m| m.render(scope))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Self::Object(entries) => {
+                let mut map = serde_json::Map::with_capacity(entries.len());
+                for (key, m) in entries {
+                    map.insert(key.clone(), m.render(scope)?);
+                }
+                Ok(Value::Object(map))
+            }
+        }
+    }
+
+    /// Renders the mapping to a minijinja value (for `for_each` sources, which are iterated).
+    pub fn render_value(&self, scope: &MjValue) -> Result<MjValue, ExprError> {
+        match self {
+            Self::Expr(e) => e.eval(scope),
+            other => Ok(MjValue::from_serialize(other.render(scope)?)),
+        }
+    }
+}
+
+/// Converts a minijinja value to JSON, refusing values JSON cannot hold.
+pub(crate) fn to_json(value: &MjValue, source: &str) -> Result<Value, ExprError> {
+    if value.kind() == ValueKind::Undefined {
+        return Err(ExprError::new(format!("`{{{{ {source} }}}}` is undefined")));
+    }
+    serde_json::to_value(value).map_err(|e| {
+        ExprError::new(format!(
+            "`{{{{ {source} }}}}` has no JSON representation: {e}"
+        ))
+    })
+}
+
+/// The shape of a string: no expression, exactly one, or a mix.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Template<'t> {
+    Literal,
+    Single(&'t str),
+    Parts(Vec<RawPart<'t>>),
+}
+
+/// A piece of a string before compilation.
+#[derive(Debug, PartialEq)]
+pub(crate) enum RawPart<'t> {
+    Text(String),
+    Expr(&'t str),
+}
+
+/// Splits a string into text and `{{ ... }}` pieces (`}}` inside a quoted string does not close).
+pub(crate) fn parse_template(text: &str) -> Result<Template<'_>, ExprError> {
+    if !text.contains("{{") {
+        return Ok(Template::Literal);
+    }
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            parts.push(RawPart::Text(rest[..open].to_owned()));
+        }
+        let body = &rest[open + 2..];
+        let close = find_close(body).ok_or_else(|| {
+            ExprError::new(format!("`{{{{` without a matching `}}}}` in \"{text}\""))
+        })?;
+        parts.push(RawPart::Expr(&body[..close]));
+        rest = &body[close + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(RawPart::Text(rest.to_owned()));
+    }
+    if let [RawPart::Expr(single)] = parts.as_slice() {
+        return Ok(Template::Single(single));
+    }
+    Ok(Template::Parts(parts))
+}
+
+fn find_close(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'}' && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The results of the steps run so far, shared read-only by every evaluation of a run.
+#[derive(Debug)]
+pub(crate) struct StepsView {
+    ids: Arc<HashMap<String, usize>>,
+    slots: Vec<OnceLock<MjValue>>,
+}
+
+impl StepsView {
+    pub fn new(ids: Arc<HashMap<String, usize>>, count: usize) -> Self {
+        Self {
+            ids,
+            slots: (0..count).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Sets a step's result once, as `{"output": ...}`.
+    pub fn set(&self, index: usize, output: &Value) {
+        let entry = MjValue::from_iter([("output", MjValue::from_serialize(output))]);
+        // A step's result is set once per run; a second set is ignored.
+        let _first = self.slots[index].set(entry);
+    }
+}
+
+impl Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        let index = *self.ids.get(key.as_str()?)?;
+        self.slots.get(index)?.get().cloned()
+    }
+}
+
+/// The variables one evaluation sees: `inputs`, `steps`, and the loop's variables.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub inputs: MjValue,
+    pub steps: MjValue,
+    pub item_name: Option<Arc<str>>,
+    pub item: Option<MjValue>,
+    pub batch: Option<MjValue>,
+    pub loop_: Option<MjValue>,
+}
+
+impl Scope {
+    /// The scope of a step outside any loop.
+    pub fn top(inputs: MjValue, steps: MjValue) -> Self {
+        Self {
+            inputs,
+            steps,
+            item_name: None,
+            item: None,
+            batch: None,
+            loop_: None,
+        }
+    }
+
+    /// This scope as a minijinja value to evaluate in.
+    pub fn value(self) -> MjValue {
+        MjValue::from_object(self)
+    }
+}
+
+impl Object for Scope {
+    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        match key.as_str()? {
+            "inputs" => Some(self.inputs.clone()),
+            "steps" => Some(self.steps.clone()),
+            "batch" => self.batch.clone(),
+            "loop" => self.loop_.clone(),
+            name if self.item_name.as_deref() == Some(name) => self.item.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The `loop` variable of one call in a `for_each`.
+pub(crate) fn loop_value(index0: u64, length: Option<u64>) -> MjValue {
+    let mut entries = vec![
+        ("index", MjValue::from(index0 + 1)),
+        ("index0", MjValue::from(index0)),
+        ("first", MjValue::from(index0 == 0)),
+    ];
+    if let Some(length) = length {
+        entries.push(("length", MjValue::from(length)));
+        entries.push(("last", MjValue::from(index0 + 1 == length)));
+    }
+    MjValue::from_iter(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope(inputs: Value) -> MjValue {
+        let view = StepsView::new(Arc::new(HashMap::from([("find".to_owned(), 0)])), 1);
+        view.set(
+            0,
+            &json!({"contacts": [{"contact_id": "c-1"}], "created": true}),
+        );
+        Scope::top(MjValue::from_serialize(&inputs), MjValue::from_object(view)).value()
+    }
+
+    fn render(mapping: Value, inputs: Value) -> Result<Value, ExprError> {
+        let mut problems = Vec::new();
+        let m = Mapping::compile(&mapping, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        m.render(&scope(inputs))
+    }
+
+    #[test]
+    fn a_single_expression_keeps_its_json_type() {
+        let inputs = json!({"n": 3, "tags": ["a", "b"], "flag": false, "obj": {"k": null}});
+        let out = render(
+            json!({"n": "{{ inputs.n }}", "tags": "{{inputs.tags}}", "flag": "{{ inputs.flag }}",
+                   "obj": "{{ inputs.obj }}", "sum": "{{ inputs.n + 1 }}", "lit": [1, true]}),
+            inputs,
+        )
+        .expect("renders");
+        assert_eq!(
+            out,
+            json!({"n": 3, "tags": ["a", "b"], "flag": false, "obj": {"k": null}, "sum": 4, "lit": [1, true]})
+        );
+    }
+
+    #[test]
+    fn other_strings_interpolate() {
+        let out = render(
+            json!([
+                "Hello {{ inputs.name }}!",
+                "n={{ inputs.n }} {{ inputs.tags }}",
+                "no {{ '}}' }} end"
+            ]),
+            json!({"name": "Ada", "n": 2, "tags": ["x"]}),
+        )
+        .expect("renders");
+        assert_eq!(out, json!(["Hello Ada!", "n=2 [\"x\"]", "no }} end"]));
+    }
+
+    #[test]
+    fn step_outputs_are_reachable() {
+        let out = render(
+            json!({"id": "{{ steps.find.output.contacts[0].contact_id }}", "c": "{{ steps.find.output.created }}"}),
+            json!({}),
+        )
+        .expect("renders");
+        assert_eq!(out, json!({"id": "c-1", "c": true}));
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let missing_key = render(json!("{{ inputs.missing }}"), json!({})).expect_err("undefined");
+        assert_eq!(missing_key.message, "`{{ inputs.missing }}` is undefined");
+        let in_text = render(json!("Hi {{ inputs.missing }}"), json!({})).expect_err("undefined");
+        assert!(in_text.message.contains("undefined"), "{in_text}");
+        let unknown_root = render(json!("{{ nope.x }}"), json!({})).expect_err("undefined");
+        assert!(unknown_root.message.contains("undefined"), "{unknown_root}");
+        let defaulted = render(json!("{{ inputs.missing | default('d') }}"), json!({}));
+        assert_eq!(defaulted, Ok(json!("d")));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_with_their_pointer() {
+        let mut problems = Vec::new();
+        Mapping::compile(
+            &json!({"a": {"b": ["ok", "{{ inputs. }}"]}, "c": "{{ open"}),
+            &mut problems,
+        );
+        let found: Vec<(String, String)> = problems
+            .into_iter()
+            .map(|p| (p.pointer, p.error.message))
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "/a/b/1");
+        assert!(found[0].1.contains("syntax error"), "{found:?}");
+        assert_eq!(found[1].0, "/c");
+        assert!(found[1].1.contains("without a matching"), "{found:?}");
+    }
+
+    #[test]
+    fn variables_are_dotted_paths() {
+        let e =
+            CompiledExpr::compile("steps.find.output.contacts[0].id ~ inputs.email").expect("ok");
+        let vars = e.variables();
+        assert!(vars.contains("steps.find.output.contacts"), "{vars:?}");
+        assert!(vars.contains("inputs.email"), "{vars:?}");
+    }
+
+    #[test]
+    fn compiled_expressions_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Mapping>();
+    }
+}

@@ -1,0 +1,407 @@
+//! The plan of a run (`plugboard run --dry-run`): the steps, the requests they will make where that
+//! can be known from the inputs alone, and what they will cost in requests.
+//!
+//! Planning sends nothing: a [`PlanProbe`] lets the runner show the first HTTP request a call would
+//! make by running the connector against a recording host.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::Value as MjValue;
+use plugboard_core::HttpRequest;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::expr::{Mapping, Scope, StepsView, environment, loop_value};
+use crate::validate::{Action, CompiledStep, Problem, Source, ValidWorkflow};
+
+/// Lets the planner show the first request a call would make, without sending it.
+pub trait PlanProbe {
+    /// The first HTTP request of `method` on the installed `connection` with this input, if the
+    /// runner can tell (it runs the connector against a recording host).
+    fn first_request(&self, connection: &str, method: &str, input: &Value) -> Option<HttpRequest>;
+}
+
+/// A probe that knows nothing; plans then show inputs and counts only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProbe;
+
+impl PlanProbe for NoProbe {
+    fn first_request(&self, _: &str, _: &str, _: &Value) -> Option<HttpRequest> {
+        None
+    }
+}
+
+/// A number of requests, as far as it can be known before the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "count", rename_all = "snake_case")]
+pub enum RequestCount {
+    /// Exactly this many (retries aside).
+    Exact(u64),
+    /// At least this many (e.g. a stream follows pages).
+    AtLeast(u64),
+    /// Depends on data only known at run time (e.g. the number of records of a stream).
+    Unknown,
+}
+
+impl RequestCount {
+    fn add(&self, other: &Self) -> Self {
+        match (self, other) {
+            (Self::Exact(a), Self::Exact(b)) => Self::Exact(a + b),
+            (Self::Exact(a) | Self::AtLeast(a), Self::Exact(b) | Self::AtLeast(b)) => {
+                Self::AtLeast(a + b)
+            }
+            (Self::Exact(a) | Self::AtLeast(a), Self::Unknown)
+            | (Self::Unknown, Self::Exact(a) | Self::AtLeast(a)) => Self::AtLeast(*a),
+            (Self::Unknown, Self::Unknown) => Self::AtLeast(0),
+        }
+    }
+}
+
+impl fmt::Display for RequestCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(n) => write!(f, "{n}"),
+            Self::AtLeast(n) => write!(f, "≥ {n}"),
+            Self::Unknown => f.write_str("known at run time"),
+        }
+    }
+}
+
+/// A value that may or may not be known before the run.
+///
+/// Serialized as `{"known": true, "value": ...}` or `{"known": false}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// Known from the inputs and literals.
+    Known(Value),
+    /// Depends on earlier steps or loop variables.
+    RunTime,
+}
+
+/// The repetition of a step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedLoop {
+    /// The `for_each` as written.
+    pub source: String,
+    /// The producing step, when the elements are its record stream.
+    pub stream_of: Option<String>,
+    /// The number of elements, when known.
+    pub elements: Option<u64>,
+    /// Elements per call.
+    pub batch: Option<u64>,
+    /// Calls at once.
+    pub concurrency: u32,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStep {
+    /// The step id.
+    pub id: String,
+    /// The condition as written, if any.
+    pub condition: Option<String>,
+    /// The installed connection called (for call steps).
+    pub connection: Option<String>,
+    /// The connector id (for call steps).
+    pub connector: Option<String>,
+    /// The method id (for call steps).
+    pub method: Option<String>,
+    /// The file read (for `read` steps).
+    pub reads: Option<Planned>,
+    /// The rendered input of the call (of the first call, for a `for_each` over known elements).
+    pub input: Option<Planned>,
+    /// The repetition, for `for_each` steps.
+    pub for_each: Option<PlannedLoop>,
+    /// Where records are written, for `records_to`.
+    pub records_to: Option<Planned>,
+    /// The first HTTP request, when the input is known and the runner could tell.
+    pub first_request: Option<HttpRequest>,
+    /// Requests this step will make when it runs (a step with `if` may make none).
+    pub requests: RequestCount,
+}
+
+/// What a run would do, step by step (`plugboard run --dry-run`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The workflow's name.
+    pub name: String,
+    /// Problems with the run inputs (the run would stop before the first step).
+    pub input_problems: Vec<Problem>,
+    /// The steps in order.
+    pub steps: Vec<PlannedStep>,
+    /// Requests of the whole run, against the API's quota.
+    pub requests: RequestCount,
+}
+
+/// Plans a run with these inputs, sending nothing.
+pub fn plan(workflow: &ValidWorkflow, inputs: &Map<String, Value>, probe: &dyn PlanProbe) -> Plan {
+    let (inputs, input_problems) = match workflow.check_inputs(inputs) {
+        Ok(filled) => (filled, Vec::new()),
+        Err(problems) => (inputs.clone(), problems),
+    };
+    let empty = StepsView::new(Arc::new(HashMap::new()), 0);
+    let inputs = MjValue::from_serialize(&inputs);
+    let scope = Scope::top(inputs.clone(), MjValue::from_object(empty)).value();
+    let mut steps = Vec::with_capacity(workflow.steps.len());
+    let mut total = RequestCount::Exact(0);
+    for step in &workflow.steps {
+        let planned = plan_step(workflow, step, &inputs, &scope, probe);
+        total = total.add(&planned.requests);
+        steps.push(planned);
+    }
+    Plan {
+        name: workflow.workflow.name.clone(),
+        input_problems,
+        steps,
+        requests: total,
+    }
+}
+
+/// Renders a mapping when it reads nothing but inputs, literals and global functions.
+fn known(mapping: &Mapping, scope: &MjValue) -> Planned {
+    known_with(mapping, scope, &[])
+}
+
+/// Like [`known`], also allowing the given loop variables.
+fn known_with(mapping: &Mapping, scope: &MjValue, loop_vars: &[&str]) -> Planned {
+    let env = environment();
+    let static_only = mapping.expressions().iter().all(|(_, expr)| {
+        expr.variables().iter().all(|v| {
+            let root = v.split('.').next().unwrap_or_default();
+            root == "inputs" || loop_vars.contains(&root) || env.globals().any(|(g, _)| g == root)
+        })
+    });
+    if !static_only {
+        return Planned::RunTime;
+    }
+    mapping
+        .render(scope)
+        .map_or(Planned::RunTime, Planned::Known)
+}
+
+/// The scope of the first call of a `for_each` over known elements.
+fn first_call_scope(step: &CompiledStep, items: &[Value], inputs: &MjValue) -> MjValue {
+    let calls = match step.batch {
+        Some(b) => (items.len() as u64).div_ceil(b.max(1)),
+        None => items.len() as u64,
+    };
+    let (item, batch) = match step.batch {
+        Some(b) => {
+            let n = usize::try_from(b).unwrap_or(usize::MAX).min(items.len());
+            (None, Some(MjValue::from_serialize(&items[..n])))
+        }
+        None => (Some(MjValue::from_serialize(&items[0])), None),
+    };
+    Scope {
+        inputs: inputs.clone(),
+        steps: MjValue::from_object(StepsView::new(Arc::new(HashMap::new()), 0)),
+        item_name: Some(step.item_name.clone()),
+        item,
+        batch,
+        loop_: Some(loop_value(0, Some(calls))),
+    }
+    .value()
+}
+
+fn plan_step(
+    workflow: &ValidWorkflow,
+    step: &CompiledStep,
+    inputs: &MjValue,
+    scope: &MjValue,
+    probe: &dyn PlanProbe,
+) -> PlannedStep {
+    let source = workflow.workflow.steps.iter().find(|s| s.id == step.id);
+    let mut planned = PlannedStep {
+        id: step.id.clone(),
+        condition: source.and_then(|s| s.condition.clone()),
+        connection: None,
+        connector: None,
+        method: None,
+        reads: None,
+        input: None,
+        for_each: None,
+        records_to: step.records_to.as_ref().map(|m| known(m, scope)),
+        first_request: None,
+        requests: RequestCount::Exact(0),
+    };
+    let for_each_source = source
+        .and_then(|s| s.for_each.as_ref())
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+    let known_items = match &step.for_each {
+        Some(Source::Values(mapping)) => match known(mapping, scope) {
+            Planned::Known(Value::Array(items)) => Some(items),
+            _ => None,
+        },
+        _ => None,
+    };
+    let elements = known_items.as_ref().map(|items| items.len() as u64);
+    if let Some(for_each) = &step.for_each {
+        planned.for_each = Some(PlannedLoop {
+            source: for_each_source.unwrap_or_default(),
+            stream_of: match for_each {
+                Source::Stream(j) => Some(workflow.steps[*j].id.clone()),
+                Source::Values(_) => None,
+            },
+            elements,
+            batch: step.batch,
+            concurrency: step.concurrency,
+        });
+    }
+    match &step.action {
+        Action::Call {
+            connection,
+            connector,
+            method,
+            streams,
+            input,
+        } => {
+            planned.connection = Some(connection.clone());
+            planned.connector = Some(connector.clone());
+            planned.method = Some(method.clone());
+            let per_call = if *streams {
+                RequestCount::AtLeast(1)
+            } else {
+                RequestCount::Exact(1)
+            };
+            if step.for_each.is_some() {
+                planned.input = Some(Planned::RunTime);
+                if let Some(items) = known_items.as_ref().filter(|items| !items.is_empty()) {
+                    let first = first_call_scope(step, items, inputs);
+                    let input = known_with(input, &first, &[&step.item_name, "batch", "loop"]);
+                    if let Planned::Known(value) = &input {
+                        planned.first_request = probe.first_request(connection, method, value);
+                    }
+                    planned.input = Some(input);
+                }
+                planned.requests = match elements {
+                    Some(n) => {
+                        let calls = match step.batch {
+                            Some(b) => n.div_ceil(b.max(1)),
+                            None => n,
+                        };
+                        match per_call {
+                            RequestCount::Exact(_) => RequestCount::Exact(calls),
+                            _ => RequestCount::AtLeast(calls),
+                        }
+                    }
+                    None => RequestCount::Unknown,
+                };
+            } else {
+                let input = known(input, scope);
+                if let Planned::Known(value) = &input {
+                    planned.first_request = probe.first_request(connection, method, value);
+                }
+                planned.input = Some(input);
+                planned.requests = per_call;
+            }
+        }
+        Action::Read { path, .. } => {
+            planned.reads = Some(known(path, scope));
+        }
+    }
+    planned
+}
+
+impl Serialize for Planned {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Self::Known(value) => {
+                map.serialize_entry("known", &true)?;
+                map.serialize_entry("value", value)?;
+            }
+            Self::RunTime => map.serialize_entry("known", &false)?,
+        }
+        map.end()
+    }
+}
+
+impl fmt::Display for Planned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Known(Value::String(s)) => f.write_str(s),
+            Self::Known(value) => write!(f, "{value}"),
+            Self::RunTime => f.write_str("known at run time"),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Plan for \"{}\" ({} steps)", self.name, self.steps.len())?;
+        for problem in &self.input_problems {
+            writeln!(f, "  input problem: {problem}")?;
+        }
+        for (n, step) in self.steps.iter().enumerate() {
+            write!(f, "{:>3}. {}", n + 1, step.id)?;
+            if let (Some(connection), Some(method)) = (&step.connection, &step.method) {
+                write!(
+                    f,
+                    ": call {method} on connection `{connection}` ({})",
+                    step.connector.as_deref().unwrap_or("?")
+                )?;
+            }
+            if let Some(reads) = &step.reads {
+                write!(f, ": read {reads}")?;
+            }
+            writeln!(f)?;
+            if let Some(condition) = &step.condition {
+                writeln!(f, "       if: {condition}")?;
+            }
+            if let Some(each) = &step.for_each {
+                write!(f, "       for each: ")?;
+                match (&each.stream_of, each.elements) {
+                    (Some(producer), _) => write!(f, "record of `{producer}` (streamed)")?,
+                    (None, Some(n)) => write!(f, "{n} elements of {}", each.source)?,
+                    (None, None) => write!(f, "element of {}", each.source)?,
+                }
+                if let Some(batch) = each.batch {
+                    write!(f, ", in batches of {batch}")?;
+                }
+                writeln!(f, ", concurrency {}", each.concurrency)?;
+            }
+            if let Some(input) = &step.input {
+                let label = if step.for_each.is_some() {
+                    "input of the first call"
+                } else {
+                    "input"
+                };
+                match input {
+                    Planned::Known(value) => writeln!(f, "       {label}: {value}")?,
+                    Planned::RunTime => writeln!(f, "       input: known at run time")?,
+                }
+            }
+            if let Some(records_to) = &step.records_to {
+                writeln!(f, "       records to: {records_to}")?;
+            }
+            if let Some(request) = &step.first_request {
+                write!(
+                    f,
+                    "       first request: {} {}",
+                    request.method, request.path
+                )?;
+                if !request.query.is_empty() {
+                    let query: Vec<String> = request
+                        .query
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    write!(f, "?{}", query.join("&"))?;
+                }
+                writeln!(f)?;
+            }
+            if step.connection.is_some() {
+                let condition = if step.condition.is_some() {
+                    " (if the condition holds)"
+                } else {
+                    ""
+                };
+                writeln!(f, "       requests: {}{condition}", step.requests)?;
+            }
+        }
+        writeln!(f, "Requests (against the API quota): {}", self.requests)
+    }
+}
