@@ -42,7 +42,434 @@ fn representative_calls() -> Vec<(&'static str, Value, Vec<HttpResponse>)> {
                 HttpResponse::json(200, &json!({"lists": []})),
             ],
         ),
+        (
+            "contacts.list",
+            json!({
+                "status": ["active", "unsubscribed"],
+                "email": "dlang@example.com",
+                "lists": [LIST, LIST_2],
+                // The spec declares `maximum: 1` on segment_id (meaning one segment), so the
+                // representative id is 1.
+                "segment_id": 1,
+                "tags": [TAG],
+                "updated_after": "2026-01-01T00:00:00.000Z",
+                "updated_before": "2026-07-01T00:00:00.000Z",
+                "created_after": "2025-01-01T00:00:00.000Z",
+                "created_before": "2026-07-01T00:00:00.000Z",
+                "optout_after": "2025-01-01T00:00:00.000Z",
+                "optout_before": "2026-07-01T00:00:00.000Z",
+                "sms_status": ["explicit"],
+                "include": ["custom_fields", "list_memberships", "taggings"],
+                "include_count": true
+            }),
+            vec![
+                HttpResponse::json(202, &json!({"status": "processing"})),
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "contacts": [contact()],
+                        "contacts_count": 2,
+                        "_links": {"next": {"href": "/v3/contacts?cursor=bGltaXQ9NTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"contacts": [contact()]})),
+            ],
+        ),
+        (
+            "contacts.get",
+            json!({"contact_id": CONTACT, "include": ["phone_numbers", "street_addresses", "notes"]}),
+            vec![HttpResponse::json(200, &contact())],
+        ),
+        (
+            "contacts.create",
+            json!({
+                "create_source": "Account",
+                "email_address": {"address": "dlang@example.com", "permission_to_send": "implicit"},
+                "first_name": "Debora",
+                "last_name": "Lang",
+                "job_title": "Musician",
+                "company_name": "Acme Corp.",
+                "birthday_month": 11,
+                "birthday_day": 24,
+                "anniversary": "2006-11-15",
+                "custom_fields": [{"custom_field_id": FIELD, "value": "Tesla S 2017"}],
+                "phone_numbers": [{"phone_number": "+1-555-555-5555", "kind": "mobile"}],
+                "street_addresses": [{"kind": "home", "street": "123 Kashmir Valley Road",
+                    "city": "Chicago", "state": "Illinois", "postal_code": "60609",
+                    "country": "United States"}],
+                "list_memberships": [LIST],
+                "taggings": [TAG],
+                "notes": [{"content": "Met at the fair."}]
+            }),
+            vec![HttpResponse::json(201, &contact())],
+        ),
+        (
+            "contacts.update",
+            json!({
+                "contact_id": CONTACT,
+                "update_source": "Contact",
+                "email_address": {"address": "dlang@example.com", "permission_to_send": "explicit"},
+                "first_name": "Debora",
+                "last_name": "Lang-Smith",
+                "list_memberships": [LIST, LIST_2]
+            }),
+            vec![HttpResponse::json(200, &contact())],
+        ),
+        (
+            "contacts.create_or_update",
+            json!({
+                "email_address": "jdodge@example.com",
+                "list_memberships": [LIST],
+                "first_name": "Jake",
+                "last_name": "Dodge",
+                "job_title": "Musician",
+                "company_name": "Acme Corp.",
+                "phone_number": "(555) 555-1212",
+                "anniversary": "2006-11-15",
+                "birthday_month": 11,
+                "birthday_day": 24,
+                "street_address": {"kind": "work", "street": "1601 Trapelo Rd", "city": "Waltham",
+                    "state": "Massachusetts", "postal_code": "02451", "country": "United States"},
+                "custom_fields": [{"custom_field_id": FIELD, "value": "Tesla S 2017"}]
+            }),
+            vec![HttpResponse::json(
+                201,
+                &json!({"contact_id": CONTACT, "action": "created"}),
+            )],
+        ),
+        (
+            "contacts.delete",
+            json!({"contact_id": CONTACT}),
+            vec![no_content()],
+        ),
+        (
+            "contacts.counts",
+            json!({"include_new_subscriber": true}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"total": 72, "explicit": 10, "implicit": 20, "pending": 30,
+                    "unsubscribed": 12, "new_subscriber": 1}),
+            )],
+        ),
+        (
+            "contacts.poll_updated",
+            json!({"cursor": "2026-01-01T00:00:00.000Z", "include": ["list_memberships"]}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "contacts": [contact()],
+                        "_links": {"next": {"href": "/v3/contacts?cursor=bGltaXQ9NTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"contacts": []})),
+            ],
+        ),
+        (
+            "contact_lists.get",
+            json!({"list_id": LIST, "include_membership_count": "all"}),
+            vec![HttpResponse::json(200, &list())],
+        ),
+        (
+            "contact_lists.create",
+            json!({"name": "Customers", "favorite": true, "description": "Who bought"}),
+            vec![HttpResponse::json(201, &list())],
+        ),
+        (
+            "contact_lists.update",
+            json!({"list_id": LIST, "name": "Customers 2026", "description": "Who bought"}),
+            vec![HttpResponse::json(200, &list())],
+        ),
+        (
+            "contact_lists.delete",
+            json!({"list_id": LIST}),
+            vec![HttpResponse::json(202, &activity("initialized"))],
+        ),
+        (
+            "tags.list",
+            json!({"include_count": true}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "tags": [{"tag_id": TAG, "name": "VIP", "contacts_count": 3}],
+                        "_links": {"next": {"href": "/v3/contact_tags?cursor=dGFncz01MDA="}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"tags": []})),
+            ],
+        ),
+        (
+            "tags.create",
+            json!({"name": "VIP", "tag_source": "Shopify"}),
+            vec![HttpResponse::json(
+                201,
+                &json!({"tag_id": TAG, "name": "VIP"}),
+            )],
+        ),
+        (
+            "tags.update",
+            json!({"tag_id": TAG, "name": "Very VIP"}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"tag_id": TAG, "name": "Very VIP"}),
+            )],
+        ),
+        (
+            "tags.delete",
+            json!({"tag_id": TAG}),
+            vec![HttpResponse::json(
+                202,
+                &json!({"activity_id": ACTIVITY, "state": "initialized",
+                    "activity_errors": [{"message": "none yet"}]}),
+            )],
+        ),
+        (
+            "custom_fields.list",
+            json!({}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "custom_fields": [custom_field()],
+                        "_links": {"next": {"href": "/v3/contact_custom_fields?cursor=Y2Y9MTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"custom_fields": []})),
+            ],
+        ),
+        (
+            "custom_fields.create",
+            json!({
+                "label": "Favorite Fruit",
+                "type": "single_select",
+                "metadata": {"display_type": "radio"},
+                "choices": [{"choice_label": "Apple", "display_order": 1},
+                    {"choice_label": "Pear", "display_order": 2}]
+            }),
+            vec![HttpResponse::json(201, &custom_field())],
+        ),
+        (
+            "custom_fields.update",
+            json!({
+                "custom_field_id": FIELD,
+                "label": "Favourite Fruit",
+                "choices": [{"choice_id": 1, "choice_label": "Apple", "display_order": 1},
+                    {"choice_label": "Plum", "display_order": 3}]
+            }),
+            vec![HttpResponse::json(200, &custom_field())],
+        ),
+        (
+            "custom_fields.delete",
+            json!({"custom_field_id": FIELD}),
+            vec![no_content()],
+        ),
+        (
+            "segments.list",
+            json!({"sort_by": "name"}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "segments": [{"segment_id": 14, "name": "Engaged"}],
+                        "_links": {"next": {"href": "/v3/segments?cursor=c2VnPTEwMDA="}}
+                    }),
+                ),
+                HttpResponse::json(
+                    200,
+                    &json!({"segments": [], "_links": {"next": {"href": null}}}),
+                ),
+            ],
+        ),
+        (
+            "segments.get",
+            json!({"segment_id": 14}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"segment_id": 14, "name": "Engaged", "segment_criteria": "{}"}),
+            )],
+        ),
+        (
+            "bulk.import_contacts",
+            json!({
+                "contacts": [
+                    {"email": "a@example.com", "first_name": "Ann", "phone": "555-0100",
+                        "street": "1 Main St", "city": "Waltham", "zip": "02451",
+                        "custom_fields": {"favorite_fruit": "Apple"}},
+                    {"email": "b@example.com", "work_city": "Boston", "birthday_month": 2,
+                        "birthday_day": 3}
+                ],
+                "list_ids": [LIST],
+                "wait": true
+            }),
+            vec![
+                HttpResponse::json(201, &activity("initialized")),
+                HttpResponse::json(200, &activity("processing")),
+                HttpResponse::json(200, &activity("completed")),
+            ],
+        ),
+        (
+            "bulk.add_to_lists",
+            json!({"source": {"list_ids": [LIST]}, "list_ids": [LIST_2],
+                "exclude_contact_ids": [CONTACT]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.remove_from_lists",
+            json!({"source": {"contact_ids": [CONTACT]}, "list_ids": [LIST]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.delete_contacts",
+            json!({"contact_ids": [CONTACT]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.get_activity",
+            json!({"activity_id": ACTIVITY}),
+            vec![HttpResponse::json(200, &activity("processing"))],
+        ),
+        (
+            "bulk.wait_for_activity",
+            json!({"activity_id": ACTIVITY, "timeout_secs": 120}),
+            vec![
+                HttpResponse::json(200, &activity("processing")),
+                HttpResponse::json(200, &activity("completed")),
+            ],
+        ),
+        (
+            "emails.list",
+            json!({"after_date": "2026-01-01T00:00:00.000Z", "before_date": "2026-07-01T00:00:00.000Z"}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "campaigns": [{"campaign_id": CAMPAIGN, "name": "Spring sale",
+                            "current_status": "Draft", "type": "NEWSLETTER", "type_code": 10}],
+                        "_links": {"next": {"href": "/v3/emails?next=cGFnZT0y"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"campaigns": []})),
+            ],
+        ),
+        (
+            "emails.get",
+            json!({"campaign_id": CAMPAIGN}),
+            vec![HttpResponse::json(200, &campaign())],
+        ),
+        (
+            "emails.create",
+            json!({
+                "name": "Spring sale",
+                "email": {
+                    "from_name": "Acme",
+                    "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example",
+                    "subject": "Spring is here",
+                    "preheader": "20% off",
+                    "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>",
+                    "physical_address_in_footer": {"organization_name": "Acme",
+                        "address_line1": "1 Main St", "city": "Waltham", "state_code": "MA",
+                        "postal_code": "02451", "country_code": "US"}
+                }
+            }),
+            vec![HttpResponse::json(200, &campaign())],
+        ),
+        (
+            "emails.get_activity",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "include": ["html_content", "permalink_url"]}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "campaign_id": CAMPAIGN,
+                    "role": "primary_email", "current_status": "DRAFT", "format_type": 5,
+                    "from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "contact_list_ids": [LIST]}),
+            )],
+        ),
+        (
+            "emails.schedule",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "scheduled_date": "2026-05-17T16:00:00.000Z"}),
+            vec![HttpResponse::json(
+                201,
+                &json!([{"scheduled_date": "2026-05-17T16:00:00.000Z"}]),
+            )],
+        ),
+        (
+            "emails.summary_report",
+            json!({}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "bulk_email_campaign_summaries": [{"campaign_id": CAMPAIGN,
+                            "campaign_type": "NEWSLETTER", "last_sent_date": "2026-05-17T16:00:00.000Z",
+                            "unique_counts": {"sends": 10, "opens": 4, "clicks": 1}}],
+                        "aggregate_percents": {"open": 40.0},
+                        "_links": {"next": {"href": "/v3/reports/summary_reports/email_campaign_summaries?next=bGltaXQ9NTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"bulk_email_campaign_summaries": []})),
+            ],
+        ),
     ]
+}
+
+const CONTACT: &str = "1618ae62-4752-11e9-9c8a-fa163e6b01c1";
+const LIST: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
+const LIST_2: &str = "9f3a8c52-662a-11eb-af0a-fa163e56c9b0";
+const TAG: &str = "e7ddac60-51da-11eb-b3a4-fa163e6b01c1";
+const FIELD: &str = "6e7cd1d0-3e2a-11eb-b3a4-fa163e6b01c1";
+const ACTIVITY: &str = "04fe9a97-a579-43c5-bb1a-58ed29bf0a6a";
+const CAMPAIGN: &str = "91569d46-00e4-4a4d-9a4c-d17d98740d04";
+const CAMPAIGN_ACTIVITY: &str = "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10";
+
+/// A contact as the API returns it.
+fn contact() -> Value {
+    json!({
+        "contact_id": CONTACT,
+        "email_address": {"address": "dlang@example.com", "permission_to_send": "implicit"},
+        "first_name": "Debora",
+        "last_name": "Lang",
+        "create_source": "Account",
+        "created_at": "2026-01-23T13:48:44.108Z",
+        "updated_at": "2026-02-01T09:00:00Z",
+        "list_memberships": [LIST]
+    })
+}
+
+/// A contact list as the API returns it.
+fn list() -> Value {
+    json!({"list_id": LIST, "name": "Customers", "favorite": true, "membership_count": 12})
+}
+
+/// A custom field as the API returns it.
+fn custom_field() -> Value {
+    json!({"custom_field_id": FIELD, "label": "Favorite Fruit", "name": "favorite_fruit",
+        "type": "single_select", "choices": [{"choice_id": 1, "choice_label": "Apple"}]})
+}
+
+/// An email campaign as the API returns it.
+fn campaign() -> Value {
+    json!({"campaign_id": CAMPAIGN, "name": "Spring sale", "current_status": "Draft",
+        "campaign_activities": [{"campaign_activity_id": CAMPAIGN_ACTIVITY, "role": "primary_email"}]})
+}
+
+/// A bulk activity in a given state.
+fn activity(state: &str) -> Value {
+    json!({"activity_id": ACTIVITY, "state": state, "percent_done": 50,
+        "_links": {"self": {"href": format!("/v3/activities/{ACTIVITY}")}}})
+}
+
+/// A "204 No Content" answer.
+fn no_content() -> HttpResponse {
+    HttpResponse {
+        status: 204,
+        headers: Vec::new(),
+        body: String::new(),
+    }
 }
 
 fn requests_of(method: &str, input: Value, responses: Vec<HttpResponse>) -> Vec<HttpRequest> {

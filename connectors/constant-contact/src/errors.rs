@@ -62,6 +62,34 @@ pub(crate) fn check(response: HttpResponse) -> Result<HttpResponse, ConnectorErr
     })
 }
 
+/// Like [`check`], for requests that create something: a 409 there means the thing (e.g. a contact
+/// with that email address, a list or tag with that name) already exists.
+pub(crate) fn check_create(
+    response: HttpResponse,
+    what: &str,
+) -> Result<HttpResponse, ConnectorError> {
+    if response.status != 409 {
+        return check(response);
+    }
+    let messages: Vec<String> = details(&response)
+        .into_iter()
+        .map(|e| {
+            if e.key.is_empty() {
+                e.message
+            } else {
+                format!("{} ({})", e.message, e.key)
+            }
+        })
+        .collect();
+    Err(ConnectorError::AlreadyExists {
+        message: if messages.is_empty() {
+            format!("{what} already exists (HTTP 409)")
+        } else {
+            format!("{what} already exists: {}", messages.join("; "))
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +130,23 @@ mod tests {
             check(quota),
             Err(ConnectorError::QuotaExhausted { .. })
         ));
+    }
+
+    #[test]
+    fn a_conflict_on_create_is_already_exists_with_the_api_message() {
+        let response = HttpResponse::json(
+            409,
+            &json!([{"error_key": "contacts.api.conflict", "error_message": "Email already exists"}]),
+        );
+        let error = check_create(response, "a contact with this email address").expect_err("409");
+        assert_eq!(
+            error,
+            ConnectorError::AlreadyExists {
+                message: "a contact with this email address already exists: Email already exists \
+                          (contacts.api.conflict)"
+                    .into()
+            }
+        );
     }
 
     #[test]

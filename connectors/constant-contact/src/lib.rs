@@ -10,6 +10,7 @@
 mod errors;
 mod methods;
 mod pagination;
+mod paths;
 pub mod settings;
 
 use plugboard_core::{
@@ -17,6 +18,7 @@ use plugboard_core::{
     OAuth2SettingsFields, RateLimit, RefreshBehaviour, ResetRule, Window,
 };
 
+pub use methods::bulk::{FINAL_STATES, MAX_CONTACTS_PER_IMPORT, MAX_IMPORT_BODY_BYTES};
 pub use settings::Settings;
 
 /// The API root; `_links.next.href` values are relative to its host and start with [`BASE_PATH`].

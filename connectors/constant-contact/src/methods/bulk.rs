@@ -1,0 +1,835 @@
+//! Bulk activities: asynchronous jobs (imports, list memberships, deletes) and waiting for them.
+//!
+//! Every bulk POST answers 201 with an activity whose `state` goes `initialized → processing →
+//! completed | cancelled | failed | timed_out`; `GET /activities/{activity_id}` reports progress.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use plugboard_core::{
+    ConnectorError, Context, HttpRequest, LogLevel, Method, MethodInfo, MethodKind, NoRecords,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::errors::check;
+use crate::paths::segment;
+
+/// The most contacts one `contacts_json_import` request may carry (the API's documented limit).
+pub const MAX_CONTACTS_PER_IMPORT: usize = 40_000;
+/// Every import body is kept strictly below this many bytes. The API documents "4 megabytes" and
+/// silently drops what lies beyond; the decimal reading (4,000,000) is the stricter of the two, so
+/// it is safe whichever the API means.
+pub const MAX_IMPORT_BODY_BYTES: usize = 4_000_000;
+/// The states after which an activity no longer changes.
+pub const FINAL_STATES: [&str; 4] = ["completed", "cancelled", "failed", "timed_out"];
+/// Default time budget of a wait, in seconds.
+const DEFAULT_WAIT_SECS: u64 = 600;
+/// The longest wait a caller may ask for, in seconds.
+const MAX_WAIT_SECS: u64 = 3_600;
+/// The longest pause between two polls.
+const MAX_POLL_DELAY: Duration = Duration::from_secs(30);
+/// A hard bound on polls per activity, whatever the time budget.
+const MAX_POLLS: u32 = 200;
+
+/// Counters of a bulk activity; which ones appear depends on the kind of activity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ActivityStatus {
+    /// Total number of items (contacts, lists, rows) the activity processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_total_count: Option<u64>,
+    /// Number of items processed so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_completed_count: Option<u64>,
+    /// Number of contacts in an import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_count: Option<u64>,
+    /// Number of errors that cannot be corrected, for imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<u64>,
+    /// Number of errors that can be corrected in the Constant Contact UI, for imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correctable_count: Option<u64>,
+    /// Number of previously unsubscribed contacts that could not be added to a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cannot_add_to_list_count: Option<u64>,
+    /// Number of lists involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_count: Option<u64>,
+}
+
+/// A bulk activity (an asynchronous job) and how far it got.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Activity {
+    /// Unique id of the activity; poll it with `bulk.get_activity` or `bulk.wait_for_activity`.
+    pub activity_id: String,
+    /// `initialized`, `processing`, `completed`, `cancelled`, `failed` or `timed_out`.
+    pub state: String,
+    /// How much of the job is done, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent_done: Option<u64>,
+    /// The API's messages about what went wrong, if anything.
+    #[serde(
+        default,
+        deserialize_with = "error_messages",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub activity_errors: Vec<String>,
+    /// Counters of processed items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ActivityStatus>,
+    /// When the activity was created (ISO-8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// When processing started (ISO-8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When processing finished (ISO-8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// When the activity last changed (ISO-8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl Activity {
+    /// Whether the activity reached a state it will not leave.
+    pub fn is_final(&self) -> bool {
+        FINAL_STATES.contains(&self.state.as_str())
+    }
+}
+
+/// Activity errors are strings for most activities and `{message}` objects for tag deletes.
+fn error_messages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Text(String),
+        Object {
+            #[serde(default)]
+            message: Option<String>,
+        },
+    }
+    let items: Option<Vec<Item>> = Option::deserialize(deserializer)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Text(text) => Some(text),
+            Item::Object { message } => message,
+        })
+        .collect())
+}
+
+/// `GET /activities/{activity_id}`.
+fn fetch_activity<R: Serialize>(
+    cx: &Context<'_, R>,
+    activity_id: &str,
+) -> Result<Activity, ConnectorError> {
+    let path = format!("/activities/{}", segment("activity_id", activity_id)?);
+    check(cx.send(HttpRequest::get(path))?)?.decode()
+}
+
+/// The time budget of a wait from the caller's `timeout_secs`.
+fn wait_budget(timeout_secs: Option<u64>) -> Result<Duration, ConnectorError> {
+    let secs = timeout_secs.unwrap_or(DEFAULT_WAIT_SECS);
+    if secs > MAX_WAIT_SECS {
+        return Err(ConnectorError::InvalidInput {
+            message: format!("`timeout_secs` may be at most {MAX_WAIT_SECS}, got {secs}"),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Polls an activity until it reaches a final state, pausing 1 s, 2 s, 4 s... (at most 30 s)
+/// between polls through the host, within `budget` and [`MAX_POLLS`].
+///
+/// `known` is the activity as a create call returned it: when given, the first poll comes after
+/// a pause (the job was just queued) instead of at once.
+pub(crate) fn wait_until_final<R: Serialize>(
+    cx: &Context<'_, R>,
+    activity_id: &str,
+    known: Option<Activity>,
+    budget: Duration,
+) -> Result<Activity, ConnectorError> {
+    let mut current = known;
+    let mut delay = Duration::from_secs(1);
+    let mut waited = Duration::ZERO;
+    let mut polls = 0u32;
+    loop {
+        if let Some(activity) = &current {
+            if activity.is_final() {
+                return Ok(activity.clone());
+            }
+            let left = budget.saturating_sub(waited);
+            if left.is_zero() || polls >= MAX_POLLS {
+                let message = format!(
+                    "activity {activity_id} is still `{}` ({}% done) after {} s and {polls} polls; \
+                     check it later with bulk.get_activity",
+                    activity.state,
+                    activity.percent_done.unwrap_or(0),
+                    waited.as_secs()
+                );
+                cx.log(LogLevel::Warn, &message);
+                return Err(ConnectorError::UnexpectedResponse { message });
+            }
+            let pause = delay.min(left);
+            cx.sleep(pause)?;
+            waited += pause;
+            delay = (delay * 2).min(MAX_POLL_DELAY);
+        }
+        polls += 1;
+        current = Some(fetch_activity(cx, activity_id)?);
+    }
+}
+
+/// Input of `bulk.get_activity`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetActivityInput {
+    /// The activity's id, as a bulk method returned it.
+    pub activity_id: String,
+}
+
+/// `GET /activities/{activity_id}`.
+pub struct GetActivity;
+
+impl Method for GetActivity {
+    type Input = GetActivityInput;
+    type Output = Activity;
+    type Record = NoRecords;
+    const INFO: MethodInfo = MethodInfo {
+        id: "bulk.get_activity",
+        name: "Get Bulk Activity",
+        category: "Bulk Activities",
+        description: "Gets the state, progress and errors of a bulk activity.",
+        kind: MethodKind::Action,
+        idempotent: true,
+    };
+
+    fn call(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: GetActivityInput,
+    ) -> Result<Activity, ConnectorError> {
+        fetch_activity(cx, &input.activity_id)
+    }
+}
+
+/// Input of `bulk.wait_for_activity`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitForActivityInput {
+    /// The activity's id, as a bulk method returned it.
+    pub activity_id: String,
+    /// How long to keep polling, in seconds (default 600, at most 3600). Polls pause 1 s, 2 s,
+    /// 4 s... up to 30 s apart.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Polls `GET /activities/{activity_id}` until the activity is final.
+pub struct WaitForActivity;
+
+impl Method for WaitForActivity {
+    type Input = WaitForActivityInput;
+    type Output = Activity;
+    type Record = NoRecords;
+    const INFO: MethodInfo = MethodInfo {
+        id: "bulk.wait_for_activity",
+        name: "Wait for Bulk Activity",
+        category: "Bulk Activities",
+        description: "Polls a bulk activity politely until it is completed, failed, cancelled or \
+            timed out, and returns it; fails with a clear message when the time budget runs out.",
+        kind: MethodKind::Action,
+        idempotent: true,
+    };
+
+    fn call(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: WaitForActivityInput,
+    ) -> Result<Activity, ConnectorError> {
+        let budget = wait_budget(input.timeout_secs)?;
+        wait_until_final(cx, &input.activity_id, None, budget)
+    }
+}
+
+/// Whether imported contacts gave explicit consent to SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsPermission {
+    /// The contacts agreed explicitly; each needs an `sms_consent_date`.
+    Explicit,
+    /// No SMS permission.
+    NotSet,
+}
+
+/// One contact to import, with the flat field names of the JSON import.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportContact {
+    /// Email address; identifies the contact (required unless `sms_number` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// First name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Job title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    /// Company name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    /// Birthday month, 1-12 (needs `birthday_day`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday_month: Option<u8>,
+    /// Birthday day, 1-31 (needs `birthday_month`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday_day: Option<u8>,
+    /// Anniversary date, e.g. `2006-11-15`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anniversary: Option<String>,
+    /// Primary phone number (kind `other`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Home phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_phone: Option<String>,
+    /// Work phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_phone: Option<String>,
+    /// Mobile phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile_phone: Option<String>,
+    /// Another phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_phone: Option<String>,
+    /// Line 1 of the primary (home) street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    /// Line 2 of the primary street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street2: Option<String>,
+    /// City of the primary address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State or province of the primary address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Zip or postal code of the primary address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip: Option<String>,
+    /// Country of the primary address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Line 1 of the home street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_street: Option<String>,
+    /// Line 2 of the home street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_street2: Option<String>,
+    /// City of the home address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_city: Option<String>,
+    /// State or province of the home address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_state: Option<String>,
+    /// Zip or postal code of the home address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_zip: Option<String>,
+    /// Country of the home address. (The spec spells this key `home country`, with a space, unlike
+    /// `work_country` and `other_country`; the underscore form is sent.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_country: Option<String>,
+    /// Line 1 of the work street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_street: Option<String>,
+    /// Line 2 of the work street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_street2: Option<String>,
+    /// City of the work address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_city: Option<String>,
+    /// State or province of the work address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_state: Option<String>,
+    /// Zip or postal code of the work address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_zip: Option<String>,
+    /// Country of the work address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_country: Option<String>,
+    /// Line 1 of the other street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_street: Option<String>,
+    /// Line 2 of the other street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_street2: Option<String>,
+    /// City of the other address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_city: Option<String>,
+    /// State or province of the other address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_state: Option<String>,
+    /// Zip or postal code of the other address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_zip: Option<String>,
+    /// Country of the other address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_country: Option<String>,
+    /// US phone number for SMS (required unless `email` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_number: Option<String>,
+    /// When the contact consented to SMS, e.g. `2024-07-03` (needed with explicit SMS permission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_consent_date: Option<String>,
+    /// Custom field values by the custom field's name (not its label); sent as `cf:<name>`. The
+    /// fields must already exist in the account; at most 25 per contact.
+    #[serde(default, skip_serializing)]
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+impl ImportContact {
+    /// The contact as the API's flat JSON object, custom fields prefixed with `cf:`.
+    fn to_json(&self, index: usize) -> Result<Value, ConnectorError> {
+        if self.email.is_none() && self.sms_number.is_none() {
+            return Err(ConnectorError::InvalidInput {
+                message: format!("contacts[{index}] needs an `email` or an `sms_number`"),
+            });
+        }
+        let Value::Object(mut object) =
+            serde_json::to_value(self).map_err(|e| ConnectorError::InvalidInput {
+                message: format!("contacts[{index}] cannot be encoded: {e}"),
+            })?
+        else {
+            return Err(ConnectorError::InvalidInput {
+                message: format!("contacts[{index}] is not an object"),
+            });
+        };
+        for (name, value) in &self.custom_fields {
+            object.insert(format!("cf:{name}"), Value::String(value.clone()));
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Input of `bulk.import_contacts`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportContactsInput {
+    /// The contacts to import, any number: they are split into imports of at most 40,000 contacts
+    /// and under 4 MB each. Existing contacts (same email) are updated for the fields given.
+    pub contacts: Vec<ImportContact>,
+    /// The lists every imported contact is added to (1-50 list ids).
+    #[schemars(length(min = 1, max = 50))]
+    pub list_ids: Vec<String>,
+    /// Whether the contacts gave explicit SMS consent.
+    #[serde(default)]
+    pub sms_permission_to_send: Option<SmsPermission>,
+    /// Wait until every import is completed, failed, cancelled or timed out.
+    #[serde(default)]
+    pub wait: bool,
+    /// With `wait`, how long to keep polling each import, in seconds (default 600, at most 3600).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub timeout_secs: Option<u64>,
+}
+
+/// What `bulk.import_contacts` started.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImportContactsOutput {
+    /// The id of every import activity created, in the order of the contacts they carry.
+    pub activity_ids: Vec<String>,
+    /// Every import activity: as created, or in its final state when `wait` was asked for.
+    pub activities: Vec<Activity>,
+    /// How many contacts were sent.
+    pub contacts: u64,
+}
+
+/// The envelope of one import request, without its contacts.
+#[derive(Serialize)]
+struct ImportBody<'a> {
+    import_data: Vec<Value>,
+    list_ids: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sms_permission_to_send: Option<SmsPermission>,
+}
+
+/// Splits encoded contacts into batches of at most [`MAX_CONTACTS_PER_IMPORT`] contacts whose
+/// serialized body (the envelope's `envelope_len` bytes plus contacts and commas) stays below
+/// [`MAX_IMPORT_BODY_BYTES`].
+fn split_imports(
+    contacts: Vec<(Value, usize)>,
+    envelope_len: usize,
+) -> Result<Vec<Vec<Value>>, ConnectorError> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<Value> = Vec::new();
+    let mut size = envelope_len;
+    for (index, (contact, len)) in contacts.into_iter().enumerate() {
+        if envelope_len + len >= MAX_IMPORT_BODY_BYTES {
+            return Err(ConnectorError::InvalidInput {
+                message: format!(
+                    "contacts[{index}] alone takes {len} bytes, too large for an import body \
+                     (under {MAX_IMPORT_BODY_BYTES} bytes)"
+                ),
+            });
+        }
+        let separator = usize::from(!batch.is_empty());
+        if batch.len() == MAX_CONTACTS_PER_IMPORT || size + separator + len >= MAX_IMPORT_BODY_BYTES
+        {
+            batches.push(std::mem::take(&mut batch));
+            size = envelope_len;
+        }
+        size += usize::from(!batch.is_empty()) + len;
+        batch.push(contact);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
+/// `POST /activities/contacts_json_import`, as many times as the limits require.
+pub struct ImportContacts;
+
+impl Method for ImportContacts {
+    type Input = ImportContactsInput;
+    type Output = ImportContactsOutput;
+    type Record = NoRecords;
+    const INFO: MethodInfo = MethodInfo {
+        id: "bulk.import_contacts",
+        name: "Import Contacts",
+        category: "Bulk Activities",
+        description: "Imports or updates any number of contacts into lists, split into imports of \
+            at most 40,000 contacts and 4 MB; returns every import activity, optionally once done.",
+        kind: MethodKind::Action,
+        idempotent: false,
+    };
+
+    fn call(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: ImportContactsInput,
+    ) -> Result<ImportContactsOutput, ConnectorError> {
+        if input.contacts.is_empty() {
+            return Err(ConnectorError::InvalidInput {
+                message: "`contacts` is empty: nothing to import".into(),
+            });
+        }
+        if input.list_ids.is_empty() || input.list_ids.len() > 50 {
+            return Err(ConnectorError::InvalidInput {
+                message: format!(
+                    "`list_ids` needs 1 to 50 list ids, got {}",
+                    input.list_ids.len()
+                ),
+            });
+        }
+        let budget = wait_budget(input.timeout_secs)?;
+        let envelope = ImportBody {
+            import_data: Vec::new(),
+            list_ids: &input.list_ids,
+            sms_permission_to_send: input.sms_permission_to_send,
+        };
+        let envelope_len = encoded_len(&envelope)?;
+        let total = input.contacts.len() as u64;
+        let encoded = input
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(index, contact)| {
+                let value = contact.to_json(index)?;
+                let len = encoded_len(&value)?;
+                Ok((value, len))
+            })
+            .collect::<Result<Vec<_>, ConnectorError>>()?;
+        let batches = split_imports(encoded, envelope_len)?;
+        let count = batches.len();
+        let mut activities: Vec<Activity> = Vec::with_capacity(count);
+        for (number, import_data) in batches.into_iter().enumerate() {
+            let size = import_data.len();
+            let body = ImportBody {
+                import_data,
+                list_ids: &input.list_ids,
+                sms_permission_to_send: input.sms_permission_to_send,
+            };
+            let request = HttpRequest::post("/activities/contacts_json_import").json(&body)?;
+            let activity: Activity = match cx.send(request).and_then(check) {
+                Ok(response) => response.decode()?,
+                Err(error) => {
+                    if !activities.is_empty() {
+                        let started: Vec<&str> =
+                            activities.iter().map(|a| a.activity_id.as_str()).collect();
+                        cx.log(
+                            LogLevel::Warn,
+                            &format!(
+                                "bulk.import_contacts: import {} of {count} failed; imports \
+                                 already started: {}",
+                                number + 1,
+                                started.join(", ")
+                            ),
+                        );
+                    }
+                    return Err(error);
+                }
+            };
+            cx.log(
+                LogLevel::Info,
+                &format!(
+                    "bulk.import_contacts: import {} of {count} ({size} contacts) is activity {}",
+                    number + 1,
+                    activity.activity_id
+                ),
+            );
+            activities.push(activity);
+        }
+        if input.wait {
+            activities = activities
+                .into_iter()
+                .map(|activity| {
+                    let id = activity.activity_id.clone();
+                    wait_until_final(cx, &id, Some(activity), budget)
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(ImportContactsOutput {
+            activity_ids: activities.iter().map(|a| a.activity_id.clone()).collect(),
+            activities,
+            contacts: total,
+        })
+    }
+}
+
+/// The length of a value serialized as compact JSON, as the host sends it.
+fn encoded_len<T: Serialize>(value: &T) -> Result<usize, ConnectorError> {
+    serde_json::to_vec(value)
+        .map(|bytes| bytes.len())
+        .map_err(|e| ConnectorError::InvalidInput {
+            message: format!("cannot encode the import as JSON: {e}"),
+        })
+}
+
+/// Which contacts to add to lists; exactly one kind of source.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddSource {
+    /// Up to 500 contacts by id.
+    ContactIds(Vec<String>),
+    /// Every member of up to 50 lists.
+    ListIds(Vec<String>),
+    /// Every contact with any of these tags.
+    TagIds(Vec<String>),
+    /// Every contact of one segment.
+    SegmentId(i64),
+    /// Every active (billable) contact; must be `true`.
+    AllActiveContacts(bool),
+    /// Every contact at this engagement level.
+    EngagementLevel(String),
+}
+
+/// Which contacts to remove from lists; exactly one kind of source.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoveSource {
+    /// Up to 500 contacts by id.
+    ContactIds(Vec<String>),
+    /// Every member of up to 50 lists.
+    ListIds(Vec<String>),
+    /// Every contact with any of these tags.
+    TagIds(Vec<String>),
+    /// Every active (billable) contact; must be `true`.
+    AllActiveContacts(bool),
+    /// Every contact at this engagement level.
+    EngagementLevel(String),
+}
+
+/// Contacts left out of a list-membership change.
+#[derive(Serialize)]
+struct Exclude {
+    contact_ids: Vec<String>,
+}
+
+/// Input of `bulk.add_to_lists`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddToListsInput {
+    /// The contacts to add, e.g. `{"contact_ids": ["..."]}` or `{"list_ids": ["..."]}`.
+    pub source: AddSource,
+    /// The lists to add them to (up to 50; a contact can be in at most 50 lists).
+    #[schemars(length(min = 1, max = 50))]
+    pub list_ids: Vec<String>,
+    /// Contacts to leave out; only with an `all_active_contacts` or `list_ids` source.
+    #[serde(default)]
+    pub exclude_contact_ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MembershipBody<'a, S> {
+    source: &'a S,
+    list_ids: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclude: Option<Exclude>,
+}
+
+fn exclude(ids: Vec<String>) -> Option<Exclude> {
+    (!ids.is_empty()).then_some(Exclude { contact_ids: ids })
+}
+
+/// `POST /activities/add_list_memberships`.
+pub struct AddToLists;
+
+impl Method for AddToLists {
+    type Input = AddToListsInput;
+    type Output = Activity;
+    type Record = NoRecords;
+    const INFO: MethodInfo = MethodInfo {
+        id: "bulk.add_to_lists",
+        name: "Add Contacts to Lists",
+        category: "Bulk Activities",
+        description: "Starts a bulk activity adding contacts (by id, list, tag, segment...) to lists.",
+        kind: MethodKind::Action,
+        idempotent: false,
+    };
+
+    fn call(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: AddToListsInput,
+    ) -> Result<Activity, ConnectorError> {
+        let body = MembershipBody {
+            source: &input.source,
+            list_ids: &input.list_ids,
+            exclude: exclude(input.exclude_contact_ids),
+        };
+        let request = HttpRequest::post("/activities/add_list_memberships").json(&body)?;
+        check(cx.send(request)?)?.decode()
+    }
+}
+
+/// Input of `bulk.remove_from_lists`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveFromListsInput {
+    /// The contacts to remove, e.g. `{"contact_ids": ["..."]}`.
+    pub source: RemoveSource,
+    /// The lists to remove them from (up to 50).
+    #[schemars(length(min = 1, max = 50))]
+    pub list_ids: Vec<String>,
+    /// Contacts to leave out; only with an `all_active_contacts` or `list_ids` source.
+    #[serde(default)]
+    pub exclude_contact_ids: Vec<String>,
+}
+
+/// `POST /activities/remove_list_memberships`.
+pub struct RemoveFromLists;
+
+impl Method for RemoveFromLists {
+    type Input = RemoveFromListsInput;
+    type Output = Activity;
+    type Record = NoRecords;
+    const INFO: MethodInfo = MethodInfo {
+        id: "bulk.remove_from_lists",
+        name: "Remove Contacts from Lists",
+        category: "Bulk Activities",
+        description: "Starts a bulk activity removing contacts (by id, list, tag...) from lists.",
+        kind: MethodKind::Action,
+        idempotent: false,
+    };
+
+    fn call(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: RemoveFromListsInput,
+    ) -> Result<Activity, ConnectorError> {
+        let body = MembershipBody {
+            source: &input.source,
+            list_ids: &input.list_ids,
+            exclude: exclude(input.exclude_contact_ids),
+        };
+        let request = HttpRequest::post("/activities/remove_list_memberships").json(&body)?;
+        check(cx.send(request)?)?.decode()
+    }
+}
+
+/// Input of `bulk.delete_contacts`: contacts by id, or every member of some lists.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteContactsInput {
+    /// Up to 500 contacts to delete by id (not together with `list_ids`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub contact_ids: Vec<String>,
+    /// Delete every member of these lists, up to 50 (not together with `contact_ids`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub list_ids: Vec<String>,
+}
+
+/// `POST /activities/contact_delete`.
+pub struct DeleteContacts;
+
+impl Method for DeleteContacts {
+    type Input = DeleteContactsInput;
+    type Output = Activity;
+    type Record = NoRecords;
+    const INFO: MethodInfo = MethodInfo {
+        id: "bulk.delete_contacts",
+        name: "Delete Contacts in Bulk",
+        category: "Bulk Activities",
+        description: "Starts a bulk activity deleting contacts by id or every member of lists.",
+        kind: MethodKind::Action,
+        idempotent: false,
+    };
+
+    fn call(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: DeleteContactsInput,
+    ) -> Result<Activity, ConnectorError> {
+        if input.contact_ids.is_empty() == input.list_ids.is_empty() {
+            return Err(ConnectorError::InvalidInput {
+                message: "give either `contact_ids` or `list_ids`, not both and not neither".into(),
+            });
+        }
+        let request = HttpRequest::post("/activities/contact_delete").json(&input)?;
+        check(cx.send(request)?)?.decode()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contacts(count: usize, len: usize) -> Vec<(Value, usize)> {
+        (0..count).map(|_| (Value::Null, len)).collect()
+    }
+
+    #[test]
+    fn imports_split_by_count() {
+        let batches = split_imports(contacts(40_001, 10), 50).expect("splits");
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [40_000, 1]);
+    }
+
+    #[test]
+    fn imports_split_by_size_below_the_limit() {
+        // 1,000-byte contacts: 3,995 fit (50 + 3,995 * 1,001 - 1 = 3,998,044), the next does not.
+        let batches = split_imports(contacts(10_000, 1_000), 50).expect("splits");
+        for batch in &batches {
+            let size = 50 + batch.len() * 1_000 + batch.len() - 1;
+            assert!(size < MAX_IMPORT_BODY_BYTES, "{size}");
+        }
+        assert_eq!(batches[0].len(), 3_995);
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 10_000);
+    }
+
+    #[test]
+    fn a_contact_too_large_alone_is_refused() {
+        assert!(split_imports(contacts(1, MAX_IMPORT_BODY_BYTES), 50).is_err());
+    }
+}
