@@ -159,3 +159,57 @@ pub fn query_value_problems(declared: &Value, value: &str) -> impl Iterator<Item
     }
     problems.into_iter()
 }
+
+/// Checks one response against the spec: the operation must declare `status`, and when it
+/// declares a schema for it, `body` must validate against it (definitions inlined, as in
+/// [`conformance_problems`]). Returns every problem found (empty when it conforms). A query
+/// string in `concrete_path` is ignored.
+pub fn response_problems(
+    spec: &Value,
+    method: &str,
+    concrete_path: &str,
+    status: u16,
+    body: &Value,
+) -> Vec<String> {
+    let path = concrete_path
+        .split_once('?')
+        .map_or(concrete_path, |(path, _)| path);
+    let path = path.strip_prefix("/v3").unwrap_or(path);
+    let Some(template) = matching_template(spec, path) else {
+        return vec![format!("no path in the spec matches {path}")];
+    };
+    let verb = method.to_ascii_lowercase();
+    let Some(operation) = spec["paths"][template].get(&verb) else {
+        return vec![format!("the spec has no {method} {template}")];
+    };
+    let responses = &operation["responses"];
+    let Some(declared) = responses
+        .get(status.to_string())
+        .or_else(|| responses.get("default"))
+    else {
+        return vec![format!(
+            "{method} {template}: status {status} is not declared (declared: {})",
+            responses
+                .as_object()
+                .map(|r| r.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        )];
+    };
+    let Some(schema) = declared.get("schema") else {
+        return Vec::new();
+    };
+    let mut schema = schema.clone();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("definitions".into(), spec["definitions"].clone());
+    }
+    let validator = jsonschema::validator_for(&schema).expect("the response schema compiles");
+    validator
+        .iter_errors(body)
+        .map(|error| {
+            format!(
+                "{method} {template} {status}: body at `{}`: {error}",
+                error.instance_path()
+            )
+        })
+        .collect()
+}
