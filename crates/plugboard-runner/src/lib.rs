@@ -1,16 +1,38 @@
 //! The plugboard host.
 //!
 //! Everything a connector must not do itself lives here (invariant 1): finding and loading
-//! connectors, and answering their calls through the [`Host`](plugboard_core::Host) trait.
+//! connectors, sending their HTTP (auth, refresh, limits, retries), and keeping state.
 //!
 //! - [`registry`]: built-in connectors (`inventory`) and plugin files, with per-file load errors.
 //! - [`plugins`]: opening a shared library and checking its declaration.
 //! - [`host`]: the [`Host`](plugboard_core::Host) implementation connectors call back into.
+//! - [`store`]: the [`StateStore`] trait and its embedded SQLite implementation.
+//! - [`executor`]: the HTTP executor: allow-list, rate limits, credentials, retries.
+//! - [`oauth`]: token refresh serialized across threads and processes (invariant 6).
+//! - [`connect`]: the authorization-code flow with a loopback callback.
+//! - [`session`]: [`Session::call`], what the CLI and the workflow engine use.
+//! - [`cancel`], [`clock`]: cancellation and a replaceable clock.
 
+pub mod cancel;
+pub mod clock;
+pub mod connect;
+pub mod executor;
 pub mod host;
+pub mod oauth;
 pub mod plugins;
 pub mod registry;
+pub mod session;
+pub mod store;
 
+pub use cancel::Cancellation;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connect::{ConnectError, ConnectOptions};
+pub use executor::{ConnectionContext, Executor, ExecutorConfig, ExecutorError};
 pub use host::RunnerHost;
 pub use plugins::{LoadError, load_plugin};
 pub use registry::{ConnectorSource, RegisteredConnector, Registry};
+pub use session::{PreparedConnection, Session};
+pub use store::{
+    ConnectionRecord, Endpoints, RunId, RunRecord, RunStatus, SqliteStore, StateStore, StoreError,
+    TokenSet, VersionedTokens,
+};

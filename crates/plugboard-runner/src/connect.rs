@@ -1,0 +1,346 @@
+//! Installing a connection: the OAuth2 authorization-code flow with a loopback callback.
+//!
+//! The redirect URI must point at the loopback interface (`127.0.0.1`, `localhost` or `[::1]`);
+//! the runner listens there (port 0 picks a free port, for tests), hands the authorize URL to a
+//! caller-supplied function (the CLI prints it; the sandbox fetches it itself, acting as the
+//! browser), waits (bounded) for the callback, checks `state`, exchanges the code with PKCE (S256)
+//! and stores the connection and its tokens.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::get;
+use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
+use plugboard_core::{AuthSpec, ConnectorError, settings};
+use reqwest::Url;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::executor::ConnectionContext;
+use crate::oauth::{client_credentials, token_error, token_http, token_set, token_url};
+use crate::session::Session;
+use crate::store::{ConnectionRecord, Endpoints, StoreError};
+
+/// What to connect.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// The connector id, e.g. `constant-contact`.
+    pub connector_id: String,
+    /// The new connection's name.
+    pub name: String,
+    /// Connection-level settings (including partner-level fields the partner left blank); may
+    /// hold secrets, so `Debug` shows only the field names.
+    pub settings: Map<String, Value>,
+    /// Endpoint overrides (the sandbox).
+    pub endpoints: Option<Endpoints>,
+    /// How long to wait for the browser to come back to the callback.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("connector_id", &self.connector_id)
+            .field("name", &self.name)
+            .field("settings", &crate::store::RedactedKeys(&self.settings))
+            .field("endpoints", &self.endpoints)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a connection could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No connector with this id is loaded.
+    #[error("no connector `{0}` is loaded")]
+    UnknownConnector(String),
+    /// Settings are missing or invalid (every problem is listed, without values).
+    #[error("the connection's settings are incomplete or invalid: {0}")]
+    Settings(#[from] settings::SettingsError),
+    /// The connector does not use the OAuth2 authorization-code flow.
+    #[error("connector `{0}` does not use the OAuth2 authorization-code flow")]
+    NotOAuth(String),
+    /// The redirect URI cannot be served by a loopback listener.
+    #[error("the redirect URI `{uri}` cannot be used: {reason}")]
+    RedirectUri {
+        /// The URI.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+    /// The loopback listener could not be opened.
+    #[error("cannot listen on {address} for the OAuth callback: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The caller's function could not open the authorize URL.
+    #[error("cannot open the authorization page: {0}")]
+    Browser(String),
+    /// The user (or the server) refused the authorization.
+    #[error("the authorization was refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Denied {
+        /// The OAuth2 error code, e.g. `access_denied`.
+        error: String,
+        /// The server's description.
+        description: Option<String>,
+    },
+    /// The callback's `state` is not the one sent: a forged or stale callback.
+    #[error(
+        "the callback's `state` does not match the authorization request (forged or stale callback)"
+    )]
+    StateMismatch,
+    /// The callback carried no code.
+    #[error("the callback carried no authorization code")]
+    MissingCode,
+    /// Nobody came back to the callback in time.
+    #[error("no authorization arrived at the callback within {} s", .0.as_secs())]
+    Timeout(Duration),
+    /// The flow was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// The code exchange failed.
+    #[error("the code exchange failed: {0}")]
+    Exchange(ConnectorError),
+    /// The connection could not be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A loopback redirect URI, checked.
+fn loopback(uri: &str) -> Result<Url, ConnectError> {
+    let bad = |reason: &str| ConnectError::RedirectUri {
+        uri: uri.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(uri).map_err(|e| bad(&e.to_string()))?;
+    if url.scheme() != "http" {
+        return Err(bad("a loopback callback must use http://"));
+    }
+    match url.host_str() {
+        Some("127.0.0.1" | "localhost" | "[::1]") => Ok(url),
+        _ => Err(bad(
+            "the host must be 127.0.0.1, localhost or [::1] (the runner listens there)",
+        )),
+    }
+}
+
+type Callback = HashMap<String, String>;
+
+async fn callback(
+    State(sender): State<mpsc::Sender<Callback>>,
+    Query(params): Query<Callback>,
+) -> Html<&'static str> {
+    let _ = sender.try_send(params);
+    Html(
+        "<!doctype html><title>plugboard</title>\
+         <p>plugboard received the authorization. You can close this window.</p>",
+    )
+}
+
+impl Session {
+    /// Runs the authorization-code flow for a new connection and stores it with its tokens.
+    ///
+    /// `open` receives the authorize URL: print it, open a browser, or (for the sandbox) fetch
+    /// it. It runs on the calling thread while the listener waits, so it may block. Call this
+    /// from a blocking thread, like [`Session::call`].
+    pub fn connect(
+        &self,
+        options: ConnectOptions,
+        open: &mut dyn FnMut(&str) -> Result<(), String>,
+    ) -> Result<ConnectionRecord, ConnectError> {
+        let connector = self
+            .registry()
+            .get(&options.connector_id)
+            .cloned()
+            .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
+        let manifest = connector.manifest();
+        let AuthSpec::OAuth2AuthorizationCode(spec) = &manifest.auth else {
+            return Err(ConnectError::NotOAuth(manifest.id.clone()));
+        };
+        let partner = self.store().partner_settings(&manifest.id)?;
+        let resolved = settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
+        let redirect_setting = resolved
+            .get(&spec.settings.redirect_uri)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut redirect = loopback(&redirect_setting)?;
+        let scopes: Vec<String> = spec
+            .settings
+            .scopes
+            .as_ref()
+            .and_then(|field| resolved.get(field))
+            .and_then(Value::as_str)
+            .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| spec.default_scopes.clone());
+        let record = ConnectionRecord {
+            name: options.name.clone(),
+            connector_id: manifest.id.clone(),
+            settings: options.settings.clone(),
+            endpoints: options.endpoints.clone(),
+        };
+        let executor = self.executor();
+        let context = ConnectionContext::new(manifest, &record, resolved, &executor.config)
+            .map_err(ConnectError::Exchange)?;
+        let cancel = self.cancellation().clone();
+
+        // Listen first, so the callback cannot arrive before anyone waits for it.
+        let host = match redirect.host_str() {
+            Some("[::1]") => "::1",
+            _ => "127.0.0.1",
+        };
+        let port = redirect.port_or_known_default().unwrap_or(80);
+        let address = format!("{host}:{port}");
+        let listener = self
+            .handle()
+            .block_on(tokio::net::TcpListener::bind((host, port)))
+            .map_err(|source| ConnectError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ConnectError::Listen { address, source })?;
+        if port == 0 {
+            let _ = redirect.set_port(Some(bound.port()));
+        }
+        let (sender, mut receiver) = mpsc::channel::<Callback>(4);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = Router::new()
+            .route(redirect.path(), get(callback))
+            .with_state(sender);
+        let server = self.handle().spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        let outcome = self.authorize_and_exchange(
+            &context,
+            spec,
+            &redirect,
+            &scopes,
+            &mut receiver,
+            open,
+            options.timeout,
+            &cancel,
+        );
+        let _ = stop.send(());
+        let _ = self
+            .handle()
+            .block_on(async { tokio::time::timeout(Duration::from_secs(2), server).await });
+        let tokens = outcome?;
+        self.store().put_connection(&record)?;
+        self.store().put_tokens(&record.name, &tokens)?;
+        tracing::info!(connection = %record.name, connector = %record.connector_id, "connected");
+        Ok(record)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn authorize_and_exchange(
+        &self,
+        context: &ConnectionContext,
+        spec: &plugboard_core::OAuth2AuthorizationCode,
+        redirect: &Url,
+        scopes: &[String],
+        receiver: &mut mpsc::Receiver<Callback>,
+        open: &mut dyn FnMut(&str) -> Result<(), String>,
+        timeout: Duration,
+        cancel: &crate::Cancellation,
+    ) -> Result<crate::store::TokenSet, ConnectError> {
+        let (id, secret, auth_type) =
+            client_credentials(context, spec).map_err(ConnectError::Exchange)?;
+        let authorize = context.endpoints.authorize_url.clone().unwrap_or_default();
+        let auth_url = AuthUrl::new(authorize.clone()).map_err(|e| ConnectError::RedirectUri {
+            uri: authorize,
+            reason: format!("the authorize URL is invalid: {e}"),
+        })?;
+        let redirect_url =
+            RedirectUrl::new(redirect.to_string()).map_err(|e| ConnectError::RedirectUri {
+                uri: redirect.to_string(),
+                reason: e.to_string(),
+            })?;
+        let mut client = oauth2::basic::BasicClient::new(id)
+            .set_auth_uri(auth_url)
+            .set_token_uri(token_url(context).map_err(ConnectError::Exchange)?)
+            .set_redirect_uri(redirect_url)
+            .set_auth_type(auth_type);
+        if let Some(secret) = secret {
+            client = client.set_client_secret(secret);
+        }
+        let mut request = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(scopes.iter().cloned().map(Scope::new));
+        let verifier = if spec.pkce {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            Some(verifier)
+        } else {
+            None
+        };
+        let (url, state) = request.url();
+        open(url.as_str()).map_err(ConnectError::Browser)?;
+
+        let params = self.handle().block_on(async {
+            tokio::select! {
+                params = receiver.recv() => params.ok_or(ConnectError::Cancelled),
+                () = tokio::time::sleep(timeout) => Err(ConnectError::Timeout(timeout)),
+                () = cancel.cancelled() => Err(ConnectError::Cancelled),
+            }
+        })?;
+        if params.get("state").map(String::as_str) != Some(state.secret().as_str()) {
+            return Err(ConnectError::StateMismatch);
+        }
+        if let Some(error) = params.get("error") {
+            return Err(ConnectError::Denied {
+                error: error.clone(),
+                description: params.get("error_description").cloned(),
+            });
+        }
+        let code = params
+            .get("code")
+            .filter(|c| !c.is_empty())
+            .ok_or(ConnectError::MissingCode)?;
+        let http = token_http(self.executor(), context, cancel);
+        let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone()));
+        if let Some(verifier) = verifier {
+            exchange = exchange.set_pkce_verifier(verifier);
+        }
+        let response = self
+            .handle()
+            .block_on(exchange.request_async(&http))
+            .map_err(|e| ConnectError::Exchange(token_error(e, context, "authorization code")))?;
+        Ok(token_set(&response, spec, None, self.executor().now_ms()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_redirects_are_served() {
+        assert!(loopback("http://127.0.0.1:0/callback").is_ok());
+        assert!(loopback("http://localhost:8080/cb").is_ok());
+        for bad in [
+            "https://127.0.0.1/cb",
+            "http://example.com/cb",
+            "http://10.0.0.1/cb",
+            "nope",
+        ] {
+            assert!(
+                matches!(loopback(bad), Err(ConnectError::RedirectUri { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

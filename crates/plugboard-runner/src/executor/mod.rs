@@ -1,0 +1,864 @@
+//! The HTTP executor: every request a connector sends goes through here (invariant 1).
+//!
+//! For each request it checks the allow-list, waits for a slot in every rate-limit budget the
+//! request shares (persisted in the [`StateStore`], so processes share them), injects credentials,
+//! refreshes OAuth2 tokens (before expiry and once after a 401, one refresh per connection across
+//! threads and processes: see [`crate::oauth`]), sends with one shared `reqwest` client, and
+//! retries what is safe to retry within a bounded budget.
+//!
+//! # Retry rules
+//! - **429 throttled**: the server did not process the request, so any request is retried, after
+//!   `Retry-After` (delta seconds) when present, else a jittered backoff of at least
+//!   [`ExecutorConfig::min_throttle_backoff`].
+//! - **429 quota**: a 429 whose JSON body has an `error_key`, `error`, `code` or `type` containing
+//!   `quota` (Constant Contact: `quota_exceeded`), or whose `Retry-After` is longer than
+//!   [`ExecutorConfig::quota_retry_after`], is a quota: no retry, [`ConnectorError::QuotaExhausted`]
+//!   with the reset time of the manifest's calendar limit (else `Retry-After`, else the next
+//!   00:00 UTC), and the local counter is marked used up so other requests stop early. The manifest
+//!   cannot say which 429 is which, so the rule is generic.
+//! - **5xx, timeouts, broken connections**: retried with jittered exponential backoff only when
+//!   the request is idempotent. A connection that could not be opened at all (`connect` error)
+//!   never reached the server, so it is retried for any request.
+//! - Anything else comes back as it is: error statuses are responses for the connector to map.
+//!
+//! When the budget ([`ExecutorConfig::max_attempts`], [`ExecutorConfig::max_retry_time`]) runs out,
+//! the last response (or error) is returned.
+//!
+//! # Threads
+//! The executor is asynchronous; connector code is synchronous and runs on blocking threads
+//! (`spawn_blocking` or plain threads), which bridge with `Handle::block_on`. Never call a
+//! connector from a runtime worker thread: `block_on` would panic there rather than deadlock.
+
+pub(crate) mod limits;
+pub(crate) mod url;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use plugboard_core::{
+    ApiKeyPlacement, AuthSpec, ConnectorError, HttpRequest, HttpResponse, Manifest, RateLimit,
+    RequestAuth, RequestBody, ResetRule, Window,
+};
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use crate::cancel::Cancellation;
+use crate::clock::{Clock, SystemClock};
+use crate::store::{
+    Admission, ConnectionRecord, Endpoints, LimitCharge, RedactedKeys, SlotTicket, StateStore,
+    StoreError,
+};
+use limits::KeyedLimit;
+
+/// How the executor behaves; the defaults suit real APIs.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Whether the runner enforces rate limits itself (benchmarks against an unlimited sandbox
+    /// switch this off).
+    pub limits_enabled: bool,
+    /// Limits to use instead of a connector's manifest limits, by connector id.
+    pub limit_overrides: HashMap<String, Vec<RateLimit>>,
+    /// Extra length added to rolling windows (0.005 = 0.5 %). Network delay is already covered by
+    /// the window guard (a request counts until its response arrives); the margin covers the
+    /// remaining differences between our clock and the server's.
+    pub safety_margin: f64,
+    /// Wait for a used-up quota to reset instead of failing with `QuotaExhausted`.
+    pub wait_for_quota: bool,
+    /// Most attempts per request, first one included.
+    pub max_attempts: u32,
+    /// Most time spent retrying one request before giving up.
+    pub max_retry_time: Duration,
+    /// First retry backoff (doubles per attempt, jittered).
+    pub base_backoff: Duration,
+    /// Longest single backoff.
+    pub max_backoff: Duration,
+    /// Least wait after a throttled 429 without `Retry-After`.
+    pub min_throttle_backoff: Duration,
+    /// A 429 asking to wait longer than this is a quota, not a throttle.
+    pub quota_retry_after: Duration,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Connection-establishment timeout.
+    pub connect_timeout: Duration,
+    /// Refresh an access token that expires within this long.
+    pub refresh_skew: Duration,
+    /// How long a refresh lease lasts if its holder dies.
+    pub refresh_lease: Duration,
+    /// How long to wait for another thread's or process's refresh.
+    pub refresh_wait: Duration,
+    /// The source of "now" for expiry, leases and windows.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            limits_enabled: true,
+            limit_overrides: HashMap::new(),
+            safety_margin: 0.005,
+            wait_for_quota: false,
+            max_attempts: 5,
+            max_retry_time: Duration::from_secs(120),
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(20),
+            min_throttle_backoff: Duration::from_secs(1),
+            quota_retry_after: Duration::from_secs(3600),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            refresh_skew: Duration::from_secs(60),
+            refresh_lease: Duration::from_secs(90),
+            refresh_wait: Duration::from_secs(120),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Why an executor could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Everything the executor needs to send requests for one connection.
+///
+/// Secret settings are held as `SecretString`s apart from the others, and `Debug` shows neither.
+#[derive(Clone)]
+pub struct ConnectionContext {
+    pub(crate) name: String,
+    pub(crate) connector_id: String,
+    pub(crate) auth: AuthSpec,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) base: Url,
+    pub(crate) allowed_hosts: Vec<String>,
+    /// The effective settings without the secret ones.
+    pub(crate) settings: Map<String, Value>,
+    /// The secret settings (client secret, API keys...).
+    pub(crate) secrets: HashMap<String, SecretString>,
+    pub(crate) limits: Vec<KeyedLimit>,
+    pub(crate) token_limits: Vec<KeyedLimit>,
+}
+
+impl fmt::Debug for ConnectionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionContext")
+            .field("name", &self.name)
+            .field("connector_id", &self.connector_id)
+            .field("endpoints", &self.endpoints)
+            .field("settings", &RedactedKeys(&self.settings))
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The manifest's endpoints, with a connection's overrides applied.
+pub fn default_endpoints(manifest: &Manifest) -> Endpoints {
+    let (authorize_url, token_url) = match &manifest.auth {
+        AuthSpec::OAuth2AuthorizationCode(oauth) => (
+            Some(oauth.authorize_url.clone()),
+            Some(oauth.token_url.clone()),
+        ),
+        _ => (None, None),
+    };
+    Endpoints {
+        base_url: manifest.base_url.clone(),
+        authorize_url,
+        token_url,
+    }
+}
+
+impl ConnectionContext {
+    /// Builds the context of `record`, whose effective `settings` (secrets included) are already
+    /// resolved; `config` decides which limits apply. Secret settings (per the manifest's schema)
+    /// move into `SecretString`s here.
+    pub fn new(
+        manifest: &Manifest,
+        record: &ConnectionRecord,
+        settings: Map<String, Value>,
+        config: &ExecutorConfig,
+    ) -> Result<Self, ConnectorError> {
+        let mut endpoints = default_endpoints(manifest);
+        if let Some(own) = &record.endpoints {
+            endpoints.base_url.clone_from(&own.base_url);
+            if own.authorize_url.is_some() {
+                endpoints.authorize_url.clone_from(&own.authorize_url);
+            }
+            if own.token_url.is_some() {
+                endpoints.token_url.clone_from(&own.token_url);
+            }
+        }
+        let base = Url::parse(&endpoints.base_url).map_err(|e| ConnectorError::Denied {
+            message: format!("the base URL `{}` is invalid: {e}", endpoints.base_url),
+        })?;
+        let (limits, token_limits) = if config.limits_enabled {
+            let declared = config
+                .limit_overrides
+                .get(&manifest.id)
+                .unwrap_or(&manifest.rate_limits);
+            let token = match &manifest.auth {
+                AuthSpec::OAuth2AuthorizationCode(oauth) => {
+                    oauth.token_endpoint_limit.iter().cloned().collect()
+                }
+                _ => Vec::new(),
+            };
+            (
+                limits::keyed(&manifest.id, "", declared, &settings, &record.name),
+                limits::keyed(&manifest.id, "token-", &token, &settings, &record.name),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut visible = Map::new();
+        let mut secrets = HashMap::new();
+        for (name, value) in settings {
+            if plugboard_core::settings::is_secret(&manifest.settings_schema, &name) {
+                let text = match value {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                secrets.insert(name, SecretString::from(text));
+            } else {
+                visible.insert(name, value);
+            }
+        }
+        Ok(Self {
+            name: record.name.clone(),
+            connector_id: manifest.id.clone(),
+            auth: manifest.auth.clone(),
+            endpoints,
+            base,
+            allowed_hosts: manifest.allowed_hosts.clone(),
+            settings: visible,
+            secrets,
+            limits,
+            token_limits,
+        })
+    }
+
+    /// The connection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The endpoints in use.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// A settings value as text, secret or not (credentials are read this way).
+    pub(crate) fn setting_str(&self, field: &str) -> Option<&str> {
+        match self.secrets.get(field) {
+            Some(secret) => Some(secret.expose_secret()),
+            None => self.settings.get(field).and_then(Value::as_str),
+        }
+        .filter(|s| !s.trim().is_empty())
+    }
+}
+
+/// The shared HTTP machinery: one client, one store, one configuration.
+pub struct Executor {
+    pub(crate) client: reqwest::Client,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) config: ExecutorConfig,
+    /// This executor's identity as a refresh-lease holder.
+    pub(crate) holder: String,
+    /// In-process serialization of refreshes per connection (the store's lease serializes
+    /// processes; this keeps threads of one process from polling it).
+    pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("store", &self.store)
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs ring as the process's rustls crypto provider (reqwest is built without one). Safe to
+/// call many times; a provider installed earlier by someone else is kept.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// What one attempt produced.
+enum Outcome {
+    Response(HttpResponse),
+    Failed(reqwest::Error),
+}
+
+impl Executor {
+    /// An executor over `store`.
+    pub fn new(store: Arc<dyn StateStore>, config: ExecutorConfig) -> Result<Self, ExecutorError> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("plugboard/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            // Our own retries go through the limiter; the client's would not.
+            .retry(reqwest::retry::never())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(ExecutorError::Client)?;
+        Ok(Self {
+            client,
+            store,
+            config,
+            holder: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            refresh_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store this executor uses.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    /// The shared HTTP client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
+    /// Waits for a slot in every budget of `limits` and takes it, or fails when a quota is used
+    /// up. The tickets must be completed ([`Executor::complete`]) when the request is over.
+    pub(crate) async fn admit(
+        &self,
+        limits: &[KeyedLimit],
+        cancel: &Cancellation,
+    ) -> Result<Vec<SlotTicket>, ConnectorError> {
+        if limits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inflight_cap_us =
+            i64::try_from((self.config.request_timeout + Duration::from_secs(1)).as_micros())
+                .unwrap_or(i64::MAX);
+        loop {
+            if cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            let now = self.now_ms();
+            let charges = limits::charges(limits, now, self.config.safety_margin, inflight_cap_us);
+            match self.store.acquire(&charges, now).map_err(store_error)? {
+                Admission::Granted { tickets } => return Ok(tickets),
+                Admission::Wait { wait_us } => {
+                    // A little jitter keeps waiters of one slot from all waking at once.
+                    let wait = Duration::from_micros(wait_us.unsigned_abs())
+                        .max(Duration::from_millis(1))
+                        + Duration::from_micros(fastrand::u64(..250));
+                    cancel
+                        .sleep(wait)
+                        .await
+                        .map_err(|_| ConnectorError::Cancelled)?;
+                }
+                Admission::Exhausted { resets_at_ms } => {
+                    if !self.config.wait_for_quota {
+                        return Err(quota_error(Some(resets_at_ms)));
+                    }
+                    let wait = (resets_at_ms - self.now_ms()).max(0).unsigned_abs();
+                    tracing::info!(resets_at_ms, "a quota is used up; waiting for it to reset");
+                    cancel
+                        .sleep(Duration::from_millis(wait) + Duration::from_millis(10))
+                        .await
+                        .map_err(|_| ConnectorError::Cancelled)?;
+                }
+            }
+        }
+    }
+
+    /// Records that the requests of `tickets` are over (now), so the rolling budgets can count
+    /// them at the latest moment the server may have seen them.
+    pub(crate) fn complete(&self, tickets: &[SlotTicket]) {
+        if tickets.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.complete(tickets, self.now_ms()) {
+            tracing::warn!(%error, "cannot record a request's completion in the rate limiter");
+        }
+    }
+
+    /// Sends one request for the connection of `ctx`: allow-list, limits, auth, refresh, retries.
+    pub async fn send(
+        &self,
+        ctx: &ConnectionContext,
+        request: HttpRequest,
+        cancel: &Cancellation,
+    ) -> Result<HttpResponse, ConnectorError> {
+        let url = url::resolve(&ctx.base, &ctx.allowed_hosts, &request)?;
+        let mut started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut refreshed_after_401 = false;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            let tickets = self.admit(&ctx.limits, cancel).await?;
+            // Credentials after the wait for a slot, so a long wait cannot stale the token.
+            let prepared = match self.credentials(ctx, &request, cancel).await {
+                Ok(credentials) => self
+                    .build(&request, url.clone(), &credentials)
+                    .map(|builder| (credentials, builder)),
+                Err(error) => Err(error),
+            };
+            let (credentials, builder) = match prepared {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    self.complete(&tickets);
+                    return Err(error);
+                }
+            };
+            attempt += 1;
+            tracing::debug!(
+                connection = %ctx.name,
+                method = %request.method,
+                path = %url.path(),
+                attempt,
+                "sending"
+            );
+            // Dropping an in-flight request on cancellation is clean: the store was written
+            // before it started and nothing is written after it.
+            let outcome = tokio::select! {
+                result = send_and_read(builder) => result,
+                () = cancel.cancelled() => {
+                    self.complete(&tickets);
+                    return Err(ConnectorError::Cancelled);
+                }
+            };
+            self.complete(&tickets);
+            let budget_left = attempt < self.config.max_attempts
+                && started.elapsed() < self.config.max_retry_time;
+            match outcome {
+                Outcome::Response(response) => {
+                    tracing::debug!(connection = %ctx.name, status = response.status, "answered");
+                    if response.status == 401
+                        && !refreshed_after_401
+                        && let Credentials::OAuthBearer { version, .. } = credentials
+                    {
+                        refreshed_after_401 = true;
+                        attempt -= 1;
+                        self.refresh(ctx, version, cancel).await?;
+                        continue;
+                    }
+                    if response.status == 429 {
+                        let retry_after = retry_after(&response);
+                        if is_quota(&response, retry_after, &self.config) {
+                            let error = self.quota_from_server(ctx, retry_after);
+                            let ConnectorError::QuotaExhausted {
+                                resets_at: Some(resets_at),
+                            } = error
+                            else {
+                                return Err(error);
+                            };
+                            if !self.config.wait_for_quota {
+                                return Err(error);
+                            }
+                            let wait_ms = (i64::try_from(resets_at).unwrap_or(i64::MAX / 1000)
+                                * 1000
+                                - self.now_ms())
+                            .max(0)
+                            .unsigned_abs();
+                            tracing::info!(
+                                connection = %ctx.name,
+                                resets_at,
+                                "the API's quota is used up; waiting for it to reset"
+                            );
+                            cancel
+                                .sleep(Duration::from_millis(wait_ms + 10))
+                                .await
+                                .map_err(|_| ConnectorError::Cancelled)?;
+                            attempt -= 1;
+                            started = Instant::now();
+                            continue;
+                        }
+                        if !budget_left {
+                            return Ok(response);
+                        }
+                        let wait = retry_after.unwrap_or_else(|| {
+                            self.backoff(attempt).max(self.config.min_throttle_backoff)
+                        });
+                        tracing::info!(
+                            connection = %ctx.name,
+                            wait_ms = wait.as_millis() as u64,
+                            "throttled by the API (429); retrying"
+                        );
+                        cancel
+                            .sleep(wait)
+                            .await
+                            .map_err(|_| ConnectorError::Cancelled)?;
+                        continue;
+                    }
+                    if response.status >= 500 && request.idempotent && budget_left {
+                        let wait = self.backoff(attempt);
+                        tracing::info!(
+                            connection = %ctx.name,
+                            status = response.status,
+                            wait_ms = wait.as_millis() as u64,
+                            "server error; retrying an idempotent request"
+                        );
+                        cancel
+                            .sleep(wait)
+                            .await
+                            .map_err(|_| ConnectorError::Cancelled)?;
+                        continue;
+                    }
+                    return Ok(response);
+                }
+                Outcome::Failed(error) => {
+                    let retryable = error.is_connect() || request.idempotent;
+                    let mapped = transport_error(&error);
+                    if retryable && budget_left {
+                        let wait = self.backoff(attempt);
+                        tracing::info!(
+                            connection = %ctx.name,
+                            error = %mapped,
+                            wait_ms = wait.as_millis() as u64,
+                            "request failed; retrying"
+                        );
+                        cancel
+                            .sleep(wait)
+                            .await
+                            .map_err(|_| ConnectorError::Cancelled)?;
+                        continue;
+                    }
+                    return Err(mapped);
+                }
+            }
+        }
+    }
+
+    /// Jittered exponential backoff for retry number `attempt` (1-based): a random value in
+    /// `[d/2, d]` where `d = base * 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .config
+            .base_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.config.max_backoff);
+        let half = exp / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    fn quota_from_server(
+        &self,
+        ctx: &ConnectionContext,
+        retry_after: Option<Duration>,
+    ) -> ConnectorError {
+        let now = self.now_ms();
+        // Mark the local counters used up, so other requests of this budget stop before sending.
+        let mut resets_at: Option<i64> = None;
+        for charge in limits::charges(&ctx.limits, now, self.config.safety_margin, 0) {
+            if let LimitCharge::Counter {
+                key,
+                window_start_ms,
+                window_end_ms,
+                limit,
+            } = charge
+                && window_end_ms - window_start_ms >= 3_600_000
+            {
+                if let Err(error) = self.store.exhaust(&key, window_start_ms, limit) {
+                    tracing::warn!(%error, "cannot record the exhausted quota");
+                }
+                resets_at = Some(resets_at.map_or(window_end_ms, |r: i64| r.max(window_end_ms)));
+            }
+        }
+        let resets_at = resets_at
+            .or_else(|| retry_after.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(0)))
+            .unwrap_or_else(|| next_utc_midnight_ms(now));
+        quota_error(Some(resets_at))
+    }
+
+    fn build(
+        &self,
+        request: &HttpRequest,
+        mut url: Url,
+        credentials: &Credentials,
+    ) -> Result<reqwest::RequestBuilder, ConnectorError> {
+        if let Credentials::Query { name, value } = credentials {
+            url.query_pairs_mut()
+                .append_pair(name, value.expose_secret());
+        }
+        let method =
+            reqwest::Method::from_bytes(request.method.as_str().as_bytes()).map_err(|e| {
+                ConnectorError::InvalidInput {
+                    message: format!("invalid HTTP method: {e}"),
+                }
+            })?;
+        let mut builder = self.client.request(method, url);
+        for (name, value) in &request.headers {
+            if name.eq_ignore_ascii_case("authorization") {
+                return Err(ConnectorError::Denied {
+                    message:
+                        "connectors must not set `Authorization`: the host injects credentials"
+                            .to_owned(),
+                });
+            }
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(value) = credentials.header_value() {
+            let mut header = reqwest::header::HeaderValue::from_str(value.expose_secret())
+                .map_err(|_| ConnectorError::Denied {
+                    message: "the stored credential is not a valid header value".to_owned(),
+                })?;
+            header.set_sensitive(true);
+            builder = builder.header(credentials.header_name(), header);
+        }
+        builder = match &request.body {
+            None => builder,
+            Some(RequestBody::Json(value)) => builder.json(value),
+            Some(RequestBody::Form(fields)) => builder.form(fields),
+            Some(RequestBody::Text { content_type, text }) => builder
+                .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
+                .body(text.clone()),
+        };
+        Ok(builder)
+    }
+
+    /// The credentials to attach to `request`, refreshing an OAuth2 token that is about to expire.
+    async fn credentials(
+        &self,
+        ctx: &ConnectionContext,
+        request: &HttpRequest,
+        cancel: &Cancellation,
+    ) -> Result<Credentials, ConnectorError> {
+        if request.auth == RequestAuth::None {
+            return Ok(Credentials::None);
+        }
+        match &ctx.auth {
+            AuthSpec::None => Ok(Credentials::None),
+            AuthSpec::OAuth2AuthorizationCode(_) => {
+                let tokens = self.fresh_tokens(ctx, cancel).await?;
+                Ok(Credentials::OAuthBearer {
+                    version: tokens.version,
+                    token: tokens.tokens.access_token,
+                })
+            }
+            AuthSpec::ApiKey(key) => {
+                let value = ctx
+                    .setting_str(&key.key_setting)
+                    .ok_or_else(|| missing_credential(ctx, &key.key_setting))?;
+                Ok(match &key.placement {
+                    ApiKeyPlacement::Header { name, prefix } => Credentials::Header {
+                        name: name.clone(),
+                        value: SecretString::from(format!("{prefix}{value}")),
+                    },
+                    ApiKeyPlacement::Query { name } => Credentials::Query {
+                        name: name.clone(),
+                        value: SecretString::from(value.to_owned()),
+                    },
+                })
+            }
+            AuthSpec::Basic(basic) => {
+                let user = ctx
+                    .setting_str(&basic.username_setting)
+                    .ok_or_else(|| missing_credential(ctx, &basic.username_setting))?;
+                let password = ctx
+                    .setting_str(&basic.password_setting)
+                    .ok_or_else(|| missing_credential(ctx, &basic.password_setting))?;
+                Ok(Credentials::Header {
+                    name: "authorization".to_owned(),
+                    value: SecretString::from(basic_auth(user, password)),
+                })
+            }
+        }
+    }
+}
+
+fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+fn missing_credential(ctx: &ConnectionContext, field: &str) -> ConnectorError {
+    ConnectorError::Unauthorized {
+        message: format!(
+            "connection `{}` has no value for the credential setting `{field}`",
+            ctx.name
+        ),
+    }
+}
+
+/// Credentials chosen for one attempt.
+pub(crate) enum Credentials {
+    None,
+    OAuthBearer { version: i64, token: SecretString },
+    Header { name: String, value: SecretString },
+    Query { name: String, value: SecretString },
+}
+
+impl Credentials {
+    fn header_value(&self) -> Option<SecretString> {
+        match self {
+            Self::OAuthBearer { token, .. } => Some(SecretString::from(format!(
+                "Bearer {}",
+                token.expose_secret()
+            ))),
+            Self::Header { value, .. } => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn header_name(&self) -> String {
+        match self {
+            Self::Header { name, .. } => name.clone(),
+            _ => "authorization".to_owned(),
+        }
+    }
+}
+
+async fn send_and_read(builder: reqwest::RequestBuilder) -> Outcome {
+    let response = match builder.send().await {
+        Ok(response) => response,
+        Err(error) => return Outcome::Failed(error),
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    match response.bytes().await {
+        Ok(bytes) => Outcome::Response(HttpResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }),
+        Err(error) => Outcome::Failed(error),
+    }
+}
+
+/// Maps a reqwest error without its URL (a query may carry a key) or any header.
+pub(crate) fn transport_error(error: &reqwest::Error) -> ConnectorError {
+    if error.is_timeout() {
+        return ConnectorError::Timeout;
+    }
+    let kind = if error.is_connect() {
+        "cannot connect"
+    } else if error.is_body() || error.is_decode() {
+        "the response body could not be read"
+    } else if error.is_request() {
+        "the request could not be sent"
+    } else {
+        "the HTTP exchange failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    // Sources are hyper/io/rustls errors; none of them carries our headers or URL.
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ConnectorError::Transport { message }
+}
+
+/// `Retry-After` as delta seconds (HTTP dates are treated as absent).
+fn retry_after(response: &HttpResponse) -> Option<Duration> {
+    response
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// The generic quota rule of the module docs.
+fn is_quota(
+    response: &HttpResponse,
+    retry_after: Option<Duration>,
+    config: &ExecutorConfig,
+) -> bool {
+    if retry_after.is_some_and(|d| d > config.quota_retry_after) {
+        return true;
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&response.body) else {
+        return false;
+    };
+    let objects: Vec<&Map<String, Value>> = match &body {
+        Value::Object(object) => vec![object],
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        _ => Vec::new(),
+    };
+    objects.iter().any(|object| {
+        ["error_key", "error", "code", "type"].iter().any(|field| {
+            object
+                .get(*field)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.to_ascii_lowercase().contains("quota"))
+        })
+    })
+}
+
+fn next_utc_midnight_ms(now_ms: i64) -> i64 {
+    (now_ms.div_euclid(86_400_000) + 1) * 86_400_000
+}
+
+fn quota_error(resets_at_ms: Option<i64>) -> ConnectorError {
+    ConnectorError::QuotaExhausted {
+        resets_at: resets_at_ms.map(|ms| u64::try_from(ms.div_euclid(1000)).unwrap_or(0)),
+    }
+}
+
+pub(crate) fn store_error(error: StoreError) -> ConnectorError {
+    ConnectorError::Transport {
+        message: format!("state store: {error}"),
+    }
+}
+
+/// Every limit a manifest declares that resets on a calendar window of a day or more, for
+/// callers (the dry-run planner) that want to show the quota a run costs.
+pub fn daily_quotas(manifest: &Manifest) -> Vec<&RateLimit> {
+    manifest
+        .rate_limits
+        .iter()
+        .filter(|l| l.reset == ResetRule::CalendarUtc && l.window == Window::Day)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_base64() {
+        assert_eq!(basic_auth("user", "pass"), "Basic dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn quota_429s_are_told_from_throttles_by_body_or_retry_after() {
+        let config = ExecutorConfig::default();
+        let quota = HttpResponse::json(
+            429,
+            &serde_json::json!({"error_key": "quota_exceeded", "error_message": "Limit Exceeded"}),
+        );
+        let throttle = HttpResponse::json(
+            429,
+            &serde_json::json!({"error_key": "throttled", "error_message": "Too Many Requests"}),
+        );
+        assert!(is_quota(&quota, None, &config));
+        assert!(!is_quota(&throttle, None, &config));
+        assert!(is_quota(
+            &throttle,
+            Some(Duration::from_secs(7200)),
+            &config
+        ));
+        assert_eq!(next_utc_midnight_ms(86_400_000 + 5), 2 * 86_400_000);
+    }
+}

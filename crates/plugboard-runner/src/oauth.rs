@@ -1,0 +1,395 @@
+//! OAuth2 for the executor: token refresh serialized across threads and processes, and the token
+//! requests of the authorization-code flow ([`crate::connect`]).
+//!
+//! # Refresh protocol (invariant 6)
+//! 1. A request finds its access token expiring within [`ExecutorConfig::refresh_skew`] (or gets a
+//!    401) while holding token version `v`.
+//! 2. Threads of one process queue on a per-connection async mutex; processes meet at the store's
+//!    refresh lease (`UPDATE … SET lease_holder = me, lease_until = now + lease WHERE free or
+//!    expired`, in a `BEGIN IMMEDIATE` transaction).
+//! 3. Whoever gets in re-reads the version first: if it moved past `v`, someone refreshed already
+//!    and their tokens are used; the dead refresh token is never presented.
+//! 4. The lease holder calls the token endpoint (within the token endpoint's own rate limit), and
+//!    commits the new token set, bumping the version and releasing the lease, in one transaction
+//!    (`synchronous=FULL`), before the new access token is used by anyone.
+//! 5. A waiter polls the version (bounded by [`ExecutorConfig::refresh_wait`]) and uses the
+//!    winner's tokens. A holder that dies leaves a lease that lapses after
+//!    [`ExecutorConfig::refresh_lease`].
+//!
+//! The token request is never abandoned half-way on cancellation: a rotated refresh token that
+//! was issued but not stored would end the connection. `invalid_grant` is final: the error tells
+//! the user to reconnect, and nothing retries it.
+//!
+//! [`ExecutorConfig::refresh_skew`]: crate::ExecutorConfig::refresh_skew
+//! [`ExecutorConfig::refresh_wait`]: crate::ExecutorConfig::refresh_wait
+//! [`ExecutorConfig::refresh_lease`]: crate::ExecutorConfig::refresh_lease
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oauth2::basic::{BasicErrorResponseType, BasicTokenResponse};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
+};
+use plugboard_core::{AuthSpec, ClientAuth, ConnectorError, OAuth2AuthorizationCode};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cancel::Cancellation;
+use crate::executor::{ConnectionContext, Executor, store_error, transport_error};
+use crate::store::{CommitOutcome, LeaseOutcome, TokenSet, VersionedTokens};
+
+/// A failure of the token endpoint's HTTP exchange, already mapped (and free of secrets).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct TokenHttpError(pub(crate) ConnectorError);
+
+type TokenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, TokenHttpError>> + 'a>>;
+
+/// How many times a throttled (429) token request is retried.
+const TOKEN_THROTTLE_RETRIES: u32 = 3;
+
+/// The HTTP client oauth2 uses: the executor's one `reqwest` client, within the token endpoint's
+/// rate limit, retrying 429s (not processed). Nothing else is retried: a refresh that may have
+/// reached the server may have spent the refresh token.
+pub(crate) fn token_http<'a>(
+    executor: &'a Executor,
+    ctx: &'a ConnectionContext,
+    cancel: &'a Cancellation,
+) -> impl Fn(oauth2::HttpRequest) -> TokenFuture<'a> + 'a {
+    move |request: oauth2::HttpRequest| {
+        Box::pin(async move {
+            let mut attempt = 0;
+            loop {
+                let tickets = executor
+                    .admit(&ctx.token_limits, cancel)
+                    .await
+                    .map_err(TokenHttpError)?;
+                attempt += 1;
+                let builder = executor
+                    .client
+                    .request(request.method().clone(), request.uri().to_string())
+                    .headers(request.headers().clone())
+                    .body(request.body().clone());
+                let response = builder.send().await;
+                executor.complete(&tickets);
+                let response = response.map_err(|e| TokenHttpError(transport_error(&e)))?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| TokenHttpError(transport_error(&e)))?;
+                if status.as_u16() == 429 && attempt <= TOKEN_THROTTLE_RETRIES {
+                    let wait = headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs)
+                        .unwrap_or(executor.config.min_throttle_backoff);
+                    tracing::info!(
+                        connection = %ctx.name,
+                        "the token endpoint throttled us (429); retrying"
+                    );
+                    cancel
+                        .sleep(wait)
+                        .await
+                        .map_err(|_| TokenHttpError(ConnectorError::Cancelled))?;
+                    continue;
+                }
+                let mut builder = oauth2::http::Response::builder().status(status);
+                if let Some(map) = builder.headers_mut() {
+                    *map = headers;
+                }
+                return builder.body(body.to_vec()).map_err(|e| {
+                    TokenHttpError(ConnectorError::unexpected_response(format!(
+                        "token endpoint response: {e}"
+                    )))
+                });
+            }
+        }) as TokenFuture<'a>
+    }
+}
+
+/// The OAuth2 spec of a connection, or an error for connectors that do not use it.
+pub(crate) fn oauth_spec(
+    ctx: &ConnectionContext,
+) -> Result<&OAuth2AuthorizationCode, ConnectorError> {
+    match &ctx.auth {
+        AuthSpec::OAuth2AuthorizationCode(spec) => Ok(spec),
+        _ => Err(ConnectorError::NotImplemented {
+            what: format!("connector `{}` does not use OAuth2", ctx.connector_id),
+        }),
+    }
+}
+
+/// The client credentials from the settings, and how to present them.
+pub(crate) fn client_credentials(
+    ctx: &ConnectionContext,
+    spec: &OAuth2AuthorizationCode,
+) -> Result<(ClientId, Option<ClientSecret>, AuthType), ConnectorError> {
+    let id =
+        ctx.setting_str(&spec.settings.client_id)
+            .ok_or_else(|| ConnectorError::Unauthorized {
+                message: format!(
+                    "connection `{}` has no `{}` setting",
+                    ctx.name, spec.settings.client_id
+                ),
+            })?;
+    let secret = ctx
+        .setting_str(&spec.settings.client_secret)
+        .map(|s| ClientSecret::new(s.to_owned()));
+    let auth_type = match spec.client_auth {
+        ClientAuth::Basic => AuthType::BasicAuth,
+        ClientAuth::Body => AuthType::RequestBody,
+    };
+    Ok((ClientId::new(id.to_owned()), secret, auth_type))
+}
+
+pub(crate) fn token_url(ctx: &ConnectionContext) -> Result<TokenUrl, ConnectorError> {
+    let url = ctx
+        .endpoints
+        .token_url
+        .clone()
+        .ok_or_else(|| ConnectorError::NotImplemented {
+            what: format!("connector `{}` declares no token URL", ctx.connector_id),
+        })?;
+    TokenUrl::new(url).map_err(|e| ConnectorError::Denied {
+        message: format!("the token URL is invalid: {e}"),
+    })
+}
+
+/// The stored form of a token response; keeps `previous_refresh` when the server sent none
+/// (reusable refresh tokens).
+pub(crate) fn token_set(
+    response: &BasicTokenResponse,
+    spec: &OAuth2AuthorizationCode,
+    previous_refresh: Option<&SecretString>,
+    now_ms: i64,
+) -> TokenSet {
+    let lifetime = response
+        .expires_in()
+        .map(|d| d.as_secs())
+        .or(spec.access_token_lifetime_secs);
+    TokenSet {
+        access_token: SecretString::from(response.access_token().secret().to_owned()),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().to_owned()))
+            .or_else(|| previous_refresh.cloned()),
+        expires_at: lifetime
+            .map(|secs| now_ms.div_euclid(1000) + i64::try_from(secs).unwrap_or(i64::MAX / 2)),
+        scope: response.scopes().map(|scopes| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+    }
+}
+
+/// Maps oauth2's error without ever printing a response body (it may hold tokens).
+pub(crate) fn token_error(
+    error: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorResponse>,
+    ctx: &ConnectionContext,
+    what: &str,
+) -> ConnectorError {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            let code = response.error().as_ref().to_owned();
+            let description = response
+                .error_description()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            if matches!(response.error(), BasicErrorResponseType::InvalidGrant) {
+                ConnectorError::Unauthorized {
+                    message: format!(
+                        "the authorization server refused the {what} for connection `{}` \
+                         (invalid_grant{description}): the grant was revoked, expired or already \
+                         used. Reconnect with `plugboard connect {} --name {}`",
+                        ctx.name, ctx.connector_id, ctx.name
+                    ),
+                }
+            } else {
+                ConnectorError::Unauthorized {
+                    message: format!(
+                        "the token endpoint refused the {what} for connection `{}`: {code}{description}",
+                        ctx.name
+                    ),
+                }
+            }
+        }
+        RequestTokenError::Request(TokenHttpError(error)) => error,
+        RequestTokenError::Parse(error, _body) => ConnectorError::unexpected_response(format!(
+            "the token endpoint's answer to the {what} is not an OAuth2 token response \
+             (at `{}`)",
+            error.path()
+        )),
+        RequestTokenError::Other(message) => ConnectorError::unexpected_response(format!(
+            "the token endpoint's answer to the {what}: {message}"
+        )),
+    }
+}
+
+impl Executor {
+    fn refresh_lock(&self, connection: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.refresh_locks.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry(connection.to_owned()).or_default())
+    }
+
+    /// The connection's tokens, refreshed first when the access token is about to expire.
+    pub(crate) async fn fresh_tokens(
+        &self,
+        ctx: &ConnectionContext,
+        cancel: &Cancellation,
+    ) -> Result<VersionedTokens, ConnectorError> {
+        let tokens = self
+            .store
+            .tokens(&ctx.name)
+            .map_err(store_error)?
+            .ok_or_else(|| no_tokens(ctx))?;
+        let skew_ms = i64::try_from(self.config.refresh_skew.as_millis()).unwrap_or(i64::MAX);
+        let stale = tokens
+            .tokens
+            .expires_at
+            .is_some_and(|at| at.saturating_mul(1000).saturating_sub(skew_ms) <= self.now_ms());
+        if stale {
+            self.refresh(ctx, tokens.version, cancel).await
+        } else {
+            Ok(tokens)
+        }
+    }
+
+    /// Replaces token version `stale_version` with fresh tokens (or returns the tokens someone
+    /// else already refreshed), following the protocol of the module docs.
+    pub(crate) async fn refresh(
+        &self,
+        ctx: &ConnectionContext,
+        stale_version: i64,
+        cancel: &Cancellation,
+    ) -> Result<VersionedTokens, ConnectorError> {
+        let spec = oauth_spec(ctx)?;
+        let lock = self.refresh_lock(&ctx.name);
+        let _guard = tokio::select! {
+            guard = lock.lock_owned() => guard,
+            () = cancel.cancelled() => return Err(ConnectorError::Cancelled),
+        };
+        let deadline = Instant::now() + self.config.refresh_wait;
+        let lease_ms = i64::try_from(self.config.refresh_lease.as_millis()).unwrap_or(60_000);
+        loop {
+            let current = self
+                .store
+                .tokens(&ctx.name)
+                .map_err(store_error)?
+                .ok_or_else(|| no_tokens(ctx))?;
+            if current.version != stale_version {
+                return Ok(current);
+            }
+            match self
+                .store
+                .acquire_refresh_lease(&ctx.name, &self.holder, self.now_ms(), lease_ms)
+                .map_err(store_error)?
+            {
+                LeaseOutcome::NoTokens => return Err(no_tokens(ctx)),
+                LeaseOutcome::Held { .. } => {
+                    if Instant::now() >= deadline {
+                        return Err(ConnectorError::Timeout);
+                    }
+                    cancel
+                        .sleep(Duration::from_millis(25 + fastrand::u64(..25)))
+                        .await
+                        .map_err(|_| ConnectorError::Cancelled)?;
+                }
+                LeaseOutcome::Acquired { version, .. } => {
+                    if version != stale_version {
+                        self.release(ctx);
+                        continue;
+                    }
+                    let outcome = self
+                        .refresh_holding_lease(ctx, spec, &current, cancel)
+                        .await;
+                    return match outcome {
+                        Ok(tokens) => match self
+                            .store
+                            .commit_refresh(&ctx.name, &self.holder, version, &tokens)
+                            .map_err(store_error)?
+                        {
+                            CommitOutcome::Committed(version) => {
+                                tracing::info!(connection = %ctx.name, version, "tokens refreshed");
+                                Ok(VersionedTokens { tokens, version })
+                            }
+                            CommitOutcome::Conflict(theirs) => {
+                                tracing::warn!(
+                                    connection = %ctx.name,
+                                    "another process refreshed while our lease had lapsed; using its tokens"
+                                );
+                                Ok(theirs)
+                            }
+                        },
+                        Err(error) => {
+                            self.release(ctx);
+                            Err(error)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    fn release(&self, ctx: &ConnectionContext) {
+        if let Err(error) = self.store.release_refresh_lease(&ctx.name, &self.holder) {
+            tracing::warn!(connection = %ctx.name, %error, "cannot release the refresh lease");
+        }
+    }
+
+    async fn refresh_holding_lease(
+        &self,
+        ctx: &ConnectionContext,
+        spec: &OAuth2AuthorizationCode,
+        current: &VersionedTokens,
+        cancel: &Cancellation,
+    ) -> Result<TokenSet, ConnectorError> {
+        let refresh_token = current.tokens.refresh_token.as_ref().ok_or_else(|| {
+            ConnectorError::Unauthorized {
+                message: format!(
+                    "the access token of connection `{}` expired and there is no refresh token. \
+                     Reconnect with `plugboard connect {} --name {}`",
+                    ctx.name, ctx.connector_id, ctx.name
+                ),
+            }
+        })?;
+        let (id, secret, auth_type) = client_credentials(ctx, spec)?;
+        let mut client = oauth2::basic::BasicClient::new(id)
+            .set_token_uri(token_url(ctx)?)
+            .set_auth_type(auth_type);
+        if let Some(secret) = secret {
+            client = client.set_client_secret(secret);
+        }
+        let http = token_http(self, ctx, cancel);
+        let presented = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        tracing::debug!(connection = %ctx.name, "refreshing the access token");
+        let response = client
+            .exchange_refresh_token(&presented)
+            .request_async(&http)
+            .await
+            .map_err(|e| token_error(e, ctx, "refresh token"))?;
+        Ok(token_set(
+            &response,
+            spec,
+            Some(refresh_token),
+            self.now_ms(),
+        ))
+    }
+}
+
+fn no_tokens(ctx: &ConnectionContext) -> ConnectorError {
+    ConnectorError::Unauthorized {
+        message: format!(
+            "connection `{}` has no tokens. Connect it with `plugboard connect {} --name {}`",
+            ctx.name, ctx.connector_id, ctx.name
+        ),
+    }
+}

@@ -1,0 +1,810 @@
+//! The embedded state store: one SQLite file in WAL mode, created with mode 0600.
+//!
+//! - The file (and its `-wal`/`-shm` companions, which SQLite creates with the database file's
+//!   mode) is created 0600 before anything is written, because it holds tokens and secrets.
+//! - `synchronous=NORMAL` keeps every commit durable across a process crash; the one write that
+//!   must also survive a power loss, a rotated refresh token, is committed with `synchronous=FULL`.
+//! - Writes that coordinate processes (limits, leases) use `BEGIN IMMEDIATE`, so they take the
+//!   write lock before reading and two processes cannot both see the same free slot.
+//! - The schema is versioned with `PRAGMA user_version`; [`SqliteStore::open`] migrates.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use super::{
+    Admission, CommitOutcome, ConnectionRecord, Endpoints, LeaseOutcome, LimitCharge, RunId,
+    RunRecord, RunStatus, SlotTicket, StateStore, StoreError, TokenSet, VersionedTokens,
+};
+use crate::clock::system_now_ms;
+
+/// The schema version this build writes; older files are migrated on open.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    r"
+    CREATE TABLE partner_settings (
+        connector_id TEXT PRIMARY KEY,
+        settings     TEXT NOT NULL
+    );
+    CREATE TABLE connections (
+        name         TEXT PRIMARY KEY,
+        connector_id TEXT NOT NULL,
+        settings     TEXT NOT NULL,
+        endpoints    TEXT,
+        created_at   INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        connection    TEXT PRIMARY KEY,
+        access_token  TEXT NOT NULL,
+        refresh_token TEXT,
+        expires_at    INTEGER,
+        scope         TEXT,
+        version       INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        lease_holder  TEXT,
+        lease_until   INTEGER
+    );
+    CREATE TABLE rate_spacing (
+        key    TEXT PRIMARY KEY,
+        tat_us INTEGER NOT NULL
+    );
+    CREATE TABLE rate_slots (
+        key     TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        sent_us INTEGER NOT NULL,
+        done_us INTEGER,
+        PRIMARY KEY (key, seq)
+    );
+    CREATE TABLE rate_counters (
+        key          TEXT PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        used         INTEGER NOT NULL
+    );
+    CREATE TABLE cursors (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow    TEXT NOT NULL,
+        inputs      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        error       TEXT,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE TABLE run_steps (
+        run_id      INTEGER NOT NULL,
+        key         TEXT NOT NULL,
+        output      TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    ",
+];
+
+/// The embedded [`StateStore`]: one SQLite file shared by every process that opens it.
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::File {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates `path` with mode 0600 if missing, and tightens it to 0600 if it exists.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| file_error(path, e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| file_error(path, e))?;
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| file_error(path, e))?;
+    }
+    Ok(())
+}
+
+/// Tightens an existing companion file (`-wal`, `-shm`) to 0600.
+fn tighten_if_present(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| file_error(path, e))?;
+        }
+    }
+    let _ = path;
+    Ok(())
+}
+
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, 0600) the store at `path` and migrates its schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(parent).map_err(|e| file_error(parent, e))?;
+        }
+        create_private(&path)?;
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "the state store could not switch to WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let store = Self {
+            path,
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        // SQLite creates the companions with the database file's mode; tightening them again
+        // covers files left by an older, laxer writer.
+        for suffix in ["-wal", "-shm"] {
+            tighten_if_present(&companion(&store.path, suffix))?;
+        }
+        Ok(store)
+    }
+
+    /// Where the store lives unless told otherwise: `$PLUGBOARD_STATE` if set, else
+    /// `$XDG_STATE_HOME/plugboard/state.db`, else `~/.local/state/plugboard/state.db`.
+    pub fn default_path() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("PLUGBOARD_STATE").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(path));
+        }
+        let state_home = std::env::var_os("XDG_STATE_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|p| !p.is_empty())
+                    .map(|home| PathBuf::from(home).join(".local").join("state"))
+            })?;
+        Some(state_home.join("plugboard").join("state.db"))
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll back
+        // on drop), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if found > supported {
+            return Err(StoreError::TooNew { found, supported });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn read_tokens(
+    conn: &Connection,
+    connection: &str,
+) -> Result<Option<VersionedTokens>, rusqlite::Error> {
+    conn.query_row(
+        "SELECT access_token, refresh_token, expires_at, scope, version FROM tokens
+         WHERE connection = ?1",
+        params![connection],
+        |row| {
+            Ok(VersionedTokens {
+                tokens: TokenSet {
+                    access_token: SecretString::from(row.get::<_, String>(0)?),
+                    refresh_token: row.get::<_, Option<String>>(1)?.map(SecretString::from),
+                    expires_at: row.get(2)?,
+                    scope: row.get(3)?,
+                },
+                version: row.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn write_tokens(
+    conn: &Connection,
+    connection: &str,
+    tokens: &TokenSet,
+    version: i64,
+) -> Result<(), rusqlite::Error> {
+    conn.execute(
+        "INSERT INTO tokens (connection, access_token, refresh_token, expires_at, scope, version,
+                             updated_at, lease_holder, lease_until)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)
+         ON CONFLICT(connection) DO UPDATE SET
+             access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+             expires_at = excluded.expires_at, scope = excluded.scope, version = excluded.version,
+             updated_at = excluded.updated_at, lease_holder = NULL, lease_until = NULL",
+        params![
+            connection,
+            tokens.access_token.expose_secret(),
+            tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
+            tokens.expires_at,
+            tokens.scope,
+            version,
+            system_now_ms(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_run(row: &rusqlite::Row<'_>) -> Result<(RunRecord, String), rusqlite::Error> {
+    let inputs: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    Ok((
+        RunRecord {
+            id: RunId(row.get(0)?),
+            workflow: row.get(1)?,
+            inputs: Value::Null,
+            status: RunStatus::parse(&status),
+            error: row.get(4)?,
+            started_at_ms: row.get(5)?,
+            finished_at_ms: row.get(6)?,
+        },
+        inputs,
+    ))
+}
+
+fn finish_run_record((mut record, inputs): (RunRecord, String)) -> Result<RunRecord, StoreError> {
+    record.inputs = from_json("run inputs", &inputs)?;
+    Ok(record)
+}
+
+const RUN_COLUMNS: &str = "id, workflow, inputs, status, error, started_at, finished_at";
+
+impl StateStore for SqliteStore {
+    fn partner_settings(&self, connector_id: &str) -> Result<Map<String, Value>, StoreError> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT settings FROM partner_settings WHERE connector_id = ?1",
+                params![connector_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match text {
+            Some(text) => from_json("partner settings", &text),
+            None => Ok(Map::new()),
+        }
+    }
+
+    fn set_partner_settings(
+        &self,
+        connector_id: &str,
+        settings: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO partner_settings (connector_id, settings) VALUES (?1, ?2)
+             ON CONFLICT(connector_id) DO UPDATE SET settings = excluded.settings",
+            params![connector_id, to_json(settings)],
+        )?;
+        Ok(())
+    }
+
+    fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        let row: Option<(String, String, Option<String>)> = self
+            .lock()
+            .query_row(
+                "SELECT connector_id, settings, endpoints FROM connections WHERE name = ?1",
+                params![name],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(connector_id, settings, endpoints)| {
+            Ok(ConnectionRecord {
+                name: name.to_owned(),
+                connector_id,
+                settings: from_json("connection settings", &settings)?,
+                endpoints: endpoints
+                    .map(|e| from_json::<Endpoints>("connection endpoints", &e))
+                    .transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let names: Vec<String> = {
+            let conn = self.lock();
+            let mut statement = conn.prepare("SELECT name FROM connections ORDER BY name")?;
+            statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        names
+            .iter()
+            .filter_map(|name| self.connection(name).transpose())
+            .collect()
+    }
+
+    fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO connections (name, connector_id, settings, endpoints, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name) DO UPDATE SET connector_id = excluded.connector_id,
+                 settings = excluded.settings, endpoints = excluded.endpoints",
+            params![
+                connection.name,
+                connection.connector_id,
+                to_json(&connection.settings),
+                connection.endpoints.as_ref().map(to_json),
+                system_now_ms(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM tokens WHERE connection = ?1", params![name])?;
+        let removed = tx.execute("DELETE FROM connections WHERE name = ?1", params![name])?;
+        tx.commit()?;
+        Ok(removed > 0)
+    }
+
+    fn tokens(&self, connection: &str) -> Result<Option<VersionedTokens>, StoreError> {
+        Ok(read_tokens(&self.lock(), connection)?)
+    }
+
+    fn put_tokens(&self, connection: &str, tokens: &TokenSet) -> Result<i64, StoreError> {
+        let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = tx
+                .query_row(
+                    "SELECT version FROM tokens WHERE connection = ?1",
+                    params![connection],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .unwrap_or(0)
+                + 1;
+            write_tokens(&tx, connection, tokens, version)?;
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(version)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(result?)
+    }
+
+    fn acquire_refresh_lease(
+        &self,
+        connection: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, Option<String>, Option<i64>)> = tx
+            .query_row(
+                "SELECT version, lease_holder, lease_until FROM tokens WHERE connection = ?1",
+                params![connection],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let Some((version, current_holder, until)) = row else {
+            return Ok(LeaseOutcome::NoTokens);
+        };
+        let free = match (current_holder, until) {
+            (Some(current), Some(until)) => current == holder || until <= now_ms,
+            _ => true,
+        };
+        if !free {
+            return Ok(LeaseOutcome::Held { version });
+        }
+        let until_ms = now_ms.saturating_add(lease_ms);
+        tx.execute(
+            "UPDATE tokens SET lease_holder = ?2, lease_until = ?3 WHERE connection = ?1",
+            params![connection, holder, until_ms],
+        )?;
+        tx.commit()?;
+        Ok(LeaseOutcome::Acquired { version, until_ms })
+    }
+
+    fn commit_refresh(
+        &self,
+        connection: &str,
+        holder: &str,
+        expected_version: i64,
+        tokens: &TokenSet,
+    ) -> Result<CommitOutcome, StoreError> {
+        let mut conn = self.lock();
+        // The rotated refresh token is the only copy of the connection's access: make this one
+        // commit survive a power loss, not just a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = read_tokens(&tx, connection)?;
+            let outcome = match current {
+                Some(current) if current.version != expected_version => {
+                    tx.execute(
+                        "UPDATE tokens SET lease_holder = NULL, lease_until = NULL
+                         WHERE connection = ?1 AND lease_holder = ?2",
+                        params![connection, holder],
+                    )?;
+                    CommitOutcome::Conflict(current)
+                }
+                _ => {
+                    let version = expected_version + 1;
+                    write_tokens(&tx, connection, tokens, version)?;
+                    CommitOutcome::Committed(version)
+                }
+            };
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(outcome)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(result?)
+    }
+
+    fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE tokens SET lease_holder = NULL, lease_until = NULL
+             WHERE connection = ?1 AND lease_holder = ?2",
+            params![connection, holder],
+        )?;
+        Ok(())
+    }
+
+    fn acquire(&self, charges: &[LimitCharge], now_ms: i64) -> Result<Admission, StoreError> {
+        if charges.is_empty() {
+            return Ok(Admission::Granted {
+                tickets: Vec::new(),
+            });
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now_us = now_ms.saturating_mul(1000);
+        let mut allowed_at_us = now_us;
+        let mut exhausted: Option<i64> = None;
+        let mut counters = Vec::new();
+        let mut next_seqs = Vec::new();
+        for charge in charges {
+            match charge {
+                LimitCharge::Counter {
+                    key,
+                    window_start_ms,
+                    window_end_ms,
+                    limit,
+                } => {
+                    let row: Option<(i64, i64)> = tx
+                        .query_row(
+                            "SELECT window_start, used FROM rate_counters WHERE key = ?1",
+                            params![key],
+                            |row| Ok((row.get(0)?, row.get(1)?)),
+                        )
+                        .optional()?;
+                    let used = match row {
+                        Some((start, used)) if start == *window_start_ms => used,
+                        _ => 0,
+                    };
+                    if used >= i64::try_from(*limit).unwrap_or(i64::MAX) {
+                        exhausted =
+                            Some(exhausted.map_or(*window_end_ms, |e| e.max(*window_end_ms)));
+                    }
+                    counters.push((key, *window_start_ms, used + 1));
+                }
+                LimitCharge::Rolling {
+                    key,
+                    limit,
+                    window_us,
+                    interval_us,
+                    inflight_cap_us,
+                } => {
+                    let tat: Option<i64> = tx
+                        .query_row(
+                            "SELECT tat_us FROM rate_spacing WHERE key = ?1",
+                            params![key],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    // Slots are taken at send time, so the stored times are never more than
+                    // one interval (or window) ahead of now unless the clock went back; the
+                    // caps keep such a jump from stalling the budget for longer than that.
+                    if let Some(tat) = tat {
+                        allowed_at_us = allowed_at_us.max(tat.min(now_us + interval_us));
+                    }
+                    let mut statement = tx.prepare_cached(
+                        "SELECT seq, sent_us, done_us FROM rate_slots WHERE key = ?1
+                         ORDER BY seq DESC LIMIT ?2",
+                    )?;
+                    let recent: Vec<(i64, i64, Option<i64>)> = statement
+                        .query_map(
+                            params![key, i64::try_from(*limit).unwrap_or(i64::MAX)],
+                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        )?
+                        .collect::<Result<_, _>>()?;
+                    next_seqs.push(recent.first().map_or(1, |(seq, _, _)| seq + 1));
+                    if recent.len() as u64 >= *limit
+                        && let Some((_, sent, done)) = recent.last()
+                    {
+                        let over = match done {
+                            Some(done) => *done,
+                            // Still in flight: it may reach the server at any moment. Its
+                            // sender died if it is older than the cap.
+                            None if now_us - sent < *inflight_cap_us => now_us,
+                            None => *sent,
+                        };
+                        allowed_at_us = allowed_at_us.max(over.min(now_us) + window_us);
+                    }
+                }
+            }
+        }
+        if let Some(resets_at_ms) = exhausted {
+            // Nothing is charged: the transaction rolls back when dropped.
+            return Ok(Admission::Exhausted { resets_at_ms });
+        }
+        if allowed_at_us > now_us {
+            return Ok(Admission::Wait {
+                wait_us: allowed_at_us - now_us,
+            });
+        }
+        for (key, window_start, used) in counters {
+            tx.execute(
+                "INSERT INTO rate_counters (key, window_start, used) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET window_start = excluded.window_start,
+                     used = excluded.used",
+                params![key, window_start, used],
+            )?;
+        }
+        let mut tickets = Vec::new();
+        let rolling = charges.iter().filter_map(|c| match c {
+            LimitCharge::Rolling {
+                key,
+                limit,
+                interval_us,
+                ..
+            } => Some((key, *limit, *interval_us)),
+            LimitCharge::Counter { .. } => None,
+        });
+        for ((key, limit, interval_us), seq) in rolling.zip(next_seqs) {
+            tx.execute(
+                "INSERT INTO rate_spacing (key, tat_us) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET tat_us = excluded.tat_us",
+                params![key, now_us.saturating_add(interval_us)],
+            )?;
+            tx.execute(
+                "INSERT INTO rate_slots (key, seq, sent_us, done_us) VALUES (?1, ?2, ?3, NULL)",
+                params![key, seq, now_us],
+            )?;
+            tx.execute(
+                "DELETE FROM rate_slots WHERE key = ?1 AND seq <= ?2",
+                params![key, seq - i64::try_from(limit).unwrap_or(i64::MAX)],
+            )?;
+            tickets.push(SlotTicket {
+                key: key.clone(),
+                seq,
+            });
+        }
+        tx.commit()?;
+        Ok(Admission::Granted { tickets })
+    }
+
+    fn complete(&self, tickets: &[SlotTicket], done_ms: i64) -> Result<(), StoreError> {
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for ticket in tickets {
+            tx.execute(
+                "UPDATE rate_slots SET done_us = MAX(COALESCE(done_us, 0), ?3)
+                 WHERE key = ?1 AND seq = ?2",
+                params![ticket.key, ticket.seq, done_ms.saturating_mul(1000)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn exhaust(&self, key: &str, window_start_ms: i64, limit: u64) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO rate_counters (key, window_start, used) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET window_start = excluded.window_start,
+                 used = excluded.used",
+            params![
+                key,
+                window_start_ms,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn cursor(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT value FROM cursors WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()?;
+        text.map(|t| from_json("cursor", &t)).transpose()
+    }
+
+    fn set_cursor(&self, key: &str, value: &Value) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO cursors (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value,
+                 updated_at = excluded.updated_at",
+            params![key, to_json(value), system_now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn create_run(&self, workflow: &str, inputs: &Value) -> Result<RunId, StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO runs (workflow, inputs, status, started_at) VALUES (?1, ?2, 'running', ?3)",
+            params![workflow, to_json(inputs), system_now_ms()],
+        )?;
+        Ok(RunId(conn.last_insert_rowid()))
+    }
+
+    fn record_step(&self, run: RunId, key: &str, output: &Value) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![run.0], |_| {
+                Ok(true)
+            })
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            return Err(StoreError::NotFound(format!("run {run}")));
+        }
+        tx.execute(
+            "INSERT INTO run_steps (run_id, key, output, seq, recorded_at)
+             VALUES (?1, ?2, ?3,
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_steps WHERE run_id = ?1), ?4)
+             ON CONFLICT(run_id, key) DO UPDATE SET output = excluded.output,
+                 recorded_at = excluded.recorded_at",
+            params![run.0, key, to_json(output), system_now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn completed_steps(&self, run: RunId) -> Result<Vec<(String, Value)>, StoreError> {
+        let rows: Vec<(String, String)> = {
+            let conn = self.lock();
+            let mut statement =
+                conn.prepare("SELECT key, output FROM run_steps WHERE run_id = ?1 ORDER BY seq")?;
+            statement
+                .query_map(params![run.0], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        rows.into_iter()
+            .map(|(key, output)| Ok((key, from_json("step output", &output)?)))
+            .collect()
+    }
+
+    fn finish_run(
+        &self,
+        run: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let finished = (status != RunStatus::Running).then(system_now_ms);
+        let changed = self.lock().execute(
+            "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+            params![run.0, status.as_str(), error, finished],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("run {run}")));
+        }
+        Ok(())
+    }
+
+    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                params![id.0],
+                read_run,
+            )
+            .optional()?;
+        row.map(finish_run_record).transpose()
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<(RunRecord, String)> = {
+            let conn = self.lock();
+            let mut statement =
+                conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC"))?;
+            statement
+                .query_map([], read_run)?
+                .collect::<Result<_, _>>()?
+        };
+        rows.into_iter().map(finish_run_record).collect()
+    }
+}
