@@ -1,5 +1,6 @@
 //! Project automation behind `cargo xtask`, as a library so tests can run the same code.
 
+pub mod bench;
 pub mod plugins;
 pub mod schemas;
 

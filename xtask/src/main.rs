@@ -29,6 +29,15 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
+    /// Measure the runner against the sandbox and print the figures (nothing is asserted).
+    Bench {
+        /// Which benchmarks (default: all).
+        #[arg(value_enum)]
+        benches: Vec<xtask::bench::Bench>,
+        /// Short runs that only check the benchmarks work.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +60,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas { check: false } => {
             let report = xtask::schemas::write(&root)?;
             println!("{report}");
+        }
+        Command::Bench { benches, quick } => {
+            use xtask::bench::{Bench, Scale};
+            let benches = if benches.is_empty() {
+                vec![
+                    Bench::Overhead,
+                    Bench::Streaming,
+                    Bench::Limiter,
+                    Bench::SharedLimiter,
+                ]
+            } else {
+                benches
+            };
+            let scale = if quick { Scale::QUICK } else { Scale::FULL };
+            xtask::bench::run(&root, &benches, scale)?;
         }
         Command::Plugins { out, release } => {
             let out = root.join(out);

@@ -46,11 +46,21 @@ pub fn build_library(
 
 /// Builds the binary `bin` of `package` and returns its path.
 pub fn build_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    build_binary_profile(root, package, bin, false)
+}
+
+/// Builds a binary, optimized when `release` (benchmarks measure the optimized program).
+pub fn build_binary_profile(
+    root: &Path,
+    package: &str,
+    bin: &str,
+    release: bool,
+) -> anyhow::Result<PathBuf> {
     cargo_build(
         root,
         &["--bin", bin, "-p", package],
         &[],
-        false,
+        release,
         "bin",
         |path| path.file_stem().is_some_and(|stem| stem == bin),
     )

@@ -1,13 +1,19 @@
 //! The `plugboard` command.
 
+mod connections;
 mod describe;
+mod progress;
+mod run;
+mod sandbox;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use plugboard_runner::{LoadError, Registry};
+use plugboard_runner::{ExecutorConfig, LoadError, Registry, Session};
 
 // Linking a connector crate is what registers it as a built-in.
 use constant_contact as _;
@@ -16,6 +22,10 @@ use constant_contact as _;
 #[derive(Parser)]
 #[command(name = "plugboard", version, about)]
 struct Cli {
+    /// The state file (connections, tokens, limits, cursors, run journal). Default:
+    /// PLUGBOARD_STATE, else `.plugboard/state.db` (`.plugboard/sandbox.db` with `--sandbox`).
+    #[arg(long, global = true, value_name = "FILE")]
+    state: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +62,96 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a workflow file without running it: every problem, with its line and column.
+    Validate {
+        /// The workflow file (JSON).
+        workflow: PathBuf,
+        /// The connections will be made against the sandbox: do not check installed ones.
+        #[arg(long)]
+        sandbox: bool,
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
+    /// Run a workflow file (or plan it with --dry-run, or resume a failed run).
+    Run {
+        #[command(flatten)]
+        args: run::RunArgs,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
+    /// Install a connection: settings, then the OAuth2 authorization in a browser.
+    Connect {
+        /// The connector id, e.g. `constant-contact`.
+        connector: String,
+        /// The connection's name, as workflows refer to it.
+        #[arg(long)]
+        name: String,
+        /// A connection setting, `NAME=VALUE` (asked for on a terminal when missing). Repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        settings: Vec<String>,
+        /// How long to wait for the browser to come back, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Use this API root instead of the manifest's (a regional host, a staging server, a
+        /// sandbox); the connection keeps it.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// Use this OAuth2 authorize URL instead of the manifest's.
+        #[arg(long, value_name = "URL", requires = "base_url")]
+        authorize_url: Option<String>,
+        /// Use this OAuth2 token URL instead of the manifest's.
+        #[arg(long, value_name = "URL", requires = "base_url")]
+        token_url: Option<String>,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
+    /// List the installed connections (never their secrets).
+    Connections {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
+    /// Partner-level settings: set once for every connection of a connector (e.g. the client id).
+    Partner {
+        #[command(subcommand)]
+        action: PartnerAction,
+    },
+    /// Serve a local emulator of a connector's API until Ctrl-C.
+    Sandbox {
+        /// The connector whose API to emulate (`constant-contact`).
+        connector: String,
+        /// The port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[command(flatten)]
+        options: sandbox::SandboxOptions,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnerAction {
+    /// Set partner-level settings, `NAME=VALUE`; a field left blank is asked of each connection.
+    Set {
+        /// The connector id.
+        connector: String,
+        /// The settings.
+        #[arg(value_name = "NAME=VALUE", required = true)]
+        settings: Vec<String>,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
+    /// Show a connector's partner-level settings (secrets only as "set").
+    Show {
+        /// The connector id.
+        connector: String,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +169,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let state = cli.state;
     match cli.command {
         Command::Connectors { sources, json } => {
             let (registry, problems) = load(&sources);
@@ -116,7 +217,116 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(report(&problems))
         }
+        Command::Validate {
+            workflow,
+            sandbox,
+            json,
+            sources,
+        } => with_session(&sources, state, sandbox, ExecutorConfig::default(), |s| {
+            run::validate_command(&workflow, s, sandbox, json)
+        }),
+        Command::Run { args, sources } => {
+            let config = ExecutorConfig {
+                limits_enabled: !args.no_rate_limits,
+                wait_for_quota: args.wait_for_quota,
+                ..ExecutorConfig::default()
+            };
+            with_session(&sources, state, args.sandbox, config, |session| {
+                let cancel = session.cancellation().clone();
+                session.handle().spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        eprintln!(
+                            "cancelling: finishing requests in flight (Ctrl-C again to abort)"
+                        );
+                        cancel.cancel();
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            std::process::exit(130);
+                        }
+                    }
+                });
+                run::run_command(&args, session)
+            })
+        }
+        Command::Connect {
+            connector,
+            name,
+            settings,
+            timeout,
+            base_url,
+            authorize_url,
+            token_url,
+            sources,
+        } => with_session(&sources, state, false, ExecutorConfig::default(), |s| {
+            let endpoints = base_url.map(|base_url| plugboard_runner::Endpoints {
+                base_url,
+                authorize_url,
+                token_url,
+            });
+            connections::connect(
+                s,
+                &connector,
+                &name,
+                &settings,
+                endpoints,
+                Duration::from_secs(timeout),
+            )
+        }),
+        Command::Connections { json, sources } => {
+            with_session(&sources, state, false, ExecutorConfig::default(), |s| {
+                connections::list(s, json)
+            })
+        }
+        Command::Partner { action } => match action {
+            PartnerAction::Set {
+                connector,
+                settings,
+                sources,
+            } => with_session(&sources, state, false, ExecutorConfig::default(), |s| {
+                connections::partner_set(s, &connector, &settings).map(|()| ExitCode::SUCCESS)
+            }),
+            PartnerAction::Show { connector, sources } => {
+                with_session(&sources, state, false, ExecutorConfig::default(), |s| {
+                    connections::partner_show(s, &connector).map(|()| ExitCode::SUCCESS)
+                })
+            }
+        },
+        Command::Sandbox {
+            connector,
+            port,
+            options,
+        } => sandbox::serve(&connector, port, &options).map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// Runs `f` with a session over the connectors, the state file and a fresh runtime. Connector
+/// load problems are reported but do not stop the command: the connectors that loaded work.
+fn with_session(
+    sources: &ConnectorSources,
+    state: Option<PathBuf>,
+    sandbox: bool,
+    config: ExecutorConfig,
+    f: impl FnOnce(&Session) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let (registry, problems) = load(sources);
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    let store = state::open(&state::path(state.as_deref(), sandbox))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let session = Session::new(registry, store, config, runtime.handle().clone())
+        .context("cannot start the HTTP executor")?;
+    let code = f(&session)?;
+    drop(session);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(if problems.is_empty() {
+        code
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Builds the registry from built-ins and plugin directories, collecting every load problem.

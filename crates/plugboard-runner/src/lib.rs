@@ -11,6 +11,8 @@
 //! - [`oauth`]: token refresh serialized across threads and processes (invariant 6).
 //! - [`connect`]: the authorization-code flow with a loopback callback.
 //! - [`session`]: [`Session::call`], what the CLI and the workflow engine use.
+//! - [`workflow`]: the workflow engine's traits over a session and its store (runs, resume,
+//!   trigger cursors, dry-run probes).
 //! - [`cancel`], [`clock`]: cancellation and a replaceable clock.
 
 pub mod cancel;
@@ -23,6 +25,7 @@ pub mod plugins;
 pub mod registry;
 pub mod session;
 pub mod store;
+pub mod workflow;
 
 pub use cancel::Cancellation;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,0 +1,242 @@
+//! The runner as the workflow engine sees it: the engine's traits implemented over a [`Session`]
+//! and its state store.
+//!
+//! - [`SessionCatalog`]: manifests from the registry, connection problems from the store.
+//! - [`SessionSteps`]: method calls through the session, with poll-trigger cursors kept between runs.
+//! - [`StoreJournal`]: the run journal in the state store, so `--resume` skips completed steps.
+//! - [`FirstRequestProbe`]: the first request a call would make, for `--dry-run`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::registry::Registry;
+use crate::session::Session;
+use crate::store::{RunId, StateStore, StoreError};
+use plugboard_core::{
+    ConnectorError, Host, HttpRequest, HttpResponse, Invocation, LogLevel, Manifest, MethodKind,
+};
+use plugboard_workflow::{Catalog, Journal, JournalError, PlanProbe, StepRunner};
+use serde_json::Value;
+
+/// Connectors from a registry; connections checked against a state store.
+pub struct SessionCatalog<'a> {
+    registry: &'a Registry,
+    session: Option<&'a Session>,
+}
+
+impl<'a> SessionCatalog<'a> {
+    /// Checks connections through `session` (it resolves their settings as a run would).
+    pub fn new(registry: &'a Registry, session: Option<&'a Session>) -> Self {
+        Self { registry, session }
+    }
+}
+
+impl Catalog for SessionCatalog<'_> {
+    fn manifest(&self, connector_id: &str) -> Option<&Manifest> {
+        self.registry.get(connector_id).map(|c| c.manifest())
+    }
+
+    fn connection_problems(&self, connection: &str, connector_id: &str) -> Vec<String> {
+        let Some(session) = self.session else {
+            return Vec::new();
+        };
+        match session.prepare(connection) {
+            Ok(prepared) if prepared.connector.manifest().id != connector_id => vec![format!(
+                "connection `{connection}` belongs to connector `{}`, not `{connector_id}`",
+                prepared.connector.manifest().id
+            )],
+            Ok(_) => Vec::new(),
+            Err(error) => vec![error.to_string()],
+        }
+    }
+}
+
+/// Calls methods through a session. Poll triggers (e.g. `contacts.poll_updated`) called without
+/// a `cursor` get the one their previous successful run returned; the new cursors are saved only
+/// when the whole run succeeds ([`SessionSteps::commit_cursors`]), so a failed run is polled again
+/// from the same point and no change is lost.
+pub struct SessionSteps<'a> {
+    session: &'a Session,
+    workflow: String,
+    pending_cursors: Mutex<Vec<(String, Value)>>,
+}
+
+impl<'a> SessionSteps<'a> {
+    /// Steps of the workflow identified by `workflow` (its name), which scopes trigger cursors.
+    pub fn new(session: &'a Session, workflow: &str) -> Self {
+        Self {
+            session,
+            workflow: workflow.to_owned(),
+            pending_cursors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Saves the cursors the run's poll triggers returned; call it once the run succeeded.
+    pub fn commit_cursors(&self) -> Result<usize, StoreError> {
+        let pending = std::mem::take(
+            &mut *self
+                .pending_cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for (key, cursor) in &pending {
+            self.session.store().set_cursor(key, cursor)?;
+        }
+        Ok(pending.len())
+    }
+
+    /// The store key of a trigger's cursor: one per workflow, connection, method and input.
+    fn cursor_key(&self, connection: &str, method: &str, input: &Value) -> String {
+        format!("trigger/{}/{connection}/{method}/{input}", self.workflow)
+    }
+
+    fn is_poll_trigger(&self, connection: &str, method: &str) -> Result<bool, ConnectorError> {
+        let prepared = self.session.prepare(connection)?;
+        Ok(prepared
+            .connector
+            .manifest()
+            .method(method)
+            .is_some_and(|m| m.kind == MethodKind::PollTrigger))
+    }
+}
+
+impl StepRunner for SessionSteps<'_> {
+    fn call(
+        &self,
+        connection: &str,
+        method: &str,
+        mut input: Value,
+        on_record: &mut dyn FnMut(Value) -> Result<(), ConnectorError>,
+    ) -> Result<Value, ConnectorError> {
+        let cursor_key = match input.as_object() {
+            Some(fields)
+                if fields.get("cursor").is_none_or(Value::is_null)
+                    && self.is_poll_trigger(connection, method)? =>
+            {
+                Some(self.cursor_key(connection, method, &input))
+            }
+            _ => None,
+        };
+        if let Some(key) = &cursor_key
+            && let Some(stored) =
+                self.session
+                    .store()
+                    .cursor(key)
+                    .map_err(|e| ConnectorError::Transport {
+                        message: format!("cannot read the trigger's cursor: {e}"),
+                    })?
+            && let Some(fields) = input.as_object_mut()
+        {
+            fields.insert("cursor".to_owned(), stored);
+        }
+        let output = self.session.call(connection, method, input, on_record)?;
+        if let Some(key) = cursor_key
+            && let Some(next) = output.get("next_cursor").filter(|c| !c.is_null())
+        {
+            self.pending_cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((key, next.clone()));
+        }
+        Ok(output)
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.session.cancellation().is_cancelled()
+    }
+}
+
+/// The journal of one run in the state store. Completed entries are read once, when the run
+/// (re)starts; each new entry is written as it completes.
+pub struct StoreJournal<'a> {
+    store: &'a dyn StateStore,
+    run: RunId,
+    completed: HashMap<String, Value>,
+}
+
+impl<'a> StoreJournal<'a> {
+    /// The journal of `run`, with what earlier attempts completed.
+    pub fn open(store: &'a dyn StateStore, run: RunId) -> Result<Self, StoreError> {
+        let completed = store.completed_steps(run)?.into_iter().collect();
+        Ok(Self {
+            store,
+            run,
+            completed,
+        })
+    }
+
+    /// How many entries earlier attempts completed.
+    pub fn resumed_entries(&self) -> usize {
+        self.completed.len()
+    }
+}
+
+impl Journal for StoreJournal<'_> {
+    fn completed(&self, key: &str) -> Option<Value> {
+        self.completed.get(key).cloned()
+    }
+
+    fn record(&self, key: &str, output: &Value) -> Result<(), JournalError> {
+        self.store
+            .record_step(self.run, key, output)
+            .map_err(|e| JournalError {
+                message: format!("cannot journal `{key}`: {e}"),
+            })
+    }
+}
+
+/// Finds the first request a call would make by running the connector against a host that
+/// records it and answers nothing; nothing is sent.
+pub struct FirstRequestProbe<'a> {
+    session: &'a Session,
+}
+
+impl<'a> FirstRequestProbe<'a> {
+    /// A probe over the session's connections.
+    pub fn new(session: &'a Session) -> Self {
+        Self { session }
+    }
+}
+
+impl PlanProbe for FirstRequestProbe<'_> {
+    fn first_request(&self, connection: &str, method: &str, input: &Value) -> Option<HttpRequest> {
+        let prepared = self.session.prepare(connection).ok()?;
+        let host = RecordingHost::default();
+        let invocation = Invocation {
+            method: method.to_owned(),
+            input: input.clone(),
+            settings: prepared.visible_settings.clone(),
+        };
+        // The call ends at its first request, which the host refuses; the error is expected.
+        let _ = prepared.connector.connector.invoke(&invocation, &host);
+        host.first.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Keeps the first request and stops the call there.
+#[derive(Default)]
+struct RecordingHost {
+    first: Mutex<Option<HttpRequest>>,
+}
+
+impl Host for RecordingHost {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert(request);
+        Err(ConnectorError::Cancelled)
+    }
+
+    fn emit(&self, _record: Value) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Cancelled)
+    }
+
+    fn log(&self, _level: LogLevel, _message: &str) {}
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+
+    fn sleep(&self, _duration: std::time::Duration) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Cancelled)
+    }
+}
