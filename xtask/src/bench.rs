@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use constant_contact_sandbox::{Sandbox, SandboxConfig};
@@ -332,8 +332,9 @@ fn finish(child: Child) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for a run like [`finish`] and returns its own peak resident set in MB (`wait4` reports
-/// the one process, unlike `RUSAGE_CHILDREN`, which would include the compiler run before).
+/// Waits for a run like [`finish`] and returns its own peak resident set in MB: the kernel's
+/// high-water mark of the process (`VmHWM`), read until it exits. (`getrusage`/`wait4` would
+/// report the benchmark's own memory: a child's maximum includes what it shared before `exec`.)
 fn finish_measured(mut child: Child) -> anyhow::Result<f64> {
     let stderr = child.stderr.take();
     let drain = std::thread::spawn(move || {
@@ -343,25 +344,30 @@ fn finish_measured(mut child: Child) -> anyhow::Result<f64> {
         }
         text
     });
-    let pid = libc::pid_t::try_from(child.id()).context("a process id out of range")?;
-    let mut status = 0;
-    // SAFETY: `wait4` writes only the status and the zero-initialised rusage we pass; the child is
-    // ours and not waited for elsewhere (its `Child` is dropped without `wait`).
-    let (reaped, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        let reaped = libc::wait4(pid, &mut status, 0, &mut usage);
-        (reaped, usage)
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0_u64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait().context("cannot wait for plugboard")? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("plugboard ran for more than 10 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     };
     let errors = drain.join().unwrap_or_default();
-    if reaped != pid {
-        bail!(
-            "cannot wait for plugboard: {}",
-            std::io::Error::last_os_error()
-        );
+    if !status.success() {
+        bail!("plugboard run failed ({status}):\n{errors}");
     }
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("plugboard run failed (status {status}):\n{errors}");
-    }
-    // Linux reports kilobytes.
-    Ok(usage.ru_maxrss as f64 / 1024.0)
+    Ok(peak_kb as f64 / 1024.0)
 }

@@ -76,7 +76,12 @@ impl Observer for Reporter {
                 }
                 other => bar.println(describe(other)),
             },
-            Self::Plain => eprintln!("{}", describe(event)),
+            Self::Plain => match event {
+                // A line per successful item would drown the log of a long loop: show every
+                // thousandth, and every failure.
+                Event::ItemFinished { ok: true, item, .. } if (item + 1) % 1000 != 0 => {}
+                _ => eprintln!("{}", describe(event)),
+            },
         }
     }
 }
@@ -113,9 +118,16 @@ fn describe(event: &Event) -> String {
             let at = item.map(|i| format!(" item {i}")).unwrap_or_default();
             format!("↻ {step}{at}: attempt {attempt} in {delay_ms} ms after: {error}")
         }
-        Event::ItemFinished { step, item, ok } => {
-            format!("  {step}[{item}] {}", if *ok { "ok" } else { "failed" })
-        }
+        Event::ItemFinished {
+            step,
+            item,
+            ok: true,
+        } => format!("  {step}: {} calls done", item + 1),
+        Event::ItemFinished {
+            step,
+            item,
+            ok: false,
+        } => format!("  {step}[{item}] failed"),
         Event::RecordsProgress { step, count } => format!("  {step}: {count} records"),
     }
 }
