@@ -69,18 +69,21 @@ pub fn partner_show(session: &Session, connector: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per partner-level field: its value, `(secret, set)` or `(blank: asked per connection)`.
+/// One line per partner-level field: its value, `(secret, set)`, or what happens when it is blank.
 fn settings_listing(schema: &schemars::Schema, values: &Map<String, Value>) -> String {
     let mut out = String::new();
     for field in settings::fields(schema)
         .iter()
         .filter(|f| f.level == settings::Level::Partner)
     {
+        let blank = if field.required {
+            "(blank: each connection supplies it)"
+        } else {
+            "(not set: the connector's default applies)"
+        };
         let shown = match values.get(&field.name) {
-            None | Some(Value::Null) => "(blank: each connection supplies it)".to_owned(),
-            Some(Value::String(s)) if s.is_empty() => {
-                "(blank: each connection supplies it)".to_owned()
-            }
+            None | Some(Value::Null) => blank.to_owned(),
+            Some(Value::String(s)) if s.is_empty() => blank.to_owned(),
             Some(_) if field.secret => "(secret, set)".to_owned(),
             Some(value) => value.to_string(),
         };
@@ -196,6 +199,45 @@ pub fn list(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
         println!(
             "{:<20} {:<20} {status}{target}",
             connection.name, connection.connector_id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plugboard runs`: the journaled runs, newest first, to find the id `--resume` needs.
+pub fn runs(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
+    let runs = session.store().runs()?;
+    if json {
+        let listing: Vec<Value> = runs
+            .iter()
+            .map(|run| {
+                serde_json::json!({
+                    "id": run.id.0,
+                    "workflow": run.workflow,
+                    "status": run.status.as_str(),
+                    "error": run.error,
+                    "started_at_ms": run.started_at_ms,
+                    "finished_at_ms": run.finished_at_ms,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+    }
+    for run in &runs {
+        let error = run
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        println!(
+            "{:>5}  {:<10} {}{error}",
+            run.id.0,
+            run.status.as_str(),
+            run.workflow
         );
     }
     Ok(ExitCode::SUCCESS)

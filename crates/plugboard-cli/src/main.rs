@@ -23,7 +23,8 @@ use constant_contact as _;
 #[command(name = "plugboard", version, about)]
 struct Cli {
     /// The state file (connections, tokens, limits, cursors, run journal). Default:
-    /// PLUGBOARD_STATE, else `.plugboard/state.db` (`.plugboard/sandbox.db` with `--sandbox`).
+    /// PLUGBOARD_STATE, else `~/.local/state/plugboard/state.db` (`sandbox.db` beside it for
+    /// `--sandbox` runs).
     #[arg(long, global = true, value_name = "FILE")]
     state: Option<PathBuf>,
     #[command(subcommand)]
@@ -31,7 +32,7 @@ struct Cli {
 }
 
 /// Where connectors come from, shared by every command that needs them.
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 struct ConnectorSources {
     /// Also load every plugin (shared library) in this directory; repeatable. Directories in
     /// PLUGBOARD_PLUGIN_PATH are loaded too.
@@ -115,6 +116,15 @@ enum Command {
         json: bool,
         #[command(flatten)]
         sources: ConnectorSources,
+    },
+    /// List the journaled runs, newest first (their ids are what `run --resume` takes).
+    Runs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Read the sandbox runs' state file instead of the default one.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Partner-level settings: set once for every connection of a connector (e.g. the client id).
     Partner {
@@ -276,6 +286,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 connections::list(s, json)
             })
         }
+        Command::Runs { json, sandbox } => with_session(
+            &ConnectorSources::default(),
+            state,
+            sandbox,
+            ExecutorConfig::default(),
+            |s| connections::runs(s, json),
+        ),
         Command::Partner { action } => match action {
             PartnerAction::Set {
                 connector,
@@ -311,7 +328,7 @@ fn with_session(
     for problem in &problems {
         eprintln!("error: {problem}");
     }
-    let store = state::open(&state::path(state.as_deref(), sandbox))?;
+    let store = state::open(&state::path(state.as_deref(), sandbox)?)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -10,20 +10,23 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use plugboard_runner::SqliteStore;
 
-/// The environment variable naming the state file.
-pub const STATE_ENV: &str = "PLUGBOARD_STATE";
-
-/// The state file: `--state`, else `PLUGBOARD_STATE`, else `.plugboard/state.db` (or
-/// `.plugboard/sandbox.db` for `--sandbox` runs) under the current directory.
-pub fn path(explicit: Option<&Path>, sandbox: bool) -> PathBuf {
+/// The state file: `--state`, else the runner's per-user default (`PLUGBOARD_STATE`, else
+/// `$XDG_STATE_HOME/plugboard/state.db`, else `~/.local/state/plugboard/state.db`); sandbox runs
+/// use `sandbox.db` beside it. A per-user file, not one in the working directory, keeps customer
+/// tokens out of project folders and repositories.
+pub fn path(explicit: Option<&Path>, sandbox: bool) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit {
-        return path.to_owned();
+        return Ok(path.to_owned());
     }
-    if !sandbox && let Some(path) = std::env::var_os(STATE_ENV) {
-        return PathBuf::from(path);
-    }
-    let file = if sandbox { "sandbox.db" } else { "state.db" };
-    Path::new(".plugboard").join(file)
+    let default = SqliteStore::default_path().context(
+        "cannot tell where the state file goes (no PLUGBOARD_STATE, XDG_STATE_HOME or HOME); \
+         pass --state FILE",
+    )?;
+    Ok(if sandbox {
+        default.with_file_name("sandbox.db")
+    } else {
+        default
+    })
 }
 
 /// Opens (creating when needed) the state file; its directory is created private to the user.
