@@ -298,3 +298,45 @@ fn a_plugin_duplicating_a_builtin_is_reported_and_the_builtin_stays() {
         .source;
     assert_eq!(*source, plugboard_runner::ConnectorSource::BuiltIn);
 }
+
+#[test]
+fn waits_between_polls_cross_the_boundary_to_the_host() {
+    let activity = |state: &str| {
+        Ok(HttpResponse::json(
+            200,
+            &json!({"activity_id": "a-1", "state": state, "percent_done": 50}),
+        ))
+    };
+    let call = invocation("bulk.wait_for_activity", json!({"activity_id": "a-1"}));
+    let responses = || {
+        vec![
+            activity("initialized"),
+            activity("processing"),
+            activity("completed"),
+        ]
+    };
+    let plugin = load_plugin(&constant_contact_plugin()).expect("the plugin loads");
+    let (from_plugin, plugin_host) = observe(&plugin, &call, responses());
+    let (from_builtin, builtin_host) = observe(&builtin(), &call, responses());
+    assert_eq!(
+        from_plugin.expect("the plugin's wait succeeds"),
+        from_builtin.expect("the built-in's wait succeeds")
+    );
+    assert_eq!(
+        plugin_host.sleeps().len(),
+        2,
+        "one wait before each poll after the first"
+    );
+    assert_eq!(plugin_host.sleeps(), builtin_host.sleeps());
+}
+
+#[test]
+fn a_cancelled_run_stops_a_plugin_wait_before_its_first_poll() {
+    let plugin = load_plugin(&constant_contact_plugin()).expect("the plugin loads");
+    let host = ScriptedHost::cancelled();
+    let call = invocation("bulk.wait_for_activity", json!({"activity_id": "a-1"}));
+    assert!(matches!(
+        plugin.invoke(&call, &host),
+        Err(ConnectorError::Cancelled)
+    ));
+}
