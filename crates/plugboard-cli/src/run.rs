@@ -24,7 +24,8 @@ pub struct RunArgs {
     /// A JSON file with the run inputs (an object); `--input` values win.
     #[arg(long, value_name = "FILE")]
     pub inputs_file: Option<PathBuf>,
-    /// Run against a local Constant Contact sandbox started for this run (no network needed).
+    /// Connect this workflow's Constant Contact connections to a local sandbox started for this
+    /// run (no network needed); connections of other connectors are used as installed.
     #[arg(long)]
     pub sandbox: bool,
     #[command(flatten)]
@@ -49,16 +50,19 @@ pub struct RunArgs {
     pub no_rate_limits: bool,
 }
 
-/// Reads and validates a workflow file; `check_connections` also checks the installed
-/// connections it names.
+/// Reads and validates a workflow file, with the installed connections it names; for a
+/// `sandbox` run the sandbox's connector's connections are made later, so they are not checked.
 pub fn load(
     path: &Path,
     session: &Session,
-    check_connections: bool,
+    sandbox: bool,
 ) -> anyhow::Result<Result<ValidWorkflow, Vec<Problem>>> {
     let source = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the workflow {}", path.display()))?;
-    let catalog = SessionCatalog::new(session.registry(), check_connections.then_some(session));
+    let mut catalog = SessionCatalog::new(session.registry(), Some(session));
+    if sandbox {
+        catalog = catalog.without_checking(crate::sandbox::CONNECTOR);
+    }
     Ok(validate(&source, &catalog))
 }
 
@@ -87,7 +91,7 @@ pub fn validate_command(
     sandbox: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    match load(path, session, !sandbox)? {
+    match load(path, session, sandbox)? {
         Ok(workflow) => {
             if json {
                 let ok = serde_json::json!({ "file": path, "problems": [], "steps": workflow.workflow().steps.len() });
@@ -110,8 +114,7 @@ pub fn validate_command(
 
 /// `plugboard run`.
 pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode> {
-    // With --sandbox the connections are made below, so they are not checked yet.
-    let workflow = match load(&args.workflow, session, !args.sandbox)? {
+    let workflow = match load(&args.workflow, session, args.sandbox)? {
         Ok(workflow) => workflow,
         Err(problems) => {
             print_problems(&args.workflow, &problems, args.json);
@@ -125,12 +128,11 @@ pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode
             "sandbox: Constant Contact emulator on {}",
             sandbox.sandbox().url()
         ));
+        // Only the emulated connector's connections go to the sandbox; the others are used as
+        // installed (validation checked them).
         for (connection, connector) in workflow.connections() {
             if connector != crate::sandbox::CONNECTOR {
-                bail!(
-                    "--sandbox emulates only `{}`; connection `{connection}` uses `{connector}`",
-                    crate::sandbox::CONNECTOR
-                );
+                continue;
             }
             sandbox.connect(session, connection)?;
             reporter.note(&format!(

@@ -22,12 +22,26 @@ use serde_json::Value;
 pub struct SessionCatalog<'a> {
     registry: &'a Registry,
     session: Option<&'a Session>,
+    unchecked_connector: Option<&'a str>,
 }
 
 impl<'a> SessionCatalog<'a> {
-    /// Checks connections through `session` (it resolves their settings as a run would).
+    /// Checks connections through `session` (it resolves their settings as a run would); with
+    /// `None`, connections are not checked.
     pub fn new(registry: &'a Registry, session: Option<&'a Session>) -> Self {
-        Self { registry, session }
+        Self {
+            registry,
+            session,
+            unchecked_connector: None,
+        }
+    }
+
+    /// Leaves the connections of one connector unchecked: they are made right before the run
+    /// (a `--sandbox` run connects them to the sandbox).
+    #[must_use]
+    pub fn without_checking(mut self, connector_id: &'a str) -> Self {
+        self.unchecked_connector = Some(connector_id);
+        self
     }
 }
 
@@ -40,6 +54,9 @@ impl Catalog for SessionCatalog<'_> {
         let Some(session) = self.session else {
             return Vec::new();
         };
+        if self.unchecked_connector == Some(connector_id) {
+            return Vec::new();
+        }
         match session.prepare(connection) {
             Ok(prepared) if prepared.connector.manifest().id != connector_id => vec![format!(
                 "connection `{connection}` belongs to connector `{}`, not `{connector_id}`",
