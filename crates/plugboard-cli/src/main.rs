@@ -1,5 +1,6 @@
 //! The `plugboard` command.
 
+mod builtins;
 mod connections;
 mod describe;
 mod progress;
@@ -14,9 +15,6 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use plugboard_runner::{ExecutorConfig, LoadError, Registry, Session};
-
-// Linking a connector crate is what registers it as a built-in.
-use constant_contact as _;
 
 /// Build, load and run SaaS connectors.
 #[derive(Parser)]
@@ -67,7 +65,8 @@ enum Command {
     Validate {
         /// The workflow file (JSON).
         workflow: PathBuf,
-        /// The connections will be made against the sandbox: do not check installed ones.
+        /// Constant Contact connections will be made against the sandbox: do not check installed
+        /// ones (connections of other connectors are still checked).
         #[arg(long)]
         sandbox: bool,
         /// Print the problems as JSON.
