@@ -1,0 +1,445 @@
+//! Workflows end to end through the real `plugboard` binary: every example against the sandbox
+//! (`--sandbox`, and against a sandbox the test holds, to check the data), and every kind of
+//! validation error `plugboard validate` reports. Each command's output is checked for secrets by
+//! the [`Workspace`] that ran it.
+
+use plugboard_tests::e2e::{
+    EXAMPLE_CONNECTION, Output, Workspace, example, fixture, jsonl, position_of, sandbox_config,
+    start_sandbox,
+};
+use serde_json::Value;
+
+/// Flags of every `--sandbox` run: the limiter and the sandbox's limits are not under test here.
+const FAST_SANDBOX: [&str; 4] = [
+    "--sandbox",
+    "--sandbox-unlimited",
+    "--no-rate-limits",
+    "--json",
+];
+
+fn path(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// `plugboard run <workflow> --sandbox ... --input k=v...`.
+fn run_sandboxed(ws: &Workspace, workflow: &str, inputs: &[String]) -> Output {
+    let workflow = path(&example(workflow));
+    let mut args = vec!["run", workflow.as_str()];
+    args.extend(FAST_SANDBOX);
+    for input in inputs {
+        args.extend(["--input", input.as_str()]);
+    }
+    ws.run(&args)
+}
+
+/// `plugboard run <workflow> --no-rate-limits --json --input k=v...` against installed connections.
+fn run_installed(ws: &Workspace, workflow: &std::path::Path, inputs: &[String]) -> Output {
+    let workflow = path(workflow);
+    let mut args = vec!["run", workflow.as_str(), "--no-rate-limits", "--json"];
+    for input in inputs {
+        args.extend(["--input", input.as_str()]);
+    }
+    ws.run(&args)
+}
+
+#[test]
+fn quickstart_puts_the_new_contact_on_the_new_list() {
+    let ws = Workspace::new("quickstart");
+    let members = ws.file("members.jsonl");
+    let out = run_sandboxed(
+        &ws,
+        "quickstart.json",
+        &[
+            format!("members_file={members}"),
+            "email=quick.start@example.com".into(),
+        ],
+    );
+    let done = out.finished();
+    let outputs = &done["outputs"];
+    let list_id = outputs["list_id"].as_str().expect("a list id");
+    let contact_id = outputs["contact_id"].as_str().expect("a contact id");
+    assert_eq!(outputs["subscriber"], "created", "{out:?}");
+    assert_eq!(outputs["organization"], "Plugboard Sandbox Inc.");
+    // The contact as read back from the API is on the list the run created...
+    let on_lists: Vec<&str> = outputs["on_lists"]
+        .as_array()
+        .expect("list memberships")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(on_lists, [list_id]);
+    // ...and is the list's only member in the exported file.
+    let exported = jsonl(&members);
+    assert_eq!(outputs["members_exported"], 1);
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0]["contact_id"], contact_id);
+    assert_eq!(
+        exported[0]["email_address"]["address"],
+        "quick.start@example.com"
+    );
+    // One request per step, one authorization, nothing refused.
+    let stats = &done["sandbox"];
+    assert_eq!(stats["api_requests"], 5, "{stats}");
+    assert_eq!(stats["code_exchanges"], 1, "{stats}");
+    assert_eq!(stats["invalid_grants"], 0, "{stats}");
+    ws.assert_private_state();
+}
+
+#[test]
+fn add_subscriber_creates_the_list_once_then_reuses_it() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("add-subscriber");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let workflow = example("add-subscriber.json");
+    let before = sandbox.contact_count();
+    let inputs = [
+        "email=ada@example.com".to_owned(),
+        "first_name=Ada".to_owned(),
+        "list_name=E2E subscribers".to_owned(),
+    ];
+
+    let first = run_installed(&ws, &workflow, &inputs).finished();
+    assert_eq!(first["outputs"]["list_created"], true, "{first}");
+    assert_eq!(first["outputs"]["subscribers_added"], 1, "{first}");
+    assert_eq!(sandbox.contact_count(), before + 1);
+
+    // Same subscriber again: the list is found by name, the contact is updated, not duplicated.
+    let second = run_installed(&ws, &workflow, &inputs).finished();
+    assert_eq!(second["outputs"]["list_created"], false, "{second}");
+    assert_eq!(second["outputs"]["subscribers_added"], 1, "{second}");
+    assert_eq!(sandbox.contact_count(), before + 1);
+
+    // And the same example as a user first runs it, against its own sandbox.
+    let sandboxed = run_sandboxed(
+        &ws,
+        "add-subscriber.json",
+        &["email=grace@example.com".into()],
+    )
+    .finished();
+    assert_eq!(sandboxed["outputs"]["subscribers_added"], 1, "{sandboxed}");
+}
+
+#[test]
+fn export_writes_one_line_per_contact() {
+    let ws = Workspace::new("export");
+    let file = ws.file("contacts.jsonl");
+    let workflow = path(&example("export-contacts.json"));
+    let input = format!("file={file}");
+    let mut args = vec!["run", workflow.as_str(), "--contacts", "120", "--input"];
+    args.push(&input);
+    args.extend(FAST_SANDBOX);
+    let done = ws.run(&args).finished();
+    let lines = jsonl(&file);
+    assert_eq!(lines.len(), 120);
+    assert_eq!(done["outputs"]["contacts"], 120);
+    let mut ids: Vec<&str> = lines
+        .iter()
+        .filter_map(|c| c["contact_id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 120, "every contact exactly once");
+
+    // Against a sandbox the test holds: as many lines as the account has contacts.
+    let sandbox = start_sandbox(sandbox_config());
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let again = ws.file("again.jsonl");
+    run_installed(
+        &ws,
+        &example("export-contacts.json"),
+        &[format!("file={again}")],
+    )
+    .finished();
+    assert_eq!(jsonl(&again).len(), sandbox.contact_count());
+}
+
+#[test]
+fn bulk_import_puts_every_row_on_the_new_list() {
+    let ws = Workspace::new("bulk-import");
+    let csv = std::fs::read_to_string(example("data/contacts.csv")).expect("the example CSV");
+    let rows = csv.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(rows, 1200, "the example's data file");
+    let done = run_sandboxed(&ws, "bulk-import.json", &[]).finished();
+    let outputs = &done["outputs"];
+    assert_eq!(outputs["rows"], 1200, "{done}");
+    assert_eq!(outputs["imports"], 3, "batches of 500: {done}");
+    assert_eq!(outputs["failed_imports"], 0, "{done}");
+    assert_eq!(outputs["members"], 1200, "{done}");
+}
+
+#[test]
+fn poll_returns_only_what_changed_since_the_last_run() {
+    // With --sandbox: the first run writes what it found and returns a cursor.
+    let ws = Workspace::new("poll");
+    let first_file = ws.file("first.jsonl");
+    let first = run_sandboxed(
+        &ws,
+        "poll-updated-contacts.json",
+        &[format!("file={first_file}")],
+    )
+    .finished();
+    let found = jsonl(&first_file).len();
+    assert!(found > 0);
+    assert_eq!(first["outputs"]["changed_contacts"], found);
+    assert!(first["outputs"]["next_cursor"].is_string(), "{first}");
+
+    // Against one sandbox across runs (a --sandbox run starts a fresh one each time).
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("poll-cursor");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let workflow = example("poll-updated-contacts.json");
+    let poll = |name: &str| {
+        let file = ws.file(name);
+        let done = run_installed(&ws, &workflow, &[format!("file={file}")]).finished();
+        (done, jsonl(&file))
+    };
+    let (done, all) = poll("run1.jsonl");
+    assert!(!all.is_empty());
+    assert_eq!(done["outputs"]["changed_contacts"], all.len());
+
+    // Nothing changed: the second run (same state file, so same cursor) finds nothing.
+    let (done, none) = poll("run2.jsonl");
+    assert!(none.is_empty(), "unchanged contacts came back: {done}");
+
+    // One contact changes: the next run returns exactly that one.
+    run_installed(
+        &ws,
+        &fixture("create-contact.json"),
+        &["email=changed.since@example.com".into()],
+    )
+    .finished();
+    let (_, changed) = poll("run3.jsonl");
+    let emails: Vec<&Value> = changed
+        .iter()
+        .map(|c| &c["email_address"]["address"])
+        .collect();
+    assert_eq!(emails, ["changed.since@example.com"]);
+}
+
+#[test]
+fn a_dry_run_plans_without_sending_anything() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("dry-run");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let workflow = path(&example("quickstart.json"));
+    let members = format!("members_file={}", ws.file("members.jsonl"));
+    let out = ws.run(&["run", &workflow, "--dry-run", "--input", &members]);
+    assert!(out.success(), "{out:?}");
+    for step in ["account", "list", "subscriber", "contact", "members"] {
+        assert!(
+            out.stdout.contains(step),
+            "the plan names `{step}`: {out:?}"
+        );
+    }
+    assert!(out.stdout.contains("/account/summary"), "{out:?}");
+    assert_eq!(sandbox.stats().requests, 0, "a dry run sends nothing");
+    assert!(!std::path::Path::new(&ws.file("members.jsonl")).exists());
+}
+
+// ---- validation ----
+
+/// The `file:line:column: pointer: message` line `validate` prints for a problem whose value
+/// starts at `needle` in the file.
+fn located(file: &std::path::Path, text: &str, needle: &str, pointer: &str) -> String {
+    let (line, column) = position_of(text, needle);
+    format!("{}:{line}:{column}: {pointer}: ", file.display())
+}
+
+/// The line of `stderr` that starts with `prefix`.
+fn line_with<'a>(stderr: &'a str, prefix: &str) -> &'a str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starts with `{prefix}` in:\n{stderr}"))
+}
+
+#[test]
+fn validate_reports_malformed_json_where_it_breaks() {
+    let ws = Workspace::new("validate-malformed");
+    let file = fixture("malformed.json");
+    let text = std::fs::read_to_string(&file).expect("fixture");
+    let out = ws.run(&["validate", &path(&file), "--sandbox"]);
+    assert!(!out.success(), "{out:?}");
+    // The trailing comma is reported where the parser gave up: at the `]` after it.
+    let prefix = located(&file, &text, "]\n}", "(document)");
+    let line = line_with(&out.stderr, &prefix);
+    assert!(line.contains("malformed JSON: trailing comma"), "{line}");
+    assert!(out.stderr.contains(": 1 problem"), "{out:?}");
+}
+
+#[test]
+fn validate_reports_every_problem_at_once_with_its_location() {
+    let ws = Workspace::new("validate-many");
+    let file = fixture("many-problems.json");
+    let text = std::fs::read_to_string(&file).expect("fixture");
+    let out = ws.run(&["validate", &path(&file), "--sandbox"]);
+    assert!(!out.success(), "{out:?}");
+    let expected = [
+        // Unknown connector.
+        (
+            "\"no-such-connector\"",
+            "/connections/crm/connector",
+            "unknown connector `no-such-connector`",
+        ),
+        // Unknown method.
+        (
+            "\"cc.contacts.fetch_everything\"",
+            "/steps/1/call",
+            "connector `constant-contact` has no method `contacts.fetch_everything`",
+        ),
+        // A reference to a step that runs later.
+        (
+            "\"{{ steps.late.output.contact_id }}\"",
+            "/steps/2/input/contact_id",
+            "step `late` runs after this one",
+        ),
+        // A literal input the method's input schema refuses.
+        (
+            "42 }",
+            "/steps/3/input/name",
+            "input of `contact_lists.create`: 42 is not of type \"string\"",
+        ),
+    ];
+    for (needle, pointer, message) in expected {
+        let line = line_with(&out.stderr, &located(&file, &text, needle, pointer));
+        assert!(line.contains(message), "`{line}` lacks `{message}`");
+    }
+    assert!(out.stderr.contains(": 4 problems"), "{out:?}");
+    // No connections were checked with --sandbox; nothing was started either.
+    assert!(!out.stderr.contains("sandbox:"), "{out:?}");
+}
+
+#[test]
+fn run_refuses_an_invalid_workflow_before_any_request() {
+    let ws = Workspace::new("run-invalid");
+    let file = fixture("many-problems.json");
+    let mut args = vec!["run".to_owned(), path(&file)];
+    args.extend(FAST_SANDBOX.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ws.run(&args);
+    assert!(!out.success(), "{out:?}");
+    // With --json the problems come as one JSON document, and no sandbox was ever started.
+    let listing = out.last_event();
+    assert_eq!(
+        listing["problems"].as_array().map(Vec::len),
+        Some(4),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("sandbox"), "{out:?}");
+}
+
+#[test]
+fn validate_reports_a_missing_connection_unless_sandboxed() {
+    let ws = Workspace::new("validate-connection");
+    let file = fixture("needs-connection.json");
+    let text = std::fs::read_to_string(&file).expect("fixture");
+    let out = ws.run(&["validate", &path(&file)]);
+    assert!(!out.success(), "{out:?}");
+    let needle = "\"e2e-not-installed\"";
+    let line = line_with(
+        &out.stderr,
+        &located(&file, &text, needle, "/connections/cc/connection"),
+    );
+    assert!(
+        line.contains("no connection named `e2e-not-installed`"),
+        "{line}"
+    );
+    assert!(
+        line.contains("plugboard connect <connector> --name e2e-not-installed"),
+        "the message says how to fix it: {line}"
+    );
+
+    // --sandbox makes its own connections: nothing to check.
+    let sandboxed = ws.run(&["validate", &path(&file), "--sandbox"]);
+    assert!(sandboxed.success(), "{sandboxed:?}");
+    assert!(
+        sandboxed.stdout.contains("valid (1 steps)"),
+        "{sandboxed:?}"
+    );
+
+    // Once installed, the same file validates without --sandbox.
+    let sandbox = start_sandbox(sandbox_config());
+    ws.install_connection(&sandbox, "e2e-not-installed");
+    let installed = ws.run(&["validate", &path(&file)]);
+    assert!(installed.success(), "{installed:?}");
+}
+
+#[test]
+fn validate_reports_missing_connection_settings_by_name_not_value() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("validate-settings");
+    ws.install_connection(&sandbox, "e2e-not-installed");
+    // The partner settings lose their client secret: the connection cannot be used.
+    let mut partner = plugboard_tests::e2e::partner_settings(&sandbox);
+    partner.remove("client_secret");
+    plugboard_runner::StateStore::set_partner_settings(&ws.store(), "constant-contact", &partner)
+        .expect("partner settings are stored");
+    let file = fixture("needs-connection.json");
+    let out = ws.run(&["validate", &path(&file)]);
+    assert!(!out.success(), "{out:?}");
+    let line = line_with(&out.stderr, &format!("{}:4:", file.display()));
+    assert!(line.contains("/connections/cc/connection"), "{line}");
+    assert!(line.contains("not usable"), "{line}");
+    // The settings problems follow, by field.
+    assert!(
+        out.stderr.contains("/client_secret"),
+        "names the missing setting: {out:?}"
+    );
+}
+
+#[test]
+fn validate_json_lists_problems_with_pointer_line_column_and_message() {
+    let ws = Workspace::new("validate-json");
+    let file = fixture("many-problems.json");
+    let out = ws.run(&["validate", &path(&file), "--json"]);
+    assert!(!out.success(), "{out:?}");
+    let listing = out.last_event();
+    assert_eq!(listing["file"], path(&file));
+    let problems = listing["problems"].as_array().expect("a problem array");
+    // Without --sandbox the missing connection is a fifth problem.
+    assert_eq!(problems.len(), 5, "{listing}");
+    for problem in problems {
+        let mut fields: Vec<&str> = problem
+            .as_object()
+            .expect("a problem object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["column", "line", "message", "pointer"],
+            "{problem}"
+        );
+        assert!(problem["line"].as_u64() > Some(0), "{problem}");
+        assert!(problem["column"].as_u64() > Some(0), "{problem}");
+    }
+    let pointers: Vec<&str> = problems
+        .iter()
+        .filter_map(|p| p["pointer"].as_str())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/connections/cc/connection",
+            "/connections/crm/connector",
+            "/steps/1/call",
+            "/steps/2/input/contact_id",
+            "/steps/3/input/name",
+        ]
+    );
+    // Problems go to stdout as JSON; stderr holds no problem lines.
+    assert!(!out.stderr.contains("many-problems.json:"), "{out:?}");
+
+    // A valid file: an empty problem list and the step count, exit 0.
+    let ok = ws.run(&[
+        "validate",
+        &path(&fixture("resume.json")),
+        "--json",
+        "--sandbox",
+    ]);
+    assert!(ok.success(), "{ok:?}");
+    let listing = ok.last_event();
+    assert_eq!(listing["problems"], serde_json::json!([]));
+    assert_eq!(listing["steps"], 4);
+}
