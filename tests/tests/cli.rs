@@ -131,6 +131,6 @@ fn describing_an_unknown_connector_names_the_known_ones() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output).trim(),
-        "error: no connector `salesforce`; available: constant-contact"
+        "error: no connector `salesforce`; available: constant-contact, http"
     );
 }

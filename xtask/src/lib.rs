@@ -1,6 +1,8 @@
 //! Project automation behind `cargo xtask`, as a library so tests can run the same code.
 
 pub mod bench;
+mod builtins;
+pub mod new_connector;
 pub mod plugins;
 pub mod schemas;
 
@@ -14,3 +16,9 @@ pub fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or(manifest_dir)
 }
+
+/// `docs/authoring-connectors.md`, compiled as doc-tests so every example in the guide stays true
+/// to the current API.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/authoring-connectors.md")]
+pub struct AuthoringGuide;

@@ -20,6 +20,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Scaffold `connectors/<name>/` (connector, example method, tests, plugin), register it as a
+    /// built-in of `plugboard` and `xtask`, and generate its schemas.
+    NewConnector {
+        /// The connector id in kebab-case, e.g. `acme-crm`.
+        name: String,
+    },
     /// Build every connector as a plugin and copy the libraries into one directory.
     Plugins {
         /// Where to put the libraries.
@@ -29,7 +35,8 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
-    /// Measure the runner against the sandbox and print the figures (nothing is asserted).
+    /// Measure the runner against the sandbox and print the figures as a markdown table
+    /// (nothing is asserted). Always measured optimized: a debug xtask rebuilds itself in release.
     Bench {
         /// Which benchmarks (default: all).
         #[arg(value_enum)]
@@ -63,18 +70,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { benches, quick } => {
             use xtask::bench::{Bench, Scale};
+            // The sandbox, the bare reqwest loop and the plugin loader run in this process.
+            if cfg!(debug_assertions) {
+                return xtask::bench::rerun_optimized(&root);
+            }
             let benches = if benches.is_empty() {
-                vec![
-                    Bench::Overhead,
-                    Bench::Streaming,
-                    Bench::Limiter,
-                    Bench::SharedLimiter,
-                ]
+                Bench::ALL.to_vec()
             } else {
                 benches
             };
             let scale = if quick { Scale::QUICK } else { Scale::FULL };
             xtask::bench::run(&root, &benches, scale)?;
+        }
+        Command::NewConnector { name } => {
+            let plan = xtask::new_connector::scaffold(&root, &name)?;
+            for (path, _) in &plan.created {
+                println!("created {}", relative(&root, path));
+            }
+            for (path, _) in &plan.edited {
+                println!("edited  {}", relative(&root, path));
+            }
+            // This xtask does not link the new crate yet; a fresh one, built with it, does.
+            xtask::new_connector::generate_schemas(&root)?;
+            println!(
+                "\nnext: `cargo test -p {name}`, `cargo run -p plugboard-cli -- describe {name}`, \
+                 `cargo xtask plugins`; see {}/README.md",
+                relative(&root, &plan.dir)
+            );
         }
         Command::Plugins { out, release } => {
             let out = root.join(out);
@@ -84,4 +106,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A path relative to the workspace root, for messages.
+fn relative(root: &std::path::Path, path: &std::path::Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

@@ -11,9 +11,6 @@ use anyhow::{Context, bail};
 use plugboard_core::Manifest;
 use plugboard_runner::Registry;
 
-// Linking the connector crates registers them as built-ins.
-use constant_contact as _;
-
 /// The directory, relative to the workspace root.
 pub const SCHEMAS_DIR: &str = "schemas";
 

@@ -10,16 +10,37 @@ use plugboard_core::settings;
 use plugboard_runner::{ConnectOptions, Endpoints, Session};
 use serde_json::{Map, Value};
 
-/// Parses `name=value` settings; values are JSON when they parse as JSON, else strings.
-pub fn parse_settings(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+/// Parses `name=value` settings. A value is read as JSON when the field's schema wants a number,
+/// a boolean, an array or an object (`requests_per_second=5`), and kept as text otherwise, so a
+/// string setting such as a key of digits is never turned into a number.
+pub fn parse_settings(
+    schema: &schemars::Schema,
+    pairs: &[String],
+) -> anyhow::Result<Map<String, Value>> {
     let mut map = Map::new();
     for pair in pairs {
         let Some((name, text)) = pair.split_once('=') else {
             bail!("`{}` is not of the form NAME=VALUE", first_part(pair));
         };
-        let value = match serde_json::from_str::<Value>(text) {
-            Ok(value @ (Value::Bool(_) | Value::Array(_) | Value::Object(_))) => value,
-            _ => Value::String(text.to_owned()),
+        let wants_json = schema
+            .get("properties")
+            .and_then(|properties| properties.get(name))
+            .and_then(|property| property.get("type"))
+            .is_some_and(|kind| {
+                let kinds: Vec<&str> = match kind {
+                    Value::String(one) => vec![one.as_str()],
+                    Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                kinds
+                    .iter()
+                    .any(|k| matches!(*k, "integer" | "number" | "boolean" | "array" | "object"))
+                    && !kinds.contains(&"string")
+            });
+        let value = if wants_json {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+        } else {
+            Value::String(text.to_owned())
         };
         map.insert(name.to_owned(), value);
     }
@@ -38,7 +59,7 @@ pub fn partner_set(session: &Session, connector: &str, pairs: &[String]) -> anyh
     };
     let schema = &found.manifest().settings_schema;
     let fields = settings::fields(schema);
-    let values = parse_settings(pairs)?;
+    let values = parse_settings(schema, pairs)?;
     for name in values.keys() {
         match fields.iter().find(|f| &f.name == name) {
             None => bail!("`{connector}` has no setting `{name}`"),
@@ -107,7 +128,7 @@ pub fn connect(
     };
     let schema = found.manifest().settings_schema.clone();
     let partner = session.store().partner_settings(connector)?;
-    let mut values = parse_settings(pairs)?;
+    let mut values = parse_settings(&schema, pairs)?;
     if let Err(error) = settings::resolve(&schema, &partner, &values) {
         if !std::io::stdin().is_terminal() {
             bail!("{error}; give them with --set NAME=VALUE");

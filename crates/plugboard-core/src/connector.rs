@@ -29,6 +29,68 @@ pub struct Invocation {
 }
 
 /// A connector as the host uses it: its manifest and a way to call its methods.
+///
+/// Built-ins ([`DefinedConnector`]) and plugins (`plugin::loaded::PluginConnector`) both
+/// implement it, so the host treats them the same (invariant 3). A call is an [`Invocation`]
+/// plus the [`Host`] that serves its requests:
+///
+/// ```
+/// use plugboard_core::{
+///     AuthSpec, Connector, ConnectorDefinition, ConnectorError, Context, DefinedConnector, Host,
+///     HttpRequest, HttpResponse, Invocation, LogLevel, Method, MethodInfo, MethodKind, MethodSet,
+///     NoRecords,
+/// };
+/// use serde_json::{Value, json};
+///
+/// struct Ping;
+/// impl Method for Ping {
+///     type Input = ();
+///     type Output = u16;
+///     type Record = NoRecords;
+///     const INFO: MethodInfo = MethodInfo {
+///         id: "ping", name: "Ping", category: "Health",
+///         description: "Returns the status of `GET /ping`.",
+///         kind: MethodKind::Action, idempotent: true,
+///     };
+///     fn call(&self, cx: &mut Context<'_, NoRecords>, _: ()) -> Result<u16, ConnectorError> {
+///         Ok(cx.send(HttpRequest::get("/ping"))?.status)
+///     }
+/// }
+///
+/// struct Demo;
+/// impl ConnectorDefinition for Demo {
+///     type Settings = ();
+///     const ID: &'static str = "demo";
+///     const NAME: &'static str = "Demo";
+///     const VERSION: &'static str = "1.0.0";
+///     const DESCRIPTION: &'static str = "A demonstration.";
+///     const BASE_URL: &'static str = "https://api.example.com";
+///     fn auth() -> AuthSpec { AuthSpec::None }
+///     fn methods() -> MethodSet { MethodSet::new().with(Ping) }
+/// }
+///
+/// /// A host that answers every request with 204 No Content.
+/// struct NoContent;
+/// impl Host for NoContent {
+///     fn send(&self, _: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+///         Ok(HttpResponse { status: 204, headers: Vec::new(), body: String::new() })
+///     }
+///     fn emit(&self, _: Value) -> Result<(), ConnectorError> { Ok(()) }
+///     fn log(&self, _: LogLevel, _: &str) {}
+///     fn is_cancelled(&self) -> bool { false }
+///     fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> { Ok(()) }
+/// }
+///
+/// let connector: Box<dyn Connector> = Box::new(DefinedConnector::new::<Demo>());
+/// assert_eq!(connector.manifest().id, "demo");
+/// let call = Invocation { method: "ping".into(), input: Value::Null, settings: Default::default() };
+/// assert_eq!(connector.invoke(&call, &NoContent), Ok(json!(204)));
+/// let unknown = Invocation { method: "pong".into(), ..call };
+/// assert!(matches!(
+///     connector.invoke(&unknown, &NoContent),
+///     Err(ConnectorError::UnknownMethod { .. })
+/// ));
+/// ```
 pub trait Connector: Send + Sync {
     /// What the connector is and offers.
     fn manifest(&self) -> &Manifest;
@@ -41,6 +103,59 @@ pub trait Connector: Send + Sync {
 ///
 /// The manifest's settings schema comes from [`Self::Settings`] and its method descriptors from
 /// [`Self::methods`], so the manifest cannot drift from the code.
+///
+/// ```
+/// use plugboard_core::{
+///     ApiKeyAuth, ApiKeyPlacement, AuthSpec, Connector, ConnectorDefinition, DefinedConnector,
+///     LimitScope, MethodSet, RateLimit, ResetRule, Window, settings,
+/// };
+///
+/// /// Settings of an Acme connection.
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Settings {
+///     /// The account's API key.
+///     #[schemars(transform = settings::connection_secret)]
+///     api_key: String,
+/// }
+///
+/// struct Acme;
+/// impl ConnectorDefinition for Acme {
+///     type Settings = Settings;
+///     const ID: &'static str = "acme";
+///     const NAME: &'static str = "Acme";
+///     const VERSION: &'static str = "0.1.0";
+///     const DESCRIPTION: &'static str = "Contacts in Acme.";
+///     const BASE_URL: &'static str = "https://api.acme.example/v2";
+///
+///     fn auth() -> AuthSpec {
+///         AuthSpec::ApiKey(ApiKeyAuth {
+///             key_setting: "api_key".into(),
+///             placement: ApiKeyPlacement::Header { name: "X-Api-Key".into(), prefix: String::new() },
+///             name_setting: None,
+///         })
+///     }
+///
+///     fn rate_limits() -> Vec<RateLimit> {
+///         vec![RateLimit {
+///             limit: 100,
+///             window: Window::Minute,
+///             scope: LimitScope::Connection,
+///             reset: ResetRule::Rolling,
+///         }]
+///     }
+///
+///     fn methods() -> MethodSet {
+///         MethodSet::new() // `.with(...)` each method
+///     }
+/// }
+///
+/// let connector = DefinedConnector::new::<Acme>();
+/// let manifest = connector.manifest();
+/// assert_eq!(manifest.base_url, "https://api.acme.example/v2");
+/// assert_eq!(manifest.auth.required_settings(), ["api_key"]);
+/// assert!(settings::is_secret(&manifest.settings_schema, "api_key"));
+/// assert_eq!(manifest.rate_limits[0].limit, 100);
+/// ```
 pub trait ConnectorDefinition: Send + Sync + 'static {
     /// The settings type; mark fields with [`crate::settings`] transforms.
     type Settings: JsonSchema;
@@ -143,8 +258,31 @@ pub fn builtin_registrations() -> impl Iterator<Item = &'static Registration> {
 
 /// Registers a [`ConnectorDefinition`] as a built-in connector of any program that links its crate.
 ///
-/// ```ignore
-/// plugboard_core::register_connector!(ConstantContact);
+/// Write it once, at the top level of the connector's crate; a program makes the connector a
+/// built-in by naming the crate (`use my_connector as _;`), and finds it with
+/// [`builtin_registrations`]:
+///
+/// ```
+/// use plugboard_core::{AuthSpec, ConnectorDefinition, MethodSet, builtin_registrations};
+///
+/// struct Demo;
+/// impl ConnectorDefinition for Demo {
+///     type Settings = ();
+///     const ID: &'static str = "demo";
+///     const NAME: &'static str = "Demo";
+///     const VERSION: &'static str = "1.0.0";
+///     const DESCRIPTION: &'static str = "A demonstration.";
+///     const BASE_URL: &'static str = "https://api.example.com";
+///     fn auth() -> AuthSpec { AuthSpec::None }
+///     fn methods() -> MethodSet { MethodSet::new() }
+/// }
+///
+/// plugboard_core::register_connector!(Demo);
+///
+/// let ids: Vec<String> = builtin_registrations()
+///     .map(|registration| (registration.build)().manifest().id.clone())
+///     .collect();
+/// assert!(ids.contains(&"demo".to_owned()));
 /// ```
 #[macro_export]
 macro_rules! register_connector {

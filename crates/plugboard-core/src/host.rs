@@ -39,6 +39,51 @@ impl LogLevel {
 }
 
 /// The services a host gives a connector during one method call.
+///
+/// The runner's host sends through its HTTP executor; a test host answers from a script, which
+/// is how a connector's methods are tested without a network:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
+/// use serde_json::{Value, json};
+///
+/// /// Answers every request with one canned response and keeps what the connector did.
+/// #[derive(Default)]
+/// struct CannedHost {
+///     requests: Mutex<Vec<HttpRequest>>,
+///     records: Mutex<Vec<Value>>,
+/// }
+///
+/// impl Host for CannedHost {
+///     fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+///         self.requests.lock().expect("not poisoned").push(request);
+///         Ok(HttpResponse::json(200, &json!({"ok": true})))
+///     }
+///     fn emit(&self, record: Value) -> Result<(), ConnectorError> {
+///         self.records.lock().expect("not poisoned").push(record);
+///         Ok(())
+///     }
+///     fn log(&self, _level: LogLevel, _message: &str) {}
+///     fn is_cancelled(&self) -> bool {
+///         false
+///     }
+///     /// Returns at once: a test does not wait for real.
+///     fn sleep(&self, _duration: Duration) -> Result<(), ConnectorError> {
+///         Ok(())
+///     }
+/// }
+///
+/// let host = CannedHost::default();
+/// let response = host.send(HttpRequest::get("/status"))?;
+/// assert!(response.is_success());
+/// host.emit(json!({"id": 1}))?;
+/// assert_eq!(host.requests.lock().expect("not poisoned")[0].path, "/status");
+/// assert_eq!(host.records.lock().expect("not poisoned").len(), 1);
+/// # Ok::<(), ConnectorError>(())
+/// ```
 pub trait Host {
     /// Sends an HTTP request with the connection's credentials, within its rate limits, retrying
     /// what is safe to retry. Error statuses come back as responses; `Err` means no response.

@@ -82,6 +82,32 @@ pub enum RequestBody {
 ///
 /// The path is relative to the connector's base URL (or absolute on the same host, as APIs' "next
 /// page" links often are), so the host can point a connector at a sandbox and enforce its allow-list.
+///
+/// Build one with a verb constructor and chain the rest:
+///
+/// ```
+/// use plugboard_core::{HttpMethod, HttpRequest, RequestAuth, RequestBody};
+/// use serde_json::json;
+///
+/// let list = HttpRequest::get("/contacts")
+///     .query("limit", 500)
+///     .query_opt("status", Some("active"))
+///     .query_opt::<&str>("cursor", None)
+///     .header("Accept", "application/json");
+/// assert_eq!(list.method, HttpMethod::Get);
+/// assert_eq!(list.query, [("limit".to_owned(), "500".to_owned()), ("status".to_owned(), "active".to_owned())]);
+/// assert!(list.idempotent, "GET is idempotent");
+/// assert_eq!(list.auth, RequestAuth::Default, "the host adds the credentials");
+///
+/// // A POST is not retried after a failure that may have reached the server, unless marked.
+/// let search = HttpRequest::post("/contacts/search")
+///     .json(&json!({"email": "ada@example.com"}))?
+///     .idempotent(true);
+/// assert_eq!(search.body, Some(RequestBody::Json(json!({"email": "ada@example.com"}))));
+/// assert!(search.idempotent);
+/// assert!(!HttpRequest::post("/contacts").idempotent);
+/// # Ok::<(), plugboard_core::ConnectorError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HttpRequest {
     /// The HTTP verb.

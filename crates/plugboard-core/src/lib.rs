@@ -24,8 +24,8 @@ pub mod rate_limit;
 pub mod settings;
 
 pub use auth::{
-    ApiKeyAuth, ApiKeyPlacement, AuthSpec, BasicAuth, ClientAuth, OAuth2AuthorizationCode,
-    OAuth2SettingsFields, RefreshBehaviour,
+    ApiKeyAuth, ApiKeyPlacement, AuthSelectionError, AuthSpec, BasicAuth, ClientAuth,
+    OAuth2AuthorizationCode, OAuth2SettingsFields, RefreshBehaviour, SelectedAuth,
 };
 pub use connector::{
     Connector, ConnectorDefinition, DefinedConnector, Invocation, Registration,
@@ -34,9 +34,9 @@ pub use connector::{
 pub use error::{ApiErrorDetail, ConnectorError};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
-pub use manifest::{Manifest, MethodDescriptor, MethodKind, OutputShape};
+pub use manifest::{BaseUrlError, Manifest, MethodDescriptor, MethodKind, OutputShape};
 pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
-pub use rate_limit::{LimitScope, RateLimit, ResetRule, Window};
+pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 
 #[doc(hidden)]
 pub use inventory;

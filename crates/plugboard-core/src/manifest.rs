@@ -6,6 +6,7 @@
 
 use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::auth::AuthSpec;
 use crate::rate_limit::RateLimit;
@@ -22,6 +23,10 @@ pub struct Manifest {
     /// One paragraph for people choosing a connector.
     pub description: String,
     /// The API root that request paths are relative to; the host may point it at a sandbox.
+    ///
+    /// It may name settings fields in braces, filled per connection (see [`expand_base_url`]):
+    /// `{base_url}` alone for a generic connector whose every connection names its API, or
+    /// `https://{subdomain}.example.com/api` for a service with one host per customer.
     pub base_url: String,
     /// Extra hosts the connector may reach besides the base URL's host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -41,6 +46,22 @@ impl Manifest {
     /// The method with this id.
     pub fn method(&self, id: &str) -> Option<&MethodDescriptor> {
         self.methods.iter().find(|m| m.id == id)
+    }
+
+    /// The settings fields the base URL is built from (its `{field}` placeholders), in order.
+    pub fn base_url_settings(&self) -> Vec<&str> {
+        placeholders(&self.base_url)
+            .filter_map(|part| match part {
+                Part::Field(field) => Some(field),
+                Part::Text(_) => None,
+            })
+            .collect()
+    }
+
+    /// The base URL of a connection with these (effective, non-secret) settings; see
+    /// [`expand_base_url`].
+    pub fn resolve_base_url(&self, settings: &Map<String, Value>) -> Result<String, BaseUrlError> {
+        expand_base_url(&self.base_url, settings)
     }
 
     /// Method categories in order of first appearance, for grouped listings.
@@ -101,4 +122,286 @@ pub enum OutputShape {
     /// A stream of records emitted while the call runs (pages are never collected in memory),
     /// followed by a final value such as a count or the next cursor.
     Records,
+}
+
+/// Why a connection's settings give no usable base URL. Messages name fields, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseUrlError {
+    /// A placeholder's field has no (text) value.
+    #[error("the base URL needs the setting `{field}`")]
+    Missing {
+        /// The field.
+        field: String,
+    },
+    /// A value that is the whole URL's start is not an `http(s)://` URL without query,
+    /// fragment or user information.
+    #[error(
+        "the setting `{field}` must be an http:// or https:// URL without user information, \
+         query or fragment"
+    )]
+    NotAUrl {
+        /// The field.
+        field: String,
+    },
+    /// A value inside the URL holds characters that could change its host or path (only
+    /// letters, digits and `-._~` are allowed there).
+    #[error(
+        "the setting `{field}` may only hold letters, digits and `-._~` where the base URL uses it"
+    )]
+    UnsafeValue {
+        /// The field.
+        field: String,
+    },
+    /// The template itself is malformed (an unclosed or empty `{`).
+    #[error("the base URL template is malformed: {reason}")]
+    Template {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+enum Part<'a> {
+    Text(&'a str),
+    Field(&'a str),
+}
+
+/// Splits a template into text and `{field}` parts; a malformed brace ends the iteration with a
+/// text part holding the rest (callers that must reject it use [`check_template`]).
+fn placeholders(template: &str) -> impl Iterator<Item = Part<'_>> {
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match rest.find('{') {
+            Some(0) => match rest.find('}') {
+                Some(end) if end > 1 => {
+                    let field = &rest[1..end];
+                    rest = &rest[end + 1..];
+                    Some(Part::Field(field))
+                }
+                _ => {
+                    let text = rest;
+                    rest = "";
+                    Some(Part::Text(text))
+                }
+            },
+            Some(start) => {
+                let text = &rest[..start];
+                rest = &rest[start..];
+                Some(Part::Text(text))
+            }
+            None => {
+                let text = rest;
+                rest = "";
+                Some(Part::Text(text))
+            }
+        }
+    })
+}
+
+fn check_template(template: &str) -> Result<(), BaseUrlError> {
+    for part in placeholders(template) {
+        let malformed = match part {
+            Part::Text(text) => text.contains('{') || text.contains('}'),
+            Part::Field(field) => {
+                field.is_empty()
+                    || !field
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            }
+        };
+        if malformed {
+            return Err(BaseUrlError::Template {
+                reason: "braces must enclose a settings field name (letters, digits, `_`, `-`)"
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fills a base-URL template's `{field}` placeholders from settings.
+///
+/// A template without braces is returned as it is. A placeholder at the very start takes a whole
+/// URL prefix (`{base_url}`, `{base_url}/v2`): its value must be an `http://` or `https://` URL
+/// without user information, query or fragment, and a trailing `/` is dropped. A placeholder
+/// anywhere else (a subdomain, a tenant path segment) takes only letters, digits and `-._~`, and
+/// not `.` or `..`, so a value can never move the URL to another host or above its path. The
+/// host then confines every request to the expanded URL's origin and path, as for a fixed one.
+///
+/// ```
+/// use plugboard_core::manifest::expand_base_url;
+/// let settings = serde_json::json!({"base_url": "http://127.0.0.1:8080/api/", "tenant": "acme"});
+/// let settings = settings.as_object().expect("an object");
+/// assert_eq!(expand_base_url("{base_url}", settings).unwrap(), "http://127.0.0.1:8080/api");
+/// assert_eq!(
+///     expand_base_url("https://{tenant}.example.com/v1", settings).unwrap(),
+///     "https://acme.example.com/v1"
+/// );
+/// assert!(expand_base_url("https://{base_url}.example.com", settings).is_err());
+/// ```
+pub fn expand_base_url(
+    template: &str,
+    settings: &Map<String, Value>,
+) -> Result<String, BaseUrlError> {
+    check_template(template)?;
+    let mut out = String::with_capacity(template.len());
+    for part in placeholders(template) {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Field(field) => {
+                let value = settings
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| BaseUrlError::Missing {
+                        field: field.to_owned(),
+                    })?;
+                if out.is_empty() {
+                    if !is_plain_url(value) {
+                        return Err(BaseUrlError::NotAUrl {
+                            field: field.to_owned(),
+                        });
+                    }
+                    out.push_str(value.trim_end_matches('/'));
+                } else {
+                    let unreserved = value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+                    if !unreserved || value == "." || value == ".." {
+                        return Err(BaseUrlError::UnsafeValue {
+                            field: field.to_owned(),
+                        });
+                    }
+                    out.push_str(value);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An `http(s)://` URL with a host and no user information, query, fragment, spaces or controls.
+fn is_plain_url(value: &str) -> bool {
+    let Some(rest) = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    !authority.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "@?#\\{}".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn settings(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn fixed_base_urls_are_unchanged_and_name_no_settings() {
+        assert_eq!(
+            expand_base_url("https://api.cc.email/v3", &Map::new()),
+            Ok("https://api.cc.email/v3".to_owned())
+        );
+        assert!(placeholders("https://api.cc.email/v3").all(|p| matches!(p, Part::Text(_))));
+    }
+
+    #[test]
+    fn a_whole_url_setting_must_be_a_plain_http_url() {
+        let ok = settings(json!({"base_url": "https://api.example.com/v2/"}));
+        assert_eq!(
+            expand_base_url("{base_url}", &ok),
+            Ok("https://api.example.com/v2".to_owned())
+        );
+        assert_eq!(
+            expand_base_url("{base_url}/items", &ok),
+            Ok("https://api.example.com/v2/items".to_owned())
+        );
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://user:pw@evil.com",
+            "https://api.example.com/v2?key=1",
+            "https://api.example.com/#x",
+            "api.example.com",
+            "https://a b.com",
+        ] {
+            let outcome = expand_base_url("{base_url}", &settings(json!({"base_url": bad})));
+            assert_eq!(
+                outcome,
+                Err(BaseUrlError::NotAUrl {
+                    field: "base_url".into()
+                }),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            expand_base_url("{base_url}", &Map::new()),
+            Err(BaseUrlError::Missing {
+                field: "base_url".into()
+            })
+        );
+    }
+
+    #[test]
+    fn an_embedded_value_cannot_change_the_host_or_climb_the_path() {
+        let template = "https://{shop}.example.com/api/{tenant}";
+        let ok = settings(json!({"shop": "acme-1", "tenant": "t_2"}));
+        assert_eq!(
+            expand_base_url(template, &ok),
+            Ok("https://acme-1.example.com/api/t_2".to_owned())
+        );
+        for bad in ["evil.com/", "evil.com?", "a@b", "..", "x:1", ""] {
+            let outcome = expand_base_url(template, &settings(json!({"shop": bad, "tenant": "t"})));
+            assert!(outcome.is_err(), "{bad}: {outcome:?}");
+            if !bad.is_empty() {
+                let message = outcome.expect_err("refused").to_string();
+                assert!(!message.contains(bad), "the value is not echoed: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_templates_are_refused() {
+        for template in [
+            "https://{/x",
+            "https://{}/x",
+            "https://x}/y",
+            "https://{a b}/",
+        ] {
+            assert!(
+                matches!(
+                    expand_base_url(template, &settings(json!({"a b": "x"}))),
+                    Err(BaseUrlError::Template { .. })
+                ),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_manifest_names_its_base_url_settings() {
+        let manifest: Manifest = serde_json::from_value(json!({
+            "id": "t", "name": "T", "version": "0", "description": "",
+            "base_url": "https://{shop}.example.com/{region}",
+            "auth": {"type": "none"}, "settings_schema": {}, "methods": []
+        }))
+        .expect("a manifest");
+        assert_eq!(manifest.base_url_settings(), vec!["shop", "region"]);
+        assert_eq!(
+            manifest.resolve_base_url(&settings(json!({"shop": "s", "region": "eu"}))),
+            Ok("https://s.example.com/eu".to_owned())
+        );
+    }
 }

@@ -194,6 +194,62 @@ impl<M: Method> ErasedMethod for Typed<M> {
 }
 
 /// All of a connector's methods: their descriptors, and dispatch by id.
+///
+/// The set is where typed methods become JSON: [`MethodSet::call`] decodes the input, runs the
+/// method with a [`Context`] over the host, and encodes the output.
+///
+/// ```
+/// use plugboard_core::{
+///     ConnectorError, Context, Host, HttpRequest, HttpResponse, LogLevel, Method, MethodInfo,
+///     MethodKind, MethodSet, NoRecords, OutputShape,
+/// };
+/// use serde_json::{Map, Value, json};
+///
+/// /// Input of `echo`.
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct EchoInput {
+///     text: String,
+/// }
+///
+/// struct Echo;
+/// impl Method for Echo {
+///     type Input = EchoInput;
+///     type Output = String;
+///     type Record = NoRecords;
+///     const INFO: MethodInfo = MethodInfo {
+///         id: "text.echo", name: "Echo", category: "Text",
+///         description: "Returns its input.", kind: MethodKind::Action, idempotent: true,
+///     };
+///     fn call(&self, _cx: &mut Context<'_, NoRecords>, input: EchoInput) -> Result<String, ConnectorError> {
+///         Ok(input.text)
+///     }
+/// }
+///
+/// /// A host for methods that send nothing.
+/// struct Offline;
+/// impl Host for Offline {
+///     fn send(&self, _: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+///         Err(ConnectorError::Transport { message: "offline".into() })
+///     }
+///     fn emit(&self, _: Value) -> Result<(), ConnectorError> { Ok(()) }
+///     fn log(&self, _: LogLevel, _: &str) {}
+///     fn is_cancelled(&self) -> bool { false }
+///     fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> { Ok(()) }
+/// }
+///
+/// let methods = MethodSet::new().with(Echo);
+/// let descriptor = methods.descriptor("text.echo").expect("declared");
+/// assert_eq!(descriptor.output, OutputShape::One);
+/// assert_eq!(descriptor.input_schema.get("required"), Some(&json!(["text"])));
+///
+/// let settings = Map::new();
+/// let output = methods.call("text.echo", &Offline, &settings, json!({"text": "hi"}));
+/// assert_eq!(output, Ok(json!("hi")));
+/// let bad_input = methods.call("text.echo", &Offline, &settings, json!({"txt": "hi"}));
+/// assert!(matches!(bad_input, Err(ConnectorError::InvalidInput { .. })));
+/// let unknown = methods.call("text.shout", &Offline, &settings, json!({}));
+/// assert!(matches!(unknown, Err(ConnectorError::UnknownMethod { .. })));
+/// ```
 pub struct MethodSet {
     entries: Vec<(MethodDescriptor, Box<dyn ErasedMethod>)>,
 }

@@ -208,6 +208,42 @@ fn display_pointer(pointer: &str) -> &str {
 /// connection tries to change, required fields left blank at both levels, and schema violations,
 /// each with its JSON pointer. Messages never contain the values themselves, so a secret typed into
 /// the wrong field does not leak into an error.
+///
+/// ```
+/// use plugboard_core::settings;
+/// use serde_json::{Map, Value, json};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Settings {
+///     /// The OAuth application's client id.
+///     #[schemars(title = "Client ID", transform = settings::partner)]
+///     client_id: String,
+///     /// The customer's account.
+///     #[schemars(title = "Account", transform = settings::connection)]
+///     account: String,
+/// }
+///
+/// let schema = schemars::schema_for!(Settings);
+/// let object = |value: Value| value.as_object().cloned().expect("an object");
+///
+/// // The partner sets the client id once; each connection names its account.
+/// let partner = object(json!({"client_id": "app-1"}));
+/// let merged = settings::resolve(&schema, &partner, &object(json!({"account": "a-9"})))?;
+/// assert_eq!(Value::Object(merged), json!({"client_id": "app-1", "account": "a-9"}));
+///
+/// // A connection cannot change a partner value, and every problem is reported at once.
+/// let error = settings::resolve(&schema, &partner, &object(json!({"client_id": "mine", "colour": 1})))
+///     .expect_err("invalid");
+/// let pointers: Vec<&str> = error.problems.iter().map(|p| p.pointer.as_str()).collect();
+/// assert_eq!(pointers, ["/account", "/client_id", "/colour"]);
+/// assert!(!error.to_string().contains("mine"), "values are never repeated");
+///
+/// // Left blank by the partner, a partner-level field must come from the connection.
+/// let blank = object(json!({"client_id": ""}));
+/// let merged = settings::resolve(&schema, &blank, &object(json!({"client_id": "own", "account": "a-9"})))?;
+/// assert_eq!(merged["client_id"], "own");
+/// # Ok::<(), settings::SettingsError>(())
+/// ```
 pub fn resolve(
     schema: &Schema,
     partner: &Map<String, Value>,

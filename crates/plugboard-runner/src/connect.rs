@@ -61,7 +61,9 @@ pub enum ConnectError {
     /// Settings are missing or invalid (every problem is listed, without values).
     #[error("the connection's settings are incomplete or invalid: {0}")]
     Settings(#[from] settings::SettingsError),
-    /// The connector does not use the OAuth2 authorization-code flow.
+    /// The connector does not use the OAuth2 authorization-code flow. (No longer returned by
+    /// [`Session::connect`], which stores connections of other schemes directly; kept so code
+    /// matching on it still compiles.)
     #[error("connector `{0}` does not use the OAuth2 authorization-code flow")]
     NotOAuth(String),
     /// The redirect URI cannot be served by a loopback listener.
@@ -108,6 +110,10 @@ pub enum ConnectError {
     /// The code exchange failed.
     #[error("the code exchange failed: {0}")]
     Exchange(ConnectorError),
+    /// The settings do not make a usable connection (an unknown auth choice, a missing
+    /// credential, a base URL that is not a URL); nothing was stored.
+    #[error("the connection cannot be used: {0}")]
+    Unusable(ConnectorError),
     /// The connection could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -145,7 +151,9 @@ async fn callback(
 }
 
 impl Session {
-    /// Runs the authorization-code flow for a new connection and stores it with its tokens.
+    /// Installs a connection: for OAuth2, runs the authorization-code flow and stores the
+    /// connection with its tokens; for any other scheme (API key, Basic, none), checks the
+    /// settings as the executor will use them and stores the connection without calling `open`.
     ///
     /// `open` receives the authorize URL: print it, open a browser, or (for the sandbox) fetch
     /// it. It runs on the calling thread while the listener waits, so it may block. Call this
@@ -161,11 +169,29 @@ impl Session {
             .cloned()
             .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
         let manifest = connector.manifest();
-        let AuthSpec::OAuth2AuthorizationCode(spec) = &manifest.auth else {
-            return Err(ConnectError::NotOAuth(manifest.id.clone()));
-        };
         let partner = self.store().partner_settings(&manifest.id)?;
         let resolved = settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
+        // A connector whose connections choose their scheme runs the flow only when this one
+        // chose OAuth2. Any other scheme (an API key, Basic, none) has nothing to authorize:
+        // the connection is checked as the executor will use it, and stored.
+        let chosen = manifest.auth.resolve(&resolved).map_err(|e| {
+            ConnectError::Unusable(ConnectorError::InvalidInput {
+                message: e.to_string(),
+            })
+        })?;
+        let AuthSpec::OAuth2AuthorizationCode(spec) = chosen else {
+            let record = ConnectionRecord {
+                name: options.name.clone(),
+                connector_id: manifest.id.clone(),
+                settings: options.settings.clone(),
+                endpoints: options.endpoints.clone(),
+            };
+            ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
+                .map_err(ConnectError::Unusable)?;
+            self.store().put_connection(&record)?;
+            tracing::info!(connection = %record.name, connector = %record.connector_id, "installed");
+            return Ok(record);
+        };
         let redirect_setting = resolved
             .get(&spec.settings.redirect_uri)
             .and_then(Value::as_str)

@@ -6,6 +6,13 @@
 //! threads and processes: see [`crate::oauth`]), sends with one shared `reqwest` client, and
 //! retries what is safe to retry within a bounded budget.
 //!
+//! # Per connection
+//! [`ConnectionContext::new`] settles, once per connection, what a generic connector leaves to
+//! its connections: an [`AuthSpec::Selected`] is resolved to the scheme its settings field names
+//! (API-key names may come from settings too), a `{field}` base-URL template is filled from the
+//! non-secret settings (the allow-list is that URL's origin and path), and settings marked with
+//! `x-plugboard-rate-limit` add their limits to the manifest's.
+//!
 //! # Retry rules
 //! - **429 throttled**: the server did not process the request, so any request is retried, after
 //!   `Retry-After` (delta seconds) when present, else a jittered backoff of at least
@@ -155,9 +162,14 @@ impl fmt::Debug for ConnectionContext {
     }
 }
 
-/// The manifest's endpoints, with a connection's overrides applied.
+/// The manifest's endpoints, before a connection's overrides. A base URL that is a `{field}`
+/// template is returned as the template; [`ConnectionContext::new`] fills it from settings.
 pub fn default_endpoints(manifest: &Manifest) -> Endpoints {
-    let (authorize_url, token_url) = match &manifest.auth {
+    endpoints_of(&manifest.auth, manifest.base_url.clone())
+}
+
+fn endpoints_of(auth: &AuthSpec, base_url: String) -> Endpoints {
+    let (authorize_url, token_url) = match auth {
         AuthSpec::OAuth2AuthorizationCode(oauth) => (
             Some(oauth.authorize_url.clone()),
             Some(oauth.token_url.clone()),
@@ -165,10 +177,39 @@ pub fn default_endpoints(manifest: &Manifest) -> Endpoints {
         _ => (None, None),
     };
     Endpoints {
-        base_url: manifest.base_url.clone(),
+        base_url,
         authorize_url,
         token_url,
     }
+}
+
+fn unusable(record: &ConnectionRecord, reason: impl fmt::Display) -> ConnectorError {
+    ConnectorError::InvalidInput {
+        message: format!("connection `{}` is not usable: {reason}", record.name),
+    }
+}
+
+/// The connection's base URL: its override, else the manifest's, with `{field}` placeholders
+/// filled from the non-secret settings (a secret must never become part of a URL).
+fn connection_base_url(
+    manifest: &Manifest,
+    record: &ConnectionRecord,
+    visible: &Map<String, Value>,
+) -> Result<String, ConnectorError> {
+    if let Some(own) = &record.endpoints {
+        return Ok(own.base_url.clone());
+    }
+    for field in manifest.base_url_settings() {
+        if plugboard_core::settings::is_secret(&manifest.settings_schema, field) {
+            return Err(unusable(
+                record,
+                format_args!("the base URL cannot be built from the secret setting `{field}`"),
+            ));
+        }
+    }
+    manifest
+        .resolve_base_url(visible)
+        .map_err(|e| unusable(record, e))
 }
 
 impl ConnectionContext {
@@ -181,9 +222,57 @@ impl ConnectionContext {
         settings: Map<String, Value>,
         config: &ExecutorConfig,
     ) -> Result<Self, ConnectorError> {
-        let mut endpoints = default_endpoints(manifest);
+        // A per-connection choice of scheme is made once, here; the rest of the executor only
+        // ever sees a concrete spec.
+        let auth = manifest
+            .auth
+            .resolve(&settings)
+            .map_err(|e| unusable(record, e))?
+            .clone();
+        if matches!(manifest.auth, AuthSpec::Selected(_)) {
+            let missing: Vec<&str> = auth
+                .required_settings()
+                .into_iter()
+                .filter(|field| {
+                    settings.get(*field).is_none_or(|v| {
+                        v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())
+                    })
+                })
+                .collect();
+            if !missing.is_empty() {
+                return Err(unusable(
+                    record,
+                    format_args!(
+                        "the chosen auth scheme needs the settings {}",
+                        missing
+                            .iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut visible = Map::new();
+        let mut secrets = HashMap::new();
+        for (name, value) in &settings {
+            if value.is_null() {
+                // An optional setting left empty (a form's `null`) is no value, not the text
+                // "null": a credential must never be made of it.
+                continue;
+            }
+            if plugboard_core::settings::is_secret(&manifest.settings_schema, name) {
+                let text = match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                secrets.insert(name.clone(), SecretString::from(text));
+            } else {
+                visible.insert(name.clone(), value.clone());
+            }
+        }
+        let mut endpoints = endpoints_of(&auth, connection_base_url(manifest, record, &visible)?);
         if let Some(own) = &record.endpoints {
-            endpoints.base_url.clone_from(&own.base_url);
             if own.authorize_url.is_some() {
                 endpoints.authorize_url.clone_from(&own.authorize_url);
             }
@@ -191,44 +280,44 @@ impl ConnectionContext {
                 endpoints.token_url.clone_from(&own.token_url);
             }
         }
-        let base = Url::parse(&endpoints.base_url).map_err(|e| ConnectorError::Denied {
-            message: format!("the base URL `{}` is invalid: {e}", endpoints.base_url),
-        })?;
+        let base = Url::parse(&endpoints.base_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+            .ok_or_else(|| ConnectorError::Denied {
+                message: format!(
+                    "the base URL of connection `{}` is not a valid http(s) URL",
+                    record.name
+                ),
+            })?;
         let (limits, token_limits) = if config.limits_enabled {
-            let declared = config
+            let mut declared = config
                 .limit_overrides
                 .get(&manifest.id)
-                .unwrap_or(&manifest.rate_limits);
-            let token = match &manifest.auth {
+                .unwrap_or(&manifest.rate_limits)
+                .clone();
+            // Limits a connection sets for itself (e.g. `requests_per_second`) add to the
+            // declared ones.
+            declared.extend(plugboard_core::rate_limit::limits_from_settings(
+                &manifest.settings_schema,
+                &settings,
+            ));
+            let token = match &auth {
                 AuthSpec::OAuth2AuthorizationCode(oauth) => {
                     oauth.token_endpoint_limit.iter().cloned().collect()
                 }
                 _ => Vec::new(),
             };
             (
-                limits::keyed(&manifest.id, "", declared, &settings, &record.name),
+                limits::keyed(&manifest.id, "", &declared, &settings, &record.name),
                 limits::keyed(&manifest.id, "token-", &token, &settings, &record.name),
             )
         } else {
             (Vec::new(), Vec::new())
         };
-        let mut visible = Map::new();
-        let mut secrets = HashMap::new();
-        for (name, value) in settings {
-            if plugboard_core::settings::is_secret(&manifest.settings_schema, &name) {
-                let text = match value {
-                    Value::String(text) => text,
-                    other => other.to_string(),
-                };
-                secrets.insert(name, SecretString::from(text));
-            } else {
-                visible.insert(name, value);
-            }
-        }
         Ok(Self {
             name: record.name.clone(),
             connector_id: manifest.id.clone(),
-            auth: manifest.auth.clone(),
+            auth,
             endpoints,
             base,
             allowed_hosts: manifest.allowed_hosts.clone(),
@@ -247,6 +336,17 @@ impl ConnectionContext {
     /// The endpoints in use.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    /// The rate limits this connection's requests are kept under: the manifest's (or the
+    /// configured overrides) plus any its settings set, e.g. `requests_per_second`.
+    pub fn rate_limits(&self) -> Vec<&RateLimit> {
+        self.limits.iter().map(|l| &l.limit).collect()
+    }
+
+    /// The concrete auth scheme this connection uses (a selection already resolved).
+    pub fn auth(&self) -> &AuthSpec {
+        &self.auth
     }
 
     /// A settings value as text, secret or not (credentials are read this way).
@@ -588,6 +688,16 @@ impl Executor {
         credentials: &Credentials,
     ) -> Result<reqwest::RequestBuilder, ConnectorError> {
         if let Credentials::Query { name, value } = credentials {
+            // A connector's own parameter of that name would travel beside (or be read before)
+            // the credential; the host owns it.
+            if url.query_pairs().any(|(k, _)| k == name.as_str()) {
+                return Err(ConnectorError::Denied {
+                    message: format!(
+                        "connectors must not set the query parameter `{name}`: the host puts \
+                         the connection's credential there"
+                    ),
+                });
+            }
             url.query_pairs_mut()
                 .append_pair(name, value.expose_secret());
         }
@@ -598,12 +708,24 @@ impl Executor {
                 }
             })?;
         let mut builder = self.client.request(method, url);
+        let credential_header = match credentials {
+            Credentials::Header { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
         for (name, value) in &request.headers {
             if name.eq_ignore_ascii_case("authorization") {
                 return Err(ConnectorError::Denied {
                     message:
                         "connectors must not set `Authorization`: the host injects credentials"
                             .to_owned(),
+                });
+            }
+            if credential_header.is_some_and(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(ConnectorError::Denied {
+                    message: format!(
+                        "connectors must not set `{name}`: the host puts the connection's \
+                         credential there"
+                    ),
                 });
             }
             builder = builder.header(name.as_str(), value.as_str());
@@ -650,17 +772,31 @@ impl Executor {
                 let value = ctx
                     .setting_str(&key.key_setting)
                     .ok_or_else(|| missing_credential(ctx, &key.key_setting))?;
+                let chosen_name = key
+                    .name_setting
+                    .as_deref()
+                    .and_then(|field| ctx.setting_str(field))
+                    .map(str::trim);
                 Ok(match &key.placement {
-                    ApiKeyPlacement::Header { name, prefix } => Credentials::Header {
-                        name: name.clone(),
-                        value: SecretString::from(format!("{prefix}{value}")),
-                    },
+                    ApiKeyPlacement::Header { name, prefix } => {
+                        let name = chosen_name.unwrap_or(name);
+                        check_credential_header(name)?;
+                        Credentials::Header {
+                            name: name.to_owned(),
+                            value: SecretString::from(format!("{prefix}{value}")),
+                        }
+                    }
                     ApiKeyPlacement::Query { name } => Credentials::Query {
-                        name: name.clone(),
+                        name: chosen_name.unwrap_or(name).to_owned(),
                         value: SecretString::from(value.to_owned()),
                     },
                 })
             }
+            // Resolved away in `ConnectionContext::new`; reaching it means a context was built
+            // some other way.
+            AuthSpec::Selected(_) => Err(ConnectorError::Denied {
+                message: format!("connection `{}` has an unresolved auth selection", ctx.name),
+            }),
             AuthSpec::Basic(basic) => {
                 let user = ctx
                     .setting_str(&basic.username_setting)
@@ -681,6 +817,27 @@ fn basic_auth(user: &str, password: &str) -> String {
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {encoded}")
+}
+
+/// A header name a connection may put its API key in: a valid name, and not one that frames the
+/// message (the host sets those).
+fn check_credential_header(name: &str) -> Result<(), ConnectorError> {
+    let framing = [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "content-type",
+    ];
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        || framing.iter().any(|f| f.eq_ignore_ascii_case(name))
+    {
+        return Err(ConnectorError::Denied {
+            message: "the API key's header name is not a valid header name for credentials"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn missing_credential(ctx: &ConnectionContext, field: &str) -> ConnectorError {

@@ -1,0 +1,321 @@
+//! The connector's methods and what they share: query values, header rules, response shaping
+//! and error mapping.
+
+pub mod list;
+pub mod request;
+
+use std::collections::BTreeMap;
+
+use plugboard_core::{ApiErrorDetail, ConnectorError, HttpRequest, HttpResponse};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::settings::AuthType;
+use crate::{DEFAULT_KEY_HEADER, DEFAULT_KEY_PARAM};
+
+/// The most body text an error keeps: enough to read any API's error document, bounded so a
+/// huge HTML error page cannot swamp a run's journal.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// One query-parameter value as a workflow writes it: text, a number, a boolean, or a list of
+/// them (the parameter is repeated). `null` leaves the parameter out.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum QueryValue {
+    /// One value, or `null` for none.
+    One(Option<Scalar>),
+    /// The parameter repeated once per value, in order.
+    Many(Vec<Scalar>),
+}
+
+/// A single query-parameter value.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// Sent as it is.
+    Text(String),
+    /// Sent in JSON notation (`2`, `1.5`).
+    Number(serde_json::Number),
+    /// Sent as `true` or `false`.
+    Bool(bool),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Number(number) => number.to_string(),
+            Self::Bool(flag) => flag.to_string(),
+        }
+    }
+}
+
+/// The non-secret settings the methods read; lenient, so a method still runs when a host passes
+/// fewer settings (tests, a dry run).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Visible {
+    #[serde(default)]
+    pub(crate) base_url: Option<String>,
+    #[serde(default)]
+    pub(crate) auth_type: Option<AuthType>,
+    #[serde(default)]
+    pub(crate) api_key_name: Option<String>,
+}
+
+impl Visible {
+    pub(crate) fn read(settings: &serde_json::Map<String, Value>) -> Self {
+        serde_json::from_value(Value::Object(settings.clone())).unwrap_or_default()
+    }
+
+    fn key_name(&self, default: &str) -> String {
+        self.api_key_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(default)
+            .to_owned()
+    }
+
+    /// The header the host puts the credential in, which a request must not set itself.
+    fn credential_header(&self) -> Option<String> {
+        match self.auth_type? {
+            AuthType::ApiKeyHeader => Some(self.key_name(DEFAULT_KEY_HEADER)),
+            _ => None,
+        }
+    }
+
+    /// The query parameter the host puts the credential in.
+    fn credential_param(&self) -> Option<String> {
+        match self.auth_type? {
+            AuthType::ApiKeyQuery => Some(self.key_name(DEFAULT_KEY_PARAM)),
+            _ => None,
+        }
+    }
+}
+
+/// Adds the caller's query parameters and headers to `request`, refusing any that would carry or
+/// replace credentials: those belong to the host (invariant 2).
+pub(crate) fn with_query_and_headers(
+    mut request: HttpRequest,
+    query: &BTreeMap<String, QueryValue>,
+    headers: &BTreeMap<String, String>,
+    visible: &Visible,
+) -> Result<HttpRequest, ConnectorError> {
+    let credential_param = visible.credential_param();
+    for (name, value) in query {
+        if credential_param.as_deref() == Some(name.as_str()) {
+            return Err(ConnectorError::InvalidInput {
+                message: format!(
+                    "the query parameter `{name}` carries the connection's API key; the host adds it"
+                ),
+            });
+        }
+        match value {
+            QueryValue::One(None) => {}
+            QueryValue::One(Some(one)) => request = request.query(name.as_str(), one.text()),
+            QueryValue::Many(many) => {
+                for one in many {
+                    request = request.query(name.as_str(), one.text());
+                }
+            }
+        }
+    }
+    let credential_header = visible.credential_header();
+    for (name, value) in headers {
+        let reserved = ["authorization", "proxy-authorization"]
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+            || credential_header
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(name));
+        if reserved {
+            return Err(ConnectorError::InvalidInput {
+                message: format!(
+                    "the header `{name}` carries credentials; the host sets it from the connection"
+                ),
+            });
+        }
+        request = request.header(name.as_str(), value.as_str());
+    }
+    Ok(request)
+}
+
+/// The body as JSON when it parses, else as text; an empty body is `null`.
+pub(crate) fn body_value(response: &HttpResponse) -> Value {
+    if response.body.trim().is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(&response.body).unwrap_or_else(|_| Value::String(response.body.clone()))
+}
+
+/// Response headers as an object; repeated headers are joined with `, ` (RFC 9110 5.3).
+pub(crate) fn header_map(response: &HttpResponse) -> BTreeMap<String, String> {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &response.headers {
+        headers
+            .entry(name.to_ascii_lowercase())
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    headers
+}
+
+/// The error for a status the caller did not accept, keeping the API's body (bounded).
+pub(crate) fn status_error(response: &HttpResponse) -> ConnectorError {
+    let mut body = response.body.clone();
+    if body.len() > MAX_ERROR_BODY {
+        let mut cut = MAX_ERROR_BODY;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        body.push_str("... (truncated)");
+    }
+    match response.status {
+        401 => ConnectorError::Unauthorized {
+            message: format!("HTTP 401: {body}"),
+        },
+        429 => ConnectorError::RateLimited {
+            retry_after_ms: response
+                .header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| s.saturating_mul(1000)),
+        },
+        status => ConnectorError::Api {
+            status,
+            errors: vec![ApiErrorDetail {
+                key: "body".to_owned(),
+                message: body,
+            }],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn query_values_of_every_shape_and_credential_names_are_refused() {
+        let query: BTreeMap<String, QueryValue> = serde_json::from_value(json!({
+            "a": "x", "b": 2, "c": true, "d": ["1", 2], "e": null
+        }))
+        .expect("query");
+        let visible = Visible {
+            auth_type: Some(AuthType::ApiKeyQuery),
+            api_key_name: Some("token".into()),
+            ..Visible::default()
+        };
+        let request =
+            with_query_and_headers(HttpRequest::get("/x"), &query, &BTreeMap::new(), &visible)
+                .expect("allowed");
+        let pairs: Vec<(&str, &str)> = request
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a", "x"),
+                ("b", "2"),
+                ("c", "true"),
+                ("d", "1"),
+                ("d", "2")
+            ]
+        );
+        let token = BTreeMap::from([("token".to_owned(), QueryValue::One(None))]);
+        assert!(
+            with_query_and_headers(HttpRequest::get("/x"), &token, &BTreeMap::new(), &visible)
+                .is_err()
+        );
+        for header in ["Authorization", "proxy-authorization"] {
+            let headers = BTreeMap::from([(header.to_owned(), "x".to_owned())]);
+            assert!(
+                with_query_and_headers(
+                    HttpRequest::get("/x"),
+                    &BTreeMap::new(),
+                    &headers,
+                    &Visible::default()
+                )
+                .is_err(),
+                "{header}"
+            );
+        }
+        let header_key = Visible {
+            auth_type: Some(AuthType::ApiKeyHeader),
+            ..Visible::default()
+        };
+        let headers = BTreeMap::from([("x-api-key".to_owned(), "x".to_owned())]);
+        assert!(
+            with_query_and_headers(
+                HttpRequest::get("/x"),
+                &BTreeMap::new(),
+                &headers,
+                &header_key
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_body_and_type_the_status() {
+        let response = HttpResponse {
+            status: 422,
+            headers: vec![],
+            body: r#"{"message":"bad field"}"#.into(),
+        };
+        assert_eq!(
+            status_error(&response),
+            ConnectorError::Api {
+                status: 422,
+                errors: vec![ApiErrorDetail {
+                    key: "body".into(),
+                    message: r#"{"message":"bad field"}"#.into()
+                }]
+            }
+        );
+        let throttled = HttpResponse {
+            status: 429,
+            headers: vec![("retry-after".into(), "3".into())],
+            body: String::new(),
+        };
+        assert_eq!(
+            status_error(&throttled),
+            ConnectorError::RateLimited {
+                retry_after_ms: Some(3000)
+            }
+        );
+        let huge = HttpResponse {
+            status: 500,
+            headers: vec![],
+            body: "é".repeat(MAX_ERROR_BODY),
+        };
+        let ConnectorError::Api { errors, .. } = status_error(&huge) else {
+            panic!("an API error")
+        };
+        assert!(errors[0].message.ends_with("(truncated)"));
+        assert!(errors[0].message.len() < MAX_ERROR_BODY + 32);
+    }
+
+    #[test]
+    fn bodies_are_json_text_or_null_and_headers_join() {
+        let mut response = HttpResponse::json(200, &json!({"a": 1}));
+        assert_eq!(body_value(&response), json!({"a": 1}));
+        response.body = "plain".into();
+        assert_eq!(body_value(&response), json!("plain"));
+        response.body = " ".into();
+        assert_eq!(body_value(&response), Value::Null);
+        response.headers = vec![
+            ("Set-Thing".into(), "a".into()),
+            ("set-thing".into(), "b".into()),
+        ];
+        assert_eq!(header_map(&response)["set-thing"], "a, b");
+    }
+}
