@@ -82,7 +82,7 @@ enum Command {
         #[command(flatten)]
         sources: ConnectorSources,
     },
-    /// Install a connection: settings, then the OAuth2 authorization in a browser.
+    /// Install a connection: its settings, then (for OAuth2 connectors) the authorization in a browser.
     Connect {
         /// The connector id, e.g. `constant-contact`.
         connector: String,
