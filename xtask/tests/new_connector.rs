@@ -235,4 +235,34 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
         (requests[0].method, requests[0].path.as_str()),
         (HttpMethod::Get, "/status")
     );
+
+    // The real `plugboard` lists it from a plugin directory, beside the built-ins.
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    let file_name = library.file_name().expect("a library file name");
+    std::fs::copy(&library, plugins.join(file_name)).expect("plugin copied");
+    let plugboard = xtask::plugins::build_binary(&root, "plugboard-cli", "plugboard")
+        .expect("plugboard builds");
+    let listing = Command::new(plugboard)
+        .args(["connectors", "--json", "--plugins"])
+        .arg(&plugins)
+        .output()
+        .expect("plugboard runs");
+    let stdout = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.status.success(),
+        "`plugboard connectors` fails:\n{stdout}\n{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let listed: Value = serde_json::from_str(&stdout).expect("a JSON listing");
+    let ids: Vec<&str> = listed
+        .as_array()
+        .expect("an array of connectors")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&NAME) && ids.contains(&"constant-contact"),
+        "{stdout}"
+    );
 }
