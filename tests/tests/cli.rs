@@ -116,6 +116,22 @@ fn describe_prints_the_manifest_readably() {
 }
 
 #[test]
+fn describe_shows_limits_that_settings_supply() {
+    let output = plugboard(&["describe", "http"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let limits: Vec<&str> = printed
+        .lines()
+        .filter(|line| line.starts_with("Limits"))
+        .collect();
+    assert_eq!(
+        limits,
+        ["Limits    `requests_per_second` requests/second, per connection, rolling (when set)"],
+        "{printed}"
+    );
+}
+
+#[test]
 fn describe_json_is_the_manifest() {
     let output = plugboard(&["describe", "constant-contact", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use plugboard_core::rate_limit;
 use plugboard_core::settings::{self, Level};
 use plugboard_core::{AuthSpec, MethodDescriptor, MethodKind, OutputShape};
 use plugboard_runner::{RegisteredConnector, Registry};
@@ -62,9 +63,13 @@ pub fn manifest(connector: &RegisteredConnector) -> String {
             let _ = writeln!(out, "          token endpoint limit: {}", limit.summary());
         }
     }
-    for (i, limit) in m.rate_limits.iter().enumerate() {
+    let fixed = m.rate_limits.iter().map(|limit| limit.summary());
+    let from_settings = rate_limit::setting_limits(&m.settings_schema)
+        .into_iter()
+        .map(|(field, limit)| format!("{} (when set)", limit.summary(&field)));
+    for (i, line) in fixed.chain(from_settings).enumerate() {
         let label = if i == 0 { "Limits" } else { "" };
-        let _ = writeln!(out, "{label:10}{}", limit.summary());
+        let _ = writeln!(out, "{label:10}{line}");
     }
 
     let _ = writeln!(out, "\nSettings");

@@ -204,28 +204,51 @@ impl RateLimit {
 
     /// A short human description, for `plugboard describe`.
     pub fn summary(&self) -> String {
-        let window = match self.window {
-            Window::Second => "second",
-            Window::Minute => "minute",
-            Window::Hour => "hour",
-            Window::Day => "day",
-        };
-        let scope = match &self.scope {
-            LimitScope::Connection => "per connection".to_owned(),
-            LimitScope::Setting { field } => format!("shared per `{field}`"),
-            LimitScope::Connector => "shared by all connections".to_owned(),
-        };
-        let reset = match self.reset {
-            ResetRule::Rolling => "rolling",
-            ResetRule::CalendarUtc => "resets at the start of each UTC window",
-        };
         let requests = if self.limit == 1 {
             "request"
         } else {
             "requests"
         };
-        format!("{} {requests}/{window}, {scope}, {reset}", self.limit)
+        describe_limit(
+            &format!("{} {requests}", self.limit),
+            self.window,
+            &self.scope,
+            self.reset,
+        )
     }
+}
+
+impl SettingLimit {
+    /// A short human description naming the settings field that supplies the number, for
+    /// `plugboard describe`, which shows a connector's limits before any connection exists.
+    pub fn summary(&self, field: &str) -> String {
+        describe_limit(
+            &format!("`{field}` requests"),
+            self.window,
+            &self.scope,
+            self.reset,
+        )
+    }
+}
+
+/// "N requests/window, scope, reset", shared by fixed limits and settings-supplied ones.
+fn describe_limit(requests: &str, window: Window, scope: &LimitScope, reset: ResetRule) -> String {
+    let window = match window {
+        Window::Second => "second",
+        Window::Minute => "minute",
+        Window::Hour => "hour",
+        Window::Day => "day",
+    };
+    let scope = match scope {
+        LimitScope::Connection => "per connection".to_owned(),
+        LimitScope::Setting { field } => format!("shared per `{field}`"),
+        LimitScope::Connector => "shared by all connections".to_owned(),
+    };
+    let reset = match reset {
+        ResetRule::Rolling => "rolling",
+        ResetRule::CalendarUtc => "resets at the start of each UTC window",
+    };
+    format!("{requests}/{window}, {scope}, {reset}")
 }
 
 #[cfg(test)]
@@ -275,6 +298,22 @@ mod tests {
         assert_eq!(
             schema.get("properties").expect("properties")["requests_per_second"][LIMIT_KEYWORD],
             json!({"window": "second", "scope": {"per": "connection"}, "reset": "rolling"})
+        );
+    }
+
+    #[test]
+    fn a_setting_limit_is_described_by_its_field() {
+        let described: Vec<String> = setting_limits(&schema())
+            .iter()
+            .map(|(field, limit)| limit.summary(field))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "`requests_per_second` requests/second, per connection, rolling",
+                "`per_minute` requests/minute, shared by all connections, resets at the start of \
+                 each UTC window",
+            ]
         );
     }
 
