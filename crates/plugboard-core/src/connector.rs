@@ -206,12 +206,33 @@ impl DefinedConnector {
             base_url: D::BASE_URL.to_owned(),
             allowed_hosts: D::allowed_hosts(),
             auth: D::auth(),
-            settings_schema: schemars::schema_for!(D::Settings),
+            settings_schema: settings_schema::<D::Settings>(),
             rate_limits: D::rate_limits(),
             methods: methods.descriptors(),
         };
         Self { manifest, methods }
     }
+}
+
+/// The settings schema of `S`. A connector without settings (`type Settings = ()`) gets an
+/// empty object schema rather than schemars' `{"type": "null"}`: connections store their settings
+/// as an object, and `{}` must be valid for them.
+fn settings_schema<S: JsonSchema>() -> schemars::Schema {
+    let schema = schemars::schema_for!(S);
+    if schema.get("type") != Some(&Value::from("null")) {
+        return schema;
+    }
+    let mut empty = schemars::json_schema!({
+        "type": "object",
+        "properties": {},
+        "additionalProperties": false
+    });
+    for keyword in ["$schema", "title"] {
+        if let Some(value) = schema.get(keyword) {
+            empty.insert(keyword.to_owned(), value.clone());
+        }
+    }
+    empty
 }
 
 impl Connector for DefinedConnector {
@@ -291,4 +312,45 @@ macro_rules! register_connector {
             $crate::Registration::of::<$definition>()
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::settings;
+
+    struct NoSettings;
+
+    impl ConnectorDefinition for NoSettings {
+        type Settings = ();
+        const ID: &'static str = "no-settings";
+        const NAME: &'static str = "No settings";
+        const VERSION: &'static str = "0.0.0";
+        const DESCRIPTION: &'static str = "Needs no settings.";
+        const BASE_URL: &'static str = "http://127.0.0.1:9";
+
+        fn auth() -> AuthSpec {
+            AuthSpec::None
+        }
+
+        fn methods() -> MethodSet {
+            MethodSet::new()
+        }
+    }
+
+    #[test]
+    fn a_connector_without_settings_accepts_an_empty_settings_object() {
+        let connector = DefinedConnector::new::<NoSettings>();
+        let schema = &connector.manifest().settings_schema;
+        assert_eq!(schema.get("type"), Some(&json!("object")));
+        let empty = Map::new();
+        assert_eq!(settings::resolve(schema, &empty, &empty), Ok(Map::new()));
+        let stray = json!({"token": "x"});
+        assert!(
+            settings::resolve(schema, &empty, stray.as_object().expect("an object")).is_err(),
+            "an unknown setting is refused"
+        );
+    }
 }
