@@ -238,6 +238,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = ExecutorConfig {
                 limits_enabled: !args.no_rate_limits,
                 wait_for_quota: args.wait_for_quota,
+                connector_stall_timeout: (args.connector_stall_timeout > 0)
+                    .then(|| Duration::from_secs(args.connector_stall_timeout)),
                 ..ExecutorConfig::default()
             };
             with_session(&sources, state, args.sandbox, config, |session| {

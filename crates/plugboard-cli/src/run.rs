@@ -48,6 +48,11 @@ pub struct RunArgs {
     /// Do not enforce the connectors' rate limits in the runner (for unlimited test servers).
     #[arg(long)]
     pub no_rate_limits: bool,
+    /// Abandon a connector call whose own code runs this many seconds without calling the host
+    /// (no request, record, log or sleep): a hung plugin fails its step instead of the run
+    /// waiting forever. 0 never abandons a call.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub connector_stall_timeout: u64,
 }
 
 /// Reads and validates a workflow file, with the installed connections it names; for a

@@ -13,8 +13,17 @@
 //!    commits the new token set, bumping the version and releasing the lease, in one transaction
 //!    (`synchronous=FULL`), before the new access token is used by anyone.
 //! 5. A waiter polls the version (bounded by [`ExecutorConfig::refresh_wait`]) and uses the
-//!    winner's tokens. A holder that dies leaves a lease that lapses after
-//!    [`ExecutorConfig::refresh_lease`].
+//!    winner's tokens. After [`WAIT_NOTICE_AFTER`] it logs whose refresh it waits for (pid and
+//!    host), and repeats that every [`WAIT_NOTICE_EVERY`], so a stall is never silent.
+//! 6. A holder that dies leaves its lease behind. The lease records the holder's pid and machine
+//!    ([`LeaseHolder`]): a waiter on the same machine that finds the process gone (`kill(pid, 0)`
+//!    says ESRCH, or a zombie) takes the lease over at once, inside the transaction that checked
+//!    it, so exactly one waiter does. Otherwise (another machine sharing the file, an unknown or
+//!    reused pid, non-unix) the lease lapses after [`ExecutorConfig::refresh_lease`]. A dead holder
+//!    that committed before dying has already released the lease and bumped the version, so its
+//!    tokens are used (step 3); one that died after the token endpoint answered but before the
+//!    commit has spent a rotating refresh token nobody stored, and the takeover's refresh gets
+//!    `invalid_grant` (as it would after the lapse), telling the user to reconnect.
 //!
 //! The token request is never abandoned half-way on cancellation: a rotated refresh token that
 //! was issued but not stored would end the connection. `invalid_grant` is final: the error tells
@@ -23,6 +32,7 @@
 //! [`ExecutorConfig::refresh_skew`]: crate::ExecutorConfig::refresh_skew
 //! [`ExecutorConfig::refresh_wait`]: crate::ExecutorConfig::refresh_wait
 //! [`ExecutorConfig::refresh_lease`]: crate::ExecutorConfig::refresh_lease
+//! [`LeaseHolder`]: crate::store::LeaseHolder
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,7 +48,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::cancel::Cancellation;
 use crate::executor::{ConnectionContext, Executor, store_error, transport_error};
-use crate::store::{CommitOutcome, LeaseOutcome, TokenSet, VersionedTokens};
+use crate::store::{CommitOutcome, LeaseHolder, LeaseOutcome, TokenSet, VersionedTokens};
 
 /// A failure of the token endpoint's HTTP exchange, already mapped (and free of secrets).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +57,13 @@ pub(crate) struct TokenHttpError(pub(crate) ConnectorError);
 
 type TokenFuture<'a> =
     Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, TokenHttpError>> + 'a>>;
+
+/// How long a process waits quietly for another process's refresh before it logs whose refresh
+/// it is waiting for (refreshes take well under a second when all is well).
+pub const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(2);
+
+/// How often a process still waiting for another's refresh repeats that (as a warning).
+pub const WAIT_NOTICE_EVERY: Duration = Duration::from_secs(15);
 
 /// How many times a throttled (429) token request is retried.
 const TOKEN_THROTTLE_RETRIES: u32 = 3;
@@ -277,7 +294,10 @@ impl Executor {
             guard = lock.lock_owned() => guard,
             () = cancel.cancelled() => return Err(ConnectorError::Cancelled),
         };
-        let deadline = Instant::now() + self.config.refresh_wait;
+        let started = Instant::now();
+        let deadline = started + self.config.refresh_wait;
+        let mut next_notice = started + WAIT_NOTICE_AFTER;
+        let mut notices = 0_u32;
         let lease_ms = i64::try_from(self.config.refresh_lease.as_millis()).unwrap_or(60_000);
         loop {
             let current = self
@@ -288,22 +308,75 @@ impl Executor {
             if current.version != stale_version {
                 return Ok(current);
             }
+            let now_ms = self.now_ms();
             match self
                 .store
-                .acquire_refresh_lease(&ctx.name, &self.holder, self.now_ms(), lease_ms)
+                .acquire_refresh_lease(&ctx.name, &self.holder, now_ms, lease_ms)
                 .map_err(store_error)?
             {
                 LeaseOutcome::NoTokens => return Err(no_tokens(ctx)),
-                LeaseOutcome::Held { .. } => {
-                    if Instant::now() >= deadline {
+                LeaseOutcome::Held {
+                    holder, until_ms, ..
+                } => {
+                    let now = Instant::now();
+                    let waited = now.duration_since(started);
+                    if now >= deadline {
+                        tracing::warn!(
+                            connection = %ctx.name,
+                            holder_pid = holder.as_ref().map(|h| h.pid),
+                            waited_secs = waited.as_secs(),
+                            "gave up waiting for another process's refresh of connection `{}` ({})",
+                            ctx.name,
+                            describe_holder(holder.as_ref()),
+                        );
                         return Err(ConnectorError::Timeout);
+                    }
+                    if now >= next_notice {
+                        let lapses_in_secs = until_ms.saturating_sub(now_ms).max(0) / 1000;
+                        if notices == 0 {
+                            tracing::info!(
+                                connection = %ctx.name,
+                                holder_pid = holder.as_ref().map(|h| h.pid),
+                                lapses_in_secs,
+                                "waiting for another process's refresh of connection `{}` ({}); \
+                                 its lease lapses in {lapses_in_secs}s if that process is stuck",
+                                ctx.name,
+                                describe_holder(holder.as_ref()),
+                            );
+                        } else {
+                            tracing::warn!(
+                                connection = %ctx.name,
+                                holder_pid = holder.as_ref().map(|h| h.pid),
+                                lapses_in_secs,
+                                waited_secs = waited.as_secs(),
+                                "still waiting for another process's refresh of connection `{}` \
+                                 ({}) after {}s; its lease lapses in {lapses_in_secs}s",
+                                ctx.name,
+                                describe_holder(holder.as_ref()),
+                                waited.as_secs(),
+                            );
+                        }
+                        notices += 1;
+                        next_notice = now + WAIT_NOTICE_EVERY;
                     }
                     cancel
                         .sleep(Duration::from_millis(25 + fastrand::u64(..25)))
                         .await
                         .map_err(|_| ConnectorError::Cancelled)?;
                 }
-                LeaseOutcome::Acquired { version, .. } => {
+                LeaseOutcome::Acquired {
+                    version, took_over, ..
+                } => {
+                    if let Some(dead) = took_over {
+                        tracing::warn!(
+                            connection = %ctx.name,
+                            holder_pid = dead.pid,
+                            "took over the refresh lease of connection `{}` from pid {}, which \
+                             died while refreshing it",
+                            ctx.name,
+                            dead.pid,
+                        );
+                    }
                     if version != stale_version {
                         self.release(ctx);
                         continue;
@@ -314,7 +387,7 @@ impl Executor {
                     return match outcome {
                         Ok(tokens) => match self
                             .store
-                            .commit_refresh(&ctx.name, &self.holder, version, &tokens)
+                            .commit_refresh(&ctx.name, &self.holder.id, version, &tokens)
                             .map_err(store_error)?
                         {
                             CommitOutcome::Committed(version) => {
@@ -340,7 +413,7 @@ impl Executor {
     }
 
     fn release(&self, ctx: &ConnectionContext) {
-        if let Err(error) = self.store.release_refresh_lease(&ctx.name, &self.holder) {
+        if let Err(error) = self.store.release_refresh_lease(&ctx.name, &self.holder.id) {
             tracing::warn!(connection = %ctx.name, %error, "cannot release the refresh lease");
         }
     }
@@ -382,6 +455,21 @@ impl Executor {
             Some(refresh_token),
             self.now_ms(),
         ))
+    }
+}
+
+/// "held by pid N" (with the host when it is another machine), for the waiting messages.
+fn describe_holder(holder: Option<&LeaseHolder>) -> String {
+    match holder {
+        Some(holder) if holder.host == crate::store::local_host_id() => {
+            format!("held by pid {}", holder.pid)
+        }
+        Some(holder) => format!(
+            "held by pid {} on host `{}`",
+            holder.pid,
+            holder.host_name()
+        ),
+        None => "held by a process that did not record its pid".to_owned(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use plugboard_runner::store::{
-    Admission, CommitOutcome, LeaseOutcome, LimitCharge, SCHEMA_VERSION,
+    Admission, CommitOutcome, LeaseHolder, LeaseOutcome, LimitCharge, SCHEMA_VERSION,
 };
 use plugboard_runner::{
     ConnectionRecord, Endpoints, RunStatus, SqliteStore, StateStore, StoreError, TokenSet,
@@ -264,21 +264,31 @@ fn the_refresh_lease_admits_one_holder_and_commits_atomically() {
     let path = dir.path().join("state.db");
     let a = SqliteStore::open(&path).unwrap();
     let b = SqliteStore::open(&path).unwrap();
+    // Both holders are this (live) process: only the lapse frees their leases.
+    let (ha, hb) = (
+        LeaseHolder::this_process("a"),
+        LeaseHolder::this_process("b"),
+    );
     assert_eq!(
-        a.acquire_refresh_lease("c", "a", 0, 1000).unwrap(),
+        a.acquire_refresh_lease("c", &ha, 0, 1000).unwrap(),
         LeaseOutcome::NoTokens
     );
     a.put_tokens("c", &tokens(1)).unwrap();
     assert_eq!(
-        a.acquire_refresh_lease("c", "a", 1_000, 30_000).unwrap(),
+        a.acquire_refresh_lease("c", &ha, 1_000, 30_000).unwrap(),
         LeaseOutcome::Acquired {
             version: 1,
-            until_ms: 31_000
+            until_ms: 31_000,
+            took_over: None
         }
     );
     assert_eq!(
-        b.acquire_refresh_lease("c", "b", 2_000, 30_000).unwrap(),
-        LeaseOutcome::Held { version: 1 }
+        b.acquire_refresh_lease("c", &hb, 2_000, 30_000).unwrap(),
+        LeaseOutcome::Held {
+            version: 1,
+            holder: Some(ha.clone()),
+            until_ms: 31_000
+        }
     );
     assert_eq!(
         a.commit_refresh("c", "a", 1, &tokens(2)).unwrap(),
@@ -292,12 +302,12 @@ fn the_refresh_lease_admits_one_holder_and_commits_atomically() {
     );
     // The lease was released with the commit.
     assert!(matches!(
-        b.acquire_refresh_lease("c", "b", 3_000, 30_000).unwrap(),
+        b.acquire_refresh_lease("c", &hb, 3_000, 30_000).unwrap(),
         LeaseOutcome::Acquired { version: 2, .. }
     ));
     // A lapsed lease can be taken over; the late holder's commit then conflicts.
     assert!(matches!(
-        a.acquire_refresh_lease("c", "a", 40_000, 30_000).unwrap(),
+        a.acquire_refresh_lease("c", &ha, 40_000, 30_000).unwrap(),
         LeaseOutcome::Acquired { version: 2, .. }
     ));
     assert_eq!(

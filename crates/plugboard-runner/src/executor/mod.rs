@@ -55,8 +55,8 @@ use serde_json::{Map, Value};
 use crate::cancel::Cancellation;
 use crate::clock::{Clock, SystemClock};
 use crate::store::{
-    Admission, ConnectionRecord, Endpoints, LimitCharge, RedactedKeys, SlotTicket, StateStore,
-    StoreError,
+    Admission, ConnectionRecord, Endpoints, LeaseHolder, LimitCharge, RedactedKeys, SlotTicket,
+    StateStore, StoreError,
 };
 use limits::KeyedLimit;
 
@@ -96,6 +96,10 @@ pub struct ExecutorConfig {
     pub refresh_lease: Duration,
     /// How long to wait for another thread's or process's refresh.
     pub refresh_wait: Duration,
+    /// How long connector code may run without calling the host (no request, record, log or
+    /// sleep) before its call is abandoned as hung. Time spent inside host calls never counts, so
+    /// long exports are not cut short; `None` trusts connectors never to hang.
+    pub connector_stall_timeout: Option<Duration>,
     /// The source of "now" for expiry, leases and windows.
     pub clock: Arc<dyn Clock>,
 }
@@ -118,6 +122,7 @@ impl Default for ExecutorConfig {
             refresh_skew: Duration::from_secs(60),
             refresh_lease: Duration::from_secs(90),
             refresh_wait: Duration::from_secs(120),
+            connector_stall_timeout: Some(Duration::from_secs(60)),
             clock: Arc::new(SystemClock),
         }
     }
@@ -364,8 +369,9 @@ pub struct Executor {
     pub(crate) client: reqwest::Client,
     pub(crate) store: Arc<dyn StateStore>,
     pub(crate) config: ExecutorConfig,
-    /// This executor's identity as a refresh-lease holder.
-    pub(crate) holder: String,
+    /// This executor's identity as a refresh-lease holder: a unique id, plus this process's pid
+    /// and machine so another process can see when we died holding a lease and take it over.
+    pub(crate) holder: LeaseHolder,
     /// In-process serialization of refreshes per connection (the store's lease serializes
     /// processes; this keeps threads of one process from polling it).
     pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -410,7 +416,11 @@ impl Executor {
             client,
             store,
             config,
-            holder: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            holder: LeaseHolder::this_process(format!(
+                "{}-{:016x}",
+                std::process::id(),
+                fastrand::u64(..)
+            )),
             refresh_locks: Mutex::new(HashMap::new()),
         })
     }

@@ -103,6 +103,130 @@ pub struct VersionedTokens {
     pub version: i64,
 }
 
+/// Who holds (or asks for) a refresh lease: enough for another process to tell that the holder
+/// died, so a lease left by a killed process is taken over at once instead of after it lapses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// Unique per executor: only the holder that took a lease commits or releases it.
+    pub id: String,
+    /// The holder's process id; meaningful only where [`LeaseHolder::host`] matches ours.
+    pub pid: u32,
+    /// Which process table `pid` belongs to (see [`local_host_id`]); pids on another machine or
+    /// in another pid namespace say nothing about our processes.
+    pub host: String,
+}
+
+impl LeaseHolder {
+    /// A holder named `id` in this process, on this machine.
+    pub fn this_process(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            pid: std::process::id(),
+            host: local_host_id().to_owned(),
+        }
+    }
+
+    /// True only when the holder ran on this machine (same [`local_host_id`]) and its process no
+    /// longer exists (or is a zombie). Anything uncertain (another machine, a reused pid, no
+    /// permission to ask, a non-unix system) counts as alive: the lease then lapses by time.
+    pub fn is_provably_dead(&self) -> bool {
+        process_is_provably_dead(self.pid, &self.host)
+    }
+
+    /// The host name part of [`LeaseHolder::host`], for messages.
+    pub fn host_name(&self) -> &str {
+        self.host.split('/').next().unwrap_or_default()
+    }
+}
+
+/// This process's view of "the same machine" for lease holders: the host name and, on Linux,
+/// the boot id and the pid namespace, so processes compare pids only when they share one
+/// process table. (Containers on one kernel share the boot id but not the pid namespace, and
+/// may share a host name; a host name alone would let one declare the other's live process
+/// dead.) Computed once per process.
+pub fn local_host_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let mut id = host_name().unwrap_or_else(|| "unknown-host".to_owned());
+        id.retain(|c| c != '/');
+        #[cfg(target_os = "linux")]
+        {
+            let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+            let pidns = std::fs::read_link("/proc/self/ns/pid");
+            if let (Ok(boot), Ok(pidns)) = (boot, pidns) {
+                id = format!("{id}/{}/{}", boot.trim(), pidns.display());
+            }
+        }
+        id
+    })
+}
+
+/// Whether process `pid` of machine `host` (a [`local_host_id`]) is provably gone, as seen from
+/// this process: only answerable for our own machine and pid namespace.
+pub(crate) fn process_is_provably_dead(pid: u32, host: &str) -> bool {
+    host == local_host_id() && process_is_gone(pid)
+}
+
+#[cfg(unix)]
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and
+    // gethostname writes at most that many.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(not(unix))]
+fn host_name() -> Option<String> {
+    std::env::var("COMPUTERNAME").ok().filter(|n| !n.is_empty())
+}
+
+/// Whether process `pid` of our process table is provably gone: `kill(pid, 0)` says ESRCH (no
+/// such process), or it is a zombie (killed, not yet reaped by its parent). EPERM means it
+/// exists under another user: alive.
+#[cfg(unix)]
+fn process_is_gone(pid: u32) -> bool {
+    // 0 and negative pids name process groups, not a process.
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing: kill only checks that `pid` exists and could be signalled.
+    // It takes two integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return is_zombie(pid);
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// A zombie has exited; only its exit status waits for the parent. `/proc/<pid>/stat` reads
+/// `pid (comm) S …`, where the state `S` follows the last `)` (comm may hold anything).
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X'))
+    })
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn is_zombie(_pid: libc::pid_t) -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+fn process_is_gone(_pid: u32) -> bool {
+    false
+}
+
 /// The answer to a refresh-lease request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LeaseOutcome {
@@ -112,11 +236,18 @@ pub enum LeaseOutcome {
         version: i64,
         /// When the lease lapses (ms since the epoch) if never released.
         until_ms: i64,
+        /// The holder whose unexpired lease was taken over because its process is dead (worth
+        /// a log line: it may have spent the refresh token before dying).
+        took_over: Option<LeaseHolder>,
     },
     /// Someone else holds it; wait for the version to change.
     Held {
         /// The current token version.
         version: i64,
+        /// Who holds it, when known (a lease taken by an older plugboard records no process).
+        holder: Option<LeaseHolder>,
+        /// When it lapses (ms since the epoch) unless released first.
+        until_ms: i64,
     },
     /// The connection has no tokens to refresh.
     NoTokens,
@@ -340,16 +471,19 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     fn put_tokens(&self, connection: &str, tokens: &TokenSet) -> Result<i64, StoreError>;
 
     /// Takes the connection's refresh lease for `holder` unless another holder's lease is still
-    /// running at `now_ms`.
+    /// running at `now_ms` and that holder is not provably dead
+    /// ([`LeaseHolder::is_provably_dead`]). The check and the takeover are one transaction, so
+    /// of many waiters for a dead holder exactly one takes its lease over.
     fn acquire_refresh_lease(
         &self,
         connection: &str,
-        holder: &str,
+        holder: &LeaseHolder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<LeaseOutcome, StoreError>;
     /// In one transaction: stores the refreshed tokens if the version is still
-    /// `expected_version`, bumps the version and releases `holder`'s lease.
+    /// `expected_version`, bumps the version and releases the lease of the holder with id
+    /// `holder`.
     fn commit_refresh(
         &self,
         connection: &str,
@@ -357,7 +491,7 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         expected_version: i64,
         tokens: &TokenSet,
     ) -> Result<CommitOutcome, StoreError>;
-    /// Releases `holder`'s lease (after a failed refresh).
+    /// Releases the lease of the holder with id `holder` (after a failed refresh).
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError>;
 
     /// Charges every limit for one request about to be sent at `now_ms`, atomically across

@@ -7,6 +7,9 @@
 //! - Writes that coordinate processes (limits, leases) use `BEGIN IMMEDIATE`, so they take the
 //!   write lock before reading and two processes cannot both see the same free slot.
 //! - The schema is versioned with `PRAGMA user_version`; [`SqliteStore::open`] migrates.
+//! - Refresh leases and rate-limit slots record their process (pid and
+//!   [`local_host_id`](super::local_host_id)): a lease or an in-flight request of a process that
+//!   is provably dead on this machine stops blocking others at once, not after a timeout.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,13 +21,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use super::{
-    Admission, CommitOutcome, ConnectionRecord, Endpoints, LeaseOutcome, LimitCharge, RunId,
-    RunRecord, RunStatus, SlotTicket, StateStore, StoreError, TokenSet, VersionedTokens,
+    Admission, CommitOutcome, ConnectionRecord, Endpoints, LeaseHolder, LeaseOutcome, LimitCharge,
+    RunId, RunRecord, RunStatus, SlotTicket, StateStore, StoreError, TokenSet, VersionedTokens,
+    local_host_id, process_is_provably_dead,
 };
 use crate::clock::system_now_ms;
 
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -96,7 +100,35 @@ const MIGRATIONS: &[&str] = &[
     -- the run's entries, and a 10,000-item run would slow down quadratically.
     CREATE INDEX run_steps_by_seq ON run_steps (run_id, seq);
     ",
+    // Version 2: the refresh lease's process (its pid and `local_host_id`), so a waiter on the
+    // same machine can take over the lease of a holder that died instead of waiting for it to
+    // lapse. `lease_process_of` names the holder id the two were written for: a plugboard from
+    // before version 2 that is still running sets `lease_holder` alone, and must not inherit the
+    // pid of an earlier (dead) holder.
+    r"
+    ALTER TABLE tokens ADD COLUMN lease_pid INTEGER;
+    ALTER TABLE tokens ADD COLUMN lease_host TEXT;
+    ALTER TABLE tokens ADD COLUMN lease_process_of TEXT;
+    -- Likewise the process that sent a rate-limited request: a request left in flight by a
+    -- killed process is over (it can send nothing more), instead of blocking its budget for
+    -- the in-flight cap (the request timeout; a minute by default). For a token endpoint
+    -- limited to one request per second, that minute would follow every lease takeover.
+    ALTER TABLE rate_slots ADD COLUMN sender_pid INTEGER;
+    ALTER TABLE rate_slots ADD COLUMN sender_host TEXT;
+    ",
 ];
+
+// `SCHEMA_VERSION` is the number of migrations; a new one must bump it.
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
+
+/// The SQL assignments that clear a connection's refresh lease (every lease column); a macro so
+/// the statements that use it stay `&'static str`s.
+macro_rules! no_lease {
+    () => {
+        "lease_holder = NULL, lease_until = NULL, lease_pid = NULL, lease_host = NULL, \
+         lease_process_of = NULL"
+    };
+}
 
 /// The embedded [`StateStore`]: one SQLite file shared by every process that opens it.
 pub struct SqliteStore {
@@ -295,13 +327,16 @@ fn write_tokens(
     version: i64,
 ) -> Result<(), rusqlite::Error> {
     conn.execute(
-        "INSERT INTO tokens (connection, access_token, refresh_token, expires_at, scope, version,
-                             updated_at, lease_holder, lease_until)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)
-         ON CONFLICT(connection) DO UPDATE SET
-             access_token = excluded.access_token, refresh_token = excluded.refresh_token,
-             expires_at = excluded.expires_at, scope = excluded.scope, version = excluded.version,
-             updated_at = excluded.updated_at, lease_holder = NULL, lease_until = NULL",
+        concat!(
+            "INSERT INTO tokens (connection, access_token, refresh_token, expires_at, scope,
+                                 version, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(connection) DO UPDATE SET
+                 access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+                 expires_at = excluded.expires_at, scope = excluded.scope,
+                 version = excluded.version, updated_at = excluded.updated_at, ",
+            no_lease!()
+        ),
         params![
             connection,
             tokens.access_token.expose_secret(),
@@ -313,6 +348,60 @@ fn write_tokens(
         ],
     )?;
     Ok(())
+}
+
+/// A connection's lease columns as stored.
+struct StoredLease {
+    version: i64,
+    holder: Option<String>,
+    until: Option<i64>,
+    pid: Option<i64>,
+    host: Option<String>,
+    process_of: Option<String>,
+}
+
+impl StoredLease {
+    /// The lease of someone other than `requester` that is still running at `now_ms`: its
+    /// holder (when its process was recorded, for that very holder) and when it lapses.
+    fn running(self, requester: &str, now_ms: i64) -> Option<(Option<LeaseHolder>, i64)> {
+        let (Some(id), Some(until)) = (self.holder, self.until) else {
+            return None;
+        };
+        if id == requester || until <= now_ms {
+            return None;
+        }
+        let holder = match (self.pid, self.host) {
+            (Some(pid), Some(host)) if self.process_of.as_deref() == Some(id.as_str()) => {
+                u32::try_from(pid)
+                    .ok()
+                    .map(|pid| LeaseHolder { id, pid, host })
+            }
+            _ => None,
+        };
+        Some((holder, until))
+    }
+}
+
+/// One of the latest slots of a rolling budget.
+struct RecentSlot {
+    seq: i64,
+    sent: i64,
+    done: Option<i64>,
+    sender_pid: Option<i64>,
+    sender_host: Option<String>,
+}
+
+impl RecentSlot {
+    /// Whether the process that took the slot is provably gone (never for slots written before
+    /// senders were recorded).
+    fn sender_is_dead(&self) -> bool {
+        match (self.sender_pid, &self.sender_host) {
+            (Some(pid), Some(host)) => {
+                u32::try_from(pid).is_ok_and(|pid| process_is_provably_dead(pid, host))
+            }
+            _ => false,
+        }
+    }
 }
 
 fn read_run(row: &rusqlite::Row<'_>) -> Result<(RunRecord, String), rusqlite::Error> {
@@ -459,36 +548,61 @@ impl StateStore for SqliteStore {
     fn acquire_refresh_lease(
         &self,
         connection: &str,
-        holder: &str,
+        holder: &LeaseHolder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<LeaseOutcome, StoreError> {
         let mut conn = self.lock();
+        // The write lock is taken before reading: the liveness check and the takeover below are
+        // one step for every other process, so two waiters cannot both take a dead lease over.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(i64, Option<String>, Option<i64>)> = tx
+        let row = tx
             .query_row(
-                "SELECT version, lease_holder, lease_until FROM tokens WHERE connection = ?1",
+                "SELECT version, lease_holder, lease_until, lease_pid, lease_host, lease_process_of
+                 FROM tokens WHERE connection = ?1",
                 params![connection],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| {
+                    Ok(StoredLease {
+                        version: row.get(0)?,
+                        holder: row.get(1)?,
+                        until: row.get(2)?,
+                        pid: row.get(3)?,
+                        host: row.get(4)?,
+                        process_of: row.get(5)?,
+                    })
+                },
             )
             .optional()?;
-        let Some((version, current_holder, until)) = row else {
+        let Some(stored) = row else {
             return Ok(LeaseOutcome::NoTokens);
         };
-        let free = match (current_holder, until) {
-            (Some(current), Some(until)) => current == holder || until <= now_ms,
-            _ => true,
-        };
-        if !free {
-            return Ok(LeaseOutcome::Held { version });
+        let version = stored.version;
+        let mut took_over = None;
+        if let Some((current, until)) = stored.running(&holder.id, now_ms) {
+            match current {
+                Some(current) if current.is_provably_dead() => took_over = Some(current),
+                current => {
+                    return Ok(LeaseOutcome::Held {
+                        version,
+                        holder: current,
+                        until_ms: until,
+                    });
+                }
+            }
         }
         let until_ms = now_ms.saturating_add(lease_ms);
         tx.execute(
-            "UPDATE tokens SET lease_holder = ?2, lease_until = ?3 WHERE connection = ?1",
-            params![connection, holder, until_ms],
+            "UPDATE tokens SET lease_holder = ?2, lease_until = ?3, lease_pid = ?4,
+                 lease_host = ?5, lease_process_of = ?2
+             WHERE connection = ?1",
+            params![connection, holder.id, until_ms, holder.pid, holder.host],
         )?;
         tx.commit()?;
-        Ok(LeaseOutcome::Acquired { version, until_ms })
+        Ok(LeaseOutcome::Acquired {
+            version,
+            until_ms,
+            took_over,
+        })
     }
 
     fn commit_refresh(
@@ -508,8 +622,11 @@ impl StateStore for SqliteStore {
             let outcome = match current {
                 Some(current) if current.version != expected_version => {
                     tx.execute(
-                        "UPDATE tokens SET lease_holder = NULL, lease_until = NULL
-                         WHERE connection = ?1 AND lease_holder = ?2",
+                        concat!(
+                            "UPDATE tokens SET ",
+                            no_lease!(),
+                            " WHERE connection = ?1 AND lease_holder = ?2"
+                        ),
                         params![connection, holder],
                     )?;
                     CommitOutcome::Conflict(current)
@@ -529,8 +646,11 @@ impl StateStore for SqliteStore {
 
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError> {
         self.lock().execute(
-            "UPDATE tokens SET lease_holder = NULL, lease_until = NULL
-             WHERE connection = ?1 AND lease_holder = ?2",
+            concat!(
+                "UPDATE tokens SET ",
+                no_lease!(),
+                " WHERE connection = ?1 AND lease_holder = ?2"
+            ),
             params![connection, holder],
         )?;
         Ok(())
@@ -549,6 +669,7 @@ impl StateStore for SqliteStore {
         let mut exhausted: Option<i64> = None;
         let mut counters = Vec::new();
         let mut next_seqs = Vec::new();
+        let mut ended_dead_slots = false;
         for charge in charges {
             match charge {
                 LimitCharge::Counter {
@@ -594,26 +715,46 @@ impl StateStore for SqliteStore {
                     if let Some(tat) = tat {
                         allowed_at_us = allowed_at_us.max(tat.min(now_us + interval_us));
                     }
-                    let mut statement = tx.prepare_cached(
-                        "SELECT seq, sent_us, done_us FROM rate_slots WHERE key = ?1
-                         ORDER BY seq DESC LIMIT ?2",
-                    )?;
-                    let recent: Vec<(i64, i64, Option<i64>)> = statement
+                    let recent: Vec<RecentSlot> = tx
+                        .prepare_cached(
+                            "SELECT seq, sent_us, done_us, sender_pid, sender_host FROM rate_slots
+                             WHERE key = ?1 ORDER BY seq DESC LIMIT ?2",
+                        )?
                         .query_map(
                             params![key, i64::try_from(*limit).unwrap_or(i64::MAX)],
-                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                            |row| {
+                                Ok(RecentSlot {
+                                    seq: row.get(0)?,
+                                    sent: row.get(1)?,
+                                    done: row.get(2)?,
+                                    sender_pid: row.get(3)?,
+                                    sender_host: row.get(4)?,
+                                })
+                            },
                         )?
                         .collect::<Result<_, _>>()?;
-                    next_seqs.push(recent.first().map_or(1, |(seq, _, _)| seq + 1));
+                    next_seqs.push(recent.first().map_or(1, |slot| slot.seq + 1));
                     if recent.len() as u64 >= *limit
-                        && let Some((_, sent, done)) = recent.last()
+                        && let Some(slot) = recent.last()
                     {
-                        let over = match done {
-                            Some(done) => *done,
+                        let over = match slot.done {
+                            Some(done) => done,
+                            // In flight, but its sender is gone (killed mid-request): nothing
+                            // more can leave it, so it is over now. Recorded, so the window
+                            // runs from this moment instead of moving with every retry.
+                            None if slot.sender_is_dead() => {
+                                tx.execute(
+                                    "UPDATE rate_slots SET done_us = ?3
+                                     WHERE key = ?1 AND seq = ?2 AND done_us IS NULL",
+                                    params![key, slot.seq, now_us],
+                                )?;
+                                ended_dead_slots = true;
+                                now_us
+                            }
                             // Still in flight: it may reach the server at any moment. Its
                             // sender died if it is older than the cap.
-                            None if now_us - sent < *inflight_cap_us => now_us,
-                            None => *sent,
+                            None if now_us - slot.sent < *inflight_cap_us => now_us,
+                            None => slot.sent,
                         };
                         allowed_at_us = allowed_at_us.max(over.min(now_us) + window_us);
                     }
@@ -621,10 +762,16 @@ impl StateStore for SqliteStore {
             }
         }
         if let Some(resets_at_ms) = exhausted {
-            // Nothing is charged: the transaction rolls back when dropped.
+            // Nothing is charged (only the end of dead senders' slots is kept).
+            if ended_dead_slots {
+                tx.commit()?;
+            }
             return Ok(Admission::Exhausted { resets_at_ms });
         }
         if allowed_at_us > now_us {
+            if ended_dead_slots {
+                tx.commit()?;
+            }
             return Ok(Admission::Wait {
                 wait_us: allowed_at_us - now_us,
             });
@@ -654,8 +801,9 @@ impl StateStore for SqliteStore {
                 params![key, now_us.saturating_add(interval_us)],
             )?;
             tx.execute(
-                "INSERT INTO rate_slots (key, seq, sent_us, done_us) VALUES (?1, ?2, ?3, NULL)",
-                params![key, seq, now_us],
+                "INSERT INTO rate_slots (key, seq, sent_us, done_us, sender_pid, sender_host)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+                params![key, seq, now_us, std::process::id(), local_host_id()],
             )?;
             tx.execute(
                 "DELETE FROM rate_slots WHERE key = ?1 AND seq <= ?2",
