@@ -211,10 +211,11 @@ pub fn validate(source: &str, catalog: &dyn Catalog) -> Result<ValidWorkflow, Ve
     let document: Value = match serde_json::from_str(source) {
         Ok(value) => value,
         Err(error) => {
+            let (line, column) = syntax_error_position(source, error.line(), error.column());
             return Err(vec![Problem {
                 pointer: String::new(),
-                line: error.line(),
-                column: error.column(),
+                line,
+                column,
                 message: format!("malformed JSON: {}", strip_position(&error.to_string())),
             }]);
         }
@@ -297,6 +298,24 @@ fn describe_schema_error(
 fn sorted(mut list: Vec<Problem>) -> Vec<Problem> {
     list.sort_by_key(|p| (p.line, p.column));
     list
+}
+
+/// The 1-based line and character column of a serde_json syntax error, inside the document.
+///
+/// serde_json counts columns in bytes and says column 0 when the error comes before the first
+/// byte of a line (e.g. the end of an empty document), but a problem's column is in characters
+/// and 0 means "not in the file"; so the byte position is clamped to the line, moved back to a
+/// character boundary and counted in characters.
+fn syntax_error_position(source: &str, line: usize, byte_column: usize) -> (usize, usize) {
+    let lines: Vec<&str> = source.split('\n').collect();
+    let line = line.clamp(1, lines.len());
+    let text = lines[line - 1];
+    // serde_json's column counts the offending byte itself: the error is at byte `column - 1`.
+    let mut offset = byte_column.saturating_sub(1).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    (line, text[..offset].chars().count() + 1)
 }
 
 /// serde_json appends " at line L column C"; the problem carries the position already.
@@ -676,7 +695,12 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
         schema: &Value,
         method: &str,
     ) {
-        let at = format!("/steps/{i}/input");
+        // A step without `input` is reported at the step, so the pointer exists in the file.
+        let at = if self.workflow.steps[i].input.is_some() {
+            format!("/steps/{i}/input")
+        } else {
+            format!("/steps/{i}")
+        };
         if input.is_literal() {
             self.validate_against(schema, value, &at, method);
             return;

@@ -77,6 +77,30 @@ fn a_literal_input_is_checked_against_the_method_schema() {
 }
 
 #[test]
+fn a_missing_input_is_reported_at_its_step() {
+    let source = workflow(
+        json!({"type": "object"}),
+        json!([{"id": "a", "call": "acme.contacts.create"}]),
+        json!({}),
+    );
+    let found = problems(&source);
+    let document: serde_json::Value = serde_json::from_str(&source).expect("JSON");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].pointer, "/steps/0",
+        "the step has no `input` to point at"
+    );
+    assert!(document.pointer(&found[0].pointer).is_some());
+    assert!(
+        found[0]
+            .message
+            .contains("\"email\" is a required property"),
+        "{}",
+        found[0]
+    );
+}
+
+#[test]
 fn problems_in_outputs_and_unknown_inputs_are_found() {
     let source = workflow(
         json!({"type": "object", "properties": {"email": {"type": "string"}}}),
@@ -157,7 +181,15 @@ fn odd_documents_are_problems_not_panics() {
     for (source, expected) in [
         (
             "",
-            "1:0: (document): malformed JSON: EOF while parsing a value",
+            "1:1: (document): malformed JSON: EOF while parsing a value",
+        ),
+        (
+            "{\n  \"name\": \"x\",\n",
+            "3:1: (document): malformed JSON: EOF while parsing a value",
+        ),
+        (
+            "{\"ñäme\": \"x\" ü}",
+            "1:14: (document): malformed JSON: expected `,` or `}`",
         ),
         ("[]", "1:1: (document): [] is not of type \"object\""),
         ("{}", "1:1: (document): \"name\" is a required property"),

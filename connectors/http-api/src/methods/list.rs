@@ -211,7 +211,16 @@ impl Method for List {
                     if count == 0 || short {
                         None
                     } else {
-                        page_number += 1;
+                        // A first page near `u64::MAX` (from the input) runs out of numbers:
+                        // stop as `max_pages` would, rather than overflow.
+                        let Some(following) = page_number.checked_add(1) else {
+                            return Ok(ListSummary {
+                                count: cx.emitted(),
+                                pages,
+                                truncated: true,
+                            });
+                        };
+                        page_number = following;
                         Some(numbered(
                             &first,
                             page_param,

@@ -5,6 +5,9 @@
 
 use std::ffi::c_void;
 
+use schemars::Schema;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::abi::{
@@ -12,11 +15,13 @@ use super::abi::{
     PluginDeclaration, PluginVTable, Status, guarded,
 };
 use super::guest::{decode_status, from_json, to_json};
+use crate::auth::AuthSpec;
 use crate::connector::{Connector, Invocation};
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
 use crate::http::HttpRequest;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, MethodDescriptor, MethodKind, OutputShape};
+use crate::rate_limit::RateLimit;
 
 /// Why a plugin's declaration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +123,8 @@ impl PluginConnector {
             export: "manifest",
             error,
         })?;
-        let manifest: Manifest =
-            from_json(&manifest_bytes, "manifest").map_err(|error| PluginError::Export {
+        let manifest =
+            manifest_from_json(&manifest_bytes).map_err(|error| PluginError::Export {
                 export: "manifest",
                 error,
             })?;
@@ -192,6 +197,78 @@ fn call_plugin(
     // SAFETY: the buffer was allocated by the plugin, so the plugin frees it.
     unsafe { (vtable.buf_free)(out) };
     decode_status(status, bytes, &format!("the plugin's {what}"))
+}
+
+/// Reads the manifest a plugin returned, saying where it is wrong.
+///
+/// A plugin sends its manifest on one line, so serde's "line 1 column 48213" does not help its
+/// author; a manifest that is JSON but not a valid manifest is reported with the field at fault
+/// and, inside `methods`, the method's index and id.
+fn manifest_from_json(bytes: &[u8]) -> Result<Manifest, ConnectorError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ConnectorError::plugin(format!("malformed manifest: {e}")))?;
+    Manifest::deserialize(&value).map_err(|error| {
+        let place = manifest_error_place(&value)
+            .map(|place| format!(" at {place}"))
+            .unwrap_or_default();
+        ConnectorError::plugin(format!("invalid manifest{place}: {error}"))
+    })
+}
+
+/// A field of a manifest object and the check that finds it wrong.
+type FieldCheck = (&'static str, fn(&Value, &str) -> bool);
+
+/// Whether `value[field]` is present and not a `T`.
+fn wrong<T: DeserializeOwned>(value: &Value, field: &str) -> bool {
+    value.get(field).is_some_and(|v| T::deserialize(v).is_err())
+}
+
+/// The first field of a manifest (as `field` or `methods[i] (`id`).field`) that does not
+/// deserialize, when one can be singled out.
+fn manifest_error_place(manifest: &Value) -> Option<String> {
+    let top: [FieldCheck; 9] = [
+        ("id", wrong::<String>),
+        ("name", wrong::<String>),
+        ("version", wrong::<String>),
+        ("description", wrong::<String>),
+        ("base_url", wrong::<String>),
+        ("allowed_hosts", wrong::<Vec<String>>),
+        ("auth", wrong::<AuthSpec>),
+        ("settings_schema", wrong::<Schema>),
+        ("rate_limits", wrong::<Vec<RateLimit>>),
+    ];
+    if let Some((field, _)) = top.iter().find(|(field, bad)| bad(manifest, field)) {
+        return Some(format!("`{field}`"));
+    }
+    let Some(Value::Array(methods)) = manifest.get("methods") else {
+        return None;
+    };
+    let (i, method) = methods
+        .iter()
+        .enumerate()
+        .find(|(_, m)| MethodDescriptor::deserialize(*m).is_err())?;
+    let at = match method.get("id").and_then(Value::as_str) {
+        Some(id) => format!("`methods[{i}]` (`{id}`)"),
+        None => format!("`methods[{i}]`"),
+    };
+    let fields: [FieldCheck; 10] = [
+        ("id", wrong::<String>),
+        ("name", wrong::<String>),
+        ("category", wrong::<String>),
+        ("description", wrong::<String>),
+        ("kind", wrong::<MethodKind>),
+        ("output", wrong::<OutputShape>),
+        ("idempotent", wrong::<bool>),
+        ("input_schema", wrong::<Schema>),
+        ("output_schema", wrong::<Schema>),
+        ("record_schema", wrong::<Option<Schema>>),
+    ];
+    Some(
+        match fields.iter().find(|(field, bad)| bad(method, field)) {
+            Some((field, _)) => format!("{at}, field `{field}`"),
+            None => at,
+        },
+    )
 }
 
 /// What the host vtable's `ctx` points to during one `invoke`.
@@ -278,4 +355,67 @@ unsafe extern "C" fn host_sleep(ctx: *mut c_void, millis: u64, out: *mut OwnedBu
 unsafe extern "C" fn host_buf_free(buffer: OwnedBuffer) {
     // SAFETY: the plugin only frees buffers the host allocated, once.
     unsafe { buffer.free() }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn manifest() -> Value {
+        let method = json!({
+            "id": "items.list", "name": "List Items", "category": "Items",
+            "description": "Lists items.", "kind": "action", "output": "records",
+            "idempotent": true, "input_schema": {}, "output_schema": {}
+        });
+        let mut second = method.clone();
+        second["id"] = json!("items.get");
+        let value = json!({
+            "id": "demo", "name": "Demo", "version": "0.1.0", "description": "A demo.",
+            "base_url": "http://127.0.0.1:9", "auth": AuthSpec::None, "settings_schema": {},
+            "methods": [method, second]
+        });
+        assert!(
+            Manifest::deserialize(&value).is_ok(),
+            "the fixture is valid"
+        );
+        value
+    }
+
+    fn error(value: &Value) -> String {
+        let bytes = serde_json::to_vec(value).expect("serializes");
+        manifest_from_json(&bytes)
+            .expect_err("the manifest is invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn manifest_errors_name_the_method_and_field() {
+        let mut wrong_kind = manifest();
+        wrong_kind["methods"][1]["kind"] = json!(3);
+        let message = error(&wrong_kind);
+        assert!(
+            message.contains("`methods[1]` (`items.get`), field `kind`"),
+            "{message}"
+        );
+
+        let mut missing = manifest();
+        let method = missing["methods"][0]
+            .as_object_mut()
+            .expect("a method is an object");
+        method.remove("output");
+        let message = error(&missing);
+        assert!(
+            message.contains("`methods[0]` (`items.list`)") && message.contains("`output`"),
+            "{message}"
+        );
+
+        let mut top = manifest();
+        top["base_url"] = json!(["x"]);
+        assert!(error(&top).contains("at `base_url`"), "{}", error(&top));
+
+        let syntax = manifest_from_json(b"{\"id\": ").expect_err("malformed");
+        assert!(syntax.to_string().contains("line 1 column"), "{syntax}");
+    }
 }
