@@ -299,6 +299,30 @@ async fn every_served_operation_answers_as_the_spec_declares() {
         .await;
     assert_eq!(again["action"], "updated");
     assert_eq!(again["contact_id"], first["contact_id"]);
+    let other = c
+        .call(
+            &api,
+            M::POST,
+            "/v3/contacts/sign_up_form",
+            Some(json!({"email_address": "signup-2@example.com", "list_memberships": [list_id]})),
+            201,
+        )
+        .await;
+    assert_eq!(other["action"], "created");
+    assert_ne!(
+        other["contact_id"], first["contact_id"],
+        "each new sign-up is a new contact"
+    );
+    let found = c
+        .call(
+            &api,
+            M::GET,
+            &format!("/v3/contacts/{}", str_of(&first, "/contact_id")),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(found["email_address"]["address"], "signup@example.com");
 
     c.call(
         &api,
