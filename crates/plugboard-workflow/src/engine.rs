@@ -281,6 +281,23 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Whether the failure is about the connection or the run rather than the item: credentials
+    /// refused (the connection needs reconnecting), a used-up quota, a cancelled run, a journal
+    /// that cannot write. `on_error: continue` never swallows one: every later call would fail
+    /// the same way, and journaling those items as done would make a resume skip them.
+    pub fn stops_the_run(&self) -> bool {
+        match self {
+            Self::Cancelled | Self::Journal(_) => true,
+            Self::Connector(error) => matches!(
+                error,
+                ConnectorError::Unauthorized { .. }
+                    | ConnectorError::QuotaExhausted { .. }
+                    | ConnectorError::Cancelled
+            ),
+            Self::Expression(_) | Self::File(_) => false,
+        }
+    }
+
     /// The JSON recorded as the output of a step or item that failed under `on_error: continue`.
     pub fn to_output(&self) -> Value {
         let mut error = match self {
@@ -549,7 +566,11 @@ impl Engine<'_> {
                     step: Some(step.id.clone()),
                 });
             }
-            Err(failure) if step.on_error == OnError::Continue && step.for_each.is_none() => {
+            Err(failure)
+                if step.on_error == OnError::Continue
+                    && step.for_each.is_none()
+                    && !failure.failure.stops_the_run() =>
+            {
                 self.emit(Event::StepFailed {
                     step: step.id.clone(),
                     item: failure.item,
@@ -848,8 +869,7 @@ impl Engine<'_> {
                     Ok(())
                 }
                 Err(failure)
-                    if step.on_error == OnError::Continue
-                        && failure.failure != Failure::Cancelled =>
+                    if step.on_error == OnError::Continue && !failure.failure.stops_the_run() =>
                 {
                     self.emit(Event::ItemFinished {
                         step: step.id.clone(),
@@ -1058,7 +1078,7 @@ impl Engine<'_> {
                                 }
                                 Err(failure)
                                     if step.on_error == OnError::Continue
-                                        && failure.failure != Failure::Cancelled =>
+                                        && !failure.failure.stops_the_run() =>
                                 {
                                     failed.fetch_add(1, Ordering::Relaxed);
                                     if let Ok(mut errors) = errors.lock()
@@ -1110,7 +1130,7 @@ impl Engine<'_> {
             {
                 return Err(Failure::Cancelled.into());
             }
-            Err(failure) if producer.on_error == OnError::Continue => {
+            Err(failure) if producer.on_error == OnError::Continue && !failure.stops_the_run() => {
                 self.emit(Event::StepFailed {
                     step: producer.id.clone(),
                     item: None,

@@ -393,6 +393,50 @@ fn on_error_continue_records_the_error_and_goes_on() {
 }
 
 #[test]
+fn continue_never_swallows_a_refused_connection_or_a_used_up_quota() {
+    for (error, expected) in [
+        (
+            ConnectorError::Unauthorized {
+                message: "invalid_grant".into(),
+            },
+            "unauthorized: invalid_grant",
+        ),
+        (
+            ConnectorError::QuotaExhausted { resets_at: None },
+            "API quota exhausted",
+        ),
+    ] {
+        let wf = valid(&workflow(
+            json!({"type": "object"}),
+            json!([
+                {"id": "one", "call": "acme.contacts.get", "input": {"id": "x"}, "on_error": "continue"},
+                {"id": "items", "for_each": [1, 2, 3], "call": "acme.contacts.get", "input": {"id": "{{ item }}"}, "on_error": "continue"}
+            ]),
+            json!({}),
+        ));
+        let runner = FakeRunner::new(move |_, input, _| match &input["id"] {
+            id if id == &json!(2) => Err(error.clone()),
+            _ => Ok(json!({})),
+        });
+        let journal = MemoryJournal::new();
+        let failed = run(&wf, Map::new(), &runner, &journal, &NoObserver).expect_err("stops");
+        assert!(
+            failed.to_string().contains(expected),
+            "{expected}: {failed}"
+        );
+        // The loop is not journaled as done, so a resume after reconnecting redoes item 2.
+        let resumed = run(&wf, Map::new(), &FakeRunner::echo(), &journal, &NoObserver)
+            .expect("the resume runs");
+        assert_eq!(resumed.steps[1].status, StepStatus::Completed, "{expected}");
+        assert!(
+            resumed.steps[1].output[1].get("error").is_none(),
+            "{expected}: {}",
+            resumed.steps[1].output
+        );
+    }
+}
+
+#[test]
 fn retry_tries_again_then_fails_with_the_step_and_item() {
     let wf = valid(&workflow(
         json!({"type": "object"}),
