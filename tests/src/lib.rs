@@ -139,17 +139,23 @@ pub fn constant_contact_plugin() -> PathBuf {
     built_once(&CELL, "constant-contact-plugin", &[])
 }
 
-/// The broken-plugin fixture built with one defect (`None`: no plugin symbol at all).
+/// The broken-plugin fixture built with one defect (`None`: no plugin symbol at all;
+/// `misbehaving-invoke`: a loadable `misbehaving` connector whose calls panic, hang or answer
+/// garbage).
 pub fn bad_plugin(defect: Option<&'static str>) -> PathBuf {
     static NONE: OnceLock<PathBuf> = OnceLock::new();
     static WRONG_ABI: OnceLock<PathBuf> = OnceLock::new();
     static PANICKING: OnceLock<PathBuf> = OnceLock::new();
     static ABORT: OnceLock<PathBuf> = OnceLock::new();
+    static MISBEHAVING: OnceLock<PathBuf> = OnceLock::new();
     match defect {
         None => built_once(&NONE, "bad-plugin", &[]),
         Some("wrong-abi") => built_once(&WRONG_ABI, "bad-plugin", &["wrong-abi"]),
         Some("panicking-manifest") => built_once(&PANICKING, "bad-plugin", &["panicking-manifest"]),
         Some("panic-abort") => built_once(&ABORT, "bad-plugin", &["panic-abort"]),
+        Some("misbehaving-invoke") => {
+            built_once(&MISBEHAVING, "bad-plugin", &["misbehaving-invoke"])
+        }
         Some(other) => panic!("no bad-plugin defect `{other}`"),
     }
 }

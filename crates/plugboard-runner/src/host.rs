@@ -1,9 +1,10 @@
 //! The [`Host`] the runner gives connectors, built in or plugin alike.
 
 use std::cell::RefCell;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
 use serde_json::Value;
@@ -21,6 +22,106 @@ pub type RecordCallback<'a> = &'a mut dyn FnMut(Value) -> Result<(), ConnectorEr
 enum Sink<'a> {
     Shared(RecordSink),
     Borrowed(RefCell<RecordCallback<'a>>),
+    /// A watched call: records travel to the caller's thread, which hands them to its callback.
+    Channel(SyncSender<CallEvent>),
+}
+
+/// What a watched call's connector thread sends to the caller's thread, in order: its records,
+/// then its result.
+pub(crate) enum CallEvent {
+    /// One emitted record.
+    Record(Value),
+    /// The call's outcome; nothing follows it.
+    Done(Result<Value, ConnectorError>),
+}
+
+/// Bit of [`CallWatch::state`] set once the caller gave up on the call.
+const ABANDONED: u64 = 1 << 63;
+
+/// What the caller of a watched call sees of the connector running on another thread: whether its
+/// code is inside a host call right now and since when it has been outside one, so a hang in
+/// connector code can be told from a long request, a long wait or a slow record consumer.
+#[derive(Debug)]
+pub(crate) struct CallWatch {
+    /// The time base of `last_left`.
+    started: Instant,
+    /// [`ABANDONED`] plus how many host calls are in progress. One word, so "abandon only if
+    /// outside the host" and "enter the host only if not abandoned" cannot interleave.
+    state: AtomicU64,
+    /// When connector code last left a host call (or started), in nanoseconds since `started`.
+    last_left: AtomicU64,
+    /// The error the caller's record callback returned: the connector's next `emit` gets it.
+    refused: OnceLock<ConnectorError>,
+}
+
+impl CallWatch {
+    /// A watch for a call starting now, outside any host call.
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            state: AtomicU64::new(0),
+            last_left: AtomicU64::new(0),
+            refused: OnceLock::new(),
+        }
+    }
+
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks connector code as inside a host call until the guard drops; refused (`Cancelled`)
+    /// once the call was abandoned, so an abandoned thread can no longer reach the API.
+    fn enter(&self) -> Result<InHost<'_>, ConnectorError> {
+        self.state
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {
+                (state & ABANDONED == 0).then_some(state + 1)
+            })
+            .map(|_| InHost(self))
+            .map_err(|_| ConnectorError::Cancelled)
+    }
+
+    /// How long connector code has been running outside any host call; `None` while it is inside
+    /// one (time in the host never counts as a stall).
+    pub(crate) fn outside_host_for(&self) -> Option<Duration> {
+        if self.state.load(Ordering::SeqCst) & !ABANDONED != 0 {
+            return None;
+        }
+        let left = self.last_left.load(Ordering::SeqCst);
+        Some(Duration::from_nanos(self.now_nanos().saturating_sub(left)))
+    }
+
+    /// Abandons the call if its connector is outside the host right now; `false` if it has just
+    /// entered a host call (it is alive after all) or the call was already abandoned.
+    pub(crate) fn abandon_if_outside_host(&self) -> bool {
+        self.state
+            .compare_exchange(0, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Abandons the call whatever the connector is doing: the caller has stopped listening.
+    pub(crate) fn abandon(&self) {
+        self.state.fetch_or(ABANDONED, Ordering::SeqCst);
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.state.load(Ordering::SeqCst) & ABANDONED != 0
+    }
+
+    /// Records the record callback's error for the connector's next `emit` (the first one wins).
+    pub(crate) fn refuse_records(&self, error: ConnectorError) {
+        let _ = self.refused.set(error);
+    }
+}
+
+/// Connector code is inside a host call while this lives.
+struct InHost<'a>(&'a CallWatch);
+
+impl Drop for InHost<'_> {
+    fn drop(&mut self) {
+        // `last_left` first: a watcher that sees the count drop to 0 also sees the new time.
+        self.0.last_left.store(self.0.now_nanos(), Ordering::SeqCst);
+        self.0.state.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The executor a host sends through, for one connection.
@@ -40,6 +141,9 @@ pub struct RunnerHost<'a> {
     sink: Sink<'a>,
     cancel: Cancellation,
     http: Option<HttpBinding<'a>>,
+    /// Set for a watched call (see [`crate::Session::call`]): host calls are tracked and refused
+    /// once the call is abandoned.
+    watch: Option<Arc<CallWatch>>,
 }
 
 impl RunnerHost<'static> {
@@ -55,6 +159,7 @@ impl RunnerHost<'static> {
             sink: Sink::Shared(sink),
             cancel: Cancellation::from_flag(cancelled),
             http: None,
+            watch: None,
         }
     }
 }
@@ -78,12 +183,42 @@ impl<'a> RunnerHost<'a> {
                 context,
                 handle,
             }),
+            watch: None,
         }
+    }
+
+    /// Like [`RunnerHost::connected`], for a call running on its own thread under `watch`:
+    /// records go to `records` (bounded, so a slow consumer slows the connector down).
+    pub(crate) fn watched(
+        context: &'a ConnectionContext,
+        executor: &'a Executor,
+        handle: &'a Handle,
+        records: SyncSender<CallEvent>,
+        watch: Arc<CallWatch>,
+        cancel: Cancellation,
+    ) -> Self {
+        Self {
+            connector_id: context.connector_id.clone(),
+            sink: Sink::Channel(records),
+            cancel,
+            http: Some(HttpBinding {
+                executor,
+                context,
+                handle,
+            }),
+            watch: Some(watch),
+        }
+    }
+
+    /// Marks a host call (see [`CallWatch::enter`]); nothing to track for an unwatched call.
+    fn enter(&self) -> Result<Option<InHost<'_>>, ConnectorError> {
+        self.watch.as_deref().map(CallWatch::enter).transpose()
     }
 }
 
 impl Host for RunnerHost<'_> {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let _in_host = self.enter()?;
         if self.is_cancelled() {
             return Err(ConnectorError::Cancelled);
         }
@@ -100,6 +235,7 @@ impl Host for RunnerHost<'_> {
     }
 
     fn emit(&self, record: Value) -> Result<(), ConnectorError> {
+        let _in_host = self.enter()?;
         if self.is_cancelled() {
             return Err(ConnectorError::Cancelled);
         }
@@ -111,10 +247,22 @@ impl Host for RunnerHost<'_> {
                 })?;
                 (*callback)(record)
             }
+            Sink::Channel(records) => {
+                if let Some(refused) = self.watch.as_ref().and_then(|w| w.refused.get()) {
+                    return Err(refused.clone());
+                }
+                // Blocks while the queue is full: the caller's pace is the connector's pace. A
+                // closed queue means the caller has gone.
+                records
+                    .send(CallEvent::Record(record))
+                    .map_err(|_| ConnectorError::Cancelled)
+            }
         }
     }
 
     fn log(&self, level: LogLevel, message: &str) {
+        // Logged even from an abandoned call: what a revived thread says may explain its hang.
+        let _in_host = self.enter();
         let connector = self.connector_id.as_str();
         match level {
             LogLevel::Debug => tracing::debug!(connector, "{message}"),
@@ -124,11 +272,17 @@ impl Host for RunnerHost<'_> {
         }
     }
 
+    /// Also counts as activity: a connector polling this is responsive, and once abandoned it is
+    /// told to stop.
     fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        let Ok(_in_host) = self.enter() else {
+            return true;
+        };
+        self.cancel.is_cancelled() || self.watch.as_ref().is_some_and(|w| w.is_abandoned())
     }
 
     fn sleep(&self, duration: Duration) -> Result<(), ConnectorError> {
+        let _in_host = self.enter()?;
         match &self.http {
             Some(http) => http
                 .handle

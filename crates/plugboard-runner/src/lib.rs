@@ -25,6 +25,7 @@ pub mod plugins;
 pub mod registry;
 pub mod session;
 pub mod store;
+mod workers;
 pub mod workflow;
 
 pub use cancel::Cancellation;

@@ -2,9 +2,28 @@
 //!
 //! It ties together the registry, the state store, one executor (one `reqwest` client) and a
 //! tokio runtime handle, and is cheap to clone and safe to share between threads.
+//!
+//! # Hung connectors
+//!
+//! With [`ExecutorConfig::connector_stall_timeout`] set (the default), each call runs the
+//! connector on a thread of its own while the calling thread hands its records to the caller's
+//! callback and watches it. Connector code that runs longer than the timeout without calling the
+//! host (a request, record, log, sleep or cancellation check) is taken for hung: the call fails
+//! with a [`ConnectorError::Plugin`] naming the connector, the method and the time, and the thread
+//! is abandoned. Time inside host calls never counts, so long requests, rate-limit waits and slow
+//! record consumers are never cut short.
+//!
+//! An abandoned thread cannot be killed (Rust has no safe way to stop a thread, and a plugin's
+//! code is foreign code): it keeps its CPU and memory until the process ends, and every host call
+//! it makes afterwards fails with `Cancelled`, so it can no longer reach the API or emit records.
+//! It holds its own clones of the session and the connector (an `Arc`), so nothing it uses is
+//! freed under it, and a plugin's library is never unloaded (see [`crate::plugins`]).
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use plugboard_core::{ConnectorError, HttpRequest, HttpResponse, Invocation, settings};
 use serde_json::{Map, Value};
@@ -12,9 +31,20 @@ use tokio::runtime::Handle;
 
 use crate::cancel::Cancellation;
 use crate::executor::{ConnectionContext, Executor, ExecutorConfig, ExecutorError, store_error};
-use crate::host::{RecordCallback, RunnerHost};
+use crate::host::{CallEvent, CallWatch, RecordCallback, RunnerHost};
 use crate::registry::{RegisteredConnector, Registry};
 use crate::store::{ConnectionRecord, StateStore};
+use crate::workers::Workers;
+
+/// How many records a watched call's connector may get ahead of the caller's callback.
+const RECORD_QUEUE: usize = 256;
+
+/// The longest a watcher sleeps between looks at its connector.
+const LONGEST_TICK: Duration = Duration::from_millis(250);
+
+/// How long a connector may stay outside the host once the run is cancelled (Ctrl-C) before the
+/// call returns `Cancelled` without it, whatever the stall timeout.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 /// A connection ready to be called: its connector, its executor context and the settings the
 /// connector may see.
@@ -40,6 +70,7 @@ struct Inner {
     handle: Handle,
     cancel: Cancellation,
     prepared: Mutex<HashMap<String, CacheEntry>>,
+    workers: Arc<Workers>,
 }
 
 /// Runs connector methods against stored connections; see the module docs.
@@ -83,6 +114,7 @@ impl Session {
                 handle,
                 cancel,
                 prepared: Mutex::new(HashMap::new()),
+                workers: Arc::new(Workers::default()),
             }),
         })
     }
@@ -178,7 +210,10 @@ impl Session {
     /// `on_record`, and returns the method's output.
     ///
     /// Synchronous and thread-safe. Call it from blocking threads (`spawn_blocking` or plain
-    /// threads), never from a runtime worker thread.
+    /// threads), never from a runtime worker thread. With a stall timeout the connector runs on a
+    /// thread of its own and a hung one is abandoned (see the module docs); `on_record` always
+    /// runs on the calling thread, and an error it returns is what the connector's next `emit`
+    /// gets (and what the call returns, even if the connector ignores it).
     pub fn call(
         &self,
         connection: &str,
@@ -200,6 +235,22 @@ impl Session {
             input,
             settings: prepared.visible_settings.clone(),
         };
+        let connector_id = prepared.connector.manifest().id.clone();
+        let result = match self.inner.executor.config.connector_stall_timeout {
+            Some(limit) => self.call_watched(prepared, invocation, on_record, limit),
+            // Trusted connectors run inline: no thread, no queue, exactly as fast as a plain call.
+            None => self.call_inline(&prepared, &invocation, on_record),
+        };
+        result.map_err(|error| name_the_culprit(error, &connector_id, method))
+    }
+
+    /// Runs the connector on the calling thread, records straight into `on_record`.
+    fn call_inline(
+        &self,
+        prepared: &PreparedConnection,
+        invocation: &Invocation,
+        on_record: RecordCallback<'_>,
+    ) -> Result<Value, ConnectorError> {
         let host = RunnerHost::connected(
             &prepared.context,
             &self.inner.executor,
@@ -207,7 +258,131 @@ impl Session {
             on_record,
             self.inner.cancel.clone(),
         );
-        prepared.connector.connector.invoke(&invocation, &host)
+        prepared.connector.connector.invoke(invocation, &host)
+    }
+
+    /// Runs the connector on a thread of its own and watches it; see the module docs.
+    fn call_watched(
+        &self,
+        prepared: PreparedConnection,
+        invocation: Invocation,
+        on_record: RecordCallback<'_>,
+        limit: Duration,
+    ) -> Result<Value, ConnectorError> {
+        let connector_id = prepared.connector.manifest().id.clone();
+        let method = invocation.method.clone();
+        let (records, events) = sync_channel(RECORD_QUEUE);
+        let watch = Arc::new(CallWatch::new());
+        let spawned = {
+            let session = self.clone();
+            let watch = Arc::clone(&watch);
+            // The connector's log lines stay in the caller's tracing context.
+            let span = tracing::Span::current();
+            self.inner.workers.run(Box::new(move || {
+                let result = span.in_scope(|| {
+                    session.run_watched(&prepared, &invocation, records.clone(), watch)
+                });
+                // Sent once the worker is back on the idle list, so the caller's next call
+                // finds it there.
+                Box::new(move || {
+                    // The caller may have gone (it abandoned the call); then nobody wants it.
+                    let _ = records.send(CallEvent::Done(result));
+                })
+            }))
+        };
+        if let Err(error) = spawned {
+            // The job (and with it the connection) is gone; the call fails cleanly.
+            return Err(ConnectorError::plugin(format!(
+                "connector `{connector_id}` method `{method}`: cannot start a thread to run it: {error}"
+            )));
+        }
+        // However this function ends, the connector's later host calls are refused.
+        let _abandon_on_return = AbandonOnDrop(&watch);
+        let tick = (limit / 10).clamp(Duration::from_millis(10), LONGEST_TICK);
+        let mut refused: Option<ConnectorError> = None;
+        loop {
+            match events.recv_timeout(tick) {
+                Ok(CallEvent::Record(record)) => {
+                    if refused.is_none()
+                        && let Err(error) = on_record(record)
+                    {
+                        watch.refuse_records(error.clone());
+                        refused = Some(error);
+                    }
+                }
+                Ok(CallEvent::Done(result)) => {
+                    return match (result, refused) {
+                        (Ok(_), Some(error)) => Err(error),
+                        (result, _) => result,
+                    };
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let cancelled = self.inner.cancel.is_cancelled();
+                    let allowed = if cancelled {
+                        limit.min(CANCEL_GRACE)
+                    } else {
+                        limit
+                    };
+                    if let Some(outside) = watch.outside_host_for()
+                        && outside >= allowed
+                        && watch.abandon_if_outside_host()
+                    {
+                        if cancelled {
+                            return Err(ConnectorError::Cancelled);
+                        }
+                        tracing::warn!(
+                            connector = %connector_id,
+                            method = %method,
+                            "abandoned a connector call that ran {:.1} s without calling the host; its thread keeps running",
+                            outside.as_secs_f64()
+                        );
+                        return Err(ConnectorError::plugin(format!(
+                            "connector `{connector_id}` method `{method}` ran {:.1} s without calling \
+                             the host (stall timeout {}): it looks hung, so the call was abandoned \
+                             (its thread cannot be stopped and is left running)",
+                            outside.as_secs_f64(),
+                            humanize(limit)
+                        )));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ConnectorError::plugin(format!(
+                        "connector `{connector_id}` method `{method}`: its thread ended without a result"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The body of a watched call's thread: invoke with a host whose records go to `records`.
+    fn run_watched(
+        &self,
+        prepared: &PreparedConnection,
+        invocation: &Invocation,
+        records: std::sync::mpsc::SyncSender<CallEvent>,
+        watch: Arc<CallWatch>,
+    ) -> Result<Value, ConnectorError> {
+        let host = RunnerHost::watched(
+            &prepared.context,
+            &self.inner.executor,
+            &self.inner.handle,
+            records,
+            watch,
+            self.inner.cancel.clone(),
+        );
+        // A built-in connector's panic becomes the call's error instead of a silent dead thread
+        // (a plugin's is already caught at its ABI boundary).
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            prepared.connector.connector.invoke(invocation, &host)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(ConnectorError::plugin(format!(
+                "connector `{}` method `{}` panicked: {}",
+                prepared.connector.manifest().id,
+                invocation.method,
+                panic_text(payload.as_ref())
+            )))
+        })
     }
 
     /// Sends one request for a connection as a connector would (auth, limits, retries); for
@@ -223,5 +398,49 @@ impl Session {
             request,
             &self.inner.cancel,
         ))
+    }
+}
+
+/// A plugin failure says which connector and method misbehaved (the ABI layer only knows it was
+/// "the plugin's invoke"); a run with several plugins would otherwise leave people guessing.
+fn name_the_culprit(error: ConnectorError, connector_id: &str, method: &str) -> ConnectorError {
+    match error {
+        ConnectorError::Plugin { message } if !message.starts_with("connector `") => {
+            ConnectorError::plugin(format!(
+                "connector `{connector_id}` method `{method}`: {message}"
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Abandons a watched call when its caller stops listening, however that happens.
+struct AbandonOnDrop<'a>(&'a CallWatch);
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+/// A duration as people write it: `1 s`, `1.5 s`, `250 ms`.
+fn humanize(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+/// The text of a panic payload, when it has one.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a non-text panic payload"
     }
 }
