@@ -245,7 +245,7 @@ impl Connector for DefinedConnector {
             &invocation.method,
             host,
             &invocation.settings,
-            invocation.input.clone(),
+            &invocation.input,
         )
     }
 }

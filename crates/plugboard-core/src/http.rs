@@ -199,6 +199,13 @@ impl HttpRequest {
         Ok(self)
     }
 
+    /// Sets a JSON body already built as a value, without copying it (a bulk body of many
+    /// records is costly to copy).
+    pub fn json_value(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(RequestBody::Json(body));
+        self
+    }
+
     /// Marks the request as safe (or unsafe) to retry, overriding the verb's default.
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;

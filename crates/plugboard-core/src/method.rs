@@ -9,8 +9,8 @@ use std::any::TypeId;
 use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ConnectorError;
@@ -168,7 +168,7 @@ trait ErasedMethod: Send + Sync {
         &self,
         host: &dyn Host,
         settings: &Map<String, Value>,
-        input: Value,
+        input: &Value,
     ) -> Result<Value, ConnectorError>;
 }
 
@@ -179,12 +179,12 @@ impl<M: Method> ErasedMethod for Typed<M> {
         &self,
         host: &dyn Host,
         settings: &Map<String, Value>,
-        input: Value,
+        input: &Value,
     ) -> Result<Value, ConnectorError> {
-        let input: M::Input =
-            serde_json::from_value(input).map_err(|e| ConnectorError::InvalidInput {
-                message: format!("input of `{}`: {e}", M::INFO.id),
-            })?;
+        // Decoded from the borrowed value: a bulk input of many records is not copied first.
+        let input = M::Input::deserialize(input).map_err(|e| ConnectorError::InvalidInput {
+            message: format!("input of `{}`: {e}", M::INFO.id),
+        })?;
         let mut cx = Context::new(host, settings);
         let output = self.0.call(&mut cx, input)?;
         serde_json::to_value(output).map_err(|e| ConnectorError::UnexpectedResponse {
@@ -243,11 +243,11 @@ impl<M: Method> ErasedMethod for Typed<M> {
 /// assert_eq!(descriptor.input_schema.get("required"), Some(&json!(["text"])));
 ///
 /// let settings = Map::new();
-/// let output = methods.call("text.echo", &Offline, &settings, json!({"text": "hi"}));
+/// let output = methods.call("text.echo", &Offline, &settings, &json!({"text": "hi"}));
 /// assert_eq!(output, Ok(json!("hi")));
-/// let bad_input = methods.call("text.echo", &Offline, &settings, json!({"txt": "hi"}));
+/// let bad_input = methods.call("text.echo", &Offline, &settings, &json!({"txt": "hi"}));
 /// assert!(matches!(bad_input, Err(ConnectorError::InvalidInput { .. })));
-/// let unknown = methods.call("text.shout", &Offline, &settings, json!({}));
+/// let unknown = methods.call("text.shout", &Offline, &settings, &json!({}));
 /// assert!(matches!(unknown, Err(ConnectorError::UnknownMethod { .. })));
 /// ```
 pub struct MethodSet {
@@ -301,7 +301,7 @@ impl MethodSet {
         id: &str,
         host: &dyn Host,
         settings: &Map<String, Value>,
-        input: Value,
+        input: &Value,
     ) -> Result<Value, ConnectorError> {
         let (_, method) = self
             .entries

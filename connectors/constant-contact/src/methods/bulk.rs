@@ -11,7 +11,7 @@ use plugboard_core::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::errors::check;
 use crate::paths::segment;
@@ -461,6 +461,31 @@ struct ImportBody<'a> {
     sms_permission_to_send: Option<SmsPermission>,
 }
 
+impl ImportBody<'_> {
+    /// The body as a JSON value, the contacts moved into it rather than copied: an import carries
+    /// up to 40,000 of them.
+    fn into_json(self) -> Result<Value, ConnectorError> {
+        let Value::Object(mut body) = serde_json::to_value(ImportBody {
+            import_data: Vec::new(),
+            ..self
+        })
+        .map_err(|e| ConnectorError::InvalidInput {
+            message: format!("cannot encode the import as JSON: {e}"),
+        })?
+        else {
+            return Err(ConnectorError::InvalidInput {
+                message: "the import envelope is not a JSON object".into(),
+            });
+        };
+        // `import_data` first, as the API documents it (and as the serialized struct had it).
+        body.remove("import_data");
+        let mut ordered = Map::with_capacity(body.len() + 1);
+        ordered.insert("import_data".to_owned(), Value::Array(self.import_data));
+        ordered.append(&mut body);
+        Ok(Value::Object(ordered))
+    }
+}
+
 /// Splits encoded contacts into batches of at most [`MAX_CONTACTS_PER_IMPORT`] contacts whose
 /// serialized body (the envelope's `envelope_len` bytes plus contacts and commas) stays below
 /// [`MAX_IMPORT_BODY_BYTES`].
@@ -531,16 +556,23 @@ impl Method for ImportContacts {
             });
         }
         let budget = wait_budget(input.timeout_secs)?;
+        let ImportContactsInput {
+            contacts,
+            list_ids,
+            sms_permission_to_send,
+            wait,
+            ..
+        } = input;
         let envelope = ImportBody {
             import_data: Vec::new(),
-            list_ids: &input.list_ids,
-            sms_permission_to_send: input.sms_permission_to_send,
+            list_ids: &list_ids,
+            sms_permission_to_send,
         };
         let envelope_len = encoded_len(&envelope)?;
-        let total = input.contacts.len() as u64;
-        let encoded = input
-            .contacts
-            .iter()
+        let total = contacts.len() as u64;
+        // Consumed as encoded, so a batch of many contacts is not held twice.
+        let encoded = contacts
+            .into_iter()
             .enumerate()
             .map(|(index, contact)| {
                 let value = contact.to_json(index)?;
@@ -555,10 +587,11 @@ impl Method for ImportContacts {
             let size = import_data.len();
             let body = ImportBody {
                 import_data,
-                list_ids: &input.list_ids,
-                sms_permission_to_send: input.sms_permission_to_send,
+                list_ids: &list_ids,
+                sms_permission_to_send,
             };
-            let request = HttpRequest::post("/activities/contacts_json_import").json(&body)?;
+            let request =
+                HttpRequest::post("/activities/contacts_json_import").json_value(body.into_json()?);
             let activity: Activity = match cx.send(request).and_then(check) {
                 Ok(response) => response.decode()?,
                 Err(error) => {
@@ -588,7 +621,7 @@ impl Method for ImportContacts {
             );
             activities.push(activity);
         }
-        if input.wait {
+        if wait {
             activities = activities
                 .into_iter()
                 .map(|activity| {
