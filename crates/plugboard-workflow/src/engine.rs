@@ -637,54 +637,51 @@ impl Engine<'_> {
                 input,
                 ..
             } => {
-                let input = input
-                    .render(&scope)
-                    .map_err(|e| Failure::Expression(format!("`input`: {e}")))?;
+                let render_input = || {
+                    input
+                        .render(&scope)
+                        .map_err(|e| Failure::Expression(format!("`input`: {e}")))
+                };
                 let records_to = match &step.records_to {
                     Some(path) => Some(render_path(path, &scope, "records_to")?),
                     None => None,
                 };
                 let progress = Progress::new(self, &step.id);
-                let output = self.with_retry(
-                    step,
-                    None,
-                    |input| {
-                        let mut writer = match &records_to {
-                            Some(path) => {
-                                Some(BufWriter::new(File::create(path).map_err(|e| {
-                                    Failure::File(format!("cannot create `{path}`: {e}"))
-                                })?))
-                            }
-                            None => None,
-                        };
-                        let mut write_error = None;
-                        let mut on_record = |record: Value| {
-                            if self.runner.is_cancelled() {
-                                return Err(ConnectorError::Cancelled);
-                            }
-                            if let Some(w) = writer.as_mut()
-                                && let Err(e) = serde_json::to_writer(&mut *w, &record)
-                                    .map_err(std::io::Error::from)
-                                    .and_then(|()| w.write_all(b"\n"))
-                            {
-                                write_error = Some(e.to_string());
-                                return Err(ConnectorError::Cancelled);
-                            }
-                            progress.tick();
-                            Ok(())
-                        };
-                        let result = self.runner.call(connection, method, input, &mut on_record);
-                        if let Some(e) = write_error {
-                            return Err(Failure::File(format!("cannot write records: {e}")));
+                let output = self.with_retry(step, None, render_input, |input| {
+                    let mut writer = match &records_to {
+                        Some(path) => {
+                            Some(BufWriter::new(File::create(path).map_err(|e| {
+                                Failure::File(format!("cannot create `{path}`: {e}"))
+                            })?))
                         }
-                        if let Some(mut w) = writer {
-                            w.flush()
-                                .map_err(|e| Failure::File(format!("cannot write records: {e}")))?;
+                        None => None,
+                    };
+                    let mut write_error = None;
+                    let mut on_record = |record: Value| {
+                        if self.runner.is_cancelled() {
+                            return Err(ConnectorError::Cancelled);
                         }
-                        result.map_err(connector_failure)
-                    },
-                    input,
-                )?;
+                        if let Some(w) = writer.as_mut()
+                            && let Err(e) = serde_json::to_writer(&mut *w, &record)
+                                .map_err(std::io::Error::from)
+                                .and_then(|()| w.write_all(b"\n"))
+                        {
+                            write_error = Some(e.to_string());
+                            return Err(ConnectorError::Cancelled);
+                        }
+                        progress.tick();
+                        Ok(())
+                    };
+                    let result = self.runner.call(connection, method, input, &mut on_record);
+                    if let Some(e) = write_error {
+                        return Err(Failure::File(format!("cannot write records: {e}")));
+                    }
+                    if let Some(mut w) = writer {
+                        w.flush()
+                            .map_err(|e| Failure::File(format!("cannot write records: {e}")))?;
+                    }
+                    result.map_err(connector_failure)
+                })?;
                 progress.done();
                 Ok(output)
             }
@@ -704,26 +701,22 @@ impl Engine<'_> {
         }
     }
 
-    /// Runs `attempt` under the step's retry policy; each attempt gets its own copy of the input.
+    /// Runs `attempt` under the step's retry policy. Each attempt renders its own input instead
+    /// of copying a kept one: a bulk input of many records would otherwise be held twice while
+    /// the first attempt runs. Rendering is pure, so every attempt gets the same input.
     fn with_retry(
         &self,
         step: &CompiledStep,
         item: Option<u64>,
+        render_input: impl Fn() -> Result<Value, Failure>,
         mut attempt: impl FnMut(Value) -> Result<Value, Failure>,
-        input: Value,
     ) -> Result<Value, StepFailure> {
         let (attempts, backoff_ms) = match step.on_error {
             OnError::Retry(policy) => (policy.attempts.max(1), policy.backoff_ms),
             _ => (1, 0),
         };
-        let mut input = Some(input);
         for n in 1..=attempts {
-            let this_input = if n == attempts {
-                input.take().unwrap_or(Value::Null)
-            } else {
-                input.clone().unwrap_or(Value::Null)
-            };
-            match attempt(this_input) {
+            match render_input().and_then(&mut attempt) {
                 Ok(output) => return Ok(output),
                 Err(failure) if n < attempts && retryable(&failure) => {
                     let delay_ms = backoff_ms.saturating_mul(1 << (n - 1).min(16));
@@ -800,20 +793,19 @@ impl Engine<'_> {
                 step: None,
             });
         }
-        let input = input.render(scope).map_err(|e| StepFailure {
-            item: Some(item),
-            failure: Failure::Expression(format!("`input`: {e}")),
-            step: None,
-        })?;
         self.with_retry(
             step,
             Some(item),
+            || {
+                input
+                    .render(scope)
+                    .map_err(|e| Failure::Expression(format!("`input`: {e}")))
+            },
             |input| {
                 self.runner
                     .call(connection, method, input, &mut |_| Ok(()))
                     .map_err(connector_failure)
             },
-            input,
         )
     }
 
