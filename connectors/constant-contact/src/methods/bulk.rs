@@ -396,26 +396,63 @@ pub struct ImportContact {
 }
 
 impl ImportContact {
-    /// The contact as the API's flat JSON object, custom fields prefixed with `cf:`.
-    fn to_json(&self, index: usize) -> Result<Value, ConnectorError> {
+    /// The contact as the API's flat JSON object (custom fields prefixed with `cf:`), encoded
+    /// compactly, as the import body carries it.
+    fn encode(self, index: usize) -> Result<Box<str>, String> {
         if self.email.is_none() && self.sms_number.is_none() {
-            return Err(ConnectorError::InvalidInput {
-                message: format!("contacts[{index}] needs an `email` or an `sms_number`"),
-            });
+            return Err(format!(
+                "contacts[{index}] needs an `email` or an `sms_number`"
+            ));
         }
-        let Value::Object(mut object) =
-            serde_json::to_value(self).map_err(|e| ConnectorError::InvalidInput {
-                message: format!("contacts[{index}] cannot be encoded: {e}"),
-            })?
-        else {
-            return Err(ConnectorError::InvalidInput {
-                message: format!("contacts[{index}] is not an object"),
-            });
+        let cannot = |e: serde_json::Error| format!("contacts[{index}] cannot be encoded: {e}");
+        let Value::Object(mut object) = serde_json::to_value(&self).map_err(cannot)? else {
+            return Err(format!("contacts[{index}] is not an object"));
         };
-        for (name, value) in &self.custom_fields {
-            object.insert(format!("cf:{name}"), Value::String(value.clone()));
+        for (name, value) in self.custom_fields {
+            object.insert(format!("cf:{name}"), Value::String(value));
         }
-        Ok(Value::Object(object))
+        serde_json::to_string(&object)
+            .map(String::into_boxed_str)
+            .map_err(cannot)
+    }
+}
+
+/// The contacts of an import, each checked and encoded as compact JSON as it is read.
+///
+/// A typed contact takes about 1 KB (some 40 optional fields, mostly empty) where its encoding
+/// takes about 150 bytes; a workflow batch of 40,000 contacts held typed, then as JSON values,
+/// cost some 70 MB more than these strings.
+#[derive(Debug, Default)]
+pub struct EncodedContacts(Vec<Box<str>>);
+
+impl<'de> Deserialize<'de> for EncodedContacts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Contacts;
+
+        impl<'de> serde::de::Visitor<'de> for Contacts {
+            type Value = EncodedContacts;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of contacts")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<EncodedContacts, A::Error> {
+                let hint = seq.size_hint().unwrap_or(0);
+                let mut encoded = Vec::with_capacity(hint.min(MAX_CONTACTS_PER_IMPORT));
+                while let Some(contact) = seq.next_element::<ImportContact>()? {
+                    let text = contact
+                        .encode(encoded.len())
+                        .map_err(serde::de::Error::custom)?;
+                    encoded.push(text);
+                }
+                Ok(EncodedContacts(encoded))
+            }
+        }
+
+        deserializer.deserialize_seq(Contacts)
     }
 }
 
@@ -425,7 +462,8 @@ impl ImportContact {
 pub struct ImportContactsInput {
     /// The contacts to import, any number: they are split into imports of at most 40,000 contacts
     /// and under 4 MB each. Existing contacts (same email) are updated for the fields given.
-    pub contacts: Vec<ImportContact>,
+    #[schemars(with = "Vec<ImportContact>")]
+    pub contacts: EncodedContacts,
     /// The lists every imported contact is added to (1-50 list ids).
     #[schemars(length(min = 1, max = 50))]
     pub list_ids: Vec<String>,
@@ -490,13 +528,14 @@ impl ImportBody<'_> {
 /// serialized body (the envelope's `envelope_len` bytes plus contacts and commas) stays below
 /// [`MAX_IMPORT_BODY_BYTES`].
 fn split_imports(
-    contacts: Vec<(Value, usize)>,
+    contacts: Vec<Box<str>>,
     envelope_len: usize,
-) -> Result<Vec<Vec<Value>>, ConnectorError> {
+) -> Result<Vec<Vec<Box<str>>>, ConnectorError> {
     let mut batches = Vec::new();
-    let mut batch: Vec<Value> = Vec::new();
+    let mut batch: Vec<Box<str>> = Vec::new();
     let mut size = envelope_len;
-    for (index, (contact, len)) in contacts.into_iter().enumerate() {
+    for (index, contact) in contacts.into_iter().enumerate() {
+        let len = contact.len();
         if envelope_len + len >= MAX_IMPORT_BODY_BYTES {
             return Err(ConnectorError::InvalidInput {
                 message: format!(
@@ -542,7 +581,7 @@ impl Method for ImportContacts {
         cx: &mut Context<'_, NoRecords>,
         input: ImportContactsInput,
     ) -> Result<ImportContactsOutput, ConnectorError> {
-        if input.contacts.is_empty() {
+        if input.contacts.0.is_empty() {
             return Err(ConnectorError::InvalidInput {
                 message: "`contacts` is empty: nothing to import".into(),
             });
@@ -569,22 +608,20 @@ impl Method for ImportContacts {
             sms_permission_to_send,
         };
         let envelope_len = encoded_len(&envelope)?;
-        let total = contacts.len() as u64;
-        // Consumed as encoded, so a batch of many contacts is not held twice.
-        let encoded = contacts
-            .into_iter()
-            .enumerate()
-            .map(|(index, contact)| {
-                let value = contact.to_json(index)?;
-                let len = encoded_len(&value)?;
-                Ok((value, len))
-            })
-            .collect::<Result<Vec<_>, ConnectorError>>()?;
-        let batches = split_imports(encoded, envelope_len)?;
+        let total = contacts.0.len() as u64;
+        let batches = split_imports(contacts.0, envelope_len)?;
         let count = batches.len();
         let mut activities: Vec<Activity> = Vec::with_capacity(count);
-        for (number, import_data) in batches.into_iter().enumerate() {
-            let size = import_data.len();
+        for (number, encoded) in batches.into_iter().enumerate() {
+            let size = encoded.len();
+            // Decoded one import at a time: only this import's contacts exist as JSON values.
+            let import_data = encoded
+                .into_iter()
+                .map(|contact| serde_json::from_str(&contact))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(|e| ConnectorError::InvalidInput {
+                    message: format!("cannot encode the import as JSON: {e}"),
+                })?;
             let body = ImportBody {
                 import_data,
                 list_ids: &list_ids,
@@ -838,8 +875,34 @@ impl Method for DeleteContacts {
 mod tests {
     use super::*;
 
-    fn contacts(count: usize, len: usize) -> Vec<(Value, usize)> {
-        (0..count).map(|_| (Value::Null, len)).collect()
+    fn contacts(count: usize, len: usize) -> Vec<Box<str>> {
+        (0..count)
+            .map(|_| "x".repeat(len).into_boxed_str())
+            .collect()
+    }
+
+    #[test]
+    fn contacts_are_checked_and_encoded_as_they_are_read() {
+        let input: ImportContactsInput = serde_json::from_value(serde_json::json!({
+            "contacts": [{"email": "ada@example.com", "custom_fields": {"shoe_size": "38"}}],
+            "list_ids": ["l1"]
+        }))
+        .expect("decodes");
+        assert_eq!(
+            &*input.contacts.0[0],
+            r#"{"email":"ada@example.com","cf:shoe_size":"38"}"#
+        );
+        let missing = serde_json::from_value::<ImportContactsInput>(serde_json::json!({
+            "contacts": [{"email": "ada@example.com"}, {"first_name": "Grace"}],
+            "list_ids": ["l1"]
+        }))
+        .expect_err("the second contact has no address");
+        assert!(
+            missing
+                .to_string()
+                .contains("contacts[1] needs an `email` or an `sms_number`"),
+            "{missing}"
+        );
     }
 
     #[test]
