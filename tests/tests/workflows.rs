@@ -3,9 +3,10 @@
 //! validation error `plugboard validate` reports. Each command's output is checked for secrets by
 //! the [`Workspace`] that ran it.
 
+use plugboard_runner::{ConnectionRecord, StateStore as _, TokenSet};
 use plugboard_tests::e2e::{
-    EXAMPLE_CONNECTION, Output, Workspace, example, fixture, jsonl, position_of, sandbox_config,
-    start_sandbox,
+    EXAMPLE_CONNECTION, Output, StoredTokens, Workspace, example, fixture, jsonl, position_of,
+    sandbox_config, start_sandbox,
 };
 use serde_json::Value;
 
@@ -442,4 +443,92 @@ fn validate_json_lists_problems_with_pointer_line_column_and_message() {
     let listing = ok.last_event();
     assert_eq!(listing["problems"], serde_json::json!([]));
     assert_eq!(listing["steps"], 4);
+}
+
+/// A state file holding a real app and connection, as `plugboard partner set` and `connect`
+/// against the real API leave them: no endpoint overrides, a client id of a real app.
+fn install_real_records(ws: &Workspace, with_connection: bool) -> Option<StoredTokens> {
+    let store = ws.store();
+    let mut partner = serde_json::Map::new();
+    partner.insert("client_id".into(), "real-app-0001".into());
+    partner.insert("client_secret".into(), "real-client-secret-0001".into());
+    partner.insert(
+        "redirect_uri".into(),
+        "http://127.0.0.1:8976/plugboard/callback".into(),
+    );
+    ws.add_secret("real-client-secret-0001");
+    store
+        .set_partner_settings("constant-contact", &partner)
+        .expect("partner settings are stored");
+    if !with_connection {
+        return None;
+    }
+    store
+        .put_connection(&ConnectionRecord {
+            name: EXAMPLE_CONNECTION.to_owned(),
+            connector_id: "constant-contact".to_owned(),
+            settings: serde_json::Map::new(),
+            endpoints: None,
+        })
+        .expect("the connection is stored");
+    ws.add_secret("real-access-token-0001");
+    ws.add_secret("real-refresh-token-0001");
+    store
+        .put_tokens(
+            EXAMPLE_CONNECTION,
+            &TokenSet {
+                access_token: "real-access-token-0001".to_owned().into(),
+                refresh_token: Some("real-refresh-token-0001".to_owned().into()),
+                expires_at: None,
+                scope: None,
+            },
+        )
+        .expect("the tokens are stored");
+    ws.tokens(EXAMPLE_CONNECTION)
+}
+
+#[test]
+fn a_sandbox_run_never_replaces_a_real_app_or_connection_in_the_state_file() {
+    let ws = Workspace::new("sandbox-over-real");
+    let before = install_real_records(&ws, true);
+    let partner_before = ws
+        .store()
+        .partner_settings("constant-contact")
+        .expect("readable");
+
+    let out = run_sandboxed(&ws, "quickstart.json", &["email=x@example.com".into()]);
+    assert!(!out.success(), "{out:?}");
+    for named in [
+        "client_id `real-app-0001`",
+        "the connection `constant-contact` (to the real API)",
+        "leave out --state",
+    ] {
+        assert!(out.stderr.contains(named), "names {named}: {out:?}");
+    }
+    let store = ws.store();
+    assert_eq!(
+        store
+            .partner_settings("constant-contact")
+            .expect("readable"),
+        partner_before,
+        "the real app's settings are kept"
+    );
+    let connection = store
+        .connection(EXAMPLE_CONNECTION)
+        .expect("readable")
+        .expect("still installed");
+    assert_eq!(connection.endpoints, None, "still the real API");
+    assert_eq!(
+        ws.tokens(EXAMPLE_CONNECTION),
+        before,
+        "the tokens are untouched"
+    );
+
+    // An app set up before its first connection is just as real.
+    let fresh = Workspace::new("sandbox-over-real-app");
+    install_real_records(&fresh, false);
+    let out = run_sandboxed(&fresh, "quickstart.json", &["email=x@example.com".into()]);
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("client_id `real-app-0001`"), "{out:?}");
+    assert!(!out.stderr.contains("the connection"), "{out:?}");
 }

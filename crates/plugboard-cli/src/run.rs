@@ -128,17 +128,20 @@ pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode
     };
     let reporter = Reporter::new(args.json);
     let sandbox = if args.sandbox {
-        let sandbox = RunSandbox::start(session, &args.sandbox_options)?;
+        // Only the emulated connector's connections go to the sandbox; the others are used as
+        // installed (validation checked them).
+        let emulated: Vec<&str> = workflow
+            .connections()
+            .into_iter()
+            .filter(|(_, connector)| *connector == crate::sandbox::CONNECTOR)
+            .map(|(connection, _)| connection)
+            .collect();
+        let sandbox = RunSandbox::start(session, &args.sandbox_options, &emulated)?;
         reporter.note(&format!(
             "sandbox: Constant Contact emulator on {}",
             sandbox.sandbox().url()
         ));
-        // Only the emulated connector's connections go to the sandbox; the others are used as
-        // installed (validation checked them).
-        for (connection, connector) in workflow.connections() {
-            if connector != crate::sandbox::CONNECTOR {
-                continue;
-            }
+        for connection in emulated {
             sandbox.connect(session, connection)?;
             reporter.note(&format!(
                 "sandbox: connected `{connection}` (authorization code + PKCE)"

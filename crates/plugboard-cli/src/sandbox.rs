@@ -78,10 +78,19 @@ pub struct RunSandbox {
 
 impl RunSandbox {
     /// Starts a sandbox and stores its app's client id and secret as the connector's partner
-    /// settings in the (sandbox) state store.
-    pub fn start(session: &Session, options: &SandboxOptions) -> anyhow::Result<Self> {
-        let sandbox =
-            Sandbox::spawn(options.config(0)).context("cannot start the sandbox on 127.0.0.1")?;
+    /// settings in the (sandbox) state store, where `connections` will be connected to it.
+    ///
+    /// Refuses, before changing anything, when the store holds a real app's partner settings or
+    /// a real connection of those names: a rotated refresh token replaced by a sandbox one
+    /// cannot be recovered, and the customer would have to authorise again.
+    pub fn start(
+        session: &Session,
+        options: &SandboxOptions,
+        connections: &[&str],
+    ) -> anyhow::Result<Self> {
+        let config = options.config(0);
+        refuse_to_replace_real_records(session, &config.client.client_id, connections)?;
+        let sandbox = Sandbox::spawn(config).context("cannot start the sandbox on 127.0.0.1")?;
         let mut partner = Map::new();
         partner.insert("client_id".into(), json!(sandbox.client_id()));
         partner.insert("client_secret".into(), json!(sandbox.client_secret()));
@@ -122,6 +131,79 @@ impl RunSandbox {
             .with_context(|| format!("cannot connect `{connection}` to the sandbox"))?;
         Ok(())
     }
+}
+
+/// Fails when `--sandbox` would overwrite what a real Constant Contact app or connection left in
+/// the state file (only possible with an explicit `--state`: the default for sandbox runs is a
+/// `sandbox.db` of their own). Records that serve only servers on this machine (earlier sandbox
+/// runs, a sandbox started by hand) are replaced freely.
+fn refuse_to_replace_real_records(
+    session: &Session,
+    sandbox_client_id: &str,
+    connections: &[&str],
+) -> anyhow::Result<()> {
+    let store = session.store();
+    let mut real = Vec::new();
+    let partner = store
+        .partner_settings(CONNECTOR)
+        .context("cannot read the partner settings")?;
+    if let Some(client_id) = partner.get("client_id").and_then(Value::as_str)
+        && client_id != sandbox_client_id
+    {
+        let installed = store
+            .connections()
+            .context("cannot read the connections")?
+            .into_iter()
+            .filter(|record| record.connector_id == CONNECTOR)
+            .map(|record| is_local(record.endpoints.as_ref()))
+            .collect::<Vec<_>>();
+        // An app none of whose connections reaches a real API is a local one.
+        let only_local = !installed.is_empty() && installed.iter().all(|local| *local);
+        if !only_local {
+            real.push(format!(
+                "the partner settings of the app with client_id `{client_id}`"
+            ));
+        }
+    }
+    for name in connections {
+        let record = store
+            .connection(name)
+            .with_context(|| format!("cannot read the connection `{name}`"))?;
+        if let Some(record) = record
+            && !is_local(record.endpoints.as_ref())
+        {
+            let api = record
+                .endpoints
+                .map_or_else(|| "the real API".to_owned(), |e| e.base_url);
+            real.push(format!("the connection `{name}` (to {api}) and its tokens"));
+        }
+    }
+    if real.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--sandbox would replace {} in this state file, and a replaced refresh token cannot be \
+         recovered; leave out --state (sandbox runs keep their own sandbox.db) or give a state \
+         file of their own",
+        real.join(" and ")
+    )
+}
+
+/// Whether a connection was made against a server on this machine (a sandbox), not a real API.
+fn is_local(endpoints: Option<&Endpoints>) -> bool {
+    let Some(endpoints) = endpoints else {
+        return false;
+    };
+    let url = reqwest::Url::parse(&endpoints.base_url);
+    let host = url.as_ref().ok().and_then(|url| url.host_str());
+    host.is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// Plays the user's browser: opens the authorize URL and follows its redirect to the callback.
