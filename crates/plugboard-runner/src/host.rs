@@ -23,16 +23,7 @@ enum Sink<'a> {
     Shared(RecordSink),
     Borrowed(RefCell<RecordCallback<'a>>),
     /// A watched call: records travel to the caller's thread, which hands them to its callback.
-    Channel(SyncSender<CallEvent>),
-}
-
-/// What a watched call's connector thread sends to the caller's thread, in order: its records,
-/// then its result.
-pub(crate) enum CallEvent {
-    /// One emitted record.
-    Record(Value),
-    /// The call's outcome; nothing follows it.
-    Done(Result<Value, ConnectorError>),
+    Channel(SyncSender<Value>),
 }
 
 /// Bit of [`CallWatch::state`] set once the caller gave up on the call.
@@ -63,6 +54,12 @@ impl CallWatch {
             last_left: AtomicU64::new(0),
             refused: OnceLock::new(),
         }
+    }
+
+    /// Restarts the stall clock as the connector's code begins on its thread, so time the job
+    /// spent waiting to start is never taken for the connector's own.
+    pub(crate) fn begin(&self) {
+        self.last_left.store(self.now_nanos(), Ordering::SeqCst);
     }
 
     fn now_nanos(&self) -> u64 {
@@ -193,7 +190,7 @@ impl<'a> RunnerHost<'a> {
         context: &'a ConnectionContext,
         executor: &'a Executor,
         handle: &'a Handle,
-        records: SyncSender<CallEvent>,
+        records: SyncSender<Value>,
         watch: Arc<CallWatch>,
         cancel: Cancellation,
     ) -> Self {
@@ -253,9 +250,7 @@ impl Host for RunnerHost<'_> {
                 }
                 // Blocks while the queue is full: the caller's pace is the connector's pace. A
                 // closed queue means the caller has gone.
-                records
-                    .send(CallEvent::Record(record))
-                    .map_err(|_| ConnectorError::Cancelled)
+                records.send(record).map_err(|_| ConnectorError::Cancelled)
             }
         }
     }

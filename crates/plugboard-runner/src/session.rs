@@ -31,7 +31,7 @@ use tokio::runtime::Handle;
 
 use crate::cancel::Cancellation;
 use crate::executor::{ConnectionContext, Executor, ExecutorConfig, ExecutorError, store_error};
-use crate::host::{CallEvent, CallWatch, RecordCallback, RunnerHost};
+use crate::host::{CallWatch, RecordCallback, RunnerHost};
 use crate::registry::{RegisteredConnector, Registry};
 use crate::store::{ConnectionRecord, StateStore};
 use crate::workers::Workers;
@@ -272,22 +272,25 @@ impl Session {
         let connector_id = prepared.connector.manifest().id.clone();
         let method = invocation.method.clone();
         let (records, events) = sync_channel(RECORD_QUEUE);
+        // The result never goes through the bounded record queue: a worker must not block
+        // delivering it once it is back on the idle list, or the next call would wait behind it.
+        let outcome: Arc<Mutex<Option<Result<Value, ConnectorError>>>> = Arc::default();
         let watch = Arc::new(CallWatch::new());
         let spawned = {
             let session = self.clone();
             let watch = Arc::clone(&watch);
+            let outcome = Arc::clone(&outcome);
             // The connector's log lines stay in the caller's tracing context.
             let span = tracing::Span::current();
             self.inner.workers.run(Box::new(move || {
+                watch.begin();
                 let result = span.in_scope(|| {
                     session.run_watched(&prepared, &invocation, records.clone(), watch)
                 });
-                // Sent once the worker is back on the idle list, so the caller's next call
-                // finds it there.
-                Box::new(move || {
-                    // The caller may have gone (it abandoned the call); then nobody wants it.
-                    let _ = records.send(CallEvent::Done(result));
-                })
+                *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                // Run once the worker is back on the idle list, so the caller's next call finds
+                // it there: closing the queue tells the caller the outcome is in.
+                Box::new(move || drop(records))
             }))
         };
         if let Err(error) = spawned {
@@ -302,19 +305,13 @@ impl Session {
         let mut refused: Option<ConnectorError> = None;
         loop {
             match events.recv_timeout(tick) {
-                Ok(CallEvent::Record(record)) => {
+                Ok(record) => {
                     if refused.is_none()
                         && let Err(error) = on_record(record)
                     {
                         watch.refuse_records(error.clone());
                         refused = Some(error);
                     }
-                }
-                Ok(CallEvent::Done(result)) => {
-                    return match (result, refused) {
-                        (Ok(_), Some(error)) => Err(error),
-                        (result, _) => result,
-                    };
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let cancelled = self.inner.cancel.is_cancelled();
@@ -346,9 +343,14 @@ impl Session {
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(ConnectorError::plugin(format!(
-                        "connector `{connector_id}` method `{method}`: its thread ended without a result"
-                    )));
+                    let result = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    return match (result, refused) {
+                        (Some(Ok(_)), Some(error)) => Err(error),
+                        (Some(result), _) => result,
+                        (None, _) => Err(ConnectorError::plugin(format!(
+                            "connector `{connector_id}` method `{method}`: its thread ended without a result"
+                        ))),
+                    };
                 }
             }
         }
@@ -359,7 +361,7 @@ impl Session {
         &self,
         prepared: &PreparedConnection,
         invocation: &Invocation,
-        records: std::sync::mpsc::SyncSender<CallEvent>,
+        records: std::sync::mpsc::SyncSender<Value>,
         watch: Arc<CallWatch>,
     ) -> Result<Value, ConnectorError> {
         let host = RunnerHost::watched(

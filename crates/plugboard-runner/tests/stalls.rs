@@ -297,6 +297,42 @@ fn many_records_flow_in_order_through_a_bounded_queue() {
     );
 }
 
+/// The worker that ran a stream goes back on the idle list while its last records are still
+/// queued; a call made from the record callback then gets that worker, and must run at once
+/// rather than wait behind the stream's result (and be taken for hung).
+#[test]
+fn a_call_from_the_record_callback_never_waits_behind_the_streams_result() {
+    let f = fixture(Some(Duration::from_secs(2)));
+    // One record in the callback and a full queue behind it when the stream returns.
+    let count = QUEUE + 1;
+    let mut nested = None;
+    let mut received = 0;
+    let output = f
+        .session
+        .call("p", "stream", json!({"count": count}), &mut |_| {
+            received += 1;
+            if nested.is_none() {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while f.probe.emitted.load(Ordering::SeqCst) < count {
+                    assert!(Instant::now() < deadline, "the stream never finished");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                // Let its worker return to the idle list.
+                std::thread::sleep(Duration::from_millis(100));
+                nested = Some(call(&f.session, "where", json!({})));
+            }
+            Ok(())
+        })
+        .expect("the stream completes");
+    assert_eq!(output, json!({"emitted": count}));
+    assert_eq!(received, count, "every record arrived");
+    let nested = nested.expect("the callback made its call");
+    assert!(
+        nested.is_ok(),
+        "the nested call waited behind the stream: {nested:?}"
+    );
+}
+
 #[test]
 fn a_record_callback_error_reaches_the_connectors_next_emit_and_the_caller() {
     let refusal = ConnectorError::InvalidInput {
