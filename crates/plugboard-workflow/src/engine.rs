@@ -1219,6 +1219,10 @@ fn retryable(failure: &Failure) -> bool {
                 | ConnectorError::QuotaExhausted { .. }
                 | ConnectorError::Denied { .. }
                 | ConnectorError::NotImplemented { .. }
+                // A connector that panicked, hung or answered garbage is broken, not unlucky:
+                // another attempt would fail the same way, and a hung one leaves a thread
+                // spinning per attempt.
+                | ConnectorError::Plugin { .. }
         ),
         Failure::File(_) => true,
         Failure::Expression(_) | Failure::Journal(_) | Failure::Cancelled => false,

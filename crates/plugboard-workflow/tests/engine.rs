@@ -496,6 +496,33 @@ fn retry_tries_again_then_fails_with_the_step_and_item() {
 }
 
 #[test]
+fn a_broken_connector_is_not_retried() {
+    let wf = valid(&workflow(
+        json!({"type": "object"}),
+        json!([
+            {"id": "broken", "call": "acme.contacts.get", "input": {"id": "b"}, "on_error": {"retry": {"attempts": 3, "backoff_ms": 1}}}
+        ]),
+        json!({}),
+    ));
+    let runner = FakeRunner::new(|_, _, _| {
+        Err(ConnectorError::plugin(
+            "connector `acme` method `contacts.get` ran 60.0 s without calling the host",
+        ))
+    });
+    let error =
+        run(&wf, Map::new(), &runner, &MemoryJournal::new(), &NoObserver).expect_err("fails");
+    assert!(
+        error.to_string().contains("without calling the host"),
+        "{error}"
+    );
+    assert_eq!(
+        runner.calls.lock().expect("lock").len(),
+        1,
+        "one attempt only"
+    );
+}
+
+#[test]
 fn resume_repeats_no_completed_step_or_item() {
     let wf = valid(&workflow(
         json!({"type": "object"}),

@@ -516,7 +516,7 @@ impl ImportBody<'_> {
             });
         };
         // `import_data` first, as the API documents it (and as the serialized struct had it).
-        body.remove("import_data");
+        body.shift_remove("import_data");
         let mut ordered = Map::with_capacity(body.len() + 1);
         ordered.insert("import_data".to_owned(), Value::Array(self.import_data));
         ordered.append(&mut body);
