@@ -336,7 +336,7 @@ impl Session {
             .get("code")
             .filter(|c| !c.is_empty())
             .ok_or(ConnectError::MissingCode)?;
-        let http = token_http(self.executor(), context, cancel);
+        let http = token_http(self.executor(), context, cancel, None);
         let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone()));
         if let Some(verifier) = verifier {
             exchange = exchange.set_pkce_verifier(verifier);

@@ -11,7 +11,12 @@
 //!    and their tokens are used; the dead refresh token is never presented.
 //! 4. The lease holder calls the token endpoint (within the token endpoint's own rate limit), and
 //!    commits the new token set, bumping the version and releasing the lease, in one transaction
-//!    (`synchronous=FULL`), before the new access token is used by anyone.
+//!    (`synchronous=FULL`), before the new access token is used by anyone. Right before each
+//!    send (after any wait for the endpoint's rate limit or a 429's `Retry-After`) it renews the
+//!    lease, checking that it still holds it and the version has not moved: a lease that lapsed
+//!    meanwhile may be another process's now, so the refresh token is not sent and the holder
+//!    goes back to step 3. A commit that fails is retried for a while; if it never succeeds the
+//!    error says the connection must be authorised again.
 //! 5. A waiter polls the version (bounded by [`ExecutorConfig::refresh_wait`]) and uses the
 //!    winner's tokens. After [`WAIT_NOTICE_AFTER`] it logs whose refresh it waits for (pid and
 //!    host), and repeats that every [`WAIT_NOTICE_EVERY`], so a stall is never silent.
@@ -37,6 +42,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use oauth2::basic::{BasicErrorResponseType, BasicTokenResponse};
@@ -65,16 +71,28 @@ pub const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(2);
 /// How often a process still waiting for another's refresh repeats that (as a warning).
 pub const WAIT_NOTICE_EVERY: Duration = Duration::from_secs(15);
 
+/// How many times storing refreshed tokens is tried before they are given up.
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// The pause after the first failed attempt to store refreshed tokens (doubling after each).
+const COMMIT_FIRST_PAUSE: Duration = Duration::from_millis(500);
+
 /// How many times a throttled (429) token request is retried.
 const TOKEN_THROTTLE_RETRIES: u32 = 3;
 
+/// A check run right before each token request is sent (after any wait for the token
+/// endpoint's rate limit); an error stops the exchange unsent.
+pub(crate) type BeforeSend<'a> = &'a (dyn Fn() -> Result<(), ConnectorError> + Send + Sync);
+
 /// The HTTP client oauth2 uses: the executor's one `reqwest` client, within the token endpoint's
 /// rate limit, retrying 429s (not processed). Nothing else is retried: a refresh that may have
-/// reached the server may have spent the refresh token.
+/// reached the server may have spent the refresh token. `before_send` runs before every send,
+/// retries included.
 pub(crate) fn token_http<'a>(
     executor: &'a Executor,
     ctx: &'a ConnectionContext,
     cancel: &'a Cancellation,
+    before_send: Option<BeforeSend<'a>>,
 ) -> impl Fn(oauth2::HttpRequest) -> TokenFuture<'a> + 'a {
     move |request: oauth2::HttpRequest| {
         Box::pin(async move {
@@ -84,6 +102,12 @@ pub(crate) fn token_http<'a>(
                     .admit(&ctx.token_limits, cancel)
                     .await
                     .map_err(TokenHttpError)?;
+                if let Some(check) = before_send
+                    && let Err(error) = check()
+                {
+                    executor.complete(&tickets);
+                    return Err(TokenHttpError(error));
+                }
                 attempt += 1;
                 let builder = executor
                     .client
@@ -105,7 +129,9 @@ pub(crate) fn token_http<'a>(
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs)
-                        .unwrap_or(executor.config.min_throttle_backoff);
+                        .unwrap_or(executor.config.min_throttle_backoff)
+                        // Bounded: a refresh waits no longer than its waiters would.
+                        .min(executor.config.refresh_wait);
                     tracing::info!(
                         connection = %ctx.name,
                         "the token endpoint throttled us (429); retrying"
@@ -196,8 +222,11 @@ pub(crate) fn token_set(
             .refresh_token()
             .map(|t| SecretString::from(t.secret().to_owned()))
             .or_else(|| previous_refresh.cloned()),
-        expires_at: lifetime
-            .map(|secs| now_ms.div_euclid(1000) + i64::try_from(secs).unwrap_or(i64::MAX / 2)),
+        expires_at: lifetime.map(|secs| {
+            now_ms
+                .div_euclid(1000)
+                .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
+        }),
         scope: response.scopes().map(|scopes| {
             scopes
                 .iter()
@@ -381,32 +410,81 @@ impl Executor {
                         self.release(ctx);
                         continue;
                     }
-                    let outcome = self
-                        .refresh_holding_lease(ctx, spec, &current, cancel)
-                        .await;
-                    return match outcome {
-                        Ok(tokens) => match self
-                            .store
-                            .commit_refresh(&ctx.name, &self.holder.id, version, &tokens)
-                            .map_err(store_error)?
-                        {
-                            CommitOutcome::Committed(version) => {
-                                tracing::info!(connection = %ctx.name, version, "tokens refreshed");
-                                Ok(VersionedTokens { tokens, version })
-                            }
-                            CommitOutcome::Conflict(theirs) => {
-                                tracing::warn!(
-                                    connection = %ctx.name,
-                                    "another process refreshed while our lease had lapsed; using its tokens"
-                                );
-                                Ok(theirs)
-                            }
-                        },
+                    match self
+                        .refresh_holding_lease(ctx, spec, &current, lease_ms, cancel)
+                        .await
+                    {
+                        Ok(Some(tokens)) => {
+                            return self.commit_refreshed(ctx, version, tokens).await;
+                        }
+                        Ok(None) => {
+                            tracing::warn!(
+                                connection = %ctx.name,
+                                "the refresh lease of connection `{}` lapsed before its refresh \
+                                 token was sent (another process may be refreshing); not sending it",
+                                ctx.name
+                            );
+                        }
                         Err(error) => {
                             self.release(ctx);
-                            Err(error)
+                            return Err(error);
                         }
-                    };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores freshly refreshed tokens, retrying a failing store for a while: they hold the only
+    /// valid refresh token, so giving up means the connection must be authorised again, which
+    /// the error then says.
+    async fn commit_refreshed(
+        &self,
+        ctx: &ConnectionContext,
+        version: i64,
+        tokens: TokenSet,
+    ) -> Result<VersionedTokens, ConnectorError> {
+        let mut attempt = 1;
+        let mut pause = COMMIT_FIRST_PAUSE;
+        loop {
+            match self
+                .store
+                .commit_refresh(&ctx.name, &self.holder.id, version, &tokens)
+            {
+                Ok(CommitOutcome::Committed(version)) => {
+                    tracing::info!(connection = %ctx.name, version, "tokens refreshed");
+                    return Ok(VersionedTokens { tokens, version });
+                }
+                Ok(CommitOutcome::Conflict(theirs)) => {
+                    tracing::warn!(
+                        connection = %ctx.name,
+                        "another process refreshed while our lease had lapsed; using its tokens"
+                    );
+                    return Ok(theirs);
+                }
+                Ok(CommitOutcome::Gone) => return Err(no_tokens(ctx)),
+                Err(error) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::warn!(
+                        connection = %ctx.name,
+                        attempt,
+                        %error,
+                        "cannot store the refreshed tokens yet; trying again"
+                    );
+                    // Not cut short by cancellation: these tokens must not be dropped.
+                    tokio::time::sleep(pause).await;
+                    pause = pause.saturating_mul(2);
+                    attempt += 1;
+                }
+                Err(error) => {
+                    self.release(ctx);
+                    return Err(ConnectorError::Unauthorized {
+                        message: format!(
+                            "the refreshed tokens of connection `{}` could not be stored \
+                             ({error}), and the refresh token they replace is used up. \
+                             Reconnect with `plugboard connect {} --name {}`",
+                            ctx.name, ctx.connector_id, ctx.name
+                        ),
+                    });
                 }
             }
         }
@@ -418,13 +496,16 @@ impl Executor {
         }
     }
 
+    /// Exchanges the refresh token of `current` for new tokens; `None` when the lease was lost
+    /// before the token was sent (it was not sent).
     async fn refresh_holding_lease(
         &self,
         ctx: &ConnectionContext,
         spec: &OAuth2AuthorizationCode,
         current: &VersionedTokens,
+        lease_ms: i64,
         cancel: &Cancellation,
-    ) -> Result<TokenSet, ConnectorError> {
+    ) -> Result<Option<TokenSet>, ConnectorError> {
         let refresh_token = current.tokens.refresh_token.as_ref().ok_or_else(|| {
             ConnectorError::Unauthorized {
                 message: format!(
@@ -441,20 +522,47 @@ impl Executor {
         if let Some(secret) = secret {
             client = client.set_client_secret(secret);
         }
-        let http = token_http(self, ctx, cancel);
+        // Renewed right before each send: the usual lease, counted from when the request will
+        // have ended at the latest.
+        let timeout_ms = i64::try_from(self.config.request_timeout.as_millis()).unwrap_or(i64::MAX);
+        let renew_ms = lease_ms.saturating_add(timeout_ms);
+        let lease_lost = AtomicBool::new(false);
+        let keep_lease = || {
+            let kept = self
+                .store
+                .renew_refresh_lease(
+                    &ctx.name,
+                    &self.holder.id,
+                    current.version,
+                    self.now_ms(),
+                    renew_ms,
+                )
+                .map_err(store_error)?;
+            if kept {
+                Ok(())
+            } else {
+                lease_lost.store(true, Ordering::SeqCst);
+                Err(ConnectorError::Cancelled)
+            }
+        };
+        let http = token_http(self, ctx, cancel, Some(&keep_lease));
         let presented = RefreshToken::new(refresh_token.expose_secret().to_owned());
         tracing::debug!(connection = %ctx.name, "refreshing the access token");
-        let response = client
+        let response = match client
             .exchange_refresh_token(&presented)
             .request_async(&http)
             .await
-            .map_err(|e| token_error(e, ctx, "refresh token"))?;
-        Ok(token_set(
+        {
+            Ok(response) => response,
+            Err(_) if lease_lost.load(Ordering::SeqCst) => return Ok(None),
+            Err(error) => return Err(token_error(error, ctx, "refresh token")),
+        };
+        Ok(Some(token_set(
             &response,
             spec,
             Some(refresh_token),
             self.now_ms(),
-        ))
+        )))
     }
 }
 

@@ -758,3 +758,52 @@ fn a_holder_sigkilled_mid_refresh_is_taken_over_at_once() {
     let _ = std::io::stderr().flush();
     eprintln!("refresh after the holder was killed took {took:?}");
 }
+
+/// A holder whose lease lapses while the token endpoint makes it wait (a 429 with `Retry-After`)
+/// must not send the refresh token afterwards: another process took the lease over and spent it.
+#[test]
+fn a_lease_that_lapses_during_a_throttled_refresh_is_not_acted_on() {
+    logs();
+    let fake = Fake::start();
+    let (_dir, path) = temp_store();
+    fake.seed(&path, "slow", Some(now_secs() - 10));
+    // The first refresh is throttled for 3 s; a lease lasts 1 s, and 1 s more (the request
+    // timeout) when renewed right before a send.
+    fake.state.script(
+        "/oauth/token",
+        vec![(429, serde_json::json!({}), Some("3"))],
+    );
+    let short_lease = ExecutorConfig {
+        refresh_lease: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        refresh_wait: Duration::from_secs(20),
+        ..quick_config()
+    };
+    // Two "processes": separate stores on one file, separate executors (and lease holders).
+    let first = fake.session(
+        Arc::new(SqliteStore::open(&path).unwrap()),
+        short_lease.clone(),
+    );
+    let second = fake.session(Arc::new(SqliteStore::open(&path).unwrap()), short_lease);
+    let throttled = std::thread::spawn(move || get(&first, "slow", "/contacts"));
+    // Well after the first lease lapsed, well before the throttle ends.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let meanwhile = get(&second, "slow", "/contacts").unwrap();
+    assert_eq!(meanwhile["status"], 200, "{meanwhile}");
+    let late = throttled.join().expect("no panic").unwrap();
+    assert_eq!(late["status"], 200, "{late}");
+    assert_eq!(
+        fake.state.invalid_grants.load(Ordering::SeqCst),
+        0,
+        "the spent refresh token was sent again"
+    );
+    assert_eq!(fake.state.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.state.token_requests.lock().unwrap().len(), 2);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.tokens("slow").unwrap().unwrap().version, 2);
+    assert!(
+        !log_lines_with("lapsed before its refresh token was sent").is_empty(),
+        "the skipped send is logged: {:#?}",
+        log_lines_with("`slow`")
+    );
+}

@@ -318,4 +318,35 @@ fn the_refresh_lease_admits_one_holder_and_commits_atomically() {
         a.commit_refresh("c", "a", 2, &tokens(4)).unwrap(),
         CommitOutcome::Conflict(current) if current.version == 3
     ));
+
+    // Renewing before a send: only the holder, only at the version it leased.
+    assert!(matches!(
+        a.acquire_refresh_lease("c", &ha, 50_000, 30_000).unwrap(),
+        LeaseOutcome::Acquired { version: 3, .. }
+    ));
+    assert!(a.renew_refresh_lease("c", "a", 3, 90_000, 30_000).unwrap());
+    assert!(matches!(
+        b.acquire_refresh_lease("c", &hb, 100_000, 30_000).unwrap(),
+        LeaseOutcome::Held {
+            until_ms: 120_000,
+            ..
+        }
+    ));
+    assert!(!b.renew_refresh_lease("c", "b", 3, 100_000, 30_000).unwrap());
+    assert!(!a.renew_refresh_lease("c", "a", 2, 100_000, 30_000).unwrap());
+    // Lapsed and taken over by b: a's renewal fails, so a never sends its refresh token.
+    assert!(matches!(
+        b.acquire_refresh_lease("c", &hb, 130_000, 30_000).unwrap(),
+        LeaseOutcome::Acquired { version: 3, .. }
+    ));
+    assert!(!a.renew_refresh_lease("c", "a", 3, 131_000, 30_000).unwrap());
+
+    // A connection deleted mid-refresh does not get its tokens back.
+    a.delete_connection("c").unwrap();
+    assert!(a.tokens("c").unwrap().is_none());
+    assert_eq!(
+        b.commit_refresh("c", "b", 3, &tokens(5)).unwrap(),
+        CommitOutcome::Gone
+    );
+    assert!(a.tokens("c").unwrap().is_none());
 }

@@ -686,7 +686,10 @@ impl Executor {
             }
         }
         let resets_at = resets_at
-            .or_else(|| retry_after.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(0)))
+            .or_else(|| {
+                retry_after
+                    .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+            })
             .unwrap_or_else(|| next_utc_midnight_ms(now));
         quota_error(Some(resets_at))
     }

@@ -175,6 +175,8 @@ pub enum CommitOutcome {
     Committed(i64),
     /// The version moved while we refreshed (our lease had lapsed): the stored tokens win.
     Conflict(VersionedTokens),
+    /// The connection was deleted while we refreshed; nothing was written.
+    Gone,
 }
 
 /// One rate limit to charge for a request, already resolved to its key.
@@ -406,6 +408,19 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         expected_version: i64,
         tokens: &TokenSet,
     ) -> Result<CommitOutcome, StoreError>;
+    /// Extends the refresh lease of the holder with id `holder` to `now_ms + lease_ms`, provided
+    /// it still holds it and the tokens are still at `expected_version`; `false` otherwise.
+    /// Called right before the refresh token is sent: a lease that lapsed during a long wait
+    /// (a throttled token endpoint, a suspended machine) may have passed to another process
+    /// that is sending the same single-use refresh token, and must not be acted on.
+    fn renew_refresh_lease(
+        &self,
+        connection: &str,
+        holder: &str,
+        expected_version: i64,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Releases the lease of the holder with id `holder` (after a failed refresh).
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError>;
 

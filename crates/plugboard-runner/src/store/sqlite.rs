@@ -631,7 +631,9 @@ impl StateStore for SqliteStore {
                     )?;
                     CommitOutcome::Conflict(current)
                 }
-                _ => {
+                // Deleted while we refreshed: writing would bring its tokens back.
+                None => CommitOutcome::Gone,
+                Some(_) => {
                     let version = expected_version + 1;
                     write_tokens(&tx, connection, tokens, version)?;
                     CommitOutcome::Committed(version)
@@ -642,6 +644,27 @@ impl StateStore for SqliteStore {
         })();
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(result?)
+    }
+
+    fn renew_refresh_lease(
+        &self,
+        connection: &str,
+        holder: &str,
+        expected_version: i64,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let renewed = self.lock().execute(
+            "UPDATE tokens SET lease_until = ?4
+             WHERE connection = ?1 AND lease_holder = ?2 AND version = ?3",
+            params![
+                connection,
+                holder,
+                expected_version,
+                now_ms.saturating_add(lease_ms)
+            ],
+        )?;
+        Ok(renewed == 1)
     }
 
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError> {

@@ -107,6 +107,22 @@ async fn token(
         state.bad_client_auth.fetch_add(1, Ordering::SeqCst);
         return oauth_error("invalid_client");
     }
+    let scripted = state
+        .script
+        .lock()
+        .unwrap()
+        .get_mut("/oauth/token")
+        .and_then(VecDeque::pop_front);
+    if let Some((status, body, retry_after)) = scripted {
+        let mut response =
+            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+        if let Some(retry_after) = retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", retry_after.parse().unwrap());
+        }
+        return response;
+    }
     match form.get("grant_type").map(String::as_str) {
         Some("refresh_token") => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
