@@ -218,6 +218,85 @@ fn poll_returns_only_what_changed_since_the_last_run() {
 }
 
 #[test]
+fn a_resumed_run_still_moves_its_poll_triggers_cursor_on() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("poll-resume");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let workflow = fixture("poll-then-read.json");
+    let later = ws.file("later.jsonl");
+    let poll = |name: &str| {
+        let file = ws.file(name);
+        run_installed(
+            &ws,
+            &workflow,
+            &[format!("file={file}"), format!("later={later}")],
+        )
+    };
+    // The trigger completes, then the run fails on the missing file.
+    let failed = poll("run1.jsonl").failed();
+    assert!(!jsonl(&ws.file("run1.jsonl")).is_empty());
+    let run_id = failed["run"].to_string();
+    std::fs::write(&later, "").expect("the file appears");
+    let resumed = ws.run(&[
+        "run",
+        &path(&workflow),
+        "--resume",
+        &run_id,
+        "--no-rate-limits",
+        "--json",
+    ]);
+    resumed.finished();
+    // The resume reused the trigger's output; its cursor was still saved, so the next run
+    // finds nothing new.
+    let again = poll("run2.jsonl").finished();
+    assert_eq!(again["outputs"]["changed_contacts"], 0, "{again}");
+    assert!(jsonl(&ws.file("run2.jsonl")).is_empty());
+}
+
+#[test]
+fn outputs_that_cannot_be_written_are_printed_and_the_run_stays_resumable() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("output-fails");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let workflow = path(&fixture("account.json"));
+    let unwritable = ws.dir().join("no-such-dir").join("out.json");
+    let out = ws.run(&["run", &workflow, "--output", &path(&unwritable)]);
+    assert!(!out.success(), "{out:?}");
+    assert!(
+        out.stdout.contains("\"organization\""),
+        "outputs printed: {out:?}"
+    );
+    assert!(out.stderr.contains("cannot write the outputs"), "{out:?}");
+    // The hint repeats the command as typed: its state file, and `--resume`.
+    let state = path(ws.state());
+    let hint = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("Write them again with:"))
+        .unwrap_or_else(|| panic!("a resume hint: {out:?}"));
+    assert!(hint.contains("--resume 1"), "{hint}");
+    assert!(hint.contains(&state), "{hint}");
+    let requests = sandbox.stats().requests;
+
+    let written = ws.file("out.json");
+    let resumed = ws.run(&["run", &workflow, "--resume", "1", "--output", &written]);
+    assert!(resumed.success(), "{resumed:?}");
+    let outputs: Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).expect("written")).expect("JSON");
+    assert!(outputs["organization"].is_string(), "{outputs}");
+    assert_eq!(
+        sandbox.stats().requests,
+        requests,
+        "the resume sent nothing"
+    );
+
+    // A resume takes the run's own inputs, never new ones.
+    let refused = ws.run(&["run", &workflow, "--resume", "1", "--input", "x=1"]);
+    assert!(!refused.success(), "{refused:?}");
+    assert!(refused.stderr.contains("--input"), "{refused:?}");
+}
+
+#[test]
 fn a_dry_run_plans_without_sending_anything() {
     let sandbox = start_sandbox(sandbox_config());
     let ws = Workspace::new("dry-run");

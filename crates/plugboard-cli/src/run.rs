@@ -39,8 +39,9 @@ pub struct RunArgs {
     /// Print the plan (steps, first requests, request count) and send nothing to the API.
     #[arg(long)]
     pub dry_run: bool,
-    /// Continue the failed run with this id, without repeating its completed steps.
-    #[arg(long, value_name = "RUN_ID")]
+    /// Continue the failed run with this id, without repeating its completed steps (with the
+    /// run's own inputs).
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["inputs", "inputs_file"])]
     pub resume: Option<i64>,
     /// Wait for a used-up daily quota to reset instead of failing.
     #[arg(long)]
@@ -198,7 +199,7 @@ pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode
             String::new()
         }
     ));
-    let steps = SessionSteps::new(session, &workflow.workflow().name);
+    let steps = SessionSteps::new(session, &workflow.workflow().name, run_id);
     let outcome = plugboard_workflow::run(&workflow, inputs, &steps, &journal, &reporter);
     reporter.finish();
     let sandbox_stats = sandbox
@@ -207,13 +208,27 @@ pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode
     match outcome {
         Ok(outcome) => {
             steps.commit_cursors()?;
-            store.finish_run(run_id, RunStatus::Succeeded, None)?;
             let result = serde_json::json!({
                 "run": run_id.0,
                 "status": "completed",
                 "outputs": outcome.outputs,
             });
-            write_result(args, &result, sandbox_stats)?;
+            // Marked succeeded only once its outputs are out: a run whose `--output` file
+            // cannot be written stays resumable (every step is journaled, so a resume sends
+            // nothing and writes them again), and the outputs go to standard output meanwhile.
+            if let Err(error) = write_result(args, &result, sandbox_stats) {
+                store.finish_run(run_id, RunStatus::Failed, Some(&format!("{error:#}")))?;
+                println!("{}", serde_json::to_string_pretty(&result["outputs"])?);
+                eprintln!("error: {error:#}");
+                eprintln!(
+                    "every step of run {} is done; its outputs are printed above. Write them \
+                     again with: {}",
+                    run_id.0,
+                    resume_command(run_id)
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            store.finish_run(run_id, RunStatus::Succeeded, None)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
@@ -230,12 +245,7 @@ pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode
                 println!("{result}");
             } else {
                 eprintln!("error: run {} failed: {error}", run_id.0);
-                eprintln!(
-                    "resume it with: plugboard run {} --resume {}{}",
-                    args.workflow.display(),
-                    run_id.0,
-                    if args.sandbox { " --sandbox" } else { "" }
-                );
+                eprintln!("resume it with: {}", resume_command(run_id));
             }
             Ok(ExitCode::FAILURE)
         }
@@ -305,6 +315,38 @@ fn read_inputs(args: &RunArgs, workflow: &ValidWorkflow) -> anyhow::Result<Map<S
 }
 
 /// Prints (or writes) the result of a successful run.
+/// The command that resumes `run`: this one as it was typed (state file, plugins, sandbox and
+/// all), without its inputs (a resume reuses the run's) and with `--resume`.
+fn resume_command(run: RunId) -> String {
+    let mut words = vec!["plugboard".to_owned()];
+    let mut typed = std::env::args().skip(1);
+    while let Some(arg) = typed.next() {
+        if matches!(arg.as_str(), "--input" | "--inputs-file" | "--resume") {
+            typed.next();
+        } else if !["--input=", "--inputs-file=", "--resume="]
+            .iter()
+            .any(|flag| arg.starts_with(flag))
+        {
+            words.push(shell_quoted(&arg));
+        }
+    }
+    words.push(format!("--resume {}", run.0));
+    words.join(" ")
+}
+
+/// `word` as a POSIX shell would need it typed.
+fn shell_quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 fn write_result(
     args: &RunArgs,
     result: &Value,

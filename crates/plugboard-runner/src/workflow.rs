@@ -69,37 +69,44 @@ impl Catalog for SessionCatalog<'_> {
 }
 
 /// Calls methods through a session. Poll triggers (e.g. `contacts.poll_updated`) called without
-/// a `cursor` get the one their previous successful run returned; the new cursors are saved only
-/// when the whole run succeeds ([`SessionSteps::commit_cursors`]), so a failed run is polled again
-/// from the same point and no change is lost.
+/// a `cursor` get the one their previous successful run returned. A new cursor is journaled with
+/// the run as soon as the trigger returns it, and saved as the trigger's cursor only when the
+/// whole run succeeds ([`SessionSteps::commit_cursors`]), resumed or not: a failed run is polled
+/// again from the same point, and a resumed run (which reuses the trigger's journaled output
+/// instead of calling it again) still moves the cursor on, so no change is lost or redone.
 pub struct SessionSteps<'a> {
     session: &'a Session,
     workflow: String,
-    pending_cursors: Mutex<Vec<(String, Value)>>,
+    run: RunId,
 }
 
+/// Journal keys of the cursors a run's poll triggers returned; step ids cannot start with `#`,
+/// so these never collide with step entries.
+const CURSOR_ENTRY: &str = "#cursor ";
+
 impl<'a> SessionSteps<'a> {
-    /// Steps of the workflow identified by `workflow` (its name), which scopes trigger cursors.
-    pub fn new(session: &'a Session, workflow: &str) -> Self {
+    /// Steps of run `run` of the workflow identified by `workflow` (its name), which scopes
+    /// trigger cursors.
+    pub fn new(session: &'a Session, workflow: &str, run: RunId) -> Self {
         Self {
             session,
             workflow: workflow.to_owned(),
-            pending_cursors: Mutex::new(Vec::new()),
+            run,
         }
     }
 
-    /// Saves the cursors the run's poll triggers returned; call it once the run succeeded.
+    /// Saves the cursors the run's poll triggers returned (in this attempt or an earlier one of
+    /// the same run); call it once the run succeeded.
     pub fn commit_cursors(&self) -> Result<usize, StoreError> {
-        let pending = std::mem::take(
-            &mut *self
-                .pending_cursors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for (key, cursor) in &pending {
-            self.session.store().set_cursor(key, cursor)?;
+        let store = self.session.store();
+        let mut saved = 0;
+        for (entry, cursor) in store.completed_steps(self.run)? {
+            if let Some(key) = entry.strip_prefix(CURSOR_ENTRY) {
+                store.set_cursor(key, &cursor)?;
+                saved += 1;
+            }
         }
-        Ok(pending.len())
+        Ok(saved)
     }
 
     /// The store key of a trigger's cursor: one per workflow, connection, method and input.
@@ -150,10 +157,12 @@ impl StepRunner for SessionSteps<'_> {
         if let Some(key) = cursor_key
             && let Some(next) = output.get("next_cursor").filter(|c| !c.is_null())
         {
-            self.pending_cursors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((key, next.clone()));
+            self.session
+                .store()
+                .record_step(self.run, &format!("{CURSOR_ENTRY}{key}"), next)
+                .map_err(|e| ConnectorError::Transport {
+                    message: format!("cannot journal the trigger's new cursor: {e}"),
+                })?;
         }
         Ok(output)
     }
@@ -174,7 +183,11 @@ pub struct StoreJournal<'a> {
 impl<'a> StoreJournal<'a> {
     /// The journal of `run`, with what earlier attempts completed.
     pub fn open(store: &'a dyn StateStore, run: RunId) -> Result<Self, StoreError> {
-        let completed = store.completed_steps(run)?.into_iter().collect();
+        let completed = store
+            .completed_steps(run)?
+            .into_iter()
+            .filter(|(key, _)| !key.starts_with(CURSOR_ENTRY))
+            .collect();
         Ok(Self {
             store,
             run,

@@ -16,6 +16,10 @@ use crate::expr::{CompiledExpr, Mapping, Template, parse_template};
 use crate::locate::{Locator, escape_token};
 use crate::model::{OnError, RecordFormat, Workflow};
 
+/// Names every expression scope defines (or the engine sets in a loop); a loop variable named
+/// after one of them would be shadowed by it.
+const RESERVED_NAMES: [&str; 4] = ["inputs", "steps", "batch", "loop"];
+
 /// What validation needs to know about the connectors and connections installed on this machine.
 ///
 /// The runner implements it over its registry and state store; tests use a fake.
@@ -582,6 +586,20 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             self.problems.add(
                 format!("{at}/for_each"),
                 "`for_each` repeats a `call`; a `read` step cannot have one",
+            );
+        }
+        if let Some(name) = &step.item_name
+            && (RESERVED_NAMES.contains(&name.as_str())
+                || crate::expr::environment()
+                    .globals()
+                    .any(|(global, _)| global == name.as_str()))
+        {
+            // The scope would resolve the name to the built-in, never to the element.
+            self.problems.add(
+                format!("{at}/as"),
+                format!(
+                    "`as` cannot be `{name}`: that name is already taken by the expression language"
+                ),
             );
         }
         let records_to = step.records_to.as_ref().map(|path| {

@@ -202,3 +202,22 @@ fn odd_documents_are_problems_not_panics() {
         assert_eq!(found[0].to_string(), expected, "{source:?}");
     }
 }
+
+#[test]
+fn a_loop_variable_cannot_take_a_name_the_expressions_already_use() {
+    for taken in ["loop", "batch", "inputs", "steps", "range"] {
+        let source = workflow(
+            json!({"type": "object"}),
+            json!([{"id": "each", "for_each": ["a", "b"], "as": taken,
+                    "call": "acme.contacts.get", "input": {"id": format!("{{{{ {taken} }}}}")}}]),
+            json!({}),
+        );
+        let found = problems(&source);
+        assert!(
+            found.iter().any(|p| p.pointer == "/steps/0/as"
+                && p.message.contains(&format!("`as` cannot be `{taken}`"))),
+            "{taken}: {}",
+            listing(&found)
+        );
+    }
+}
