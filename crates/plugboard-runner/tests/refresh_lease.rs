@@ -807,3 +807,43 @@ fn a_lease_that_lapses_during_a_throttled_refresh_is_not_acted_on() {
         log_lines_with("`slow`")
     );
 }
+
+/// A request waiting for another process's refresh holds no slot of the API's budget: other
+/// connections of the same client_id go on meanwhile.
+#[test]
+fn a_request_waiting_for_a_refresh_holds_no_rate_limit_slot() {
+    logs();
+    let fake = Fake::start();
+    let (_dir, path) = temp_store();
+    fake.seed(&path, "other", Some(now_secs() + 3_600));
+    let store = Arc::new(fake.seed(&path, "waiting", Some(now_secs() - 10)));
+    let sleeper = Sleeper::start();
+    store
+        .acquire_refresh_lease(
+            "waiting",
+            &local_holder("live", sleeper.0.id()),
+            system_now_ms(),
+            LEASE_MS,
+        )
+        .unwrap();
+    // One request per second for the whole client_id.
+    let limits = serde_json::json!([{"limit": 1, "window": "second",
+        "scope": {"per": "setting", "field": "client_id"}, "reset": "rolling"}]);
+    let session = fake.session_with(store, config(Duration::from_millis(2_000)), limits);
+    let waiting = {
+        let session = session.clone();
+        std::thread::spawn(move || get(&session, "waiting", "/contacts"))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let output = get(&session, "other", "/contacts").unwrap();
+    let took = started.elapsed();
+    assert_eq!(output["status"], 200, "{output}");
+    let error = waiting.join().expect("no panic").unwrap_err();
+    assert!(matches!(error, ConnectorError::Timeout), "{error}");
+    assert!(
+        took < Duration::from_millis(1_000),
+        "`other` waited {took:?} behind a refresh wait"
+    );
+    drop(sleeper);
+}

@@ -60,6 +60,10 @@ use crate::store::{
 };
 use limits::KeyedLimit;
 
+/// A wait for a rate-limit slot longer than this re-reads the credentials before sending: the
+/// access token read before the wait may have come close to expiry meanwhile.
+const REREAD_CREDENTIALS_AFTER: Duration = Duration::from_secs(1);
+
 /// How the executor behaves; the defaults suit real APIs.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -516,14 +520,22 @@ impl Executor {
             if cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
+            // Credentials before the wait for a slot: a refresh (or a wait for another
+            // process's) must not hold a slot of the API's budget that others could use.
+            let early = self.credentials(ctx, &request, cancel).await?;
+            let waiting = Instant::now();
             let tickets = self.admit(&ctx.limits, cancel).await?;
-            // Credentials after the wait for a slot, so a long wait cannot stale the token.
-            let prepared = match self.credentials(ctx, &request, cancel).await {
-                Ok(credentials) => self
-                    .build(&request, url.clone(), &credentials)
-                    .map(|builder| (credentials, builder)),
-                Err(error) => Err(error),
+            // After a long wait for a slot the token may have gone stale: read it again
+            // (a refresh then holds this slot, but only after such a wait).
+            let credentials = if waiting.elapsed() >= REREAD_CREDENTIALS_AFTER {
+                self.credentials(ctx, &request, cancel).await
+            } else {
+                Ok(early)
             };
+            let prepared = credentials.and_then(|credentials| {
+                self.build(&request, url.clone(), &credentials)
+                    .map(|builder| (credentials, builder))
+            });
             let (credentials, builder) = match prepared {
                 Ok(prepared) => prepared,
                 Err(error) => {
