@@ -192,12 +192,14 @@ pub fn list(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
         let listing: Vec<Value> = connections
             .iter()
             .map(|c| {
+                let needs_reauth = needs_reauth(session, &c.name);
                 serde_json::json!({
                     "name": c.name,
                     "connector": c.connector_id,
                     "settings": c.settings.keys().collect::<Vec<_>>(),
                     "base_url": c.endpoints.as_ref().map(|e| e.base_url.clone()),
-                    "usable": session.prepare(&c.name).is_ok(),
+                    "usable": needs_reauth.is_none() && session.prepare(&c.name).is_ok(),
+                    "needs_reauth": needs_reauth,
                 })
             })
             .collect();
@@ -208,9 +210,13 @@ pub fn list(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
         println!("no connections; install one with `plugboard connect <connector> --name <name>`");
     }
     for connection in &connections {
-        let status = match session.prepare(&connection.name) {
-            Ok(_) => "ready".to_owned(),
-            Err(error) => format!("not usable: {error}"),
+        let status = match (
+            needs_reauth(session, &connection.name),
+            session.prepare(&connection.name),
+        ) {
+            (Some(reason), _) => format!("needs re-authorisation: {reason}"),
+            (None, Ok(_)) => "ready".to_owned(),
+            (None, Err(error)) => format!("not usable: {error}"),
         };
         let target = connection
             .endpoints
@@ -223,6 +229,16 @@ pub fn list(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `connection` must be authorised again, when its refresh token was refused.
+fn needs_reauth(session: &Session, connection: &str) -> Option<String> {
+    session
+        .store()
+        .tokens(connection)
+        .ok()
+        .flatten()
+        .and_then(|tokens| tokens.needs_reauth)
 }
 
 /// `plugboard runs`: the journaled runs, newest first, to find the id `--resume` needs.

@@ -297,6 +297,9 @@ impl Executor {
             .tokens(&ctx.name)
             .map_err(store_error)?
             .ok_or_else(|| no_tokens(ctx))?;
+        if let Some(reason) = &tokens.needs_reauth {
+            return Err(needs_reauth(reason));
+        }
         let skew_ms = i64::try_from(self.config.refresh_skew.as_millis()).unwrap_or(i64::MAX);
         let stale = tokens
             .tokens
@@ -334,6 +337,9 @@ impl Executor {
                 .tokens(&ctx.name)
                 .map_err(store_error)?
                 .ok_or_else(|| no_tokens(ctx))?;
+            if let Some(reason) = &current.needs_reauth {
+                return Err(needs_reauth(reason));
+            }
             if current.version != stale_version {
                 return Ok(current);
             }
@@ -453,7 +459,11 @@ impl Executor {
             {
                 Ok(CommitOutcome::Committed(version)) => {
                     tracing::info!(connection = %ctx.name, version, "tokens refreshed");
-                    return Ok(VersionedTokens { tokens, version });
+                    return Ok(VersionedTokens {
+                        tokens,
+                        version,
+                        needs_reauth: None,
+                    });
                 }
                 Ok(CommitOutcome::Conflict(theirs)) => {
                     tracing::warn!(
@@ -555,7 +565,31 @@ impl Executor {
         {
             Ok(response) => response,
             Err(_) if lease_lost.load(Ordering::SeqCst) => return Ok(None),
-            Err(error) => return Err(token_error(error, ctx, "refresh token")),
+            Err(error) => {
+                let refused = matches!(
+                    &error,
+                    RequestTokenError::ServerResponse(response)
+                        if matches!(response.error(), BasicErrorResponseType::InvalidGrant)
+                );
+                let error = token_error(error, ctx, "refresh token");
+                // Final: no process may present this grant again.
+                if refused
+                    && let ConnectorError::Unauthorized { message } = &error
+                    && let Err(store) = self.store.mark_needs_reauth(
+                        &ctx.name,
+                        &self.holder.id,
+                        current.version,
+                        message,
+                    )
+                {
+                    tracing::warn!(
+                        connection = %ctx.name,
+                        error = %store,
+                        "cannot mark the connection as needing re-authorisation"
+                    );
+                }
+                return Err(error);
+            }
         };
         Ok(Some(token_set(
             &response,
@@ -578,6 +612,14 @@ fn describe_holder(holder: Option<&LeaseHolder>) -> String {
             holder.host_name()
         ),
         None => "held by a process that did not record its pid".to_owned(),
+    }
+}
+
+/// The error of a connection marked as needing a new authorization; `reason` already says
+/// which command gives it one.
+fn needs_reauth(reason: &str) -> ConnectorError {
+    ConnectorError::Unauthorized {
+        message: reason.to_owned(),
     }
 }
 

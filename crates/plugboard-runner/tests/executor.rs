@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{Fake, get, now_secs, post, quick_config};
 use plugboard_core::ConnectorError;
-use plugboard_runner::{ExecutorConfig, ManualClock, SqliteStore, StateStore};
-use secrecy::ExposeSecret;
+use plugboard_runner::{ExecutorConfig, ManualClock, SqliteStore, StateStore, TokenSet};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 fn temp_store() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -155,6 +155,39 @@ fn invalid_grant_asks_the_user_to_reconnect() {
         "no retry loop"
     );
     assert_eq!(fake.state.api_count("/v1/contacts"), 0);
+
+    // The connection is marked: another process fails at once, with the same advice, and
+    // presents the dead grant to nobody.
+    let marked = SqliteStore::open(&path).unwrap();
+    let reason = marked.tokens("main").unwrap().unwrap().needs_reauth;
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("plugboard connect fake --name main")),
+        "{reason:?}"
+    );
+    let other = fake.session(Arc::new(marked), quick_config());
+    let again = get(&other, "main", "/contacts").unwrap_err();
+    assert!(
+        matches!(&again, ConnectorError::Unauthorized { message } if message.contains("plugboard connect fake --name main")),
+        "{again}"
+    );
+    assert_eq!(fake.state.token_requests.lock().unwrap().len(), 1);
+
+    // A new authorization clears the mark.
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .put_tokens(
+            "main",
+            &TokenSet {
+                access_token: SecretString::from("fresh-access-SECRET".to_owned()),
+                refresh_token: Some(SecretString::from("fresh-refresh-SECRET".to_owned())),
+                expires_at: Some(now_secs() + 3_600),
+                scope: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(store.tokens("main").unwrap().unwrap().needs_reauth, None);
 }
 
 #[test]

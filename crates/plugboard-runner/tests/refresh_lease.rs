@@ -441,9 +441,13 @@ fn a_state_file_from_before_the_lease_recorded_its_process_is_migrated_and_works
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        plugboard_runner::store::SCHEMA_VERSION
+    );
     let stored = store.tokens("c").unwrap().unwrap();
     assert_eq!(stored.version, 3);
+    assert_eq!(stored.needs_reauth, None, "migrated tokens are usable");
     assert_eq!(
         stored.tokens.refresh_token.unwrap().expose_secret(),
         "refresh-SECRET-old"
@@ -477,7 +481,10 @@ fn a_state_file_from_before_the_lease_recorded_its_process_is_migrated_and_works
     drop(store);
     // Reopening does not migrate again, and the new columns are there.
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        plugboard_runner::store::SCHEMA_VERSION
+    );
     let dead = local_holder("dead", dead_pid());
     store
         .acquire_refresh_lease("c", &dead, 60_000, LEASE_MS)

@@ -104,6 +104,10 @@ pub struct VersionedTokens {
     pub tokens: TokenSet,
     /// Starts at 1 and grows by one with every write.
     pub version: i64,
+    /// Why the connection must be authorised again, once the token endpoint refused its refresh
+    /// token: kept, so every process and `plugboard connections` say so at once instead of
+    /// spending token requests on a dead grant. Cleared by new tokens.
+    pub needs_reauth: Option<String>,
 }
 
 /// Who holds (or asks for) a refresh lease: enough for another process to tell that the holder
@@ -421,6 +425,16 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool, StoreError>;
+    /// Marks the connection as needing a new authorization (why: `reason`) and releases the
+    /// lease of `holder`, unless its tokens moved past `version` meanwhile (someone
+    /// reconnected or refreshed).
+    fn mark_needs_reauth(
+        &self,
+        connection: &str,
+        holder: &str,
+        version: i64,
+        reason: &str,
+    ) -> Result<(), StoreError>;
     /// Releases the lease of the holder with id `holder` (after a failed refresh).
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError>;
 

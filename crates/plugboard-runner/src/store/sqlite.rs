@@ -28,7 +28,7 @@ use super::{
 use crate::clock::system_now_ms;
 
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -115,6 +115,11 @@ const MIGRATIONS: &[&str] = &[
     -- limited to one request per second, that minute would follow every lease takeover.
     ALTER TABLE rate_slots ADD COLUMN sender_pid INTEGER;
     ALTER TABLE rate_slots ADD COLUMN sender_host TEXT;
+    ",
+    // Version 3: why a connection needs a new authorization (its refresh token was refused),
+    // so nobody presents the dead grant again and `plugboard connections` can say so.
+    r"
+    ALTER TABLE tokens ADD COLUMN reauth_reason TEXT;
     ",
 ];
 
@@ -302,8 +307,8 @@ fn read_tokens(
     connection: &str,
 ) -> Result<Option<VersionedTokens>, rusqlite::Error> {
     conn.query_row(
-        "SELECT access_token, refresh_token, expires_at, scope, version FROM tokens
-         WHERE connection = ?1",
+        "SELECT access_token, refresh_token, expires_at, scope, version, reauth_reason
+         FROM tokens WHERE connection = ?1",
         params![connection],
         |row| {
             Ok(VersionedTokens {
@@ -314,6 +319,7 @@ fn read_tokens(
                     scope: row.get(3)?,
                 },
                 version: row.get(4)?,
+                needs_reauth: row.get(5)?,
             })
         },
     )
@@ -334,7 +340,8 @@ fn write_tokens(
              ON CONFLICT(connection) DO UPDATE SET
                  access_token = excluded.access_token, refresh_token = excluded.refresh_token,
                  expires_at = excluded.expires_at, scope = excluded.scope,
-                 version = excluded.version, updated_at = excluded.updated_at, ",
+                 version = excluded.version, updated_at = excluded.updated_at,
+                 reauth_reason = NULL, ",
             no_lease!()
         ),
         params![
@@ -665,6 +672,31 @@ impl StateStore for SqliteStore {
             ],
         )?;
         Ok(renewed == 1)
+    }
+
+    fn mark_needs_reauth(
+        &self,
+        connection: &str,
+        holder: &str,
+        version: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE tokens SET reauth_reason = ?3 WHERE connection = ?1 AND version = ?2",
+            params![connection, version, reason],
+        )?;
+        tx.execute(
+            concat!(
+                "UPDATE tokens SET ",
+                no_lease!(),
+                " WHERE connection = ?1 AND lease_holder = ?2"
+            ),
+            params![connection, holder],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError> {
