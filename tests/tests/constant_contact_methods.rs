@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use constant_contact::{MAX_CONTACTS_PER_IMPORT, MAX_IMPORT_BODY_BYTES};
 use plugboard_core::{
-    Connector, ConnectorError, DefinedConnector, HttpRequest, HttpResponse, Invocation, RequestBody,
+    Connector, ConnectorError, DefinedConnector, HttpMethod, HttpRequest, HttpResponse, Invocation,
+    RequestBody,
 };
 use plugboard_tests::ScriptedHost;
 use serde_json::{Map, Value, json};
@@ -457,22 +458,29 @@ fn sign_up_form_reports_created_or_updated() {
     assert_eq!(updated.expect("updated")["created"], false);
 }
 
+/// The value of query parameter `name` in `request`, if it has one.
+fn query_value<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    request
+        .query
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 #[test]
-fn the_poll_trigger_returns_the_latest_updated_at_as_next_cursor() {
+fn the_poll_trigger_returns_the_latest_updated_at_of_a_single_page_as_next_cursor() {
     let (result, host) = call(
         "contacts.poll_updated",
         json!({"cursor": "2026-03-01T00:00:00Z"}),
-        vec![
-            page(
-                vec![
-                    contact(1, "2026-03-02T10:00:44Z"),
-                    // Later than the one before, though it sorts earlier as text.
-                    contact(2, "2026-03-02T10:00:44.500Z"),
-                ],
-                Some("/v3/contacts?cursor=p2"),
-            ),
-            page(vec![contact(3, "2026-03-01T12:00:00Z")], None),
-        ],
+        vec![page(
+            vec![
+                contact(1, "2026-03-02T10:00:44Z"),
+                // Later than the one before, though it sorts earlier as text.
+                contact(2, "2026-03-02T10:00:44.500Z"),
+                contact(3, "2026-03-01T12:00:00Z"),
+            ],
+            None,
+        )],
     );
     let output = result.expect("polls");
     assert_eq!(
@@ -480,10 +488,16 @@ fn the_poll_trigger_returns_the_latest_updated_at_as_next_cursor() {
         json!({"next_cursor": "2026-03-02T10:00:44.500Z", "count": 3})
     );
     assert_eq!(host.records().len(), 3);
-    assert!(
-        host.requests()[0]
-            .query
-            .contains(&("updated_after".into(), "2026-03-01T00:00:00Z".into()))
+    assert_eq!(host.requests().len(), 1, "one page, one request");
+    let request = &host.requests()[0];
+    assert_eq!(
+        query_value(request, "updated_after"),
+        Some("2026-03-01T00:00:00Z")
+    );
+    assert_eq!(
+        query_value(request, "updated_before"),
+        None,
+        "one page is one consistent answer: no bound needed"
     );
 
     let (nothing_new, _) = call(
@@ -511,6 +525,335 @@ fn the_poll_trigger_returns_the_latest_updated_at_as_next_cursor() {
             .iter()
             .all(|(name, _)| name != "updated_after"),
         "no cursor and no start: a full initial sync"
+    );
+}
+
+#[test]
+fn the_poll_cursor_compares_timestamps_with_offsets_as_instants() {
+    let (result, _) = call(
+        "contacts.poll_updated",
+        json!({"cursor": "2026-03-02T09:00:00Z"}),
+        vec![page(
+            vec![
+                // 11:30 UTC, the newest, though "T09" sorts before "T10" as text.
+                contact(1, "2026-03-02T09:30:00-02:00"),
+                contact(2, "2026-03-02T10:30:00Z"),
+                // 10:00 UTC.
+                contact(3, "2026-03-02T12:00:00+02:00"),
+            ],
+            None,
+        )],
+    );
+    assert_eq!(
+        result.expect("polls")["next_cursor"],
+        "2026-03-02T09:30:00-02:00"
+    );
+
+    // A cursor written with an offset is later than it reads as text.
+    let (result, _) = call(
+        "contacts.poll_updated",
+        json!({"cursor": "2026-03-02T09:00:00-05:00"}),
+        vec![page(vec![contact(1, "2026-03-02T13:00:00Z")], None)],
+    );
+    assert_eq!(
+        result.expect("polls")["next_cursor"],
+        "2026-03-02T09:00:00-05:00",
+        "13:00 UTC is before the cursor's 14:00 UTC, so the cursor stays"
+    );
+}
+
+/// The reviewer's case: a contact on page 1 is edited while later pages are read, and a contact
+/// on a later page is edited after it. An unbounded walk would hand back the later edit's
+/// `updated_at` and skip the first edit forever.
+#[test]
+fn a_poll_over_several_pages_reads_up_to_a_fixed_bound_so_edits_made_meanwhile_are_not_skipped() {
+    let since = "2026-03-01T00:00:00Z";
+    let (result, host) = call(
+        "contacts.poll_updated",
+        json!({"cursor": since, "include": ["list_memberships"]}),
+        vec![
+            // Round 1: the first page has a next link, so the changes span several pages.
+            page(
+                vec![
+                    contact(1, "2026-03-01T09:00:00Z"),
+                    contact(2, "2026-03-01T10:00:00.250Z"),
+                ],
+                Some("/v3/contacts?cursor=first"),
+            ),
+            // The bounded walk: everything updated up to the bound, over two pages.
+            page(
+                vec![
+                    contact(1, "2026-03-01T09:00:00Z"),
+                    contact(2, "2026-03-01T10:00:00.250Z"),
+                ],
+                Some("/v3/contacts?cursor=bounded"),
+            ),
+            page(vec![contact(3, "2026-03-01T08:00:00Z")], None),
+            // Round 2: what changed after the bound, meanwhile: contact 2 again (edited while
+            // the walk went on) and contact 4, edited later still. One page: done.
+            page(
+                vec![
+                    contact(2, "2026-03-01T11:00:00Z"),
+                    contact(4, "2026-03-01T12:00:00Z"),
+                ],
+                None,
+            ),
+        ],
+    );
+    let output = result.expect("polls");
+    assert_eq!(
+        output,
+        json!({"next_cursor": "2026-03-01T12:00:00Z", "count": 5})
+    );
+    let requests = host.requests();
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    // The first page only tells that there are several; it is read again within the bound.
+    assert_eq!(query_value(&requests[0], "updated_after"), Some(since));
+    assert_eq!(query_value(&requests[0], "updated_before"), None);
+    assert_eq!(query_value(&requests[1], "updated_after"), Some(since));
+    assert_eq!(
+        query_value(&requests[1], "updated_before"),
+        Some("2026-03-01T10:00:00.251Z"),
+        "bounded just past the newest updated_at of the first page"
+    );
+    assert_eq!(
+        query_value(&requests[1], "include"),
+        Some("list_memberships")
+    );
+    assert_eq!(requests[2].path, "/contacts?cursor=bounded");
+    assert_eq!(
+        query_value(&requests[3], "updated_after"),
+        Some("2026-03-01T10:00:00.250Z"),
+        "the next round starts at the bound"
+    );
+    assert_eq!(query_value(&requests[3], "updated_before"), None);
+    let emitted: Vec<Value> = host
+        .records()
+        .iter()
+        .map(|c| json!([c["contact_id"], c["updated_at"]]))
+        .collect();
+    let expected: Vec<Value> = [
+        (1, "2026-03-01T09:00:00Z"),
+        (2, "2026-03-01T10:00:00.250Z"),
+        (3, "2026-03-01T08:00:00Z"),
+        (2, "2026-03-01T11:00:00Z"),
+        (4, "2026-03-01T12:00:00Z"),
+    ]
+    .into_iter()
+    .map(|(n, at)| json!([contact(n, at)["contact_id"], at]))
+    .collect();
+    assert_eq!(
+        emitted, expected,
+        "the first page is not emitted twice, and the edit of contact 2 comes through"
+    );
+}
+
+#[test]
+fn a_failure_in_a_later_round_fails_the_poll() {
+    // Round 1 finishes; round 2 fails: the call fails and hands back no cursor, so the next poll
+    // starts from the old one and repeats round 1 rather than skipping anything.
+    let (result, host) = call(
+        "contacts.poll_updated",
+        json!({"cursor": "2026-03-01T00:00:00Z"}),
+        vec![
+            page(
+                vec![contact(1, "2026-03-01T09:00:00Z")],
+                Some("/v3/contacts?cursor=first"),
+            ),
+            page(vec![contact(1, "2026-03-01T09:00:00Z")], None),
+            HttpResponse::json(500, &json!([{"error_key": "server_error"}])),
+        ],
+    );
+    assert!(
+        matches!(result, Err(ConnectorError::Api { status: 500, .. })),
+        "{result:?}"
+    );
+    assert_eq!(host.requests().len(), 3);
+}
+
+#[test]
+fn a_multi_page_poll_without_updated_at_keeps_its_cursor() {
+    let (result, host) = call(
+        "contacts.poll_updated",
+        json!({"cursor": "2026-03-01T00:00:00Z"}),
+        vec![
+            page(
+                vec![json!({"contact_id": "c-1"})],
+                Some("/v3/contacts?cursor=next"),
+            ),
+            page(
+                vec![json!({"contact_id": "c-1"})],
+                Some("/v3/contacts?cursor=next"),
+            ),
+            page(vec![json!({"contact_id": "c-2"})], None),
+        ],
+    );
+    assert_eq!(
+        result.expect("polls"),
+        json!({"next_cursor": "2026-03-01T00:00:00Z", "count": 2}),
+        "nothing to bound the walk with: every page is read and the cursor is kept"
+    );
+    assert_eq!(host.requests().len(), 3);
+}
+
+#[test]
+fn a_segment_cannot_be_combined_with_other_filters() {
+    let (result, host) = call(
+        "contacts.list",
+        json!({"segment_id": 14, "lists": [LIST], "include": ["taggings"]}),
+        vec![],
+    );
+    match result {
+        Err(ConnectorError::InvalidInput { message }) => {
+            assert!(message.contains("`segment_id`"), "{message}");
+            assert!(message.contains("`lists`, `include`"), "{message}");
+        }
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+    assert!(host.requests().is_empty(), "nothing is sent");
+
+    let (result, host) = call(
+        "contacts.list",
+        json!({"segment_id": 14}),
+        vec![page(vec![contact(1, "2026-01-01T00:00:00Z")], None)],
+    );
+    assert_eq!(result.expect("a segment alone")["count"], 1);
+    let names: Vec<String> = host.requests()[0]
+        .query
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    assert_eq!(names, ["limit", "segment_id"]);
+}
+
+#[test]
+fn a_conflicting_sign_up_is_sent_again_after_short_pauses() {
+    let input = json!({"email_address": "jdodge@example.com", "list_memberships": [LIST]});
+    let conflict = || {
+        HttpResponse::json(
+            409,
+            &json!([{"error_key": "contacts.api.conflict",
+                "error_message": "Another request is modifying this contact"}]),
+        )
+    };
+    let updated = HttpResponse::json(
+        200,
+        &json!({"contact_id": "ab7ab702-b935-11e9-8a58-fa163e6b01c1", "action": "updated"}),
+    );
+    let (result, host) = call(
+        "contacts.create_or_update",
+        input.clone(),
+        vec![conflict(), conflict(), updated],
+    );
+    assert_eq!(
+        result.expect("the third try goes through")["created"],
+        false
+    );
+    let requests = host.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(
+        requests
+            .iter()
+            .all(|r| json_body(r) == json_body(&requests[0])),
+        "the same upsert each time"
+    );
+    assert_eq!(
+        host.sleeps(),
+        [Duration::from_millis(500), Duration::from_secs(1)]
+    );
+
+    // Bounded: after three repeats the 409 is the answer.
+    let (result, host) = call(
+        "contacts.create_or_update",
+        input,
+        (0..10).map(|_| conflict()).collect(),
+    );
+    match result {
+        Err(ConnectorError::Api {
+            status: 409,
+            errors,
+        }) => {
+            assert_eq!(errors[0].key, "contacts.api.conflict");
+        }
+        other => panic!("expected the API's 409, got {other:?}"),
+    }
+    assert_eq!(host.requests().len(), 4, "one try and three repeats");
+    assert_eq!(
+        host.sleeps(),
+        [
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+            Duration::from_secs(2)
+        ]
+    );
+
+    // Other errors are not repeated.
+    let (result, host) = call(
+        "contacts.create_or_update",
+        json!({"email_address": "jdodge@example.com", "list_memberships": [LIST]}),
+        vec![HttpResponse::json(400, &json!([{"error_key": "bad"}]))],
+    );
+    assert!(matches!(
+        result,
+        Err(ConnectorError::Api { status: 400, .. })
+    ));
+    assert_eq!(host.requests().len(), 1);
+    assert!(host.sleeps().is_empty());
+}
+
+#[test]
+fn a_custom_field_update_replaces_the_whole_field() {
+    let field = json!({"custom_field_id": "6e7cd1d0-3e2a-11eb-b3a4-fa163e6b01c1",
+        "label": "Favourite Fruit", "type": "single_select",
+        "choices": [{"choice_id": 1, "choice_label": "Apple"}]});
+    // Without a label the PUT would clear it: the input is refused before anything is sent.
+    let (result, host) = call(
+        "custom_fields.update",
+        json!({"custom_field_id": "6e7cd1d0-3e2a-11eb-b3a4-fa163e6b01c1",
+            "choices": [{"choice_id": 1, "choice_label": "Apple"}]}),
+        vec![HttpResponse::json(200, &field)],
+    );
+    match result {
+        Err(ConnectorError::InvalidInput { message }) => {
+            assert!(message.contains("label"), "{message}");
+        }
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+    assert!(host.requests().is_empty());
+
+    let (result, host) = call(
+        "custom_fields.update",
+        json!({"custom_field_id": "6e7cd1d0-3e2a-11eb-b3a4-fa163e6b01c1",
+            "label": "Favourite Fruit",
+            "choices": [{"choice_id": 1, "choice_label": "Apple"}, {"choice_label": "Plum"}]}),
+        vec![HttpResponse::json(200, &field)],
+    );
+    result.expect("replaced");
+    let requests = host.requests();
+    assert_eq!(requests[0].method, HttpMethod::Put);
+    assert_eq!(
+        json_body(&requests[0]),
+        &json!({"label": "Favourite Fruit",
+            "choices": [{"choice_id": 1, "choice_label": "Apple"}, {"choice_label": "Plum"}]})
+    );
+}
+
+#[test]
+fn the_account_summary_keeps_the_company_logo() {
+    let logo = json!({"url": "https://files.constantcontact.com/3a20c2f5701/logo.jpg",
+        "external_url": "https://www.example.com/logo.png", "internal_id": "ACCOUNT.IMAGE.5"});
+    let (result, host) = call(
+        "account.get_summary",
+        json!({"extra_fields": ["company_logo"]}),
+        vec![HttpResponse::json(
+            200,
+            &json!({"organization_name": "Acme", "company_logo": logo}),
+        )],
+    );
+    assert_eq!(result.expect("a summary")["company_logo"], logo);
+    assert_eq!(
+        query_value(&host.requests()[0], "extra_fields"),
+        Some("company_logo")
     );
 }
 

@@ -48,9 +48,7 @@ fn representative_calls() -> Vec<(&'static str, Value, Vec<HttpResponse>)> {
                 "status": ["active", "unsubscribed"],
                 "email": "dlang@example.com",
                 "lists": [LIST, LIST_2],
-                // The spec declares `maximum: 1` on segment_id (meaning one segment), so the
-                // representative id is 1.
-                "segment_id": 1,
+                // `segment_id` goes alone (see `a_segment_request_conforms_on_its_own`).
                 "tags": [TAG],
                 "updated_after": "2026-01-01T00:00:00.000Z",
                 "updated_before": "2026-07-01T00:00:00.000Z",
@@ -155,6 +153,7 @@ fn representative_calls() -> Vec<(&'static str, Value, Vec<HttpResponse>)> {
             "contacts.poll_updated",
             json!({"cursor": "2026-01-01T00:00:00.000Z", "include": ["list_memberships"]}),
             vec![
+                // Several pages of changes: the first page fixes the bound...
                 HttpResponse::json(
                     200,
                     &json!({
@@ -162,6 +161,16 @@ fn representative_calls() -> Vec<(&'static str, Value, Vec<HttpResponse>)> {
                         "_links": {"next": {"href": "/v3/contacts?cursor=bGltaXQ9NTAw"}}
                     }),
                 ),
+                // ...the bounded walk reads up to it, page by page...
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "contacts": [contact()],
+                        "_links": {"next": {"href": "/v3/contacts?cursor=Ym91bmRlZA"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"contacts": []})),
+                // ...and the next round finds one page of later changes.
                 HttpResponse::json(200, &json!({"contacts": []})),
             ],
         ),
@@ -513,6 +522,31 @@ fn every_request_conforms_to_the_official_spec() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `segment_id` can only be combined with `limit`, so the representative `contacts.list` call
+/// leaves it out; this one sends it alone, through a "processing" answer.
+#[test]
+fn a_segment_request_conforms_on_its_own() {
+    let spec = load_spec();
+    let requests = requests_of(
+        "contacts.list",
+        // The spec declares `maximum: 1` on segment_id (meaning one segment), so the
+        // representative id is 1.
+        json!({"segment_id": 1}),
+        vec![
+            HttpResponse::json(202, &json!({"status": "processing"})),
+            HttpResponse::json(200, &json!({"contacts": [contact()]})),
+        ],
+    );
+    assert_eq!(requests.len(), 2);
+    let problems: Vec<String> = requests
+        .iter()
+        .flat_map(|request| conformance_problems(&spec, request))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let names: Vec<&str> = requests[0].query.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["limit", "segment_id"]);
 }
 
 #[test]

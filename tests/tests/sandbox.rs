@@ -984,6 +984,23 @@ async fn paging_returns_every_contact_once_and_filters_work() {
     assert_eq!(later.len(), expected);
     assert!(later.iter().all(|c| str_of(c, "/updated_at") > pivot));
 
+    // updated_after with updated_before: exactly the window between, both ends excluded (the
+    // poll trigger bounds its walks this way)
+    let upper = stamps[900];
+    let expected = stamps.iter().filter(|s| **s > pivot && **s < upper).count();
+    let window = all_pages(
+        &api,
+        &format!("/v3/contacts?status=all&limit=100&updated_after={pivot}&updated_before={upper}"),
+    )
+    .await;
+    assert_eq!(window.len(), expected);
+    assert!(expected > 250, "the window spans several pages");
+    assert!(
+        window
+            .iter()
+            .all(|c| str_of(c, "/updated_at") > pivot && str_of(c, "/updated_at") < upper)
+    );
+
     // lists
     let list = str_of(&all[0], "/list_memberships/0").to_owned();
     let expected = all
@@ -1012,6 +1029,43 @@ async fn paging_returns_every_contact_once_and_filters_work() {
     );
     let (_, counted) = api.get("/v3/contacts?include_count=true&limit=1").await;
     assert_eq!(counted["contacts_count"], 1199);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_custom_field_put_replaces_the_field_so_it_needs_a_label() {
+    let sandbox = Sandbox::start(unlimited())
+        .await
+        .expect("the sandbox starts");
+    let api = Api::new(&sandbox);
+    let (status, field) = api
+        .send(
+            Method::POST,
+            "/v3/contact_custom_fields",
+            Some(&json!({"label": "Shoe Size", "type": "string"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{field}");
+    let path = format!(
+        "/v3/contact_custom_fields/{}",
+        str_of(&field, "/custom_field_id")
+    );
+    // The spec: "Any properties omitted in the PUT request are overwritten with a null value";
+    // a custom field cannot be without a label.
+    let (status, errors) = api.send(Method::PUT, &path, Some(&json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{errors}");
+    assert!(errors.to_string().contains("label is required"), "{errors}");
+    let (_, unchanged) = api.get(&path).await;
+    assert_eq!(unchanged["label"], "Shoe Size");
+    let (status, replaced) = api
+        .send(
+            Method::PUT,
+            &path,
+            Some(&json!({"label": "Shoe size (EU)"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["label"], "Shoe size (EU)");
     sandbox.stop().await;
 }
 

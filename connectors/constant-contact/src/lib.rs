@@ -12,6 +12,7 @@ mod methods;
 mod pagination;
 mod paths;
 pub mod settings;
+mod timestamp;
 
 use plugboard_core::{
     AuthSpec, ClientAuth, ConnectorDefinition, LimitScope, MethodSet, OAuth2AuthorizationCode,

@@ -13,17 +13,19 @@
 //! Re-recording changes ids and timestamps in the cassettes and may change the request
 //! snapshots; review both (`cargo insta review`).
 //!
-//! Every replay test runs without a sandbox. One more test,
-//! `recording_against_the_sandbox_scrubs_and_replays`, exercises record mode itself against a
-//! sandbox on 127.0.0.1, into a scratch file.
+//! Every replay test runs without a sandbox. Two more tests use one on 127.0.0.1:
+//! `recording_against_the_sandbox_scrubs_and_replays` exercises record mode itself, into a scratch
+//! file, and `a_poll_over_several_pages_against_the_sandbox_misses_nothing` runs the poll trigger's
+//! bounded walks live while a contact is edited mid-poll (a cassette cannot edit the account).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use constant_contact::ConstantContact;
 use constant_contact_sandbox::{Sandbox, SandboxConfig};
-use plugboard_core::{ConnectorError, DefinedConnector, Host};
+use plugboard_core::{ConnectorError, DefinedConnector, Host, HttpRequest, HttpResponse, LogLevel};
 use plugboard_runner::{Endpoints, ExecutorConfig, TokenSet};
 use plugboard_testkit::{
     FakeClock, Harness, LiveConnection, LiveSetup, RecordingHost, ReplayHost, Run,
@@ -507,6 +509,115 @@ fn recording_against_the_sandbox_scrubs_and_replays() {
     assert!(!text.contains("sandbox-secret"), "{text}");
     assert!(!text.to_ascii_lowercase().contains("bearer"), "{text}");
     let _ = std::fs::remove_dir_all(path.parent().expect("a parent"));
+}
+
+/// Passes every call to a live host, and after the `edit_after`-th request edits the first
+/// contact of the first answer, as another user of the account would while a poll is running.
+struct EditingHost<'h> {
+    inner: &'h dyn Host,
+    list_id: String,
+    edit_after: u32,
+    sent: AtomicU32,
+    first_email: Mutex<Option<String>>,
+}
+
+impl Host for EditingHost<'_> {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let response = self.inner.send(request)?;
+        let sent = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut first = self.first_email.lock().expect("not poisoned");
+        if sent == 1 {
+            let body: serde_json::Value = response.decode()?;
+            *first = body
+                .pointer("/contacts/0/email_address/address")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+        }
+        if sent == self.edit_after {
+            let email = first.clone().expect("the first page had a contact");
+            let edit = HttpRequest::post("/contacts/sign_up_form").json(&json!({
+                "email_address": email,
+                "list_memberships": [self.list_id],
+                "job_title": "Edited mid-poll",
+            }))?;
+            let answer = self.inner.send(edit)?;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        Ok(response)
+    }
+    fn emit(&self, record: serde_json::Value) -> Result<(), ConnectorError> {
+        self.inner.emit(record)
+    }
+    fn log(&self, level: LogLevel, message: &str) {
+        self.inner.log(level, message);
+    }
+    fn is_cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+    fn sleep(&self, duration: Duration) -> Result<(), ConnectorError> {
+        self.inner.sleep(duration)
+    }
+}
+
+/// The poll trigger over several pages against the sandbox, through the runner's executor: the
+/// walks are bounded with `updated_before`, every contact comes once, and a contact edited while
+/// the poll runs comes again with its edit, in the same poll; the next poll finds nothing.
+#[test]
+fn a_poll_over_several_pages_against_the_sandbox_misses_nothing() {
+    let sandbox = Sandbox::spawn(SandboxConfig {
+        contacts: 1_200,
+        lists: 2,
+        ..SandboxConfig::default()
+    })
+    .expect("the sandbox starts on 127.0.0.1");
+    let live = live_connection(&sandbox);
+    let host = live.host();
+    let harness = harness();
+    let (_, list_id) = first_list_id(&harness, &host);
+    let all = harness.call(&host, "contacts.list", json!({}));
+    let active = all.ok()["count"].as_u64().expect("a count");
+    assert!(active > 1_000, "{active} contacts: more than two pages");
+
+    let editing = EditingHost {
+        inner: &host,
+        list_id,
+        edit_after: 2,
+        sent: AtomicU32::new(0),
+        first_email: Mutex::new(None),
+    };
+    let poll = harness.call(&editing, "contacts.poll_updated", json!({}));
+    let output = poll.ok().clone();
+    assert_eq!(output["count"].as_u64(), Some(active + 1), "{output}");
+    let ids: std::collections::HashSet<&str> = poll
+        .records
+        .iter()
+        .filter_map(|c| c["contact_id"].as_str())
+        .collect();
+    assert_eq!(
+        ids.len() as u64,
+        active,
+        "every contact, the edited one twice"
+    );
+    let last = poll.records.last().expect("records");
+    assert_eq!(last["job_title"], "Edited mid-poll", "the edit came last");
+    assert_eq!(output["next_cursor"], last["updated_at"], "{output}");
+    assert!(
+        poll.requests
+            .iter()
+            .any(|r| r.query.iter().any(|(name, _)| name == "updated_before")),
+        "the walks over several pages are bounded: {:#?}",
+        poll.requests
+    );
+
+    let again = harness.call(
+        &host,
+        "contacts.poll_updated",
+        json!({"cursor": output["next_cursor"]}),
+    );
+    assert_eq!(again.ok()["count"], 0);
+    assert_eq!(again.ok()["next_cursor"], output["next_cursor"]);
+    drop(live);
+    sandbox.shutdown();
 }
 
 #[test]

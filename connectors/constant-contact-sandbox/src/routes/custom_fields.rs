@@ -118,7 +118,10 @@ pub(crate) async fn get_one(State(shared): State<AppState>, Path(id): Path<Strin
     Ok(json(StatusCode::OK, field_json(field)))
 }
 
-/// `PUT /contact_custom_fields/{custom_field_id}`: relabels.
+/// `PUT /contact_custom_fields/{custom_field_id}`: replaces the field's label. The spec says
+/// properties left out of the PUT "are overwritten with a null value", and a custom field cannot
+/// be without its label, so the sandbox answers 400 to a PUT without one (how the real service
+/// refuses it is undocumented). Choices are not modelled.
 pub(crate) async fn put(
     State(shared): State<AppState>,
     Path(id): Path<String>,
@@ -132,10 +135,14 @@ pub(crate) async fn put(
         .iter_mut()
         .find(|f| f.id == id)
         .ok_or_else(|| ApiError::not_found("custom field"))?;
-    if let Some(label) = input.label {
-        check_len("label", Some(&label), 50)?;
-        field.label = label;
-    }
+    let label = input
+        .label
+        .filter(|l| !l.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::validation("label is required: a PUT replaces the whole custom field.")
+        })?;
+    check_len("label", Some(&label), 50)?;
+    field.label = label;
     field.updated_at = now;
     Ok(json(StatusCode::OK, field_json(field)))
 }

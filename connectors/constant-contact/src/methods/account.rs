@@ -66,6 +66,20 @@ pub struct PhysicalAddress {
     pub country_code: Option<String>,
 }
 
+/// The company logo (`CompanyLogo` in the API contract).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CompanyLogo {
+    /// The internal URL of the logo image hosted in the account's MyLibrary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL of a logo image hosted on an external website.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// The internal id of the image in MyLibrary, e.g. `ACCOUNT.IMAGE.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_id: Option<String>,
+}
+
 /// A summary of the connected account (`Customer` in the API contract).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AccountSummary {
@@ -105,6 +119,9 @@ pub struct AccountSummary {
     /// The physical address, when asked for with `extra_fields`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub physical_address: Option<PhysicalAddress>,
+    /// The company logo, when asked for with `extra_fields` and the account has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_logo: Option<CompanyLogo>,
 }
 
 /// `GET /account/summary`.

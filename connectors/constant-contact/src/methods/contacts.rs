@@ -13,11 +13,20 @@ use super::Deleted;
 use crate::errors::{check, check_create};
 use crate::pagination::{Pages, PagingLinks};
 use crate::paths::segment;
+use crate::timestamp::Timestamp;
 
 /// The largest page `GET /contacts` serves.
 const PAGE_SIZE: u32 = 500;
+/// How many rounds one poll makes when changes span several pages (each round is one bounded
+/// walk); past it the poll returns a cursor and the next poll goes on from there.
+const MAX_POLL_ROUNDS: u32 = 100;
 /// How often a page still "processing" (a segment being evaluated) is asked for again.
 const PROCESSING_RETRIES: u32 = 6;
+/// How often `POST /contacts/sign_up_form` is sent again after a 409 (another request was
+/// changing the same contact); the upsert is safe to repeat, since a 409 changed nothing.
+const CONFLICT_RETRIES: u32 = 3;
+/// The pause before the first repeat of a conflicting sign-up; it doubles after each.
+const FIRST_CONFLICT_DELAY: Duration = Duration::from_millis(500);
 /// The longest pause before asking for a processing page again.
 const MAX_PROCESSING_DELAY: Duration = Duration::from_secs(30);
 
@@ -282,7 +291,8 @@ pub struct ListContactsInput {
     #[serde(default)]
     #[schemars(length(max = 25))]
     pub lists: Vec<String>,
-    /// Members of this segment. The API may need a while to evaluate a segment; the call then
+    /// Members of this segment; no other field may be given with it (the API allows only a page
+    /// size with `segment_id`). The API may need a while to evaluate a segment; the call then
     /// asks again, pausing 1 s, 2 s, 4 s... (about a minute in all) before giving up.
     #[serde(default)]
     pub segment_id: Option<i64>,
@@ -317,6 +327,54 @@ pub struct ListContactsInput {
     /// Also return the total number of matching contacts.
     #[serde(default)]
     pub include_count: bool,
+}
+
+impl ListContactsInput {
+    /// The names of the fields given besides `segment_id`.
+    fn fields_besides_segment(&self) -> Vec<&'static str> {
+        [
+            ("status", !self.status.is_empty()),
+            ("email", self.email.is_some()),
+            ("lists", !self.lists.is_empty()),
+            ("tags", !self.tags.is_empty()),
+            ("updated_after", self.updated_after.is_some()),
+            ("updated_before", self.updated_before.is_some()),
+            ("created_after", self.created_after.is_some()),
+            ("created_before", self.created_before.is_some()),
+            ("optout_after", self.optout_after.is_some()),
+            ("optout_before", self.optout_before.is_some()),
+            ("sms_status", !self.sms_status.is_empty()),
+            ("include", !self.include.is_empty()),
+            ("include_count", self.include_count),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// The API's `segment_id` "can only be combined with the limit query parameter", so other
+    /// fields with it are refused before anything is sent, rather than be ignored or refused by
+    /// the API in a way that does not name them.
+    fn check_segment_alone(&self) -> Result<(), ConnectorError> {
+        if self.segment_id.is_none() {
+            return Ok(());
+        }
+        let others = self.fields_besides_segment();
+        if others.is_empty() {
+            return Ok(());
+        }
+        Err(ConnectorError::InvalidInput {
+            message: format!(
+                "`segment_id` cannot be combined with other fields (the API allows only a page \
+                 size with it); also given: {}",
+                others
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -375,63 +433,44 @@ fn fetch_page(
     })
 }
 
-/// What streaming a contacts collection saw.
-struct Streamed {
-    contacts_count: Option<u64>,
-    latest_update: Option<String>,
+/// Emits one page's contacts.
+fn emit_page(cx: &mut Context<'_, Contact>, page: &ContactsPage) -> Result<(), ConnectorError> {
+    cx.log(
+        LogLevel::Debug,
+        &format!("contacts: a page of {} contacts", page.contacts.len()),
+    );
+    for contact in &page.contacts {
+        cx.emit(contact)?;
+    }
+    Ok(())
 }
 
-/// Streams every contact of a collection, page by page.
+/// Streams every contact of a collection, page by page; returns the API's `contacts_count`, when
+/// it sent one.
 fn stream_contacts(
     cx: &mut Context<'_, Contact>,
     first: HttpRequest,
-) -> Result<Streamed, ConnectorError> {
+) -> Result<Option<u64>, ConnectorError> {
     let mut pages = Pages::new(first);
-    let mut streamed = Streamed {
-        contacts_count: None,
-        latest_update: None,
-    };
+    let mut contacts_count = None;
     while let Some(request) = pages.next_request() {
         let page: ContactsPage = fetch_page(cx, &request)?.decode()?;
-        cx.log(
-            LogLevel::Debug,
-            &format!("contacts: a page of {} contacts", page.contacts.len()),
-        );
-        streamed.contacts_count = streamed.contacts_count.or(page.contacts_count);
-        for contact in &page.contacts {
-            if let Some(updated) = &contact.updated_at
-                && streamed
-                    .latest_update
-                    .as_deref()
-                    .is_none_or(|latest| later(updated, latest))
-            {
-                streamed.latest_update = Some(updated.clone());
-            }
-            cx.emit(contact)?;
-        }
+        contacts_count = contacts_count.or(page.contacts_count);
+        emit_page(cx, &page)?;
         pages.advance(&page.links)?;
     }
-    Ok(streamed)
+    Ok(contacts_count)
 }
 
-/// Orders ISO-8601 UTC timestamps, whatever their number of fractional digits
-/// (`…:44Z` is earlier than `…:44.108Z`, though it sorts after it as text).
-fn timestamp_key(timestamp: &str) -> (&str, String) {
-    let bytes = timestamp.as_bytes();
-    let shaped = timestamp.len() >= 20
-        && timestamp.ends_with('Z')
-        && bytes.get(10) == Some(&b'T')
-        && (bytes.get(19) == Some(&b'.') || bytes.get(19) == Some(&b'Z'));
-    if !shaped {
-        return (timestamp, String::new());
-    }
-    let fraction = timestamp[19..timestamp.len() - 1].trim_start_matches('.');
-    (&timestamp[..19], format!("{fraction:0<9}"))
-}
-
-/// Whether timestamp `a` is later than `b`.
-fn later(a: &str, b: &str) -> bool {
-    timestamp_key(a) > timestamp_key(b)
+/// The newest `updated_at` among `contacts`, compared as instants (UTC offsets and any number of
+/// fractional digits), with its text as the API wrote it. Unparseable values are left out: a
+/// cursor that is too early only repeats contacts, one that is too late would skip them.
+fn newest_update(contacts: &[Contact]) -> Option<(Timestamp, &str)> {
+    contacts
+        .iter()
+        .filter_map(|c| c.updated_at.as_deref())
+        .filter_map(|text| Timestamp::parse(text).map(|at| (at, text)))
+        .max_by_key(|(at, _)| *at)
 }
 
 /// `GET /contacts`, every page.
@@ -445,8 +484,9 @@ impl Method for List {
         id: "contacts.list",
         name: "List Contacts",
         category: "Contacts",
-        description: "Streams every contact matching the filters (status, email, lists, segment, \
-            tags, dates), following the API's pages.",
+        description: "Streams every contact matching the filters (status, email, lists, tags, \
+            dates) or the members of one segment (alone: the API takes no other filter with \
+            it), following the API's pages.",
         kind: MethodKind::Action,
         idempotent: true,
     };
@@ -456,6 +496,7 @@ impl Method for List {
         cx: &mut Context<'_, Contact>,
         input: ListContactsInput,
     ) -> Result<ListContactsSummary, ConnectorError> {
+        input.check_segment_alone()?;
         let request = HttpRequest::get("/contacts")
             .query("limit", PAGE_SIZE)
             .query_opt("status", csv(&input.status))
@@ -478,10 +519,10 @@ impl Method for List {
             .query_opt("sms_status", csv(&input.sms_status))
             .query_opt("include", csv(&input.include))
             .query_opt("include_count", input.include_count.then_some(true));
-        let streamed = stream_contacts(cx, request)?;
+        let contacts_count = stream_contacts(cx, request)?;
         Ok(ListContactsSummary {
             count: cx.emitted(),
-            contacts_count: streamed.contacts_count,
+            contacts_count,
         })
     }
 }
@@ -506,8 +547,10 @@ pub struct PollUpdatedInput {
 /// What one poll found.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PollUpdatedOutput {
-    /// Pass this as `cursor` to the next poll: the latest `updated_at` seen, or the previous
-    /// cursor (or `start`) when nothing changed.
+    /// Pass this as `cursor` to the next poll: an `updated_at` the API returned, up to which every
+    /// change has been streamed, or the previous cursor (or `start`) when nothing changed. A
+    /// contact changed while the poll ran may come twice, in this poll or the next; none is
+    /// skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// How many new or updated contacts were streamed.
@@ -515,6 +558,16 @@ pub struct PollUpdatedOutput {
 }
 
 /// `GET /contacts?updated_after=<cursor>`, every page, with the next cursor.
+///
+/// One page is one consistent answer, so when the changes fit in it the newest `updated_at` on it
+/// is a safe cursor. A walk over several pages takes time, and a contact edited meanwhile on a
+/// page already read would be lost if the cursor jumped to a later edit read on a later page. So
+/// when there is a next page, the poll fixes an upper bound first, walks only the contacts
+/// updated before it (`updated_before`), and hands back the bound as the cursor: edits made during
+/// the walk are later than the bound and come in the next round or poll. The connector has no
+/// clock (invariant 1), and the `Date` header is neither kept by cassettes nor written by the
+/// clock that stamps `updated_at`, so the bound is the newest `updated_at` on the first page: a
+/// time the API itself wrote, no later than the moment that page was served.
 pub struct PollUpdated;
 
 impl Method for PollUpdated {
@@ -526,7 +579,9 @@ impl Method for PollUpdated {
         name: "New or Updated Contacts",
         category: "Contacts",
         description: "Streams contacts created or updated since the cursor and returns the next \
-            cursor (the latest updated_at seen) for the next poll.",
+            cursor for the next poll. Changes spanning several pages are read up to a fixed \
+            updated_at (updated_before), so contacts edited while the pages are read come again \
+            later (in this poll or the next) instead of being skipped.",
         kind: MethodKind::PollTrigger,
         idempotent: true,
     };
@@ -536,18 +591,66 @@ impl Method for PollUpdated {
         cx: &mut Context<'_, Contact>,
         input: PollUpdatedInput,
     ) -> Result<PollUpdatedOutput, ConnectorError> {
-        let since = input.cursor.or(input.start);
-        let request = HttpRequest::get("/contacts")
-            .query("limit", PAGE_SIZE)
-            .query_opt("updated_after", since.clone())
-            .query_opt("include", csv(&input.include));
-        let streamed = stream_contacts(cx, request)?;
-        let next_cursor = match (streamed.latest_update, since) {
-            (Some(latest), Some(since)) if !later(&latest, &since) => Some(since),
-            (latest, since) => latest.or(since),
+        let include = csv(&input.include);
+        let changes_since = |since: &Option<String>| {
+            HttpRequest::get("/contacts")
+                .query("limit", PAGE_SIZE)
+                .query_opt("updated_after", since.clone())
+                .query_opt("include", include.clone())
         };
+        let mut since = input.cursor.or(input.start);
+        for _ in 0..MAX_POLL_ROUNDS {
+            let page: ContactsPage = fetch_page(cx, &changes_since(&since))?.decode()?;
+            let since_at = since.as_deref().and_then(Timestamp::parse);
+            let newest = newest_update(&page.contacts)
+                .filter(|(at, _)| since_at.is_none_or(|since| *at > since))
+                .map(|(at, text)| (at, text.to_owned()));
+            if page.links.next_request()?.is_none() {
+                // Every change since the cursor, in one answer.
+                emit_page(cx, &page)?;
+                return Ok(PollUpdatedOutput {
+                    next_cursor: newest.map(|(_, text)| text).or(since),
+                    count: cx.emitted(),
+                });
+            }
+            let Some((bound, bound_text)) = newest else {
+                // No usable `updated_at` to bound the walk (or none after the cursor, which the
+                // API should not send): read everything and keep the cursor, which repeats these
+                // contacts next time rather than risk skipping any.
+                cx.log(
+                    LogLevel::Warn,
+                    "contacts.poll_updated: the first page has no updated_at after the cursor; \
+                     reading every page and keeping the cursor",
+                );
+                stream_contacts(cx, changes_since(&since))?;
+                return Ok(PollUpdatedOutput {
+                    next_cursor: since,
+                    count: cx.emitted(),
+                });
+            };
+            // The first page is read again within the bound, so it is not emitted here. One
+            // millisecond past the bound keeps contacts updated exactly at it in this walk,
+            // whether the API's `updated_before` is exclusive or not; the next round starts
+            // after the bound, so nothing falls between the two.
+            let until = bound.plus_millis(1).to_string();
+            cx.log(
+                LogLevel::Debug,
+                &format!(
+                    "contacts.poll_updated: several pages of changes; reading those before {until}"
+                ),
+            );
+            stream_contacts(cx, changes_since(&since).query("updated_before", until))?;
+            since = Some(bound_text);
+        }
+        cx.log(
+            LogLevel::Info,
+            &format!(
+                "contacts.poll_updated: stopping after {MAX_POLL_ROUNDS} rounds; the next poll \
+                 goes on from the cursor"
+            ),
+        );
         Ok(PollUpdatedOutput {
-            next_cursor,
+            next_cursor: since,
             count: cx.emitted(),
         })
     }
@@ -766,7 +869,8 @@ contact_write_input! {
         /// The contact's id.
         #[serde(skip_serializing)]
         contact_id: String,
-        /// Who is making the change: `Contact` or `Account`.
+        /// Who is making the change: `Contact` or `Account`. Only `Account` revives a deleted
+        /// contact (the API's rule for restoring one with a PUT).
         update_source: Source,
     }
 }
@@ -810,8 +914,9 @@ impl Method for Update {
         id: "contacts.update",
         name: "Replace Contact",
         category: "Contacts",
-        description: "Replaces a contact as a whole (PUT): top-level fields left out are cleared; \
-            also revives a deleted contact.",
+        description: "Replaces a contact as a whole (PUT): top-level fields left out are cleared, \
+            sub-resources left out are kept. A deleted contact is revived only when \
+            update_source is Account.",
         kind: MethodKind::Action,
         idempotent: true,
     };
@@ -846,8 +951,8 @@ impl Method for Delete {
         id: "contacts.delete",
         name: "Delete Contact",
         category: "Contacts",
-        description: "Deletes a contact (it can be revived later by a create-or-update, import or \
-            replace).",
+        description: "Deletes a contact (it can be revived later by a create-or-update, an import \
+            or a replace with update_source Account).",
         kind: MethodKind::Action,
         idempotent: true,
     };
@@ -948,7 +1053,7 @@ impl Method for CreateOrUpdate {
         category: "Contacts",
         description: "Creates a contact, or updates the one with this email address (only the \
             fields given; lists and custom fields are added), and says which. Needs the contact's \
-            own consent.",
+            own consent. A 409 (simultaneous changes to the contact) is retried a few times.",
         kind: MethodKind::Action,
         idempotent: false,
     };
@@ -959,7 +1064,7 @@ impl Method for CreateOrUpdate {
         input: CreateOrUpdateInput,
     ) -> Result<CreateOrUpdateOutput, ConnectorError> {
         let request = HttpRequest::post("/contacts/sign_up_form").json(&input)?;
-        let response = check(cx.send(request)?)?;
+        let response = check(send_unless_conflicting(cx, &request)?)?;
         let created = response.status == 201;
         let body: SignUpResponse = response.decode()?;
         Ok(CreateOrUpdateOutput {
@@ -968,6 +1073,34 @@ impl Method for CreateOrUpdate {
             action: if created { "created" } else { "updated" }.to_owned(),
         })
     }
+}
+
+/// Sends a sign-up, sending it again (after 0.5 s, 1 s, 2 s) while the API answers 409: per the
+/// spec that means simultaneous requests were modifying the same contact, which passes, and the
+/// refused request changed nothing. The last answer is returned whatever it is.
+fn send_unless_conflicting(
+    cx: &Context<'_, NoRecords>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ConnectorError> {
+    let mut delay = FIRST_CONFLICT_DELAY;
+    let mut response = cx.send(request.clone())?;
+    for retry in 1..=CONFLICT_RETRIES {
+        if response.status != 409 {
+            break;
+        }
+        cx.log(
+            LogLevel::Info,
+            &format!(
+                "contacts.create_or_update: the contact is being changed by another request \
+                 (409); sending again in {} ms ({retry} of {CONFLICT_RETRIES})",
+                delay.as_millis()
+            ),
+        );
+        cx.sleep(delay)?;
+        delay *= 2;
+        response = cx.send(request.clone())?;
+    }
+    Ok(response)
 }
 
 /// Input of `contacts.counts`.
@@ -1036,11 +1169,56 @@ impl Method for Counts {
 mod tests {
     use super::*;
 
+    fn updated(at: &str) -> Contact {
+        serde_json::from_value(serde_json::json!({"contact_id": at, "updated_at": at}))
+            .expect("a contact")
+    }
+
     #[test]
-    fn timestamps_compare_by_time_not_text() {
-        assert!(later("2024-05-01T10:00:44.108Z", "2024-05-01T10:00:44Z"));
-        assert!(later("2024-05-01T10:00:45Z", "2024-05-01T10:00:44.999Z"));
-        assert!(!later("2024-05-01T10:00:44.1Z", "2024-05-01T10:00:44.100Z"));
+    fn the_newest_update_is_found_by_instant_not_text() {
+        let contacts = [
+            // 10:00 UTC: sorts last as text.
+            updated("2024-05-01T12:00:00+02:00"),
+            updated("2024-05-01T10:30:00Z"),
+            updated("2024-05-01T10:29:59.999-00:00"),
+            updated("not a time"),
+        ];
+        let (_, text) = newest_update(&contacts).expect("one parses");
+        assert_eq!(text, "2024-05-01T10:30:00Z");
+
+        let contacts = [
+            updated("2024-05-01T10:00:44Z"),
+            updated("2024-05-01T10:00:44.108Z"),
+        ];
+        let (_, text) = newest_update(&contacts).expect("both parse");
+        assert_eq!(text, "2024-05-01T10:00:44.108Z");
+        assert!(newest_update(&[updated("garbage")]).is_none());
+    }
+
+    #[test]
+    fn a_segment_goes_alone() {
+        let alone = ListContactsInput {
+            segment_id: Some(3),
+            ..ListContactsInput::default()
+        };
+        assert!(alone.check_segment_alone().is_ok());
+        let mixed = ListContactsInput {
+            segment_id: Some(3),
+            lists: vec!["l-1".into()],
+            include_count: true,
+            ..ListContactsInput::default()
+        };
+        let ConnectorError::InvalidInput { message } =
+            mixed.check_segment_alone().expect_err("refused")
+        else {
+            panic!("expected invalid input");
+        };
+        assert!(message.contains("`lists`, `include_count`"), "{message}");
+        let no_segment = ListContactsInput {
+            lists: vec!["l-1".into()],
+            ..ListContactsInput::default()
+        };
+        assert!(no_segment.check_segment_alone().is_ok());
     }
 
     #[test]

@@ -209,7 +209,8 @@ impl Method for Create {
     }
 }
 
-/// A choice of a select field to keep, change or add.
+/// A choice of a select field to keep, change or add; the update lists every choice the field
+/// keeps.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChoiceUpdate {
@@ -223,18 +224,23 @@ pub struct ChoiceUpdate {
     pub display_order: Option<i64>,
 }
 
-/// Input of `custom_fields.update`.
+/// Input of `custom_fields.update`: the field as it should be afterwards. The API's PUT replaces
+/// the field, and "any properties omitted in the PUT request are overwritten with a null value",
+/// so there is nothing optional to leave unchanged: the label is required, and the choices are
+/// the whole list.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     /// The custom field's id.
     #[serde(skip_serializing)]
     pub custom_field_id: String,
-    /// The new label (up to 50 characters).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The label (up to 50 characters), even when it does not change: a PUT without one would
+    /// clear it.
     #[schemars(length(min = 1, max = 50))]
-    pub label: Option<String>,
-    /// For select fields: the choices as they should be (up to 100).
+    pub label: String,
+    /// For select fields, every choice the field keeps or gains (up to 100): existing ones with
+    /// their `choice_id`, new ones without. Choices not listed are removed; leave it empty only for
+    /// fields without choices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub choices: Vec<ChoiceUpdate>,
@@ -249,9 +255,11 @@ impl Method for Update {
     type Record = NoRecords;
     const INFO: MethodInfo = MethodInfo {
         id: "custom_fields.update",
-        name: "Update Custom Field",
+        name: "Replace Custom Field",
         category: "Custom Fields",
-        description: "Changes a custom field's label or, for select fields, its choices.",
+        description: "Replaces a custom field's label and, for select fields, its whole list of \
+            choices (PUT): give the label even if unchanged, and every choice to keep; choices \
+            left out are removed.",
         kind: MethodKind::Action,
         idempotent: true,
     };
