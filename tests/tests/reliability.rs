@@ -601,6 +601,46 @@ fn an_interrupted_run_can_be_resumed() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_run_still_running_cannot_be_resumed_by_another_process() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("resume-running");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    sandbox.set_faults(Faults {
+        latency: Duration::from_millis(200),
+        ..Faults::default()
+    });
+    let workflow = fixture("reads.json");
+    let path = workflow.to_string_lossy().into_owned();
+    let input = format!("file={}", ws.file("contacts.jsonl"));
+    let running = ws.spawn(&[
+        "run",
+        path.as_str(),
+        "--no-rate-limits",
+        "--json",
+        "--input",
+        input.as_str(),
+    ]);
+    wait_for_stats(&sandbox, Duration::from_secs(30), |s| s.api_served >= 2);
+    // A fresh state file: the run is run 1.
+    let refused = run(&ws, &workflow, &["--resume", "1"]);
+    assert!(!refused.success(), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("still running in process {}", running.id())),
+        "{refused:?}"
+    );
+
+    // Once its process is gone (killed, so the run is still marked running), it can be resumed.
+    let killed = running.kill();
+    assert!(!killed.success(), "{killed:?}");
+    sandbox.set_faults(Faults::default());
+    let done = run(&ws, &workflow, &["--resume", "1"]).finished();
+    assert_eq!(done["outputs"]["summaries"], 12, "{done}");
+}
+
 // ---- quotas ----
 
 #[test]

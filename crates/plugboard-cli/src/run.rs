@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use plugboard_runner::store::RunClaim;
 use plugboard_runner::{RunId, RunStatus, Session};
 use plugboard_workflow::{Problem, RunError, ValidWorkflow, validate};
 use serde_json::{Map, Value};
@@ -180,7 +181,25 @@ pub fn run_command(args: &RunArgs, session: &Session) -> anyhow::Result<ExitCode
     let store = session.store();
     let run_id = match run_id {
         Some(id) => {
-            store.finish_run(id, RunStatus::Running, None)?;
+            match store.claim_run(id)? {
+                RunClaim::Claimed { elsewhere: None } => {}
+                RunClaim::Claimed {
+                    elsewhere: Some(host),
+                } => reporter.note(&format!(
+                    "run {} was marked running on host `{host}`, whose processes cannot be \
+                     checked from here; resuming it",
+                    id.0
+                )),
+                RunClaim::Busy { pid } => bail!(
+                    "run {} is still running in process {pid}: resuming it now would send its \
+                     remaining calls twice. Wait for it to end, or stop it (Ctrl-C) and resume then",
+                    id.0
+                ),
+                RunClaim::Completed => {
+                    bail!("run {} already completed; there is nothing to resume", id.0)
+                }
+                RunClaim::Unknown => bail!("there is no run {} in this state file", id.0),
+            }
             id
         }
         None => store.create_run(
@@ -314,7 +333,6 @@ fn read_inputs(args: &RunArgs, workflow: &ValidWorkflow) -> anyhow::Result<Map<S
     Ok(inputs)
 }
 
-/// Prints (or writes) the result of a successful run.
 /// The command that resumes `run`: this one as it was typed (state file, plugins, sandbox and
 /// all), without its inputs (a resume reuses the run's) and with `--resume`.
 fn resume_command(run: RunId) -> String {
@@ -347,6 +365,7 @@ fn shell_quoted(word: &str) -> String {
     }
 }
 
+/// Prints (or writes) the result of a successful run.
 fn write_result(
     args: &RunArgs,
     result: &Value,

@@ -326,6 +326,26 @@ pub struct RunRecord {
     pub finished_at_ms: Option<i64>,
 }
 
+/// The answer to [`StateStore::claim_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunClaim {
+    /// This process now owns the run. `elsewhere` names the machine of a previous owner marked
+    /// running there, whose liveness cannot be checked from here.
+    Claimed {
+        /// The host name of a previous owner on another machine, if any.
+        elsewhere: Option<String>,
+    },
+    /// A live process on this machine is running it.
+    Busy {
+        /// That process's id.
+        pid: u32,
+    },
+    /// It completed; there is nothing to resume.
+    Completed,
+    /// There is no such run.
+    Unknown,
+}
+
 /// A state-store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -459,6 +479,11 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     fn record_step(&self, run: RunId, key: &str, output: &Value) -> Result<(), StoreError>;
     /// The completed steps of a run, in the order they were recorded.
     fn completed_steps(&self, run: RunId) -> Result<Vec<(String, Value)>, StoreError>;
+    /// Takes run `run` over for this process, to resume it: in one transaction, refused when
+    /// the run completed or is still running in a live process on this machine (resuming it then
+    /// would send its remaining calls twice); otherwise the run is running again, owned by this
+    /// process.
+    fn claim_run(&self, run: RunId) -> Result<RunClaim, StoreError>;
     /// Marks a run finished (or back to running, when resumed).
     fn finish_run(
         &self,

@@ -22,13 +22,13 @@ use serde_json::{Map, Value};
 
 use super::{
     Admission, CommitOutcome, ConnectionRecord, Endpoints, LeaseHolder, LeaseOutcome, LimitCharge,
-    RunId, RunRecord, RunStatus, SlotTicket, StateStore, StoreError, TokenSet, VersionedTokens,
-    local_host_id, process_is_provably_dead,
+    RunClaim, RunId, RunRecord, RunStatus, SlotTicket, StateStore, StoreError, TokenSet,
+    VersionedTokens, local_host_id, process_is_provably_dead,
 };
 use crate::clock::system_now_ms;
 
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -120,6 +120,12 @@ const MIGRATIONS: &[&str] = &[
     // so nobody presents the dead grant again and `plugboard connections` can say so.
     r"
     ALTER TABLE tokens ADD COLUMN reauth_reason TEXT;
+    ",
+    // Version 4: the process running a run (pid and `local_host_id`), so a second process
+    // cannot resume it while it still runs and send its remaining calls twice.
+    r"
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner_host TEXT;
     ",
 ];
 
@@ -929,8 +935,15 @@ impl StateStore for SqliteStore {
     fn create_run(&self, workflow: &str, inputs: &Value) -> Result<RunId, StoreError> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO runs (workflow, inputs, status, started_at) VALUES (?1, ?2, 'running', ?3)",
-            params![workflow, to_json(inputs), system_now_ms()],
+            "INSERT INTO runs (workflow, inputs, status, started_at, owner_pid, owner_host)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            params![
+                workflow,
+                to_json(inputs),
+                system_now_ms(),
+                std::process::id(),
+                local_host_id()
+            ],
         )?;
         Ok(RunId(conn.last_insert_rowid()))
     }
@@ -971,6 +984,41 @@ impl StateStore for SqliteStore {
         rows.into_iter()
             .map(|(key, output)| Ok((key, from_json("step output", &output)?)))
             .collect()
+    }
+
+    fn claim_run(&self, run: RunId) -> Result<RunClaim, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<u32>, Option<String>)> = tx
+            .query_row(
+                "SELECT status, owner_pid, owner_host FROM runs WHERE id = ?1",
+                params![run.0],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let Some((status, owner_pid, owner_host)) = row else {
+            return Ok(RunClaim::Unknown);
+        };
+        let mut elsewhere = None;
+        match (RunStatus::parse(&status), owner_pid, owner_host) {
+            (RunStatus::Succeeded, _, _) => return Ok(RunClaim::Completed),
+            (RunStatus::Running, Some(pid), Some(host)) if pid != std::process::id() => {
+                if host != local_host_id() {
+                    elsewhere = Some(host.split('/').next().unwrap_or_default().to_owned());
+                } else if !process_is_provably_dead(pid, &host) {
+                    return Ok(RunClaim::Busy { pid });
+                }
+            }
+            _ => {}
+        }
+        tx.execute(
+            "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL,
+                 owner_pid = ?2, owner_host = ?3
+             WHERE id = ?1",
+            params![run.0, std::process::id(), local_host_id()],
+        )?;
+        tx.commit()?;
+        Ok(RunClaim::Claimed { elsewhere })
     }
 
     fn finish_run(
