@@ -150,3 +150,48 @@ fn describing_an_unknown_connector_names_the_known_ones() {
         "error: no connector `salesforce`; available: constant-contact, http"
     );
 }
+
+/// Output piped into a reader that stops early (`| head`) ends the program quietly, as with other
+/// command-line tools, instead of a panic and its backtrace.
+#[cfg(unix)]
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(plugboard_binary())
+        .args(["describe", "constant-contact", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("plugboard starts");
+    let mut first = [0_u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_exact(&mut first)
+        .expect("the manifest starts");
+    // The reader is gone; the rest (about 250 KB, more than a pipe holds) has nowhere to go.
+    let mut errors = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut errors)
+        .expect("stderr is readable");
+    let status = child.wait().expect("plugboard ends");
+    assert!(!errors.contains("panicked"), "{errors}");
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigpipe()),
+        "{status:?}: {errors}"
+    );
+}
+
+/// SIGPIPE's number, the same on every unix Rust supports.
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13
+}

@@ -164,6 +164,7 @@ enum PartnerAction {
 }
 
 fn main() -> ExitCode {
+    quit_quietly_on_a_closed_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLUGBOARD_LOG"))
         .with_writer(std::io::stderr)
@@ -174,6 +175,18 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`plugboard runs --json | head -1`) makes
+/// `println!` panic. Like other command-line tools, end quietly instead: the reader is gone. A
+/// run ended this way is journaled as far as it got and can be resumed.
+fn quit_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; setting a signal's
+    // disposition to its default touches no memory of this program.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
