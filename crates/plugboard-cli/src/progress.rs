@@ -122,12 +122,17 @@ fn describe(event: &Event) -> String {
             step,
             item,
             ok: true,
+            ..
         } => format!("  {step}: {} calls done", item + 1),
         Event::ItemFinished {
             step,
             item,
             ok: false,
-        } => format!("  {step}[{item}] failed"),
+            error,
+        } => match error {
+            Some(error) => format!("  {step}[{item}] failed (continuing): {error}"),
+            None => format!("  {step}[{item}] failed"),
+        },
         Event::RecordsProgress { step, count } => format!("  {step}: {count} records"),
     }
 }

@@ -194,6 +194,9 @@ pub enum Event {
         item: u64,
         /// Whether it succeeded.
         ok: bool,
+        /// Why it failed (with `on_error: continue`; the item's output holds the details).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// Records produced so far by a streaming step.
     RecordsProgress {
@@ -857,6 +860,7 @@ impl Engine<'_> {
                         step: step.id.clone(),
                         item,
                         ok: true,
+                        error: None,
                     });
                     Ok(())
                 }
@@ -867,6 +871,7 @@ impl Engine<'_> {
                         step: step.id.clone(),
                         item,
                         ok: false,
+                        error: Some(failure.failure.to_string()),
                     });
                     let _first = results[k].set(failure.failure.to_output());
                     Ok(())
@@ -1066,6 +1071,7 @@ impl Engine<'_> {
                                         step: step.id.clone(),
                                         item: index,
                                         ok: true,
+                                        error: None,
                                     });
                                 }
                                 Err(failure)
@@ -1084,6 +1090,7 @@ impl Engine<'_> {
                                         step: step.id.clone(),
                                         item: index,
                                         ok: false,
+                                        error: Some(failure.failure.to_string()),
                                     });
                                 }
                                 Err(failure) => {

@@ -380,7 +380,15 @@ fn on_error_continue_records_the_error_and_goes_on() {
         ("contacts.get", id) if id == &json!("x") || id == &json!(2) => Err(api_error(404)),
         _ => Ok(json!({"ok": input})),
     });
-    let outcome = run(&wf, Map::new(), &runner, &MemoryJournal::new(), &NoObserver).expect("runs");
+    let recorder = Recorder::default();
+    let outcome = run(&wf, Map::new(), &runner, &MemoryJournal::new(), &recorder).expect("runs");
+    // The item's failure is reported with its reason as it happens.
+    assert!(
+        recorder.0.lock().expect("lock").iter().any(|e| matches!(e,
+            Event::ItemFinished { step, item: 1, ok: false, error: Some(error) }
+                if step == "items" && error.contains("HTTP 404"))),
+        "no failed item event with its reason"
+    );
     assert_eq!(outcome.steps[0].status, StepStatus::FailedContinued);
     assert_eq!(outcome.steps[0].output["error"]["kind"], json!("api"));
     assert_eq!(
