@@ -10,7 +10,8 @@ use base64::Engine as _;
 use constant_contact_sandbox::{Faults, Sandbox, SandboxConfig, Stats};
 use plugboard_runner::ExecutorConfig;
 use plugboard_tests::e2e::{
-    EXAMPLE_CONNECTION, Output, Workspace, example, fixture, jsonl, sandbox_config, start_sandbox,
+    EXAMPLE_CONNECTION, Output, Running, Workspace, example, fixture, jsonl, sandbox_config,
+    start_sandbox,
 };
 use serde_json::Value;
 
@@ -551,27 +552,33 @@ fn resume_does_not_repeat_the_completed_calls_of_a_loop() {
     assert_eq!(sandbox.contact_count(), contacts + 3);
 }
 
+/// Starts `reads.json` in the background against `sandbox`, slowed to 200 ms an answer so the
+/// test can act while it runs.
 #[cfg(unix)]
-#[test]
-fn an_interrupted_run_can_be_resumed() {
-    let sandbox = start_sandbox(sandbox_config());
-    let ws = Workspace::new("interrupt");
-    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+fn spawn_slow_reads<'a>(ws: &'a Workspace, sandbox: &Sandbox) -> Running<'a> {
     sandbox.set_faults(Faults {
         latency: Duration::from_millis(200),
         ..Faults::default()
     });
     let workflow = fixture("reads.json").to_string_lossy().into_owned();
     let input = format!("file={}", ws.file("contacts.jsonl"));
-    let args = [
+    ws.spawn(&[
         "run",
         workflow.as_str(),
         "--no-rate-limits",
         "--json",
         "--input",
         input.as_str(),
-    ];
-    let running = ws.spawn(&args);
+    ])
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_can_be_resumed() {
+    let sandbox = start_sandbox(sandbox_config());
+    let ws = Workspace::new("interrupt");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let running = spawn_slow_reads(&ws, &sandbox);
     wait_for_stats(&sandbox, Duration::from_secs(30), |s| s.api_served >= 3);
     // Ctrl-C, as a user would press it.
     let signal = std::process::Command::new("kill")
@@ -607,21 +614,8 @@ fn a_run_still_running_cannot_be_resumed_by_another_process() {
     let sandbox = start_sandbox(sandbox_config());
     let ws = Workspace::new("resume-running");
     ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
-    sandbox.set_faults(Faults {
-        latency: Duration::from_millis(200),
-        ..Faults::default()
-    });
     let workflow = fixture("reads.json");
-    let path = workflow.to_string_lossy().into_owned();
-    let input = format!("file={}", ws.file("contacts.jsonl"));
-    let running = ws.spawn(&[
-        "run",
-        path.as_str(),
-        "--no-rate-limits",
-        "--json",
-        "--input",
-        input.as_str(),
-    ]);
+    let running = spawn_slow_reads(&ws, &sandbox);
     wait_for_stats(&sandbox, Duration::from_secs(30), |s| s.api_served >= 2);
     // A fresh state file: the run is run 1.
     let refused = run(&ws, &workflow, &["--resume", "1"]);

@@ -334,6 +334,20 @@ fn read_tokens(
     .optional()
 }
 
+/// Clears the refresh lease of `connection` if `holder` holds it (a lease since taken over by
+/// another holder is left alone).
+fn release_lease(conn: &Connection, connection: &str, holder: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        concat!(
+            "UPDATE tokens SET ",
+            no_lease!(),
+            " WHERE connection = ?1 AND lease_holder = ?2"
+        ),
+        params![connection, holder],
+    )?;
+    Ok(())
+}
+
 fn write_tokens(
     conn: &Connection,
     connection: &str,
@@ -634,14 +648,7 @@ impl StateStore for SqliteStore {
             let current = read_tokens(&tx, connection)?;
             let outcome = match current {
                 Some(current) if current.version != expected_version => {
-                    tx.execute(
-                        concat!(
-                            "UPDATE tokens SET ",
-                            no_lease!(),
-                            " WHERE connection = ?1 AND lease_holder = ?2"
-                        ),
-                        params![connection, holder],
-                    )?;
+                    release_lease(&tx, connection, holder)?;
                     CommitOutcome::Conflict(current)
                 }
                 // Deleted while we refreshed: writing would bring its tokens back.
@@ -693,28 +700,13 @@ impl StateStore for SqliteStore {
             "UPDATE tokens SET reauth_reason = ?3 WHERE connection = ?1 AND version = ?2",
             params![connection, version, reason],
         )?;
-        tx.execute(
-            concat!(
-                "UPDATE tokens SET ",
-                no_lease!(),
-                " WHERE connection = ?1 AND lease_holder = ?2"
-            ),
-            params![connection, holder],
-        )?;
+        release_lease(&tx, connection, holder)?;
         tx.commit()?;
         Ok(())
     }
 
     fn release_refresh_lease(&self, connection: &str, holder: &str) -> Result<(), StoreError> {
-        self.lock().execute(
-            concat!(
-                "UPDATE tokens SET ",
-                no_lease!(),
-                " WHERE connection = ?1 AND lease_holder = ?2"
-            ),
-            params![connection, holder],
-        )?;
-        Ok(())
+        Ok(release_lease(&self.lock(), connection, holder)?)
     }
 
     fn acquire(&self, charges: &[LimitCharge], now_ms: i64) -> Result<Admission, StoreError> {

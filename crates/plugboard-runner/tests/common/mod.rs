@@ -85,6 +85,23 @@ impl FakeState {
     }
 }
 
+/// The next scripted answer for `path`, if the test queued one.
+fn scripted_response(state: &FakeState, path: &str) -> Option<Response> {
+    let (status, body, retry_after) = state
+        .script
+        .lock()
+        .unwrap()
+        .get_mut(path)
+        .and_then(VecDeque::pop_front)?;
+    let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+    if let Some(retry_after) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", retry_after.parse().unwrap());
+    }
+    Some(response)
+}
+
 fn oauth_error(error: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -107,20 +124,7 @@ async fn token(
         state.bad_client_auth.fetch_add(1, Ordering::SeqCst);
         return oauth_error("invalid_client");
     }
-    let scripted = state
-        .script
-        .lock()
-        .unwrap()
-        .get_mut("/oauth/token")
-        .and_then(VecDeque::pop_front);
-    if let Some((status, body, retry_after)) = scripted {
-        let mut response =
-            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-        if let Some(retry_after) = retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", retry_after.parse().unwrap());
-        }
+    if let Some(response) = scripted_response(&state, "/oauth/token") {
         return response;
     }
     match form.get("grant_type").map(String::as_str) {
@@ -241,20 +245,7 @@ async fn api(State(state): State<Arc<FakeState>>, headers: HeaderMap, uri: Uri) 
                 .into_response();
         }
     }
-    let scripted = state
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&path)
-        .and_then(VecDeque::pop_front);
-    if let Some((status, body, retry_after)) = scripted {
-        let mut response =
-            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-        if let Some(retry_after) = retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", retry_after.parse().unwrap());
-        }
+    if let Some(response) = scripted_response(&state, &path) {
         return response;
     }
     axum::Json(json!({"ok": true, "path": path})).into_response()
