@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::snapshot::AccountSnapshot;
+
 /// The one OAuth client the sandbox knows (Constant Contact's "API key" and its secret).
 #[derive(Clone)]
 pub struct RegisteredClient {
@@ -63,6 +65,9 @@ pub struct SandboxConfig {
     pub client: RegisteredClient,
     /// Redirect URIs accepted besides any loopback `http://127.0.0.1:*/` or `http://localhost:*/`.
     pub redirect_uris: Vec<String>,
+    /// Start with this saved account instead of seeding one (the seed and counts above are then
+    /// unused): see [`Sandbox::account`](crate::Sandbox::account).
+    pub account: Option<AccountSnapshot>,
 }
 
 impl Default for SandboxConfig {
@@ -83,6 +88,7 @@ impl Default for SandboxConfig {
             port: 0,
             client: RegisteredClient::default(),
             redirect_uris: Vec::new(),
+            account: None,
         }
     }
 }

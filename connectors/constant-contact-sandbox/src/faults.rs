@@ -16,8 +16,14 @@ pub struct Faults {
     pub latency: Duration,
     /// Fraction (0..=1) of API requests whose connection is closed without any response.
     pub drop_rate: f64,
+    /// Fraction (0..=1) of API requests that change something (POST, PUT, PATCH, DELETE) whose
+    /// connection is closed after they were handled: the change happened, the answer is lost.
+    pub drop_after_rate: f64,
     /// The next N API requests are answered 429 `throttled`.
     pub force_throttle: u32,
+    /// The next N API requests are answered 401 whatever their token, as when the provider
+    /// revokes tokens faster than a client can use them.
+    pub force_unauthorized: u32,
     /// Seed of the generator that decides which requests fail.
     pub seed: u64,
 }
@@ -43,6 +49,8 @@ pub(crate) enum Fault {
     Drop,
     /// Answer 429 `throttled`.
     Throttle,
+    /// Answer 401.
+    Unauthorized,
     /// Answer this 5xx status.
     ServerError(u16),
 }
@@ -53,6 +61,7 @@ pub(crate) struct FaultState {
     faults: Faults,
     rng: fastrand::Rng,
     throttle_left: u32,
+    unauthorized_left: u32,
 }
 
 impl Default for FaultState {
@@ -67,6 +76,7 @@ impl FaultState {
         Self {
             rng: fastrand::Rng::with_seed(faults.seed),
             throttle_left: faults.force_throttle,
+            unauthorized_left: faults.force_unauthorized,
             faults,
         }
     }
@@ -77,6 +87,10 @@ impl FaultState {
         if self.faults.drop_rate > 0.0 && self.rng.f64() < self.faults.drop_rate {
             return (latency, Some(Fault::Drop));
         }
+        if self.unauthorized_left > 0 {
+            self.unauthorized_left -= 1;
+            return (latency, Some(Fault::Unauthorized));
+        }
         if self.throttle_left > 0 {
             self.throttle_left -= 1;
             return (latency, Some(Fault::Throttle));
@@ -86,6 +100,11 @@ impl FaultState {
             return (latency, Some(Fault::ServerError(status)));
         }
         (latency, None)
+    }
+
+    /// Whether to lose the answer of a change that was just handled.
+    pub fn drop_after_processing(&mut self) -> bool {
+        self.faults.drop_after_rate > 0.0 && self.rng.f64() < self.faults.drop_after_rate
     }
 }
 

@@ -43,7 +43,7 @@
 //!
 //! Modules, one concept each: `config` (what a sandbox starts with), `store` (the in-memory
 //! account), `seed` (its deterministic data), `oauth` (authorize and token endpoints), `limits`
-//! (rate limits), `faults` (fault injection), `stats` (counters), `routes` (the `/v3` API, one
+//! (rate limits), `snapshot` (the account saved and restored), `faults` (fault injection), `stats` (counters), `routes` (the `/v3` API, one
 //! module per resource), `server` (the listener, the API gate and the [`Sandbox`] handle).
 
 mod config;
@@ -54,6 +54,7 @@ mod oauth;
 pub(crate) mod routes;
 mod seed;
 mod server;
+mod snapshot;
 mod state;
 mod stats;
 mod store;
@@ -65,4 +66,5 @@ pub use faults::Faults;
 pub use oauth::{DEFAULT_SCOPE, TokenGrant};
 pub use routes::activities::{MAX_IMPORT_BYTES, MAX_IMPORT_CONTACTS};
 pub use server::{Sandbox, serve_until};
+pub use snapshot::{AccountSnapshot, SnapshotError};
 pub use stats::Stats;

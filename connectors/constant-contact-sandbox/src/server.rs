@@ -29,6 +29,7 @@ use crate::errors::ApiError;
 use crate::faults::{Fault, FaultState, Faults};
 use crate::limits::Verdict;
 use crate::oauth::{self, TokenGrant};
+use crate::snapshot::AccountSnapshot;
 use crate::state::{AppState, Shared, lock};
 use crate::stats::{Stats, bump};
 use crate::util::now_ms;
@@ -183,6 +184,10 @@ async fn api_gate(
             bump(&counters.throttled_429);
             return ApiError::throttled().into_response();
         }
+        Some(Fault::Unauthorized) => {
+            bump(&counters.unauthorized_401);
+            return ApiError::unauthorized().into_response();
+        }
         Some(Fault::ServerError(status)) => {
             bump(&counters.injected_5xx);
             return ApiError::server_error(status).into_response();
@@ -236,7 +241,17 @@ async fn api_gate(
         }
     }
     bump(&counters.api_served);
-    next.run(request).await
+    let changes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let response = next.run(request).await;
+    if changes && lock(&shared.faults).drop_after_processing() {
+        bump(&counters.dropped);
+        bump(&counters.dropped_after_processing);
+        conn.kill.store(true, Ordering::Relaxed);
+    }
+    response
 }
 
 /// The OAuth scope an API path needs (paths relative to `/v3`, as the spec's security
@@ -357,13 +372,18 @@ struct Running {
     server: tokio::task::JoinHandle<()>,
 }
 
-async fn launch(config: SandboxConfig) -> io::Result<Running> {
+async fn launch(mut config: SandboxConfig) -> io::Result<Running> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
     let addr = listener.local_addr()?;
-    let seed_config = config.clone();
-    let store = tokio::task::spawn_blocking(move || seed::seed(&seed_config))
-        .await
-        .map_err(io::Error::other)?;
+    let store = match config.account.take() {
+        Some(account) => account.into_store(),
+        None => {
+            let seed_config = config.clone();
+            tokio::task::spawn_blocking(move || seed::seed(&seed_config))
+                .await
+                .map_err(io::Error::other)?
+        }
+    };
     let shared = Arc::new(Shared::new(config, store));
     let app = router(shared.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -511,6 +531,12 @@ impl Sandbox {
     /// The configuration the sandbox runs with.
     pub fn config(&self) -> &SandboxConfig {
         &self.shared.config
+    }
+
+    /// The account's data as it is now, to start another sandbox with
+    /// ([`SandboxConfig::account`]).
+    pub fn account(&self) -> AccountSnapshot {
+        AccountSnapshot::of(&lock(&self.shared.store))
     }
 
     /// A snapshot of the counters (also `GET /__sandbox/stats`).

@@ -33,6 +33,9 @@ pub struct Stats {
     pub injected_5xx: u64,
     /// Connections closed on purpose without an answer.
     pub dropped: u64,
+    /// Of those, requests that were handled first (their effect happened) and whose answer was
+    /// then lost.
+    pub dropped_after_processing: u64,
     /// The most API requests admitted for one client within one rolling second.
     pub peak_per_second: u64,
 }
@@ -53,6 +56,7 @@ pub(crate) struct Counters {
     pub invalid_grants: AtomicU64,
     pub injected_5xx: AtomicU64,
     pub dropped: AtomicU64,
+    pub dropped_after_processing: AtomicU64,
     pub peak_per_second: AtomicU64,
 }
 
@@ -79,6 +83,7 @@ impl Counters {
             invalid_grants: get(&self.invalid_grants),
             injected_5xx: get(&self.injected_5xx),
             dropped: get(&self.dropped),
+            dropped_after_processing: get(&self.dropped_after_processing),
             peak_per_second: get(&self.peak_per_second),
         }
     }

@@ -5,12 +5,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::util::{now_ms, uuid};
 
 /// A contact's email address and its consent state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EmailAddr {
     /// The address (unique in the account, compared case-insensitively).
     pub address: String,
@@ -35,7 +36,7 @@ pub struct EmailAddr {
 }
 
 /// One of a contact's phone numbers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Phone {
     /// UUID of the phone number.
     pub id: String,
@@ -48,7 +49,7 @@ pub struct Phone {
 }
 
 /// One of a contact's street addresses.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Address {
     /// UUID of the address.
     pub id: String,
@@ -69,7 +70,7 @@ pub struct Address {
 }
 
 /// A note on a contact.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Note {
     /// UUID of the note.
     pub id: String,
@@ -80,7 +81,7 @@ pub struct Note {
 }
 
 /// A contact as the sandbox stores it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Contact {
     /// UUID.
     pub id: String,
@@ -137,7 +138,7 @@ impl Contact {
 }
 
 /// A contact list.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContactList {
     /// UUID.
     pub id: String,
@@ -154,7 +155,7 @@ pub struct ContactList {
 }
 
 /// A tag.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tag {
     /// UUID.
     pub id: String,
@@ -169,7 +170,7 @@ pub struct Tag {
 }
 
 /// A custom field definition.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CustomField {
     /// UUID.
     pub id: String,
@@ -186,7 +187,7 @@ pub struct CustomField {
 }
 
 /// A segment (integer id); the sandbox's segments select the members of one list.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Segment {
     /// Integer id.
     pub id: i64,
@@ -202,13 +203,14 @@ pub struct Segment {
 
 /// A bulk activity (asynchronous job); its work is done when it is created and its state
 /// advances on reads.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Activity {
     /// UUID.
     pub id: String,
     /// When it was created (epoch ms).
     pub created_at: i64,
     /// When it was created (monotonic, for the state's progression).
+    #[serde(skip, default = "Instant::now")]
     pub created_instant: Instant,
     /// How many times it was read.
     pub reads: u32,
@@ -219,7 +221,7 @@ pub struct Activity {
 }
 
 /// One activity of an email campaign (the primary email or its permalink).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignActivity {
     /// UUID.
     pub id: String,
@@ -246,7 +248,7 @@ pub struct CampaignActivity {
 }
 
 /// An email campaign.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Campaign {
     /// UUID.
     pub id: String,
@@ -265,7 +267,7 @@ pub struct Campaign {
 }
 
 /// The whole account.
-#[derive(Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Store {
     /// Contacts by id.
     pub contacts: HashMap<String, Contact>,
@@ -286,6 +288,7 @@ pub struct Store {
     /// Email campaigns, oldest first.
     pub campaigns: Vec<Campaign>,
     /// Generator of new ids.
+    #[serde(with = "rng_state")]
     pub rng: fastrand::Rng,
     last_ms: i64,
 }
@@ -387,5 +390,21 @@ impl Store {
             errors,
         });
         self.activities.len() - 1
+    }
+}
+
+/// The generator's state as a number, so a restored account draws the ids it would have drawn
+/// next instead of repeating ids it already handed out.
+mod rng_state {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(rng: &fastrand::Rng, serializer: S) -> Result<S::Ok, S::Error> {
+        rng.get_seed().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<fastrand::Rng, D::Error> {
+        u64::deserialize(deserializer).map(fastrand::Rng::with_seed)
     }
 }
