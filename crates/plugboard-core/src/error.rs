@@ -53,8 +53,9 @@ pub enum ConnectorError {
         /// The API's errors, in the order it sent them.
         errors: Vec<ApiErrorDetail>,
     },
-    /// The resource to create already exists (HTTP 409 on a create).
-    #[error("already exists: {message}")]
+    /// The resource to create already exists (HTTP 409 on a create). The message says what
+    /// already exists (it is shown as it is, so it must say so itself).
+    #[error("{message}")]
     AlreadyExists {
         /// What already exists, in the API's words when it gave any.
         message: String,
@@ -66,6 +67,14 @@ pub enum ConnectorError {
     #[error("transport error: {message}")]
     Transport {
         /// What failed, with any secret removed.
+        message: String,
+    },
+    /// A request that is not idempotent was sent and no answer came (the connection dropped, or
+    /// the answer took too long): it may or may not have taken effect, so sending it again could
+    /// do it twice.
+    #[error("outcome unknown: {message}")]
+    OutcomeUnknown {
+        /// What happened, with any secret removed.
         message: String,
     },
     /// The run was cancelled while the call was in progress.

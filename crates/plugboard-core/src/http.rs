@@ -213,6 +213,64 @@ impl HttpRequest {
     }
 }
 
+/// Why a request header is the host's alone, or `None` when a connector (or a workflow, through
+/// a generic connector) may set it. Names compare case-insensitively.
+///
+/// Refused: `Host` and the headers front ends and proxies route or attribute requests by
+/// (`Forwarded`, any `X-Forwarded-*`, `X-Real-IP`, `X-Host`, `X-Original-Host`,
+/// `X-Original-URL`, `X-Rewrite-URL`), since behind a shared front end they send the request,
+/// with the credential the host attaches, to another tenant; the hop-by-hop headers of RFC 9110
+/// 7.6.1 (and the old `Proxy-Connection`), which belong to the connection the host manages;
+/// `Content-Length`, which the host computes from the body (a wrong one desynchronizes the
+/// connection); and `Authorization`, which the host sets from the connection. `Cookie` is
+/// allowed: the host never puts anything of its own there, and cookie sessions are legitimate.
+/// The header a connection's API key goes in depends on the connection, so callers check it
+/// themselves.
+pub fn forbidden_request_header(name: &str) -> Option<&'static str> {
+    const ROUTING: &str = "front ends and proxies route requests by it, so it could send the \
+        request and its credentials to another host";
+    let is = |forbidden: &str| name.eq_ignore_ascii_case(forbidden);
+    if is("host") {
+        Some("it names the host the request is for; the host sets it from the base URL")
+    } else if name
+        .get(.."x-forwarded-".len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("x-forwarded-"))
+        || [
+            "forwarded",
+            "x-real-ip",
+            "x-host",
+            "x-original-host",
+            "x-original-url",
+            "x-rewrite-url",
+        ]
+        .into_iter()
+        .any(is)
+    {
+        Some(ROUTING)
+    } else if [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ]
+    .into_iter()
+    .any(is)
+    {
+        Some("it is hop-by-hop: it controls the connection, which the host manages")
+    } else if is("content-length") {
+        Some("it frames the message; the host computes it from the body")
+    } else if is("authorization") {
+        Some("it carries credentials; the host sets it from the connection")
+    } else {
+        None
+    }
+}
+
 /// The host's answer to an [`HttpRequest`] that reached the server.
 ///
 /// Error statuses arrive here too, so the connector can turn the API's error body into a typed
@@ -281,6 +339,41 @@ mod tests {
             .query_opt("status", Some("all"))
             .query_opt::<u32>("limit", None);
         assert_eq!(request.query, vec![("status".into(), "all".into())]);
+    }
+
+    #[test]
+    fn host_owned_request_headers_are_named_whatever_their_case() {
+        for name in [
+            "Host",
+            "HOST",
+            "X-Forwarded-Host",
+            "x-forwarded-anything",
+            "Forwarded",
+            "Connection",
+            "keep-alive",
+            "Proxy-Authenticate",
+            "Proxy-Authorization",
+            "TE",
+            "Trailer",
+            "Transfer-Encoding",
+            "Upgrade",
+            "Content-Length",
+            "authorization",
+        ] {
+            assert!(forbidden_request_header(name).is_some(), "{name}");
+        }
+        for name in [
+            "Accept",
+            "Content-Type",
+            "Cookie",
+            "X-Source",
+            "X-Forwarded",
+            "Hostname",
+            "x-api-key",
+            "é",
+        ] {
+            assert_eq!(forbidden_request_header(name), None, "{name}");
+        }
     }
 
     #[test]

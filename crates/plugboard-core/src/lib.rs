@@ -34,7 +34,9 @@ pub use connector::{
 pub use error::{ApiErrorDetail, ConnectorError};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
-pub use manifest::{BaseUrlError, Manifest, MethodDescriptor, MethodKind, OutputShape};
+pub use manifest::{
+    BaseUrlError, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
+};
 pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 

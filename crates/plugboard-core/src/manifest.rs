@@ -100,6 +100,24 @@ pub struct MethodDescriptor {
     /// JSON Schema of each streamed record, for methods whose output is records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_schema: Option<Schema>,
+    /// Whether the method can tell, for a call whose answer was lost, whether it took effect
+    /// (a contact by its email, a list by its name): invoked as
+    /// [`MethodDescriptor::effect_lookup_id`] with the same input, it returns what the call
+    /// would have returned, or `null` when the call had no effect. Only then may the host send a
+    /// non-idempotent call again after an unknown outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finds_effect: bool,
+}
+
+/// What a method id ends with when the host asks the method for the effect of a call instead
+/// of making it (see [`MethodDescriptor::finds_effect`]).
+pub const EFFECT_LOOKUP_SUFFIX: &str = "#find-effect";
+
+impl MethodDescriptor {
+    /// The id under which the host invokes this method's effect lookup.
+    pub fn effect_lookup_id(&self) -> String {
+        format!("{}{EFFECT_LOOKUP_SUFFIX}", self.id)
+    }
 }
 
 /// How a method is meant to be used in a workflow.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::manifest::{MethodDescriptor, MethodKind, OutputShape};
+use crate::manifest::{EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape};
 
 /// The static facts about a method; the schemas come from its types.
 #[derive(Debug, Clone, Copy)]
@@ -85,12 +85,32 @@ pub trait Method: Send + Sync + 'static {
     /// The method's id, name, category and behaviour.
     const INFO: MethodInfo;
 
+    /// Whether [`Method::find_effect`] is implemented (it becomes the descriptor's
+    /// `finds_effect`).
+    const FINDS_EFFECT: bool = false;
+
     /// Runs the method: builds requests, sends them through the context, shapes the output.
     fn call(
         &self,
         cx: &mut Context<'_, Self::Record>,
         input: Self::Input,
     ) -> Result<Self::Output, ConnectorError>;
+
+    /// For a method that is not idempotent: whether an earlier call with this input took effect
+    /// although its answer was lost, found through the API (a contact by its email, a list by
+    /// its name). `Some(output)`: it did, and `output` is what the call would have returned;
+    /// `None`: it did not, so the call may be sent again. Set [`Method::FINDS_EFFECT`] when
+    /// implementing it; without it, a lost answer stops the run for a person to decide.
+    fn find_effect(
+        &self,
+        cx: &mut Context<'_, Self::Record>,
+        input: &Self::Input,
+    ) -> Result<Option<Self::Output>, ConnectorError> {
+        let _ = (cx, input);
+        Err(ConnectorError::NotImplemented {
+            what: format!("finding the effect of a `{}` call", Self::INFO.id),
+        })
+    }
 }
 
 /// What a method can use during a call: the host's services and the connection's non-secret
@@ -170,6 +190,27 @@ trait ErasedMethod: Send + Sync {
         settings: &Map<String, Value>,
         input: &Value,
     ) -> Result<Value, ConnectorError>;
+
+    /// [`Method::find_effect`] in JSON: the output, or `null` when the call had no effect.
+    fn find_effect_json(
+        &self,
+        host: &dyn Host,
+        settings: &Map<String, Value>,
+        input: &Value,
+    ) -> Result<Value, ConnectorError>;
+}
+
+fn decode_input<M: Method>(input: &Value) -> Result<M::Input, ConnectorError> {
+    // Decoded from the borrowed value: a bulk input of many records is not copied first.
+    M::Input::deserialize(input).map_err(|e| ConnectorError::InvalidInput {
+        message: format!("input of `{}`: {e}", M::INFO.id),
+    })
+}
+
+fn encode_output<M: Method>(output: &M::Output) -> Result<Value, ConnectorError> {
+    serde_json::to_value(output).map_err(|e| ConnectorError::UnexpectedResponse {
+        message: format!("cannot encode the output of `{}` as JSON: {e}", M::INFO.id),
+    })
 }
 
 struct Typed<M>(M);
@@ -181,15 +222,24 @@ impl<M: Method> ErasedMethod for Typed<M> {
         settings: &Map<String, Value>,
         input: &Value,
     ) -> Result<Value, ConnectorError> {
-        // Decoded from the borrowed value: a bulk input of many records is not copied first.
-        let input = M::Input::deserialize(input).map_err(|e| ConnectorError::InvalidInput {
-            message: format!("input of `{}`: {e}", M::INFO.id),
-        })?;
+        let input = decode_input::<M>(input)?;
         let mut cx = Context::new(host, settings);
         let output = self.0.call(&mut cx, input)?;
-        serde_json::to_value(output).map_err(|e| ConnectorError::UnexpectedResponse {
-            message: format!("cannot encode the output of `{}` as JSON: {e}", M::INFO.id),
-        })
+        encode_output::<M>(&output)
+    }
+
+    fn find_effect_json(
+        &self,
+        host: &dyn Host,
+        settings: &Map<String, Value>,
+        input: &Value,
+    ) -> Result<Value, ConnectorError> {
+        let input = decode_input::<M>(input)?;
+        let mut cx = Context::new(host, settings);
+        match self.0.find_effect(&mut cx, &input)? {
+            Some(output) => encode_output::<M>(&output),
+            None => Ok(Value::Null),
+        }
     }
 }
 
@@ -295,7 +345,9 @@ impl MethodSet {
         self.entries.iter().map(|(d, _)| d).find(|d| d.id == id)
     }
 
-    /// Calls the method `id` with a JSON input and returns its JSON output.
+    /// Calls the method `id` with a JSON input and returns its JSON output. An id ending in
+    /// [`EFFECT_LOOKUP_SUFFIX`] asks the method for the effect of such a call instead
+    /// ([`Method::find_effect`]; `null` when it had none).
     pub fn call(
         &self,
         id: &str,
@@ -303,12 +355,20 @@ impl MethodSet {
         settings: &Map<String, Value>,
         input: &Value,
     ) -> Result<Value, ConnectorError> {
+        let (method_id, lookup) = match id.strip_suffix(EFFECT_LOOKUP_SUFFIX) {
+            Some(method_id) => (method_id, true),
+            None => (id, false),
+        };
         let (_, method) = self
             .entries
             .iter()
-            .find(|(d, _)| d.id == id)
+            .find(|(d, _)| d.id == method_id)
             .ok_or_else(|| ConnectorError::UnknownMethod { method: id.into() })?;
-        method.call_json(host, settings, input)
+        if lookup {
+            method.find_effect_json(host, settings, input)
+        } else {
+            method.call_json(host, settings, input)
+        }
     }
 }
 
@@ -330,5 +390,6 @@ pub fn describe<M: Method>() -> MethodDescriptor {
         input_schema: schemars::schema_for!(M::Input),
         output_schema: schemars::schema_for!(M::Output),
         record_schema: streams.then(|| schemars::schema_for!(M::Record)),
+        finds_effect: M::FINDS_EFFECT,
     }
 }

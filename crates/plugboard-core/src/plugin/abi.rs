@@ -23,6 +23,13 @@ pub const ABI_MAJOR: u16 = 1;
 /// Compatible additions (appended vtable fields) bump the minor version.
 pub const ABI_MINOR: u16 = 1;
 
+/// The most bytes a host reads from one buffer or slice a plugin hands it: a manifest, an invoke
+/// result or error, a record, an HTTP request or a log message. The length comes from the plugin;
+/// believing a huge one would make the host allocate (and abort on) terabytes or read far past
+/// the plugin's memory, so a longer one fails the load or the call instead. 64 MiB is far above
+/// any manifest or single JSON value a connector passes (records cross one at a time).
+pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
+
 /// A function's result code.
 pub type Status = i32;
 /// The call succeeded; the out-buffer holds the result.

@@ -2,8 +2,13 @@
 //!
 //! Finding the declaration in a file (`dlopen`/`dlsym`) is the runner's job; this module starts from
 //! the declaration's address, checks it, reads the manifest and serves calls.
+//!
+//! Every length the plugin hands over is checked against [`MAX_PLUGIN_BYTES`] before a byte is
+//! read or allocated: the plugin runs in-process, but a wrong length must fail its call, not
+//! abort the host.
 
 use std::ffi::c_void;
+use std::sync::OnceLock;
 
 use schemars::Schema;
 use serde::Deserialize;
@@ -11,8 +16,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::abi::{
-    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, OwnedBuffer, PLUGIN_VTABLE_V1_0_SIZE,
-    PluginDeclaration, PluginVTable, Status, guarded,
+    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, MAX_PLUGIN_BYTES, OwnedBuffer,
+    PLUGIN_VTABLE_V1_0_SIZE, PluginDeclaration, PluginVTable, Status, guarded,
 };
 use super::guest::{decode_status, from_json, to_json};
 use crate::auth::AuthSpec;
@@ -23,9 +28,16 @@ use crate::http::HttpRequest;
 use crate::manifest::{Manifest, MethodDescriptor, MethodKind, OutputShape};
 use crate::rate_limit::RateLimit;
 
-/// Why a plugin's declaration was refused.
+/// Why a plugin was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
+    /// The file could be changed by someone other than its owner or root, so loading it would
+    /// run their code in this process (found by the loader before opening the file).
+    #[error("{reason}")]
+    Unsafe {
+        /// What makes it unsafe, naming the file or directory and its mode or owner.
+        reason: String,
+    },
     /// The symbol exists but is not a plugboard declaration.
     #[error("its `PLUGBOARD_PLUGIN_V1` symbol is not a plugboard plugin declaration (bad magic)")]
     BadMagic,
@@ -115,7 +127,7 @@ impl PluginConnector {
             None => return Err(PluginError::VTable { size: 0, expected }),
         };
 
-        let manifest_bytes = call_plugin("manifest", vtable, |out| {
+        let manifest_bytes = call_plugin("manifest", None, vtable, |out| {
             // SAFETY: `out` is a writable buffer.
             unsafe { (vtable.manifest)(out) }
         })
@@ -130,7 +142,7 @@ impl PluginConnector {
             })?;
 
         let mut instance = std::ptr::null_mut();
-        call_plugin("instantiate", vtable, |out| {
+        call_plugin("instantiate", Some(&manifest.id), vtable, |out| {
             // SAFETY: `instance` and `out` are writable.
             unsafe { (vtable.instantiate)(&mut instance, out) }
         })
@@ -166,8 +178,12 @@ impl Connector for PluginConnector {
 
     fn invoke(&self, invocation: &Invocation, host: &dyn Host) -> Result<Value, ConnectorError> {
         let request = to_json(invocation)?;
-        let context = HostContext { host };
-        let bytes = call_plugin("invoke", self.vtable, |out| {
+        let context = HostContext {
+            host,
+            connector: &self.manifest.id,
+            oversized: OnceLock::new(),
+        };
+        let result = call_plugin("invoke", Some(&self.manifest.id), self.vtable, |out| {
             // SAFETY: instance is alive, the request and context outlive the call, `out` is writable.
             unsafe {
                 (self.vtable.invoke)(
@@ -178,25 +194,51 @@ impl Connector for PluginConnector {
                     out,
                 )
             }
-        })?;
-        from_json(&bytes, "result of invoke")
+        });
+        // An oversized log message, record or request fails the call even when the plugin
+        // ignored the error (a log has no way to report one).
+        if let Some(error) = context.oversized.into_inner() {
+            return Err(error);
+        }
+        from_json(&result?, "result of invoke")
     }
 }
 
-/// Calls a plugin export that fills an out-buffer, copies the bytes and frees the buffer with the
-/// plugin's own allocator.
+/// The error for a length over [`MAX_PLUGIN_BYTES`], naming the connector when it is known.
+fn oversized(connector: Option<&str>, what: &str, len: usize) -> ConnectorError {
+    let whose = connector
+        .map(|id| format!(" of connector `{id}`"))
+        .unwrap_or_default();
+    ConnectorError::plugin(format!(
+        "the plugin{whose} passed {len} bytes as {what}, more than the {} MiB a plugin may pass \
+         (refused unread)",
+        MAX_PLUGIN_BYTES >> 20
+    ))
+}
+
+/// Calls a plugin export that fills an out-buffer, copies the bytes (unless there are more than
+/// [`MAX_PLUGIN_BYTES`]) and frees the buffer with the plugin's own allocator.
 fn call_plugin(
     what: &str,
+    connector: Option<&str>,
     vtable: &PluginVTable,
     call: impl FnOnce(*mut OwnedBuffer) -> Status,
 ) -> Result<Vec<u8>, ConnectorError> {
     let mut out = OwnedBuffer::EMPTY;
     let status = call(&mut out);
-    // SAFETY: the plugin filled `out` (or left it empty); it is copied before being freed.
-    let bytes = unsafe { out.as_bytes().to_vec() };
+    let bytes = if out.len > MAX_PLUGIN_BYTES {
+        Err(oversized(
+            connector,
+            &format!("the result of its {what}"),
+            out.len,
+        ))
+    } else {
+        // SAFETY: the plugin filled `out` (or left it empty); it is copied before being freed.
+        Ok(unsafe { out.as_bytes().to_vec() })
+    };
     // SAFETY: the buffer was allocated by the plugin, so the plugin frees it.
     unsafe { (vtable.buf_free)(out) };
-    decode_status(status, bytes, &format!("the plugin's {what}"))
+    decode_status(status, bytes?, &format!("the plugin's {what}"))
 }
 
 /// Reads the manifest a plugin returned, saying where it is wrong.
@@ -274,6 +316,27 @@ fn manifest_error_place(manifest: &Value) -> Option<String> {
 /// What the host vtable's `ctx` points to during one `invoke`.
 struct HostContext<'a> {
     host: &'a dyn Host,
+    /// The connector's id, for errors.
+    connector: &'a str,
+    /// The first oversized slice the plugin passed, which fails the call.
+    oversized: OnceLock<ConnectorError>,
+}
+
+impl HostContext<'_> {
+    /// The bytes of a slice from the plugin, or (remembered for the end of the call) an error when
+    /// it claims more than [`MAX_PLUGIN_BYTES`].
+    ///
+    /// # Safety
+    /// Within the limit, `slice` must point to `len` readable bytes for the rest of the callback.
+    unsafe fn bytes<'b>(&self, slice: ByteSlice, what: &str) -> Result<&'b [u8], ConnectorError> {
+        if slice.len > MAX_PLUGIN_BYTES {
+            let error = oversized(Some(self.connector), what, slice.len);
+            let _ = self.oversized.set(error.clone());
+            return Err(error);
+        }
+        // SAFETY: forwarded to the caller.
+        Ok(unsafe { slice.as_bytes() })
+    }
 }
 
 static HOST_VTABLE: HostVTable = HostVTable {
@@ -301,9 +364,10 @@ unsafe extern "C" fn host_http_send(
     // SAFETY: the plugin passes back our ctx, its request bytes and a writable out-buffer.
     unsafe {
         guarded(out, "the host's http_send", || {
-            let request: HttpRequest =
-                from_json(request.as_bytes(), "HTTP request from the plugin")?;
-            to_json(&context(ctx).host.send(request)?)
+            let context = context(ctx);
+            let bytes = context.bytes(request, "an HTTP request")?;
+            let request: HttpRequest = from_json(bytes, "HTTP request from the plugin")?;
+            to_json(&context.host.send(request)?)
         })
     }
 }
@@ -316,8 +380,10 @@ unsafe extern "C" fn host_emit(
     // SAFETY: the plugin passes back our ctx, its record bytes and a writable out-buffer.
     unsafe {
         guarded(out, "the host's emit", || {
-            let record: Value = from_json(record.as_bytes(), "record from the plugin")?;
-            context(ctx).host.emit(record)?;
+            let context = context(ctx);
+            let record: Value =
+                from_json(context.bytes(record, "a record")?, "record from the plugin")?;
+            context.host.emit(record)?;
             Ok(Vec::new())
         })
     }
@@ -326,8 +392,13 @@ unsafe extern "C" fn host_emit(
 unsafe extern "C" fn host_log(ctx: *mut c_void, level: u8, message: ByteSlice) {
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: the plugin passes back our ctx and its message bytes.
-        let (host, bytes) = unsafe { (context(ctx).host, message.as_bytes()) };
-        host.log(LogLevel::from_u8(level), &String::from_utf8_lossy(bytes));
+        let context = unsafe { context(ctx) };
+        // SAFETY: as above; an oversized message is only remembered, for the end of the call.
+        if let Ok(bytes) = unsafe { context.bytes(message, "a log message") } {
+            context
+                .host
+                .log(LogLevel::from_u8(level), &String::from_utf8_lossy(bytes));
+        }
     });
 }
 
@@ -359,9 +430,219 @@ unsafe extern "C" fn host_buf_free(buffer: OwnedBuffer) {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+    use std::sync::Mutex;
+
     use serde_json::json;
 
     use super::*;
+    use crate::http::HttpResponse;
+    use crate::plugin::abi::{STATUS_OK, guarded};
+    use crate::plugin::guest;
+
+    /// How the hand-made plugin below misbehaves on this thread.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Defect {
+        None,
+        HugeManifest,
+        HugeResult,
+        HugeLog,
+        HugeRecord,
+        HugeRequest,
+    }
+
+    std::thread_local! {
+        static DEFECT: Cell<Defect> = const { Cell::new(Defect::None) };
+    }
+
+    /// A length no plugin buffer may have (1 TiB); only two bytes are really there.
+    const HUGE_LEN: usize = 1 << 40;
+    static HUGE_BYTES: [u8; 2] = *b"{}";
+
+    fn huge_buffer() -> OwnedBuffer {
+        OwnedBuffer {
+            ptr: HUGE_BYTES.as_ptr().cast_mut(),
+            len: HUGE_LEN,
+            cap: HUGE_LEN,
+        }
+    }
+
+    fn huge_slice() -> ByteSlice {
+        ByteSlice {
+            ptr: HUGE_BYTES.as_ptr(),
+            len: HUGE_LEN,
+        }
+    }
+
+    fn defect() -> Defect {
+        DEFECT.with(Cell::get)
+    }
+
+    unsafe extern "C" fn test_manifest(out: *mut OwnedBuffer) -> Status {
+        if defect() == Defect::HugeManifest {
+            // SAFETY: the host passes a writable out-buffer.
+            unsafe { out.write(huge_buffer()) };
+            return STATUS_OK;
+        }
+        // SAFETY: the host passes a writable out-buffer.
+        unsafe { guarded(out, "manifest", || to_json(&manifest())) }
+    }
+
+    unsafe extern "C" fn test_instantiate(
+        instance: *mut *mut c_void,
+        out: *mut OwnedBuffer,
+    ) -> Status {
+        // SAFETY: the host passes a writable slot; any non-null pointer will do, it is never used.
+        unsafe { instance.write(std::ptr::NonNull::<u8>::dangling().as_ptr().cast()) };
+        // SAFETY: the host passes a writable out-buffer.
+        unsafe { guarded(out, "instantiate", || Ok(Vec::new())) }
+    }
+
+    unsafe extern "C" fn test_invoke(
+        _: *mut c_void,
+        _: ByteSlice,
+        host: *const HostVTable,
+        ctx: *mut c_void,
+        out: *mut OwnedBuffer,
+    ) -> Status {
+        // SAFETY: the host's vtable and ctx are valid during the call; every buffer the host
+        // answers with is freed by the host.
+        unsafe {
+            let host = &*host;
+            let callback = match defect() {
+                Defect::HugeResult => {
+                    out.write(huge_buffer());
+                    return STATUS_OK;
+                }
+                Defect::HugeLog => {
+                    (host.log)(ctx, 1, huge_slice());
+                    None
+                }
+                Defect::HugeRecord => Some(host.emit),
+                Defect::HugeRequest => Some(host.http_send),
+                Defect::None | Defect::HugeManifest => None,
+            };
+            if let Some(callback) = callback {
+                let mut answer = OwnedBuffer::EMPTY;
+                // Ignored on purpose: the host must fail the call anyway.
+                let _ = callback(ctx, huge_slice(), &mut answer);
+                (host.buf_free)(answer);
+            }
+            guarded(out, "invoke", || to_json(&json!("fine")))
+        }
+    }
+
+    unsafe extern "C" fn test_destroy(_: *mut c_void) {}
+
+    unsafe extern "C" fn test_buf_free(buffer: OwnedBuffer) {
+        if !std::ptr::eq(buffer.ptr.cast_const(), HUGE_BYTES.as_ptr()) {
+            // SAFETY: every other buffer came from `OwnedBuffer::from_vec` in this program.
+            unsafe { buffer.free() }
+        }
+    }
+
+    static TEST_VTABLE: PluginVTable = PluginVTable {
+        size: std::mem::size_of::<PluginVTable>(),
+        manifest: test_manifest,
+        instantiate: test_instantiate,
+        invoke: test_invoke,
+        destroy: test_destroy,
+        buf_free: test_buf_free,
+    };
+
+    unsafe extern "C" fn test_plugin_vtable() -> *const PluginVTable {
+        &TEST_VTABLE
+    }
+
+    static TEST_DECLARATION: PluginDeclaration = guest::declaration(true, test_plugin_vtable);
+
+    /// A host that records what reaches it.
+    #[derive(Default)]
+    struct Recording {
+        reached: Mutex<Vec<String>>,
+    }
+
+    impl Host for Recording {
+        fn send(&self, _: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+            self.reached
+                .lock()
+                .expect("not poisoned")
+                .push("send".into());
+            Ok(HttpResponse::json(200, &json!({})))
+        }
+        fn emit(&self, _: Value) -> Result<(), ConnectorError> {
+            self.reached
+                .lock()
+                .expect("not poisoned")
+                .push("emit".into());
+            Ok(())
+        }
+        fn log(&self, _: LogLevel, message: &str) {
+            self.reached
+                .lock()
+                .expect("not poisoned")
+                .push(format!("log {message}"));
+        }
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+        fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+
+    fn load(defect: Defect) -> Result<PluginConnector, PluginError> {
+        DEFECT.with(|d| d.set(defect));
+        // SAFETY: a static declaration of this test binary, never unloaded.
+        unsafe { PluginConnector::from_declaration(&TEST_DECLARATION) }
+    }
+
+    #[test]
+    fn lengths_over_the_limit_fail_the_load_or_the_call_unread() {
+        let refused = load(Defect::HugeManifest)
+            .err()
+            .expect("a huge manifest is refused")
+            .to_string();
+        assert!(
+            refused.contains("manifest") && refused.contains("1099511627776 bytes"),
+            "{refused}"
+        );
+
+        let connector = load(Defect::None).expect("a sound plugin loads");
+        let call = Invocation {
+            method: "items.list".into(),
+            input: json!({}),
+            settings: serde_json::Map::new(),
+        };
+        let host = Recording::default();
+        assert_eq!(connector.invoke(&call, &host), Ok(json!("fine")));
+
+        for (defect, what) in [
+            (Defect::HugeResult, "the result of its invoke"),
+            (Defect::HugeLog, "a log message"),
+            (Defect::HugeRecord, "a record"),
+            (Defect::HugeRequest, "an HTTP request"),
+        ] {
+            DEFECT.with(|d| d.set(defect));
+            let error = connector.invoke(&call, &host);
+            let Err(ConnectorError::Plugin { message }) = error else {
+                panic!("{what}: a plugin error, got {error:?}");
+            };
+            for part in ["`demo`", what, "1099511627776 bytes", "64 MiB"] {
+                assert!(message.contains(part), "{what}: `{part}` in {message}");
+            }
+        }
+        assert!(
+            host.reached.lock().expect("not poisoned").is_empty(),
+            "nothing oversized reached the host"
+        );
+        DEFECT.with(|d| d.set(Defect::None));
+        assert_eq!(
+            connector.invoke(&call, &host),
+            Ok(json!("fine")),
+            "still usable"
+        );
+    }
 
     fn manifest() -> Value {
         let method = json!({
