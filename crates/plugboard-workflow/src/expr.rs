@@ -5,19 +5,25 @@
 //! Each expression is compiled once, when the workflow is validated; rendering a mapping per item
 //! costs one evaluation per expression and no parsing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use minijinja::machinery::{ast, parse_expr};
 use minijinja::value::{Object, Value as MjValue, ValueKind};
 use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde_json::Value;
 
-/// The one environment every expression is compiled in: strict, and without any loader or I/O.
+use crate::excerpt::{bounded, excerpt};
+
+/// The one environment every expression is compiled in: strict, without any loader or I/O, and
+/// with the operations that multiply a size checked (see `limits.rs`).
 pub(crate) fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        crate::limits::install(&mut env);
         env
     })
 }
@@ -31,9 +37,68 @@ pub struct ExprError {
 }
 
 impl ExprError {
+    /// An error whose message is bounded: it may quote expressions and values.
     fn new(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
+            message: bounded(message.into()),
+        }
+    }
+}
+
+/// One constant step of a path: `.name`, `["name"]` or `[0]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Segment {
+    /// An attribute or a constant string subscript.
+    Key(String),
+    /// A constant integer subscript.
+    Index(i64),
+}
+
+/// A variable an expression reads, with the constant path it looks up in it, e.g.
+/// `steps.find.output.contacts[0].email`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Access {
+    /// The variable, e.g. `steps`.
+    pub root: String,
+    /// The attributes and constant subscripts after it, in order.
+    pub path: Vec<Segment>,
+    /// Whether the expression goes on looking into the value at the end of `path` in a way that
+    /// cannot be followed before the run (a computed subscript, a slice, a method call); when
+    /// false, that value itself is used (shown, filtered, compared).
+    pub looked_into: bool,
+}
+
+impl Access {
+    /// The path as written in an expression, quoted for a message.
+    pub fn display(&self) -> String {
+        display_path(&self.root, &self.path)
+    }
+}
+
+/// `root` followed by `path` in expression syntax (`a.b[0]["not an identifier"]`), cut to an
+/// excerpt: the keys come from the workflow.
+pub(crate) fn display_path(root: &str, path: &[Segment]) -> String {
+    let mut text = root.to_owned();
+    for segment in path {
+        text.push_str(&Segment::to_string(segment));
+    }
+    excerpt(&text).into_owned()
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key(key)
+                if key
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && key.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+            {
+                write!(f, ".{key}")
+            }
+            Self::Key(key) => write!(f, "[{}]", Value::String(key.clone())),
+            Self::Index(index) => write!(f, "[{index}]"),
         }
     }
 }
@@ -43,6 +108,8 @@ pub(crate) struct CompiledExpr {
     /// The expression's text, trimmed, without the braces.
     pub source: String,
     expr: Expression<'static, 'static>,
+    /// Every variable the expression reads and the paths it follows in them, without repeats.
+    accesses: Vec<Access>,
 }
 
 impl std::fmt::Debug for CompiledExpr {
@@ -58,40 +125,227 @@ impl CompiledExpr {
         if source.is_empty() {
             return Err(ExprError::new("empty expression `{{ }}`"));
         }
+        // What runs has every `*` checked; messages and the checks of validation use `source`.
+        let runnable = crate::limits::guard_multiplications(&source).map_err(|why| {
+            ExprError::new(format!(
+                "in `{{{{ {} }}}}`: cannot check the size of its `*` ({why}); put its operands \
+                 in parentheses",
+                excerpt(&source)
+            ))
+        })?;
         let expr = environment()
-            .compile_expression_owned(source.clone())
-            .map_err(|e| ExprError::new(format!("in `{{{{ {source} }}}}`: {}", describe(&e))))?;
-        Ok(Self { source, expr })
+            .compile_expression_owned(runnable.unwrap_or_else(|| source.clone()))
+            .map_err(|e| {
+                ExprError::new(format!(
+                    "in `{{{{ {} }}}}`: {}",
+                    excerpt(&source),
+                    describe(&e)
+                ))
+            })?;
+        let accesses = accesses(&source);
+        Ok(Self {
+            source,
+            expr,
+            accesses,
+        })
     }
 
-    /// The dotted variable paths the expression reads, e.g. `steps.find.output`.
-    pub fn variables(&self) -> BTreeSet<String> {
-        self.expr.undeclared_variables(true).into_iter().collect()
+    /// The variables the expression reads, with the constant paths it follows in them.
+    pub fn accesses(&self) -> &[Access] {
+        &self.accesses
+    }
+
+    /// The names of the variables the expression reads, e.g. `inputs` or `steps`.
+    pub fn roots(&self) -> impl Iterator<Item = &str> {
+        self.accesses.iter().map(|a| a.root.as_str())
     }
 
     /// Evaluates the expression; an undefined result is an error.
     pub fn eval(&self, scope: &MjValue) -> Result<MjValue, ExprError> {
         let value = self.expr.eval(scope).map_err(|e| {
-            ExprError::new(format!("`{{{{ {} }}}}`: {}", self.source, describe(&e)))
+            ExprError::new(format!(
+                "`{{{{ {} }}}}`: {}",
+                excerpt(&self.source),
+                describe(&e)
+            ))
         })?;
         if value.is_undefined() {
             return Err(ExprError::new(format!(
                 "`{{{{ {} }}}}` is undefined",
-                self.source
+                excerpt(&self.source)
             )));
         }
         Ok(value)
     }
 }
 
-/// minijinja's error text without its template-location suffix, which means nothing to a user.
+/// minijinja's error text without its template-location suffix, which means nothing to a user;
+/// cut, because a detail may quote a value.
 fn describe(error: &minijinja::Error) -> String {
     let mut text = error.kind().to_string();
     if let Some(detail) = error.detail() {
         text.push_str(": ");
-        text.push_str(detail);
+        text.push_str(&excerpt(detail));
     }
     text
+}
+
+/// Every variable `source` reads, with the attributes and constant subscripts that follow it.
+///
+/// Read from the expression's syntax tree rather than from minijinja's `undeclared_variables`,
+/// which stops at the first subscript and cannot tell `steps.add | length` (the step's result
+/// used as a value) from `steps.add[key]` (looked into).
+fn accesses(source: &str) -> Vec<Access> {
+    // The expression compiled, so it parses; an error here leaves nothing to check.
+    let Ok(expr) = parse_expr(source) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    visit(&expr, &mut found);
+    let mut unique: Vec<Access> = Vec::with_capacity(found.len());
+    for access in found {
+        if !unique.contains(&access) {
+            unique.push(access);
+        }
+    }
+    unique
+}
+
+/// The variable and constant path an expression is made of, when it is only that.
+fn path_of(expr: &ast::Expr<'_>) -> Option<(String, Vec<Segment>)> {
+    match expr {
+        ast::Expr::Var(var) => Some((var.id.to_owned(), Vec::new())),
+        ast::Expr::GetAttr(get) => {
+            let (root, mut path) = path_of(&get.expr)?;
+            path.push(Segment::Key(get.name.to_owned()));
+            Some((root, path))
+        }
+        ast::Expr::GetItem(get) => {
+            let segment = constant_segment(&get.subscript_expr)?;
+            let (root, mut path) = path_of(&get.expr)?;
+            path.push(segment);
+            Some((root, path))
+        }
+        _ => None,
+    }
+}
+
+/// A subscript known before the run: a string or integer constant (`-1` included).
+fn constant_segment(expr: &ast::Expr<'_>) -> Option<Segment> {
+    match expr {
+        ast::Expr::Const(c) => {
+            if let Some(key) = c.value.as_str() {
+                Some(Segment::Key(key.to_owned()))
+            } else {
+                c.value.as_i64().map(Segment::Index)
+            }
+        }
+        ast::Expr::UnaryOp(op) if matches!(op.op, ast::UnaryOpKind::Neg) => {
+            match constant_segment(&op.expr)? {
+                Segment::Index(n) => n.checked_neg().map(Segment::Index),
+                Segment::Key(_) => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn visit(expr: &ast::Expr<'_>, out: &mut Vec<Access>) {
+    if let Some((root, path)) = path_of(expr) {
+        out.push(Access {
+            root,
+            path,
+            looked_into: false,
+        });
+        return;
+    }
+    match expr {
+        ast::Expr::Var(_) | ast::Expr::Const(_) => {}
+        ast::Expr::Slice(slice) => {
+            look_into(&slice.expr, out);
+            for part in [&slice.start, &slice.stop, &slice.step]
+                .into_iter()
+                .flatten()
+            {
+                visit(part, out);
+            }
+        }
+        ast::Expr::UnaryOp(op) => visit(&op.expr, out),
+        ast::Expr::BinOp(op) => {
+            visit(&op.left, out);
+            visit(&op.right, out);
+        }
+        ast::Expr::Compare(compare) => {
+            visit(&compare.expr, out);
+            for op in &compare.ops {
+                visit(&op.expr, out);
+            }
+        }
+        ast::Expr::IfExpr(test) => {
+            visit(&test.test_expr, out);
+            visit(&test.true_expr, out);
+            if let Some(other) = &test.false_expr {
+                visit(other, out);
+            }
+        }
+        ast::Expr::Filter(filter) => {
+            if let Some(value) = &filter.expr {
+                visit(value, out);
+            }
+            visit_args(&filter.args, out);
+        }
+        ast::Expr::Test(test) => {
+            visit(&test.expr, out);
+            visit_args(&test.args, out);
+        }
+        // The object is not a plain path (e.g. a call's result): only what is inside is checked.
+        ast::Expr::GetAttr(get) => visit(&get.expr, out),
+        ast::Expr::GetItem(get) => {
+            look_into(&get.expr, out);
+            visit(&get.subscript_expr, out);
+        }
+        ast::Expr::Call(call) => {
+            match &call.expr {
+                // A method call (`x.items()`): the receiver is looked into, the name is no field.
+                ast::Expr::GetAttr(method) => look_into(&method.expr, out),
+                other => visit(other, out),
+            }
+            visit_args(&call.args, out);
+        }
+        ast::Expr::List(list) => {
+            for item in &list.items {
+                visit(item, out);
+            }
+        }
+        ast::Expr::Map(map) => {
+            for item in map.keys.iter().chain(&map.values) {
+                visit(item, out);
+            }
+        }
+    }
+}
+
+/// Visits an expression whose value is looked into further in a way validation cannot follow.
+fn look_into(expr: &ast::Expr<'_>, out: &mut Vec<Access>) {
+    match path_of(expr) {
+        Some((root, path)) => out.push(Access {
+            root,
+            path,
+            looked_into: true,
+        }),
+        None => visit(expr, out),
+    }
+}
+
+fn visit_args(args: &[ast::CallArg<'_>], out: &mut Vec<Access>) {
+    for arg in args {
+        match arg {
+            ast::CallArg::Pos(e)
+            | ast::CallArg::Kwarg(_, e)
+            | ast::CallArg::PosSplat(e)
+            | ast::CallArg::KwargSplat(e) => visit(e, out),
+        }
+    }
 }
 
 /// A piece of an interpolated string.
@@ -303,12 +557,14 @@ impl Mapping {
 
 /// Converts a minijinja value to JSON, refusing values JSON cannot hold.
 pub(crate) fn to_json(value: &MjValue, source: &str) -> Result<Value, ExprError> {
+    let source = excerpt(source);
     if value.kind() == ValueKind::Undefined {
         return Err(ExprError::new(format!("`{{{{ {source} }}}}` is undefined")));
     }
     serde_json::to_value(value).map_err(|e| {
         ExprError::new(format!(
-            "`{{{{ {source} }}}}` has no JSON representation: {e}"
+            "`{{{{ {source} }}}}` has no JSON representation: {}",
+            excerpt(&e.to_string())
         ))
     })
 }
@@ -341,7 +597,10 @@ pub(crate) fn parse_template(text: &str) -> Result<Template<'_>, ExprError> {
         }
         let body = &rest[open + 2..];
         let close = find_close(body).ok_or_else(|| {
-            ExprError::new(format!("`{{{{` without a matching `}}}}` in \"{text}\""))
+            ExprError::new(format!(
+                "`{{{{` without a matching `}}}}` in \"{}\"",
+                excerpt(text)
+            ))
         })?;
         parts.push(RawPart::Expr(&body[..close]));
         rest = &body[close + 2..];
@@ -551,13 +810,72 @@ mod tests {
         assert!(found[1].1.contains("without a matching"), "{found:?}");
     }
 
+    fn paths(source: &str) -> Vec<(String, bool)> {
+        CompiledExpr::compile(source)
+            .expect("compiles")
+            .accesses()
+            .iter()
+            .map(|a| (a.display(), a.looked_into))
+            .collect()
+    }
+
     #[test]
-    fn variables_are_dotted_paths() {
-        let e =
-            CompiledExpr::compile("steps.find.output.contacts[0].id ~ inputs.email").expect("ok");
-        let vars = e.variables();
-        assert!(vars.contains("steps.find.output.contacts"), "{vars:?}");
-        assert!(vars.contains("inputs.email"), "{vars:?}");
+    fn accesses_follow_attributes_and_constant_subscripts() {
+        assert_eq!(
+            paths("steps.find.output.contacts[0].id ~ inputs.email"),
+            [
+                ("steps.find.output.contacts[0].id".to_owned(), false),
+                ("inputs.email".to_owned(), false)
+            ]
+        );
+        assert_eq!(
+            paths(r#"steps.a.output["odd key"].x.1 + steps.a.output.items[-1]"#),
+            [
+                (r#"steps.a.output["odd key"].x[1]"#.to_owned(), false),
+                ("steps.a.output.items[-1]".to_owned(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn accesses_say_whether_the_value_itself_is_used() {
+        assert_eq!(
+            paths("steps.add | length"),
+            [("steps.add".to_owned(), false)]
+        );
+        assert_eq!(
+            paths("steps.add.output[inputs.k]"),
+            [
+                ("steps.add.output".to_owned(), true),
+                ("inputs.k".to_owned(), false)
+            ]
+        );
+        assert_eq!(
+            paths("steps.a.output.name.upper() if steps.a.output.tags[1:] else range(2)"),
+            [
+                ("steps.a.output.tags".to_owned(), true),
+                ("steps.a.output.name".to_owned(), true),
+                ("range".to_owned(), false)
+            ]
+        );
+        // Repeats are listed once; names inside strings are no access.
+        assert_eq!(
+            paths("inputs.a ~ inputs.a ~ 'steps.x' | default(inputs.b)"),
+            [
+                ("inputs.a".to_owned(), false),
+                ("inputs.b".to_owned(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn long_expressions_are_quoted_by_their_start() {
+        let long = format!("inputs.a + {}", "1 + ".repeat(10_000));
+        let error = CompiledExpr::compile(&long).expect_err("ends with +");
+        assert!(error.message.len() < 1_000, "{}", error.message);
+        let unclosed = format!("{{{{ {}", "x".repeat(100_000));
+        let error = parse_template(&unclosed).expect_err("unclosed");
+        assert!(error.message.len() < 1_000, "{}", error.message);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`run`]: runs a [`ValidWorkflow`] through the runner's [`StepRunner`], [`Journal`] and
 //!   [`Observer`]; record streams flow through bounded channels and are never collected.
 //! - [`plan()`]: what a run would do and cost, without sending anything.
+//! - [`output`]: creating the files a run writes (`records_to`, the CLI's `--output`): never the
+//!   state file, never through a final symbolic link, private when new.
 //!
 //! The crate depends on `plugboard-core` only: the CLI validates with it, `xtask` generates the
 //! schema from it, and the runner plugs its I/O into the engine through the traits.
@@ -14,10 +16,14 @@
 #![doc = include_str!("../../../docs/workflow-format.md")]
 
 pub mod engine;
+pub(crate) mod excerpt;
 pub(crate) mod expr;
+pub(crate) mod limits;
 pub mod locate;
 pub mod model;
+pub mod output;
 pub mod plan;
+pub(crate) mod shape;
 pub mod validate;
 
 pub use engine::{
@@ -27,7 +33,8 @@ pub use engine::{
 pub use expr::ExprError;
 pub use locate::{Locator, Position};
 pub use model::{
-    ConnectionRef, OnError, ReadSpec, RecordFormat, RetryPolicy, Step, Workflow, schema,
+    ConnectionRef, OnError, ReadSpec, RecordFormat, RecordsFile, RecordsTo, RetryPolicy, Step,
+    Workflow, schema,
 };
 pub use plan::{NoProbe, Plan, PlanProbe, Planned, PlannedLoop, PlannedStep, RequestCount, plan};
 pub use validate::{Catalog, Problem, ValidWorkflow, validate};

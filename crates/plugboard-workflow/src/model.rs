@@ -91,12 +91,53 @@ pub struct Step {
     #[schemars(range(min = 1, max = 64))]
     pub concurrency: Option<u32>,
     /// For a call of a method that streams records: write each record as one JSON line to this file
-    /// (a mapping giving a path) as it arrives.
+    /// as it arrives. A path (a mapping giving one), or `{"path": ..., "overwrite": true}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub records_to: Option<String>,
+    pub records_to: Option<RecordsTo>,
     /// What to do when the step (or, in a `for_each`, one call) fails.
     #[serde(default)]
     pub on_error: OnError,
+}
+
+/// The file a streaming call's records are written to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RecordsTo {
+    /// The file's path, a mapping, e.g. `{{ inputs.file }}`. A part taken from a step's output
+    /// (API data) may name a file but no folder: no `/` or backslash, no `.` or `..` segment.
+    Path(String),
+    /// The file's path, and whether an existing file there is replaced.
+    File(RecordsFile),
+}
+
+/// `records_to` as an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsFile {
+    /// The file's path, as in the plain form of `records_to`.
+    pub path: String,
+    /// Whether a file already there is emptied and written (`true`) or kept, failing the step
+    /// (`false`). When absent: replaced only when no part of the path comes from a step's output,
+    /// i.e. the workflow and its inputs name the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrite: Option<bool>,
+}
+
+impl RecordsTo {
+    /// The path mapping.
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Path(path) | Self::File(RecordsFile { path, .. }) => path,
+        }
+    }
+
+    /// Whether an existing file is replaced, when the workflow says.
+    pub fn overwrite(&self) -> Option<bool> {
+        match self {
+            Self::Path(_) => None,
+            Self::File(file) => file.overwrite,
+        }
+    }
 }
 
 /// The built-in `read` step: a file of records.

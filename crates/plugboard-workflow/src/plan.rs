@@ -34,6 +34,9 @@ impl PlanProbe for NoProbe {
 }
 
 /// A number of requests, as far as it can be known before the run.
+///
+/// What a minimum leaves out, or what an unknown count depends on, is said in words next to it
+/// ([`PlannedStep::requests_note`], [`Plan::requests_notes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "count", rename_all = "snake_case")]
 pub enum RequestCount {
@@ -63,7 +66,7 @@ impl fmt::Display for RequestCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exact(n) => write!(f, "{n}"),
-            Self::AtLeast(n) => write!(f, "≥ {n}"),
+            Self::AtLeast(n) => write!(f, "at least {n}"),
             Self::Unknown => f.write_str("known at run time"),
         }
     }
@@ -120,6 +123,9 @@ pub struct PlannedStep {
     pub first_request: Option<HttpRequest>,
     /// Requests this step will make when it runs (a step with `if` may make none).
     pub requests: RequestCount,
+    /// What the count depends on or leaves out, in words, e.g. "1 per batch of 500 records of
+    /// `rows`" for a loop over a stream, or "1 per page of results" for a streaming method.
+    pub requests_note: Option<String>,
 }
 
 /// What a run would do, step by step (`plugboard run --dry-run`).
@@ -133,6 +139,9 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Requests of the whole run, against the API's quota.
     pub requests: RequestCount,
+    /// What the run's count leaves out or cannot know yet, in words, e.g. "1 per batch of 500
+    /// records of `rows` (step `import`)": a bare "≥ 2" told nobody what the rest depends on.
+    pub requests_notes: Vec<String>,
 }
 
 /// Plans a run with these inputs, sending nothing.
@@ -151,12 +160,91 @@ pub fn plan(workflow: &ValidWorkflow, inputs: &Map<String, Value>, probe: &dyn P
         total = total.add(&planned.requests);
         steps.push(planned);
     }
+    let requests_notes = total_notes(&steps);
     Plan {
         name: workflow.workflow.name.clone(),
         input_problems,
         steps,
         requests: total,
+        requests_notes,
     }
+}
+
+/// What the run's total leaves out: the per-element requests of loops whose length is known only
+/// at run time, further pages, and steps with `if` (counted as if they run).
+fn total_notes(steps: &[PlannedStep]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut paged = Vec::new();
+    let mut conditional = Vec::new();
+    for step in steps.iter().filter(|s| s.connection.is_some()) {
+        match (&step.requests, &step.requests_note) {
+            (RequestCount::Unknown, Some(note)) => {
+                notes.push(format!("plus {note} (step `{}`)", step.id));
+            }
+            (RequestCount::AtLeast(_), _) => paged.push(format!("`{}`", step.id)),
+            _ => {}
+        }
+        if step.condition.is_some() && step.requests != RequestCount::Exact(0) {
+            conditional.push(format!("`{}`", step.id));
+        }
+    }
+    if !paged.is_empty() {
+        notes.push(format!(
+            "plus more when results take several pages (step{} {})",
+            if paged.len() == 1 { "" } else { "s" },
+            paged.join(", ")
+        ));
+    }
+    if !conditional.is_empty() {
+        notes.push(format!(
+            "step{} with `if` ({}) counted as if {} run{}",
+            if conditional.len() == 1 { "" } else { "s" },
+            conditional.join(", "),
+            if conditional.len() == 1 { "it" } else { "they" },
+            if conditional.len() == 1 { "s" } else { "" },
+        ));
+    }
+    notes
+}
+
+/// Files larger than this are not read at plan time to count their records: a dry run answers
+/// at once.
+const MAX_COUNTED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The number of records of the file a `read` step will stream, when its path is known from the
+/// inputs and the file is there and small enough to count now (reading sends nothing).
+fn count_read_records(step: &CompiledStep, scope: &MjValue) -> Option<u64> {
+    let Action::Read { path, format } = &step.action else {
+        return None;
+    };
+    let Planned::Known(Value::String(path)) = known(path, scope) else {
+        return None;
+    };
+    // Only a regular file: reading a pipe or a device now would block or consume what the run
+    // is to read.
+    let metadata = std::fs::metadata(&path).ok()?;
+    if !metadata.is_file() || metadata.len() > MAX_COUNTED_BYTES {
+        return None;
+    }
+    crate::engine::read_records(&path, *format, &mut |_| Ok(())).ok()
+}
+
+/// `1200` as `1,200`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 record`, `2 records`.
+fn counted(n: u64, what: &str) -> String {
+    format!("{} {what}{}", thousands(n), if n == 1 { "" } else { "s" })
 }
 
 /// Renders a mapping when it reads nothing but inputs, literals and global functions.
@@ -168,8 +256,7 @@ fn known(mapping: &Mapping, scope: &MjValue) -> Planned {
 fn known_with(mapping: &Mapping, scope: &MjValue, loop_vars: &[&str]) -> Planned {
     let env = environment();
     let static_only = mapping.expressions().iter().all(|(_, expr)| {
-        expr.variables().iter().all(|v| {
-            let root = v.split('.').next().unwrap_or_default();
+        expr.roots().all(|root| {
             root == "inputs" || loop_vars.contains(&root) || env.globals().any(|(g, _)| g == root)
         })
     });
@@ -222,9 +309,10 @@ fn plan_step(
         reads: None,
         input: None,
         for_each: None,
-        records_to: step.records_to.as_ref().map(|m| known(m, scope)),
+        records_to: step.records_to.as_ref().map(|r| known(&r.path, scope)),
         first_request: None,
         requests: RequestCount::Exact(0),
+        requests_note: None,
     };
     let for_each_source = source
         .and_then(|s| s.for_each.as_ref())
@@ -236,7 +324,15 @@ fn plan_step(
         },
         _ => None,
     };
-    let elements = known_items.as_ref().map(|items| items.len() as u64);
+    // A loop over the records of a file is as long as the file, which can be counted now.
+    let streamed_records = match &step.for_each {
+        Some(Source::Stream(j)) => count_read_records(&workflow.steps[*j], scope),
+        _ => None,
+    };
+    let elements = known_items
+        .as_ref()
+        .map(|items| items.len() as u64)
+        .or(streamed_records);
     if let Some(for_each) = &step.for_each {
         planned.for_each = Some(PlannedLoop {
             source: for_each_source.unwrap_or_default(),
@@ -256,6 +352,7 @@ fn plan_step(
             method,
             streams,
             input,
+            ..
         } => {
             planned.connection = Some(connection.clone());
             planned.connector = Some(connector.clone());
@@ -275,18 +372,46 @@ fn plan_step(
                     }
                     planned.input = Some(input);
                 }
-                planned.requests = match elements {
+                let paged = if *streams {
+                    ", more when a call's results take several pages"
+                } else {
+                    ""
+                };
+                let (unit, of) = match step.for_each.as_ref() {
+                    Some(Source::Stream(j)) => ("record", format!("`{}`", workflow.steps[*j].id)),
+                    _ => (
+                        "element",
+                        planned.for_each.as_ref().map_or_else(String::new, |each| {
+                            crate::excerpt::excerpt(&each.source).into_owned()
+                        }),
+                    ),
+                };
+                let per = match step.batch {
+                    Some(b) => format!("batch of {} of {of}", counted(b, unit)),
+                    None => format!("{unit} of {of}"),
+                };
+                (planned.requests, planned.requests_note) = match elements {
                     Some(n) => {
                         let calls = match step.batch {
                             Some(b) => n.div_ceil(b.max(1)),
                             None => n,
                         };
-                        match per_call {
+                        let count = match per_call {
                             RequestCount::Exact(_) => RequestCount::Exact(calls),
                             _ => RequestCount::AtLeast(calls),
-                        }
+                        };
+                        let note = match (streamed_records, step.batch) {
+                            (Some(_), Some(b)) => Some(format!(
+                                "{} of {of} in batches of {b}{paged}",
+                                counted(n, unit)
+                            )),
+                            (Some(_), None) => Some(format!("{} of {of}{paged}", counted(n, unit))),
+                            (None, _) if *streams => Some(format!("1 per call{paged}")),
+                            (None, _) => None,
+                        };
+                        (count, note)
                     }
-                    None => RequestCount::Unknown,
+                    None => (RequestCount::Unknown, Some(format!("1 per {per}{paged}"))),
                 };
             } else {
                 let input = known(input, scope);
@@ -295,6 +420,9 @@ fn plan_step(
                 }
                 planned.input = Some(input);
                 planned.requests = per_call;
+                if *streams {
+                    planned.requests_note = Some("1 per page of results".to_owned());
+                }
             }
         }
         Action::Read { path, .. } => {
@@ -331,7 +459,12 @@ impl fmt::Display for Planned {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Plan for \"{}\" ({} steps)", self.name, self.steps.len())?;
+        writeln!(
+            f,
+            "Plan for \"{}\" ({})",
+            self.name,
+            counted(self.steps.len() as u64, "step")
+        )?;
         for problem in &self.input_problems {
             writeln!(f, "  input problem: {problem}")?;
         }
@@ -354,8 +487,11 @@ impl fmt::Display for Plan {
             if let Some(each) = &step.for_each {
                 write!(f, "       for each: ")?;
                 match (&each.stream_of, each.elements) {
+                    (Some(producer), Some(n)) => {
+                        write!(f, "{} of `{producer}` (streamed)", counted(n, "record"))?
+                    }
+                    (None, Some(n)) => write!(f, "{} of {}", counted(n, "element"), each.source)?,
                     (Some(producer), _) => write!(f, "record of `{producer}` (streamed)")?,
-                    (None, Some(n)) => write!(f, "{n} elements of {}", each.source)?,
                     (None, None) => write!(f, "element of {}", each.source)?,
                 }
                 if let Some(batch) = each.batch {
@@ -399,9 +535,21 @@ impl fmt::Display for Plan {
                 } else {
                     ""
                 };
-                writeln!(f, "       requests: {}{condition}", step.requests)?;
+                match (&step.requests, &step.requests_note) {
+                    (RequestCount::Unknown, Some(note)) => {
+                        writeln!(f, "       requests: {note}{condition}")?;
+                    }
+                    (count, Some(note)) => {
+                        writeln!(f, "       requests: {count} ({note}){condition}")?;
+                    }
+                    (count, None) => writeln!(f, "       requests: {count}{condition}")?,
+                }
             }
         }
-        writeln!(f, "Requests (against the API quota): {}", self.requests)
+        writeln!(f, "Requests (against the API quota): {}", self.requests)?;
+        for note in &self.requests_notes {
+            writeln!(f, "  {note}")?;
+        }
+        Ok(())
     }
 }

@@ -12,13 +12,20 @@ use plugboard_core::{Manifest, OutputShape};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::expr::{CompiledExpr, Mapping, Template, parse_template};
+use crate::engine::Effects;
+use crate::excerpt::{bounded, excerpt, value_excerpt};
+use crate::expr::{Access, CompiledExpr, Mapping, Segment, Template, display_path, parse_template};
 use crate::locate::{Locator, escape_token};
-use crate::model::{OnError, RecordFormat, Workflow};
+use crate::model::{OnError, RecordFormat, RecordsTo, Workflow};
+use crate::shape::{self, Finding, Shape, StepOutput};
 
 /// Names every expression scope defines (or the engine sets in a loop); a loop variable named
 /// after one of them would be shadowed by it.
 const RESERVED_NAMES: [&str; 4] = ["inputs", "steps", "batch", "loop"];
+
+/// How many schema violations are reported; a large document of the wrong shape would otherwise
+/// give one per element.
+const MAX_SCHEMA_PROBLEMS: usize = 100;
 
 /// What validation needs to know about the connectors and connections installed on this machine.
 ///
@@ -32,6 +39,9 @@ pub trait Catalog {
 }
 
 /// One problem in a workflow file (or in run inputs), with its location.
+///
+/// The same type carries warnings ([`ValidWorkflow::warnings`]): things validation could not
+/// check, which do not stop a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// JSON pointer to the value at fault (`""` for the whole document).
@@ -40,7 +50,7 @@ pub struct Problem {
     pub line: usize,
     /// 1-based column (in characters); 0 when the problem is not in the file.
     pub column: usize,
-    /// What is wrong, in plain words.
+    /// What is wrong, in plain words; it quotes the workflow's content only by short excerpts.
     pub message: String,
 }
 
@@ -49,10 +59,11 @@ impl fmt::Display for Problem {
         if self.line > 0 {
             write!(f, "{}:{}: ", self.line, self.column)?;
         }
+        // A pointer is made of the document's keys, which can be as long as the document.
         let pointer = if self.pointer.is_empty() {
-            "(document)"
+            "(document)".into()
         } else {
-            &self.pointer
+            excerpt(&self.pointer)
         };
         write!(f, "{pointer}: {}", self.message)
     }
@@ -65,6 +76,7 @@ pub struct ValidWorkflow {
     pub(crate) outputs: Vec<(String, Mapping)>,
     pub(crate) inputs_validator: Option<jsonschema::Validator>,
     pub(crate) step_ids: Arc<HashMap<String, usize>>,
+    pub(crate) warnings: Vec<Problem>,
 }
 
 impl fmt::Debug for ValidWorkflow {
@@ -80,6 +92,12 @@ impl ValidWorkflow {
     /// The workflow as written in the file.
     pub fn workflow(&self) -> &Workflow {
         &self.workflow
+    }
+
+    /// What validation could not check (e.g. a field of a step's output that the method's schema
+    /// leaves open), sorted by position: worth a look, but no reason not to run.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
     /// The installed connections the workflow uses (state-store names), with their connector ids,
@@ -124,7 +142,7 @@ impl ValidWorkflow {
                 pointer: error.instance_path().as_str().to_owned(),
                 line: 0,
                 column: 0,
-                message: format!("run input: {error}"),
+                message: bounded(format!("run input: {}", masked(&error))),
             })
             .collect();
         if problems.is_empty() {
@@ -151,7 +169,24 @@ pub(crate) struct CompiledStep {
     pub on_error: OnError,
     /// The later step whose `for_each` consumes this step's records.
     pub consumer: Option<usize>,
-    pub records_to: Option<Mapping>,
+    pub records_to: Option<RecordsTarget>,
+}
+
+/// The file a step's records go to.
+#[derive(Debug)]
+pub(crate) struct RecordsTarget {
+    /// The path mapping.
+    pub path: Mapping,
+    /// `overwrite` as written: when absent, the engine decides from where the path comes from.
+    pub overwrite: Option<bool>,
+}
+
+/// The pointer of a `records_to` path mapping: the value itself, or its `path`.
+fn records_pointer(step: &str, records_to: &RecordsTo) -> String {
+    match records_to {
+        RecordsTo::Path(_) => format!("{step}/records_to"),
+        RecordsTo::File(_) => format!("{step}/records_to/path"),
+    }
 }
 
 /// What a step does.
@@ -163,6 +198,8 @@ pub(crate) enum Action {
         connector: String,
         method: String,
         streams: bool,
+        /// Whether a repeat is harmless, from the method's descriptor.
+        effects: Effects,
         input: Mapping,
     },
     Read {
@@ -193,25 +230,48 @@ fn workflow_validator() -> Result<&'static jsonschema::Validator, String> {
 struct Problems<'l> {
     locator: &'l Locator,
     list: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl Problems<'_> {
     fn add(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        let pointer = pointer.into();
+        let problem = self.located(pointer.into(), message.into());
+        self.list.push(problem);
+    }
+
+    fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        let problem = self.located(pointer.into(), message.into());
+        if !self.warnings.contains(&problem) {
+            self.warnings.push(problem);
+        }
+    }
+
+    fn located(&self, pointer: String, message: String) -> Problem {
         let position = self.locator.position(&pointer);
-        self.list.push(Problem {
+        Problem {
             pointer,
             line: position.line,
             column: position.column,
-            message: message.into(),
-        });
+            message: bounded(message),
+        }
     }
+}
+
+/// A JSON Schema error's message with the value it is about quoted by an excerpt: jsonschema
+/// would print the whole value (a whole document, when the document is not an object).
+fn masked(error: &jsonschema::ValidationError<'_>) -> String {
+    error
+        .masked_with(value_excerpt(error.instance()))
+        .to_string()
 }
 
 /// Validates a workflow file against its schema, the catalog and its own references.
 ///
-/// Returns every problem found, sorted by position, or the workflow ready to plan and run.
+/// Returns every problem found, sorted by position, or the workflow ready to plan and run (with
+/// its [warnings](ValidWorkflow::warnings)). A leading UTF-8 byte order mark, which some editors
+/// write, is skipped; positions are counted after it, as editors show them.
 pub fn validate(source: &str, catalog: &dyn Catalog) -> Result<ValidWorkflow, Vec<Problem>> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let document: Value = match serde_json::from_str(source) {
         Ok(value) => value,
         Err(error) => {
@@ -220,7 +280,10 @@ pub fn validate(source: &str, catalog: &dyn Catalog) -> Result<ValidWorkflow, Ve
                 pointer: String::new(),
                 line,
                 column,
-                message: format!("malformed JSON: {}", strip_position(&error.to_string())),
+                message: bounded(format!(
+                    "malformed JSON: {}",
+                    strip_position(&error.to_string())
+                )),
             }]);
         }
     };
@@ -228,10 +291,19 @@ pub fn validate(source: &str, catalog: &dyn Catalog) -> Result<ValidWorkflow, Ve
     let mut problems = Problems {
         locator: &locator,
         list: Vec::new(),
+        warnings: Vec::new(),
     };
     match workflow_validator() {
         Ok(validator) => {
-            for error in validator.iter_errors(&document) {
+            for (n, error) in validator.iter_errors(&document).enumerate() {
+                if n == MAX_SCHEMA_PROBLEMS {
+                    // A large document of the wrong shape has a problem per element.
+                    problems.add(
+                        error.instance_path().as_str(),
+                        "and more problems of the same kind; fix the ones before first",
+                    );
+                    break;
+                }
                 for (pointer, message) in describe_schema_error(&error, "field") {
                     problems.add(pointer, message);
                 }
@@ -248,6 +320,7 @@ pub fn validate(source: &str, catalog: &dyn Catalog) -> Result<ValidWorkflow, Ve
     let workflow: Workflow = match serde_json::from_value(document) {
         Ok(w) => w,
         Err(error) => {
+            // serde's message quotes the value it refused; `add` bounds it.
             problems.add("", format!("does not match the workflow format: {error}"));
             return Err(problems.list);
         }
@@ -262,12 +335,14 @@ pub fn validate(source: &str, catalog: &dyn Catalog) -> Result<ValidWorkflow, Ve
                 .map(|(i, s)| (s.id.clone(), i))
                 .collect(),
         );
+        let warnings = sorted(problems.warnings);
         Ok(ValidWorkflow {
             workflow,
             steps,
             outputs,
             inputs_validator,
             step_ids,
+            warnings,
         })
     } else {
         Err(sorted(problems.list))
@@ -287,15 +362,19 @@ fn describe_schema_error(
             .map(|name| {
                 (
                     format!("{pointer}/{}", escape_token(name)),
-                    format!("unknown {what} `{name}`"),
+                    format!("unknown {what} `{}`", excerpt(name)),
                 )
             })
             .collect(),
+        jsonschema::error::ValidationErrorKind::AnyOf { .. } if pointer.ends_with("/records_to") => vec![(
+            pointer.to_owned(),
+            "`records_to` must be a path, or {\"path\": PATH, \"overwrite\": true or false}".to_owned(),
+        )],
         jsonschema::error::ValidationErrorKind::OneOfNotValid { .. } if pointer.ends_with("/on_error") => vec![(
             pointer.to_owned(),
             "`on_error` must be \"fail\", \"continue\" or {\"retry\": {\"attempts\": N, \"backoff_ms\": MS}}".to_owned(),
         )],
-        _ => vec![(pointer.to_owned(), error.to_string())],
+        _ => vec![(pointer.to_owned(), masked(error))],
     }
 }
 
@@ -358,6 +437,8 @@ struct Checker<'w, 'p, 'l> {
     input_names: Option<BTreeSet<String>>,
     /// For each step, the step consuming its records.
     consumers: Vec<Option<usize>>,
+    /// For each step, what its output holds, when the manifests say.
+    outputs: Vec<Option<StepOutput<'w>>>,
 }
 
 impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
@@ -373,6 +454,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             ids: HashMap::new(),
             input_names: None,
             consumers: vec![None; workflow.steps.len()],
+            outputs: Vec::new(),
         }
     }
 
@@ -383,13 +465,16 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             if name.is_empty() || name.contains('.') {
                 self.problems.add(
                     at.clone(),
-                    format!("connection name `{name}` must be non-empty and contain no `.`"),
+                    format!(
+                        "connection name `{}` must be non-empty and contain no `.`",
+                        excerpt(name)
+                    ),
                 );
             }
             if self.catalog.manifest(&connection.connector).is_none() {
                 self.problems.add(
                     format!("{at}/connector"),
-                    format!("unknown connector `{}`", connection.connector),
+                    format!("unknown connector `{}`", excerpt(&connection.connector)),
                 );
             } else {
                 for problem in self
@@ -407,7 +492,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
                     format!("/steps/{i}/id"),
                     format!(
                         "duplicate step id `{}` (also the id of step {first})",
-                        step.id
+                        excerpt(&step.id)
                     ),
                 );
             } else {
@@ -423,6 +508,11 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
         for (i, step) in steps.iter_mut().enumerate() {
             step.consumer = self.consumers[i];
         }
+        self.outputs = steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| self.step_output(i, step))
+            .collect();
         // Second pass: references in every expression.
         for (i, step) in steps.iter().enumerate() {
             self.check_references(i, step);
@@ -450,7 +540,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             Err(error) => {
                 self.problems.add(
                     "/inputs",
-                    format!("`inputs` is not a valid JSON Schema: {error}"),
+                    format!("`inputs` is not a valid JSON Schema: {}", masked(&error)),
                 );
                 None
             }
@@ -465,7 +555,8 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
                         self.problems.add(
                             format!("/inputs/required/{i}"),
                             format!(
-                                "required input `{name}` is not declared in `inputs.properties`"
+                                "required input `{}` is not declared in `inputs.properties`",
+                                excerpt(name)
                             ),
                         );
                     }
@@ -598,7 +689,8 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             self.problems.add(
                 format!("{at}/as"),
                 format!(
-                    "`as` cannot be `{name}`: that name is already taken by the expression language"
+                    "`as` cannot be `{}`: that name is already taken by the expression language",
+                    excerpt(name)
                 ),
             );
         }
@@ -616,7 +708,13 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
                     "`records_to` cannot be combined with `for_each`",
                 );
             }
-            self.compile_mapping(&Value::String(path.clone()), &format!("{at}/records_to"))
+            RecordsTarget {
+                path: self.compile_mapping(
+                    &Value::String(path.path().to_owned()),
+                    &records_pointer(&at, path),
+                ),
+                overwrite: path.overwrite(),
+            }
         });
         CompiledStep {
             id: step.id.clone(),
@@ -645,6 +743,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             connector: String::new(),
             method: String::new(),
             streams: false,
+            effects: Effects::Repeatable,
             input,
         };
         let Some((local, method_id)) = call
@@ -653,7 +752,10 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
         else {
             self.problems.add(
                 at,
-                format!("`call` must be `<connection>.<method>`, e.g. `cc.contacts.create`; got `{call}`"),
+                format!(
+                    "`call` must be `<connection>.<method>`, e.g. `cc.contacts.create`; got `{}`",
+                    excerpt(call)
+                ),
             );
             return unresolved(input);
         };
@@ -667,11 +769,12 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             self.problems.add(
                 at,
                 format!(
-                    "unknown connection `{local}` (declared in `connections`: {})",
+                    "unknown connection `{}` (declared in `connections`: {})",
+                    excerpt(local),
                     if declared.is_empty() {
                         "none".to_owned()
                     } else {
-                        declared.join(", ")
+                        excerpt(&declared.join(", ")).into_owned()
                     }
                 ),
             );
@@ -684,7 +787,11 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
         let Some(method) = manifest.method(method_id) else {
             self.problems.add(
                 at,
-                format!("connector `{}` has no method `{method_id}`", manifest.id),
+                format!(
+                    "connector `{}` has no method `{}`",
+                    manifest.id,
+                    excerpt(method_id)
+                ),
             );
             return unresolved(input);
         };
@@ -700,6 +807,13 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             connector: manifest.id.clone(),
             method: method.id.clone(),
             streams: method.output == OutputShape::Records,
+            effects: if method.idempotent {
+                Effects::Repeatable
+            } else {
+                Effects::Once {
+                    finds_effect: method.finds_effect,
+                }
+            },
             input,
         }
     }
@@ -749,7 +863,8 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
                     self.problems.add(
                         key_at,
                         format!(
-                            "method `{method}` has no input `{key}` (its inputs: {})",
+                            "method `{method}` has no input `{}` (its inputs: {})",
+                            excerpt(key),
                             known.join(", ")
                         ),
                     );
@@ -782,7 +897,10 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             }
             Err(error) => self.problems.add(
                 at,
-                format!("the input schema of method `{method}` is invalid: {error}"),
+                format!(
+                    "the input schema of method `{method}` is invalid: {}",
+                    masked(&error)
+                ),
             ),
         }
     }
@@ -802,7 +920,8 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
 
     fn stream_source(&mut self, i: usize, producer: &str, at: &str) -> Option<Source> {
         let Some(&j) = self.ids.get(producer) else {
-            self.problems.add(at, format!("unknown step `{producer}`"));
+            self.problems
+                .add(at, format!("unknown step `{}`", excerpt(producer)));
             return None;
         };
         if j >= i {
@@ -886,8 +1005,10 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
         if let Some(Source::Values(mapping)) = &step.for_each {
             self.check_mapping_refs(mapping, &format!("{at}/for_each"), top);
         }
-        if let Some(records_to) = &step.records_to {
-            self.check_mapping_refs(records_to, &format!("{at}/records_to"), top);
+        if let (Some(records_to), Some(written)) =
+            (&step.records_to, &self.workflow.steps[i].records_to)
+        {
+            self.check_mapping_refs(&records_to.path, &records_pointer(&at, written), top);
         }
         match &step.action {
             Action::Call { input, .. } => {
@@ -918,64 +1039,170 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
     }
 
     fn check_expr_refs(&mut self, expr: &CompiledExpr, at: &str, ctx: ExprContext<'_>) {
-        for variable in expr.variables() {
-            if let Some(message) = self.reference_problem(&variable, ctx) {
-                self.problems.add(at, message);
+        for access in expr.accesses() {
+            match self.reference_problem(access, ctx) {
+                Some(Finding::Error(message)) => self.problems.add(at, message),
+                Some(Finding::Warning(message)) => self.problems.warn(at, message),
+                None => {}
             }
         }
     }
 
-    fn reference_problem(&self, variable: &str, ctx: ExprContext<'_>) -> Option<String> {
-        let mut segments = variable.split('.');
-        let root = segments.next().unwrap_or_default();
-        match root {
+    /// What the engine will find at `steps.<id>.output` for step `i`: the value its method
+    /// returns (a streaming method's final summary, not its records), an array of them for a
+    /// `for_each` over values, counts for a `for_each` over a stream or a `read`, and the error
+    /// `on_error: continue` records instead of a failed call's output.
+    fn step_output(&self, i: usize, step: &CompiledStep) -> Option<StepOutput<'w>> {
+        let written = &self.workflow.steps[i];
+        if written.for_each.is_some() && step.for_each.is_none() {
+            // The `for_each` did not compile: reported already, and the shape is unknown.
+            return None;
+        }
+        let continues = written.on_error == OnError::Continue;
+        let catalog: &'w dyn Catalog = self.catalog;
+        match &step.action {
+            Action::Call {
+                connector, method, ..
+            } => {
+                let descriptor = catalog.manifest(connector)?.method(method)?;
+                let returned = Shape::schema(descriptor.output_schema.as_value());
+                let (shape, repeated) = match &step.for_each {
+                    Some(Source::Stream(_)) => (Shape::schema(shape::stream_summary()), false),
+                    Some(Source::Values(_)) if continues => {
+                        (Shape::Array(Box::new(returned.or_continued_error())), true)
+                    }
+                    Some(Source::Values(_)) => (Shape::Array(Box::new(returned)), true),
+                    None if continues => (returned.or_continued_error(), false),
+                    None => (returned, false),
+                };
+                Some(StepOutput {
+                    shape,
+                    method: Some(descriptor.id.clone()),
+                    records: match &step.for_each {
+                        None if descriptor.output == OutputShape::Records => descriptor
+                            .record_schema
+                            .as_ref()
+                            .map(schemars::Schema::as_value),
+                        _ => None,
+                    },
+                    repeated,
+                })
+            }
+            Action::Read { .. } => {
+                let read = Shape::schema(shape::read_summary());
+                Some(StepOutput {
+                    shape: if continues {
+                        read.or_continued_error()
+                    } else {
+                        read
+                    },
+                    method: None,
+                    records: None,
+                    repeated: false,
+                })
+            }
+        }
+    }
+
+    /// Whether step `j` gives a record stream a later `for_each` can read: a `read`, or a call
+    /// of a streaming method, without a `for_each` of its own.
+    fn streams_records(&self, j: usize) -> bool {
+        let step = &self.workflow.steps[j];
+        if step.for_each.is_some() {
+            return false;
+        }
+        if step.read.is_some() {
+            return true;
+        }
+        step.call
+            .as_deref()
+            .and_then(|call| call.split_once('.'))
+            .and_then(|(local, method)| {
+                let connection = self.workflow.connections.get(local)?;
+                self.catalog.manifest(&connection.connector)?.method(method)
+            })
+            .is_some_and(|method| method.output == OutputShape::Records)
+    }
+
+    fn reference_problem(&self, access: &Access, ctx: ExprContext<'_>) -> Option<Finding> {
+        let error = |message: String| Some(Finding::Error(message));
+        let variable = access.display();
+        let mut segments = access.path.iter();
+        match access.root.as_str() {
             "inputs" => {
-                let name = segments.next()?;
+                let Some(Segment::Key(name)) = segments.next() else {
+                    return None;
+                };
                 let names = self.input_names.as_ref()?;
                 (!names.contains(name)).then(|| {
-                    format!(
-                        "unknown input `inputs.{name}` (declared inputs: {})",
+                    Finding::Error(format!(
+                        "unknown input `{}` (declared inputs: {})",
+                        display_path("inputs", std::slice::from_ref(&Segment::Key(name.clone()))),
                         names.iter().cloned().collect::<Vec<_>>().join(", ")
-                    )
+                    ))
                 })
             }
             "steps" => {
-                let Some(id) = segments.next() else {
-                    return Some("refer to a step as `steps.<id>.output`; `steps` itself cannot be checked before the run".to_owned());
+                let Some(first) = segments.next() else {
+                    return error("refer to a step as `steps.<id>.output`; `steps` itself cannot be checked before the run".to_owned());
                 };
-                let Some(&j) = self.ids.get(id) else {
-                    return Some(format!("unknown step `{id}` in `{variable}`"));
+                let Segment::Key(id) = first else {
+                    return error(format!(
+                        "refer to a step by its id, as `steps.<id>.output`, not as `{variable}`"
+                    ));
+                };
+                let Some(&j) = self.ids.get(id.as_str()) else {
+                    return error(format!("unknown step `{}` in `{variable}`", excerpt(id)));
                 };
                 if j == ctx.step {
-                    return Some(format!(
+                    return error(format!(
                         "a step cannot refer to its own result (`{variable}`)"
                     ));
                 }
                 if j > ctx.step {
-                    return Some(format!(
+                    return error(format!(
                         "step `{id}` runs after this one, so `{variable}` is not known yet"
                     ));
                 }
                 match segments.next() {
-                    None | Some("output") => {}
-                    Some("records") => {
-                        return Some(format!(
+                    // Looked into with a computed subscript: cannot be followed.
+                    None if access.looked_into => return None,
+                    None => {
+                        return error(format!(
+                            "`steps.{id}` is the step's result, not a value: its output is \
+                             `steps.{id}.output` (e.g. `{{{{ steps.{id}.output | length }}}}`){}",
+                            if self.streams_records(j) {
+                                format!(
+                                    ", and a `for_each` goes through its records with `{{{{ steps.{id}.records }}}}`"
+                                )
+                            } else {
+                                String::new()
+                            }
+                        ));
+                    }
+                    Some(Segment::Key(output)) if output == "output" => {}
+                    Some(Segment::Key(records)) if records == "records" => {
+                        return error(format!(
                             "`steps.{id}.records` is a record stream; it can only be the whole `for_each` of one later step"
                         ));
                     }
                     Some(other) => {
-                        return Some(format!("steps have no `{other}`; use `steps.{id}.output`"));
+                        return error(format!(
+                            "steps have no `{}`; use `steps.{id}.output`",
+                            excerpt(other.to_string().trim_start_matches('.'))
+                        ));
                     }
                 }
                 if let Some(k) = self.consumers[j]
                     && ctx.step <= k
                 {
-                    return Some(format!(
+                    return error(format!(
                         "the output of `{id}` is known only after step `{}`, which consumes its records, has run",
                         self.workflow.steps[k].id
                     ));
                 }
-                None
+                let output = self.outputs.get(j)?.as_ref()?;
+                shape::check(output, id, &access.path[2..])
             }
             "loop" if ctx.in_loop => None,
             "batch" if ctx.batch => None,
@@ -992,8 +1219,9 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
                 if ctx.in_loop {
                     available.push("loop");
                 }
-                Some(format!(
-                    "unknown variable `{name}` (available here: {})",
+                error(format!(
+                    "unknown variable `{}` (available here: {})",
+                    excerpt(name),
                     available.join(", ")
                 ))
             }

@@ -385,7 +385,7 @@ fn on_error_continue_records_the_error_and_goes_on() {
     // The item's failure is reported with its reason as it happens.
     assert!(
         recorder.0.lock().expect("lock").iter().any(|e| matches!(e,
-            Event::ItemFinished { step, item: 1, ok: false, error: Some(error) }
+            Event::ItemFinished { step, item: 1, ok: false, error: Some(error), .. }
                 if step == "items" && error.contains("HTTP 404"))),
         "no failed item event with its reason"
     );
@@ -618,7 +618,13 @@ fn a_stream_is_replayed_with_its_consumer_on_resume() {
         1,
         "the producer is replayed"
     );
-    assert_eq!(ok.calls_to("bulk.import"), 5, "with its consumer");
+    // The consumer is not idempotent: its calls that completed are journaled one by one and
+    // skipped, so the two that did not are the only ones sent again.
+    assert_eq!(
+        ok.calls_to("bulk.import"),
+        2,
+        "with its consumer's unfinished calls"
+    );
 
     let third = FakeRunner::echo();
     run(&wf, Map::new(), &third, &journal, &NoObserver).expect("nothing left");

@@ -62,3 +62,44 @@ fn the_plan_reports_input_problems() {
         "{plan}"
     );
 }
+
+#[test]
+fn a_loop_over_a_file_that_is_there_is_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("new.jsonl");
+    std::fs::write(
+        &file,
+        "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n\n{\"n\":4}\n{\"n\":5}\n",
+    )
+    .expect("writes");
+    let wf = validate(
+        include_str!("fixtures/subscriber.json"),
+        &FakeCatalog::new(),
+    )
+    .expect("valid");
+    let mut inputs = example_inputs();
+    inputs.insert("file".into(), json!(file.to_str().expect("utf-8 path")));
+    let plan = plan(&wf, &inputs, &NoProbe);
+    let import = &plan.steps[4];
+    assert_eq!(
+        import.requests,
+        RequestCount::Exact(3),
+        "5 records in batches of 2"
+    );
+    assert_eq!(
+        import.for_each.as_ref().and_then(|each| each.elements),
+        Some(5)
+    );
+    let text = plan.to_string();
+    assert!(
+        text.contains("for each: 5 records of `read` (streamed), in batches of 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("requests: 3 (5 records of `read` in batches of 2)"),
+        "{text}"
+    );
+    // Only the pages of the export and the condition are left to say.
+    assert_eq!(plan.requests, RequestCount::AtLeast(8));
+    assert!(!text.contains("per batch"), "{text}");
+}

@@ -24,11 +24,27 @@ fn method(id: &str, output: OutputShape, input: Value) -> MethodDescriptor {
         input_schema: serde_json::from_value(input).expect("schema"),
         output_schema: serde_json::from_value(json!({})).expect("schema"),
         record_schema: None,
+        finds_effect: false,
     }
 }
 
-/// A fake connector `acme` with four methods: a strict create, a get, a streaming export and a
-/// bulk import.
+/// A method whose output (and, streaming, records) are described by schemas.
+fn described(
+    id: &str,
+    output: OutputShape,
+    output_schema: Value,
+    records: Option<Value>,
+) -> MethodDescriptor {
+    MethodDescriptor {
+        output_schema: serde_json::from_value(output_schema).expect("schema"),
+        record_schema: records.map(|r| serde_json::from_value(r).expect("schema")),
+        ..method(id, output, json!({"type": "object"}))
+    }
+}
+
+/// A fake connector `acme` with four methods whose outputs can be anything (a strict create, a
+/// get, a streaming export and a bulk import) and two whose outputs are described (an account
+/// summary, a streaming list of contacts).
 pub fn acme() -> Manifest {
     Manifest {
         id: "acme".into(),
@@ -56,6 +72,15 @@ pub fn acme() -> Manifest {
                     "$defs": {"Source": {"enum": ["web", "import"]}}
                 }),
             ),
+            // A create that can tell whether a call whose answer was lost took effect.
+            MethodDescriptor {
+                finds_effect: true,
+                ..method(
+                    "tags.create",
+                    OutputShape::One,
+                    json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+                )
+            },
             method(
                 "contacts.get",
                 OutputShape::One,
@@ -70,6 +95,30 @@ pub fn acme() -> Manifest {
                 "bulk.import",
                 OutputShape::One,
                 json!({"type": "object", "properties": {"contacts": {"type": "array"}}, "required": ["contacts"]}),
+            ),
+            described(
+                "account.summary",
+                OutputShape::One,
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "organization_name": {"type": ["string", "null"]},
+                        "address": {"anyOf": [{"$ref": "#/$defs/Address"}, {"type": "null"}]},
+                        "emails": {"type": "array", "items": {"$ref": "#/$defs/Email"}},
+                        "settings": {"type": "object"}
+                    },
+                    "$defs": {
+                        "Address": {"type": "object", "properties": {"city": {"type": "string"}}},
+                        "Email": {"type": "object", "properties": {"address": {"type": "string"}}}
+                    }
+                }),
+                None,
+            ),
+            described(
+                "contacts.list",
+                OutputShape::Records,
+                json!({"type": "object", "properties": {"count": {"type": "integer"}}}),
+                Some(json!({"type": "object", "properties": {"email": {"type": "string"}}})),
             ),
         ],
     }

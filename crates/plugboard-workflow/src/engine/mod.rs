@@ -6,9 +6,10 @@
 //! a `for_each` may run on several threads; a record stream flows from its producer to its one
 //! consumer through a bounded channel, so it is never collected in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,9 +20,16 @@ use plugboard_core::ConnectorError;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::excerpt::{excerpt, value_excerpt};
 use crate::expr::{Mapping, Scope, StepsView, loop_value};
 use crate::model::{OnError, RecordFormat};
 use crate::validate::{Action, CompiledStep, Problem, Source, ValidWorkflow};
+
+mod files;
+mod once;
+
+use once::Call;
+pub(crate) use once::Effects;
 
 /// Calls connector methods for the engine; the runner implements it over its registry and HTTP
 /// executor. It may be called from several threads at once (a `for_each` with `concurrency`).
@@ -66,12 +74,20 @@ pub trait Journal: Sync {
     fn completed(&self, key: &str) -> Option<Value>;
     /// Stores the output of a step (or item) that just completed.
     fn record(&self, key: &str, output: &Value) -> Result<(), JournalError>;
+    /// Records that a call which must take effect at most once is about to be sent: until its
+    /// output is recorded or the intent cleared, its outcome is unknown (see `once.rs`).
+    fn record_intent(&self, key: &str) -> Result<(), JournalError>;
+    /// Whether an earlier attempt sent the call `key` and never learned its outcome.
+    fn intent_pending(&self, key: &str) -> bool;
+    /// Forgets an intent: the call was answered without effect, or never sent.
+    fn clear_intent(&self, key: &str) -> Result<(), JournalError>;
 }
 
 /// A journal in memory: for tests, and for runs that need no resume.
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
     entries: Mutex<HashMap<String, Value>>,
+    intents: Mutex<HashSet<String>>,
 }
 
 impl MemoryJournal {
@@ -109,6 +125,28 @@ impl Journal for MemoryJournal {
             .lock()
             .map_err(|_| JournalError::new("the in-memory journal was poisoned by a panic"))?
             .insert(key.to_owned(), output.clone());
+        self.clear_intent(key)
+    }
+
+    fn record_intent(&self, key: &str) -> Result<(), JournalError> {
+        self.intents
+            .lock()
+            .map_err(|_| JournalError::new("the in-memory journal was poisoned by a panic"))?
+            .insert(key.to_owned());
+        Ok(())
+    }
+
+    fn intent_pending(&self, key: &str) -> bool {
+        self.intents
+            .lock()
+            .is_ok_and(|intents| intents.contains(key))
+    }
+
+    fn clear_intent(&self, key: &str) -> Result<(), JournalError> {
+        self.intents
+            .lock()
+            .map_err(|_| JournalError::new("the in-memory journal was poisoned by a panic"))?
+            .remove(key);
         Ok(())
     }
 }
@@ -192,6 +230,10 @@ pub enum Event {
         step: String,
         /// The call (0-based).
         item: u64,
+        /// How many calls the loop makes, when known (a loop over an array; not over a stream),
+        /// so progress can say `12/40`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        of: Option<u64>,
         /// Whether it succeeded.
         ok: bool,
         /// Why it failed (with `on_error: continue`; the item's output holds the details).
@@ -216,6 +258,9 @@ pub struct RunOptions {
     pub progress_every: u64,
     /// Errors kept in the output of a `for_each` over a stream (the rest are only counted).
     pub max_stream_errors: usize,
+    /// The state file, which no file the run writes may be (nor SQLite's files beside it): it
+    /// holds every connection's tokens.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -224,6 +269,7 @@ impl Default for RunOptions {
             channel_capacity: 1_024,
             progress_every: 1_000,
             max_stream_errors: 100,
+            state_file: None,
         }
     }
 }
@@ -281,6 +327,19 @@ pub enum Failure {
     /// The run was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// A call that must take effect at most once was sent and never answered, and its method
+    /// cannot tell whether it took effect: a person must (see `once.rs`).
+    #[error(
+        "outcome unknown: {message}. It may have taken effect, and sending it again could do it \
+         twice. Check in the service, then resume with `--mark-done {key}` if it took effect or \
+         `--resend {key}` if it did not"
+    )]
+    OutcomeUnknown {
+        /// The call's journal key (`step` or `step[n]`).
+        key: String,
+        /// What happened to it.
+        message: String,
+    },
 }
 
 impl Failure {
@@ -290,7 +349,9 @@ impl Failure {
     /// the same way, and journaling those items as done would make a resume skip them.
     pub fn stops_the_run(&self) -> bool {
         match self {
-            Self::Cancelled | Self::Journal(_) => true,
+            // Continuing would journal the call as done with an error, and a resume would skip
+            // it: whether it took effect would never be settled.
+            Self::Cancelled | Self::Journal(_) | Self::OutcomeUnknown { .. } => true,
             Self::Connector(error) => matches!(
                 error,
                 ConnectorError::Unauthorized { .. }
@@ -309,6 +370,7 @@ impl Failure {
             Self::File(_) => json!({"kind": "file"}),
             Self::Journal(_) => json!({"kind": "journal"}),
             Self::Cancelled => json!({"kind": "cancelled"}),
+            Self::OutcomeUnknown { key, .. } => json!({"kind": "outcome_unknown", "key": key}),
         };
         if let Some(map) = error.as_object_mut() {
             map.insert("message".to_owned(), Value::String(self.to_string()));
@@ -638,24 +700,52 @@ impl Engine<'_> {
                 connection,
                 method,
                 input,
+                effects,
                 ..
             } => {
+                let call = Call {
+                    key: &step.id,
+                    connection,
+                    method,
+                    effects: *effects,
+                };
                 let render_input = || {
                     input
                         .render(&scope)
                         .map_err(|e| Failure::Expression(format!("`input`: {e}")))
                 };
+                // Opened once, before the first attempt: a refused path fails the step without
+                // retries, and a retry empties the file this step made instead of refusing it.
                 let records_to = match &step.records_to {
-                    Some(path) => Some(render_path(path, &scope, "records_to")?),
+                    Some(target) => {
+                        let path = files::render_target(&target.path, &scope)?;
+                        let file = files::open(
+                            &path,
+                            target.overwrite,
+                            self.options.state_file.as_deref(),
+                        )?;
+                        let regular = file.metadata().is_ok_and(|m| m.is_file());
+                        Some((path.path, file, regular))
+                    }
                     None => None,
                 };
                 let progress = Progress::new(self, &step.id);
+                let mut attempts = 0u32;
                 let output = self.with_retry(step, None, render_input, |input| {
+                    attempts += 1;
                     let mut writer = match &records_to {
-                        Some(path) => {
-                            Some(BufWriter::new(File::create(path).map_err(|e| {
-                                Failure::File(format!("cannot create `{path}`: {e}"))
-                            })?))
+                        Some((path, file, regular)) => {
+                            if attempts > 1 && *regular {
+                                file.set_len(0)
+                                    .and_then(|()| (&*file).seek(SeekFrom::Start(0)).map(drop))
+                                    .map_err(|e| {
+                                        Failure::File(format!(
+                                            "cannot empty `{}` for another attempt: {e}",
+                                            excerpt(path)
+                                        ))
+                                    })?;
+                            }
+                            Some((path, BufWriter::new(file)))
                         }
                         None => None,
                     };
@@ -664,7 +754,7 @@ impl Engine<'_> {
                         if self.runner.is_cancelled() {
                             return Err(ConnectorError::Cancelled);
                         }
-                        if let Some(w) = writer.as_mut()
+                        if let Some((_, w)) = writer.as_mut()
                             && let Err(e) = serde_json::to_writer(&mut *w, &record)
                                 .map_err(std::io::Error::from)
                                 .and_then(|()| w.write_all(b"\n"))
@@ -675,15 +765,17 @@ impl Engine<'_> {
                         progress.tick();
                         Ok(())
                     };
-                    let result = self.runner.call(connection, method, input, &mut on_record);
-                    if let Some(e) = write_error {
-                        return Err(Failure::File(format!("cannot write records: {e}")));
+                    let result = self.call_once(&call, input, &mut on_record);
+                    let cannot_write = |path: &str, e: &dyn std::fmt::Display| {
+                        Failure::File(format!("cannot write records to `{}`: {e}", excerpt(path)))
+                    };
+                    if let (Some(e), Some((path, _))) = (write_error, &writer) {
+                        return Err(cannot_write(path, &e));
                     }
-                    if let Some(mut w) = writer {
-                        w.flush()
-                            .map_err(|e| Failure::File(format!("cannot write records: {e}")))?;
+                    if let Some((path, mut w)) = writer {
+                        w.flush().map_err(|e| cannot_write(path, &e))?;
                     }
-                    result.map_err(connector_failure)
+                    result
                 })?;
                 progress.done();
                 Ok(output)
@@ -780,6 +872,7 @@ impl Engine<'_> {
             connection,
             method,
             input,
+            effects,
             ..
         } = &step.action
         else {
@@ -788,6 +881,13 @@ impl Engine<'_> {
                 failure: Failure::Expression("`for_each` needs a `call`".to_owned()),
                 step: None,
             });
+        };
+        let key = item_key(step, item);
+        let call = Call {
+            key: &key,
+            connection,
+            method,
+            effects: *effects,
         };
         if self.runner.is_cancelled() {
             return Err(StepFailure {
@@ -804,11 +904,7 @@ impl Engine<'_> {
                     .render(scope)
                     .map_err(|e| Failure::Expression(format!("`input`: {e}")))
             },
-            |input| {
-                self.runner
-                    .call(connection, method, input, &mut |_| Ok(()))
-                    .map_err(connector_failure)
-            },
+            |input| self.call_once(&call, input, &mut |_| Ok(())),
         )
     }
 
@@ -826,7 +922,7 @@ impl Engine<'_> {
         }
         let items: Vec<MjValue> = value
             .try_iter()
-            .map_err(|e| Failure::Expression(format!("`for_each`: {e}")))?
+            .map_err(|e| Failure::Expression(format!("`for_each`: {}", excerpt(&e.to_string()))))?
             .collect();
         let elements: Vec<MjValue> = match step.batch {
             Some(size) => items
@@ -840,7 +936,7 @@ impl Engine<'_> {
         let results: Vec<OnceLock<Value>> = (0..calls).map(|_| OnceLock::new()).collect();
         let process = |k: usize| -> Result<(), StepFailure> {
             let item = k as u64;
-            let key = format!("{}[{k}]", step.id);
+            let key = item_key(step, item);
             if let Some(output) = self.journal.completed(&key) {
                 let _first = results[k].set(output);
                 return Ok(());
@@ -859,6 +955,7 @@ impl Engine<'_> {
                     self.emit(Event::ItemFinished {
                         step: step.id.clone(),
                         item,
+                        of: length,
                         ok: true,
                         error: None,
                     });
@@ -870,6 +967,7 @@ impl Engine<'_> {
                     self.emit(Event::ItemFinished {
                         step: step.id.clone(),
                         item,
+                        of: length,
                         ok: false,
                         error: Some(failure.failure.to_string()),
                     });
@@ -994,6 +1092,13 @@ impl Engine<'_> {
         let succeeded = AtomicU64::new(0);
         let failed = AtomicU64::new(0);
         let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+        let once = matches!(
+            step.action,
+            Action::Call {
+                effects: Effects::Once { .. },
+                ..
+            }
+        );
         let group_size = step
             .batch
             .map_or(1, |b| usize::try_from(b).unwrap_or(usize::MAX).max(1));
@@ -1058,18 +1163,40 @@ impl Engine<'_> {
                                 (group, sequence.fetch_add(1, Ordering::Relaxed))
                             };
                             records.fetch_add(group.len() as u64, Ordering::Relaxed);
+                            // The calls of a stream are journaled one by one only when a repeat
+                            // would act twice: a resume skips those that completed.
+                            let key = once.then(|| item_key(step, index));
+                            if key
+                                .as_ref()
+                                .is_some_and(|key| self.journal.completed(key).is_some())
+                            {
+                                succeeded.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
                             let element = if step.batch.is_some() {
                                 MjValue::from(group)
                             } else {
                                 group.into_iter().next().unwrap_or_default()
                             };
                             let scope = self.item_scope(step, element, index, None);
-                            match self.call_item(step, &scope, index) {
-                                Ok(_) => {
+                            match self.call_item(step, &scope, index).and_then(
+                                |output| match &key {
+                                    Some(key) => {
+                                        self.journal.record(key, &output).map_err(|e| StepFailure {
+                                            item: Some(index),
+                                            failure: Failure::Journal(e.message),
+                                            step: None,
+                                        })
+                                    }
+                                    None => Ok(()),
+                                },
+                            ) {
+                                Ok(()) => {
                                     succeeded.fetch_add(1, Ordering::Relaxed);
                                     self.emit(Event::ItemFinished {
                                         step: step.id.clone(),
                                         item: index,
+                                        of: None,
                                         ok: true,
                                         error: None,
                                     });
@@ -1089,6 +1216,7 @@ impl Engine<'_> {
                                     self.emit(Event::ItemFinished {
                                         step: step.id.clone(),
                                         item: index,
+                                        of: None,
                                         ok: false,
                                         error: Some(failure.failure.to_string()),
                                     });
@@ -1209,6 +1337,11 @@ impl<'e, 'a> Progress<'e, 'a> {
     }
 }
 
+/// The journal key of call `item` of a `for_each` step.
+fn item_key(step: &CompiledStep, item: u64) -> String {
+    format!("{}[{item}]", step.id)
+}
+
 fn connector_failure(error: ConnectorError) -> Failure {
     match error {
         ConnectorError::Cancelled => Failure::Cancelled,
@@ -1232,7 +1365,10 @@ fn retryable(failure: &Failure) -> bool {
                 | ConnectorError::Plugin { .. }
         ),
         Failure::File(_) => true,
-        Failure::Expression(_) | Failure::Journal(_) | Failure::Cancelled => false,
+        Failure::Expression(_)
+        | Failure::Journal(_)
+        | Failure::Cancelled
+        | Failure::OutcomeUnknown { .. } => false,
     }
 }
 
@@ -1240,7 +1376,8 @@ fn render_path(path: &Mapping, scope: &MjValue, what: &str) -> Result<String, Fa
     match path.render(scope) {
         Ok(Value::String(s)) if !s.is_empty() => Ok(s),
         Ok(other) => Err(Failure::Expression(format!(
-            "`{what}` must give a file path, got {other}"
+            "`{what}` must give a file path, got {}",
+            value_excerpt(&other)
         ))),
         Err(e) => Err(Failure::Expression(format!("`{what}`: {e}"))),
     }
@@ -1252,7 +1389,10 @@ pub(crate) fn read_records(
     format: RecordFormat,
     emit: &mut dyn FnMut(Value) -> Result<(), ConnectorError>,
 ) -> Result<u64, Failure> {
-    let file = File::open(path).map_err(|e| Failure::File(format!("cannot open `{path}`: {e}")))?;
+    // The path comes from the workflow or its inputs: quoted by an excerpt.
+    let shown = excerpt(path);
+    let file =
+        File::open(path).map_err(|e| Failure::File(format!("cannot open `{shown}`: {e}")))?;
     let reader = BufReader::new(file);
     let stopped = |e: ConnectorError| match e {
         ConnectorError::Cancelled => Failure::Cancelled,
@@ -1262,12 +1402,13 @@ pub(crate) fn read_records(
     match format {
         RecordFormat::Jsonl => {
             for (n, line) in reader.lines().enumerate() {
-                let line = line.map_err(|e| Failure::File(format!("cannot read `{path}`: {e}")))?;
+                let line =
+                    line.map_err(|e| Failure::File(format!("cannot read `{shown}`: {e}")))?;
                 if line.trim().is_empty() {
                     continue;
                 }
                 let record: Value = serde_json::from_str(&line).map_err(|e| {
-                    Failure::File(format!("`{path}` line {}: not JSON: {e}", n + 1))
+                    Failure::File(format!("`{shown}` line {}: not JSON: {e}", n + 1))
                 })?;
                 count += 1;
                 emit(record).map_err(stopped)?;
@@ -1277,10 +1418,10 @@ pub(crate) fn read_records(
             let mut csv = csv::Reader::from_reader(reader);
             let headers = csv
                 .headers()
-                .map_err(|e| Failure::File(format!("`{path}`: {e}")))?
+                .map_err(|e| Failure::File(format!("`{shown}`: {e}")))?
                 .clone();
             for row in csv.records() {
-                let row = row.map_err(|e| Failure::File(format!("`{path}`: {e}")))?;
+                let row = row.map_err(|e| Failure::File(format!("`{shown}`: {e}")))?;
                 let record: Map<String, Value> = headers
                     .iter()
                     .zip(row.iter())
@@ -1303,7 +1444,7 @@ pub(crate) fn read_records(
             }
             parsed
                 .and_then(|()| deserializer.end())
-                .map_err(|e| Failure::File(format!("`{path}`: {e}")))?;
+                .map_err(|e| Failure::File(format!("`{shown}`: {e}")))?;
             count = visitor.count;
         }
     }

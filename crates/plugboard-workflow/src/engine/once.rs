@@ -1,0 +1,127 @@
+//! Calls that must take effect at most once: those of methods that are not idempotent (creates,
+//! sends, imports).
+//!
+//! Before such a call is sent, the journal records its intent. The output recorded when it
+//! completes supersedes the intent; an answer saying it had no effect (an API error, a request
+//! never sent) clears it. What is left is a call that was sent and never answered: its outcome
+//! is unknown, and sending it again could do it twice. So neither a step retry nor a resume
+//! sends it blindly: a method that can find the effect of a call ([`Method::find_effect`], e.g.
+//! a contact by its email) is asked, and the call is sent again only when it had none; for any
+//! other method the run stops on that call with an "outcome unknown" error, and a person
+//! resumes with `--mark-done KEY` (it took effect) or `--resend KEY` (it did not).
+//!
+//! [`Method::find_effect`]: plugboard_core::Method::find_effect
+
+use plugboard_core::{ConnectorError, EFFECT_LOOKUP_SUFFIX};
+use serde_json::Value;
+
+use super::{Engine, Failure, connector_failure};
+
+/// What repeating a call does, from its method's descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effects {
+    /// Idempotent: a repeat is harmless, so calls go out as they are.
+    Repeatable,
+    /// Not idempotent: at most once; `finds_effect` says whether the method can tell whether an
+    /// unanswered call took effect.
+    Once {
+        /// The method implements the effect lookup.
+        finds_effect: bool,
+    },
+}
+
+/// One call to make: where, what, and its journal key (`step` or `step[n]`).
+pub(crate) struct Call<'c> {
+    pub key: &'c str,
+    pub connection: &'c str,
+    pub method: &'c str,
+    pub effects: Effects,
+}
+
+impl Engine<'_> {
+    /// Makes `call` through the runner, at most once when its method is not idempotent.
+    pub(super) fn call_once(
+        &self,
+        call: &Call<'_>,
+        input: Value,
+        on_record: &mut dyn FnMut(Value) -> Result<(), ConnectorError>,
+    ) -> Result<Value, Failure> {
+        let Effects::Once { finds_effect } = call.effects else {
+            return self
+                .runner
+                .call(call.connection, call.method, input, on_record)
+                .map_err(connector_failure);
+        };
+        if self.journal.intent_pending(call.key) {
+            // An earlier attempt, in this process or one that died, sent it unanswered.
+            let unknown = "an earlier attempt sent it and got no answer";
+            if let Some(output) = self.find_effect(call, finds_effect, &input, unknown)? {
+                return Ok(output);
+            }
+        }
+        // Kept only when it can be used: a bulk input is not copied for nothing.
+        let kept = finds_effect.then(|| input.clone());
+        self.journal
+            .record_intent(call.key)
+            .map_err(|e| Failure::Journal(e.message))?;
+        match self
+            .runner
+            .call(call.connection, call.method, input, on_record)
+        {
+            Ok(output) => Ok(output),
+            // Stopped while it was in flight: the intent stays, a resume settles it.
+            Err(ConnectorError::OutcomeUnknown { .. }) if self.runner.is_cancelled() => {
+                Err(Failure::Cancelled)
+            }
+            Err(ConnectorError::OutcomeUnknown { message }) => {
+                match self.find_effect(call, finds_effect, &kept.unwrap_or_default(), &message)? {
+                    Some(output) => Ok(output),
+                    None => Err(Failure::Connector(ConnectorError::Transport {
+                        message: format!(
+                            "{message}; the API shows the call had no effect, so it can be sent \
+                             again"
+                        ),
+                    })),
+                }
+            }
+            Err(error) => {
+                // Answered without effect, or never sent (`Cancelled` is returned only before
+                // the request left).
+                self.journal
+                    .clear_intent(call.key)
+                    .map_err(|e| Failure::Journal(e.message))?;
+                Err(connector_failure(error))
+            }
+        }
+    }
+
+    /// Settles a call whose outcome is unknown: `Some(output)` when it took effect, `None`
+    /// (intent cleared) when it did not; an "outcome unknown" failure when the method cannot
+    /// tell.
+    fn find_effect(
+        &self,
+        call: &Call<'_>,
+        finds_effect: bool,
+        input: &Value,
+        why_unknown: &str,
+    ) -> Result<Option<Value>, Failure> {
+        if !finds_effect {
+            return Err(Failure::OutcomeUnknown {
+                key: call.key.to_owned(),
+                message: why_unknown.to_owned(),
+            });
+        }
+        let lookup = format!("{}{EFFECT_LOOKUP_SUFFIX}", call.method);
+        let found = self
+            .runner
+            .call(call.connection, &lookup, input.clone(), &mut |_| Ok(()))
+            .map_err(connector_failure)?;
+        if found.is_null() {
+            self.journal
+                .clear_intent(call.key)
+                .map_err(|e| Failure::Journal(e.message))?;
+            return Ok(None);
+        }
+        Ok(Some(found))
+    }
+}

@@ -1,0 +1,169 @@
+//! Calls of methods that are not idempotent take effect at most once: a call sent and never
+//! answered is not sent again by a step retry or a resume unless its method finds that it had no
+//! effect; otherwise the run stops on it for a person to settle.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{FakeCatalog, FakeRunner, workflow};
+use plugboard_core::ConnectorError;
+use plugboard_workflow::{
+    Failure, Journal as _, MemoryJournal, NoObserver, RunError, ValidWorkflow, run, validate,
+};
+use serde_json::{Map, Value, json};
+
+fn valid(steps: Value) -> ValidWorkflow {
+    validate(&workflow(json!({}), steps, json!({})), &FakeCatalog::new())
+        .unwrap_or_else(|problems| panic!("invalid: {problems:?}"))
+}
+
+fn lost_answer() -> ConnectorError {
+    ConnectorError::OutcomeUnknown {
+        message: "the connection closed before the answer".into(),
+    }
+}
+
+fn unknown_key(error: &RunError) -> &str {
+    match error {
+        RunError::StepFailed {
+            failure: Failure::OutcomeUnknown { key, .. },
+            ..
+        } => key,
+        other => panic!("expected an unknown outcome, got {other}"),
+    }
+}
+
+#[test]
+fn a_lost_answer_is_never_retried_blindly_nor_resent_by_a_resume() {
+    let wf = valid(json!([{
+        "id": "add", "call": "acme.contacts.create", "input": {"email": "a@b.c"},
+        "on_error": {"retry": {"attempts": 3, "backoff_ms": 1}}
+    }]));
+    let journal = MemoryJournal::new();
+    let runner = FakeRunner::new(|_, _, _| Err(lost_answer()));
+    let error = run(&wf, Map::new(), &runner, &journal, &NoObserver).expect_err("unknown");
+    assert_eq!(unknown_key(&error), "add");
+    assert_eq!(runner.call_count(), 1, "retries do not resend it");
+    let message = error.to_string();
+    assert!(message.contains("--mark-done add"), "{message}");
+    assert!(message.contains("--resend add"), "{message}");
+    assert!(journal.intent_pending("add"));
+
+    // A resume meets the same unsettled call and sends nothing.
+    let resumed = FakeRunner::echo();
+    let again = run(&wf, Map::new(), &resumed, &journal, &NoObserver).expect_err("unsettled");
+    assert_eq!(unknown_key(&again), "add");
+    assert_eq!(resumed.call_count(), 0);
+
+    // Told it had no effect (`--resend`), the resume sends it once.
+    journal.clear_intent("add").expect("cleared");
+    run(&wf, Map::new(), &resumed, &journal, &NoObserver).expect("sent again");
+    assert_eq!(resumed.call_count(), 1);
+    assert!(!journal.intent_pending("add"));
+}
+
+#[test]
+fn a_method_that_finds_the_effect_settles_a_lost_answer_itself() {
+    let wf = valid(json!([{
+        "id": "tag", "call": "acme.tags.create", "input": {"name": "vip"},
+        "on_error": {"retry": {"attempts": 3, "backoff_ms": 1}}
+    }]));
+    // The create's answer is lost, but the tag was made: the lookup finds it.
+    let runner = FakeRunner::new(|method, _, _| match method {
+        "tags.create" => Err(lost_answer()),
+        "tags.create#find-effect" => Ok(json!({"id": "t1", "name": "vip"})),
+        other => panic!("unexpected call {other}"),
+    });
+    let journal = MemoryJournal::new();
+    let outcome = run(&wf, Map::new(), &runner, &journal, &NoObserver).expect("settled");
+    assert_eq!(outcome.steps[0].output, json!({"id": "t1", "name": "vip"}));
+    assert_eq!(runner.calls_to("tags.create"), 1, "not sent twice");
+    assert_eq!(runner.calls_to("tags.create#find-effect"), 1);
+    assert!(journal.completed("tag").is_some());
+
+    // The answer is lost and the tag was not made: the retry sends it again.
+    let attempts = AtomicUsize::new(0);
+    let runner = FakeRunner::new(move |method, _, _| match method {
+        "tags.create" if attempts.fetch_add(1, Ordering::SeqCst) == 0 => Err(lost_answer()),
+        "tags.create" => Ok(json!({"id": "t2"})),
+        "tags.create#find-effect" => Ok(Value::Null),
+        other => panic!("unexpected call {other}"),
+    });
+    run(&wf, Map::new(), &runner, &MemoryJournal::new(), &NoObserver).expect("sent again");
+    assert_eq!(runner.calls_to("tags.create"), 2);
+    assert_eq!(runner.calls_to("tags.create#find-effect"), 1);
+}
+
+#[test]
+fn an_answered_failure_clears_the_intent_and_retries_as_before() {
+    let wf = valid(json!([{
+        "id": "add", "call": "acme.contacts.create", "input": {"email": "a@b.c"},
+        "on_error": {"retry": {"attempts": 2, "backoff_ms": 1}}
+    }]));
+    let attempts = AtomicUsize::new(0);
+    let runner = FakeRunner::new(move |_, _, _| {
+        if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(ConnectorError::Api {
+                status: 503,
+                errors: vec![],
+            })
+        } else {
+            Ok(json!({"id": 1}))
+        }
+    });
+    let journal = MemoryJournal::new();
+    run(&wf, Map::new(), &runner, &journal, &NoObserver).expect("second attempt");
+    assert_eq!(runner.call_count(), 2);
+    assert!(!journal.intent_pending("add"));
+}
+
+#[test]
+fn a_resumed_stream_of_creates_skips_the_calls_that_completed() {
+    let wf = valid(json!([
+        {"id": "rows", "call": "acme.contacts.export"},
+        {"id": "add", "for_each": "{{ steps.rows.records }}", "as": "row",
+         "call": "acme.contacts.create", "input": {"email": "{{ row.email }}"}}
+    ]));
+    let handler = |fail_at: Option<&'static str>| {
+        move |method: &str,
+              input: &Value,
+              on_record: &mut dyn FnMut(Value) -> Result<(), ConnectorError>| {
+            match method {
+                "contacts.export" => {
+                    for n in 0..5 {
+                        on_record(json!({"email": format!("{n}@x.y")}))?;
+                    }
+                    Ok(json!({"count": 5}))
+                }
+                _ if Some(input["email"].as_str().unwrap_or_default()) == fail_at => {
+                    Err(ConnectorError::Api {
+                        status: 400,
+                        errors: vec![],
+                    })
+                }
+                _ => Ok(json!({"created": input["email"]})),
+            }
+        }
+    };
+    let journal = MemoryJournal::new();
+    let first = FakeRunner::new(handler(Some("3@x.y")));
+    run(&wf, Map::new(), &first, &journal, &NoObserver).expect_err("fails at the fourth");
+    assert_eq!(first.calls_to("contacts.create"), 4);
+
+    let resumed = FakeRunner::new(handler(None));
+    run(&wf, Map::new(), &resumed, &journal, &NoObserver).expect("completes");
+    let sent: Vec<Value> = resumed
+        .calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(method, _)| method == "contacts.create")
+        .map(|(_, input)| input["email"].clone())
+        .collect();
+    assert_eq!(
+        sent,
+        vec![json!("3@x.y"), json!("4@x.y")],
+        "only what did not complete"
+    );
+}
