@@ -3,14 +3,20 @@
 //! The redirect URI must point at the loopback interface (`127.0.0.1`, `localhost` or `[::1]`);
 //! the runner listens there (port 0 picks a free port, for tests), hands the authorize URL to a
 //! caller-supplied function (the CLI prints it; the sandbox fetches it itself, acting as the
-//! browser), waits (bounded) for the callback, checks `state`, exchanges the code with PKCE (S256)
-//! and stores the connection and its tokens.
+//! browser), waits (bounded) for the callback, exchanges the code with PKCE (S256) and stores the
+//! connection and its tokens.
+//!
+//! Only a callback carrying this flow's `state` ends the wait. Any other (forged, stale, from
+//! another tab) is answered 400 and ignored: anyone on the machine can reach a loopback port, and
+//! letting the first caller end the flow would let them abort it before the real browser arrives.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
@@ -93,7 +99,8 @@ pub enum ConnectError {
         /// The server's description.
         description: Option<String>,
     },
-    /// The callback's `state` is not the one sent: a forged or stale callback.
+    /// The callback's `state` is not the one sent: a forged or stale callback. (The listener
+    /// answers such callbacks 400 and keeps waiting, so a flow no longer ends with this.)
     #[error(
         "the callback's `state` does not match the authorization request (forged or stale callback)"
     )]
@@ -139,15 +146,51 @@ fn loopback(uri: &str) -> Result<Url, ConnectError> {
 
 type Callback = HashMap<String, String>;
 
+/// What the callback handler needs: the `state` this flow sent, and where to hand its callback.
+#[derive(Clone)]
+struct Listener {
+    state: Arc<str>,
+    sender: mpsc::Sender<Callback>,
+}
+
 async fn callback(
-    State(sender): State<mpsc::Sender<Callback>>,
+    State(listener): State<Listener>,
     Query(params): Query<Callback>,
-) -> Html<&'static str> {
-    let _ = sender.try_send(params);
-    Html(
+) -> (StatusCode, Html<&'static str>) {
+    let ours = params
+        .get("state")
+        .is_some_and(|state| same(state.as_bytes(), listener.state.as_bytes()));
+    if !ours {
+        tracing::warn!(
+            "refused a callback whose `state` is not this authorization's (forged or stale); \
+             still waiting for the real one"
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(
+                "<!doctype html><title>plugboard</title>\
+                 <p>This authorization was not recognised: it does not belong to the sign-in \
+                 plugboard is waiting for, so it was ignored. Finish the sign-in from the \
+                 address plugboard printed.</p>",
+            ),
+        );
+    }
+    let refused = params.contains_key("error");
+    let _ = listener.sender.try_send(params);
+    let page = if refused {
         "<!doctype html><title>plugboard</title>\
-         <p>plugboard received the authorization. You can close this window.</p>",
-    )
+         <p>The authorization was refused; plugboard stopped waiting. You can close this window.</p>"
+    } else {
+        "<!doctype html><title>plugboard</title>\
+         <p>plugboard received the authorization. You can close this window.</p>"
+    };
+    (StatusCode::OK, Html(page))
+}
+
+/// Compares in time independent of where the inputs differ, so answers do not reveal how much of
+/// a guessed `state` was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 impl Session {
@@ -240,9 +283,14 @@ impl Session {
         }
         let (sender, mut receiver) = mpsc::channel::<Callback>(4);
         let (stop, stopped) = oneshot::channel::<()>();
+        // Made before the listener starts, so the handler can tell this flow's callback apart.
+        let state = CsrfToken::new_random();
         let router = Router::new()
             .route(redirect.path(), get(callback))
-            .with_state(sender);
+            .with_state(Listener {
+                state: Arc::from(state.secret().as_str()),
+                sender,
+            });
         let server = self.handle().spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -255,6 +303,7 @@ impl Session {
             spec,
             &redirect,
             &scopes,
+            state,
             &mut receiver,
             open,
             options.timeout,
@@ -278,6 +327,7 @@ impl Session {
         spec: &plugboard_core::OAuth2AuthorizationCode,
         redirect: &Url,
         scopes: &[String],
+        state: CsrfToken,
         receiver: &mut mpsc::Receiver<Callback>,
         open: &mut dyn FnMut(&str) -> Result<(), String>,
         timeout: Duration,
@@ -304,7 +354,7 @@ impl Session {
             client = client.set_client_secret(secret);
         }
         let mut request = client
-            .authorize_url(CsrfToken::new_random)
+            .authorize_url(|| state)
             .add_scopes(scopes.iter().cloned().map(Scope::new));
         let verifier = if spec.pkce {
             let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -323,6 +373,8 @@ impl Session {
                 () = cancel.cancelled() => Err(ConnectError::Cancelled),
             }
         })?;
+        // The listener passes on only callbacks with this state; checked again here so the
+        // exchange never depends on the handler alone.
         if params.get("state").map(String::as_str) != Some(state.secret().as_str()) {
             return Err(ConnectError::StateMismatch);
         }
@@ -352,6 +404,14 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+        assert!(!same(b"", b"abc"));
+    }
 
     #[test]
     fn only_loopback_redirects_are_served() {

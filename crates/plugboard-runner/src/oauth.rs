@@ -53,7 +53,7 @@ use plugboard_core::{AuthSpec, ClientAuth, ConnectorError, OAuth2AuthorizationCo
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cancel::Cancellation;
-use crate::executor::{ConnectionContext, Executor, store_error, transport_error};
+use crate::executor::{ConnectionContext, Executor, authority, store_error, transport_error};
 use crate::store::{CommitOutcome, LeaseHolder, LeaseOutcome, TokenSet, VersionedTokens};
 
 /// A failure of the token endpoint's HTTP exchange, already mapped (and free of secrets).
@@ -96,6 +96,12 @@ pub(crate) fn token_http<'a>(
 ) -> impl Fn(oauth2::HttpRequest) -> TokenFuture<'a> + 'a {
     move |request: oauth2::HttpRequest| {
         Box::pin(async move {
+            // Named in transport errors: the token endpoint's host and port, never its URL.
+            let to = reqwest::Url::parse(&request.uri().to_string()).map_or_else(
+                |_| "the token endpoint".to_owned(),
+                |url| format!("the token endpoint {}", authority(&url)),
+            );
+            let failed = |e: reqwest::Error| TokenHttpError(transport_error(&e, &ctx.name, &to));
             let mut attempt = 0;
             loop {
                 let tickets = executor
@@ -116,13 +122,10 @@ pub(crate) fn token_http<'a>(
                     .body(request.body().clone());
                 let response = builder.send().await;
                 executor.complete(&tickets);
-                let response = response.map_err(|e| TokenHttpError(transport_error(&e)))?;
+                let response = response.map_err(failed)?;
                 let status = response.status();
                 let headers = response.headers().clone();
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|e| TokenHttpError(transport_error(&e)))?;
+                let body = response.bytes().await.map_err(failed)?;
                 if status.as_u16() == 429 && attempt <= TOKEN_THROTTLE_RETRIES {
                     let wait = headers
                         .get("retry-after")
@@ -255,8 +258,8 @@ pub(crate) fn token_error(
                     message: format!(
                         "the authorization server refused the {what} for connection `{}` \
                          (invalid_grant{description}): the grant was revoked, expired or already \
-                         used. Reconnect with `plugboard connect {} --name {}`",
-                        ctx.name, ctx.connector_id, ctx.name
+                         used. Reconnect with `{}`",
+                        ctx.name, ctx.reconnect
                     ),
                 }
             } else {
@@ -300,11 +303,12 @@ impl Executor {
         if let Some(reason) = &tokens.needs_reauth {
             return Err(needs_reauth(reason));
         }
-        let skew_ms = i64::try_from(self.config.refresh_skew.as_millis()).unwrap_or(i64::MAX);
-        let stale = tokens
-            .tokens
-            .expires_at
-            .is_some_and(|at| at.saturating_mul(1000).saturating_sub(skew_ms) <= self.now_ms());
+        let stale = tokens.tokens.expires_at.is_some_and(|at| {
+            let expires_ms = at.saturating_mul(1000);
+            let skew_ms =
+                refresh_skew_ms(self.config.refresh_skew, expires_ms, tokens.stored_at_ms);
+            expires_ms.saturating_sub(skew_ms) <= self.now_ms()
+        });
         if stale {
             self.refresh(ctx, tokens.version, cancel).await
         } else {
@@ -463,6 +467,7 @@ impl Executor {
                         tokens,
                         version,
                         needs_reauth: None,
+                        stored_at_ms: Some(self.now_ms()),
                     });
                 }
                 Ok(CommitOutcome::Conflict(theirs)) => {
@@ -491,8 +496,8 @@ impl Executor {
                         message: format!(
                             "the refreshed tokens of connection `{}` could not be stored \
                              ({error}), and the refresh token they replace is used up. \
-                             Reconnect with `plugboard connect {} --name {}`",
-                            ctx.name, ctx.connector_id, ctx.name
+                             Reconnect with `{}`",
+                            ctx.name, ctx.reconnect
                         ),
                     });
                 }
@@ -520,8 +525,8 @@ impl Executor {
             ConnectorError::Unauthorized {
                 message: format!(
                     "the access token of connection `{}` expired and there is no refresh token. \
-                     Reconnect with `plugboard connect {} --name {}`",
-                    ctx.name, ctx.connector_id, ctx.name
+                     Reconnect with `{}`",
+                    ctx.name, ctx.reconnect
                 ),
             }
         })?;
@@ -626,8 +631,21 @@ fn needs_reauth(reason: &str) -> ConnectorError {
 fn no_tokens(ctx: &ConnectionContext) -> ConnectorError {
     ConnectorError::Unauthorized {
         message: format!(
-            "connection `{}` has no tokens. Connect it with `plugboard connect {} --name {}`",
-            ctx.name, ctx.connector_id, ctx.name
+            "connection `{}` has no tokens. Connect it with `{}`",
+            ctx.name, ctx.reconnect
         ),
+    }
+}
+
+/// How long before it expires a token is refreshed: [`ExecutorConfig::refresh_skew`], but at
+/// most a fifth of the token's lifetime (from when it was stored to when it expires), so a
+/// token that lives 5 s is not refreshed on every request.
+///
+/// [`ExecutorConfig::refresh_skew`]: crate::ExecutorConfig::refresh_skew
+fn refresh_skew_ms(configured: Duration, expires_ms: i64, stored_at_ms: Option<i64>) -> i64 {
+    let configured = i64::try_from(configured.as_millis()).unwrap_or(i64::MAX);
+    match stored_at_ms {
+        Some(stored) if expires_ms > stored => configured.min((expires_ms - stored) / 5),
+        _ => configured,
     }
 }

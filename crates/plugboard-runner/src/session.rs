@@ -151,11 +151,17 @@ impl Session {
         let record = store
             .connection(connection)
             .map_err(store_error)?
-            .ok_or_else(|| ConnectorError::InvalidInput {
-                message: format!(
-                    "there is no connection named `{connection}`; create it with \
-                     `plugboard connect <connector> --name {connection}`"
-                ),
+            .ok_or_else(|| {
+                let state =
+                    crate::executor::state_option(self.inner.executor.config.state_file.as_deref())
+                        .map(|option| format!(" {option}"))
+                        .unwrap_or_default();
+                ConnectorError::InvalidInput {
+                    message: format!(
+                        "there is no connection named `{connection}`; create it with \
+                         `plugboard connect <connector> --name {connection}{state}`"
+                    ),
+                }
             })?;
         let partner = store
             .partner_settings(&record.connector_id)
@@ -225,7 +231,16 @@ impl Session {
             return Err(ConnectorError::Cancelled);
         }
         let prepared = self.prepare(connection)?;
-        if prepared.connector.manifest().method(method).is_none() {
+        // `<id>#find-effect` asks a method that declares it for the effect of a call.
+        let declared = match method.strip_suffix(plugboard_core::EFFECT_LOOKUP_SUFFIX) {
+            Some(id) => prepared
+                .connector
+                .manifest()
+                .method(id)
+                .is_some_and(|descriptor| descriptor.finds_effect),
+            None => prepared.connector.manifest().method(method).is_some(),
+        };
+        if !declared {
             return Err(ConnectorError::UnknownMethod {
                 method: method.to_owned(),
             });

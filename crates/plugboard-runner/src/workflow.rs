@@ -6,7 +6,7 @@
 //! - [`StoreJournal`]: the run journal in the state store, so `--resume` skips completed steps.
 //! - [`FirstRequestProbe`]: the first request a call would make, for `--dry-run`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::registry::Registry;
@@ -173,31 +173,66 @@ impl StepRunner for SessionSteps<'_> {
 }
 
 /// The journal of one run in the state store. Completed entries are read once, when the run
-/// (re)starts; each new entry is written as it completes.
+/// (re)starts; each new entry is written as it completes. Intents (calls that must take effect
+/// at most once, sent and not yet answered) are entries `#intent <key>`: `true` while pending,
+/// `false` once cleared.
 pub struct StoreJournal<'a> {
     store: &'a dyn StateStore,
     run: RunId,
     completed: HashMap<String, Value>,
+    intents: Mutex<HashSet<String>>,
 }
 
+/// The prefix of intent entries in the journal.
+const INTENT_ENTRY: &str = "#intent ";
+
 impl<'a> StoreJournal<'a> {
-    /// The journal of `run`, with what earlier attempts completed.
+    /// The journal of `run`, with what earlier attempts completed and left pending.
     pub fn open(store: &'a dyn StateStore, run: RunId) -> Result<Self, StoreError> {
-        let completed = store
-            .completed_steps(run)?
-            .into_iter()
-            .filter(|(key, _)| !key.starts_with(CURSOR_ENTRY))
-            .collect();
+        let mut completed = HashMap::new();
+        let mut intents = HashSet::new();
+        for (key, value) in store.completed_steps(run)? {
+            if let Some(call) = key.strip_prefix(INTENT_ENTRY) {
+                if value == Value::Bool(true) {
+                    intents.insert(call.to_owned());
+                } else {
+                    intents.remove(call);
+                }
+            } else if !key.starts_with(CURSOR_ENTRY) {
+                completed.insert(key, value);
+            }
+        }
+        intents.retain(|call| !completed.contains_key(call));
         Ok(Self {
             store,
             run,
             completed,
+            intents: Mutex::new(intents),
         })
     }
 
     /// How many entries earlier attempts completed.
     pub fn resumed_entries(&self) -> usize {
         self.completed.len()
+    }
+
+    /// The calls earlier attempts sent without learning whether they took effect, sorted.
+    pub fn pending_intents(&self) -> Vec<String> {
+        let mut pending: Vec<String> = self.intents().iter().cloned().collect();
+        pending.sort();
+        pending
+    }
+
+    fn intents(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.intents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, key: &str, value: &Value) -> Result<(), JournalError> {
+        self.store
+            .record_step(self.run, key, value)
+            .map_err(|e| JournalError {
+                message: format!("cannot journal `{key}`: {e}"),
+            })
     }
 }
 
@@ -207,11 +242,29 @@ impl Journal for StoreJournal<'_> {
     }
 
     fn record(&self, key: &str, output: &Value) -> Result<(), JournalError> {
-        self.store
-            .record_step(self.run, key, output)
-            .map_err(|e| JournalError {
-                message: format!("cannot journal `{key}`: {e}"),
-            })
+        self.write(key, output)?;
+        // The output supersedes the intent (see `open`); the stored entry can stay.
+        self.intents().remove(key);
+        Ok(())
+    }
+
+    fn record_intent(&self, key: &str) -> Result<(), JournalError> {
+        self.write(&format!("{INTENT_ENTRY}{key}"), &Value::Bool(true))?;
+        self.intents().insert(key.to_owned());
+        Ok(())
+    }
+
+    fn intent_pending(&self, key: &str) -> bool {
+        self.intents().contains(key)
+    }
+
+    fn clear_intent(&self, key: &str) -> Result<(), JournalError> {
+        if !self.intents().contains(key) {
+            return Ok(());
+        }
+        self.write(&format!("{INTENT_ENTRY}{key}"), &Value::Bool(false))?;
+        self.intents().remove(key);
+        Ok(())
     }
 }
 
@@ -219,26 +272,51 @@ impl Journal for StoreJournal<'_> {
 /// records it and answers nothing; nothing is sent.
 pub struct FirstRequestProbe<'a> {
     session: &'a Session,
+    unconnected: HashMap<String, String>,
 }
 
 impl<'a> FirstRequestProbe<'a> {
     /// A probe over the session's connections.
     pub fn new(session: &'a Session) -> Self {
-        Self { session }
+        Self {
+            session,
+            unconnected: HashMap::new(),
+        }
+    }
+
+    /// Connections (name → connector id) that are not installed yet, e.g. those a `--sandbox`
+    /// run makes when it starts: their first requests are found with the connector's own
+    /// defaults, so a dry run needs no sandbox and no authorization.
+    #[must_use]
+    pub fn with_unconnected(
+        mut self,
+        connections: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        self.unconnected.extend(connections);
+        self
     }
 }
 
 impl PlanProbe for FirstRequestProbe<'_> {
     fn first_request(&self, connection: &str, method: &str, input: &Value) -> Option<HttpRequest> {
-        let prepared = self.session.prepare(connection).ok()?;
+        let (connector, settings) = match self.unconnected.get(connection) {
+            Some(connector_id) => (
+                self.session.registry().get(connector_id)?.connector.clone(),
+                serde_json::Map::new(),
+            ),
+            None => {
+                let prepared = self.session.prepare(connection).ok()?;
+                (prepared.connector.connector, prepared.visible_settings)
+            }
+        };
         let host = RecordingHost::default();
         let invocation = Invocation {
             method: method.to_owned(),
             input: input.clone(),
-            settings: prepared.visible_settings.clone(),
+            settings,
         };
         // The call ends at its first request, which the host refuses; the error is expected.
-        let _ = prepared.connector.connector.invoke(&invocation, &host);
+        let _ = connector.invoke(&invocation, &host);
         host.first.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -103,15 +103,21 @@ fn a_refused_authorization_says_so() {
 }
 
 #[test]
-fn a_forged_state_is_refused() {
+fn a_forged_state_is_refused_and_the_flow_keeps_waiting() {
     plugboard_runner::executor::install_crypto_provider();
     let fake = Fake::start();
     let (_dir, _store, session) = setup(&fake);
     *fake.state.authorize_mode.lock().unwrap() = "bad-state".to_owned();
+    // The forged callback is answered 400 and changes nothing: the flow goes on waiting for
+    // the real one, which never comes here, until its timeout.
+    let mut browse = browser(&fake);
     let error = session
-        .connect(options(&fake, Duration::from_secs(10)), &mut browser(&fake))
+        .connect(options(&fake, Duration::from_millis(500)), &mut |url| {
+            let _refused = browse(url);
+            Ok(())
+        })
         .unwrap_err();
-    assert!(matches!(error, ConnectError::StateMismatch), "{error}");
+    assert!(matches!(error, ConnectError::Timeout(_)), "{error}");
 }
 
 #[test]

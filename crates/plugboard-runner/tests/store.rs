@@ -122,7 +122,7 @@ fn the_journal_and_cursors_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("state.db")).unwrap();
     let run = store
-        .create_run("examples/sync.json", &json!({"email": "a@b.c"}))
+        .create_run("examples/sync.json", "digest-1", &json!({"email": "a@b.c"}))
         .unwrap();
     store.record_step(run, "find", &json!({"id": 1})).unwrap();
     store.record_step(run, "add[0]", &json!(["x"])).unwrap();
@@ -141,8 +141,18 @@ fn the_journal_and_cursors_round_trip() {
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(record.error.as_deref(), Some("HTTP 500"));
     assert_eq!(record.inputs, json!({"email": "a@b.c"}));
+    assert_eq!(record.workflow_digest.as_deref(), Some("digest-1"));
     assert!(record.finished_at_ms.is_some());
-    let second = store.create_run("other.json", &json!({})).unwrap();
+    store
+        .set_run_inputs(run, &json!({"email": "b@c.d"}))
+        .unwrap();
+    assert_eq!(
+        store.run(run).unwrap().unwrap().inputs,
+        json!({"email": "b@c.d"})
+    );
+    let second = store
+        .create_run("other.json", "digest-2", &json!({}))
+        .unwrap();
     let ids: Vec<_> = store.runs().unwrap().iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![second, run]);
     assert!(

@@ -41,6 +41,7 @@ pub(crate) mod url;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,7 @@ use crate::cancel::Cancellation;
 use crate::clock::{Clock, SystemClock};
 use crate::store::{
     Admission, ConnectionRecord, Endpoints, LeaseHolder, LimitCharge, RedactedKeys, SlotTicket,
-    StateStore, StoreError,
+    SqliteStore, StateStore, StoreError,
 };
 use limits::KeyedLimit;
 
@@ -106,6 +107,10 @@ pub struct ExecutorConfig {
     pub connector_stall_timeout: Option<Duration>,
     /// The source of "now" for expiry, leases and windows.
     pub clock: Arc<dyn Clock>,
+    /// The state file the store was opened from, when the caller knows it. Advice to (re)connect
+    /// a connection repeats it as `--state FILE` unless it is the default file
+    /// ([`SqliteStore::default_path`]), so following the advice reaches this same file.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for ExecutorConfig {
@@ -128,6 +133,7 @@ impl Default for ExecutorConfig {
             refresh_wait: Duration::from_secs(120),
             connector_stall_timeout: Some(Duration::from_secs(60)),
             clock: Arc::new(SystemClock),
+            state_file: None,
         }
     }
 }
@@ -157,6 +163,9 @@ pub struct ConnectionContext {
     pub(crate) secrets: HashMap<String, SecretString>,
     pub(crate) limits: Vec<KeyedLimit>,
     pub(crate) token_limits: Vec<KeyedLimit>,
+    /// The `plugboard connect` command that authorizes this connection again, with the state
+    /// file and the endpoints it was made with (see [`reconnect_command`]).
+    pub(crate) reconnect: String,
 }
 
 impl fmt::Debug for ConnectionContext {
@@ -189,6 +198,60 @@ fn endpoints_of(auth: &AuthSpec, base_url: String) -> Endpoints {
         base_url,
         authorize_url,
         token_url,
+    }
+}
+
+/// The `plugboard connect` command that (re)authorizes connection `name` of `connector`, to be
+/// followed literally: with the endpoints the connection was made with (`--base-url`,
+/// `--authorize-url`, `--token-url`), so it does not fall back to the manifest's (the real API),
+/// and with `--state FILE` when the store is not the default file, so it does not write there.
+/// Every word is quoted for a POSIX shell where it needs to be.
+pub fn reconnect_command(
+    connector: &str,
+    name: &str,
+    endpoints: Option<&Endpoints>,
+    state_file: Option<&Path>,
+) -> String {
+    let mut words = vec![
+        "plugboard connect".to_owned(),
+        shell_word(connector),
+        "--name".to_owned(),
+        shell_word(name),
+    ];
+    if let Some(own) = endpoints {
+        words.push(format!("--base-url {}", shell_word(&own.base_url)));
+        if let Some(url) = &own.authorize_url {
+            words.push(format!("--authorize-url {}", shell_word(url)));
+        }
+        if let Some(url) = &own.token_url {
+            words.push(format!("--token-url {}", shell_word(url)));
+        }
+    }
+    if let Some(option) = state_option(state_file) {
+        words.push(option);
+    }
+    words.join(" ")
+}
+
+/// `--state FILE` for advice naming a command, when `state_file` is known and not the default
+/// (`None` otherwise). The file is made absolute, so the advice holds from any directory.
+pub fn state_option(state_file: Option<&Path>) -> Option<String> {
+    let file = state_file?;
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let file = absolute(file);
+    let default = SqliteStore::default_path().map(|path| absolute(&path));
+    (default.as_ref() != Some(&file))
+        .then(|| format!("--state {}", shell_word(&file.to_string_lossy())))
+}
+
+/// `word` as one word of a POSIX shell: as it is when it holds nothing the shell would read
+/// otherwise, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -334,6 +397,12 @@ impl ConnectionContext {
             secrets,
             limits,
             token_limits,
+            reconnect: reconnect_command(
+                &manifest.id,
+                &record.name,
+                record.endpoints.as_ref(),
+                config.state_file.as_deref(),
+            ),
         })
     }
 
@@ -356,6 +425,12 @@ impl ConnectionContext {
     /// The concrete auth scheme this connection uses (a selection already resolved).
     pub fn auth(&self) -> &AuthSpec {
         &self.auth
+    }
+
+    /// The `plugboard connect` command that authorizes this connection again, exactly as it must
+    /// be typed: its state file and the endpoints it was made with included.
+    pub fn reconnect_command(&self) -> &str {
+        &self.reconnect
     }
 
     /// A settings value as text, secret or not (credentials are read this way).
@@ -395,6 +470,10 @@ impl fmt::Debug for Executor {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// How many times one request refreshes its token after a 401 before it reports the connection
+/// unauthorized (see the 401 handling in [`Executor::send`]).
+const MAX_REFRESHES_AFTER_401: u32 = 3;
 
 /// What one attempt produced.
 enum Outcome {
@@ -515,7 +594,7 @@ impl Executor {
         let url = url::resolve(&ctx.base, &ctx.allowed_hosts, &request)?;
         let mut started = Instant::now();
         let mut attempt: u32 = 0;
-        let mut refreshed_after_401 = false;
+        let mut refreshes_after_401: u32 = 0;
         loop {
             if cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
@@ -552,25 +631,44 @@ impl Executor {
                 "sending"
             );
             // Dropping an in-flight request on cancellation is clean: the store was written
-            // before it started and nothing is written after it.
+            // before it started and nothing is written after it. A request that is not
+            // idempotent may have reached the server by then: say so, so the caller keeps it
+            // as sent (see the workflow engine's at-most-once calls).
             let outcome = tokio::select! {
                 result = send_and_read(builder) => result,
                 () = cancel.cancelled() => {
                     self.complete(&tickets);
-                    return Err(ConnectorError::Cancelled);
+                    return Err(if request.idempotent {
+                        ConnectorError::Cancelled
+                    } else {
+                        ConnectorError::OutcomeUnknown {
+                            message: format!(
+                                "connection `{}`: the run was cancelled while the request to {} \
+                                 was in flight",
+                                ctx.name,
+                                authority(&url)
+                            ),
+                        }
+                    });
                 }
             };
             self.complete(&tickets);
-            let budget_left = attempt < self.config.max_attempts
-                && started.elapsed() < self.config.max_retry_time;
+            let time_left = self.config.max_retry_time.saturating_sub(started.elapsed());
+            let budget_left = attempt < self.config.max_attempts && !time_left.is_zero();
             match outcome {
                 Outcome::Response(response) => {
                     tracing::debug!(connection = %ctx.name, status = response.status, "answered");
+                    // A 401 is first taken for a race: another process (or the provider) replaced
+                    // the token between reading and sending it. The token is refreshed (or the
+                    // newer one another process stored is read) and the request goes again,
+                    // a few times within the retry time; only tokens refused again and again
+                    // mean the connection is unauthorized.
                     if response.status == 401
-                        && !refreshed_after_401
+                        && refreshes_after_401 < MAX_REFRESHES_AFTER_401
+                        && !time_left.is_zero()
                         && let Credentials::OAuthBearer { version, .. } = credentials
                     {
-                        refreshed_after_401 = true;
+                        refreshes_after_401 += 1;
                         attempt -= 1;
                         self.refresh(ctx, version, cancel).await?;
                         continue;
@@ -606,12 +704,14 @@ impl Executor {
                             started = Instant::now();
                             continue;
                         }
-                        if !budget_left {
-                            return Ok(response);
-                        }
+                        // Throttling is retried by time, not by count: a storm of 429s passes, and
+                        // the request goes out once the API admits it, within the retry time.
                         let wait = retry_after.unwrap_or_else(|| {
                             self.backoff(attempt).max(self.config.min_throttle_backoff)
                         });
+                        if wait > time_left {
+                            return Ok(response);
+                        }
                         tracing::info!(
                             connection = %ctx.name,
                             wait_ms = wait.as_millis() as u64,
@@ -641,7 +741,14 @@ impl Executor {
                 }
                 Outcome::Failed(error) => {
                     let retryable = error.is_connect() || request.idempotent;
-                    let mapped = transport_error(&error);
+                    let mapped = transport_error(&error, &ctx.name, &authority(&url));
+                    // A request that is not idempotent and may have been sent: whether it took
+                    // effect is unknown, and the error says so instead of "could not be sent".
+                    let mapped = if error.is_connect() || request.idempotent {
+                        mapped
+                    } else {
+                        outcome_unknown(&error, &ctx.name, &authority(&url))
+                    };
                     if retryable && budget_left {
                         let wait = self.backoff(attempt);
                         tracing::info!(
@@ -743,6 +850,11 @@ impl Executor {
                     message:
                         "connectors must not set `Authorization`: the host injects credentials"
                             .to_owned(),
+                });
+            }
+            if let Some(reason) = plugboard_core::http::forbidden_request_header(name) {
+                return Err(ConnectorError::Denied {
+                    message: format!("connectors must not set `{name}`: {reason}"),
                 });
             }
             if credential_header.is_some_and(|h| h.eq_ignore_ascii_case(name)) {
@@ -928,21 +1040,37 @@ async fn send_and_read(builder: reqwest::RequestBuilder) -> Outcome {
     }
 }
 
-/// Maps a reqwest error without its URL (a query may carry a key) or any header.
-pub(crate) fn transport_error(error: &reqwest::Error) -> ConnectorError {
+/// `host:port` of `url`, the port made explicit: where a request went, for error messages. Never
+/// the path or the query (a query may carry a key), nor any userinfo.
+pub(crate) fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Maps a reqwest error on a request of connection `connection` to `to` (a `host:port`, see
+/// [`authority`], perhaps with what is there), naming both, without the URL (a query may carry a
+/// key) or any header.
+pub(crate) fn transport_error(
+    error: &reqwest::Error,
+    connection: &str,
+    to: &str,
+) -> ConnectorError {
     if error.is_timeout() {
         return ConnectorError::Timeout;
     }
     let kind = if error.is_connect() {
-        "cannot connect"
+        format!("cannot connect to {to}")
     } else if error.is_body() || error.is_decode() {
-        "the response body could not be read"
+        format!("the response body from {to} could not be read")
     } else if error.is_request() {
-        "the request could not be sent"
+        format!("the request to {to} could not be sent")
     } else {
-        "the HTTP exchange failed"
+        format!("the HTTP exchange with {to} failed")
     };
-    let mut message = kind.to_owned();
+    let mut message = format!("connection `{connection}`: {kind}");
     let mut source = std::error::Error::source(error);
     // Sources are hyper/io/rustls errors; none of them carries our headers or URL.
     while let Some(cause) = source {
@@ -951,6 +1079,24 @@ pub(crate) fn transport_error(error: &reqwest::Error) -> ConnectorError {
         source = cause.source();
     }
     ConnectorError::Transport { message }
+}
+
+/// The error for a request that is not idempotent and failed once it may have reached the
+/// server: sent, then no answer (or not in time).
+fn outcome_unknown(error: &reqwest::Error, connection: &str, to: &str) -> ConnectorError {
+    let what = if error.is_timeout() {
+        "no answer came in time"
+    } else {
+        "no answer came"
+    };
+    let mut message = format!("connection `{connection}`: the request to {to} was sent and {what}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ConnectorError::OutcomeUnknown { message }
 }
 
 /// `Retry-After` as delta seconds (HTTP dates are treated as absent).
@@ -1021,6 +1167,42 @@ mod tests {
     #[test]
     fn basic_credentials_are_base64() {
         assert_eq!(basic_auth("user", "pass"), "Basic dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn reconnect_advice_repeats_the_endpoints_and_a_state_file_that_is_not_the_default() {
+        assert_eq!(
+            reconnect_command("acme", "main", None, None),
+            "plugboard connect acme --name main"
+        );
+        let own = Endpoints {
+            base_url: "http://127.0.0.1:8080/v3".into(),
+            authorize_url: Some("http://127.0.0.1:8080/authorize?tenant=a&b".into()),
+            token_url: None,
+        };
+        let state = Path::new("/tmp/my state/state.db");
+        assert_eq!(
+            reconnect_command("acme", "it's", Some(&own), Some(state)),
+            "plugboard connect acme --name 'it'\\''s' --base-url http://127.0.0.1:8080/v3 \
+             --authorize-url 'http://127.0.0.1:8080/authorize?tenant=a&b' \
+             --state '/tmp/my state/state.db'"
+        );
+        // The default file needs no `--state`: the command reaches it without.
+        if let Some(default) = SqliteStore::default_path() {
+            assert_eq!(state_option(Some(&default)), None);
+        }
+        assert_eq!(state_option(None), None);
+    }
+
+    #[test]
+    fn where_a_request_went_is_host_and_port_only() {
+        let url = |text: &str| Url::parse(text).expect("a URL");
+        assert_eq!(
+            authority(&url("https://user:pw@api.example.com/v3/x?api_key=k")),
+            "api.example.com:443"
+        );
+        assert_eq!(authority(&url("http://127.0.0.1:9/v3")), "127.0.0.1:9");
+        assert_eq!(authority(&url("http://[::1]:8080/")), "[::1]:8080");
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct VersionedTokens {
     /// token: kept, so every process and `plugboard connections` say so at once instead of
     /// spending token requests on a dead grant. Cleared by new tokens.
     pub needs_reauth: Option<String>,
+    /// When these tokens were stored (ms since the epoch): with `expires_at`, their lifetime, so
+    /// a refresh comes a fraction of it early, not a fixed time that may exceed it.
+    pub stored_at_ms: Option<i64>,
 }
 
 /// Who holds (or asks for) a refresh lease: enough for another process to tell that the holder
@@ -270,10 +273,13 @@ impl std::str::FromStr for RunId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Started and not finished (or the process died).
+    /// Started and not finished.
     Running,
+    /// Marked running by a process that is provably dead (killed, or its machine restarted):
+    /// never stored, reported in its place so nobody waits for a run nothing is running.
+    Interrupted,
     /// Finished without error.
-    Succeeded,
+    Completed,
     /// Stopped by an error; may be resumed.
     Failed,
     /// Stopped by the user; may be resumed.
@@ -281,11 +287,13 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    /// The status as stored and shown (`running`, `succeeded`, `failed`, `cancelled`).
+    /// The status as stored and shown (`running`, `interrupted`, `completed`, `failed`,
+    /// `cancelled`), in the words a run's events use.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
-            Self::Succeeded => "succeeded",
+            Self::Interrupted => "interrupted",
+            Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
         }
@@ -293,7 +301,7 @@ impl RunStatus {
 
     pub(crate) fn parse(text: &str) -> Self {
         match text {
-            "succeeded" => Self::Succeeded,
+            "completed" => Self::Completed,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
             _ => Self::Running,
@@ -314,6 +322,9 @@ pub struct RunRecord {
     pub id: RunId,
     /// The workflow (its path or name, as the caller recorded it).
     pub workflow: String,
+    /// What identifies the workflow's content (the caller's digest of what a resume must not
+    /// change); `None` for runs recorded before schema version 5.
+    pub workflow_digest: Option<String>,
     /// The run's inputs.
     pub inputs: Value,
     /// Where it stands.
@@ -381,6 +392,22 @@ pub enum StoreError {
     /// The named thing does not exist.
     #[error("{0} not found in the state store")]
     NotFound(String),
+    /// The path given as the state file is not one: a symbolic link, a folder, or a file that
+    /// is not an SQLite database. Nothing was changed in it.
+    #[error("{path} is not a plugboard state file ({why}); it was left as it is")]
+    NotAStateFile {
+        /// The path.
+        path: std::path::PathBuf,
+        /// What it is instead.
+        why: &'static str,
+    },
+    /// The store is open read-only (a read-only file system or file): it can be read, not
+    /// changed.
+    #[error("the state store {path} is read-only here, and this needs to change it")]
+    ReadOnly {
+        /// The file.
+        path: std::path::PathBuf,
+    },
 }
 
 /// Everything the runner persists, behind one object-safe, synchronous trait.
@@ -473,8 +500,12 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Saves a trigger's cursor.
     fn set_cursor(&self, key: &str, value: &Value) -> Result<(), StoreError>;
 
-    /// Starts a run in the journal.
-    fn create_run(&self, workflow: &str, inputs: &Value) -> Result<RunId, StoreError>;
+    /// Starts a run in the journal: the workflow's path or name, the digest of its content that
+    /// a resume must match (see [`RunRecord::workflow_digest`]) and the run's inputs.
+    fn create_run(&self, workflow: &str, digest: &str, inputs: &Value)
+    -> Result<RunId, StoreError>;
+    /// Replaces a run's inputs: a resume that corrects an input no completed step used.
+    fn set_run_inputs(&self, run: RunId, inputs: &Value) -> Result<(), StoreError>;
     /// Records a completed step's result under `key` (replacing an earlier one with that key).
     fn record_step(&self, run: RunId, key: &str, output: &Value) -> Result<(), StoreError>;
     /// The completed steps of a run, in the order they were recorded.

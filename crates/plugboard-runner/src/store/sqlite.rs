@@ -31,7 +31,7 @@ use super::{
 use crate::clock::system_now_ms;
 
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -130,6 +130,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
     ALTER TABLE runs ADD COLUMN owner_host TEXT;
     ",
+    // Version 5: a digest of the workflow's content, so a run is recognised whatever path names
+    // its file and a resume notices changed steps; and a finished run is `completed`, the word
+    // its events use.
+    r"
+    ALTER TABLE runs ADD COLUMN workflow_digest TEXT;
+    UPDATE runs SET status = 'completed' WHERE status = 'succeeded';
+    ",
 ];
 
 // `SCHEMA_VERSION` is the number of migrations; a new one must bump it.
@@ -190,6 +197,68 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What SQLite writes at the start of every database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Refuses a path that exists and is not a state file, without changing it.
+fn check_is_state_file(path: &Path) -> Result<(), StoreError> {
+    let refuse = |why| {
+        Err(StoreError::NotAStateFile {
+            path: path.to_owned(),
+            why,
+        })
+    };
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(file_error(path, error)),
+    };
+    if metadata.file_type().is_symlink() {
+        return refuse("a symbolic link; give the path of the file itself");
+    }
+    if metadata.is_dir() {
+        return refuse("a folder");
+    }
+    if !metadata.is_file() {
+        return refuse("not a regular file");
+    }
+    if metadata.len() == 0 {
+        // An empty file is a new database to SQLite (e.g. one made with `touch`).
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header));
+    match read {
+        Ok(()) if &header == SQLITE_HEADER => Ok(()),
+        Ok(()) => refuse("not an SQLite database"),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            refuse("not an SQLite database")
+        }
+        Err(error) => Err(file_error(path, error)),
+    }
+}
+
+/// `path` for a `file:` URI: every byte but unreserved characters and `/` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut encoded = String::new();
+    for byte in path.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                encoded.push(char::from(*byte));
+            }
+            other => encoded.push_str(&format!("%{other:02X}")),
+        }
+    }
+    encoded
+}
+
+/// Whether an I/O error says the file system or file cannot be written.
+fn is_read_only(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+        || error.kind() == std::io::ErrorKind::PermissionDenied
+}
+
 /// Tightens an existing companion file (`-wal`, `-shm`) to 0600.
 fn tighten_if_present(path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
@@ -223,8 +292,15 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T
 
 impl SqliteStore {
     /// Opens (creating if needed, 0600) the store at `path` and migrates its schema.
+    ///
+    /// A path that is not a state file is refused before anything is changed in it: a symbolic
+    /// link (writing through it would change a file elsewhere), a folder, or a file that is not
+    /// an SQLite database (a mistyped path must not be chmodded or replaced). On a read-only file
+    /// system or file, the store opens read-only when its schema is current: listings work,
+    /// changes fail with [`StoreError::ReadOnly`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
+        check_is_state_file(&path)?;
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
@@ -238,7 +314,14 @@ impl SqliteStore {
             }
             builder.create(parent).map_err(|e| file_error(parent, e))?;
         }
-        create_private(&path)?;
+        if let Err(error) = create_private(&path) {
+            return match error {
+                StoreError::File { source, .. } if is_read_only(&source) && path.is_file() => {
+                    Self::open_read_only(path)
+                }
+                other => Err(other),
+            };
+        }
         let conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
@@ -257,6 +340,29 @@ impl SqliteStore {
             tighten_if_present(&companion(&store.path, suffix))?;
         }
         Ok(store)
+    }
+
+    /// Opens an existing store that cannot be written here, for reading; its schema must be
+    /// current, since migrating would write. It is opened `immutable`: a WAL database cannot
+    /// otherwise be read where its `-shm` index cannot be created, and on a read-only file
+    /// system nobody can change it meanwhile.
+    fn open_read_only(path: PathBuf) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_path(&path)),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if found != SCHEMA_VERSION {
+            return Err(StoreError::ReadOnly { path });
+        }
+        tracing::info!(path = %path.display(), "the state store is read-only here");
+        Ok(Self {
+            path,
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Where the store lives unless told otherwise: `$PLUGBOARD_STATE` if set, else
@@ -316,7 +422,8 @@ fn read_tokens(
     connection: &str,
 ) -> Result<Option<VersionedTokens>, rusqlite::Error> {
     conn.prepare_cached(
-        "SELECT access_token, refresh_token, expires_at, scope, version, reauth_reason
+        "SELECT access_token, refresh_token, expires_at, scope, version, reauth_reason,
+                updated_at
          FROM tokens WHERE connection = ?1",
     )?
     .query_row(params![connection], |row| {
@@ -329,6 +436,7 @@ fn read_tokens(
             },
             version: row.get(4)?,
             needs_reauth: row.get(5)?,
+            stored_at_ms: row.get(6)?,
         })
     })
     .optional()
@@ -435,13 +543,20 @@ impl RecentSlot {
 
 fn read_run(row: &rusqlite::Row<'_>) -> Result<(RunRecord, String), rusqlite::Error> {
     let inputs: String = row.get(2)?;
-    let status: String = row.get(3)?;
+    let mut status = RunStatus::parse(&row.get::<_, String>(3)?);
+    let owner: (Option<u32>, Option<String>) = (row.get(8)?, row.get(9)?);
+    if let (RunStatus::Running, (Some(pid), Some(host))) = (status, &owner)
+        && process_is_provably_dead(*pid, host)
+    {
+        status = RunStatus::Interrupted;
+    }
     Ok((
         RunRecord {
             id: RunId(row.get(0)?),
             workflow: row.get(1)?,
+            workflow_digest: row.get(7)?,
             inputs: Value::Null,
-            status: RunStatus::parse(&status),
+            status,
             error: row.get(4)?,
             started_at_ms: row.get(5)?,
             finished_at_ms: row.get(6)?,
@@ -455,7 +570,8 @@ fn finish_run_record((mut record, inputs): (RunRecord, String)) -> Result<RunRec
     Ok(record)
 }
 
-const RUN_COLUMNS: &str = "id, workflow, inputs, status, error, started_at, finished_at";
+const RUN_COLUMNS: &str = "id, workflow, inputs, status, error, started_at, finished_at, \
+                           workflow_digest, owner_pid, owner_host";
 
 impl StateStore for SqliteStore {
     fn partner_settings(&self, connector_id: &str) -> Result<Map<String, Value>, StoreError> {
@@ -924,13 +1040,20 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    fn create_run(&self, workflow: &str, inputs: &Value) -> Result<RunId, StoreError> {
+    fn create_run(
+        &self,
+        workflow: &str,
+        digest: &str,
+        inputs: &Value,
+    ) -> Result<RunId, StoreError> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO runs (workflow, inputs, status, started_at, owner_pid, owner_host)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            "INSERT INTO runs (workflow, workflow_digest, inputs, status, started_at, owner_pid,
+                               owner_host)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
             params![
                 workflow,
+                digest,
                 to_json(inputs),
                 system_now_ms(),
                 std::process::id(),
@@ -938,6 +1061,17 @@ impl StateStore for SqliteStore {
             ],
         )?;
         Ok(RunId(conn.last_insert_rowid()))
+    }
+
+    fn set_run_inputs(&self, run: RunId, inputs: &Value) -> Result<(), StoreError> {
+        let changed = self.lock().execute(
+            "UPDATE runs SET inputs = ?2 WHERE id = ?1",
+            params![run.0, to_json(inputs)],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("run {run}")));
+        }
+        Ok(())
     }
 
     fn record_step(&self, run: RunId, key: &str, output: &Value) -> Result<(), StoreError> {
@@ -992,7 +1126,7 @@ impl StateStore for SqliteStore {
         };
         let mut elsewhere = None;
         match (RunStatus::parse(&status), owner_pid, owner_host) {
-            (RunStatus::Succeeded, _, _) => return Ok(RunClaim::Completed),
+            (RunStatus::Completed, _, _) => return Ok(RunClaim::Completed),
             (RunStatus::Running, Some(pid), Some(host)) if pid != std::process::id() => {
                 if host != local_host_id() {
                     elsewhere = Some(host.split('/').next().unwrap_or_default().to_owned());
