@@ -71,13 +71,15 @@ pub(crate) fn check_create(
     if response.status != 409 {
         return check(response);
     }
+    // The API's words are quoted as its own, so its "… already exists." does not read as the
+    // message repeating itself.
     let messages: Vec<String> = details(&response)
         .into_iter()
         .map(|e| {
             if e.key.is_empty() {
-                e.message
+                format!("\"{}\"", e.message)
             } else {
-                format!("{} ({})", e.message, e.key)
+                format!("\"{}\" ({})", e.message, e.key)
             }
         })
         .collect();
@@ -85,7 +87,10 @@ pub(crate) fn check_create(
         message: if messages.is_empty() {
             format!("{what} already exists (HTTP 409)")
         } else {
-            format!("{what} already exists: {}", messages.join("; "))
+            format!(
+                "{what} already exists; the API says {}",
+                messages.join("; ")
+            )
         },
     })
 }
@@ -142,8 +147,8 @@ mod tests {
         assert_eq!(
             error,
             ConnectorError::AlreadyExists {
-                message: "a contact with this email address already exists: Email already exists \
-                          (contacts.api.conflict)"
+                message: "a contact with this email address already exists; the API says \
+                          \"Email already exists\" (contacts.api.conflict)"
                     .into()
             }
         );

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing;
-use plugboard_core::{ConnectorError, DefinedConnector};
+use plugboard_core::{Connector as _, ConnectorError, DefinedConnector};
 use plugboard_runner::{
     ConnectionRecord, ConnectorSource, ExecutorConfig, Registry, Session, SqliteStore, StateStore,
 };
@@ -191,6 +191,12 @@ fn call(
         records.push(record);
         Ok(())
     });
+    let connector = DefinedConnector::new::<http_api::HttpApi>();
+    let descriptor = connector
+        .manifest()
+        .method(method)
+        .expect("a declared method");
+    plugboard_testkit::assert_conforms(descriptor, result.as_ref().ok(), &records);
     (result, records)
 }
 

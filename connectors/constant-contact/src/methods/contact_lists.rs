@@ -240,6 +240,23 @@ impl Method for Create {
         let what = format!("a contact list named `{}`", input.name);
         check_create(cx.send(request)?, &what)?.decode()
     }
+
+    const FINDS_EFFECT: bool = true;
+
+    /// List names are unique in an account: a list of this name is there because of the lost
+    /// call (or was before it, when the call would have failed as `already_exists`).
+    fn find_effect(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: &CreateInput,
+    ) -> Result<Option<ContactList>, ConnectorError> {
+        let request = HttpRequest::get("/contact_lists").query("name", &input.name);
+        let page: Page = check(cx.send(request)?)?.decode()?;
+        Ok(page
+            .lists
+            .into_iter()
+            .find(|list| list.name.eq_ignore_ascii_case(&input.name)))
+    }
 }
 
 /// Input of `contact_lists.update`: the whole list, as it should be afterwards.

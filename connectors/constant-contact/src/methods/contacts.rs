@@ -901,6 +901,32 @@ impl Method for Create {
         let what = format!("a contact with email {}", input.email_address.address);
         check_create(cx.send(request)?, &what)?.decode()
     }
+
+    const FINDS_EFFECT: bool = true;
+
+    /// The address is unique in an account: a contact with it, in any status, is there because
+    /// of the lost call (or was before it, when the call would have failed as `already_exists`).
+    fn find_effect(
+        &self,
+        cx: &mut Context<'_, NoRecords>,
+        input: &CreateContactInput,
+    ) -> Result<Option<Contact>, ConnectorError> {
+        let request = HttpRequest::get("/contacts")
+            .query("email", &input.email_address.address)
+            .query("status", "all")
+            .query(
+                "include",
+                "custom_fields,list_memberships,phone_numbers,street_addresses,notes,taggings",
+            );
+        let page: ContactsPage = check(cx.send(request)?)?.decode()?;
+        Ok(page.contacts.into_iter().find(|contact| {
+            contact.email_address.as_ref().is_some_and(|email| {
+                email
+                    .address
+                    .eq_ignore_ascii_case(&input.email_address.address)
+            })
+        }))
+    }
 }
 
 /// `PUT /contacts/{contact_id}`.
@@ -1055,7 +1081,10 @@ impl Method for CreateOrUpdate {
             fields given; lists and custom fields are added), and says which. Needs the contact's \
             own consent. A 409 (simultaneous changes to the contact) is retried a few times.",
         kind: MethodKind::Action,
-        idempotent: false,
+        // Sent twice, it leaves the account as one call does (the contact, the given fields,
+        // the lists added), so a call whose answer was lost can be sent again; only `created`
+        // may then read `false` for a contact the lost call created.
+        idempotent: true,
     };
 
     fn call(

@@ -6,6 +6,7 @@ pub mod request;
 
 use std::collections::BTreeMap;
 
+use plugboard_core::http::forbidden_request_header;
 use plugboard_core::{ApiErrorDetail, ConnectorError, HttpRequest, HttpResponse};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,10 @@ impl Visible {
 }
 
 /// Adds the caller's query parameters and headers to `request`, refusing any that would carry or
-/// replace credentials: those belong to the host (invariant 2).
+/// replace credentials (invariant 2) or that route or frame the request
+/// ([`forbidden_request_header`]): a workflow must not be able to send the connection's
+/// credentials to another host behind a shared front end. Checked here, before any request, so
+/// the error is the workflow's `InvalidInput` rather than the host's refusal.
 pub(crate) fn with_query_and_headers(
     mut request: HttpRequest,
     query: &BTreeMap<String, QueryValue>,
@@ -123,17 +127,15 @@ pub(crate) fn with_query_and_headers(
     }
     let credential_header = visible.credential_header();
     for (name, value) in headers {
-        let reserved = ["authorization", "proxy-authorization"]
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name))
-            || credential_header
+        let reason = forbidden_request_header(name).or_else(|| {
+            credential_header
                 .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(name));
-        if reserved {
+                .is_some_and(|h| h.eq_ignore_ascii_case(name))
+                .then_some("it carries the connection's API key; the host sets it")
+        });
+        if let Some(reason) = reason {
             return Err(ConnectorError::InvalidInput {
-                message: format!(
-                    "the header `{name}` carries credentials; the host sets it from the connection"
-                ),
+                message: format!("a workflow cannot set the header `{name}`: {reason}"),
             });
         }
         request = request.header(name.as_str(), value.as_str());
@@ -235,7 +237,15 @@ mod tests {
             with_query_and_headers(HttpRequest::get("/x"), &token, &BTreeMap::new(), &visible)
                 .is_err()
         );
-        for header in ["Authorization", "proxy-authorization"] {
+        for header in [
+            "Authorization",
+            "proxy-authorization",
+            "Host",
+            "X-Forwarded-Host",
+            "forwarded",
+            "Transfer-Encoding",
+            "content-length",
+        ] {
             let headers = BTreeMap::from([(header.to_owned(), "x".to_owned())]);
             assert!(
                 with_query_and_headers(

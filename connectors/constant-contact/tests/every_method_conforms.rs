@@ -1,0 +1,357 @@
+//! Every Constant Contact method, called once against a fresh sandbox through the runner's real
+//! executor, returns and streams what its descriptor declares: each call runs through the test
+//! kit's `Harness`, which validates the output against `output_schema` and every record against
+//! `record_schema` and fails the test naming the method, the JSON pointer and the schema rule.
+//!
+//! The calls build on each other (a created contact is read, updated, then deleted), and the test
+//! ends by checking that every method of the manifest was called, so a new method cannot go
+//! unchecked.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use constant_contact::ConstantContact;
+use constant_contact_sandbox::{Sandbox, SandboxConfig};
+use plugboard_core::{Connector, DefinedConnector};
+use plugboard_runner::{Endpoints, ExecutorConfig, TokenSet};
+use plugboard_testkit::{Harness, LiveConnection, LiveSetup, Run, SessionHost};
+use serde_json::{Map, Value, json};
+
+/// Calls methods through one live host and remembers which were called.
+struct Caller<'a> {
+    harness: Harness,
+    host: SessionHost<'a>,
+    called: BTreeSet<String>,
+}
+
+impl Caller<'_> {
+    /// Calls `method`, which must succeed; the harness has checked its output and records.
+    #[track_caller]
+    fn ok(&mut self, method: &str, input: Value) -> Run {
+        let run = self.harness.call(&self.host, method, input);
+        run.ok();
+        self.called.insert(method.to_owned());
+        run
+    }
+
+    /// The string at `pointer` in the output of `run`.
+    #[track_caller]
+    fn text(run: &Run, pointer: &str) -> String {
+        run.ok()
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("`{}` returned no `{pointer}`: {}", run.method, run.ok()))
+            .to_owned()
+    }
+
+    /// The string at `pointer` in the first record of `run`.
+    #[track_caller]
+    fn first_record(run: &Run, pointer: &str) -> Value {
+        run.records
+            .first()
+            .and_then(|record| record.pointer(pointer))
+            .cloned()
+            .unwrap_or_else(|| panic!("`{}` streamed no record with `{pointer}`", run.method))
+    }
+}
+
+/// A connection to `sandbox` with freshly minted tokens, limits left to the (unlimited) sandbox.
+fn live_connection(sandbox: &Sandbox) -> LiveConnection {
+    let mut partner = Map::new();
+    partner.insert("client_id".into(), json!(sandbox.client_id()));
+    partner.insert("client_secret".into(), json!(sandbox.client_secret()));
+    partner.insert(
+        "redirect_uri".into(),
+        json!("http://127.0.0.1:0/plugboard/callback"),
+    );
+    let grant = sandbox.mint_tokens();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let setup = LiveSetup {
+        connection: "conformance".into(),
+        partner_settings: partner,
+        connection_settings: Map::new(),
+        endpoints: Some(Endpoints {
+            base_url: sandbox.api_base_url(),
+            authorize_url: Some(sandbox.authorize_url()),
+            token_url: Some(sandbox.token_url()),
+        }),
+        tokens: Some(TokenSet {
+            access_token: grant.access_token.into(),
+            refresh_token: grant.refresh_token.map(Into::into),
+            expires_at: i64::try_from(now + grant.expires_in).ok(),
+            scope: Some(grant.scope),
+        }),
+        config: ExecutorConfig {
+            limits_enabled: false,
+            ..ExecutorConfig::default()
+        },
+    };
+    let connector = Arc::new(DefinedConnector::new::<ConstantContact>());
+    LiveConnection::install(connector, setup).expect("the connection installs")
+}
+
+#[test]
+fn every_method_returns_what_it_declares_against_the_sandbox() {
+    let sandbox = Sandbox::spawn(
+        SandboxConfig {
+            contacts: 30,
+            lists: 3,
+            tags: 3,
+            custom_fields: 3,
+            segments: 2,
+            campaigns: 3,
+            ..SandboxConfig::default()
+        }
+        .unlimited(),
+    )
+    .expect("the sandbox starts on 127.0.0.1");
+    let live = live_connection(&sandbox);
+    let mut c = Caller {
+        harness: Harness::of::<ConstantContact>(),
+        host: live.host(),
+        called: BTreeSet::new(),
+    };
+
+    // The account.
+    c.ok(
+        "account.get_summary",
+        json!({"extra_fields": ["physical_address", "company_logo"]}),
+    );
+    c.ok("account.get_user_privileges", json!({}));
+
+    // Lists.
+    let lists = c.ok(
+        "contact_lists.list",
+        json!({"include_membership_count": "all"}),
+    );
+    let list = Caller::first_record(&lists, "/list_id");
+    let other_list = lists.records.get(1).map(|l| l["list_id"].clone());
+    c.ok(
+        "contact_lists.get",
+        json!({"list_id": list, "include_membership_count": "all"}),
+    );
+    let created_list = c.ok(
+        "contact_lists.create",
+        json!({"name": "Conformance", "favorite": true, "description": "Made by a test"}),
+    );
+    let new_list = Caller::text(&created_list, "/list_id");
+    c.ok(
+        "contact_lists.update",
+        json!({"list_id": new_list, "name": "Conformance 2", "description": "Renamed", "favorite": false}),
+    );
+
+    // Tags.
+    let tags = c.ok("tags.list", json!({"include_count": true}));
+    let tag = Caller::first_record(&tags, "/tag_id");
+    let created_tag = c.ok(
+        "tags.create",
+        json!({"name": "Conformance", "tag_source": "Test"}),
+    );
+    let new_tag = Caller::text(&created_tag, "/tag_id");
+    c.ok(
+        "tags.update",
+        json!({"tag_id": new_tag, "name": "Conformance 2"}),
+    );
+
+    // Custom fields.
+    let fields = c.ok("custom_fields.list", json!({}));
+    let field = Caller::first_record(&fields, "/custom_field_id");
+    let created_field = c.ok(
+        "custom_fields.create",
+        json!({
+            "label": "Favorite Fruit",
+            "type": "single_select",
+            "choices": [{"choice_label": "Apple", "display_order": 1},
+                {"choice_label": "Pear", "display_order": 2}]
+        }),
+    );
+    let new_field = Caller::text(&created_field, "/custom_field_id");
+    c.ok(
+        "custom_fields.update",
+        json!({
+            "custom_field_id": new_field,
+            "label": "Favourite Fruit",
+            "choices": [{"choice_label": "Apple", "display_order": 1},
+                {"choice_label": "Plum", "display_order": 3}]
+        }),
+    );
+
+    // Contacts.
+    c.ok(
+        "contacts.list",
+        json!({
+            "status": ["all"],
+            "include": ["custom_fields", "list_memberships", "phone_numbers",
+                "street_addresses", "notes", "taggings"],
+            "include_count": true
+        }),
+    );
+    c.ok("contacts.counts", json!({"include_new_subscriber": true}));
+    let created = c.ok(
+        "contacts.create",
+        json!({
+            "create_source": "Account",
+            "email_address": {"address": "conformance@example.com", "permission_to_send": "implicit"},
+            "first_name": "Debora",
+            "last_name": "Lang",
+            "job_title": "Musician",
+            "company_name": "Acme Corp.",
+            "birthday_month": 11,
+            "birthday_day": 24,
+            "anniversary": "2006-11-15",
+            "custom_fields": [{"custom_field_id": field, "value": "Tesla S 2017"}],
+            "phone_numbers": [{"phone_number": "+1-555-555-5555", "kind": "mobile"}],
+            "street_addresses": [{"kind": "home", "street": "123 Kashmir Valley Road",
+                "city": "Chicago", "state": "Illinois", "postal_code": "60609",
+                "country": "United States"}],
+            "list_memberships": [list],
+            "taggings": [tag],
+            "notes": [{"content": "Met at the fair."}]
+        }),
+    );
+    let contact = Caller::text(&created, "/contact_id");
+    c.ok(
+        "contacts.get",
+        json!({"contact_id": contact, "include": ["custom_fields", "list_memberships",
+            "phone_numbers", "street_addresses", "notes", "taggings"]}),
+    );
+    c.ok(
+        "contacts.update",
+        json!({
+            "contact_id": contact,
+            "update_source": "Contact",
+            "email_address": {"address": "conformance@example.com", "permission_to_send": "explicit"},
+            "first_name": "Debora",
+            "last_name": "Lang-Smith",
+            "list_memberships": [list]
+        }),
+    );
+    c.ok(
+        "contacts.create_or_update",
+        json!({
+            "email_address": "signup@example.com",
+            "list_memberships": [list],
+            "first_name": "Jake",
+            "phone_number": "(555) 555-1212",
+            "street_address": {"kind": "work", "street": "1601 Trapelo Rd", "city": "Waltham",
+                "state": "Massachusetts", "postal_code": "02451", "country": "United States"},
+            "custom_fields": [{"custom_field_id": field, "value": "Tesla S 2017"}]
+        }),
+    );
+    let poll = c.ok(
+        "contacts.poll_updated",
+        json!({"include": ["list_memberships"]}),
+    );
+    c.ok(
+        "contacts.poll_updated",
+        json!({"cursor": Caller::text(&poll, "/next_cursor")}),
+    );
+
+    // Segments.
+    let segments = c.ok("segments.list", json!({"sort_by": "name"}));
+    let segment = Caller::first_record(&segments, "/segment_id");
+    c.ok("segments.get", json!({"segment_id": segment}));
+
+    // Bulk activities.
+    c.ok(
+        "bulk.import_contacts",
+        json!({
+            "contacts": [
+                {"email": "import.a@example.com", "first_name": "Ann", "phone": "555-0100",
+                    "street": "1 Main St", "city": "Waltham", "zip": "02451"},
+                {"email": "import.b@example.com", "work_city": "Boston", "birthday_month": 2,
+                    "birthday_day": 3}
+            ],
+            "list_ids": [list],
+            "wait": true,
+            "timeout_secs": 60
+        }),
+    );
+    let added = c.ok(
+        "bulk.add_to_lists",
+        json!({"source": {"list_ids": [list]}, "list_ids": [new_list]}),
+    );
+    let activity = Caller::text(&added, "/activity_id");
+    c.ok("bulk.get_activity", json!({"activity_id": activity}));
+    c.ok(
+        "bulk.wait_for_activity",
+        json!({"activity_id": activity, "timeout_secs": 60}),
+    );
+    c.ok(
+        "bulk.remove_from_lists",
+        json!({"source": {"contact_ids": [contact]}, "list_ids": [other_list.unwrap_or(list)]}),
+    );
+
+    // Email campaigns.
+    let campaigns = c.ok("emails.list", json!({}));
+    let campaign = Caller::first_record(&campaigns, "/campaign_id");
+    c.ok("emails.get", json!({"campaign_id": campaign}));
+    let draft = c.ok(
+        "emails.create",
+        json!({
+            "name": "Conformance sale",
+            "email": {
+                "from_name": "Acme",
+                "from_email": "news@acme.example",
+                "reply_to_email": "news@acme.example",
+                "subject": "Spring is here",
+                "preheader": "20% off",
+                "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>",
+                "physical_address_in_footer": {"organization_name": "Acme",
+                    "address_line1": "1 Main St", "city": "Waltham", "state_code": "MA",
+                    "postal_code": "02451", "country_code": "US"}
+            }
+        }),
+    );
+    let draft_activity = draft.ok()["campaign_activities"]
+        .as_array()
+        .and_then(|activities| {
+            activities
+                .iter()
+                .find(|a| a["role"] == "primary_email")
+                .map(|a| a["campaign_activity_id"].clone())
+        })
+        .unwrap_or_else(|| panic!("a primary email activity: {}", draft.ok()));
+    c.ok(
+        "emails.get_activity",
+        json!({"campaign_activity_id": draft_activity,
+            "include": ["html_content", "permalink_url"]}),
+    );
+    c.ok(
+        "emails.schedule",
+        json!({"campaign_activity_id": draft_activity, "scheduled_date": "2099-05-17T16:00:00.000Z"}),
+    );
+    c.ok("emails.summary_report", json!({}));
+
+    // Deletions last.
+    c.ok("bulk.delete_contacts", json!({"contact_ids": [contact]}));
+    let signup = c.ok("contacts.list", json!({"email": "signup@example.com"}));
+    let signup_id = Caller::first_record(&signup, "/contact_id");
+    c.ok("contacts.delete", json!({"contact_id": signup_id}));
+    c.ok("tags.delete", json!({"tag_id": new_tag}));
+    c.ok(
+        "custom_fields.delete",
+        json!({"custom_field_id": new_field}),
+    );
+    c.ok("contact_lists.delete", json!({"list_id": new_list}));
+
+    let connector = DefinedConnector::new::<ConstantContact>();
+    let declared: BTreeSet<String> = connector
+        .manifest()
+        .methods
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    let missed: Vec<&String> = declared.difference(&c.called).collect();
+    assert!(
+        missed.is_empty(),
+        "methods this test never called (their outputs went unchecked): {missed:?}"
+    );
+    drop(c);
+    drop(live);
+    sandbox.shutdown();
+}
