@@ -8,6 +8,8 @@ use plugboard_core::{AuthSpec, MethodDescriptor, MethodKind, OutputShape};
 use plugboard_runner::{RegisteredConnector, Registry};
 use serde_json::Value;
 
+use crate::schema_view::{self, Role, one_line};
+
 /// One line per connector: id, version, method count, source.
 pub fn connector_table(registry: &Registry) -> String {
     let mut out = String::new();
@@ -105,18 +107,17 @@ pub fn manifest(connector: &RegisteredConnector) -> String {
             method_lines(&mut out, method);
         }
     }
+    if let Some(first) = m.methods.first() {
+        let _ = writeln!(
+            out,
+            "\nOne method's inputs and outputs in full: plugboard describe {} {}",
+            m.id, first.id
+        );
+    }
     out
 }
 
 fn method_lines(out: &mut String, method: &MethodDescriptor) {
-    let kind = match method.kind {
-        MethodKind::Action => "action",
-        MethodKind::PollTrigger => "poll trigger",
-    };
-    let shape = match method.output {
-        OutputShape::One => "one value",
-        OutputShape::Records => "streams records",
-    };
     let idempotent = if method.idempotent {
         ", idempotent"
     } else {
@@ -124,8 +125,11 @@ fn method_lines(out: &mut String, method: &MethodDescriptor) {
     };
     let _ = writeln!(
         out,
-        "    {}  {} ({kind}, {shape}{idempotent})",
-        method.id, method.name
+        "    {}  {} ({}, {}{idempotent})",
+        method.id,
+        method.name,
+        kind(method),
+        shape(method)
     );
     let _ = writeln!(out, "        {}", method.description);
     let _ = writeln!(
@@ -135,35 +139,170 @@ fn method_lines(out: &mut String, method: &MethodDescriptor) {
     );
 }
 
-/// `name`, `name?` (optional) for each top-level property of an object schema.
+/// `name (type, required)` for each top-level input: enough to write a step without opening the
+/// method's own page, which has the nested fields, allowed values and limits.
 fn fields_summary(schema: &Value) -> String {
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let names: Vec<String> = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(name, _)| {
-            if required.contains(&name.as_str()) {
-                name.clone()
+    let fields = schema_view::top_fields(schema);
+    if fields.is_empty() {
+        return "(none)".to_owned();
+    }
+    fields
+        .iter()
+        .map(|field| {
+            if field.must_be_given() {
+                format!("{} ({}, required)", field.name, field.node.type_name)
             } else {
-                format!("{name}?")
+                format!("{} ({})", field.name, field.node.type_name)
             }
         })
-        .collect();
-    if names.is_empty() {
-        "(none)".to_owned()
-    } else {
-        names.join(", ")
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kind(method: &MethodDescriptor) -> &'static str {
+    match method.kind {
+        MethodKind::Action => "action",
+        MethodKind::PollTrigger => "poll trigger",
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+fn shape(method: &MethodDescriptor) -> &'static str {
+    match method.output {
+        OutputShape::One => "one value",
+        OutputShape::Records => "streams records",
+    }
+}
+
+/// The method with this id, or an error naming the ids the user probably meant (or, when nothing
+/// is close, all of them: a connector has few enough methods to list).
+pub fn find_method<'a>(
+    connector: &'a RegisteredConnector,
+    id: &str,
+) -> anyhow::Result<&'a MethodDescriptor> {
+    let m = connector.manifest();
+    if let Some(method) = m.method(id) {
+        return Ok(method);
+    }
+    let ids: Vec<&str> = m.methods.iter().map(|d| d.id.as_str()).collect();
+    let close = close_matches(id, &ids);
+    if close.is_empty() {
+        anyhow::bail!(
+            "connector `{}` has no method `{id}`; its methods: {}",
+            m.id,
+            if ids.is_empty() {
+                "none".to_owned()
+            } else {
+                ids.join(", ")
+            }
+        );
+    }
+    anyhow::bail!(
+        "connector `{}` has no method `{id}`; did you mean {}? (`plugboard describe {}` lists \
+         them all)",
+        m.id,
+        close
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        m.id
+    )
+}
+
+/// Ids within a small edit distance of `wanted`, or containing it, closest first (at most five).
+fn close_matches<'a>(wanted: &str, ids: &[&'a str]) -> Vec<&'a str> {
+    let wanted = wanted.to_lowercase();
+    let allowed = (wanted.chars().count() / 4).max(2);
+    let mut scored: Vec<(usize, &str)> = ids
+        .iter()
+        .filter_map(|&id| {
+            let distance = edit_distance(&wanted, &id.to_lowercase());
+            let contains = wanted.len() >= 3 && id.to_lowercase().contains(&wanted);
+            (distance <= allowed || contains).then_some((distance, id))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(5).map(|(_, id)| id).collect()
+}
+
+/// Levenshtein distance, over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// One method in full: what it is, then its input, output and record fields as trees.
+pub fn method(connector: &RegisteredConnector, method: &MethodDescriptor) -> String {
+    let m = connector.manifest();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  {}", method.id, method.name);
+    let _ = writeln!(out, "{}\n", one_line(&method.description));
+    let _ = writeln!(out, "Connector   {} ({})", m.id, m.name);
+    let _ = writeln!(out, "Category    {}", method.category);
+    let _ = writeln!(out, "Kind        {}", kind(method));
+    let _ = writeln!(out, "Output      {}", shape(method));
+    let _ = writeln!(
+        out,
+        "Idempotent  {}",
+        if method.idempotent {
+            "yes (calling it again with the same input does no more)"
+        } else {
+            "no (a repeated call acts again)"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "In a step   \"call\": \"<connection>.{}\" (the connection named in the workflow's \
+         `connections`)",
+        method.id
+    );
+
+    let _ = writeln!(out, "\nInputs (the step's `input`)");
+    out.push_str(&schema_view::render(
+        method.input_schema.as_value(),
+        "  ",
+        Role::Input,
+    ));
+    match method.output {
+        OutputShape::One => {
+            let _ = writeln!(out, "\nOutputs (`steps.<id>.output`)");
+            out.push_str(&schema_view::render(
+                method.output_schema.as_value(),
+                "  ",
+                Role::Output,
+            ));
+        }
+        OutputShape::Records => {
+            let _ = writeln!(
+                out,
+                "\nOutputs: records, streamed one at a time (`for_each` over \
+                 `{{{{ steps.<id>.records }}}}`, or `records_to` a file)"
+            );
+            match &method.record_schema {
+                Some(record) => {
+                    out.push_str(&schema_view::render(record.as_value(), "  ", Role::Output))
+                }
+                None => out.push_str("  (not described)\n"),
+            }
+            let _ = writeln!(
+                out,
+                "\nOutputs: the call's result once the stream ends (`steps.<id>.output`)"
+            );
+            out.push_str(&schema_view::render(
+                method.output_schema.as_value(),
+                "  ",
+                Role::Output,
+            ));
+        }
+    }
+    out
 }

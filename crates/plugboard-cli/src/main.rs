@@ -3,9 +3,14 @@
 mod builtins;
 mod connections;
 mod describe;
+mod excerpt;
+mod inputs;
 mod progress;
+mod resume;
 mod run;
 mod sandbox;
+mod schema_view;
+mod signals;
 mod state;
 
 use std::path::PathBuf;
@@ -21,8 +26,8 @@ use plugboard_runner::{ExecutorConfig, LoadError, Registry, Session};
 #[command(name = "plugboard", version, about)]
 struct Cli {
     /// The state file (connections, tokens, limits, cursors, run journal). Default:
-    /// PLUGBOARD_STATE, else `~/.local/state/plugboard/state.db` (`sandbox.db` beside it for
-    /// `--sandbox` runs).
+    /// PLUGBOARD_STATE, else `$XDG_STATE_HOME/plugboard/state.db`, else
+    /// `~/.local/state/plugboard/state.db` (`sandbox.db` beside it for `--sandbox` runs).
     #[arg(long, global = true, value_name = "FILE")]
     state: Option<PathBuf>,
     #[command(subcommand)]
@@ -51,13 +56,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show a connector's manifest: auth, limits, settings and methods.
+    /// Show a connector's manifest (auth, limits, settings and methods), or one method's inputs
+    /// and outputs in full.
     Describe {
         /// The connector id, e.g. `constant-contact`.
         connector: String,
+        /// A method id, e.g. `contacts.create`: show its input, output and record fields with
+        /// their types, allowed values and limits.
+        method: Option<String>,
         #[command(flatten)]
         sources: ConnectorSources,
-        /// Print the manifest as JSON.
+        /// Print the manifest (or the method's descriptor) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -90,6 +99,9 @@ enum Command {
         #[arg(long)]
         name: String,
         /// A connection setting, `NAME=VALUE` (asked for on a terminal when missing). Repeatable.
+        /// Keep secrets off the command line (ps and shell history see it): NAME=@FILE reads the
+        /// value from a file, NAME=@- from standard input (one final newline dropped); NAME=@@…
+        /// is a value starting with a literal `@`.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         settings: Vec<String>,
         /// How long to wait for the browser to come back, in seconds.
@@ -148,7 +160,9 @@ enum PartnerAction {
     Set {
         /// The connector id.
         connector: String,
-        /// The settings.
+        /// The settings. Keep secrets off the command line (ps and shell history see it):
+        /// NAME=@FILE reads the value from a file, NAME=@- from standard input (one final newline
+        /// dropped); NAME=@@… is a value starting with a literal `@`.
         #[arg(value_name = "NAME=VALUE", required = true)]
         settings: Vec<String>,
         #[command(flatten)]
@@ -165,9 +179,13 @@ enum PartnerAction {
 
 fn main() -> ExitCode {
     quit_quietly_on_a_closed_pipe();
+    // Colour codes only for a person at a terminal: a log file or a pipe gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLUGBOARD_LOG"))
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -214,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Describe {
             connector,
+            method,
             sources,
             json,
         } => {
@@ -230,12 +249,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 );
             };
-            if json {
-                let manifest = serde_json::to_string_pretty(found.manifest())
-                    .context("cannot encode the manifest")?;
-                println!("{manifest}");
-            } else {
-                print!("{}", describe::manifest(found));
+            match method {
+                Some(id) => {
+                    let descriptor = describe::find_method(found, &id).inspect_err(|_| {
+                        report(&problems);
+                    })?;
+                    if json {
+                        let descriptor = serde_json::to_string_pretty(descriptor)
+                            .context("cannot encode the method")?;
+                        println!("{descriptor}");
+                    } else {
+                        print!("{}", describe::method(found, descriptor));
+                    }
+                }
+                None if json => {
+                    let manifest = serde_json::to_string_pretty(found.manifest())
+                        .context("cannot encode the manifest")?;
+                    println!("{manifest}");
+                }
+                None => print!("{}", describe::manifest(found)),
             }
             Ok(report(&problems))
         }
@@ -255,20 +287,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .then(|| Duration::from_secs(args.connector_stall_timeout)),
                 ..ExecutorConfig::default()
             };
+            let state_file = state::path(state.as_deref(), args.sandbox)?;
             with_session(&sources, state, args.sandbox, config, |session| {
-                let cancel = session.cancellation().clone();
-                session.handle().spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!(
-                            "cancelling: finishing requests in flight (Ctrl-C again to abort)"
-                        );
-                        cancel.cancel();
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            std::process::exit(130);
-                        }
-                    }
-                });
-                run::run_command(&args, session)
+                let stop = signals::watch(session.handle(), session.cancellation().clone());
+                run::run_command(&args, session, &state_file, &stop)
             })
         }
         Command::Connect {
@@ -325,7 +347,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connector,
             port,
             options,
-        } => sandbox::serve(&connector, port, &options).map(|()| ExitCode::SUCCESS),
+        } => {
+            // The state file the banner's commands use: one of the sandbox's own, so following
+            // them never replaces a real app's settings or connections.
+            let state_file = match state {
+                Some(state) => state,
+                None => state::path(None, true)?.with_file_name("sandbox-standalone.db"),
+            };
+            sandbox::serve(&connector, port, &options, &state_file).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -342,7 +372,13 @@ fn with_session(
     for problem in &problems {
         eprintln!("error: {problem}");
     }
-    let store = state::open(&state::path(state.as_deref(), sandbox)?)?;
+    let state_file = state::path(state.as_deref(), sandbox)?;
+    let store = state::open(&state_file)?;
+    // Advice to reconnect names this file, so following it reaches this same state.
+    let config = ExecutorConfig {
+        state_file: Some(state_file),
+        ..config
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -367,8 +403,13 @@ fn load(sources: &ConnectorSources) -> (Registry, Vec<LoadError>) {
     } else {
         Registry::with_builtins()
     };
+    // An empty entry (`PLUGBOARD_PLUGIN_PATH=`, or `a::b`) names no directory, not the current one.
     let from_env = std::env::var_os("PLUGBOARD_PLUGIN_PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     for dir in sources.plugin_dirs.iter().chain(&from_env) {
         problems.extend(registry.load_plugin_dir(dir));

@@ -2,11 +2,12 @@
 //! serves it until Ctrl-C, and `--sandbox` runs start one in-process and connect to it through
 //! the real authorization-code flow.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use constant_contact_sandbox::{Sandbox, SandboxConfig};
-use plugboard_runner::{ConnectOptions, Endpoints, Session};
+use constant_contact_sandbox::{AccountSnapshot, Sandbox, SandboxConfig};
+use plugboard_runner::{ConnectOptions, Endpoints, RunId, Session};
 use serde_json::{Map, Value, json};
 
 /// The connector the sandbox emulates.
@@ -43,8 +44,15 @@ impl SandboxOptions {
     }
 }
 
-/// Serves a sandbox on 127.0.0.1 until Ctrl-C.
-pub fn serve(connector: &str, port: u16, options: &SandboxOptions) -> anyhow::Result<()> {
+/// Serves a sandbox on 127.0.0.1 until Ctrl-C, printing what a client needs to connect to it:
+/// its URLs, its app's client id and secret (the sandbox's own, not a secret of anybody's) and
+/// the commands that connect plugboard to it, with a state file kept apart from real ones.
+pub fn serve(
+    connector: &str,
+    port: u16,
+    options: &SandboxOptions,
+    state_file: &Path,
+) -> anyhow::Result<()> {
     if connector != CONNECTOR {
         bail!("there is a sandbox only for `{CONNECTOR}`, not for `{connector}`");
     }
@@ -55,20 +63,40 @@ pub fn serve(connector: &str, port: u16, options: &SandboxOptions) -> anyhow::Re
     runtime
         .block_on(constant_contact_sandbox::serve_until(
             options.config(port),
-            |sandbox| {
-                println!("Constant Contact sandbox listening on {}", sandbox.url());
-                println!("  API base URL   {}", sandbox.api_base_url());
-                println!("  authorize URL  {}", sandbox.authorize_url());
-                println!("  token URL      {}", sandbox.token_url());
-                println!("  client_id      {}", sandbox.client_id());
-                println!("  stats          {}/__sandbox/stats", sandbox.url());
-                println!("Press Ctrl-C to stop.");
-            },
+            |sandbox| print!("{}", banner(sandbox, state_file)),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },
         ))
         .context("the sandbox stopped with an error")
+}
+
+/// What `plugboard sandbox` prints once it listens.
+fn banner(sandbox: &Sandbox, state_file: &Path) -> String {
+    let state = super::run::shell_quoted(&state_file.display().to_string());
+    format!(
+        "Constant Contact sandbox listening on {url}
+  API base URL   {api}
+  authorize URL  {authorize}
+  token URL      {token}
+  client_id      {client_id}
+  client_secret  {client_secret}
+  stats          {url}/__sandbox/stats
+
+Connect plugboard to it (a state file of its own keeps real connections apart):
+  plugboard --state {state} partner set {CONNECTOR} client_id={client_id} client_secret={client_secret} redirect_uri=http://127.0.0.1:8765/callback
+  plugboard --state {state} connect {CONNECTOR} --name {CONNECTOR} --base-url {api} --authorize-url {authorize} --token-url {token}
+then open the address it prints (the sandbox consents at once) and run a workflow:
+  plugboard --state {state} run examples/quickstart.json
+Press Ctrl-C to stop.
+",
+        url = sandbox.url(),
+        api = sandbox.api_base_url(),
+        authorize = sandbox.authorize_url(),
+        token = sandbox.token_url(),
+        client_id = sandbox.client_id(),
+        client_secret = sandbox.client_secret(),
+    )
 }
 
 /// A sandbox started for one run, with the partner settings of its registered app.
@@ -83,12 +111,17 @@ impl RunSandbox {
     /// Refuses, before changing anything, when the store holds a real app's partner settings or
     /// a real connection of those names: a rotated refresh token replaced by a sandbox one
     /// cannot be recovered, and the customer would have to authorise again.
+    ///
+    /// With `account`, the sandbox starts with that saved account instead of seeding one: a
+    /// resumed run finds what its completed steps created.
     pub fn start(
         session: &Session,
         options: &SandboxOptions,
         connections: &[&str],
+        account: Option<AccountSnapshot>,
     ) -> anyhow::Result<Self> {
-        let config = options.config(0);
+        let mut config = options.config(0);
+        config.account = account;
         refuse_to_replace_real_records(session, &config.client.client_id, connections)?;
         let sandbox = Sandbox::spawn(config).context("cannot start the sandbox on 127.0.0.1")?;
         let mut partner = Map::new();
@@ -131,6 +164,45 @@ impl RunSandbox {
             .with_context(|| format!("cannot connect `{connection}` to the sandbox"))?;
         Ok(())
     }
+}
+
+/// Where the sandbox account of run `run` is kept between a failed `--sandbox` run and its
+/// resume: beside the state file that journals the run, `<state file>.sandbox-runs/run-<id>.json`.
+pub fn account_file(state: &Path, run: RunId) -> PathBuf {
+    let mut folder = state.as_os_str().to_owned();
+    folder.push(".sandbox-runs");
+    PathBuf::from(folder).join(format!("run-{}.json", run.0))
+}
+
+/// Keeps the sandbox's account for a resume of `run`: written beside, then renamed over, so a
+/// crash mid-write leaves the previous account, not half of one; private to the user like the
+/// state file.
+pub fn save_account(sandbox: &Sandbox, file: &Path) -> anyhow::Result<()> {
+    let bytes = sandbox
+        .account()
+        .to_json()
+        .context("cannot encode the sandbox's account")?;
+    let folder = file.parent().unwrap_or(Path::new("."));
+    crate::state::create_private_dir(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let partial = file.with_extension("json.partial");
+    crate::state::write_private(&partial, &bytes)
+        .and_then(|()| std::fs::rename(&partial, file))
+        .with_context(|| format!("cannot save the sandbox's account to {}", file.display()))
+}
+
+/// The account saved for a resume, if there is one.
+pub fn load_account(file: &Path) -> anyhow::Result<Option<AccountSnapshot>> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", file.display()));
+        }
+    };
+    AccountSnapshot::from_json(&bytes)
+        .map(Some)
+        .with_context(|| format!("cannot restore the sandbox account in {}", file.display()))
 }
 
 /// Fails when `--sandbox` would overwrite what a real Constant Contact app or connection left in

@@ -42,8 +42,21 @@ pub fn open(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     Ok(Arc::new(store))
 }
 
+/// Writes `bytes` to a new or truncated file readable by this user alone.
+pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    std::io::Write::write_all(&mut options.open(file)?, bytes)
+}
+
+/// Creates `dir` (and its parents) readable by this user alone.
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -51,7 +64,15 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// Creates `dir` (and its parents).
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
+}
+
+/// Whether writing `path` would write the state file or one of SQLite's files beside it
+/// (`-wal`, `-shm`, `-journal`), whatever spelling, symbolic or hard links lead there. The engine
+/// refuses `records_to` files with the same check, so it lives in the workflow crate.
+pub fn is_state_file(path: &Path, state_file: &Path) -> bool {
+    plugboard_workflow::output::is_state_file(path, state_file)
 }
