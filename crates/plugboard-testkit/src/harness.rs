@@ -5,13 +5,18 @@
 //! [`RecordingHost`](crate::RecordingHost) over a live session, or your own), and returns a [`Run`]:
 //! the output or error, the streamed records, the requests sent, the log lines and the waits.
 //! [`Run::snapshot`] and [`Run::requests_snapshot`] are serializable views for insta.
+//!
+//! Every call is also checked for output conformance: the output and each emitted record must
+//! validate against the method's declared `output_schema` and `record_schema`, or the test
+//! fails with a message naming the method, the JSON pointer and the schema rule (see
+//! [`conformance`](crate::conformance)).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plugboard_core::{
-    Connector, ConnectorDefinition, ConnectorError, DefinedConnector, Host, HttpRequest,
-    HttpResponse, Invocation, LogLevel, settings,
+    Connector, ConnectorDefinition, ConnectorError, DefinedConnector, EFFECT_LOOKUP_SUFFIX, Host,
+    HttpRequest, HttpResponse, Invocation, LogLevel, settings,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -101,6 +106,12 @@ impl Harness {
     }
 
     /// Calls `method` with `input` through `host` and collects what happened.
+    ///
+    /// # Panics
+    /// When the output or an emitted record does not validate against the schemas the method
+    /// declares (records are checked even when the call failed; an effect lookup's `null`, "no
+    /// effect", is not checked): see [`conformance`](crate::conformance).
+    #[track_caller]
     pub fn call(&self, host: &dyn Host, method: &str, input: Value) -> Run {
         let capture = Capture {
             inner: host,
@@ -113,7 +124,7 @@ impl Harness {
         };
         let output = self.connector.invoke(&invocation, &capture);
         let seen = capture.seen.into_inner().unwrap_or_else(|e| e.into_inner());
-        Run {
+        let run = Run {
             method: method.to_owned(),
             input,
             output,
@@ -121,7 +132,28 @@ impl Harness {
             requests: seen.requests,
             logs: seen.logs,
             sleeps: seen.sleeps,
-        }
+        };
+        self.assert_conforms(&run);
+        run
+    }
+
+    /// Fails when `run`'s output or records break the method's declared schemas. A method the
+    /// connector does not declare is not checked (the call failed as `unknown_method`).
+    #[track_caller]
+    fn assert_conforms(&self, run: &Run) {
+        let (id, lookup) = match run.method.strip_suffix(EFFECT_LOOKUP_SUFFIX) {
+            Some(id) => (id, true),
+            None => (run.method.as_str(), false),
+        };
+        let Some(descriptor) = self.connector.manifest().method(id) else {
+            return;
+        };
+        let output = match &run.output {
+            Ok(Value::Null) if lookup => None,
+            Ok(output) => Some(output),
+            Err(_) => None,
+        };
+        crate::conformance::assert_conforms(descriptor, output, &run.records);
     }
 
     /// Replays one call from the cassette file at `path` and checks that the call used every
@@ -388,8 +420,77 @@ mod tests {
             AuthSpec::None
         }
         fn methods() -> MethodSet {
-            MethodSet::new().with(Items)
+            MethodSet::new().with(Items).with(Tallies)
         }
+    }
+
+    /// A tally whose declared schema says `count` is never negative.
+    #[derive(Serialize, schemars::JsonSchema)]
+    struct Tally {
+        #[schemars(range(min = 0))]
+        count: i64,
+    }
+
+    /// Streams the tallies of `/tallies` and returns their sum: whatever the API says, so a
+    /// negative count breaks the declared schemas.
+    struct Tallies;
+
+    impl Method for Tallies {
+        type Input = Value;
+        type Output = Tally;
+        type Record = Tally;
+        const INFO: MethodInfo = MethodInfo {
+            id: "tallies.list",
+            name: "List Tallies",
+            category: "Tallies",
+            description: "Lists tallies.",
+            kind: MethodKind::Action,
+            idempotent: true,
+        };
+        const FINDS_EFFECT: bool = true;
+
+        fn call(&self, cx: &mut Context<'_, Tally>, _: Value) -> Result<Tally, ConnectorError> {
+            let counts: Vec<i64> = cx.send(HttpRequest::get("/tallies"))?.decode()?;
+            for &count in &counts {
+                cx.emit(&Tally { count })?;
+            }
+            if counts.contains(&0) {
+                return Err(ConnectorError::UnexpectedResponse {
+                    message: "a zero tally".into(),
+                });
+            }
+            Ok(Tally {
+                count: counts.iter().sum(),
+            })
+        }
+
+        fn find_effect(
+            &self,
+            _: &mut Context<'_, Tally>,
+            _: &Value,
+        ) -> Result<Option<Tally>, ConnectorError> {
+            Ok(None)
+        }
+    }
+
+    fn tallies(counts: Result<Value, ConnectorError>) -> ReplayHost {
+        let mut cassette = Cassette::new("tallies");
+        cassette.interactions.push(Interaction::new(
+            HttpRequest::get("/tallies"),
+            counts.map(|counts| HttpResponse::json(200, &counts)),
+        ));
+        ReplayHost::new(cassette)
+    }
+
+    /// The panic message of `f`, which must panic.
+    fn panic_message(f: impl FnOnce()) -> String {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .expect_err("the call fails the test");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default()
     }
 
     #[test]
@@ -439,5 +540,69 @@ mod tests {
         );
         let snapshot = serde_json::to_value(run.snapshot()).expect("serializable");
         assert_eq!(snapshot["error"]["kind"], "denied");
+    }
+
+    #[test]
+    fn a_conforming_call_passes_the_check() {
+        let host = tallies(Ok(json!([1, 2])));
+        let run = Harness::of::<Demo>().call(&host, "tallies.list", json!({}));
+        assert_eq!(run.ok(), &json!({"count": 3}));
+        assert_eq!(run.records.len(), 2);
+    }
+
+    #[test]
+    fn an_output_or_record_breaking_the_declared_schema_fails_the_call() {
+        let host = tallies(Ok(json!([4, -5])));
+        let message = panic_message(|| {
+            Harness::of::<Demo>().call(&host, "tallies.list", json!({}));
+        });
+        assert!(
+            message.starts_with(
+                "`tallies.list` does not conform to its declared schemas (2 problems):"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains(
+                "the output at `/count`: -1 is less than the minimum of 0 \
+                 (rule `minimum` at `/properties/count/minimum` of the output_schema)"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("record 1 at `/count`: -5 is less than the minimum of 0"),
+            "{message}"
+        );
+        assert!(!message.contains("record 0"), "the good record: {message}");
+    }
+
+    #[test]
+    fn records_are_checked_even_when_the_call_fails() {
+        let failed = tallies(Err(ConnectorError::Transport {
+            message: "down".into(),
+        }));
+        let run = Harness::of::<Demo>().call(&failed, "tallies.list", json!({}));
+        assert!(
+            run.records.is_empty() && run.output.is_err(),
+            "an error alone passes"
+        );
+
+        // Emits -5 and 0, then fails on the 0: the output is not checked, the records are.
+        let host = tallies(Ok(json!([-5, 0])));
+        let message = panic_message(|| {
+            Harness::of::<Demo>().call(&host, "tallies.list", json!({}));
+        });
+        assert!(message.contains("(1 problem):"), "{message}");
+        assert!(
+            message.contains("record 0 at `/count`: -5 is less than the minimum of 0"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_effect_lookup_that_found_nothing_is_not_checked() {
+        let host = ReplayHost::new(Cassette::new("none"));
+        let run = Harness::of::<Demo>().call(&host, "tallies.list#find-effect", json!({}));
+        assert_eq!(run.ok(), &Value::Null);
     }
 }

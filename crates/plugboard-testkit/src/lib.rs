@@ -19,6 +19,11 @@
 //! requests, logs, waits); [`assert_run_snapshot!`] and [`assert_requests_snapshot!`] pin a run
 //! with insta.
 //!
+//! Every call the harness runs is checked for conformance: its output must validate against the
+//! method's declared `output_schema` and each record against its `record_schema`, or the test
+//! fails naming the method, the JSON pointer and the schema rule. [`assert_conforms`] makes the
+//! same check for calls made some other way (see [`conformance`]).
+//!
 //! A typical replay test:
 //!
 //! ```no_run
@@ -61,6 +66,7 @@
 
 pub mod cassette;
 pub mod clock;
+pub mod conformance;
 pub mod harness;
 pub mod live;
 pub mod record;
@@ -71,6 +77,7 @@ use std::path::PathBuf;
 
 pub use cassette::{Cassette, Interaction, Outcome, RecordedResponse};
 pub use clock::FakeClock;
+pub use conformance::{Nonconformance, Nonconformity, assert_conforms};
 pub use harness::{Harness, RequestView, Run, RunSnapshot};
 pub use live::{LiveConnection, LiveSetup, SessionHost};
 pub use record::RecordingHost;

@@ -1,0 +1,148 @@
+//! The generic HTTP connector through the harness: both of its methods, each pagination style,
+//! with every output and record checked against the schemas the connector declares (the harness
+//! fails a call that breaks them).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
+use plugboard_testkit::Harness;
+use serde_json::{Map, Value, json};
+
+/// Answers by path (query included), like a small API; remembers nothing else.
+struct Api;
+
+impl Host for Api {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let query: Vec<String> = request
+            .query
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let page = |items: Value| HttpResponse::json(200, &items);
+        Ok(match (request.path.as_str(), query.join("&").as_str()) {
+            ("/echo", _) => {
+                let mut response = HttpResponse::json(201, &json!({"id": 7, "tags": ["a"]}));
+                response.headers.push(("x-request-id".into(), "r-1".into()));
+                response
+            }
+            ("/empty", _) => HttpResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            },
+            ("/text", _) => HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: "plain words".into(),
+            },
+            ("/linked", "") => {
+                let mut response = page(json!([{"n": 1}, {"n": 2}]));
+                response
+                    .headers
+                    .push(("link".into(), "</linked?page=2>; rel=\"next\"".into()));
+                response
+            }
+            ("/linked", _) | ("/linked?page=2", _) => page(json!(["three", 4, null])),
+            ("/cursored", "") => page(json!({"data": [{"id": "a"}], "meta": {"next": "c2"}})),
+            ("/cursored", "cursor=c2") => {
+                page(json!({"data": [{"id": "b"}], "meta": {"next": null}}))
+            }
+            ("/numbered", "page=1&per_page=2") => page(json!([1, 2])),
+            ("/numbered", "page=2&per_page=2") => page(json!([3])),
+            (path, query) => {
+                HttpResponse::json(404, &json!({"missing": format!("{path}?{query}")}))
+            }
+        })
+    }
+    fn emit(&self, _: Value) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+    fn log(&self, _: LogLevel, _: &str) {}
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+    fn sleep(&self, _: Duration) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+fn harness() -> Harness {
+    let mut settings = Map::new();
+    settings.insert("base_url".into(), json!("https://api.example.com"));
+    Harness::of::<http_api::HttpApi>().with_settings(settings)
+}
+
+#[test]
+fn every_http_method_returns_and_streams_what_it_declares() {
+    let harness = harness();
+    let called = Mutex::new(BTreeSet::new());
+    let call = |method: &str, input: Value| {
+        let run = harness.call(&Api, method, input);
+        called
+            .lock()
+            .expect("not poisoned")
+            .insert(method.to_owned());
+        run
+    };
+
+    let posted = call(
+        "http.request",
+        json!({"method": "POST", "path": "/echo", "body": {"name": "x"}}),
+    );
+    assert_eq!(posted.ok()["status"], 201);
+    assert_eq!(posted.ok()["body"]["id"], 7);
+    assert_eq!(
+        call("http.request", json!({"path": "/empty"})).ok()["body"],
+        Value::Null
+    );
+    assert_eq!(
+        call("http.request", json!({"path": "/text"})).ok()["body"],
+        "plain words"
+    );
+    let accepted = call(
+        "http.request",
+        json!({"path": "/nowhere", "accept_statuses": [404]}),
+    );
+    assert_eq!(accepted.ok()["status"], 404);
+
+    let linked = call(
+        "http.list",
+        json!({"path": "/linked", "pagination": {"style": "link_header"}}),
+    );
+    assert_eq!(
+        linked.ok(),
+        &json!({"count": 5, "pages": 2, "truncated": false})
+    );
+    let cursored = call(
+        "http.list",
+        json!({"path": "/cursored", "items_field": "data",
+            "pagination": {"style": "cursor", "cursor_field": "meta.next", "cursor_param": "cursor"}}),
+    );
+    assert_eq!(cursored.records, [json!({"id": "a"}), json!({"id": "b"})]);
+    let numbered = call(
+        "http.list",
+        json!({"path": "/numbered", "pagination": {"style": "page_number", "page_param": "page",
+            "page_size_param": "per_page", "page_size": 2}}),
+    );
+    assert_eq!(numbered.ok()["count"], 3);
+    let truncated = call(
+        "http.list",
+        json!({"path": "/linked", "pagination": {"style": "link_header"}, "max_pages": 1}),
+    );
+    assert_eq!(truncated.ok()["truncated"], true);
+
+    let declared: BTreeSet<String> = harness
+        .connector()
+        .manifest()
+        .methods
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    assert_eq!(
+        *called.lock().expect("not poisoned"),
+        declared,
+        "every method is called"
+    );
+}
