@@ -380,9 +380,9 @@ fn format(plan: &Plan) -> anyhow::Result<()> {
 /// Runs `cargo xtask schemas` in a fresh process: the running xtask was built before the new
 /// connector existed, so only a rebuilt one links it and renders its schemas.
 pub fn generate_schemas(root: &Path) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(root)
+    // Without the variables cargo set for this xtask: ring's build script watches some of them,
+    // and seeing them change would rebuild the TLS stack (see `plugins::cargo_command`).
+    let status = crate::plugins::cargo_command(root)
         .args(["run", "--quiet", "--package", "xtask", "--", "schemas"])
         .status()
         .context("cannot run `cargo xtask schemas`")?;

@@ -4,7 +4,11 @@
 //! The scaffold runs against a scratch workspace, never the repository's `connectors/`: a copy of
 //! the root manifest (its paths made absolute, its members only the scratch connectors), the lock
 //! file and the two built-in lists. It builds into the same target directory as this test, so
-//! `plugboard-core` and the registry crates are compiled once and reused.
+//! the scratch workspace's builds are kept between runs. They do not share the real workspace's:
+//! there `plugboard-core` is not a member (the manifest's `[profile.dev.package."*"]` applies to
+//! it) and the probe connector alone selects fewer features of serde, syn, schemars and the
+//! rest, so about thirty dependencies have a copy of their own for this test (built once, then
+//! reused by every later run).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,10 +166,10 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
     let again = xtask::new_connector::scaffold(dir, NAME).expect_err("exists now");
     assert!(again.to_string().contains("already exists"), "{again}");
 
-    // Its own tests pass untouched.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
-        .current_dir(dir)
+    // Its own tests pass untouched. Every cargo started here is `cargo_command`'s: without the
+    // environment cargo gave this test, which would make build scripts run (and their crates
+    // build) again.
+    let output = xtask::plugins::cargo_command(dir)
         .args(["test", "--package", NAME])
         .output()
         .expect("cargo runs");
@@ -195,8 +199,7 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
             "warnings",
         ],
     ] {
-        let output = Command::new(&cargo)
-            .current_dir(dir)
+        let output = xtask::plugins::cargo_command(dir)
             .args(check)
             .output()
             .expect("cargo runs");
