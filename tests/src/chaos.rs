@@ -144,7 +144,7 @@ pub fn assert_intact(path: &Path, context: &str) {
 pub struct RunRow {
     /// The run id (what `--resume` takes).
     pub id: i64,
-    /// `running`, `succeeded`, `failed` or `cancelled` as the store writes them.
+    /// `running`, `completed`, `failed` or `cancelled` as the store writes them.
     pub status: String,
     /// The error of a failed run.
     pub error: Option<String>,
@@ -207,6 +207,24 @@ pub fn journal(path: &Path, run: i64) -> Vec<(String, Value)> {
             (key, output)
         })
         .collect()
+}
+
+/// The calls of one run journaled as sent (`#intent <key>` = true) and never answered (no
+/// output under `<key>`, no later `false`), sorted.
+pub fn pending_intents(path: &Path, run: i64) -> Vec<String> {
+    let journal = journal(path, run);
+    let mut pending: Vec<String> = Vec::new();
+    for (key, value) in &journal {
+        if let Some(call) = key.strip_prefix("#intent ") {
+            pending.retain(|p| p != call);
+            if *value == Value::Bool(true) {
+                pending.push(call.to_owned());
+            }
+        }
+    }
+    pending.retain(|call| !journal.iter().any(|(key, _)| key == call));
+    pending.sort();
+    pending
 }
 
 /// The journaled keys of one run, in order.
@@ -423,4 +441,134 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+// ---- appended for the soak test (`tests/tests/soak.rs`); reusable by any chaos test ----
+
+/// Sends signal `name` (`TERM`, `INT`, `HUP`, `KILL`...) to process `pid` (one this test
+/// started) with `kill(1)`. Returns whether it was delivered (`false`: the process is gone).
+pub fn send_signal(pid: u32, name: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The run id a `plugboard run` printed: the `run` of its `run_finished` or `run_failed` line,
+/// else its `run N: …` note (a JSON `note` event, or a plain line on stderr). `None` when it was
+/// stopped before it said.
+pub fn printed_run_id(output: &Output) -> Option<i64> {
+    let events = output.events();
+    let last = events
+        .iter()
+        .rev()
+        .find(|event| event["event"] == "run_finished" || event["event"] == "run_failed");
+    if let Some(id) = last.and_then(|event| event["run"].as_i64()) {
+        return Some(id);
+    }
+    let from_note = |line: &str| -> Option<i64> {
+        let rest = line.trim().strip_prefix("run ")?;
+        let (id, _) = rest.split_once(':')?;
+        id.trim().parse().ok()
+    };
+    events
+        .iter()
+        .filter(|event| event["event"] == "note")
+        .filter_map(|event| event["message"].as_str())
+        .chain(output.stderr.lines())
+        .find_map(from_note)
+}
+
+/// The words of the `resume it with: …` hint a stopped or failed run printed (human mode), as
+/// a POSIX shell splits them (the hint quotes with single quotes), without the leading
+/// `plugboard` and without `--state FILE` (a [`crate::e2e::Workspace`] adds its own). `None`
+/// when no hint was printed (e.g. `--json`, where `run_failed` carries `run` and `resumable`).
+pub fn resume_hint(output: &Output) -> Option<Vec<String>> {
+    let hint = output
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("resume it with: "))?;
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut started) = (false, false);
+    for c in hint.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    if words.first().map(String::as_str) != Some("plugboard") {
+        return None;
+    }
+    let mut typed = words.into_iter().skip(1);
+    let mut kept = Vec::new();
+    while let Some(word) = typed.next() {
+        if word == "--state" {
+            typed.next();
+        } else {
+            kept.push(word);
+        }
+    }
+    Some(kept)
+}
+
+/// The runs of the state file that were started with exactly `inputs`, oldest first: how a
+/// supervisor finds the run of a process killed before it printed its id.
+pub fn runs_with_inputs(path: &Path, inputs: &Value) -> Vec<i64> {
+    if latest_run(path).is_none() {
+        return Vec::new();
+    }
+    let connection = open(path);
+    let mut statement = connection
+        .prepare("SELECT id, inputs FROM runs ORDER BY id")
+        .expect("runs prepares");
+    let rows: Vec<(i64, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("runs are read")
+        .collect::<Result<_, _>>()
+        .expect("run rows read");
+    rows.into_iter()
+        .filter(|(_, text)| serde_json::from_str::<Value>(text).is_ok_and(|v| v == *inputs))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Every contact the sandbox holds (deleted ones included), by lower-cased email address: the
+/// ids of the contacts with that address, read from the sandbox's own account data (no API
+/// request, so no limit or fault applies).
+pub fn sandbox_contacts_by_email(
+    sandbox: &constant_contact_sandbox::Sandbox,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let account = serde_json::to_value(sandbox.account()).expect("the account serializes");
+    let mut by_email: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    let contacts = account["store"]["contacts"]
+        .as_object()
+        .expect("the account's contacts are an object by id");
+    for (id, contact) in contacts {
+        if let Some(address) = contact["email"]["address"].as_str() {
+            by_email
+                .entry(address.to_lowercase())
+                .or_default()
+                .push(id.clone());
+        }
+    }
+    by_email
 }

@@ -284,6 +284,18 @@ impl Workspace {
         store
             .put_tokens(connection, &stored.tokens)
             .expect("the tokens are stored");
+        // As if they were issued a day ago: a token's lifetime sets how early it is refreshed
+        // (a fifth of it, at most the configured margin), and a long-lived one that is about
+        // to expire is what these tests mean.
+        let issued_ms = (i64::try_from(now).unwrap_or(0) - 86_400) * 1000;
+        rusqlite::Connection::open(&self.state)
+            .and_then(|db| {
+                db.execute(
+                    "UPDATE tokens SET updated_at = ?1 WHERE connection = ?2",
+                    rusqlite::params![issued_ms, connection],
+                )
+            })
+            .expect("the tokens' issue time is set");
     }
 
     /// Remembers every token the state file holds now as a secret.
@@ -552,16 +564,16 @@ impl Running<'_> {
         timeout: Duration,
         find: impl Fn(&str) -> Option<T>,
     ) -> Option<T> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = find(&self.stderr.lock().unwrap_or_else(|e| e.into_inner())) {
-                return Some(found);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        poll(&self.stderr, timeout, find)
+    }
+
+    /// Polls stdout (every 10 ms, at most `timeout`) until `find` returns something.
+    pub fn wait_for_stdout<T>(
+        &self,
+        timeout: Duration,
+        find: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        poll(&self.stdout, timeout, find)
     }
 
     /// Waits for the process to exit; kills it and fails the test after [`PROCESS_TIMEOUT`].
@@ -605,6 +617,25 @@ impl Running<'_> {
     }
 }
 
+/// Polls what a process printed so far (every 10 ms, at most `timeout`) until `find` returns
+/// something.
+fn poll<T>(
+    printed: &Mutex<String>,
+    timeout: Duration,
+    find: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = find(&printed.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 impl Drop for Running<'_> {
     /// A test that panics while a process runs must not leave it behind.
     fn drop(&mut self) {
@@ -613,6 +644,39 @@ impl Drop for Running<'_> {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Plays the user's browser: GETs the authorize URL and follows its redirect to the runner's
+/// loopback callback.
+pub fn browse(url: &str) -> Result<(), String> {
+    get(url, None).and_then(|status| {
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(format!("the authorization ended with HTTP {status}"))
+        }
+    })
+}
+
+/// A GET on 127.0.0.1 (redirects followed), with a bearer token if given; returns the status.
+pub fn get(url: &str, bearer: Option<&str>) -> Result<u16, String> {
+    plugboard_runner::executor::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut request = client.get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
+    })
 }
 
 /// The 1-based line and column (in characters) where `needle` starts in `text`, for checking

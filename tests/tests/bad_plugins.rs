@@ -1,7 +1,7 @@
-//! A plugin that panics, hangs or answers garbage during a call fails that call with an error
-//! naming the connector and the method, and nothing else: the same plugin keeps working, and so
-//! do the other steps of a workflow, through the runner's `Session` and through the real
-//! `plugboard run`.
+//! A plugin that panics, hangs, answers garbage or hands the host a huge length during a call
+//! fails that call with an error naming the connector and the method, and nothing else: the same
+//! plugin keeps working, and so do the other steps of a workflow, through the runner's `Session`
+//! and through the real `plugboard run`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -242,4 +242,47 @@ fn through_the_cli_a_hung_step_fails_the_run_quickly_and_the_next_run_works() {
         ]),
     );
     again.finished();
+}
+
+#[test]
+fn through_the_cli_huge_lengths_fail_their_steps_without_aborting_the_host() {
+    let plugins = plugin_dir("misbehaving-cli-huge");
+    let ws = Workspace::new("misbehaving-huge");
+    connect_misbehaving(&ws.store(), "bad");
+    let huge = ["huge_result", "huge_log", "huge_record", "huge_request"];
+    let mut steps: Vec<Value> = huge
+        .iter()
+        .map(|id| step(id, &format!("bad.{id}"), true))
+        .collect();
+    steps.push(step("ok", "bad.ok", false));
+    let (output, _) = run(&ws, &plugins, json!(steps));
+    assert_no_crash(&output);
+    assert!(
+        !output.stderr.contains("memory allocation"),
+        "the host allocated nothing for the length:\n{output:?}"
+    );
+    output.finished();
+    for id in huge {
+        let event = failure_of(&output, id);
+        let error = event["error"].as_str().expect("an error text");
+        assert!(
+            error.contains("`misbehaving`") && error.contains(&format!("`{id}`")),
+            "`{id}` names the connector and the method: {error}"
+        );
+        assert!(
+            error.contains("1099511627776 bytes") && error.contains("64 MiB"),
+            "`{id}` says what was refused: {error}"
+        );
+    }
+    let completed: Vec<Value> = output
+        .events_of("step_finished")
+        .into_iter()
+        .map(|event| event["step"].clone())
+        .collect();
+    assert!(completed.contains(&json!("ok")), "{output:?}");
+    assert_eq!(
+        output.events_of("step_failed").len(),
+        huge.len(),
+        "only the huge steps failed:\n{output:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Behaviour of the Constant Contact methods against scripted API answers: pagination, import
-//! splitting, polling, error mapping and the poll trigger's cursor.
+//! splitting, polling, error mapping and the poll trigger's cursor. Every call's output and
+//! records are also checked against the method's declared schemas.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde_json::{Map, Value, json};
 const LIST: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
 const ACTIVITY: &str = "04fe9a97-a579-43c5-bb1a-58ed29bf0a6a";
 
+#[track_caller]
 fn call(
     method: &str,
     input: Value,
@@ -27,6 +29,13 @@ fn call(
         settings: Map::new(),
     };
     let result = connector.invoke(&invocation, &host);
+    // Whatever the script answered, what the method returned and streamed must match the
+    // schemas it declares.
+    let descriptor = connector
+        .manifest()
+        .method(method)
+        .expect("a declared method");
+    plugboard_testkit::assert_conforms(descriptor, result.as_ref().ok(), &host.records());
     (result, host)
 }
 

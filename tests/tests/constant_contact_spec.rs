@@ -2,6 +2,7 @@
 //! contract (`shared/reference/constant-contact/openapi.yaml`, Swagger 2.0, read at test time):
 //! the path and verb exist, every query parameter is declared, and JSON bodies validate against
 //! the operation's body schema. The spec's `maxItems: 0` means "unspecified" and is ignored.
+//! What each call returns and streams is checked against the method's own declared schemas.
 
 use plugboard_core::{Connector, DefinedConnector, HttpRequest, HttpResponse, Invocation};
 use plugboard_tests::ScriptedHost;
@@ -481,6 +482,7 @@ fn no_content() -> HttpResponse {
     }
 }
 
+#[track_caller]
 fn requests_of(method: &str, input: Value, responses: Vec<HttpResponse>) -> Vec<HttpRequest> {
     let connector = DefinedConnector::new::<constant_contact::ConstantContact>();
     let host = ScriptedHost::new(responses.into_iter().map(Ok));
@@ -489,9 +491,15 @@ fn requests_of(method: &str, input: Value, responses: Vec<HttpResponse>) -> Vec<
         input,
         settings: Map::new(),
     };
-    connector
+    let output = connector
         .invoke(&call, &host)
         .unwrap_or_else(|e| panic!("{method} fails on its representative input: {e}"));
+    // The API-shaped answers decode into an output and records that match the declared schemas.
+    let descriptor = connector
+        .manifest()
+        .method(method)
+        .expect("a declared method");
+    plugboard_testkit::assert_conforms(descriptor, Some(&output), &host.records());
     host.requests()
 }
 

@@ -10,43 +10,10 @@ use base64::Engine as _;
 use constant_contact_sandbox::{Faults, Sandbox, SandboxConfig, Stats};
 use plugboard_runner::ExecutorConfig;
 use plugboard_tests::e2e::{
-    EXAMPLE_CONNECTION, Output, Running, Workspace, example, fixture, jsonl, sandbox_config,
-    start_sandbox,
+    EXAMPLE_CONNECTION, Output, Running, Workspace, browse, example, fixture, get, jsonl,
+    sandbox_config, start_sandbox,
 };
 use serde_json::Value;
-
-/// Plays the user's browser: GETs the authorize URL and follows its redirect to the runner's
-/// loopback callback.
-fn browse(url: &str) -> Result<(), String> {
-    get(url, None).and_then(|status| {
-        if status == 200 {
-            Ok(())
-        } else {
-            Err(format!("the authorization ended with HTTP {status}"))
-        }
-    })
-}
-
-/// A GET on 127.0.0.1 (redirects followed), with a bearer token if given; returns the status.
-fn get(url: &str, bearer: Option<&str>) -> Result<u16, String> {
-    plugboard_runner::executor::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut request = client.get(url);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        Ok(response.status().as_u16())
-    })
-}
 
 /// The status the sandbox answers to `GET /account/summary` with this access token.
 fn api_status(sandbox: &Sandbox, access_token: &str) -> u16 {
@@ -92,13 +59,13 @@ fn wait_for_stats(sandbox: &Sandbox, timeout: Duration, done: impl Fn(&Stats) ->
 
 #[test]
 fn an_expiring_token_is_refreshed_first_and_the_new_pair_is_stored() {
-    // The runner refreshes a token that expires within its skew (60 s by default); a 5-second
-    // token is therefore refreshed before every request that uses it.
-    let ttl = Duration::from_secs(5);
-    assert!(ttl < ExecutorConfig::default().refresh_skew);
-    let sandbox = sandbox_with(|c| c.access_token_ttl = ttl);
+    // The runner refreshes a token that expires within its skew (60 s by default, at most a
+    // fifth of the token's life): a day-old token with 5 s left is refreshed before it is used.
+    let sandbox = sandbox_with(|_| {});
     let ws = Workspace::new("refresh-expiry");
     ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    ws.expire_tokens_in(EXAMPLE_CONNECTION, 5);
+    assert!(Duration::from_secs(5) < ExecutorConfig::default().refresh_skew);
     let before = ws.tokens(EXAMPLE_CONNECTION).expect("installed tokens");
 
     let done = run(&ws, &fixture("account.json"), &[]).finished();
@@ -117,6 +84,7 @@ fn an_expiring_token_is_refreshed_first_and_the_new_pair_is_stored() {
     assert_eq!(api_status(&sandbox, &after.access), 200);
 
     // The next run presents the rotated refresh token from the file: no invalid_grant.
+    ws.expire_tokens_in(EXAMPLE_CONNECTION, 5);
     run(&ws, &fixture("account.json"), &[]).finished();
     let stats = sandbox.stats();
     assert_eq!(stats.refreshes, 2, "{stats:?}");
