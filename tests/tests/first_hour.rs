@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use plugboard_tests::e2e::{Output, Workspace, browse, example, fixture};
-use plugboard_tests::plugboard_binary;
+use plugboard_tests::{chaos, plugboard_binary};
 use serde_json::Value;
 
 /// The line a run (or the sandbox) prints when it has started, i.e. a sandbox was started and a
@@ -39,63 +39,13 @@ fn outputs(output: &Output) -> Value {
     serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}:\n{output:?}"))
 }
 
-/// The words of the `resume it with: …` hint, as a POSIX shell would split them (the hint
-/// quotes with single quotes), without the leading `plugboard` and without `--state FILE`,
-/// which [`Workspace`] adds to every command itself.
+/// The words of the `resume it with: …` hint, without `plugboard` and `--state FILE`.
 fn resume_hint(output: &Output) -> Vec<String> {
-    let hint = output
-        .stderr
-        .lines()
-        .find_map(|line| line.strip_prefix("resume it with: "))
-        .unwrap_or_else(|| panic!("no resume hint:\n{output:?}"));
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut started = false;
-    for c in hint.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                started = true;
-            }
-            ' ' if !quoted => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                }
-                started = false;
-            }
-            c => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    assert_eq!(
-        words.first().map(String::as_str),
-        Some("plugboard"),
-        "{hint}"
-    );
-    let mut typed = words.into_iter().skip(1);
-    let mut kept = Vec::new();
-    while let Some(word) = typed.next() {
-        if word == "--state" {
-            typed.next();
-        } else {
-            kept.push(word);
-        }
-    }
-    kept
+    chaos::resume_hint(output).unwrap_or_else(|| panic!("no resume hint:\n{output:?}"))
 }
 
 fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
+    assert!(chaos::send_signal(pid, name), "kill -{name} {pid}");
 }
 
 fn emails(count: usize, tag: &str) -> String {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value};
 
-use crate::excerpt::excerpt;
+use plugboard_workflow::excerpt::excerpt;
 
 /// The inputs a workflow declares: the `properties` of its `inputs` schema, in file order.
 pub struct Declared<'a> {

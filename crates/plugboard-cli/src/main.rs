@@ -3,7 +3,6 @@
 mod builtins;
 mod connections;
 mod describe;
-mod excerpt;
 mod inputs;
 mod progress;
 mod resume;

@@ -162,7 +162,7 @@ pub fn settle_unknown_calls(
             bail!(
                 "run {} has no call `{}` whose outcome is unknown; {known}",
                 run.0,
-                crate::excerpt::excerpt(key)
+                plugboard_workflow::excerpt::excerpt(key)
             );
         }
     }

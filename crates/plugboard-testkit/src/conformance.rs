@@ -18,7 +18,7 @@
 //! `#[path]`.
 
 use std::collections::HashMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use plugboard_core::MethodDescriptor;
@@ -27,8 +27,8 @@ use serde_json::Value;
 /// At most this many problems are listed in one failure; the others are counted.
 pub const MAX_LISTED_PROBLEMS: usize = 10;
 
-/// How many characters of a value a message quotes.
-pub const MAX_EXCERPT_CHARS: usize = 80;
+/// How many characters of a value a problem quotes (the workflow crate's excerpts, shared).
+pub use plugboard_workflow::excerpt::{MAX_EXCERPT_CHARS, value_excerpt};
 
 /// Which value of a call a [`Nonconformity`] is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,38 +299,4 @@ fn compiled(schema: &Value) -> Arc<Compiled> {
     let (kept, times) = cache.entry(key).or_insert((built, 0));
     *times += 1;
     Arc::clone(kept)
-}
-
-/// The compact JSON of `value`, cut to [`MAX_EXCERPT_CHARS`] characters with `…`; only the
-/// quoted prefix is serialized, so quoting a huge value costs no more than a small one.
-pub fn value_excerpt(value: &Value) -> String {
-    struct Limited {
-        text: String,
-        chars: usize,
-        truncated: bool,
-    }
-    impl fmt::Write for Limited {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for c in s.chars() {
-                if self.chars == MAX_EXCERPT_CHARS {
-                    self.truncated = true;
-                    return Err(fmt::Error);
-                }
-                self.text.push(c);
-                self.chars += 1;
-            }
-            Ok(())
-        }
-    }
-    let mut out = Limited {
-        text: String::new(),
-        chars: 0,
-        truncated: false,
-    };
-    // `Limited` refuses to write past the limit, which ends the serialization early.
-    let _complete = write!(out, "{value}");
-    if out.truncated {
-        out.text.push('…');
-    }
-    out.text
 }

@@ -3,7 +3,8 @@
 //! A problem or error quotes what the user wrote so they can find it, but a value given by mistake
 //! can be a whole file (a 55 MB array validated as a workflow was once echoed back in full), and
 //! serde and JSON Schema errors embed the value they refuse. Every message built from workflow
-//! content, run inputs or values seen at run time quotes it through these helpers.
+//! content, run inputs or values seen at run time quotes it through these helpers, and so do the
+//! CLI (command-line values) and the test kit (values that break a schema).
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -11,20 +12,20 @@ use std::fmt::{self, Write as _};
 use serde_json::Value;
 
 /// How many characters of a value or text a message quotes.
-pub(crate) const MAX_EXCERPT_CHARS: usize = 120;
+pub const MAX_EXCERPT_CHARS: usize = 120;
 
 /// The longest message (in characters) a problem or error carries; longer ones are cut. A safety
 /// net for text the helpers below did not see (e.g. a serde error that embeds a value).
 pub(crate) const MAX_MESSAGE_CHARS: usize = 600;
 
 /// `text` cut to its first [`MAX_EXCERPT_CHARS`] characters, with `…` when it was longer.
-pub(crate) fn excerpt(text: &str) -> Cow<'_, str> {
+pub fn excerpt(text: &str) -> Cow<'_, str> {
     cut(text, MAX_EXCERPT_CHARS)
 }
 
 /// `text` cut to its first `max` characters (on a character boundary), with `…` when it was
 /// longer.
-pub(crate) fn cut(text: &str, max: usize) -> Cow<'_, str> {
+pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {
         Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
         None => Cow::Borrowed(text),
@@ -41,7 +42,7 @@ pub(crate) fn bounded(message: String) -> String {
 
 /// The compact JSON of `value`, cut like [`excerpt`]; only the quoted prefix is ever serialized,
 /// so quoting a huge value costs no more than quoting a small one.
-pub(crate) fn value_excerpt(value: &Value) -> String {
+pub fn value_excerpt(value: &Value) -> String {
     let mut out = Limited {
         text: String::new(),
         chars: 0,

@@ -16,7 +16,7 @@
 #![doc = include_str!("../../../docs/workflow-format.md")]
 
 pub mod engine;
-pub(crate) mod excerpt;
+pub mod excerpt;
 pub(crate) mod expr;
 pub(crate) mod limits;
 pub mod locate;
