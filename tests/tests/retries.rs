@@ -98,3 +98,45 @@ fn a_short_lived_token_is_refreshed_a_fraction_of_its_life_early_not_every_time(
     );
     assert_eq!(sandbox.stats().api_served, 8);
 }
+
+#[test]
+fn a_wait_for_a_used_up_quota_says_how_long_it_will_be() {
+    let mut config = sandbox_config();
+    config.daily_limit = Some(1);
+    let sandbox = start_sandbox(config);
+    // With the default log filter, as a user runs it.
+    let ws = Workspace::new("retries-quota-wait").with_env("PLUGBOARD_LOG", "");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    let workflow = ws.dir().join("two-reads.json");
+    std::fs::write(
+        &workflow,
+        json!({
+            "name": "Two reads",
+            "connections": {"cc": {"connector": "constant-contact", "connection": EXAMPLE_CONNECTION}},
+            "steps": [{"id": "reads", "for_each": [1, 2], "call": "cc.account.get_summary"}]
+        })
+        .to_string(),
+    )
+    .expect("write");
+    // The second read meets the used-up daily quota; the run waits for midnight UTC, hours
+    // away, and must say so instead of looking hung.
+    let running = ws.spawn(&[
+        "run",
+        &workflow.to_string_lossy(),
+        "--no-rate-limits",
+        "--wait-for-quota",
+    ]);
+    let said = running.wait_for_stderr(Duration::from_secs(30), |stderr| {
+        stderr
+            .lines()
+            .find(|line| line.contains("WARN") && line.contains("for it to reset"))
+            .map(str::to_owned)
+    });
+    let stopped = running.kill();
+    let line = said.unwrap_or_else(|| panic!("no notice of the wait:\n{stopped:?}"));
+    assert!(line.contains("quota is used up; waiting"), "{line}");
+    assert!(
+        line.contains(" min for it to reset (--wait-for-quota)"),
+        "{line}"
+    );
+}

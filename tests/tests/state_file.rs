@@ -146,3 +146,78 @@ fn logs_into_a_pipe_carry_no_colour_codes() {
         "escape codes in a piped log: {errors:?}"
     );
 }
+
+/// A refresh on a full disk: the space put aside for new tokens lets the refresh store what it
+/// spent, and a full disk is reported as such. The state file lives on a 2 MiB tmpfs in a mount
+/// namespace of the test's own, filled to the last byte before the refresh.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_refresh_on_a_full_disk_keeps_the_connection_and_says_the_disk_is_full() {
+    use plugboard_tests::e2e::{EXAMPLE_CONNECTION, Workspace, sandbox_config, start_sandbox};
+
+    let mut config = sandbox_config();
+    config.access_token_ttl = std::time::Duration::from_secs(2);
+    let sandbox = start_sandbox(config);
+    let ws = Workspace::new("state-disk-full");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+    ws.expire_tokens_in(EXAMPLE_CONNECTION, 0);
+    let small = ws.dir().join("small");
+    std::fs::create_dir_all(&small).expect("mkdir");
+    let run = |state: &str| {
+        format!(
+            "{bin} run {workflow} --no-rate-limits --state {state}",
+            bin = plugboard_binary().display(),
+            workflow = workspace_root()
+                .join("tests/fixtures/workflows/account.json")
+                .display(),
+        )
+    };
+    let state = small.join("state.db");
+    let state = state.display().to_string();
+    let script = format!(
+        "set -u
+         mount -t tmpfs -o size=2m tmpfs {small}
+         cp {source} {state}
+         {first} >/dev/null 2>&1; echo \"first exit $?\"
+         sleep 2.5
+         dd if=/dev/zero of={small}/filler bs=4k >/dev/null 2>&1
+         {second} >/dev/null 2>{small}.second.err; echo \"second exit $?\"
+         cat {small}.second.err
+         rm -f {small}/filler
+         {third} >/dev/null 2>&1; echo \"third exit $?\"",
+        small = small.display(),
+        source = ws.state().display(),
+        first = run(&state),
+        second = run(&state),
+        third = run(&state),
+    );
+    let output = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", &script])
+        .env_remove("PLUGBOARD_PLUGIN_PATH")
+        .env_remove("PLUGBOARD_STATE")
+        .env_remove("PLUGBOARD_LOG")
+        .output()
+        .expect("unshare runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("first exit 0"),
+        "{stdout}\n{}",
+        stderr(&output)
+    );
+    // The second run found its token expired and the disk full: its refresh was stored with
+    // the reserved space (the run goes on or stops saying the disk is full, never a transport
+    // error), and the third run uses the stored tokens.
+    assert!(
+        stdout.contains("second exit 0")
+            || stdout.contains("the disk holding the state file is full"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("transport error"), "{stdout}");
+    assert!(stdout.contains("third exit 0"), "{stdout}");
+    let stats = sandbox.stats();
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    assert_eq!(
+        stats.refreshes, 2,
+        "both expired tokens were refreshed: {stats:?}"
+    );
+}

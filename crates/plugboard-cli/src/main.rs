@@ -181,8 +181,17 @@ fn main() -> ExitCode {
     // Colour codes only for a person at a terminal: a log file or a pipe gets plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    // Warnings by default: a wait of hours for a quota, a forged callback, a lease taken over
+    // are things an unattended run's log must show; PLUGBOARD_LOG chooses otherwise.
+    let filter = std::env::var("PLUGBOARD_LOG")
+        .ok()
+        .filter(|directives| !directives.trim().is_empty())
+        .map_or_else(
+            || tracing_subscriber::EnvFilter::new("warn"),
+            tracing_subscriber::EnvFilter::new,
+        );
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLUGBOARD_LOG"))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .init();

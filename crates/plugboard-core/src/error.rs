@@ -77,6 +77,13 @@ pub enum ConnectorError {
         /// What happened, with any secret removed.
         message: String,
     },
+    /// The host could not read or write its state (a full disk, a damaged or read-only state
+    /// file): nothing about the API, and retrying soon will not help.
+    #[error("state store: {message}")]
+    Store {
+        /// What failed.
+        message: String,
+    },
     /// The run was cancelled while the call was in progress.
     #[error("cancelled")]
     Cancelled,

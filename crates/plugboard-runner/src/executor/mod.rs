@@ -563,7 +563,7 @@ impl Executor {
                         return Err(quota_error(Some(resets_at_ms)));
                     }
                     let wait = (resets_at_ms - self.now_ms()).max(0).unsigned_abs();
-                    tracing::info!(resets_at_ms, "a quota is used up; waiting for it to reset");
+                    announce_quota_wait(None, Duration::from_millis(wait));
                     cancel
                         .sleep(Duration::from_millis(wait) + Duration::from_millis(10))
                         .await
@@ -691,11 +691,7 @@ impl Executor {
                                 - self.now_ms())
                             .max(0)
                             .unsigned_abs();
-                            tracing::info!(
-                                connection = %ctx.name,
-                                resets_at,
-                                "the API's quota is used up; waiting for it to reset"
-                            );
+                            announce_quota_wait(Some(&ctx.name), Duration::from_millis(wait_ms));
                             cancel
                                 .sleep(Duration::from_millis(wait_ms + 10))
                                 .await
@@ -1081,6 +1077,26 @@ pub(crate) fn transport_error(
     ConnectorError::Transport { message }
 }
 
+/// Says, at `warn` (shown by default), that a run waits for a used-up quota and for how long:
+/// a wait of hours must not look like a hung process.
+fn announce_quota_wait(connection: Option<&str>, wait: Duration) {
+    let minutes = wait.as_secs().div_ceil(60);
+    let how_long = if minutes >= 60 {
+        format!("{} h {:02} min", minutes / 60, minutes % 60)
+    } else {
+        format!("{minutes} min")
+    };
+    match connection {
+        Some(connection) => tracing::warn!(
+            connection,
+            "the API's quota is used up; waiting {how_long} for it to reset (--wait-for-quota)"
+        ),
+        None => tracing::warn!(
+            "a quota is used up; waiting {how_long} for it to reset (--wait-for-quota)"
+        ),
+    }
+}
+
 /// The error for a request that is not idempotent and failed once it may have reached the
 /// server: sent, then no answer (or not in time).
 fn outcome_unknown(error: &reqwest::Error, connection: &str, to: &str) -> ConnectorError {
@@ -1145,8 +1161,8 @@ fn quota_error(resets_at_ms: Option<i64>) -> ConnectorError {
 }
 
 pub(crate) fn store_error(error: StoreError) -> ConnectorError {
-    ConnectorError::Transport {
-        message: format!("state store: {error}"),
+    ConnectorError::Store {
+        message: error.to_string(),
     }
 }
 

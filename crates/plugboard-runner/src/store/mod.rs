@@ -362,7 +362,11 @@ pub enum RunClaim {
 pub enum StoreError {
     /// The database refused an operation.
     #[error("state store error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
+    /// The disk holding the state file is full: nothing more can be stored until space is
+    /// freed. A refresh never spends a refresh token it could not store (see `SqliteStore`).
+    #[error("the disk holding the state file is full; free some space and run again")]
+    DiskFull,
     /// The store file or its folder could not be created or protected.
     #[error("cannot prepare the state store file {path}: {source}")]
     File {
@@ -408,6 +412,16 @@ pub enum StoreError {
         /// The file.
         path: std::path::PathBuf,
     },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            Self::DiskFull
+        } else {
+            Self::Database(error)
+        }
+    }
 }
 
 /// Everything the runner persists, behind one object-safe, synchronous trait.

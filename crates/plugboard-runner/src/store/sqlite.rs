@@ -301,6 +301,21 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         check_is_state_file(&path)?;
+        match Self::open_checked(&path) {
+            // SQLite cannot even create its `-wal`/`-shm` files on a full disk: the space put
+            // aside for new tokens lets the store open and say so, instead of "disk I/O error".
+            Err(StoreError::Database(_) | StoreError::DiskFull)
+                if std::fs::remove_file(companion(&path, "-reserve")).is_ok() =>
+            {
+                tracing::warn!("the disk is full: the space put aside for new tokens is used");
+                Self::open_checked(&path)
+            }
+            other => other,
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
@@ -573,6 +588,160 @@ fn finish_run_record((mut record, inputs): (RunRecord, String)) -> Result<RunRec
 const RUN_COLUMNS: &str = "id, workflow, inputs, status, error, started_at, finished_at, \
                            workflow_digest, owner_pid, owner_host";
 
+impl SqliteStore {
+    /// Takes the refresh lease (see [`StateStore::acquire_refresh_lease`]).
+    fn take_lease(
+        &self,
+        connection: &str,
+        holder: &LeaseHolder,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut conn = self.lock();
+        // The write lock is taken before reading: the liveness check and the takeover below are
+        // one step for every other process, so two waiters cannot both take a dead lease over.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = tx
+            .query_row(
+                "SELECT version, lease_holder, lease_until, lease_pid, lease_host, lease_process_of
+                 FROM tokens WHERE connection = ?1",
+                params![connection],
+                |row| {
+                    Ok(StoredLease {
+                        version: row.get(0)?,
+                        holder: row.get(1)?,
+                        until: row.get(2)?,
+                        pid: row.get(3)?,
+                        host: row.get(4)?,
+                        process_of: row.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(stored) = row else {
+            return Ok(LeaseOutcome::NoTokens);
+        };
+        let version = stored.version;
+        let mut took_over = None;
+        if let Some((current, until)) = stored.running(&holder.id, now_ms) {
+            match current {
+                Some(current) if current.is_provably_dead() => took_over = Some(current),
+                current => {
+                    return Ok(LeaseOutcome::Held {
+                        version,
+                        holder: current,
+                        until_ms: until,
+                    });
+                }
+            }
+        }
+        let until_ms = now_ms.saturating_add(lease_ms);
+        tx.execute(
+            "UPDATE tokens SET lease_holder = ?2, lease_until = ?3, lease_pid = ?4,
+                 lease_host = ?5, lease_process_of = ?2
+             WHERE connection = ?1",
+            params![connection, holder.id, until_ms, holder.pid, holder.host],
+        )?;
+        tx.commit()?;
+        Ok(LeaseOutcome::Acquired {
+            version,
+            until_ms,
+            took_over,
+        })
+    }
+
+    /// Stores refreshed tokens (see [`StateStore::commit_refresh`]).
+    fn write_refreshed(
+        &self,
+        connection: &str,
+        holder: &str,
+        expected_version: i64,
+        tokens: &TokenSet,
+    ) -> Result<CommitOutcome, StoreError> {
+        let mut conn = self.lock();
+        // The rotated refresh token is the only copy of the connection's access: make this one
+        // commit survive a power loss, not just a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = read_tokens(&tx, connection)?;
+            let outcome = match current {
+                Some(current) if current.version != expected_version => {
+                    release_lease(&tx, connection, holder)?;
+                    CommitOutcome::Conflict(current)
+                }
+                // Deleted while we refreshed: writing would bring its tokens back.
+                None => CommitOutcome::Gone,
+                Some(_) => {
+                    let version = expected_version + 1;
+                    write_tokens(&tx, connection, tokens, version)?;
+                    CommitOutcome::Committed(version)
+                }
+            };
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(outcome)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(result?)
+    }
+
+    /// The file of space put aside for a refresh's new tokens: `<state file>-reserve`.
+    fn reserve_path(&self) -> PathBuf {
+        companion(&self.path, "-reserve")
+    }
+
+    /// Makes sure the space for a refresh's new tokens is put aside: a file of
+    /// [`RESERVE_BYTES`] beside the state file, written when missing. Fails with
+    /// [`StoreError::DiskFull`] when the disk cannot hold it, before a refresh token is spent.
+    fn ensure_reserve(&self) -> Result<(), StoreError> {
+        let path = self.reserve_path();
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() >= RESERVE_BYTES as u64) {
+            return Ok(());
+        }
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, &[0u8; RESERVE_BYTES])?;
+                file.sync_all()
+            });
+        match written {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let _ = std::fs::remove_file(&path);
+                if is_disk_full(&error) {
+                    Err(StoreError::DiskFull)
+                } else {
+                    Err(file_error(&path, error))
+                }
+            }
+        }
+    }
+
+    /// Runs a write of the refresh protocol; when the disk is full, gives the reserve's space
+    /// back and tries once more, so a refresh that has spent its refresh token can still store
+    /// the new one. The reserve is written again before the next refresh.
+    fn with_reserve<T>(&self, write: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match write() {
+            Err(StoreError::DiskFull) if std::fs::remove_file(self.reserve_path()).is_ok() => {
+                tracing::warn!("the disk is full: the space put aside for new tokens is used");
+                write()
+            }
+            other => other,
+        }
+    }
+}
+
+/// How much space a refresh puts aside for its new tokens (the WAL pages of a few small writes).
+const RESERVE_BYTES: usize = 256 * 1024;
+
+/// Whether an I/O error says the disk is full.
+fn is_disk_full(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::StorageFull || error.raw_os_error() == Some(28)
+}
+
 impl StateStore for SqliteStore {
     fn partner_settings(&self, connector_id: &str) -> Result<Map<String, Value>, StoreError> {
         let text: Option<String> = self
@@ -695,57 +864,10 @@ impl StateStore for SqliteStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<LeaseOutcome, StoreError> {
-        let mut conn = self.lock();
-        // The write lock is taken before reading: the liveness check and the takeover below are
-        // one step for every other process, so two waiters cannot both take a dead lease over.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row = tx
-            .query_row(
-                "SELECT version, lease_holder, lease_until, lease_pid, lease_host, lease_process_of
-                 FROM tokens WHERE connection = ?1",
-                params![connection],
-                |row| {
-                    Ok(StoredLease {
-                        version: row.get(0)?,
-                        holder: row.get(1)?,
-                        until: row.get(2)?,
-                        pid: row.get(3)?,
-                        host: row.get(4)?,
-                        process_of: row.get(5)?,
-                    })
-                },
-            )
-            .optional()?;
-        let Some(stored) = row else {
-            return Ok(LeaseOutcome::NoTokens);
-        };
-        let version = stored.version;
-        let mut took_over = None;
-        if let Some((current, until)) = stored.running(&holder.id, now_ms) {
-            match current {
-                Some(current) if current.is_provably_dead() => took_over = Some(current),
-                current => {
-                    return Ok(LeaseOutcome::Held {
-                        version,
-                        holder: current,
-                        until_ms: until,
-                    });
-                }
-            }
-        }
-        let until_ms = now_ms.saturating_add(lease_ms);
-        tx.execute(
-            "UPDATE tokens SET lease_holder = ?2, lease_until = ?3, lease_pid = ?4,
-                 lease_host = ?5, lease_process_of = ?2
-             WHERE connection = ?1",
-            params![connection, holder.id, until_ms, holder.pid, holder.host],
-        )?;
-        tx.commit()?;
-        Ok(LeaseOutcome::Acquired {
-            version,
-            until_ms,
-            took_over,
-        })
+        // No refresh starts (and so no refresh token is spent) without the space its new tokens
+        // need put aside.
+        self.ensure_reserve()?;
+        self.with_reserve(|| self.take_lease(connection, holder, now_ms, lease_ms))
     }
 
     fn commit_refresh(
@@ -755,31 +877,7 @@ impl StateStore for SqliteStore {
         expected_version: i64,
         tokens: &TokenSet,
     ) -> Result<CommitOutcome, StoreError> {
-        let mut conn = self.lock();
-        // The rotated refresh token is the only copy of the connection's access: make this one
-        // commit survive a power loss, not just a process crash.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current = read_tokens(&tx, connection)?;
-            let outcome = match current {
-                Some(current) if current.version != expected_version => {
-                    release_lease(&tx, connection, holder)?;
-                    CommitOutcome::Conflict(current)
-                }
-                // Deleted while we refreshed: writing would bring its tokens back.
-                None => CommitOutcome::Gone,
-                Some(_) => {
-                    let version = expected_version + 1;
-                    write_tokens(&tx, connection, tokens, version)?;
-                    CommitOutcome::Committed(version)
-                }
-            };
-            tx.commit()?;
-            Ok::<_, rusqlite::Error>(outcome)
-        })();
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(result?)
+        self.with_reserve(|| self.write_refreshed(connection, holder, expected_version, tokens))
     }
 
     fn renew_refresh_lease(
@@ -790,17 +888,19 @@ impl StateStore for SqliteStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
-        let renewed = self.lock().execute(
-            "UPDATE tokens SET lease_until = ?4
-             WHERE connection = ?1 AND lease_holder = ?2 AND version = ?3",
-            params![
-                connection,
-                holder,
-                expected_version,
-                now_ms.saturating_add(lease_ms)
-            ],
-        )?;
-        Ok(renewed == 1)
+        self.with_reserve(|| {
+            let renewed = self.lock().execute(
+                "UPDATE tokens SET lease_until = ?4
+                 WHERE connection = ?1 AND lease_holder = ?2 AND version = ?3",
+                params![
+                    connection,
+                    holder,
+                    expected_version,
+                    now_ms.saturating_add(lease_ms)
+                ],
+            )?;
+            Ok(renewed == 1)
+        })
     }
 
     fn mark_needs_reauth(

@@ -356,6 +356,7 @@ impl Failure {
                 error,
                 ConnectorError::Unauthorized { .. }
                     | ConnectorError::QuotaExhausted { .. }
+                    | ConnectorError::Store { .. }
                     | ConnectorError::Cancelled
             ),
             Self::Expression(_) | Self::File(_) => false,
@@ -1359,6 +1360,7 @@ fn retryable(failure: &Failure) -> bool {
                 | ConnectorError::QuotaExhausted { .. }
                 | ConnectorError::Denied { .. }
                 | ConnectorError::NotImplemented { .. }
+                | ConnectorError::Store { .. }
                 // A connector that panicked, hung or answered garbage is broken, not unlucky:
                 // another attempt would fail the same way, and a hung one leaves a thread
                 // spinning per attempt.
