@@ -2,7 +2,7 @@
 //!
 //! Linking a connector crate is what registers it (`register_connector!` through `inventory`), and
 //! a crate is only linked when it is named. This file holds nothing else: `cargo xtask
-//! new-connector` appends a line here (and to `crates/plugboard-cli/src/builtins.rs`).
+//! new-connector` adds a line here, in rustfmt's order (and to `crates/plugboard-cli/src/builtins.rs`).
 
 use constant_contact as _;
 use http_api as _;

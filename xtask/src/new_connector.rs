@@ -319,7 +319,7 @@ pub fn plan(root: &Path, name: &str) -> anyhow::Result<Plan> {
             .with_context(|| format!("cannot add `{name}` to {}", manifest.display()))?,
         ));
         let builtins = root.join(builtins);
-        let mut text = read(&builtins)?;
+        let text = read(&builtins)?;
         let line = format!("use {} as _;", names.crate_name);
         if text.lines().any(|l| l.trim() == line) {
             bail!(
@@ -328,18 +328,32 @@ pub fn plan(root: &Path, name: &str) -> anyhow::Result<Plan> {
                 names.crate_name
             );
         }
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&line);
-        text.push('\n');
-        edited.push((builtins, text));
+        edited.push((builtins, with_use_line(&text, &line)));
     }
     Ok(Plan {
         dir,
         created,
         edited,
     })
+}
+
+/// `text` with `line` (`use <crate> as _;`) among its `use` lines in the order rustfmt keeps
+/// them (sorted), so the edited file passes `cargo fmt --check` as it is.
+fn with_use_line(text: &str, line: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let uses: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("use "))
+        .collect();
+    let at = uses
+        .iter()
+        .find(|&&i| lines[i] > line)
+        .copied()
+        .or_else(|| uses.last().map(|last| last + 1))
+        .unwrap_or(lines.len());
+    lines.insert(at, line);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
 }
 
 /// Scaffolds `connectors/<name>/` under `root` and registers it as a built-in; returns what it
@@ -450,6 +464,20 @@ fn insert_in_section(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_builtin_goes_among_the_use_lines_in_rustfmt_order() {
+        let text = "//! Built-ins.\n\nuse constant_contact as _;\nuse http_api as _;\n";
+        assert_eq!(
+            with_use_line(text, "use demo_api as _;"),
+            "//! Built-ins.\n\nuse constant_contact as _;\nuse demo_api as _;\nuse http_api as _;\n"
+        );
+        assert_eq!(
+            with_use_line(text, "use zeta as _;"),
+            "//! Built-ins.\n\nuse constant_contact as _;\nuse http_api as _;\nuse zeta as _;\n"
+        );
+        assert_eq!(with_use_line("", "use a as _;"), "use a as _;\n");
+    }
 
     #[test]
     fn names_are_spelled_for_each_use() {
