@@ -304,8 +304,9 @@ impl SqliteStore {
         match Self::open_checked(&path) {
             // SQLite cannot even create its `-wal`/`-shm` files on a full disk: the space put
             // aside for new tokens lets the store open and say so, instead of "disk I/O error".
-            Err(StoreError::Database(_) | StoreError::DiskFull)
-                if std::fs::remove_file(companion(&path, "-reserve")).is_ok() =>
+            Err(error)
+                if lacks_space_to_open(&error)
+                    && std::fs::remove_file(companion(&path, "-reserve")).is_ok() =>
             {
                 tracing::warn!("the disk is full: the space put aside for new tokens is used");
                 Self::open_checked(&path)
@@ -736,6 +737,20 @@ impl SqliteStore {
 
 /// How much space a refresh puts aside for its new tokens (the WAL pages of a few small writes).
 const RESERVE_BYTES: usize = 256 * 1024;
+
+/// Whether opening failed the way it does on a full disk (no room for `-wal`/`-shm`): not a
+/// damaged or foreign file, whose error must not cost the reserve.
+fn lacks_space_to_open(error: &StoreError) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, SystemIoFailure};
+    match error {
+        StoreError::DiskFull => true,
+        StoreError::Database(error) => matches!(
+            error.sqlite_error_code(),
+            Some(CannotOpen | DiskFull | SystemIoFailure)
+        ),
+        _ => false,
+    }
+}
 
 /// Whether an I/O error says the disk is full.
 fn is_disk_full(error: &std::io::Error) -> bool {
