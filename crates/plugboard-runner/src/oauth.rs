@@ -316,6 +316,16 @@ impl Executor {
         }
     }
 
+    /// Whether the store holds tokens newer than `version` for the connection of `ctx`.
+    pub(crate) fn newer_tokens_stored(
+        &self,
+        ctx: &ConnectionContext,
+        version: i64,
+    ) -> Result<bool, ConnectorError> {
+        let tokens = self.store.tokens(&ctx.name).map_err(store_error)?;
+        Ok(tokens.is_some_and(|tokens| tokens.version != version))
+    }
+
     /// Replaces token version `stale_version` with fresh tokens (or returns the tokens someone
     /// else already refreshed), following the protocol of the module docs.
     pub(crate) async fn refresh(

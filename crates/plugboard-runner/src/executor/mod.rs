@@ -62,8 +62,9 @@ use crate::store::{
 use limits::KeyedLimit;
 
 /// A wait for a rate-limit slot longer than this re-reads the credentials before sending: the
-/// access token read before the wait may have come close to expiry meanwhile.
-const REREAD_CREDENTIALS_AFTER: Duration = Duration::from_secs(1);
+/// access token read before the wait may have been replaced by another process (or come close
+/// to expiry) meanwhile. Re-reading is one store read; an immediate admission skips it.
+const REREAD_CREDENTIALS_AFTER: Duration = Duration::from_millis(50);
 
 /// How the executor behaves; the defaults suit real APIs.
 #[derive(Debug, Clone)]
@@ -471,8 +472,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// How many times one request refreshes its token after a 401 before it reports the connection
-/// unauthorized (see the 401 handling in [`Executor::send`]).
+/// How many times one request may have its newest token refused (a 401, then a refresh) before
+/// it reports the connection unauthorized; a 401 for a token already replaced in the store is
+/// a race and does not count (see the 401 handling in [`Executor::send`]).
 const MAX_REFRESHES_AFTER_401: u32 = 3;
 
 /// What one attempt produced.
@@ -668,7 +670,11 @@ impl Executor {
                         && !time_left.is_zero()
                         && let Credentials::OAuthBearer { version, .. } = credentials
                     {
-                        refreshes_after_401 += 1;
+                        // Only a refused token that was the newest one counts: a newer token
+                        // stored meanwhile explains the 401 (it was sent with a replaced token).
+                        if !self.newer_tokens_stored(ctx, version)? {
+                            refreshes_after_401 += 1;
+                        }
                         attempt -= 1;
                         self.refresh(ctx, version, cancel).await?;
                         continue;
