@@ -70,11 +70,7 @@ impl TokenStore for Counting {
     fn tokens<'a>(&'a self, connection: &'a str) -> StoreFuture<'a, Option<VersionedTokens>> {
         self.inner.tokens(connection)
     }
-    fn put_tokens<'a>(
-        &'a self,
-        connection: &'a str,
-        tokens: &'a TokenSet,
-    ) -> StoreFuture<'a, i64> {
+    fn put_tokens<'a>(&'a self, connection: &'a str, tokens: &'a TokenSet) -> StoreFuture<'a, i64> {
         self.inner.put_tokens(connection, tokens)
     }
     fn acquire_refresh_lease<'a>(
@@ -201,7 +197,11 @@ fn each_step_resolves_its_connection_once() {
     let fake = Fake::start();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Counting {
-        inner: fake.seed(&dir.path().join("state.db"), "main", Some(now_secs() + 3_600)),
+        inner: fake.seed(
+            &dir.path().join("state.db"),
+            "main",
+            Some(now_secs() + 3_600),
+        ),
         connection_reads: AtomicUsize::new(0),
         partner_reads: AtomicUsize::new(0),
     });
@@ -226,7 +226,11 @@ fn each_step_resolves_its_connection_once() {
     )
     .unwrap();
     let run = session
-        .block_on(session.store().create_run("reads.json", "digest", &json!({})))
+        .block_on(
+            session
+                .store()
+                .create_run("reads.json", "digest", &json!({})),
+        )
         .unwrap();
     let journal = StoreJournal::open(store.as_ref(), session.handle().clone(), run).unwrap();
     let steps = SessionSteps::new(&session, "reads", run);
