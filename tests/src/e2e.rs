@@ -16,7 +16,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use constant_contact_sandbox::{RegisteredClient, Sandbox, SandboxConfig};
-use plugboard_runner::{ConnectionRecord, Endpoints, SqliteStore, StateStore, TokenSet};
+use plugboard_runner::{
+    ConnectionRecord, ConnectionStore, Endpoints, SqliteStore, TokenSet, TokenStore,
+};
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
@@ -253,10 +255,8 @@ impl Workspace {
         if !self.state.exists() {
             return None;
         }
-        let stored = self
-            .store()
-            .tokens(connection)
-            .expect("the state file is readable")?;
+        let stored =
+            crate::wait(self.store().tokens(connection)).expect("the state file is readable")?;
         Some(StoredTokens {
             access: stored.tokens.access_token.expose_secret().to_owned(),
             refresh: stored
@@ -272,8 +272,7 @@ impl Workspace {
     /// server's view is unchanged), e.g. inside the refresh skew to force a refresh before use.
     pub fn expire_tokens_in(&self, connection: &str, secs: i64) {
         let store = self.store();
-        let mut stored = store
-            .tokens(connection)
+        let mut stored = crate::wait(store.tokens(connection))
             .expect("the state file is readable")
             .expect("the connection has tokens");
         let now = SystemTime::now()
@@ -281,9 +280,7 @@ impl Workspace {
             .map(|d| d.as_secs())
             .unwrap_or_default();
         stored.tokens.expires_at = i64::try_from(now).ok().map(|now| now + secs);
-        store
-            .put_tokens(connection, &stored.tokens)
-            .expect("the tokens are stored");
+        crate::wait(store.put_tokens(connection, &stored.tokens)).expect("the tokens are stored");
         // As if they were issued a day ago: a token's lifetime sets how early it is refreshed
         // (a fifth of it, at most the configured margin), and a long-lived one that is about
         // to expire is what these tests mean.
@@ -305,15 +302,16 @@ impl Workspace {
         }
         let store = self.store();
         // The partner's client secret (a `--sandbox` run stores its sandbox's there).
-        let partner = store
-            .partner_settings(CONNECTOR)
-            .expect("partner settings are readable");
+        let partner =
+            crate::wait(store.partner_settings(CONNECTOR)).expect("partner settings are readable");
         if let Some(secret) = partner.get("client_secret").and_then(Value::as_str) {
             self.add_secret(secret);
         }
-        let connections = store.connections().expect("connections are readable");
+        let connections = crate::wait(store.connections()).expect("connections are readable");
         for connection in connections {
-            if let Some(tokens) = store.tokens(&connection.name).expect("tokens are readable") {
+            if let Some(tokens) =
+                crate::wait(store.tokens(&connection.name)).expect("tokens are readable")
+            {
                 self.add_secret(tokens.tokens.access_token.expose_secret());
                 if let Some(refresh) = &tokens.tokens.refresh_token {
                     self.add_secret(refresh.expose_secret());
@@ -380,17 +378,15 @@ impl Workspace {
     pub fn install_connection(&self, sandbox: &Sandbox, connection: &str) {
         self.know_sandbox(sandbox);
         let store = self.store();
-        store
-            .set_partner_settings(CONNECTOR, &partner_settings(sandbox))
+        crate::wait(store.set_partner_settings(CONNECTOR, &partner_settings(sandbox)))
             .expect("partner settings are stored");
-        store
-            .put_connection(&ConnectionRecord {
-                name: connection.to_owned(),
-                connector_id: CONNECTOR.to_owned(),
-                settings: Map::new(),
-                endpoints: Some(endpoints(sandbox)),
-            })
-            .expect("the connection is stored");
+        let record = ConnectionRecord {
+            name: connection.to_owned(),
+            connector_id: CONNECTOR.to_owned(),
+            settings: Map::new(),
+            endpoints: Some(endpoints(sandbox)),
+        };
+        crate::wait(store.put_connection(&record)).expect("the connection is stored");
         let grant = sandbox.mint_tokens();
         self.add_secret(grant.access_token.clone());
         if let Some(refresh) = &grant.refresh_token {
@@ -406,9 +402,7 @@ impl Workspace {
             expires_at: i64::try_from(now + grant.expires_in).ok(),
             scope: Some(grant.scope),
         };
-        store
-            .put_tokens(connection, &tokens)
-            .expect("the tokens are stored");
+        crate::wait(store.put_tokens(connection, &tokens)).expect("the tokens are stored");
     }
 
     /// Sets the sandbox's app as the partner settings with `plugboard partner set`.

@@ -101,6 +101,20 @@ impl Host for ScriptedHost {
     }
 }
 
+/// Waits for a call of the (asynchronous) state store from a test's own thread; never call it
+/// inside an async block.
+pub fn wait<F: std::future::Future>(future: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the store")
+        })
+        .block_on(future)
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     xtask::workspace_root()

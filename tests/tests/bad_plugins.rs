@@ -26,14 +26,13 @@ fn plugin_dir(name: &str) -> PathBuf {
 }
 
 fn connect_misbehaving(store: &dyn StateStore, name: &str) {
-    store
-        .put_connection(&ConnectionRecord {
-            name: name.to_owned(),
-            connector_id: "misbehaving".to_owned(),
-            settings: serde_json::Map::new(),
-            endpoints: None,
-        })
-        .expect("the connection is stored");
+    let record = ConnectionRecord {
+        name: name.to_owned(),
+        connector_id: "misbehaving".to_owned(),
+        settings: serde_json::Map::new(),
+        endpoints: None,
+    };
+    plugboard_tests::wait(store.put_connection(&record)).expect("the connection is stored");
 }
 
 /// The message of a plugin failure; any other error fails the test.

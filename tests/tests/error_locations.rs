@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use constant_contact_sandbox::Sandbox;
-use plugboard_runner::{ConnectionRecord, StateStore as _};
+use plugboard_runner::{ConnectionRecord, ConnectionStore as _, TokenStore as _};
 use plugboard_tests::e2e::{
     CONNECTOR, EXAMPLE_CONNECTION, Output, Workspace, browse, endpoints, example, sandbox_config,
     start_sandbox,
 };
 use plugboard_tests::plugboard_binary;
+use plugboard_tests::wait;
 use serde_json::json;
 
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).
@@ -59,14 +60,11 @@ fn run_error(output: &Output) -> String {
 /// Changes the stored endpoints of `connection` with `change`.
 fn change_endpoints(ws: &Workspace, connection: &str, change: impl FnOnce(&mut ConnectionRecord)) {
     let store = ws.store();
-    let mut record = store
-        .connection(connection)
+    let mut record = wait(store.connection(connection))
         .expect("the state file is readable")
         .expect("the connection is installed");
     change(&mut record);
-    store
-        .put_connection(&record)
-        .expect("the connection is stored");
+    wait(store.put_connection(&record)).expect("the connection is stored");
 }
 
 fn now_secs() -> i64 {
@@ -194,15 +192,12 @@ fn the_invalid_grant_advice_is_the_exact_command_that_reconnects() {
     // The grant is revoked: the stored refresh token is one the server no longer knows, and the
     // access token is stale, so the next run must refresh and is refused.
     let store = ws.store();
-    let mut stored = store
-        .tokens(name)
+    let mut stored = wait(store.tokens(name))
         .expect("the state file is readable")
         .expect("the connection has tokens");
     stored.tokens.refresh_token = Some(format!("revoked-{}", now_secs()).into());
     stored.tokens.expires_at = Some(now_secs() - 10);
-    store
-        .put_tokens(name, &stored.tokens)
-        .expect("the tokens are stored");
+    wait(store.put_tokens(name, &stored.tokens)).expect("the tokens are stored");
     drop(store);
 
     let refused = run(&ws, &workflow, &[]);

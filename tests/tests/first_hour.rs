@@ -91,7 +91,7 @@ fn a_sandbox_run_stopped_by_sigterm_resumes_with_the_command_it_printed() {
         "a loop over an array shows its progress:\n{stopped:?}"
     );
     let records = ws.store();
-    let runs = plugboard_runner::StateStore::runs(&records).expect("runs");
+    let runs = plugboard_tests::wait(plugboard_runner::RunStore::runs(&records)).expect("runs");
     assert_eq!(runs[0].status.as_str(), "cancelled", "{stopped:?}");
 
     // The hint, followed literally, resumes against the sandbox account the run left: the list

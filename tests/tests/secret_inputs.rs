@@ -8,10 +8,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use constant_contact_sandbox::Sandbox;
-use plugboard_runner::StateStore as _;
+use plugboard_runner::ConnectionStore as _;
 use plugboard_tests::e2e::{
     CONNECTOR, Output, Running, Workspace, browse, sandbox_config, start_sandbox,
 };
+use plugboard_tests::wait;
 use serde_json::Value;
 
 /// `client_id=…` and `redirect_uri=…` of the sandbox's app (no secret: tests give it their way).
@@ -31,9 +32,7 @@ fn partner_set(ws: &Workspace, settings: &[String]) -> Output {
 
 /// The partner settings as stored.
 fn stored_partner(ws: &Workspace) -> serde_json::Map<String, Value> {
-    ws.store()
-        .partner_settings(CONNECTOR)
-        .expect("partner settings are readable")
+    wait(ws.store().partner_settings(CONNECTOR)).expect("partner settings are readable")
 }
 
 /// The `partner show` line of one field.
@@ -351,7 +350,11 @@ fn a_forged_callback_alone_leaves_the_flow_waiting_until_its_timeout() {
         "{output:?}"
     );
     assert!(started.elapsed() >= Duration::from_secs(3), "{output:?}");
-    assert!(ws.store().connection("main").expect("readable").is_none());
+    assert!(
+        wait(ws.store().connection("main"))
+            .expect("readable")
+            .is_none()
+    );
 }
 
 #[test]

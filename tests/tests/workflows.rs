@@ -3,11 +3,12 @@
 //! validation error `plugboard validate` reports. Each command's output is checked for secrets by
 //! the [`Workspace`] that ran it.
 
-use plugboard_runner::{ConnectionRecord, StateStore as _, TokenSet};
+use plugboard_runner::{ConnectionRecord, ConnectionStore as _, TokenSet, TokenStore as _};
 use plugboard_tests::e2e::{
     EXAMPLE_CONNECTION, Output, StoredTokens, Workspace, example, fixture, jsonl, position_of,
     sandbox_config, start_sandbox,
 };
+use plugboard_tests::wait;
 use serde_json::Value;
 
 /// Flags of every `--sandbox` run: the limiter and the sandbox's limits are not under test here.
@@ -457,8 +458,11 @@ fn validate_reports_missing_connection_settings_by_name_not_value() {
     // The partner settings lose their client secret: the connection cannot be used.
     let mut partner = plugboard_tests::e2e::partner_settings(&sandbox);
     partner.remove("client_secret");
-    plugboard_runner::StateStore::set_partner_settings(&ws.store(), "constant-contact", &partner)
-        .expect("partner settings are stored");
+    wait(
+        ws.store()
+            .set_partner_settings("constant-contact", &partner),
+    )
+    .expect("partner settings are stored");
     let file = fixture("needs-connection.json");
     let out = ws.run(&["validate", &path(&file)]);
     assert!(!out.success(), "{out:?}");
@@ -541,33 +545,27 @@ fn install_real_records(ws: &Workspace, with_connection: bool) -> Option<StoredT
         "http://127.0.0.1:8976/plugboard/callback".into(),
     );
     ws.add_secret("real-client-secret-0001");
-    store
-        .set_partner_settings("constant-contact", &partner)
+    wait(store.set_partner_settings("constant-contact", &partner))
         .expect("partner settings are stored");
     if !with_connection {
         return None;
     }
-    store
-        .put_connection(&ConnectionRecord {
-            name: EXAMPLE_CONNECTION.to_owned(),
-            connector_id: "constant-contact".to_owned(),
-            settings: serde_json::Map::new(),
-            endpoints: None,
-        })
-        .expect("the connection is stored");
+    let record = ConnectionRecord {
+        name: EXAMPLE_CONNECTION.to_owned(),
+        connector_id: "constant-contact".to_owned(),
+        settings: serde_json::Map::new(),
+        endpoints: None,
+    };
+    wait(store.put_connection(&record)).expect("the connection is stored");
     ws.add_secret("real-access-token-0001");
     ws.add_secret("real-refresh-token-0001");
-    store
-        .put_tokens(
-            EXAMPLE_CONNECTION,
-            &TokenSet {
-                access_token: "real-access-token-0001".to_owned().into(),
-                refresh_token: Some("real-refresh-token-0001".to_owned().into()),
-                expires_at: None,
-                scope: None,
-            },
-        )
-        .expect("the tokens are stored");
+    let tokens = TokenSet {
+        access_token: "real-access-token-0001".to_owned().into(),
+        refresh_token: Some("real-refresh-token-0001".to_owned().into()),
+        expires_at: None,
+        scope: None,
+    };
+    wait(store.put_tokens(EXAMPLE_CONNECTION, &tokens)).expect("the tokens are stored");
     ws.tokens(EXAMPLE_CONNECTION)
 }
 
@@ -575,10 +573,7 @@ fn install_real_records(ws: &Workspace, with_connection: bool) -> Option<StoredT
 fn a_sandbox_run_never_replaces_a_real_app_or_connection_in_the_state_file() {
     let ws = Workspace::new("sandbox-over-real");
     let before = install_real_records(&ws, true);
-    let partner_before = ws
-        .store()
-        .partner_settings("constant-contact")
-        .expect("readable");
+    let partner_before = wait(ws.store().partner_settings("constant-contact")).expect("readable");
 
     let out = run_sandboxed(&ws, "quickstart.json", &["email=x@example.com".into()]);
     assert!(!out.success(), "{out:?}");
@@ -591,14 +586,11 @@ fn a_sandbox_run_never_replaces_a_real_app_or_connection_in_the_state_file() {
     }
     let store = ws.store();
     assert_eq!(
-        store
-            .partner_settings("constant-contact")
-            .expect("readable"),
+        wait(store.partner_settings("constant-contact")).expect("readable"),
         partner_before,
         "the real app's settings are kept"
     );
-    let connection = store
-        .connection(EXAMPLE_CONNECTION)
+    let connection = wait(store.connection(EXAMPLE_CONNECTION))
         .expect("readable")
         .expect("still installed");
     assert_eq!(connection.endpoints, None, "still the real API");

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing;
 use plugboard_core::{Connector as _, ConnectorError, DefinedConnector};
 use plugboard_runner::{
-    ConnectionRecord, ConnectorSource, ExecutorConfig, Registry, Session, SqliteStore, StateStore,
+    ConnectionRecord, ConnectionStore, ConnectorSource, ExecutorConfig, Registry, Session,
+    SqliteStore,
 };
 use serde_json::{Value, json};
 
@@ -152,14 +153,13 @@ fn fixture(settings: Value) -> Fixture {
     let store = Arc::new(SqliteStore::open(dir.path().join("state.db")).unwrap());
     let mut settings = settings.as_object().cloned().unwrap();
     settings.insert("base_url".into(), json!(base));
-    store
-        .put_connection(&ConnectionRecord {
-            name: "api".into(),
-            connector_id: "http".into(),
-            settings,
-            endpoints: None,
-        })
-        .unwrap();
+    let record = ConnectionRecord {
+        name: "api".into(),
+        connector_id: "http".into(),
+        settings,
+        endpoints: None,
+    };
+    runtime.block_on(store.put_connection(&record)).unwrap();
     let mut registry = Registry::new();
     registry
         .add(

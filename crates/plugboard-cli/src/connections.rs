@@ -168,9 +168,9 @@ pub fn partner_set(session: &Session, connector: &str, pairs: &[String]) -> anyh
         }
     }
     parsed.warn_about_literal_secrets();
-    let mut partner = session.store().partner_settings(connector)?;
+    let mut partner = session.block_on(session.store().partner_settings(connector))?;
     partner.extend(parsed.values);
-    session.store().set_partner_settings(connector, &partner)?;
+    session.block_on(session.store().set_partner_settings(connector, &partner))?;
     println!("partner settings of `{connector}` saved:");
     print!("{}", settings_listing(schema, &partner));
     Ok(())
@@ -181,7 +181,7 @@ pub fn partner_show(session: &Session, connector: &str) -> anyhow::Result<()> {
     let Some(found) = session.registry().get(connector) else {
         bail!("no connector `{connector}` is loaded");
     };
-    let partner = session.store().partner_settings(connector)?;
+    let partner = session.block_on(session.store().partner_settings(connector))?;
     print!(
         "{}",
         settings_listing(&found.manifest().settings_schema, &partner)
@@ -226,7 +226,7 @@ pub fn connect(
         bail!("no connector `{connector}` is loaded");
     };
     let schema = found.manifest().settings_schema.clone();
-    let partner = session.store().partner_settings(connector)?;
+    let partner = session.block_on(session.store().partner_settings(connector))?;
     let parsed = parse_settings(&schema, pairs, &mut std::io::stdin().lock())?;
     parsed.warn_about_literal_secrets();
     let mut values = parsed.values;
@@ -288,7 +288,7 @@ fn ask(name: &str, secret: bool) -> anyhow::Result<String> {
 
 /// `plugboard connections`.
 pub fn list(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
-    let connections = session.store().connections()?;
+    let connections = session.block_on(session.store().connections())?;
     if json {
         let listing: Vec<Value> = connections
             .iter()
@@ -335,8 +335,7 @@ pub fn list(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
 /// Why `connection` must be authorised again, when its refresh token was refused.
 fn needs_reauth(session: &Session, connection: &str) -> Option<String> {
     session
-        .store()
-        .tokens(connection)
+        .block_on(session.store().tokens(connection))
         .ok()
         .flatten()
         .and_then(|tokens| tokens.needs_reauth)
@@ -344,7 +343,7 @@ fn needs_reauth(session: &Session, connection: &str) -> Option<String> {
 
 /// `plugboard runs`: the journaled runs, newest first, to find the id `--resume` needs.
 pub fn runs(session: &Session, json: bool) -> anyhow::Result<ExitCode> {
-    let runs = session.store().runs()?;
+    let runs = session.block_on(session.store().runs())?;
     if json {
         let listing: Vec<Value> = runs
             .iter()

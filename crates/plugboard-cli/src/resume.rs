@@ -79,7 +79,7 @@ pub fn prepare(
     accept_changed_steps: bool,
 ) -> anyhow::Result<Resume> {
     let store = session.store();
-    let Some(record) = store.run(id)? else {
+    let Some(record) = session.block_on(store.run(id))? else {
         bail!(
             "there is no run {} in this state file (`plugboard runs` lists them)",
             id.0
@@ -111,8 +111,8 @@ pub fn prepare(
         );
     }
 
-    let journal = store
-        .completed_steps(id)
+    let journal = session
+        .block_on(store.completed_steps(id))
         .with_context(|| format!("cannot read the journal of run {}", id.0))?;
     let mut inputs = match record.inputs {
         Value::Object(inputs) => inputs,

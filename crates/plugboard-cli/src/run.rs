@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use constant_contact_sandbox::AccountSnapshot;
 use plugboard_runner::store::RunClaim;
 use plugboard_runner::workflow::{FirstRequestProbe, SessionCatalog, SessionSteps, StoreJournal};
-use plugboard_runner::{RunId, RunStatus, Session, StateStore};
+use plugboard_runner::{RunId, RunStatus, Session};
 use plugboard_workflow::{Failure, Problem, RunError, ValidWorkflow, validate};
 use serde_json::Value;
 
@@ -287,9 +287,10 @@ pub fn run_command(
     let store = session.store();
     let run_id = match &resume {
         Some(resume) => {
-            claim(store.as_ref(), resume.run, &reporter)?;
+            claim(session, resume.run, &reporter)?;
             if !resume.changed.is_empty() {
-                store.set_run_inputs(resume.run, &Value::Object(resume.inputs.clone()))?;
+                let inputs = Value::Object(resume.inputs.clone());
+                session.block_on(store.set_run_inputs(resume.run, &inputs))?;
                 reporter.note(&format!(
                     "run {}: input{} {} corrected",
                     resume.run.0,
@@ -299,21 +300,21 @@ pub fn run_command(
             }
             resume.run
         }
-        None => store.create_run(
+        None => session.block_on(store.create_run(
             &identity.path,
             &identity.digest,
             &Value::Object(inputs.clone()),
-        )?,
+        ))?,
     };
     if !args.resend.is_empty() || !args.mark_done.is_empty() {
         // Settled in a journal of their own: the run's is read afterwards, with them in it.
-        let settling = StoreJournal::open(store.as_ref(), run_id)?;
+        let settling = StoreJournal::open(store.as_ref(), session.handle().clone(), run_id)?;
         for note in resume::settle_unknown_calls(&settling, run_id, &args.resend, &args.mark_done)?
         {
             reporter.note(&note);
         }
     }
-    let journal = StoreJournal::open(store.as_ref(), run_id)?;
+    let journal = StoreJournal::open(store.as_ref(), session.handle().clone(), run_id)?;
     reporter.note(&format!(
         "run {}: {}{}",
         run_id.0,
@@ -348,7 +349,8 @@ pub fn run_command(
             // cannot be written stays resumable (every step is journaled, so a resume sends
             // nothing and writes them again), and the outputs go to standard output meanwhile.
             if let Err(error) = write_result(args, &result, sandbox_stats) {
-                store.finish_run(run_id, RunStatus::Failed, Some(&format!("{error:#}")))?;
+                let why = format!("{error:#}");
+                session.block_on(store.finish_run(run_id, RunStatus::Failed, Some(&why)))?;
                 if let Some(sandbox) = &sandbox {
                     crate::sandbox::save_account(sandbox.sandbox(), &account_file)?;
                 }
@@ -362,7 +364,7 @@ pub fn run_command(
                 );
                 return Ok(ExitCode::FAILURE);
             }
-            store.finish_run(run_id, RunStatus::Completed, None)?;
+            session.block_on(store.finish_run(run_id, RunStatus::Completed, None))?;
             if sandbox.is_some() {
                 // Nothing is left to resume; a file that cannot be removed is merely left over.
                 let _ = std::fs::remove_file(&account_file);
@@ -376,7 +378,8 @@ pub fn run_command(
             } else {
                 RunStatus::Failed
             };
-            store.finish_run(run_id, status, Some(&error.to_string()))?;
+            let why = error.to_string();
+            session.block_on(store.finish_run(run_id, status, Some(&why)))?;
             let resumable = match &sandbox {
                 Some(sandbox) => crate::sandbox::save_account(sandbox.sandbox(), &account_file)
                     .map_err(|error| format!("{error:#}")),
@@ -423,8 +426,8 @@ pub fn run_command(
 }
 
 /// Takes run `run` over for this process, or says why it cannot be.
-fn claim(store: &dyn StateStore, run: RunId, reporter: &Reporter) -> anyhow::Result<()> {
-    match store.claim_run(run)? {
+fn claim(session: &Session, run: RunId, reporter: &Reporter) -> anyhow::Result<()> {
+    match session.block_on(session.store().claim_run(run))? {
         RunClaim::Claimed { elsewhere: None } => Ok(()),
         RunClaim::Claimed {
             elsewhere: Some(host),

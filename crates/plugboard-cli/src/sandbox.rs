@@ -132,8 +132,7 @@ impl RunSandbox {
             json!("http://127.0.0.1:0/plugboard/callback"),
         );
         session
-            .store()
-            .set_partner_settings(CONNECTOR, &partner)
+            .block_on(session.store().set_partner_settings(CONNECTOR, &partner))
             .context("cannot store the sandbox's partner settings")?;
         Ok(Self { sandbox })
     }
@@ -216,14 +215,14 @@ fn refuse_to_replace_real_records(
 ) -> anyhow::Result<()> {
     let store = session.store();
     let mut real = Vec::new();
-    let partner = store
-        .partner_settings(CONNECTOR)
+    let partner = session
+        .block_on(store.partner_settings(CONNECTOR))
         .context("cannot read the partner settings")?;
     if let Some(client_id) = partner.get("client_id").and_then(Value::as_str)
         && client_id != sandbox_client_id
     {
-        let installed = store
-            .connections()
+        let installed = session
+            .block_on(store.connections())
             .context("cannot read the connections")?
             .into_iter()
             .filter(|record| record.connector_id == CONNECTOR)
@@ -238,8 +237,8 @@ fn refuse_to_replace_real_records(
         }
     }
     for name in connections {
-        let record = store
-            .connection(name)
+        let record = session
+            .block_on(store.connection(name))
             .with_context(|| format!("cannot read the connection `{name}`"))?;
         if let Some(record) = record
             && !is_local(record.endpoints.as_ref())

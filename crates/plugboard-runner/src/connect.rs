@@ -212,7 +212,7 @@ impl Session {
             .cloned()
             .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
         let manifest = connector.manifest();
-        let partner = self.store().partner_settings(&manifest.id)?;
+        let partner = self.block_on(self.store().partner_settings(&manifest.id))?;
         let resolved = settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
         // A connector whose connections choose their scheme runs the flow only when this one
         // chose OAuth2. Any other scheme (an API key, Basic, none) has nothing to authorize:
@@ -231,7 +231,7 @@ impl Session {
             };
             ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
                 .map_err(ConnectError::Unusable)?;
-            self.store().put_connection(&record)?;
+            self.block_on(self.store().put_connection(&record))?;
             tracing::info!(connection = %record.name, connector = %record.connector_id, "installed");
             return Ok(record);
         };
@@ -314,8 +314,8 @@ impl Session {
             .handle()
             .block_on(async { tokio::time::timeout(Duration::from_secs(2), server).await });
         let tokens = outcome?;
-        self.store().put_connection(&record)?;
-        self.store().put_tokens(&record.name, &tokens)?;
+        self.block_on(self.store().put_connection(&record))?;
+        self.block_on(self.store().put_tokens(&record.name, &tokens))?;
         tracing::info!(connection = %record.name, connector = %record.connector_id, "connected");
         Ok(record)
     }

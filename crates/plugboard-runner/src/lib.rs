@@ -6,7 +6,8 @@
 //! - [`registry`]: built-in connectors (`inventory`) and plugin files, with per-file load errors.
 //! - [`plugins`]: opening a shared library and checking its declaration.
 //! - [`host`]: the [`Host`](plugboard_core::Host) implementation connectors call back into.
-//! - [`store`]: the [`StateStore`] trait and its embedded SQLite implementation.
+//! - [`store`]: the state store's role traits ([`StateStore`] is all of them), the limiter and
+//!   lease rules every backend shares, and the embedded SQLite implementation.
 //! - [`executor`]: the HTTP executor: allow-list, rate limits, credentials, retries.
 //! - [`oauth`]: token refresh serialized across threads and processes (invariant 6).
 //! - [`connect`]: the authorization-code flow with a loopback callback.
@@ -37,6 +38,7 @@ pub use plugins::{LoadError, load_plugin};
 pub use registry::{ConnectorSource, RegisteredConnector, Registry};
 pub use session::{PreparedConnection, Session};
 pub use store::{
-    ConnectionRecord, Endpoints, RunId, RunRecord, RunStatus, SqliteStore, StateStore, StoreError,
-    TokenSet, VersionedTokens,
+    ConnectionRecord, ConnectionStore, Endpoints, LimitStore, RunId, RunRecord, RunStatus,
+    RunStore, SqliteStore, StateStore, StoreError, StoreFuture, TokenSet, TokenStore,
+    VersionedTokens,
 };

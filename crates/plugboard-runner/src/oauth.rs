@@ -81,8 +81,12 @@ const COMMIT_FIRST_PAUSE: Duration = Duration::from_millis(500);
 const TOKEN_THROTTLE_RETRIES: u32 = 3;
 
 /// A check run right before each token request is sent (after any wait for the token
-/// endpoint's rate limit); an error stops the exchange unsent.
-pub(crate) type BeforeSend<'a> = &'a (dyn Fn() -> Result<(), ConnectorError> + Send + Sync);
+/// endpoint's rate limit); an error stops the exchange unsent. Asynchronous: it asks the store.
+pub(crate) type BeforeSend<'a> = &'a (dyn Fn() -> CheckFuture<'a> + Send + Sync);
+
+/// The future of a [`BeforeSend`] check.
+pub(crate) type CheckFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>>;
 
 /// The HTTP client oauth2 uses: the executor's one `reqwest` client, within the token endpoint's
 /// rate limit, retrying 429s (not processed). Nothing else is retried: a refresh that may have
@@ -109,9 +113,9 @@ pub(crate) fn token_http<'a>(
                     .await
                     .map_err(TokenHttpError)?;
                 if let Some(check) = before_send
-                    && let Err(error) = check()
+                    && let Err(error) = check().await
                 {
-                    executor.complete(&tickets);
+                    executor.complete(&tickets).await;
                     return Err(TokenHttpError(error));
                 }
                 attempt += 1;
@@ -121,7 +125,7 @@ pub(crate) fn token_http<'a>(
                     .headers(request.headers().clone())
                     .body(request.body().clone());
                 let response = builder.send().await;
-                executor.complete(&tickets);
+                executor.complete(&tickets).await;
                 let response = response.map_err(failed)?;
                 let status = response.status();
                 let headers = response.headers().clone();
@@ -298,6 +302,7 @@ impl Executor {
         let tokens = self
             .store
             .tokens(&ctx.name)
+            .await
             .map_err(store_error)?
             .ok_or_else(|| no_tokens(ctx))?;
         if let Some(reason) = &tokens.needs_reauth {
@@ -317,12 +322,12 @@ impl Executor {
     }
 
     /// Whether the store holds tokens newer than `version` for the connection of `ctx`.
-    pub(crate) fn newer_tokens_stored(
+    pub(crate) async fn newer_tokens_stored(
         &self,
         ctx: &ConnectionContext,
         version: i64,
     ) -> Result<bool, ConnectorError> {
-        let tokens = self.store.tokens(&ctx.name).map_err(store_error)?;
+        let tokens = self.store.tokens(&ctx.name).await.map_err(store_error)?;
         Ok(tokens.is_some_and(|tokens| tokens.version != version))
     }
 
@@ -349,6 +354,7 @@ impl Executor {
             let current = self
                 .store
                 .tokens(&ctx.name)
+                .await
                 .map_err(store_error)?
                 .ok_or_else(|| no_tokens(ctx))?;
             if let Some(reason) = &current.needs_reauth {
@@ -361,6 +367,7 @@ impl Executor {
             match self
                 .store
                 .acquire_refresh_lease(&ctx.name, &self.holder, now_ms, lease_ms)
+                .await
                 .map_err(store_error)?
             {
                 LeaseOutcome::NoTokens => return Err(no_tokens(ctx)),
@@ -427,7 +434,7 @@ impl Executor {
                         );
                     }
                     if version != stale_version {
-                        self.release(ctx);
+                        self.release(ctx).await;
                         continue;
                     }
                     match self
@@ -446,7 +453,7 @@ impl Executor {
                             );
                         }
                         Err(error) => {
-                            self.release(ctx);
+                            self.release(ctx).await;
                             return Err(error);
                         }
                     }
@@ -470,6 +477,7 @@ impl Executor {
             match self
                 .store
                 .commit_refresh(&ctx.name, &self.holder.id, version, &tokens)
+                .await
             {
                 Ok(CommitOutcome::Committed(version)) => {
                     tracing::info!(connection = %ctx.name, version, "tokens refreshed");
@@ -501,7 +509,7 @@ impl Executor {
                     attempt += 1;
                 }
                 Err(error) => {
-                    self.release(ctx);
+                    self.release(ctx).await;
                     return Err(ConnectorError::Unauthorized {
                         message: format!(
                             "the refreshed tokens of connection `{}` could not be stored \
@@ -515,8 +523,12 @@ impl Executor {
         }
     }
 
-    fn release(&self, ctx: &ConnectionContext) {
-        if let Err(error) = self.store.release_refresh_lease(&ctx.name, &self.holder.id) {
+    async fn release(&self, ctx: &ConnectionContext) {
+        if let Err(error) = self
+            .store
+            .release_refresh_lease(&ctx.name, &self.holder.id)
+            .await
+        {
             tracing::warn!(connection = %ctx.name, %error, "cannot release the refresh lease");
         }
     }
@@ -552,23 +564,27 @@ impl Executor {
         let timeout_ms = i64::try_from(self.config.request_timeout.as_millis()).unwrap_or(i64::MAX);
         let renew_ms = lease_ms.saturating_add(timeout_ms);
         let lease_lost = AtomicBool::new(false);
-        let keep_lease = || {
-            let kept = self
-                .store
-                .renew_refresh_lease(
-                    &ctx.name,
-                    &self.holder.id,
-                    current.version,
-                    self.now_ms(),
-                    renew_ms,
-                )
-                .map_err(store_error)?;
-            if kept {
-                Ok(())
-            } else {
-                lease_lost.store(true, Ordering::SeqCst);
-                Err(ConnectorError::Cancelled)
-            }
+        let lost = &lease_lost;
+        let keep_lease = move || {
+            Box::pin(async move {
+                let kept = self
+                    .store
+                    .renew_refresh_lease(
+                        &ctx.name,
+                        &self.holder.id,
+                        current.version,
+                        self.now_ms(),
+                        renew_ms,
+                    )
+                    .await
+                    .map_err(store_error)?;
+                if kept {
+                    Ok(())
+                } else {
+                    lost.store(true, Ordering::SeqCst);
+                    Err(ConnectorError::Cancelled)
+                }
+            }) as CheckFuture<'_>
         };
         let http = token_http(self, ctx, cancel, Some(&keep_lease));
         let presented = RefreshToken::new(refresh_token.expose_secret().to_owned());
@@ -590,12 +606,10 @@ impl Executor {
                 // Final: no process may present this grant again.
                 if refused
                     && let ConnectorError::Unauthorized { message } = &error
-                    && let Err(store) = self.store.mark_needs_reauth(
-                        &ctx.name,
-                        &self.holder.id,
-                        current.version,
-                        message,
-                    )
+                    && let Err(store) = self
+                        .store
+                        .mark_needs_reauth(&ctx.name, &self.holder.id, current.version, message)
+                        .await
                 {
                     tracing::warn!(
                         connection = %ctx.name,

@@ -144,13 +144,33 @@ impl Session {
         &self.inner.handle
     }
 
+    /// Waits for `future` on the session's runtime: how synchronous callers (the CLI, tests)
+    /// use the asynchronous [store](Session::store). Like [`Session::call`], call it from a
+    /// blocking thread, never from a runtime worker thread (where it panics).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.inner.handle.block_on(future)
+    }
+
     /// Loads a connection, resolves its settings (partner + connection) and prepares its
     /// executor context. A connection missing required settings is an error naming the fields.
+    ///
+    /// Both are read from the store every time (two reads), so a change another process made
+    /// is seen at once; what is built from them is cached while they stay the same. Call it
+    /// from a blocking thread, like [`Session::call`].
     pub fn prepare(&self, connection: &str) -> Result<PreparedConnection, ConnectorError> {
         let store = self.store();
-        let record = store
-            .connection(connection)
-            .map_err(store_error)?
+        let (record, partner) = self
+            .block_on(async {
+                let record = store.connection(connection).await.map_err(store_error)?;
+                let Some(record) = record else {
+                    return Ok(None);
+                };
+                let partner = store
+                    .partner_settings(&record.connector_id)
+                    .await
+                    .map_err(store_error)?;
+                Ok::<_, ConnectorError>(Some((record, partner)))
+            })?
             .ok_or_else(|| {
                 let state =
                     crate::executor::state_option(self.inner.executor.config.state_file.as_deref())
@@ -159,13 +179,10 @@ impl Session {
                 ConnectorError::InvalidInput {
                     message: format!(
                         "there is no connection named `{connection}`; create it with \
-                         `plugboard connect <connector> --name {connection}{state}`"
+                     `plugboard connect <connector> --name {connection}{state}`"
                     ),
                 }
             })?;
-        let partner = store
-            .partner_settings(&record.connector_id)
-            .map_err(store_error)?;
         let mut cache = self
             .inner
             .prepared
@@ -231,6 +248,22 @@ impl Session {
             return Err(ConnectorError::Cancelled);
         }
         let prepared = self.prepare(connection)?;
+        self.call_prepared(prepared, method, input, on_record)
+    }
+
+    /// Like [`Session::call`], for a connection the caller already prepared
+    /// ([`Session::prepare`]) for this call: a workflow step prepares its connection once, to
+    /// look at its manifest and to call it.
+    pub fn call_prepared(
+        &self,
+        prepared: PreparedConnection,
+        method: &str,
+        input: Value,
+        on_record: RecordCallback<'_>,
+    ) -> Result<Value, ConnectorError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
         // `<id>#find-effect` asks a method that declares it for the effect of a call.
         let declared = match method.strip_suffix(plugboard_core::EFFECT_LOOKUP_SUFFIX) {
             Some(id) => prepared

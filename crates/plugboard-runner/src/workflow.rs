@@ -11,12 +11,13 @@ use std::sync::Mutex;
 
 use crate::registry::Registry;
 use crate::session::Session;
-use crate::store::{RunId, StateStore, StoreError};
+use crate::store::{RunId, RunStore, StoreError};
 use plugboard_core::{
     ConnectorError, Host, HttpRequest, HttpResponse, Invocation, LogLevel, Manifest, MethodKind,
 };
 use plugboard_workflow::{Catalog, Journal, JournalError, PlanProbe, StepRunner};
 use serde_json::Value;
+use tokio::runtime::Handle;
 
 /// Connectors from a registry; connections checked against a state store.
 pub struct SessionCatalog<'a> {
@@ -99,28 +100,21 @@ impl<'a> SessionSteps<'a> {
     /// the same run); call it once the run succeeded.
     pub fn commit_cursors(&self) -> Result<usize, StoreError> {
         let store = self.session.store();
-        let mut saved = 0;
-        for (entry, cursor) in store.completed_steps(self.run)? {
-            if let Some(key) = entry.strip_prefix(CURSOR_ENTRY) {
-                store.set_cursor(key, &cursor)?;
-                saved += 1;
+        self.session.block_on(async {
+            let mut saved = 0;
+            for (entry, cursor) in store.completed_steps(self.run).await? {
+                if let Some(key) = entry.strip_prefix(CURSOR_ENTRY) {
+                    store.set_cursor(key, &cursor).await?;
+                    saved += 1;
+                }
             }
-        }
-        Ok(saved)
+            Ok(saved)
+        })
     }
 
     /// The store key of a trigger's cursor: one per workflow, connection, method and input.
     fn cursor_key(&self, connection: &str, method: &str, input: &Value) -> String {
         format!("trigger/{}/{connection}/{method}/{input}", self.workflow)
-    }
-
-    fn is_poll_trigger(&self, connection: &str, method: &str) -> Result<bool, ConnectorError> {
-        let prepared = self.session.prepare(connection)?;
-        Ok(prepared
-            .connector
-            .manifest()
-            .method(method)
-            .is_some_and(|m| m.kind == MethodKind::PollTrigger))
     }
 }
 
@@ -132,34 +126,42 @@ impl StepRunner for SessionSteps<'_> {
         mut input: Value,
         on_record: &mut dyn FnMut(Value) -> Result<(), ConnectorError>,
     ) -> Result<Value, ConnectorError> {
+        if self.session.cancellation().is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
+        // Prepared once per step: to tell a poll trigger and to call it.
+        let prepared = self.session.prepare(connection)?;
+        let is_poll_trigger = prepared
+            .connector
+            .manifest()
+            .method(method)
+            .is_some_and(|m| m.kind == MethodKind::PollTrigger);
         let cursor_key = match input.as_object() {
-            Some(fields)
-                if fields.get("cursor").is_none_or(Value::is_null)
-                    && self.is_poll_trigger(connection, method)? =>
-            {
+            Some(fields) if fields.get("cursor").is_none_or(Value::is_null) && is_poll_trigger => {
                 Some(self.cursor_key(connection, method, &input))
             }
             _ => None,
         };
         if let Some(key) = &cursor_key
-            && let Some(stored) =
-                self.session
-                    .store()
-                    .cursor(key)
-                    .map_err(|e| ConnectorError::Transport {
-                        message: format!("cannot read the trigger's cursor: {e}"),
-                    })?
+            && let Some(stored) = self
+                .session
+                .block_on(self.session.store().cursor(key))
+                .map_err(|e| ConnectorError::Transport {
+                    message: format!("cannot read the trigger's cursor: {e}"),
+                })?
             && let Some(fields) = input.as_object_mut()
         {
             fields.insert("cursor".to_owned(), stored);
         }
-        let output = self.session.call(connection, method, input, on_record)?;
+        let output = self
+            .session
+            .call_prepared(prepared, method, input, on_record)?;
         if let Some(key) = cursor_key
             && let Some(next) = output.get("next_cursor").filter(|c| !c.is_null())
         {
+            let entry = format!("{CURSOR_ENTRY}{key}");
             self.session
-                .store()
-                .record_step(self.run, &format!("{CURSOR_ENTRY}{key}"), next)
+                .block_on(self.session.store().record_step(self.run, &entry, next))
                 .map_err(|e| ConnectorError::Transport {
                     message: format!("cannot journal the trigger's new cursor: {e}"),
                 })?;
@@ -176,8 +178,12 @@ impl StepRunner for SessionSteps<'_> {
 /// (re)starts; each new entry is written as it completes. Intents (calls that must take effect
 /// at most once, sent and not yet answered) are entries `#intent <key>`: `true` while pending,
 /// `false` once cleared.
+///
+/// The engine's [`Journal`] is synchronous (it runs on the engine's threads, never on a runtime
+/// worker); each write waits for the asynchronous store on `handle`.
 pub struct StoreJournal<'a> {
-    store: &'a dyn StateStore,
+    store: &'a dyn RunStore,
+    handle: Handle,
     run: RunId,
     completed: HashMap<String, Value>,
     intents: Mutex<HashSet<String>>,
@@ -187,11 +193,12 @@ pub struct StoreJournal<'a> {
 const INTENT_ENTRY: &str = "#intent ";
 
 impl<'a> StoreJournal<'a> {
-    /// The journal of `run`, with what earlier attempts completed and left pending.
-    pub fn open(store: &'a dyn StateStore, run: RunId) -> Result<Self, StoreError> {
+    /// The journal of `run`, with what earlier attempts completed and left pending; the store
+    /// is waited for on `handle`'s runtime. Call it (and the journal) from a blocking thread.
+    pub fn open(store: &'a dyn RunStore, handle: Handle, run: RunId) -> Result<Self, StoreError> {
         let mut completed = HashMap::new();
         let mut intents = HashSet::new();
-        for (key, value) in store.completed_steps(run)? {
+        for (key, value) in handle.block_on(store.completed_steps(run))? {
             if let Some(call) = key.strip_prefix(INTENT_ENTRY) {
                 if value == Value::Bool(true) {
                     intents.insert(call.to_owned());
@@ -205,6 +212,7 @@ impl<'a> StoreJournal<'a> {
         intents.retain(|call| !completed.contains_key(call));
         Ok(Self {
             store,
+            handle,
             run,
             completed,
             intents: Mutex::new(intents),
@@ -228,8 +236,8 @@ impl<'a> StoreJournal<'a> {
     }
 
     fn write(&self, key: &str, value: &Value) -> Result<(), JournalError> {
-        self.store
-            .record_step(self.run, key, value)
+        self.handle
+            .block_on(self.store.record_step(self.run, key, value))
             .map_err(|e| JournalError {
                 message: format!("cannot journal `{key}`: {e}"),
             })

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{CLIENT_ID, CLIENT_SECRET, Fake, get, quick_config};
-use plugboard_runner::{ConnectError, ConnectOptions, Session, SqliteStore, StateStore};
+use common::{CLIENT_ID, CLIENT_SECRET, Fake, get, quick_config, wait};
+use plugboard_runner::{
+    ConnectError, ConnectOptions, ConnectionStore, Session, SqliteStore, TokenStore,
+};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -16,8 +18,7 @@ fn setup(fake: &Fake) -> (tempfile::TempDir, Arc<SqliteStore>, Session) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("state.db")).unwrap());
     // The partner left the client credentials blank: the connection supplies them.
-    store
-        .set_partner_settings("fake", json!({"client_id": ""}).as_object().unwrap())
+    wait(store.set_partner_settings("fake", json!({"client_id": ""}).as_object().unwrap()))
         .unwrap();
     let session = fake.session(store.clone(), quick_config());
     (dir, store, session)
@@ -75,13 +76,13 @@ fn the_loopback_flow_stores_the_connection_and_its_tokens() {
     assert!(seen_url.contains("scope=read+offline_access"), "{seen_url}");
     assert!(!seen_url.contains(CLIENT_SECRET));
     assert_eq!(fake.state.pkce_failures.load(Ordering::SeqCst), 0);
-    let tokens = store.tokens("main").unwrap().unwrap();
+    let tokens = wait(store.tokens("main")).unwrap().unwrap();
     assert_eq!(
         tokens.tokens.access_token.expose_secret(),
         "access-token-1-SECRET"
     );
     assert_eq!(tokens.version, 1);
-    assert!(store.connection("main").unwrap().is_some());
+    assert!(wait(store.connection("main")).unwrap().is_some());
     // The new connection works.
     assert_eq!(get(&session, "main", "/contacts").unwrap()["status"], 200);
 }
@@ -99,7 +100,7 @@ fn a_refused_authorization_says_so() {
         matches!(&error, ConnectError::Denied { error, .. } if error == "access_denied"),
         "{error}"
     );
-    assert!(store.connection("main").unwrap().is_none());
+    assert!(wait(store.connection("main")).unwrap().is_none());
 }
 
 #[test]

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Fake, get, now_secs, post, quick_config};
+use common::{Fake, get, now_secs, post, quick_config, wait};
 use plugboard_core::ConnectorError;
-use plugboard_runner::{ExecutorConfig, ManualClock, SqliteStore, StateStore, TokenSet};
+use plugboard_runner::{
+    ConnectionStore, ExecutorConfig, ManualClock, SqliteStore, TokenSet, TokenStore,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -31,7 +33,7 @@ fn an_expired_token_is_refreshed_and_stored_before_it_is_used() {
     assert_eq!(output["status"], 200, "{output}");
     assert_eq!(fake.state.refreshes.load(Ordering::SeqCst), 1);
     assert_eq!(fake.state.not_stored.load(Ordering::SeqCst), 0);
-    let stored = store.tokens("main").unwrap().unwrap();
+    let stored = wait(store.tokens("main")).unwrap().unwrap();
     assert_eq!(stored.version, 2);
     assert!(stored.tokens.expires_at.unwrap() > now_secs() + 3000);
     assert_eq!(
@@ -159,7 +161,7 @@ fn invalid_grant_asks_the_user_to_reconnect() {
     // The connection is marked: another process fails at once, with the same advice, and
     // presents the dead grant to nobody.
     let marked = SqliteStore::open(&path).unwrap();
-    let reason = marked.tokens("main").unwrap().unwrap().needs_reauth;
+    let reason = wait(marked.tokens("main")).unwrap().unwrap().needs_reauth;
     assert!(
         reason
             .as_deref()
@@ -176,18 +178,17 @@ fn invalid_grant_asks_the_user_to_reconnect() {
 
     // A new authorization clears the mark.
     let store = SqliteStore::open(&path).unwrap();
-    store
-        .put_tokens(
-            "main",
-            &TokenSet {
-                access_token: SecretString::from("fresh-access-SECRET".to_owned()),
-                refresh_token: Some(SecretString::from("fresh-refresh-SECRET".to_owned())),
-                expires_at: Some(now_secs() + 3_600),
-                scope: None,
-            },
-        )
-        .unwrap();
-    assert_eq!(store.tokens("main").unwrap().unwrap().needs_reauth, None);
+    let fresh = TokenSet {
+        access_token: SecretString::from("fresh-access-SECRET".to_owned()),
+        refresh_token: Some(SecretString::from("fresh-refresh-SECRET".to_owned())),
+        expires_at: Some(now_secs() + 3_600),
+        scope: None,
+    };
+    wait(store.put_tokens("main", &fresh)).unwrap();
+    assert_eq!(
+        wait(store.tokens("main")).unwrap().unwrap().needs_reauth,
+        None
+    );
 }
 
 #[test]
@@ -398,8 +399,7 @@ fn a_connection_missing_settings_is_named_and_secrets_never_reach_the_connector(
     let fake = Fake::start();
     let (_dir, path) = temp_store();
     let store = Arc::new(fake.seed(&path, "main", None));
-    store
-        .set_partner_settings("fake", json!({"client_id": ""}).as_object().unwrap())
+    wait(store.set_partner_settings("fake", json!({"client_id": ""}).as_object().unwrap()))
         .unwrap();
     let session = fake.session(store.clone(), quick_config());
     let error = get(&session, "main", "/contacts").unwrap_err();
@@ -409,14 +409,8 @@ fn a_connection_missing_settings_is_named_and_secrets_never_reach_the_connector(
         "{text}"
     );
 
-    store
-        .set_partner_settings(
-            "fake",
-            json!({"client_id": common::CLIENT_ID, "client_secret": common::CLIENT_SECRET})
-                .as_object()
-                .unwrap(),
-        )
-        .unwrap();
+    let partner = json!({"client_id": common::CLIENT_ID, "client_secret": common::CLIENT_SECRET});
+    wait(store.set_partner_settings("fake", partner.as_object().unwrap())).unwrap();
     // The fake connector fails if it sees `client_secret`.
     assert_eq!(get(&session, "main", "/contacts").unwrap()["status"], 200);
     let error = get(&session, "nope", "/contacts").unwrap_err();
@@ -455,7 +449,7 @@ fn cancellation_stops_waits_and_refuses_new_requests() {
     );
     assert_eq!(fake.state.api_count("/v1/contacts"), 1);
     // The store is still usable and consistent.
-    assert_eq!(store.tokens("main").unwrap().unwrap().version, 1);
+    assert_eq!(wait(store.tokens("main")).unwrap().unwrap().version, 1);
 }
 
 /// Prints calls per second with the runner's limits off (a figure, not an assertion):

@@ -14,9 +14,18 @@ use plugboard_core::{
     AuthSpec, Connector, ConnectorError, Host, HttpRequest, Invocation, Manifest, Window,
 };
 use plugboard_runner::{
-    ConnectionRecord, ConnectorSource, ExecutorConfig, Registry, Session, SqliteStore, StateStore,
+    ConnectionRecord, ConnectionStore, ConnectorSource, ExecutorConfig, Registry, Session,
+    SqliteStore, StateStore, TokenStore,
 };
 use serde_json::{Map, Value, json};
+
+/// Waits for a store call on the test's own thread (the store's methods are async).
+fn wait<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
 
 const API_KEY: &str = "key-SECRET-1234";
 const PASSWORD: &str = "pw-SECRET-5678";
@@ -178,14 +187,13 @@ fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
 }
 
 fn connect(store: &SqliteStore, name: &str, settings: Value) {
-    store
-        .put_connection(&ConnectionRecord {
-            name: name.to_owned(),
-            connector_id: "generic".to_owned(),
-            settings: settings.as_object().cloned().unwrap(),
-            endpoints: None,
-        })
-        .unwrap();
+    let record = ConnectionRecord {
+        name: name.to_owned(),
+        connector_id: "generic".to_owned(),
+        settings: settings.as_object().cloned().unwrap(),
+        endpoints: None,
+    };
+    wait(store.put_connection(&record)).unwrap();
 }
 
 fn get(session: &Session, connection: &str, path: &str) -> Result<Value, ConnectorError> {
@@ -460,8 +468,8 @@ fn connecting_a_non_oauth_connection_checks_and_stores_it_without_a_browser() {
         .unwrap();
     assert_eq!(record.name, "good");
     assert_eq!(opened, 0, "there is nothing to authorize");
-    assert!(store.connection("good").unwrap().is_some());
-    assert!(store.tokens("good").unwrap().is_none());
+    assert!(wait(store.connection("good")).unwrap().is_some());
+    assert!(wait(store.tokens("good")).unwrap().is_none());
     get(&session, "good", "/after-connect").unwrap();
     assert_eq!(
         server.seen().pop().unwrap().headers.get("authorization"),
@@ -481,7 +489,7 @@ fn connecting_a_non_oauth_connection_checks_and_stores_it_without_a_browser() {
             "{name}: {error}"
         );
         assert!(
-            store.connection(name).unwrap().is_none(),
+            wait(store.connection(name)).unwrap().is_none(),
             "{name} was not stored"
         );
     }

@@ -1,6 +1,7 @@
-//! The refresh lease when its holder dies: a holder provably dead on this machine is taken over
-//! at once (by exactly one waiter), a live one is waited for (and the wait is logged) until its
-//! lease lapses, and state files from before the lease recorded its process keep working.
+//! The refresh lease when its holder dies, through the executor: a holder provably dead on this
+//! machine is taken over at once (by exactly one process), a live one is waited for (and the
+//! wait is logged) until its lease lapses. The store's own lease rules are checked by the store
+//! conformance suite (`store_conformance`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -8,16 +9,13 @@ mod common;
 use std::io::Write as _;
 use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{Fake, get, now_secs, quick_config};
+use common::{Fake, get, now_secs, quick_config, wait};
 use plugboard_core::ConnectorError;
-use plugboard_runner::store::{
-    Admission, CommitOutcome, LeaseHolder, LeaseOutcome, LimitCharge, local_host_id,
-};
-use plugboard_runner::{Clock, ExecutorConfig, ManualClock, SqliteStore, StateStore, TokenSet};
-use secrecy::{ExposeSecret, SecretString};
+use plugboard_runner::store::{LeaseHolder, LeaseOutcome, local_host_id};
+use plugboard_runner::{Clock, ExecutorConfig, ManualClock, SqliteStore, TokenStore};
 
 const LEASE: Duration = Duration::from_secs(90);
 const LEASE_MS: i64 = 90_000;
@@ -26,15 +24,6 @@ fn temp_store() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("state.db");
     (dir, path)
-}
-
-fn tokens(n: u32) -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from(format!("access-SECRET-{n}")),
-        refresh_token: Some(SecretString::from(format!("refresh-SECRET-{n}"))),
-        expires_at: Some(1_900_000_000),
-        scope: Some("read".to_owned()),
-    }
 }
 
 fn system_now_ms() -> i64 {
@@ -134,408 +123,6 @@ fn config(refresh_wait: Duration) -> ExecutorConfig {
     }
 }
 
-// ----- the store -----
-
-#[test]
-fn the_store_takes_over_a_dead_holders_lease_at_once() {
-    let (_dir, path) = temp_store();
-    let store = SqliteStore::open(&path).unwrap();
-    store.put_tokens("c", &tokens(1)).unwrap();
-    let dead = local_holder("dead", dead_pid());
-    let me = LeaseHolder::this_process("me");
-    assert!(dead.is_provably_dead());
-    assert!(!me.is_provably_dead());
-    assert!(matches!(
-        store
-            .acquire_refresh_lease("c", &dead, 1_000, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Acquired { version: 1, .. }
-    ));
-    // One second later: the lease runs for another 89 s, but its holder is gone.
-    assert_eq!(
-        store
-            .acquire_refresh_lease("c", &me, 2_000, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Acquired {
-            version: 1,
-            until_ms: 2_000 + LEASE_MS,
-            took_over: Some(dead.clone()),
-        }
-    );
-    // The new lease is ours (a live process) and is not taken from us.
-    let other = LeaseHolder::this_process("other");
-    assert_eq!(
-        store
-            .acquire_refresh_lease("c", &other, 3_000, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Held {
-            version: 1,
-            holder: Some(me.clone()),
-            until_ms: 2_000 + LEASE_MS,
-        }
-    );
-    // The dead holder's late commit cannot happen; ours goes through.
-    assert_eq!(
-        store.commit_refresh("c", "me", 1, &tokens(2)).unwrap(),
-        CommitOutcome::Committed(2)
-    );
-}
-
-#[test]
-fn the_store_keeps_a_live_holders_lease_until_it_lapses() {
-    let (_dir, path) = temp_store();
-    let store = SqliteStore::open(&path).unwrap();
-    store.put_tokens("c", &tokens(1)).unwrap();
-    let sleeper = Sleeper::start();
-    let asker = LeaseHolder::this_process("asker");
-    for live in [
-        LeaseHolder::this_process("same-process"),
-        local_holder("child", sleeper.0.id()),
-        // pid 1 exists but belongs to root: kill says EPERM, which means alive.
-        local_holder("init", 1),
-    ] {
-        store.release_refresh_lease("c", "asker").unwrap();
-        assert!(!live.is_provably_dead(), "{live:?}");
-        assert!(matches!(
-            store
-                .acquire_refresh_lease("c", &live, 0, LEASE_MS)
-                .unwrap(),
-            LeaseOutcome::Acquired { .. }
-        ));
-        assert_eq!(
-            store
-                .acquire_refresh_lease("c", &asker, LEASE_MS - 1, LEASE_MS)
-                .unwrap(),
-            LeaseOutcome::Held {
-                version: 1,
-                holder: Some(live.clone()),
-                until_ms: LEASE_MS,
-            },
-            "{live:?}"
-        );
-        // The time-based lapse stays the fallback.
-        assert_eq!(
-            store
-                .acquire_refresh_lease("c", &asker, LEASE_MS, LEASE_MS)
-                .unwrap(),
-            LeaseOutcome::Acquired {
-                version: 1,
-                until_ms: 2 * LEASE_MS,
-                took_over: None,
-            }
-        );
-    }
-}
-
-#[test]
-fn a_dead_pid_on_another_host_is_not_taken_for_a_dead_holder() {
-    let (_dir, path) = temp_store();
-    let store = SqliteStore::open(&path).unwrap();
-    store.put_tokens("c", &tokens(1)).unwrap();
-    // The same pid on a machine sharing the file (or in another pid namespace) may be alive.
-    let remote = LeaseHolder {
-        id: "remote".to_owned(),
-        pid: dead_pid(),
-        host: "elsewhere/boot/pid:[1]".to_owned(),
-    };
-    assert!(!remote.is_provably_dead());
-    store
-        .acquire_refresh_lease("c", &remote, 0, LEASE_MS)
-        .unwrap();
-    let me = LeaseHolder::this_process("me");
-    assert!(matches!(
-        store.acquire_refresh_lease("c", &me, 1_000, LEASE_MS).unwrap(),
-        LeaseOutcome::Held { holder: Some(h), .. } if h == remote
-    ));
-    assert!(matches!(
-        store
-            .acquire_refresh_lease("c", &me, LEASE_MS, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Acquired {
-            took_over: None,
-            ..
-        }
-    ));
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_zombie_holder_counts_as_dead() {
-    let (_dir, path) = temp_store();
-    let store = SqliteStore::open(&path).unwrap();
-    store.put_tokens("c", &tokens(1)).unwrap();
-    // Exited but not reaped: `kill(pid, 0)` still succeeds on it.
-    let mut child = Command::new("true").spawn().expect("spawn `true`");
-    let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    }) {
-        assert!(Instant::now() < deadline, "`true` did not exit in 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let zombie = local_holder("zombie", pid);
-    store
-        .acquire_refresh_lease("c", &zombie, 0, LEASE_MS)
-        .unwrap();
-    let outcome = store
-        .acquire_refresh_lease("c", &LeaseHolder::this_process("me"), 1, LEASE_MS)
-        .unwrap();
-    child.wait().expect("reap `true`");
-    assert!(
-        matches!(outcome, LeaseOutcome::Acquired { took_over: Some(ref h), .. } if *h == zombie),
-        "{outcome:?}"
-    );
-}
-
-#[test]
-fn waiters_racing_for_a_dead_holders_lease_take_it_over_exactly_once() {
-    let (_dir, path) = temp_store();
-    let first = SqliteStore::open(&path).unwrap();
-    first.put_tokens("c", &tokens(1)).unwrap();
-    let dead = local_holder("dead", dead_pid());
-    first
-        .acquire_refresh_lease("c", &dead, 0, LEASE_MS)
-        .unwrap();
-    drop(first);
-    const WAITERS: usize = 6;
-    for round in 0..5 {
-        let stores: Vec<SqliteStore> = (0..WAITERS)
-            .map(|_| SqliteStore::open(&path).unwrap())
-            .collect();
-        if round > 0 {
-            // Give the lease back to the dead holder (the last round's winner holds it).
-            for i in 0..WAITERS {
-                stores[0]
-                    .release_refresh_lease("c", &format!("w{i}"))
-                    .unwrap();
-            }
-            assert!(matches!(
-                stores[0]
-                    .acquire_refresh_lease("c", &dead, 0, LEASE_MS)
-                    .unwrap(),
-                LeaseOutcome::Acquired { .. }
-            ));
-        }
-        let barrier = Barrier::new(WAITERS);
-        let outcomes: Vec<LeaseOutcome> = std::thread::scope(|scope| {
-            let handles: Vec<_> = stores
-                .iter()
-                .enumerate()
-                .map(|(i, store)| {
-                    let barrier = &barrier;
-                    scope.spawn(move || {
-                        let me = LeaseHolder::this_process(format!("w{i}"));
-                        barrier.wait();
-                        store
-                            .acquire_refresh_lease("c", &me, 1_000, LEASE_MS)
-                            .unwrap()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let took_over = outcomes
-            .iter()
-            .filter(
-                |o| matches!(o, LeaseOutcome::Acquired { took_over: Some(h), .. } if *h == dead),
-            )
-            .count();
-        let held = outcomes
-            .iter()
-            .filter(|o| matches!(o, LeaseOutcome::Held { .. }))
-            .count();
-        assert_eq!(
-            (took_over, held),
-            (1, WAITERS - 1),
-            "round {round}: {outcomes:?}"
-        );
-    }
-}
-
-#[test]
-fn a_pid_recorded_for_an_earlier_holder_is_not_trusted() {
-    // A plugboard from before the lease recorded its process, still running after the file was
-    // migrated, takes a lapsed lease by setting `lease_holder` and `lease_until` alone: the dead
-    // pid left by the previous holder must not make its live lease look dead.
-    let (_dir, path) = temp_store();
-    let store = SqliteStore::open(&path).unwrap();
-    store.put_tokens("c", &tokens(1)).unwrap();
-    let dead = local_holder("dead", dead_pid());
-    store
-        .acquire_refresh_lease("c", &dead, 0, LEASE_MS)
-        .unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "UPDATE tokens SET lease_holder = ?2, lease_until = ?3 WHERE connection = ?1",
-        rusqlite::params!["c", "4242-00000000deadbeef", 200_000],
-    )
-    .unwrap();
-    drop(conn);
-    assert_eq!(
-        store
-            .acquire_refresh_lease("c", &LeaseHolder::this_process("me"), 100_000, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Held {
-            version: 1,
-            holder: None,
-            until_ms: 200_000,
-        }
-    );
-}
-
-/// The schema of version 1, as plugboard created it before the lease recorded its process.
-const SCHEMA_V1: &str = r"
-    CREATE TABLE partner_settings (connector_id TEXT PRIMARY KEY, settings TEXT NOT NULL);
-    CREATE TABLE connections (
-        name TEXT PRIMARY KEY, connector_id TEXT NOT NULL, settings TEXT NOT NULL,
-        endpoints TEXT, created_at INTEGER NOT NULL
-    );
-    CREATE TABLE tokens (
-        connection    TEXT PRIMARY KEY,
-        access_token  TEXT NOT NULL,
-        refresh_token TEXT,
-        expires_at    INTEGER,
-        scope         TEXT,
-        version       INTEGER NOT NULL,
-        updated_at    INTEGER NOT NULL,
-        lease_holder  TEXT,
-        lease_until   INTEGER
-    );
-    CREATE TABLE rate_spacing (key TEXT PRIMARY KEY, tat_us INTEGER NOT NULL);
-    CREATE TABLE rate_slots (
-        key TEXT NOT NULL, seq INTEGER NOT NULL, sent_us INTEGER NOT NULL, done_us INTEGER,
-        PRIMARY KEY (key, seq)
-    );
-    CREATE TABLE rate_counters (
-        key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, used INTEGER NOT NULL
-    );
-    CREATE TABLE cursors (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, workflow TEXT NOT NULL, inputs TEXT NOT NULL,
-        status TEXT NOT NULL, error TEXT, started_at INTEGER NOT NULL, finished_at INTEGER
-    );
-    CREATE TABLE run_steps (
-        run_id INTEGER NOT NULL, key TEXT NOT NULL, output TEXT NOT NULL, seq INTEGER NOT NULL,
-        recorded_at INTEGER NOT NULL, PRIMARY KEY (run_id, key)
-    );
-    CREATE INDEX run_steps_by_seq ON run_steps (run_id, seq);
-    PRAGMA user_version = 1;
-";
-
-#[test]
-fn a_state_file_from_before_the_lease_recorded_its_process_is_migrated_and_works() {
-    let (_dir, path) = temp_store();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(SCHEMA_V1).unwrap();
-    // Tokens at version 3, with a lease an old plugboard took (no pid recorded).
-    conn.execute(
-        "INSERT INTO tokens (connection, access_token, refresh_token, expires_at, scope, version,
-                             updated_at, lease_holder, lease_until)
-         VALUES ('c', 'access-SECRET-old', 'refresh-SECRET-old', 1900000000, 'read', 3, 0,
-                 '1234-0123456789abcdef', 50000)",
-        [],
-    )
-    .unwrap();
-    drop(conn);
-
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(
-        store.schema_version().unwrap(),
-        plugboard_runner::store::SCHEMA_VERSION
-    );
-    let stored = store.tokens("c").unwrap().unwrap();
-    assert_eq!(stored.version, 3);
-    assert_eq!(stored.needs_reauth, None, "migrated tokens are usable");
-    assert_eq!(
-        stored.tokens.refresh_token.unwrap().expose_secret(),
-        "refresh-SECRET-old"
-    );
-    // The old lease is honoured until it lapses (its holder's process is unknown).
-    let me = LeaseHolder::this_process("me");
-    assert_eq!(
-        store
-            .acquire_refresh_lease("c", &me, 10_000, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Held {
-            version: 3,
-            holder: None,
-            until_ms: 50_000,
-        }
-    );
-    assert_eq!(
-        store
-            .acquire_refresh_lease("c", &me, 50_000, LEASE_MS)
-            .unwrap(),
-        LeaseOutcome::Acquired {
-            version: 3,
-            until_ms: 50_000 + LEASE_MS,
-            took_over: None,
-        }
-    );
-    assert_eq!(
-        store.commit_refresh("c", "me", 3, &tokens(4)).unwrap(),
-        CommitOutcome::Committed(4)
-    );
-    drop(store);
-    // Reopening does not migrate again, and the new columns are there.
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(
-        store.schema_version().unwrap(),
-        plugboard_runner::store::SCHEMA_VERSION
-    );
-    let dead = local_holder("dead", dead_pid());
-    store
-        .acquire_refresh_lease("c", &dead, 60_000, LEASE_MS)
-        .unwrap();
-    assert!(matches!(
-        store.acquire_refresh_lease("c", &me, 61_000, LEASE_MS).unwrap(),
-        LeaseOutcome::Acquired { version: 4, took_over: Some(h), .. } if h == dead
-    ));
-}
-
-#[test]
-fn a_request_left_in_flight_by_a_dead_process_frees_its_budget_after_one_window() {
-    let (_dir, path) = temp_store();
-    let store = SqliteStore::open(&path).unwrap();
-    let one_per_second = || LimitCharge::Rolling {
-        key: "token-endpoint".to_owned(),
-        limit: 1,
-        window_us: 1_000_000,
-        interval_us: 1_000_000,
-        inflight_cap_us: 61_000_000,
-    };
-    let granted = |at_ms: i64| match store.acquire(&[one_per_second()], at_ms).unwrap() {
-        Admission::Granted { tickets } => Some(tickets),
-        Admission::Wait { .. } => None,
-        other => panic!("{other:?}"),
-    };
-    // Our own request, never completed: we are alive, so it may still be in flight.
-    assert!(granted(0).is_some());
-    assert!(
-        granted(10_000).is_none(),
-        "a live sender's request is in flight"
-    );
-    assert!(granted(60_900).is_none());
-    assert!(granted(61_000).is_some(), "the in-flight cap ends it");
-    // The same, sent by a process that was killed before the response came.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let changed = conn
-        .execute(
-            "UPDATE rate_slots SET sender_pid = ?1 WHERE done_us IS NULL",
-            rusqlite::params![dead_pid()],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(conn);
-    // Over when first seen dead (61.1 s), not at the cap (122 s): one window later the budget
-    // is back.
-    assert!(granted(61_100).is_none());
-    assert!(granted(62_000).is_none());
-    assert!(granted(62_101).is_some());
-}
-
 // ----- the executor -----
 
 #[test]
@@ -547,14 +134,13 @@ fn a_refresh_left_by_a_dead_process_does_not_wait_for_its_lease() {
     let pid = dead_pid();
     // The holder took the lease a second ago and died: 89 s of it remain.
     assert!(matches!(
-        store
-            .acquire_refresh_lease(
-                "dead-holder",
-                &local_holder("dead", pid),
-                system_now_ms() - 1_000,
-                LEASE_MS
-            )
-            .unwrap(),
+        wait(store.acquire_refresh_lease(
+            "dead-holder",
+            &local_holder("dead", pid),
+            system_now_ms() - 1_000,
+            LEASE_MS
+        ))
+        .unwrap(),
         LeaseOutcome::Acquired { .. }
     ));
     // Without the takeover this would time out after 10 s.
@@ -565,7 +151,10 @@ fn a_refresh_left_by_a_dead_process_does_not_wait_for_its_lease() {
     assert_eq!(output["status"], 200, "{output}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(fake.state.refreshes.load(Ordering::SeqCst), 1);
-    assert_eq!(store.tokens("dead-holder").unwrap().unwrap().version, 2);
+    assert_eq!(
+        wait(store.tokens("dead-holder")).unwrap().unwrap().version,
+        2
+    );
     let lines = log_lines_with("connection `dead-holder`");
     assert!(
         lines.iter().any(|l| l.contains(&format!(
@@ -585,14 +174,13 @@ fn a_live_holders_lease_is_waited_for_out_loud_until_it_lapses() {
     let sleeper = Sleeper::start();
     let pid = sleeper.0.id();
     let clock = ManualClock::new(system_now_ms());
-    store
-        .acquire_refresh_lease(
-            "live-holder",
-            &local_holder("live", pid),
-            clock.now_ms(),
-            LEASE_MS,
-        )
-        .unwrap();
+    wait(store.acquire_refresh_lease(
+        "live-holder",
+        &local_holder("live", pid),
+        clock.now_ms(),
+        LEASE_MS,
+    ))
+    .unwrap();
     let session = fake.session(
         store.clone(),
         ExecutorConfig {
@@ -639,15 +227,13 @@ fn two_processes_racing_for_a_dead_holders_lease_refresh_once() {
     fake.seed(&path, "race", Some(now_secs() - 10));
     *fake.state.refresh_delay.lock().unwrap() = Duration::from_millis(300);
     *fake.state.check_store.lock().unwrap() = Some((path.clone(), "race".to_owned()));
-    SqliteStore::open(&path)
-        .unwrap()
-        .acquire_refresh_lease(
-            "race",
-            &local_holder("dead", dead_pid()),
-            system_now_ms(),
-            LEASE_MS,
-        )
-        .unwrap();
+    wait(SqliteStore::open(&path).unwrap().acquire_refresh_lease(
+        "race",
+        &local_holder("dead", dead_pid()),
+        system_now_ms(),
+        LEASE_MS,
+    ))
+    .unwrap();
     // Two stores and two sessions: two executors with nothing shared but the file.
     let a = fake.session(
         Arc::new(SqliteStore::open(&path).unwrap()),
@@ -807,7 +393,7 @@ fn a_lease_that_lapses_during_a_throttled_refresh_is_not_acted_on() {
     assert_eq!(fake.state.refreshes.load(Ordering::SeqCst), 1);
     assert_eq!(fake.state.token_requests.lock().unwrap().len(), 2);
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.tokens("slow").unwrap().unwrap().version, 2);
+    assert_eq!(wait(store.tokens("slow")).unwrap().unwrap().version, 2);
     assert!(
         !log_lines_with("lapsed before its refresh token was sent").is_empty(),
         "the skipped send is logged: {:#?}",
@@ -825,14 +411,13 @@ fn a_request_waiting_for_a_refresh_holds_no_rate_limit_slot() {
     fake.seed(&path, "other", Some(now_secs() + 3_600));
     let store = Arc::new(fake.seed(&path, "waiting", Some(now_secs() - 10)));
     let sleeper = Sleeper::start();
-    store
-        .acquire_refresh_lease(
-            "waiting",
-            &local_holder("live", sleeper.0.id()),
-            system_now_ms(),
-            LEASE_MS,
-        )
-        .unwrap();
+    wait(store.acquire_refresh_lease(
+        "waiting",
+        &local_holder("live", sleeper.0.id()),
+        system_now_ms(),
+        LEASE_MS,
+    ))
+    .unwrap();
     // One request per second for the whole client_id.
     let limits = serde_json::json!([{"limit": 1, "window": "second",
         "scope": {"per": "setting", "field": "client_id"}, "reset": "rolling"}]);

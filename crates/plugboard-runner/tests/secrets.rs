@@ -7,8 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{CLIENT_ID, CLIENT_SECRET, Fake, get, now_secs, post, quick_config};
-use plugboard_runner::{ConnectOptions, SqliteStore, StateStore};
+use common::{CLIENT_ID, CLIENT_SECRET, Fake, get, now_secs, post, quick_config, wait};
+use plugboard_runner::{ConnectOptions, ConnectionStore, SqliteStore, TokenStore};
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -66,9 +66,7 @@ fn secrets_never_appear_in_errors_debug_output_or_logs() {
 
     // The authorization-code flow, with the credentials given at connection level.
     plugboard_runner::executor::install_crypto_provider();
-    store
-        .set_partner_settings("fake", json!({}).as_object().unwrap())
-        .unwrap();
+    wait(store.set_partner_settings("fake", json!({}).as_object().unwrap())).unwrap();
     let options = ConnectOptions {
         connector_id: "fake".to_owned(),
         name: "second".to_owned(),
@@ -96,29 +94,23 @@ fn secrets_never_appear_in_errors_debug_output_or_logs() {
     texts.push(format!("{:?}", get(&session, "second", "/e")));
     let prepared = session.prepare("second").unwrap();
     texts.push(format!("{:?} {session:?}", prepared.context));
-    texts.push(format!("{:?}", store.tokens("second").unwrap()));
+    texts.push(format!("{:?}", wait(store.tokens("second")).unwrap()));
     texts.push(format!(
         "{:?}",
-        SqliteStore::open(&path).unwrap().connections()
+        wait(SqliteStore::open(&path).unwrap().connections())
     ));
 
     // A token endpoint that is down.
     let mut broken = fake.endpoints();
     broken.token_url = Some("http://127.0.0.1:9/oauth/token".to_owned());
-    let mut record = store.connection("main").unwrap().unwrap();
+    let mut record = wait(store.connection("main")).unwrap().unwrap();
     record.endpoints = Some(broken);
-    store.put_connection(&record).unwrap();
-    store
-        .set_partner_settings(
-            "fake",
-            json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
-                .as_object()
-                .unwrap(),
-        )
-        .unwrap();
-    let mut tokens = store.tokens("main").unwrap().unwrap().tokens;
+    wait(store.put_connection(&record)).unwrap();
+    let partner = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+    wait(store.set_partner_settings("fake", partner.as_object().unwrap())).unwrap();
+    let mut tokens = wait(store.tokens("main")).unwrap().unwrap().tokens;
     tokens.expires_at = Some(0);
-    store.put_tokens("main", &tokens).unwrap();
+    wait(store.put_tokens("main", &tokens)).unwrap();
     texts.push(format!("{:?}", get(&session, "main", "/f")));
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

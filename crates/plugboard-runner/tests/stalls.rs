@@ -9,9 +9,18 @@ use std::time::{Duration, Instant};
 
 use plugboard_core::{Connector, ConnectorError, Host, HttpRequest, Invocation, Manifest};
 use plugboard_runner::{
-    ConnectionRecord, ConnectorSource, ExecutorConfig, Registry, Session, SqliteStore, StateStore,
+    ConnectionRecord, ConnectionStore, ConnectorSource, ExecutorConfig, Registry, Session,
+    SqliteStore,
 };
 use serde_json::{Value, json};
+
+/// Waits for a store call on the test's own thread (the store's methods are async).
+fn wait<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
 
 /// The bound of the runner's record queue (`RECORD_QUEUE` in `session.rs`).
 const QUEUE: usize = 256;
@@ -143,14 +152,13 @@ struct Fixture {
 fn fixture(stall_timeout: Option<Duration>) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("state.db")).expect("a store"));
-    store
-        .put_connection(&ConnectionRecord {
-            name: "p".to_owned(),
-            connector_id: "probe".to_owned(),
-            settings: serde_json::Map::new(),
-            endpoints: None,
-        })
-        .expect("a connection");
+    let record = ConnectionRecord {
+        name: "p".to_owned(),
+        connector_id: "probe".to_owned(),
+        settings: serde_json::Map::new(),
+        endpoints: None,
+    };
+    wait(store.put_connection(&record)).expect("a connection");
     let probe = Probe::new();
     let mut registry = Registry::new();
     registry

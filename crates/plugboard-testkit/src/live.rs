@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use plugboard_core::{Connector, ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
 use plugboard_runner::{
-    ConnectionRecord, ConnectorSource, Endpoints, ExecutorConfig, Registry, Session, SqliteStore,
-    StateStore, TokenSet,
+    ConnectionRecord, ConnectionStore, ConnectorSource, Endpoints, ExecutorConfig, Registry,
+    Session, SqliteStore, StoreError, TokenSet, TokenStore,
 };
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value};
@@ -87,29 +87,6 @@ impl LiveConnection {
             source,
         })?;
         let store = Arc::new(SqliteStore::open(dir.path().join("state.db")).map_err(live)?);
-        store
-            .set_partner_settings(&connector_id, &setup.partner_settings)
-            .map_err(live)?;
-        let connection = if setup.connection.is_empty() {
-            "live".to_owned()
-        } else {
-            setup.connection
-        };
-        store
-            .put_connection(&ConnectionRecord {
-                name: connection.clone(),
-                connector_id,
-                settings: setup.connection_settings,
-                endpoints: setup.endpoints,
-            })
-            .map_err(live)?;
-        if let Some(tokens) = &setup.tokens {
-            store.put_tokens(&connection, tokens).map_err(live)?;
-        }
-        let mut registry = Registry::new();
-        registry
-            .add(connector.clone(), ConnectorSource::BuiltIn)
-            .map_err(live)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -118,6 +95,33 @@ impl LiveConnection {
                 path: dir.path().to_owned(),
                 source,
             })?;
+        let connection = if setup.connection.is_empty() {
+            "live".to_owned()
+        } else {
+            setup.connection
+        };
+        let record = ConnectionRecord {
+            name: connection.clone(),
+            connector_id: connector_id.clone(),
+            settings: setup.connection_settings,
+            endpoints: setup.endpoints,
+        };
+        runtime
+            .block_on(async {
+                store
+                    .set_partner_settings(&connector_id, &setup.partner_settings)
+                    .await?;
+                store.put_connection(&record).await?;
+                if let Some(tokens) = &setup.tokens {
+                    store.put_tokens(&connection, tokens).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .map_err(live)?;
+        let mut registry = Registry::new();
+        registry
+            .add(connector.clone(), ConnectorSource::BuiltIn)
+            .map_err(live)?;
         let session = Session::new(
             registry,
             store.clone(),
@@ -161,21 +165,25 @@ impl LiveConnection {
     /// rotated during the run are known too.
     pub fn scrubber(&self) -> Result<Scrubber, KitError> {
         let schema = &self.connector.manifest().settings_schema;
-        let partner = self
-            .store
-            .partner_settings(&self.connector.manifest().id)
+        let (partner, record, tokens) = self
+            .session()
+            .block_on(async {
+                let partner = self
+                    .store
+                    .partner_settings(&self.connector.manifest().id)
+                    .await?;
+                let record = self.store.connection(&self.connection).await?;
+                let tokens = self.store.tokens(&self.connection).await?;
+                Ok::<_, StoreError>((partner, record, tokens))
+            })
             .map_err(live)?;
-        let record = self
-            .store
-            .connection(&self.connection)
-            .map_err(live)?
-            .ok_or_else(|| KitError::Live {
-                message: format!("connection `{}` disappeared", self.connection),
-            })?;
+        let record = record.ok_or_else(|| KitError::Live {
+            message: format!("connection `{}` disappeared", self.connection),
+        })?;
         let mut scrubber = Scrubber::new()
             .secret_settings(schema, &partner)
             .secret_settings(schema, &record.settings);
-        if let Some(stored) = self.store.tokens(&self.connection).map_err(live)? {
+        if let Some(stored) = tokens {
             scrubber.add_secret(stored.tokens.access_token.expose_secret());
             if let Some(refresh) = &stored.tokens.refresh_token {
                 scrubber.add_secret(refresh.expose_secret());

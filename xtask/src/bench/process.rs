@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
-use plugboard_runner::{ConnectionRecord, Endpoints, SqliteStore, StateStore, TokenSet};
+use plugboard_runner::{
+    ConnectionRecord, ConnectionStore, Endpoints, SqliteStore, StoreError, TokenSet, TokenStore,
+};
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 
@@ -27,33 +29,39 @@ pub fn install(sandbox: &Sandbox, state: &Path, connections: &[String]) -> anyho
     partner.insert("client_id".into(), json!(sandbox.client_id()));
     partner.insert("client_secret".into(), json!(sandbox.client_secret()));
     partner.insert("redirect_uri".into(), json!("http://127.0.0.1:0/callback"));
-    store.set_partner_settings("constant-contact", &partner)?;
-    for name in connections {
-        store.put_connection(&ConnectionRecord {
-            name: name.clone(),
-            connector_id: "constant-contact".into(),
-            settings: Map::new(),
-            endpoints: Some(Endpoints {
-                base_url: sandbox.api_base_url(),
-                authorize_url: Some(sandbox.authorize_url()),
-                token_url: Some(sandbox.token_url()),
-            }),
-        })?;
-        let grant = sandbox.mint_tokens();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        store.put_tokens(
-            name,
-            &TokenSet {
+    // The store is asynchronous; this is a plain thread, so a small runtime waits for it.
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(async {
+        store
+            .set_partner_settings("constant-contact", &partner)
+            .await?;
+        for name in connections {
+            let record = ConnectionRecord {
+                name: name.clone(),
+                connector_id: "constant-contact".into(),
+                settings: Map::new(),
+                endpoints: Some(Endpoints {
+                    base_url: sandbox.api_base_url(),
+                    authorize_url: Some(sandbox.authorize_url()),
+                    token_url: Some(sandbox.token_url()),
+                }),
+            };
+            store.put_connection(&record).await?;
+            let grant = sandbox.mint_tokens();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            let tokens = TokenSet {
                 access_token: SecretString::from(grant.access_token),
                 refresh_token: grant.refresh_token.map(SecretString::from),
                 expires_at: i64::try_from(now + grant.expires_in).ok(),
                 scope: Some(grant.scope),
-            },
-        )?;
-    }
+            };
+            store.put_tokens(name, &tokens).await?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
     Ok(())
 }
 

@@ -548,7 +548,12 @@ impl Executor {
             }
             let now = self.now_ms();
             let charges = limits::charges(limits, now, self.config.safety_margin, inflight_cap_us);
-            match self.store.acquire(&charges, now).map_err(store_error)? {
+            match self
+                .store
+                .acquire(&charges, now)
+                .await
+                .map_err(store_error)?
+            {
                 Admission::Granted { tickets } => return Ok(tickets),
                 Admission::Wait { wait_us } => {
                     // A little jitter keeps waiters of one slot from all waking at once.
@@ -577,11 +582,11 @@ impl Executor {
 
     /// Records that the requests of `tickets` are over (now), so the rolling budgets can count
     /// them at the latest moment the server may have seen them.
-    pub(crate) fn complete(&self, tickets: &[SlotTicket]) {
+    pub(crate) async fn complete(&self, tickets: &[SlotTicket]) {
         if tickets.is_empty() {
             return;
         }
-        if let Err(error) = self.store.complete(tickets, self.now_ms()) {
+        if let Err(error) = self.store.complete(tickets, self.now_ms()).await {
             tracing::warn!(%error, "cannot record a request's completion in the rate limiter");
         }
     }
@@ -620,7 +625,7 @@ impl Executor {
             let (credentials, builder) = match prepared {
                 Ok(prepared) => prepared,
                 Err(error) => {
-                    self.complete(&tickets);
+                    self.complete(&tickets).await;
                     return Err(error);
                 }
             };
@@ -639,7 +644,7 @@ impl Executor {
             let outcome = tokio::select! {
                 result = send_and_read(builder) => result,
                 () = cancel.cancelled() => {
-                    self.complete(&tickets);
+                    self.complete(&tickets).await;
                     return Err(if request.idempotent {
                         ConnectorError::Cancelled
                     } else {
@@ -654,7 +659,7 @@ impl Executor {
                     });
                 }
             };
-            self.complete(&tickets);
+            self.complete(&tickets).await;
             let time_left = self.config.max_retry_time.saturating_sub(started.elapsed());
             let budget_left = attempt < self.config.max_attempts && !time_left.is_zero();
             match outcome {
@@ -672,7 +677,7 @@ impl Executor {
                     {
                         // Only a refused token that was the newest one counts: a newer token
                         // stored meanwhile explains the 401 (it was sent with a replaced token).
-                        if !self.newer_tokens_stored(ctx, version)? {
+                        if !self.newer_tokens_stored(ctx, version).await? {
                             refreshes_after_401 += 1;
                         }
                         attempt -= 1;
@@ -682,7 +687,7 @@ impl Executor {
                     if response.status == 429 {
                         let retry_after = retry_after(&response);
                         if is_quota(&response, retry_after, &self.config) {
-                            let error = self.quota_from_server(ctx, retry_after);
+                            let error = self.quota_from_server(ctx, retry_after).await;
                             let ConnectorError::QuotaExhausted {
                                 resets_at: Some(resets_at),
                             } = error
@@ -783,7 +788,7 @@ impl Executor {
         half + half.mul_f64(fastrand::f64())
     }
 
-    fn quota_from_server(
+    async fn quota_from_server(
         &self,
         ctx: &ConnectionContext,
         retry_after: Option<Duration>,
@@ -800,7 +805,7 @@ impl Executor {
             } = charge
                 && window_end_ms - window_start_ms >= 3_600_000
             {
-                if let Err(error) = self.store.exhaust(&key, window_start_ms, limit) {
+                if let Err(error) = self.store.exhaust(&key, window_start_ms, limit).await {
                     tracing::warn!(%error, "cannot record the exhausted quota");
                 }
                 resets_at = Some(resets_at.map_or(window_end_ms, |r: i64| r.max(window_end_ms)));

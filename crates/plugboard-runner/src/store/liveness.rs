@@ -27,7 +27,7 @@ pub fn local_host_id() -> &'static str {
 
 /// Whether process `pid` of machine `host` (a [`local_host_id`]) is provably gone, as seen from
 /// this process: only answerable for our own machine and pid namespace.
-pub(crate) fn process_is_provably_dead(pid: u32, host: &str) -> bool {
+pub fn process_is_provably_dead(pid: u32, host: &str) -> bool {
     host == local_host_id() && process_is_gone(pid)
 }
 

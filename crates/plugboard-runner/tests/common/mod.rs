@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -15,8 +15,8 @@ use axum::routing;
 use base64::Engine as _;
 use plugboard_core::{Connector, ConnectorError, Host, HttpRequest, Invocation, Manifest};
 use plugboard_runner::{
-    ConnectionRecord, ConnectorSource, Endpoints, ExecutorConfig, Registry, Session, SqliteStore,
-    StateStore, TokenSet,
+    ConnectionRecord, ConnectionStore, ConnectorSource, Endpoints, ExecutorConfig, Registry,
+    Session, SqliteStore, StateStore, TokenSet, TokenStore,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -235,7 +235,7 @@ async fn api(State(state): State<Arc<FakeState>>, headers: HeaderMap, uri: Uri) 
     let check = state.check_store.lock().unwrap().clone();
     if let Some((file, connection)) = check {
         let store = SqliteStore::open(&file).unwrap();
-        let stored = store.tokens(&connection).unwrap().unwrap();
+        let stored = store.tokens(&connection).await.unwrap().unwrap();
         if stored.tokens.access_token.expose_secret() != presented {
             state.not_stored.fetch_add(1, Ordering::SeqCst);
             return (
@@ -298,37 +298,26 @@ impl Fake {
     /// connection named `name` with the tokens the fake server issues next.
     pub fn seed(&self, path: &std::path::Path, name: &str, expires_at: Option<i64>) -> SqliteStore {
         let store = SqliteStore::open(path).unwrap();
-        store
-            .set_partner_settings(
-                "fake",
-                json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
-                    .as_object()
-                    .unwrap(),
-            )
-            .unwrap();
-        store
-            .put_connection(&ConnectionRecord {
-                name: name.to_owned(),
-                connector_id: "fake".to_owned(),
-                settings: json!({"redirect_uri": "http://127.0.0.1:0/callback"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-                endpoints: Some(self.endpoints()),
-            })
-            .unwrap();
+        let partner = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+        wait(store.set_partner_settings("fake", partner.as_object().unwrap())).unwrap();
+        let connection = ConnectionRecord {
+            name: name.to_owned(),
+            connector_id: "fake".to_owned(),
+            settings: json!({"redirect_uri": "http://127.0.0.1:0/callback"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            endpoints: Some(self.endpoints()),
+        };
+        wait(store.put_connection(&connection)).unwrap();
         let (access, refresh) = self.state.issue();
-        store
-            .put_tokens(
-                name,
-                &TokenSet {
-                    access_token: SecretString::from(access),
-                    refresh_token: Some(SecretString::from(refresh)),
-                    expires_at,
-                    scope: Some("read".to_owned()),
-                },
-            )
-            .unwrap();
+        let tokens = TokenSet {
+            access_token: SecretString::from(access),
+            refresh_token: Some(SecretString::from(refresh)),
+            expires_at,
+            scope: Some("read".to_owned()),
+        };
+        wait(store.put_tokens(name, &tokens)).unwrap();
         store
     }
 
@@ -351,6 +340,20 @@ impl Fake {
             .unwrap();
         Session::new(registry, store, config, self.runtime.handle().clone()).unwrap()
     }
+}
+
+/// Waits for a store call on a test's own (synchronous) thread: the store's methods are async.
+/// Never call it inside an async block.
+pub fn wait<F: std::future::Future>(future: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        })
+        .block_on(future)
 }
 
 /// Test defaults: quick backoffs.

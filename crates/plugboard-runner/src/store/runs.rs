@@ -1,0 +1,169 @@
+//! Runs, their journal (completed steps, intents of calls that must take effect at most once)
+//! and trigger cursors: [`RunStore`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::StoreFuture;
+
+/// A run's identifier in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for RunId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(RunId)
+    }
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished.
+    Running,
+    /// Marked running by a process that is provably dead (killed, or its machine restarted):
+    /// never stored, reported in its place so nobody waits for a run nothing is running.
+    Interrupted,
+    /// Finished without error.
+    Completed,
+    /// Stopped by an error; may be resumed.
+    Failed,
+    /// Stopped by the user; may be resumed.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The status as stored and shown (`running`, `interrupted`, `completed`, `failed`,
+    /// `cancelled`), in the words a run's events use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Interrupted => "interrupted",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status a stored word means (anything unknown reads as running).
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Running,
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run as the journal knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run's id.
+    pub id: RunId,
+    /// The workflow (its path or name, as the caller recorded it).
+    pub workflow: String,
+    /// What identifies the workflow's content (the caller's digest of what a resume must not
+    /// change); `None` for runs recorded before schema version 5.
+    pub workflow_digest: Option<String>,
+    /// The run's inputs.
+    pub inputs: Value,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// When it started, ms since the epoch.
+    pub started_at_ms: i64,
+    /// When it finished, ms since the epoch.
+    pub finished_at_ms: Option<i64>,
+}
+
+/// The answer to [`RunStore::claim_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunClaim {
+    /// This process now owns the run. `elsewhere` names the machine of a previous owner marked
+    /// running there, whose liveness cannot be checked from here.
+    Claimed {
+        /// The host name of a previous owner on another machine, if any.
+        elsewhere: Option<String>,
+    },
+    /// A live process on this machine is running it.
+    Busy {
+        /// That process's id.
+        pid: u32,
+    },
+    /// It completed; there is nothing to resume.
+    Completed,
+    /// There is no such run.
+    Unknown,
+}
+
+/// Runs and their journal, and poll triggers' cursors.
+///
+/// The journal is a list of `(key, value)` entries per run, in the order first recorded: step
+/// results (`<step>`, `<step>[<n>]`), intents (`#intent <key>`) and new cursors (`#cursor
+/// <key>`); the keys are persisted in users' state files (see `plugboard_runner::workflow`).
+/// A run's owner is the calling process (its pid and [`local_host_id`](super::local_host_id)).
+pub trait RunStore: Send + Sync + fmt::Debug {
+    /// A trigger's cursor.
+    fn cursor<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Value>>;
+    /// Saves a trigger's cursor.
+    fn set_cursor<'a>(&'a self, key: &'a str, value: &'a Value) -> StoreFuture<'a, ()>;
+
+    /// Starts a run in the journal, owned by this process: the workflow's path or name, the
+    /// digest of its content that a resume must match (see [`RunRecord::workflow_digest`]) and
+    /// the run's inputs.
+    fn create_run<'a>(
+        &'a self,
+        workflow: &'a str,
+        digest: &'a str,
+        inputs: &'a Value,
+    ) -> StoreFuture<'a, RunId>;
+    /// Replaces a run's inputs: a resume that corrects an input no completed step used.
+    fn set_run_inputs<'a>(&'a self, run: RunId, inputs: &'a Value) -> StoreFuture<'a, ()>;
+    /// Records a completed step's result under `key` (replacing an earlier one with that key,
+    /// which keeps its place); [`StoreError::NotFound`](super::StoreError::NotFound) for an
+    /// unknown run.
+    fn record_step<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        output: &'a Value,
+    ) -> StoreFuture<'a, ()>;
+    /// The completed steps of a run, in the order they were first recorded.
+    fn completed_steps(&self, run: RunId) -> StoreFuture<'_, Vec<(String, Value)>>;
+    /// Takes run `run` over for this process, to resume it: in one transaction, refused when
+    /// the run completed or is still running in a live process on this machine (resuming it then
+    /// would send its remaining calls twice); otherwise the run is running again, owned by this
+    /// process.
+    fn claim_run(&self, run: RunId) -> StoreFuture<'_, RunClaim>;
+    /// Marks a run finished (or back to running, when resumed).
+    fn finish_run<'a>(
+        &'a self,
+        run: RunId,
+        status: RunStatus,
+        error: Option<&'a str>,
+    ) -> StoreFuture<'a, ()>;
+    /// One run. A run marked running by a provably dead process reads as
+    /// [`RunStatus::Interrupted`].
+    fn run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>>;
+    /// Every run, newest first.
+    fn runs(&self) -> StoreFuture<'_, Vec<RunRecord>>;
+}
