@@ -35,6 +35,13 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
+    /// Run the tests (`cargo test --workspace` unless the arguments select packages) with the
+    /// services they need (a throwaway PostgreSQL), which are always stopped afterwards.
+    Test {
+        /// Arguments for `cargo test`, e.g. `-p plugboard-store-postgres -- migrations`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Measure the runner against the sandbox and print the figures as a markdown table
     /// (nothing is asserted). Always measured optimized: a debug xtask rebuilds itself in release.
     Bench {
@@ -49,7 +56,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -57,9 +64,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = xtask::workspace_root();
     match cli.command {
+        Command::Test { args } => {
+            return Ok(ExitCode::from(xtask::test_command::run(&root, &args)?));
+        }
         Command::Schemas { check: true } => {
             xtask::schemas::check(&root)?;
             println!("schemas/ is up to date");
@@ -72,7 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use xtask::bench::{Bench, Scale};
             // The sandbox, the bare reqwest loop and the plugin loader run in this process.
             if cfg!(debug_assertions) {
-                return xtask::bench::rerun_optimized(&root);
+                return xtask::bench::rerun_optimized(&root).map(|()| ExitCode::SUCCESS);
             }
             let benches = if benches.is_empty() {
                 Bench::ALL.to_vec()
@@ -105,7 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A path relative to the workspace root, for messages.
