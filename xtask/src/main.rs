@@ -36,7 +36,8 @@ enum Command {
         release: bool,
     },
     /// Run the tests (`cargo test --workspace` unless the arguments select packages) with the
-    /// services they need (a throwaway PostgreSQL), which are always stopped afterwards.
+    /// services they need (a throwaway PostgreSQL), which are always stopped afterwards. Every
+    /// argument goes to `cargo test` as it is.
     Test {
         /// Arguments for `cargo test`, e.g. `-p plugboard-store-postgres -- migrations`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -55,7 +56,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    // `test` takes the rest of the line as it is, `--` included (clap would drop a leading one,
+    // and with it the boundary between cargo's options and the test binaries').
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.get(1).is_some_and(|command| command == "test") {
+        xtask::test_command::run(&xtask::workspace_root(), &args[2..]).map(ExitCode::from)
+    } else {
+        run(Cli::parse())
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -67,6 +76,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = xtask::workspace_root();
     match cli.command {
+        // Normally taken before clap parses (see `main`).
         Command::Test { args } => {
             return Ok(ExitCode::from(xtask::test_command::run(&root, &args)?));
         }
