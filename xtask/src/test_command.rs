@@ -76,9 +76,11 @@ impl Selection {
                 .iter()
                 .any(|user| !self.excluded.iter().any(|e| e == user));
         }
-        users
-            .iter()
-            .any(|user| self.packages.iter().any(|p| p == user || p.starts_with(&format!("{user}@"))))
+        users.iter().any(|user| {
+            self.packages
+                .iter()
+                .any(|p| p == user || p.starts_with(&format!("{user}@")))
+        })
     }
 }
 

@@ -125,7 +125,11 @@ async fn processes_opening_an_empty_database_at_once_migrate_it_once() {
 #[tokio::test]
 async fn a_database_of_a_newer_schema_is_refused_and_left_alone() {
     let url = fresh_database().await;
-    drop(PostgresStore::connect(&url, key(KEY_A)).await.expect("opens"));
+    drop(
+        PostgresStore::connect(&url, key(KEY_A))
+            .await
+            .expect("opens"),
+    );
     let raw = connect_raw(&url).await;
     let newer = SCHEMA_VERSION + 98;
     raw.execute(
@@ -159,7 +163,11 @@ async fn a_database_of_a_newer_schema_is_refused_and_left_alone() {
 #[tokio::test]
 async fn a_database_whose_applied_migration_was_edited_is_refused() {
     let url = fresh_database().await;
-    drop(PostgresStore::connect(&url, key(KEY_A)).await.expect("opens"));
+    drop(
+        PostgresStore::connect(&url, key(KEY_A))
+            .await
+            .expect("opens"),
+    );
     connect_raw(&url)
         .await
         .execute(
@@ -197,7 +205,10 @@ async fn an_unreachable_server_is_named_by_host_and_port_never_by_its_password()
         .expect_err("nothing listens there");
     assert!(started.elapsed().as_secs() < 30, "the attempt is bounded");
     let message = error.to_string();
-    assert!(matches!(error, PgStoreError::Unreachable { .. }), "{error:?}");
+    assert!(
+        matches!(error, PgStoreError::Unreachable { .. }),
+        "{error:?}"
+    );
     assert!(
         message.contains(&format!(
             "cannot connect to the PostgreSQL server at 127.0.0.1:{port}/plugboard"
@@ -215,7 +226,10 @@ async fn a_missing_database_is_named_with_the_servers_reason() {
         .await
         .expect_err("no such database");
     let message = error.to_string();
-    assert!(matches!(error, PgStoreError::Unreachable { .. }), "{error:?}");
+    assert!(
+        matches!(error, PgStoreError::Unreachable { .. }),
+        "{error:?}"
+    );
     assert!(message.contains("/no_such_database_here"), "{message}");
     assert!(message.contains("does not exist"), "{message}");
 }
@@ -223,7 +237,9 @@ async fn a_missing_database_is_named_with_the_servers_reason() {
 #[tokio::test]
 async fn the_server_clock_is_read_from_the_server() {
     let url = fresh_database().await;
-    let store = PostgresStore::connect(&url, key(KEY_A)).await.expect("opens");
+    let store = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("opens");
     let local_ms = |t: SystemTime| {
         t.duration_since(UNIX_EPOCH)
             .expect("after 1970")
@@ -238,7 +254,10 @@ async fn the_server_clock_is_read_from_the_server() {
         (before - 1000..=after + 1000).contains(&server_ms),
         "{before} <= {server_ms} <= {after}"
     );
-    assert!(server_us / 1000 >= server_ms, "{server_us} after {server_ms}");
+    assert!(
+        server_us / 1000 >= server_ms,
+        "{server_us} after {server_ms}"
+    );
     assert!(server_us / 1000 - server_ms < 5_000);
     // The SQL functions decisions use are the same clock.
     let in_sql: i64 = connect_raw(&url)
@@ -260,5 +279,8 @@ fn the_test_database_url_keeps_everything_but_the_database() {
         with_database("postgres://u:p@h:5/db?sslmode=disable", "t1"),
         "postgres://u:p@h:5/t1?sslmode=disable"
     );
-    assert_eq!(with_database("postgres://u@h:5", "t1"), "postgres://u@h:5/t1");
+    assert_eq!(
+        with_database("postgres://u@h:5", "t1"),
+        "postgres://u@h:5/t1"
+    );
 }

@@ -10,11 +10,16 @@ use support::{KEY_A, connect_raw, fresh_database, key};
 #[tokio::test]
 async fn every_kind_of_state_fits_and_a_tenant_takes_its_rows_with_it() {
     let url = fresh_database().await;
-    let store = PostgresStore::connect(&url, key(KEY_A)).await.expect("opens");
+    let store = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("opens");
     let db = connect_raw(&url).await;
 
     let default_tenants: i64 = db
-        .query_one("SELECT count(*) FROM tenants WHERE id = $1", &[&DEFAULT_TENANT])
+        .query_one(
+            "SELECT count(*) FROM tenants WHERE id = $1",
+            &[&DEFAULT_TENANT],
+        )
         .await
         .expect("reads")
         .get(0);
@@ -56,7 +61,10 @@ async fn every_kind_of_state_fits_and_a_tenant_takes_its_rows_with_it() {
         .await
         .expect("a run")
         .get(0);
-    for (seq, key) in ["create", "#intent import[0]", "import[0]"].iter().enumerate() {
+    for (seq, key) in ["create", "#intent import[0]", "import[0]"]
+        .iter()
+        .enumerate()
+    {
         db.execute(
             "INSERT INTO journal_entries (run_id, key, output, seq)
              VALUES ($1, $2, $3::text::json, $4)",
@@ -106,7 +114,9 @@ async fn every_kind_of_state_fits_and_a_tenant_takes_its_rows_with_it() {
 #[tokio::test]
 async fn the_constraints_refuse_what_the_store_must_never_write() {
     let url = fresh_database().await;
-    let _store = PostgresStore::connect(&url, key(KEY_A)).await.expect("opens");
+    let _store = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("opens");
     let db = connect_raw(&url).await;
     let refused = [
         // A connection of a tenant that does not exist.

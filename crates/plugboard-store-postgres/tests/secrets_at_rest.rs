@@ -53,7 +53,9 @@ async fn dump(url: &str) -> String {
 #[tokio::test]
 async fn tokens_are_ciphertext_in_their_columns_and_read_back_with_the_key() {
     let url = fresh_database().await;
-    let store = PostgresStore::connect(&url, key(KEY_A)).await.expect("opens");
+    let store = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("opens");
     assert_eq!(
         store
             .put_tokens("default", "crm", &tokens(ACCESS, REFRESH))
@@ -77,7 +79,10 @@ async fn tokens_are_ciphertext_in_their_columns_and_read_back_with_the_key() {
             sealed.starts_with(&format!("pbs1:{}:", store.key_id())),
             "{sealed}"
         );
-        assert!(!sealed.contains(plain), "the column holds the token: {sealed}");
+        assert!(
+            !sealed.contains(plain),
+            "the column holds the token: {sealed}"
+        );
     }
     let everything = dump(&url).await;
     for secret in [ACCESS, REFRESH, KEY_A] {
@@ -92,7 +97,9 @@ async fn tokens_are_ciphertext_in_their_columns_and_read_back_with_the_key() {
     assert_eq!(version, 1);
     assert_eq!(read.access_token.expose_secret(), ACCESS);
     assert_eq!(
-        read.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        read.refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
         Some(REFRESH.to_owned())
     );
     assert_eq!(read.expires_at, Some(1_900_000_000));
@@ -106,11 +113,19 @@ async fn tokens_are_ciphertext_in_their_columns_and_read_back_with_the_key() {
             .expect("stores"),
         2
     );
-    assert!(store.tokens("default", "nope").await.expect("reads").is_none());
+    assert!(
+        store
+            .tokens("default", "nope")
+            .await
+            .expect("reads")
+            .is_none()
+    );
 
     // The same key opens them from another process (another store) too.
     drop(store);
-    let reopened = PostgresStore::connect(&url, key(KEY_A)).await.expect("reopens");
+    let reopened = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("reopens");
     let (read, version) = reopened
         .tokens("default", "crm")
         .await
@@ -122,7 +137,9 @@ async fn tokens_are_ciphertext_in_their_columns_and_read_back_with_the_key() {
 #[tokio::test]
 async fn a_wrong_key_is_refused_naming_the_database_and_nothing_is_written() {
     let url = fresh_database().await;
-    let store = PostgresStore::connect(&url, key(KEY_A)).await.expect("opens");
+    let store = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("opens");
     store
         .put_tokens("default", "crm", &tokens(ACCESS, REFRESH))
         .await
@@ -144,7 +161,10 @@ async fn a_wrong_key_is_refused_naming_the_database_and_nothing_is_written() {
     );
     assert!(message.contains("Nothing was written"), "{message}");
     for key_text in [KEY_A, KEY_B] {
-        assert!(!message.contains(key_text.trim_end_matches('=')), "{message}");
+        assert!(
+            !message.contains(key_text.trim_end_matches('=')),
+            "{message}"
+        );
     }
     assert_eq!(dump(&url).await, before, "the refused open wrote something");
 }
@@ -163,13 +183,18 @@ async fn two_keys_opening_an_empty_database_at_once_cannot_both_win() {
         b.as_ref().err()
     );
     let refused = a.err().or(b.err()).expect("one was refused");
-    assert!(matches!(refused, PgStoreError::WrongKey { .. }), "{refused:?}");
+    assert!(
+        matches!(refused, PgStoreError::WrongKey { .. }),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_token_moved_to_another_row_or_column_does_not_open() {
     let url = fresh_database().await;
-    let store = PostgresStore::connect(&url, key(KEY_A)).await.expect("opens");
+    let store = PostgresStore::connect(&url, key(KEY_A))
+        .await
+        .expect("opens");
     store
         .put_tokens("default", "alpha", &tokens("at-alpha", "rt-alpha"))
         .await
@@ -232,7 +257,10 @@ async fn a_token_moved_to_another_row_or_column_does_not_open() {
         store.tokens("acme", "beta").await,
         Err(PgStoreError::Secret { .. })
     ));
-    assert!(store.tokens("default", "beta").await.is_err(), "beta got alpha's token");
+    assert!(
+        store.tokens("default", "beta").await.is_err(),
+        "beta got alpha's token"
+    );
 
     // A row nobody touched still opens.
     store

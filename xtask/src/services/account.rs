@@ -92,9 +92,8 @@ pub fn temp_base(for_account: Option<&Account>) -> PathBuf {
 
 /// Whether every folder from the root down to `path` lets other users through (`o+x`).
 fn others_can_traverse(path: &Path) -> bool {
-    path.ancestors().all(|dir| {
-        std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0)
-    })
+    path.ancestors()
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0))
 }
 
 /// Installs Debian packages with apt-get (through `sudo` when not root): `apt-get install`
@@ -149,7 +148,8 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// Whether `path` is a file someone may execute.
 pub fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]

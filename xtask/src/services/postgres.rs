@@ -93,7 +93,9 @@ pub fn find_or_install() -> anyhow::Result<PathBuf> {
     if let Some(dir) = find_programs() {
         return Ok(dir);
     }
-    eprintln!("postgres: PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql)");
+    eprintln!(
+        "postgres: PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql)"
+    );
     account::apt_install(&["postgresql"])?;
     find_programs().context(
         "the postgresql package was installed, but initdb, postgres, pg_isready and createdb \
@@ -232,9 +234,22 @@ pub fn start(interrupts: &Interrupts) -> anyhow::Result<PostgresServer> {
 
     let mut createdb = Command::new(bin.join("createdb"));
     createdb
-        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", USER, DATABASE])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            USER,
+            DATABASE,
+        ])
         .env("LC_ALL", "C");
-    run_bounded(createdb, &dir_path.join("createdb.log"), "createdb", interrupts)?;
+    run_bounded(
+        createdb,
+        &dir_path.join("createdb.log"),
+        "createdb",
+        interrupts,
+    )?;
     eprintln!(
         "postgres: {} on 127.0.0.1:{} (data in {}{}), ready in {:.1} s",
         version(&bin),
@@ -299,10 +314,7 @@ fn wait_until_ready(
     let deadline = Instant::now() + START_LIMIT;
     loop {
         interrupts.check("waiting for PostgreSQL to start")?;
-        let child = server
-            .child
-            .as_mut()
-            .context("postgres was not started")?;
+        let child = server.child.as_mut().context("postgres was not started")?;
         if let Some(status) = child.try_wait()? {
             let log = log_tail(log_path, 20);
             if log.contains("could not bind") || log.contains("Address already in use") {
@@ -378,7 +390,10 @@ fn version(bin: &Path) -> String {
         .output()
         .ok()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .and_then(|text| text.strip_prefix("postgres (PostgreSQL) ").map(str::to_owned))
+        .and_then(|text| {
+            text.strip_prefix("postgres (PostgreSQL) ")
+                .map(str::to_owned)
+        })
         .map_or_else(|| "PostgreSQL".to_owned(), |v| format!("PostgreSQL {v}"))
 }
 
@@ -403,6 +418,9 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["15", "13", "9.6"]);
-        assert!(!has_programs(&dirs[0]), "an empty bin folder does not count");
+        assert!(
+            !has_programs(&dirs[0]),
+            "an empty bin folder does not count"
+        );
     }
 }

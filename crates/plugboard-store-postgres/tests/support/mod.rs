@@ -33,11 +33,7 @@ pub fn server_url() -> String {
 pub async fn fresh_database() -> String {
     let server = server_url();
     let admin = connect_raw(&server).await;
-    let name = format!(
-        "pbtest_{}_{:016x}",
-        std::process::id(),
-        fastrand::u64(..)
-    );
+    let name = format!("pbtest_{}_{:016x}", std::process::id(), fastrand::u64(..));
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
