@@ -1,10 +1,14 @@
 //! Project automation behind `cargo xtask`, as a library so tests can run the same code.
+#![forbid(unsafe_code)]
 
 pub mod bench;
 mod builtins;
 pub mod new_connector;
 pub mod plugins;
 pub mod schemas;
+pub mod services;
+pub mod signals;
+pub mod test_command;
 
 use std::path::PathBuf;
 

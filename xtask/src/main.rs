@@ -35,6 +35,14 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
+    /// Run the tests (`cargo test --workspace` unless the arguments select packages) with the
+    /// services they need (a throwaway PostgreSQL), which are always stopped afterwards. Every
+    /// argument goes to `cargo test` as it is.
+    Test {
+        /// Arguments for `cargo test`, e.g. `-p plugboard-store-postgres -- migrations`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Measure the runner against the sandbox and print the figures as a markdown table
     /// (nothing is asserted). Always measured optimized: a debug xtask rebuilds itself in release.
     Bench {
@@ -48,8 +56,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+    // `test` takes the rest of the line as it is, `--` included (clap would drop a leading one,
+    // and with it the boundary between cargo's options and the test binaries').
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.get(1).is_some_and(|command| command == "test") {
+        xtask::test_command::run(&xtask::workspace_root(), &args[2..]).map(ExitCode::from)
+    } else {
+        run(Cli::parse())
+    };
+    match result {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -57,9 +73,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = xtask::workspace_root();
     match cli.command {
+        // Normally taken before clap parses (see `main`).
+        Command::Test { args } => {
+            return Ok(ExitCode::from(xtask::test_command::run(&root, &args)?));
+        }
         Command::Schemas { check: true } => {
             xtask::schemas::check(&root)?;
             println!("schemas/ is up to date");
@@ -72,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use xtask::bench::{Bench, Scale};
             // The sandbox, the bare reqwest loop and the plugin loader run in this process.
             if cfg!(debug_assertions) {
-                return xtask::bench::rerun_optimized(&root);
+                return xtask::bench::rerun_optimized(&root).map(|()| ExitCode::SUCCESS);
             }
             let benches = if benches.is_empty() {
                 Bench::ALL.to_vec()
@@ -105,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A path relative to the workspace root, for messages.

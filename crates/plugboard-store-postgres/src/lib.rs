@@ -1,0 +1,135 @@
+//! plugboard's state store on PostgreSQL, for scale-out: many `plugboard` processes on many
+//! machines sharing connections, tokens, rate-limit budgets, cursors and run journals.
+//!
+//! This crate is the groundwork the store's role traits are implemented on: it connects (a pool,
+//! TLS to remote servers), migrates the schema under an advisory lock ([`migrate`]), seals
+//! secrets with the operator's key ([`crypto`]), and reads the server's clock ([`clock`]), which
+//! every lease and limiter decision must use so that machines with skewed clocks agree.
+//! [`PostgresStore::put_tokens`] and [`PostgresStore::tokens`] are the first reads and writes of
+//! sealed values.
+//!
+//! The single-machine build never compiles it: only a binary that asks for it links it.
+//!
+//! # Tests
+//! Its tests need a PostgreSQL server and fail (never skip) without one: `cargo xtask test` starts
+//! a throwaway server and passes its URL in `PLUGBOARD_TEST_POSTGRES_URL`.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod crypto;
+mod error;
+pub mod migrate;
+mod pool;
+mod secret_keys;
+mod target;
+mod tokens;
+
+use std::fmt;
+
+pub use crypto::{SECRET_KEY_VAR, SecretKey};
+pub use error::PgStoreError;
+pub use migrate::{MigrationReport, SCHEMA_VERSION};
+pub use target::{Target, Transport};
+pub use tokens::StoredTokens;
+
+/// The tenant of the single-machine path and of a service without tenants (created by the first
+/// migration).
+pub const DEFAULT_TENANT: &str = "default";
+
+/// How many connections one store keeps open at most, unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+
+/// An open PostgreSQL store: a connection pool to a migrated database whose secrets this store's
+/// key opens.
+pub struct PostgresStore {
+    pool: deadpool_postgres::Pool,
+    target: Target,
+    key: SecretKey,
+    migration: MigrationReport,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("database", &self.target.label())
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url`, applies pending migrations and checks that `key` is the one the
+    /// database's secrets are sealed with (recording it when the database has none yet).
+    ///
+    /// Refused, with nothing written: an unreachable server or a refused login
+    /// ([`PgStoreError::Unreachable`], naming `host:port/database`, never the password), a
+    /// database of a newer schema ([`PgStoreError::TooNew`]), another key
+    /// ([`PgStoreError::WrongKey`]).
+    pub async fn connect(url: &str, key: SecretKey) -> Result<Self, PgStoreError> {
+        Self::connect_with(url, key, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`PostgresStore::connect`] with at most `max_connections` open connections.
+    pub async fn connect_with(
+        url: &str,
+        key: SecretKey,
+        max_connections: usize,
+    ) -> Result<Self, PgStoreError> {
+        let target = Target::parse(url)?;
+        let pool = pool::build(&target, max_connections)?;
+        let mut client = pool::first_connection(&pool, &target).await?;
+        let migration = migrate::migrate(&mut client, target.label()).await?;
+        secret_keys::check_or_record(&mut client, &key, target.label()).await?;
+        drop(client);
+        Ok(Self {
+            pool,
+            target,
+            key,
+            migration,
+        })
+    }
+
+    /// Where it is connected, as `host:port/database`.
+    pub fn database(&self) -> &str {
+        self.target.label()
+    }
+
+    /// What the migration at open did.
+    pub fn migration(&self) -> &MigrationReport {
+        &self.migration
+    }
+
+    /// The key's id (never the key).
+    pub fn key_id(&self) -> &str {
+        self.key.id()
+    }
+
+    /// The server's clock, in milliseconds since the Unix epoch (see [`clock`]).
+    pub async fn server_now_ms(&self) -> Result<i64, PgStoreError> {
+        let client = self.client().await?;
+        clock::server_now_ms(&client, self.database()).await
+    }
+
+    /// The server's clock, in microseconds since the Unix epoch (the limiter's unit).
+    pub async fn server_now_us(&self) -> Result<i64, PgStoreError> {
+        let client = self.client().await?;
+        clock::server_now_us(&client, self.database()).await
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PgStoreError> {
+        pool::get(&self.pool, &self.target).await
+    }
+
+    /// A `Database` error for this store.
+    pub(crate) fn failed(
+        &self,
+        doing: &'static str,
+    ) -> impl FnOnce(tokio_postgres::Error) -> PgStoreError + '_ {
+        move |source| PgStoreError::Database {
+            database: self.target.label().to_owned(),
+            doing,
+            source,
+        }
+    }
+}
