@@ -1,6 +1,51 @@
 //! Typed methods and the method set that erases their types for the host.
 //!
-//! Authors write a [`Method`] with real Rust input and output types; the [`MethodSet`] derives each
+//! # Methods as functions
+//!
+//! A method is a function of a [`Context`] and a typed input, returning its output, the way an
+//! axum handler is a function of its extractors. [`macro@method`] registers it: its arguments
+//! give the id, name, category and behaviour, the first paragraph of its doc comment is the
+//! description users see (one place, not a comment and a string repeating each other), and the
+//! types come from the signature: the input from the second argument, the output from
+//! `Result<Output, ConnectorError>`, and the records from the context, `&mut Context<'_>` for a
+//! method that returns one value, `&mut Context<'_, Record>` for one that streams records.
+//!
+//! ```
+//! use plugboard_core::{ConnectorError, Context, HttpRequest, MethodKind, MethodSet, OutputShape, method};
+//!
+//! /// Input of `status.get`.
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! pub struct StatusInput {
+//!     /// Also report each component.
+//!     #[serde(default)]
+//!     pub verbose: bool,
+//! }
+//!
+//! /// Reports whether the API is up.
+//! ///
+//! /// Later paragraphs are for readers of the code; only the first is the description.
+//! #[method(id = "status.get", name = "Get Status", category = "Health", idempotent)]
+//! pub fn get_status(cx: &mut Context<'_>, input: StatusInput) -> Result<u16, ConnectorError> {
+//!     let request = HttpRequest::get("/status").query_opt("verbose", input.verbose.then_some(1));
+//!     Ok(cx.send(request)?.status)
+//! }
+//!
+//! let methods = MethodSet::new().with(get_status);
+//! let descriptor = methods.descriptor("status.get").expect("registered");
+//! assert_eq!(descriptor.description, "Reports whether the API is up.");
+//! assert_eq!((descriptor.kind, descriptor.output), (MethodKind::Action, OutputShape::One));
+//! assert!(descriptor.idempotent && !descriptor.finds_effect);
+//! ```
+//!
+//! The attribute's arguments: `id`, `name` and `category` (required); `idempotent` (repeating a
+//! call with the same input is harmless, so the host may retry it); `poll_trigger` (the method is
+//! a poll trigger rather than an action); `find_effect = path` (a function
+//! `fn(&mut Context<'_, R>, &Input) -> Result<Option<Output>, ConnectorError>` that tells whether
+//! a call whose answer was lost took effect, see [`Method::find_effect`]). The attribute turns the
+//! function into a unit value of the same name that implements [`Method`], the layer underneath,
+//! which stays available for methods that need state of their own.
+//!
+//! Authors write [`Method`]s with real Rust input and output types; the [`MethodSet`] derives each
 //! method's descriptor (with JSON Schemas generated from those types) and dispatches JSON calls by
 //! id. The host only ever sees descriptors and JSON, which is what lets the same connector run built
 //! in or as a plugin.
@@ -115,7 +160,7 @@ pub trait Method: Send + Sync + 'static {
 
 /// What a method can use during a call: the host's services and the connection's non-secret
 /// settings, with typed record emission.
-pub struct Context<'a, R> {
+pub struct Context<'a, R = NoRecords> {
     host: &'a dyn Host,
     settings: &'a Map<String, Value>,
     emitted: u64,
@@ -391,5 +436,127 @@ pub fn describe<M: Method>() -> MethodDescriptor {
         output_schema: schemars::schema_for!(M::Output),
         record_schema: streams.then(|| schemars::schema_for!(M::Record)),
         finds_effect: M::FINDS_EFFECT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::method;
+
+    /// Answers every request with `{"n": 1}` and keeps what is emitted.
+    #[derive(Default)]
+    struct Recorder {
+        emitted: Mutex<Vec<Value>>,
+    }
+
+    impl Host for Recorder {
+        fn send(&self, _: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+            Ok(HttpResponse::json(200, &json!({"n": 1})))
+        }
+        fn emit(&self, record: Value) -> Result<(), ConnectorError> {
+            self.emitted.lock().expect("not poisoned").push(record);
+            Ok(())
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+        fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+
+    /// Input of the test methods.
+    #[derive(serde::Deserialize, JsonSchema)]
+    struct Times {
+        times: u64,
+    }
+
+    /// Streams `times` numbers
+    /// and returns how many.
+    ///
+    /// Not part of the description.
+    #[method(
+        id = "numbers.stream",
+        name = "Stream Numbers",
+        category = "Numbers",
+        poll_trigger
+    )]
+    fn stream(cx: &mut Context<'_, u64>, input: Times) -> Result<u64, ConnectorError> {
+        for n in 0..input.times {
+            cx.emit(&n)?;
+        }
+        Ok(cx.emitted())
+    }
+
+    /// Creates a number.
+    #[method(id = "numbers.create", name = "Create Number", category = "Numbers", find_effect = find)]
+    fn create(cx: &mut Context<'_>, input: Times) -> Result<i64, ConnectorError> {
+        let body: Value = cx.send(HttpRequest::post("/numbers"))?.decode()?;
+        Ok(body["n"].as_i64().unwrap_or_default() * i64::try_from(input.times).unwrap_or(0))
+    }
+
+    fn find(_: &mut Context<'_>, input: &Times) -> Result<Option<i64>, ConnectorError> {
+        Ok((input.times == 7).then_some(7))
+    }
+
+    #[test]
+    fn a_function_becomes_a_method_with_its_doc_comment_as_description() {
+        let methods = MethodSet::new().with(stream).with(create);
+        let streaming = methods.descriptor("numbers.stream").expect("registered");
+        assert_eq!(
+            streaming.description,
+            "Streams `times` numbers and returns how many."
+        );
+        assert_eq!(streaming.kind, MethodKind::PollTrigger);
+        assert_eq!(streaming.output, OutputShape::Records);
+        assert!(!streaming.idempotent);
+        assert_eq!(
+            streaming.record_schema.as_ref().and_then(|s| s.get("type")),
+            Some(&json!("integer"))
+        );
+        let creating = methods.descriptor("numbers.create").expect("registered");
+        assert_eq!(creating.output, OutputShape::One);
+        assert!(creating.finds_effect);
+        assert_eq!(creating.name, "Create Number");
+        assert_eq!(creating.category, "Numbers");
+    }
+
+    #[test]
+    fn calls_and_effect_lookups_reach_the_function() {
+        let methods = MethodSet::new().with(stream).with(create);
+        let host = Recorder::default();
+        let settings = Map::new();
+        assert_eq!(
+            methods.call("numbers.stream", &host, &settings, &json!({"times": 3})),
+            Ok(json!(3))
+        );
+        assert_eq!(
+            *host.emitted.lock().expect("not poisoned"),
+            [json!(0), json!(1), json!(2)]
+        );
+        assert_eq!(
+            methods.call("numbers.create", &host, &settings, &json!({"times": 2})),
+            Ok(json!(2))
+        );
+        let lookup = format!("numbers.create{EFFECT_LOOKUP_SUFFIX}");
+        assert_eq!(
+            methods.call(&lookup, &host, &settings, &json!({"times": 7})),
+            Ok(json!(7))
+        );
+        assert_eq!(
+            methods.call(&lookup, &host, &settings, &json!({"times": 1})),
+            Ok(Value::Null)
+        );
+        let streaming_lookup = format!("numbers.stream{EFFECT_LOOKUP_SUFFIX}");
+        assert!(matches!(
+            methods.call(&streaming_lookup, &host, &settings, &json!({"times": 1})),
+            Err(ConnectorError::NotImplemented { .. })
+        ));
     }
 }
