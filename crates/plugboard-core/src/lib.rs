@@ -9,7 +9,8 @@
 //! - [`macro@method`], [`Method`], [`MethodSet`], [`Context`]: methods written as functions of a
 //!   context and a typed input, erased for the host.
 //! - [`rest`]: the toolkit of REST connectors: error mapping, paging, items, path segments.
-//! - [`Unnamed`]: the fields of an API object its output type does not name (invariant 7).
+//! - [`macro@output`], [`Unnamed`]: output types that keep every field of the API object they
+//!   hold, named or not (invariant 7).
 //! - [`Host`], [`HttpRequest`], [`HttpResponse`], [`ConnectorError`]: what a method may ask for.
 //! - [`Connector`], [`ConnectorDefinition`], [`register_connector!`], [`export_connector!`]: how a
 //!   connector is defined, registered as a built-in and exported as a plugin.
@@ -47,7 +48,7 @@ pub use manifest::{
     BaseUrlError, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
 };
 pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
-pub use plugboard_macros::method;
+pub use plugboard_macros::{method, output};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 pub use unnamed::Unnamed;
 

@@ -6,6 +6,41 @@
 //! type that holds an API object flattens an [`Unnamed`] into itself: decoding keeps the rest of
 //! the object there, encoding writes it back beside the named fields, and the schema says
 //! `"additionalProperties": true`, so the workflow validator treats a path into it as possible.
+//!
+//! [`macro@output`] does this by construction: on a struct, it adds the flattened
+//! `pub unnamed: Unnamed` field, and writes the serde attributes every optional field of an API
+//! object needs (absent or `null` reads as `None`, `None` is left out as the API left it out; a
+//! list left out reads as empty), so a type declares only what it names:
+//!
+//! ```
+//! use plugboard_core::output;
+//! use serde::{Deserialize, Serialize};
+//! use serde_json::json;
+//!
+//! /// A contact list.
+//! #[output]
+//! #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+//! pub struct ContactList {
+//!     /// Unique id of the list.
+//!     pub list_id: String,
+//!     /// Text describing the list.
+//!     pub description: Option<String>,
+//!     /// Number of members, when asked for. The API types it as `integer`: signed, so a
+//!     /// negative value (whatever it means) cannot fail a whole page.
+//!     pub membership_count: Option<i64>,
+//!     /// Ids of the list's tags.
+//!     pub tags: Vec<String>,
+//! }
+//!
+//! let list: ContactList = serde_json::from_value(json!({"list_id": "l-1", "colour": "teal"}))?;
+//! assert_eq!((list.description.as_deref(), list.tags.len()), (None, 0));
+//! assert_eq!(
+//!     serde_json::to_value(&list)?,
+//!     json!({"list_id": "l-1", "tags": [], "colour": "teal"}),
+//!     "the field no type names reaches the workflow; a list left out reads as empty"
+//! );
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 use std::ops::{Deref, DerefMut};
 

@@ -1,8 +1,10 @@
-//! The `#[method]` attribute: a connector method written as a function.
+//! The attributes of connector authoring: `#[method]` (a method written as a function) and
+//! `#[output]` (a type that keeps every field of the API object it holds).
 //!
-//! Use it through `plugboard_core::method`, whose documentation shows it at work. This crate
-//! exists only because an attribute must live in a proc-macro crate; everything the attribute
-//! writes is an ordinary `plugboard_core::Method` impl, the layer underneath.
+//! Use them through `plugboard_core::method` and `plugboard_core::output`, whose documentation
+//! shows them at work. This crate exists only because an attribute must live in a proc-macro
+//! crate; everything `#[method]` writes is an ordinary `plugboard_core::Method` impl, the layer
+//! underneath, and everything `#[output]` writes is serde attributes and one field.
 //!
 //! Why a proc-macro rather than `macro_rules!`: an attribute leaves the function as plain Rust
 //! that rustfmt formats and rust-analyzer understands, where a `macro_rules!` call would wrap every
@@ -15,8 +17,8 @@ use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Expr, FnArg, GenericArgument, ItemFn, Lit, LitStr, Meta, Path, PathArguments,
-    ReturnType, Type,
+    Attribute, Expr, Field, Fields, FnArg, GenericArgument, ItemFn, ItemStruct, Lit, LitStr, Meta,
+    Path, PathArguments, ReturnType, Type,
 };
 
 /// Turns a function of a context and a typed input into a connector method.
@@ -275,5 +277,99 @@ fn output_type(output: &ReturnType) -> syn::Result<&Type> {
     match arguments.args.first() {
         Some(GenericArgument::Type(output)) => Ok(output),
         _ => Err(wrong(ty.span())),
+    }
+}
+
+/// Makes a struct that holds an API object faithful: it keeps every field the API returned.
+///
+/// See `plugboard_core::output` for the documentation and examples.
+#[proc_macro_attribute]
+pub fn output(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !args.is_empty() {
+        return syn::Error::new(Span::call_site(), "`#[output]` takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let mut item = syn::parse_macro_input!(item as ItemStruct);
+    match faithful(&mut item) {
+        Ok(()) => item.into_token_stream().into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+fn faithful(item: &mut ItemStruct) -> syn::Result<()> {
+    let Fields::Named(fields) = &mut item.fields else {
+        return Err(syn::Error::new(
+            item.ident.span(),
+            "`#[output]` is for structs with named fields",
+        ));
+    };
+    let mut has_unnamed = false;
+    for field in &mut fields.named {
+        has_unnamed |= field.ident.as_ref().is_some_and(|i| i == "unnamed");
+        let serde = serde_words(&field.attrs);
+        if serde.iter().any(|w| w == "flatten") {
+            continue;
+        }
+        let missing_default = !serde.iter().any(|w| w == "default");
+        match last_segment(&field.ty).as_deref() {
+            // Absent or `null` reads as `None`, and `None` is left out, as the API left it out.
+            Some("Option") => {
+                let skip = !serde.iter().any(|w| w == "skip_serializing_if");
+                match (missing_default, skip) {
+                    (true, true) => field.attrs.push(syn::parse_quote!(
+                        #[serde(default, skip_serializing_if = "Option::is_none")]
+                    )),
+                    (true, false) => field.attrs.push(syn::parse_quote!(#[serde(default)])),
+                    (false, true) => field.attrs.push(syn::parse_quote!(
+                        #[serde(skip_serializing_if = "Option::is_none")]
+                    )),
+                    (false, false) => {}
+                }
+            }
+            // A list the API left out reads as empty.
+            Some("Vec") if missing_default => {
+                field.attrs.push(syn::parse_quote!(#[serde(default)]));
+            }
+            _ => {}
+        }
+    }
+    if !has_unnamed {
+        let unnamed: Field = syn::parse::Parser::parse2(
+            Field::parse_named,
+            quote! {
+                /// Every field the API returned that this type does not name, as the API sent it.
+                #[serde(flatten)]
+                pub unnamed: ::plugboard_core::Unnamed
+            },
+        )?;
+        fields.named.push(unnamed);
+    }
+    Ok(())
+}
+
+/// The identifiers inside a field's `#[serde(...)]` attributes (`default`, `rename`, ...).
+fn serde_words(attrs: &[Attribute]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("serde"))
+        .filter_map(|a| match &a.meta {
+            Meta::List(list) => Some(list.tokens.clone()),
+            _ => None,
+        })
+        .flat_map(|tokens| {
+            tokens.into_iter().filter_map(|token| match token {
+                proc_macro2::TokenTree::Ident(ident) => Some(ident.to_string()),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The last segment of a type's path (`Option` for `Option<String>`).
+fn last_segment(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
     }
 }
