@@ -7,7 +7,7 @@
 //! - [`Manifest`], [`AuthSpec`], [`RateLimit`], [`MethodDescriptor`]: what a connector declares.
 //! - [`settings`]: partner-level and per-connection settings, secrets, merge and validation.
 //! - [`macro@method`], [`Method`], [`MethodSet`], [`Context`]: methods written as functions of a
-//!   context and a typed input, erased for the host.
+//!   context and a typed input ([`macro@input`]: unknown fields refused), erased for the host.
 //! - [`rest`]: the toolkit of REST connectors: error mapping, paging, items, path segments.
 //! - [`macro@output`], [`Unnamed`]: output types that keep every field of the API object they
 //!   hold, named or not (invariant 7).
@@ -41,14 +41,14 @@ pub use connector::{
     Connector, ConnectorDefinition, DefinedConnector, Invocation, Registration,
     builtin_registrations,
 };
-pub use error::{ApiErrorDetail, ConnectorError};
+pub use error::{ApiErrorDetail, ConnectorError, Result};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
 pub use manifest::{
     BaseUrlError, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
 };
 pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
-pub use plugboard_macros::{method, output};
+pub use plugboard_macros::{input, method, output};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 pub use unnamed::Unnamed;
 

@@ -11,39 +11,52 @@
 //! method that returns one value, `&mut Context<'_, Record>` for one that streams records.
 //!
 //! ```
-//! use plugboard_core::{ConnectorError, Context, HttpRequest, MethodKind, MethodSet, OutputShape, method};
+//! use plugboard_core::{Context, HttpRequest, MethodKind, MethodSet, OutputShape, Result, input, method};
+//! use serde_json::json;
 //!
 //! /// Input of `status.get`.
-//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! #[input]
+//! #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 //! pub struct StatusInput {
 //!     /// Also report each component.
 //!     #[serde(default)]
 //!     pub verbose: bool,
+//!     /// Only this component.
+//!     pub component: Option<String>,
 //! }
 //!
 //! /// Reports whether the API is up.
 //! ///
 //! /// Later paragraphs are for readers of the code; only the first is the description.
 //! #[method(id = "status.get", name = "Get Status", category = "Health", idempotent)]
-//! pub fn get_status(cx: &mut Context<'_>, input: StatusInput) -> Result<u16, ConnectorError> {
-//!     let request = HttpRequest::get("/status").query_opt("verbose", input.verbose.then_some(1));
-//!     Ok(cx.send(request)?.status)
+//! pub fn get_status(cx: &mut Context<'_>, input: StatusInput) -> Result<u16> {
+//!     Ok(cx.send(HttpRequest::get("/status").query_from(&input)?)?.status)
 //! }
 //!
-//! let methods = MethodSet::new().with(get_status);
+//! // The function is registered by its name, and stays an ordinary function.
+//! let methods = MethodSet::new().method::<get_status>();
 //! let descriptor = methods.descriptor("status.get").expect("registered");
 //! assert_eq!(descriptor.description, "Reports whether the API is up.");
 //! assert_eq!((descriptor.kind, descriptor.output), (MethodKind::Action, OutputShape::One));
 //! assert!(descriptor.idempotent && !descriptor.finds_effect);
+//! // `#[input]`: a misspelt field is refused, an option may be left out.
+//! assert_eq!(descriptor.input_schema.get("additionalProperties"), Some(&json!(false)));
+//! assert_eq!(descriptor.input_schema.get("required"), None);
 //! ```
 //!
-//! The attribute's arguments: `id`, `name` and `category` (required); `idempotent` (repeating a
+//! [`macro@input`] marks a method's input type: it refuses unknown fields (a misspelt field is an
+//! error before any request, not a filter silently left out) and makes every `Option` field
+//! optional, left out when the input is written as a body or query (`None` is the API's default).
+//!
+//! The attribute's arguments: `id` and `name` (required); `category` (by default the id's prefix
+//! in title case: `contact_lists.get` is in "Contact Lists"); `idempotent` (repeating a
 //! call with the same input is harmless, so the host may retry it); `poll_trigger` (the method is
 //! a poll trigger rather than an action); `find_effect = path` (a function
 //! `fn(&mut Context<'_, R>, &Input) -> Result<Option<Output>, ConnectorError>` that tells whether
-//! a call whose answer was lost took effect, see [`Method::find_effect`]). The attribute turns the
-//! function into a unit value of the same name that implements [`Method`], the layer underneath,
-//! which stays available for methods that need state of their own.
+//! a call whose answer was lost took effect, see [`Method::find_effect`]). The attribute leaves
+//! the function as it is and adds a type of the same name (a hidden empty struct, in the type
+//! namespace only) that implements [`Method`], the layer underneath, which stays available for
+//! methods that need state of their own; [`MethodSet::method`] registers it.
 //!
 //! Authors write [`Method`]s with real Rust input and output types; the [`MethodSet`] derives each
 //! method's descriptor (with JSON Schemas generated from those types) and dispatches JSON calls by
@@ -380,6 +393,15 @@ impl MethodSet {
         self
     }
 
+    /// Adds a method written as a function with [`macro@method`]: `.method::<tags::list>()`.
+    ///
+    /// # Panics
+    /// Like [`with`](Self::with), when a method with the same id is already in the set.
+    #[must_use]
+    pub fn method<M: Method + Default>(self) -> Self {
+        self.with(M::default())
+    }
+
     /// The descriptors, in the order the methods were added.
     pub fn descriptors(&self) -> Vec<MethodDescriptor> {
         self.entries.iter().map(|(d, _)| d.clone()).collect()
@@ -495,7 +517,7 @@ mod tests {
     }
 
     /// Creates a number.
-    #[method(id = "numbers.create", name = "Create Number", category = "Numbers", find_effect = find)]
+    #[method(id = "numbers.create", name = "Create Number", find_effect = find)]
     fn create(cx: &mut Context<'_>, input: Times) -> Result<i64, ConnectorError> {
         let body: Value = cx.send(HttpRequest::post("/numbers"))?.decode()?;
         Ok(body["n"].as_i64().unwrap_or_default() * i64::try_from(input.times).unwrap_or(0))
@@ -507,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_function_becomes_a_method_with_its_doc_comment_as_description() {
-        let methods = MethodSet::new().with(stream).with(create);
+        let methods = MethodSet::new().method::<stream>().method::<create>();
         let streaming = methods.descriptor("numbers.stream").expect("registered");
         assert_eq!(
             streaming.description,
@@ -528,8 +550,19 @@ mod tests {
     }
 
     #[test]
+    fn the_function_stays_a_function_and_its_name_a_free_name() {
+        let host = Recorder::default();
+        let settings = Map::new();
+        let mut cx = Context::new(&host, &settings);
+        assert_eq!(stream(&mut cx, Times { times: 2 }), Ok(2));
+        // A local of the method's name is a binding, not a pattern matching the method.
+        let create = 5;
+        assert_eq!(create, 5);
+    }
+
+    #[test]
     fn calls_and_effect_lookups_reach_the_function() {
-        let methods = MethodSet::new().with(stream).with(create);
+        let methods = MethodSet::new().method::<stream>().method::<create>();
         let host = Recorder::default();
         let settings = Map::new();
         assert_eq!(

@@ -1,10 +1,11 @@
-//! The attributes of connector authoring: `#[method]` (a method written as a function) and
-//! `#[output]` (a type that keeps every field of the API object it holds).
+//! The attributes of connector authoring: `#[method]` (a method written as a function),
+//! `#[output]` (a type that keeps every field of the API object it holds) and `#[input]` (a
+//! method's input: unknown fields refused, options optional).
 //!
-//! Use them through `plugboard_core::method` and `plugboard_core::output`, whose documentation
-//! shows them at work. This crate exists only because an attribute must live in a proc-macro
-//! crate; everything `#[method]` writes is an ordinary `plugboard_core::Method` impl, the layer
-//! underneath, and everything `#[output]` writes is serde attributes and one field.
+//! Use them through `plugboard_core`, whose documentation shows them at work. This crate exists
+//! only because an attribute must live in a proc-macro crate; everything `#[method]` writes is an
+//! ordinary `plugboard_core::Method` impl, the layer underneath, and everything `#[output]` and
+//! `#[input]` write is serde attributes (and, for outputs, one field).
 //!
 //! Why a proc-macro rather than `macro_rules!`: an attribute leaves the function as plain Rust
 //! that rustfmt formats and rust-analyzer understands, where a `macro_rules!` call would wrap every
@@ -41,7 +42,7 @@ pub fn method(args: TokenStream, item: TokenStream) -> TokenStream {
 struct Options {
     id: Option<LitStr>,
     name: Option<LitStr>,
-    category: Option<LitStr>,
+    category: Option<Expr>,
     idempotent: bool,
     poll_trigger: bool,
     find_effect: Option<Path>,
@@ -64,7 +65,7 @@ impl Options {
             _ => {
                 return Err(meta.error(
                     "unknown `#[method]` argument; expected `id = \"..\"`, `name = \"..\"`, \
-                     `category = \"..\"`, `idempotent`, `poll_trigger` or `find_effect = path`",
+                     `category = ..`, `idempotent`, `poll_trigger` or `find_effect = path`",
                 ));
             }
         }
@@ -84,7 +85,18 @@ fn required(value: Option<LitStr>, what: &str) -> syn::Result<LitStr> {
 fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let id = required(options.id, "id")?;
     let name = required(options.name, "name")?;
-    let category = required(options.category, "category")?;
+    let category = match options.category {
+        Some(category) => category.into_token_stream(),
+        None => {
+            let category = category_of(&id.value()).ok_or_else(|| {
+                syn::Error::new(
+                    id.span(),
+                    "an id is `<category>.<verb>` (e.g. `contact_lists.get`), or give `category`",
+                )
+            })?;
+            LitStr::new(&category, id.span()).into_token_stream()
+        }
+    };
     let description = description(&function.attrs).ok_or_else(|| {
         syn::Error::new(
             function.sig.ident.span(),
@@ -107,21 +119,6 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
 
     let ident = &sig.ident;
     let vis = &function.vis;
-    let docs: Vec<&Attribute> = function
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .collect();
-    let others: Vec<&Attribute> = function
-        .attrs
-        .iter()
-        .filter(|a| !a.path().is_ident("doc"))
-        .collect();
-    let mut inner = function.clone();
-    inner.attrs = others.into_iter().cloned().collect();
-    inner.vis = syn::Visibility::Inherited;
-    inner.sig.ident = syn::Ident::new("body", ident.span());
-
     let idempotent = options.idempotent;
     let kind = if options.poll_trigger {
         quote!(::plugboard_core::MethodKind::PollTrigger)
@@ -145,11 +142,16 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         }
     });
 
+    // The function stays as it is (callable, testable, documented); its `Method` is a braced
+    // struct of the same name, which lives in the type namespace only, so it neither clashes
+    // with the function nor turns a local variable of that name into a pattern.
     Ok(quote! {
-        #(#docs)*
+        #function
+
+        #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #[derive(Debug, Clone, Copy, Default)]
-        #vis struct #ident;
+        #vis struct #ident {}
 
         impl ::plugboard_core::Method for #ident {
             type Input = #input;
@@ -169,13 +171,29 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 cx: &mut ::plugboard_core::Context<'_, #record>,
                 input: #input,
             ) -> ::core::result::Result<#output, ::plugboard_core::ConnectorError> {
-                #inner
-                body(cx, input)
+                #ident(cx, input)
             }
 
             #find_effect
         }
     })
+}
+
+/// The category an id implies: its prefix in title case (`contact_lists.get` → "Contact Lists").
+fn category_of(id: &str) -> Option<String> {
+    let (prefix, _) = id.split_once('.')?;
+    let words: Vec<String> = prefix
+        .split('_')
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The first paragraph of the doc comment, its lines joined by single spaces.
@@ -285,25 +303,64 @@ fn output_type(output: &ReturnType) -> syn::Result<&Type> {
 /// See `plugboard_core::output` for the documentation and examples.
 #[proc_macro_attribute]
 pub fn output(args: TokenStream, item: TokenStream) -> TokenStream {
+    rewrite_struct(args, item, "output", faithful)
+}
+
+/// Makes a struct a method's input: strict about unknown fields, lenient about absent options.
+///
+/// See `plugboard_core::input` for the documentation and examples.
+#[proc_macro_attribute]
+pub fn input(args: TokenStream, item: TokenStream) -> TokenStream {
+    rewrite_struct(args, item, "input", strict)
+}
+
+fn rewrite_struct(
+    args: TokenStream,
+    item: TokenStream,
+    name: &str,
+    rewrite: fn(&mut ItemStruct) -> syn::Result<()>,
+) -> TokenStream {
     if !args.is_empty() {
-        return syn::Error::new(Span::call_site(), "`#[output]` takes no arguments")
+        return syn::Error::new(Span::call_site(), format!("`#[{name}]` takes no arguments"))
             .to_compile_error()
             .into();
     }
     let mut item = syn::parse_macro_input!(item as ItemStruct);
-    match faithful(&mut item) {
+    match rewrite(&mut item) {
         Ok(()) => item.into_token_stream().into(),
         Err(error) => error.to_compile_error().into(),
     }
 }
 
+fn named_fields<'a>(item: &'a mut ItemStruct, name: &str) -> syn::Result<&'a mut syn::FieldsNamed> {
+    let span = item.ident.span();
+    match &mut item.fields {
+        Fields::Named(fields) => Ok(fields),
+        _ => Err(syn::Error::new(
+            span,
+            format!("`#[{name}]` is for structs with named fields"),
+        )),
+    }
+}
+
+/// An `Option` field reads absent or `null` as `None`, and leaves `None` out when written.
+fn optional(field: &mut Field, serde: &[String]) {
+    let missing_default = !serde.iter().any(|w| w == "default");
+    let missing_skip = !serde.iter().any(|w| w == "skip_serializing_if");
+    match (missing_default, missing_skip) {
+        (true, true) => field.attrs.push(syn::parse_quote!(
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+        )),
+        (true, false) => field.attrs.push(syn::parse_quote!(#[serde(default)])),
+        (false, true) => field.attrs.push(syn::parse_quote!(
+            #[serde(skip_serializing_if = "Option::is_none")]
+        )),
+        (false, false) => {}
+    }
+}
+
 fn faithful(item: &mut ItemStruct) -> syn::Result<()> {
-    let Fields::Named(fields) = &mut item.fields else {
-        return Err(syn::Error::new(
-            item.ident.span(),
-            "`#[output]` is for structs with named fields",
-        ));
-    };
+    let fields = named_fields(item, "output")?;
     let mut has_unnamed = false;
     for field in &mut fields.named {
         has_unnamed |= field.ident.as_ref().is_some_and(|i| i == "unnamed");
@@ -311,24 +368,10 @@ fn faithful(item: &mut ItemStruct) -> syn::Result<()> {
         if serde.iter().any(|w| w == "flatten") {
             continue;
         }
-        let missing_default = !serde.iter().any(|w| w == "default");
         match last_segment(&field.ty).as_deref() {
-            // Absent or `null` reads as `None`, and `None` is left out, as the API left it out.
-            Some("Option") => {
-                let skip = !serde.iter().any(|w| w == "skip_serializing_if");
-                match (missing_default, skip) {
-                    (true, true) => field.attrs.push(syn::parse_quote!(
-                        #[serde(default, skip_serializing_if = "Option::is_none")]
-                    )),
-                    (true, false) => field.attrs.push(syn::parse_quote!(#[serde(default)])),
-                    (false, true) => field.attrs.push(syn::parse_quote!(
-                        #[serde(skip_serializing_if = "Option::is_none")]
-                    )),
-                    (false, false) => {}
-                }
-            }
+            Some("Option") => optional(field, &serde),
             // A list the API left out reads as empty.
-            Some("Vec") if missing_default => {
+            Some("Vec") if !serde.iter().any(|w| w == "default") => {
                 field.attrs.push(syn::parse_quote!(#[serde(default)]));
             }
             _ => {}
@@ -344,6 +387,24 @@ fn faithful(item: &mut ItemStruct) -> syn::Result<()> {
             },
         )?;
         fields.named.push(unnamed);
+    }
+    Ok(())
+}
+
+fn strict(item: &mut ItemStruct) -> syn::Result<()> {
+    if !serde_words(&item.attrs)
+        .iter()
+        .any(|w| w == "deny_unknown_fields")
+    {
+        item.attrs
+            .push(syn::parse_quote!(#[serde(deny_unknown_fields)]));
+    }
+    let fields = named_fields(item, "input")?;
+    for field in &mut fields.named {
+        if last_segment(&field.ty).as_deref() == Some("Option") {
+            let serde = serde_words(&field.attrs);
+            optional(field, &serde);
+        }
     }
     Ok(())
 }

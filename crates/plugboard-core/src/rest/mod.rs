@@ -61,7 +61,7 @@
 //! pub fn list(cx: &mut Context<'_, Ticket>, _input: ListInput) -> Result<Streamed, ConnectorError> {
 //!     API.stream(cx, HttpRequest::get("/tickets").query("limit", 100), "tickets")
 //! }
-//! # let _ = plugboard_core::MethodSet::new().with(get).with(list);
+//! # let _ = plugboard_core::MethodSet::new().method::<get>().method::<list>();
 //! ```
 
 mod errors;
