@@ -542,11 +542,16 @@ pub struct CreateOrUpdateOutput {
     /// The contact's id.
     pub contact_id: String,
     /// Whether a new contact was created (HTTP 201) rather than an existing one updated (200).
-    #[serde(default)]
     pub created: bool,
     /// `created` or `updated`.
-    #[serde(default)]
     pub action: String,
+}
+
+/// The API's answer to a sign-up.
+#[output]
+#[derive(Deserialize)]
+struct SignUpAnswer {
+    contact_id: String,
 }
 
 /// Creates a contact, or updates the one with this email address (only the fields given; lists
@@ -567,10 +572,16 @@ pub fn create_or_update(
 ) -> Result<CreateOrUpdateOutput> {
     let request = HttpRequest::post("/contacts/sign_up_form").json(&input)?;
     let response = API.errors().check(send_unless_conflicting(cx, &request)?)?;
-    let mut output: CreateOrUpdateOutput = response.decode()?;
-    output.created = response.status == 201;
-    output.action = if output.created { "created" } else { "updated" }.to_owned();
-    Ok(output)
+    let mut answer: SignUpAnswer = response.decode()?;
+    // The status says which it was; the API's own `action` is replaced, not repeated.
+    answer.unnamed.remove("action");
+    let created = response.status == 201;
+    Ok(CreateOrUpdateOutput {
+        contact_id: answer.contact_id,
+        created,
+        action: if created { "created" } else { "updated" }.to_owned(),
+        unnamed: answer.unnamed,
+    })
 }
 
 /// Sends a sign-up, sending it again (after 0.5 s, 1 s, 2 s) while the API answers 409: per the
