@@ -432,8 +432,8 @@ fn own<'s>(root: &'s Value, map: &'s Map<String, Value>, segment: &Segment) -> O
                 }]);
             }
             if open {
-                let keeps_unnamed = map.get(plugboard_core::unnamed::UNNAMED_KEYWORD)
-                    == Some(&Value::Bool(true));
+                let keeps_unnamed =
+                    map.get(plugboard_core::unnamed::UNNAMED_KEYWORD) == Some(&Value::Bool(true));
                 if keeps_unnamed
                     && let Some(named) = properties.and_then(|p| misspelt(name, p.keys()))
                 {
@@ -773,10 +773,7 @@ mod tests {
             "x-plugboard-unnamed": true
         });
         let typo = error(&schema, "organisation_name");
-        assert!(
-            typo.contains("did you mean `organization_name`?"),
-            "{typo}"
-        );
+        assert!(typo.contains("did you mean `organization_name`?"), "{typo}");
         for unnamed in ["created_by", "sms_channel", "anything"] {
             assert!(
                 warning(&schema, unnamed).contains("cannot be checked before the run"),
