@@ -536,10 +536,17 @@ mod tests {
                 "{path}"
             );
         }
-        let lib = names.render(TEMPLATES[2].1).expect("renders");
+        let template = |path: &str| {
+            TEMPLATES
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, t)| *t)
+                .expect("a template")
+        };
+        let lib = names.render(template("src/lib.rs")).expect("renders");
         assert!(lib.contains("pub struct AcmeCrm;"));
         assert!(lib.contains("const ID: &'static str = \"acme-crm\";"));
-        let plugin = names.render(TEMPLATES[6].1).expect("renders");
+        let plugin = names.render(template("plugin/src/lib.rs")).expect("renders");
         assert!(plugin.contains("export_connector!(acme_crm::AcmeCrm)"));
     }
 
