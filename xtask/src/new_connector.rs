@@ -546,7 +546,9 @@ mod tests {
         let lib = names.render(template("src/lib.rs")).expect("renders");
         assert!(lib.contains("pub struct AcmeCrm;"));
         assert!(lib.contains("const ID: &'static str = \"acme-crm\";"));
-        let plugin = names.render(template("plugin/src/lib.rs")).expect("renders");
+        let plugin = names
+            .render(template("plugin/src/lib.rs"))
+            .expect("renders");
         assert!(plugin.contains("export_connector!(acme_crm::AcmeCrm)"));
     }
 
