@@ -918,7 +918,7 @@ fn a_failed_import_names_the_imports_already_started() {
 }
 
 #[test]
-fn responses_with_fields_the_connector_does_not_know_decode_and_leave_them_out() {
+fn responses_with_fields_the_connector_does_not_know_decode_and_keep_them() {
     let (result, _) = call(
         "contacts.get",
         json!({"contact_id": "1618ae62-4752-11e9-9c8a-fa163e6b01c1", "include": ["custom_fields", "notes"]}),
@@ -937,7 +937,12 @@ fn responses_with_fields_the_connector_does_not_know_decode_and_leave_them_out()
     let contact = result.expect("decodes");
     assert_eq!(contact["custom_fields"][0]["value"], "Tesla");
     assert_eq!(contact["notes"][0]["content"], "hi");
-    assert!(contact.get("sms_channel").is_none());
-    assert!(contact["email_address"].get("brand_new_flag").is_none());
-    assert!(contact["custom_fields"][0].get("created_at").is_none());
+    // Invariant 7: fields no output type names reach the workflow, at every depth.
+    assert_eq!(
+        contact["sms_channel"],
+        json!({"sms_address": "7815551212", "dial_code": "1"})
+    );
+    assert_eq!(contact["email_address"]["brand_new_flag"], json!(true));
+    assert_eq!(contact["custom_fields"][0]["created_at"], "2026-01-01");
+    assert_eq!(contact["notes"][0]["author"], "someone");
 }

@@ -28,7 +28,7 @@ const BUILTIN_HOSTS: [(&str, &str); 2] = [
 ];
 
 /// Every template: path of the rendered file inside `connectors/<name>/`, and the template text.
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 9] = [
     (
         "Cargo.toml",
         include_str!("../templates/connector/Cargo.toml.tmpl"),
@@ -46,8 +46,16 @@ const TEMPLATES: [(&str, &str); 7] = [
         include_str!("../templates/connector/src/methods.rs.tmpl"),
     ),
     (
-        "src/errors.rs",
-        include_str!("../templates/connector/src/errors.rs.tmpl"),
+        "src/api.rs",
+        include_str!("../templates/connector/src/api.rs.tmpl"),
+    ),
+    (
+        "tests/replay.rs",
+        include_str!("../templates/connector/tests/replay.rs.tmpl"),
+    ),
+    (
+        "tests/cassettes/items.json",
+        include_str!("../templates/connector/tests/cassettes/items.json.tmpl"),
     ),
     (
         "plugin/Cargo.toml",
@@ -61,7 +69,7 @@ const TEMPLATES: [(&str, &str); 7] = [
 
 /// Identifiers the templates import or define next to the connector type; a connector whose type
 /// name would be one of them gets a `Connector` suffix instead of a name clash.
-const TAKEN_TYPE_NAMES: [&str; 18] = [
+const TAKEN_TYPE_NAMES: [&str; 21] = [
     "ApiKeyAuth",
     "ApiKeyPlacement",
     "AuthSpec",
@@ -80,6 +88,9 @@ const TAKEN_TYPE_NAMES: [&str; 18] = [
     "Map",
     "Value",
     "Self",
+    "ConnectorError",
+    "Harness",
+    "ReplayHost",
 ];
 
 /// Names a crate cannot have: Rust keywords (the crate is named in `use` lines) and the standard
@@ -525,10 +536,19 @@ mod tests {
                 "{path}"
             );
         }
-        let lib = names.render(TEMPLATES[2].1).expect("renders");
+        let template = |path: &str| {
+            TEMPLATES
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, t)| *t)
+                .expect("a template")
+        };
+        let lib = names.render(template("src/lib.rs")).expect("renders");
         assert!(lib.contains("pub struct AcmeCrm;"));
         assert!(lib.contains("const ID: &'static str = \"acme-crm\";"));
-        let plugin = names.render(TEMPLATES[6].1).expect("renders");
+        let plugin = names
+            .render(template("plugin/src/lib.rs"))
+            .expect("renders");
         assert!(plugin.contains("export_connector!(acme_crm::AcmeCrm)"));
     }
 

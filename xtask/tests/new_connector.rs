@@ -98,14 +98,17 @@ fn read(path: impl AsRef<Path>) -> String {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.as_ref().display()))
 }
 
-/// Answers every request with `{"status": "ok"}` and keeps the requests.
+/// Answers every request with an item and keeps the requests.
 #[derive(Default)]
 struct OkHost(std::sync::Mutex<Vec<HttpRequest>>);
 
 impl Host for OkHost {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
         self.0.lock().expect("not poisoned").push(request);
-        Ok(HttpResponse::json(200, &json!({"status": "ok"})))
+        Ok(HttpResponse::json(
+            201,
+            &json!({"id": "i-1", "name": "Probe"}),
+        ))
     }
     fn emit(&self, _record: Value) -> Result<(), ConnectorError> {
         Ok(())
@@ -179,10 +182,12 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
         "the scaffold's tests fail:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        stdout.contains("test result: ok. 7 passed"),
-        "expected the scaffold's 7 unit tests:\n{stdout}"
-    );
+    for (tests, what) in [(3, "unit tests"), (3, "replay tests")] {
+        assert!(
+            stdout.contains(&format!("test result: ok. {tests} passed")),
+            "expected the scaffold's {tests} {what}:\n{stdout}"
+        );
+    }
 
     // It is formatted and lint-clean, as CI requires of every package.
     for check in [
@@ -219,24 +224,24 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
     let manifest = plugin.manifest();
     assert_eq!(manifest.id, NAME);
     assert_eq!(manifest.name, "Probe Connector");
-    assert_eq!(manifest.methods[0].id, "status.get");
+    assert_eq!(manifest.methods[0].id, "items.list");
     let host = OkHost::default();
     let output = plugin
         .invoke(
             &Invocation {
-                method: "status.get".into(),
-                input: json!({}),
+                method: "items.create".into(),
+                input: json!({"name": "Probe"}),
                 settings: serde_json::Map::new(),
             },
             &host,
         )
         .expect("the call crosses the ABI");
-    assert_eq!(output, json!({"status": "ok"}));
+    assert_eq!(output, json!({"id": "i-1", "name": "Probe"}));
     let requests = host.0.lock().expect("not poisoned").clone();
     assert_eq!(requests.len(), 1);
     assert_eq!(
         (requests[0].method, requests[0].path.as_str()),
-        (HttpMethod::Get, "/status")
+        (HttpMethod::Post, "/items")
     );
 
     // The real `plugboard` lists it from a plugin directory, beside the built-ins.

@@ -7,10 +7,8 @@
 //! Linking this crate registers the connector as a built-in; `plugin/` beside it builds the same
 //! connector as a plugin library.
 
-mod errors;
+mod api;
 mod methods;
-mod pagination;
-mod paths;
 pub mod settings;
 mod timestamp;
 

@@ -10,12 +10,11 @@
 //! request inside the connection's base URL.
 //!
 //! Methods: `http.request` (one call) and `http.list` (a paginated collection, streamed as
-//! records: RFC 8288 `Link` headers, a cursor in the body, or page numbers).
+//! records: RFC 8288 `Link` headers, a cursor in the body, page numbers or offsets).
 //!
 //! Linking this crate registers the connector as a built-in; `plugin/` beside it builds the same
 //! connector as a plugin library.
 
-mod link;
 mod methods;
 pub mod settings;
 
@@ -100,8 +99,8 @@ impl ConnectorDefinition for HttpApi {
 
     fn methods() -> MethodSet {
         MethodSet::new()
-            .with(methods::request::Request)
-            .with(methods::list::List)
+            .method::<methods::request::request>()
+            .method::<methods::list::list>()
     }
 }
 

@@ -8,6 +8,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The result of a method or of anything a method asks for.
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
 /// One problem reported by an API, kept with the API's own wording.
 ///
 /// Constant Contact, like many APIs, answers with `{error_key, error_message}` pairs; keeping both

@@ -184,6 +184,61 @@ impl HttpRequest {
         }
     }
 
+    /// Adds every field of `fields` (a struct, usually the method's input) as a query parameter,
+    /// in declaration order: text as it is, numbers and `true` as JSON writes them, enums by
+    /// their serde names, lists joined with commas (`status=active,unsubscribed`). `null`, `false`
+    /// and empty lists are left out, which leaves the API's defaults in place. Fields that belong
+    /// elsewhere (a path segment) are marked `#[serde(skip_serializing)]`.
+    ///
+    /// ```
+    /// use plugboard_core::HttpRequest;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// #[serde(rename_all = "snake_case")]
+    /// enum Status { Active, TempHold }
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Filters { status: Vec<Status>, email: Option<String>, include_count: bool, limit: u32 }
+    ///
+    /// let filters = Filters { status: vec![Status::Active, Status::TempHold], email: None, include_count: false, limit: 50 };
+    /// let request = HttpRequest::get("/contacts").query_from(&filters)?;
+    /// assert_eq!(request.query, [
+    ///     ("status".to_owned(), "active,temp_hold".to_owned()),
+    ///     ("limit".to_owned(), "50".to_owned()),
+    /// ]);
+    /// # Ok::<(), plugboard_core::ConnectorError>(())
+    /// ```
+    pub fn query_from<T: Serialize>(mut self, fields: &T) -> Result<Self, ConnectorError> {
+        let invalid = |message: String| ConnectorError::InvalidInput { message };
+        let value = serde_json::to_value(fields)
+            .map_err(|e| invalid(format!("cannot encode query parameters: {e}")))?;
+        let serde_json::Value::Object(fields) = value else {
+            return Err(invalid("query parameters come from a struct".to_owned()));
+        };
+        let text = |name: &str, value: &serde_json::Value| match value {
+            serde_json::Value::String(text) => Ok(text.clone()),
+            serde_json::Value::Number(number) => Ok(number.to_string()),
+            serde_json::Value::Bool(flag) => Ok(flag.to_string()),
+            _ => Err(invalid(format!(
+                "`{name}` cannot be a query parameter: it is not text, a number or a boolean"
+            ))),
+        };
+        for (name, value) in fields {
+            let joined = match &value {
+                serde_json::Value::Null | serde_json::Value::Bool(false) => continue,
+                serde_json::Value::Array(items) if items.is_empty() => continue,
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|item| text(&name, item))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                other => text(&name, other)?,
+            };
+            self.query.push((name, joined));
+        }
+        Ok(self)
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -374,6 +429,22 @@ mod tests {
         ] {
             assert_eq!(forbidden_request_header(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn query_fields_refuse_nested_objects() {
+        #[derive(Serialize)]
+        struct Nested {
+            inner: std::collections::BTreeMap<&'static str, u8>,
+        }
+        let nested = Nested {
+            inner: [("a", 1)].into(),
+        };
+        assert!(matches!(
+            HttpRequest::get("/x").query_from(&nested),
+            Err(ConnectorError::InvalidInput { .. })
+        ));
+        assert!(HttpRequest::get("/x").query_from(&3).is_err());
     }
 
     #[test]

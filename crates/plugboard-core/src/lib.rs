@@ -6,7 +6,11 @@
 //!
 //! - [`Manifest`], [`AuthSpec`], [`RateLimit`], [`MethodDescriptor`]: what a connector declares.
 //! - [`settings`]: partner-level and per-connection settings, secrets, merge and validation.
-//! - [`Method`], [`MethodSet`], [`Context`]: typed methods, erased for the host.
+//! - [`macro@method`], [`Method`], [`MethodSet`], [`Context`]: methods written as functions of a
+//!   context and a typed input ([`macro@input`]: unknown fields refused), erased for the host.
+//! - [`rest`]: the toolkit of REST connectors: error mapping, paging, items, path segments.
+//! - [`macro@output`], [`Unnamed`]: output types that keep every field of the API object they
+//!   hold, named or not (invariant 7).
 //! - [`Host`], [`HttpRequest`], [`HttpResponse`], [`ConnectorError`]: what a method may ask for.
 //! - [`Connector`], [`ConnectorDefinition`], [`register_connector!`], [`export_connector!`]: how a
 //!   connector is defined, registered as a built-in and exported as a plugin.
@@ -21,7 +25,13 @@ pub mod manifest;
 pub mod method;
 pub mod plugin;
 pub mod rate_limit;
+pub mod rest;
 pub mod settings;
+pub mod unnamed;
+
+// Lets `#[method]`, which names `::plugboard_core`, be used inside this crate's own tests.
+#[cfg(test)]
+extern crate self as plugboard_core;
 
 pub use auth::{
     ApiKeyAuth, ApiKeyPlacement, AuthSelectionError, AuthSpec, BasicAuth, ClientAuth,
@@ -31,14 +41,16 @@ pub use connector::{
     Connector, ConnectorDefinition, DefinedConnector, Invocation, Registration,
     builtin_registrations,
 };
-pub use error::{ApiErrorDetail, ConnectorError};
+pub use error::{ApiErrorDetail, ConnectorError, Result};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
 pub use manifest::{
     BaseUrlError, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
 };
 pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
+pub use plugboard_macros::{input, method, output};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
+pub use unnamed::Unnamed;
 
 #[doc(hidden)]
 pub use inventory;

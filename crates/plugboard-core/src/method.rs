@@ -1,6 +1,64 @@
 //! Typed methods and the method set that erases their types for the host.
 //!
-//! Authors write a [`Method`] with real Rust input and output types; the [`MethodSet`] derives each
+//! # Methods as functions
+//!
+//! A method is a function of a [`Context`] and a typed input, returning its output, the way an
+//! axum handler is a function of its extractors. [`macro@method`] registers it: its arguments
+//! give the id, name, category and behaviour, the first paragraph of its doc comment is the
+//! description users see (one place, not a comment and a string repeating each other), and the
+//! types come from the signature: the input from the second argument, the output from
+//! `Result<Output, ConnectorError>`, and the records from the context, `&mut Context<'_>` for a
+//! method that returns one value, `&mut Context<'_, Record>` for one that streams records.
+//!
+//! ```
+//! use plugboard_core::{Context, HttpRequest, MethodKind, MethodSet, OutputShape, Result, input, method};
+//! use serde_json::json;
+//!
+//! /// Input of `status.get`.
+//! #[input]
+//! #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+//! pub struct StatusInput {
+//!     /// Also report each component.
+//!     #[serde(default)]
+//!     pub verbose: bool,
+//!     /// Only this component.
+//!     pub component: Option<String>,
+//! }
+//!
+//! /// Reports whether the API is up.
+//! ///
+//! /// Later paragraphs are for readers of the code; only the first is the description.
+//! #[method(id = "status.get", name = "Get Status", category = "Health", idempotent)]
+//! pub fn get_status(cx: &mut Context<'_>, input: StatusInput) -> Result<u16> {
+//!     Ok(cx.send(HttpRequest::get("/status").query_from(&input)?)?.status)
+//! }
+//!
+//! // The function is registered by its name, and stays an ordinary function.
+//! let methods = MethodSet::new().method::<get_status>();
+//! let descriptor = methods.descriptor("status.get").expect("registered");
+//! assert_eq!(descriptor.description, "Reports whether the API is up.");
+//! assert_eq!((descriptor.kind, descriptor.output), (MethodKind::Action, OutputShape::One));
+//! assert!(descriptor.idempotent && !descriptor.finds_effect);
+//! // `#[input]`: a misspelt field is refused, an option may be left out.
+//! assert_eq!(descriptor.input_schema.get("additionalProperties"), Some(&json!(false)));
+//! assert_eq!(descriptor.input_schema.get("required"), None);
+//! ```
+//!
+//! [`macro@input`] marks a method's input type: it refuses unknown fields (a misspelt field is an
+//! error before any request, not a filter silently left out) and makes every `Option` field
+//! optional, left out when the input is written as a body or query (`None` is the API's default).
+//!
+//! The attribute's arguments: `id` and `name` (required); `category` (by default the id's prefix
+//! in title case: `contact_lists.get` is in "Contact Lists"); `idempotent` (repeating a
+//! call with the same input is harmless, so the host may retry it); `poll_trigger` (the method is
+//! a poll trigger rather than an action); `find_effect = path` (a function
+//! `fn(&mut Context<'_, R>, &Input) -> Result<Option<Output>, ConnectorError>` that tells whether
+//! a call whose answer was lost took effect, see [`Method::find_effect`]). The attribute leaves
+//! the function as it is and adds a type of the same name (a hidden empty struct, in the type
+//! namespace only) that implements [`Method`], the layer underneath, which stays available for
+//! methods that need state of their own; [`MethodSet::method`] registers it.
+//!
+//! Authors write [`Method`]s with real Rust input and output types; the [`MethodSet`] derives each
 //! method's descriptor (with JSON Schemas generated from those types) and dispatches JSON calls by
 //! id. The host only ever sees descriptors and JSON, which is what lets the same connector run built
 //! in or as a plugin.
@@ -115,7 +173,7 @@ pub trait Method: Send + Sync + 'static {
 
 /// What a method can use during a call: the host's services and the connection's non-secret
 /// settings, with typed record emission.
-pub struct Context<'a, R> {
+pub struct Context<'a, R = NoRecords> {
     host: &'a dyn Host,
     settings: &'a Map<String, Value>,
     emitted: u64,
@@ -335,6 +393,15 @@ impl MethodSet {
         self
     }
 
+    /// Adds a method written as a function with [`macro@method`]: `.method::<tags::list>()`.
+    ///
+    /// # Panics
+    /// Like [`with`](Self::with), when a method with the same id is already in the set.
+    #[must_use]
+    pub fn method<M: Method + Default>(self) -> Self {
+        self.with(M::default())
+    }
+
     /// The descriptors, in the order the methods were added.
     pub fn descriptors(&self) -> Vec<MethodDescriptor> {
         self.entries.iter().map(|(d, _)| d.clone()).collect()
@@ -391,5 +458,138 @@ pub fn describe<M: Method>() -> MethodDescriptor {
         output_schema: schemars::schema_for!(M::Output),
         record_schema: streams.then(|| schemars::schema_for!(M::Record)),
         finds_effect: M::FINDS_EFFECT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::method;
+
+    /// Answers every request with `{"n": 1}` and keeps what is emitted.
+    #[derive(Default)]
+    struct Recorder {
+        emitted: Mutex<Vec<Value>>,
+    }
+
+    impl Host for Recorder {
+        fn send(&self, _: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+            Ok(HttpResponse::json(200, &json!({"n": 1})))
+        }
+        fn emit(&self, record: Value) -> Result<(), ConnectorError> {
+            self.emitted.lock().expect("not poisoned").push(record);
+            Ok(())
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+        fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+
+    /// Input of the test methods.
+    #[derive(serde::Deserialize, JsonSchema)]
+    struct Times {
+        times: u64,
+    }
+
+    /// Streams `times` numbers
+    /// and returns how many.
+    ///
+    /// Not part of the description.
+    #[method(
+        id = "numbers.stream",
+        name = "Stream Numbers",
+        category = "Numbers",
+        poll_trigger
+    )]
+    fn stream(cx: &mut Context<'_, u64>, input: Times) -> Result<u64, ConnectorError> {
+        for n in 0..input.times {
+            cx.emit(&n)?;
+        }
+        Ok(cx.emitted())
+    }
+
+    /// Creates a number.
+    #[method(id = "numbers.create", name = "Create Number", find_effect = find)]
+    fn create(cx: &mut Context<'_>, input: Times) -> Result<i64, ConnectorError> {
+        let body: Value = cx.send(HttpRequest::post("/numbers"))?.decode()?;
+        Ok(body["n"].as_i64().unwrap_or_default() * i64::try_from(input.times).unwrap_or(0))
+    }
+
+    fn find(_: &mut Context<'_>, input: &Times) -> Result<Option<i64>, ConnectorError> {
+        Ok((input.times == 7).then_some(7))
+    }
+
+    #[test]
+    fn a_function_becomes_a_method_with_its_doc_comment_as_description() {
+        let methods = MethodSet::new().method::<stream>().method::<create>();
+        let streaming = methods.descriptor("numbers.stream").expect("registered");
+        assert_eq!(
+            streaming.description,
+            "Streams `times` numbers and returns how many."
+        );
+        assert_eq!(streaming.kind, MethodKind::PollTrigger);
+        assert_eq!(streaming.output, OutputShape::Records);
+        assert!(!streaming.idempotent);
+        assert_eq!(
+            streaming.record_schema.as_ref().and_then(|s| s.get("type")),
+            Some(&json!("integer"))
+        );
+        let creating = methods.descriptor("numbers.create").expect("registered");
+        assert_eq!(creating.output, OutputShape::One);
+        assert!(creating.finds_effect);
+        assert_eq!(creating.name, "Create Number");
+        assert_eq!(creating.category, "Numbers");
+    }
+
+    #[test]
+    fn the_function_stays_a_function_and_its_name_a_free_name() {
+        let host = Recorder::default();
+        let settings = Map::new();
+        let mut cx = Context::new(&host, &settings);
+        assert_eq!(stream(&mut cx, Times { times: 2 }), Ok(2));
+        // A local of the method's name is a binding, not a pattern matching the method.
+        let create = 5;
+        assert_eq!(create, 5);
+    }
+
+    #[test]
+    fn calls_and_effect_lookups_reach_the_function() {
+        let methods = MethodSet::new().method::<stream>().method::<create>();
+        let host = Recorder::default();
+        let settings = Map::new();
+        assert_eq!(
+            methods.call("numbers.stream", &host, &settings, &json!({"times": 3})),
+            Ok(json!(3))
+        );
+        assert_eq!(
+            *host.emitted.lock().expect("not poisoned"),
+            [json!(0), json!(1), json!(2)]
+        );
+        assert_eq!(
+            methods.call("numbers.create", &host, &settings, &json!({"times": 2})),
+            Ok(json!(2))
+        );
+        let lookup = format!("numbers.create{EFFECT_LOOKUP_SUFFIX}");
+        assert_eq!(
+            methods.call(&lookup, &host, &settings, &json!({"times": 7})),
+            Ok(json!(7))
+        );
+        assert_eq!(
+            methods.call(&lookup, &host, &settings, &json!({"times": 1})),
+            Ok(Value::Null)
+        );
+        let streaming_lookup = format!("numbers.stream{EFFECT_LOOKUP_SUFFIX}");
+        assert!(matches!(
+            methods.call(&streaming_lookup, &host, &settings, &json!({"times": 1})),
+            Err(ConnectorError::NotImplemented { .. })
+        ));
     }
 }

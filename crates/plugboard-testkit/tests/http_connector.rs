@@ -49,6 +49,8 @@ impl Host for Api {
             ("/cursored", "cursor=c2") => {
                 page(json!({"data": [{"id": "b"}], "meta": {"next": null}}))
             }
+            ("/offsets", "offset=0&limit=2") => page(json!([{"n": 1, "new": {"x": 1}}, {"n": 2}])),
+            ("/offsets", "offset=2&limit=2") => page(json!([{"n": 3}])),
             ("/numbered", "page=1&per_page=2") => page(json!([1, 2])),
             ("/numbered", "page=2&per_page=2") => page(json!([3])),
             (path, query) => {
@@ -93,6 +95,8 @@ fn every_http_method_returns_and_streams_what_it_declares() {
     );
     assert_eq!(posted.ok()["status"], 201);
     assert_eq!(posted.ok()["body"]["id"], 7);
+    // Invariant 7: the API's fields reach the output as the API sent them, whatever they are.
+    assert_eq!(posted.ok()["body"]["tags"], json!(["a"]));
     assert_eq!(
         call("http.request", json!({"path": "/empty"})).ok()["body"],
         Value::Null
@@ -127,6 +131,13 @@ fn every_http_method_returns_and_streams_what_it_declares() {
             "page_size_param": "per_page", "page_size": 2}}),
     );
     assert_eq!(numbered.ok()["count"], 3);
+    let offsets = call(
+        "http.list",
+        json!({"path": "/offsets", "pagination": {"style": "offset", "offset_param": "offset",
+            "limit_param": "limit", "limit": 2}}),
+    );
+    assert_eq!(offsets.ok()["pages"], 2);
+    assert_eq!(offsets.records[0], json!({"n": 1, "new": {"x": 1}}));
     let truncated = call(
         "http.list",
         json!({"path": "/linked", "pagination": {"style": "link_header"}, "max_pages": 1}),

@@ -12,7 +12,9 @@
 //! lists its `properties` without saying `additionalProperties` is taken as closed: the connector
 //! returns exactly those fields. Only an explicit `additionalProperties` (true or a schema, as a
 //! flattened map gives), `patternProperties` or an object whose fields are not listed leave room
-//! for other fields.
+//! for other fields. An API object that keeps the fields its type does not name (marked
+//! `x-plugboard-unnamed`, invariant 7) is open too, except that a key one edit away from a field
+//! it names is taken for that field misspelt: it is an error with the field suggested.
 
 use std::sync::OnceLock;
 
@@ -430,6 +432,13 @@ fn own<'s>(root: &'s Value, map: &'s Map<String, Value>, segment: &Segment) -> O
                 }]);
             }
             if open {
+                let keeps_unnamed =
+                    map.get(plugboard_core::unnamed::UNNAMED_KEYWORD) == Some(&Value::Bool(true));
+                if keeps_unnamed
+                    && let Some(named) = properties.and_then(|p| misspelt(name, p.keys()))
+                {
+                    return Outcome::Missing(vec![named]);
+                }
                 return Outcome::Open;
             }
             if let Some(types) = &types
@@ -586,6 +595,13 @@ fn nearest<'f>(name: &str, fields: &[&'f str]) -> Option<&'f str> {
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, field)| field)
+}
+
+/// The field `name` is most likely a misspelling of: one edit away, or equal but for case.
+fn misspelt<'f>(name: &str, fields: impl Iterator<Item = &'f String>) -> Option<&'f str> {
+    fields
+        .map(String::as_str)
+        .find(|field| field.eq_ignore_ascii_case(name) || edit_distance(name, field) == 1)
 }
 
 /// Levenshtein distance in characters; names longer than a field name could be are not compared.

@@ -18,6 +18,7 @@ pub(crate) async fn summary(
         "contact_phone": "555-555-0100",
         "country_code": "US",
         "encoded_account_id": "a07e1sandbox0",
+        "encoded_partner_id": "a37sandbox95el",
         "first_name": "Sandra",
         "last_name": "Box",
         "organization_name": "Plugboard Sandbox Inc.",

@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use plugboard_core::rest::segment;
 use plugboard_core::{
-    ConnectorError, Context, HttpRequest, LogLevel, Method, MethodInfo, MethodKind, NoRecords,
+    ConnectorError, Context, HttpRequest, LogLevel, Result, input, method, output,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::errors::check;
-use crate::paths::segment;
+use crate::api::API;
 
 /// The most contacts one `contacts_json_import` request may carry (the API's documented limit).
 pub const MAX_CONTACTS_PER_IMPORT: usize = 40_000;
@@ -34,32 +34,27 @@ const MAX_POLL_DELAY: Duration = Duration::from_secs(30);
 const MAX_POLLS: u32 = 200;
 
 /// Counters of a bulk activity; which ones appear depends on the kind of activity.
+#[output]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ActivityStatus {
     /// Total number of items (contacts, lists, rows) the activity processes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub items_total_count: Option<u64>,
+    pub items_total_count: Option<i64>,
     /// Number of items processed so far.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub items_completed_count: Option<u64>,
+    pub items_completed_count: Option<i64>,
     /// Number of contacts in an import.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person_count: Option<u64>,
+    pub person_count: Option<i64>,
     /// Number of errors that cannot be corrected, for imports.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_count: Option<u64>,
+    pub error_count: Option<i64>,
     /// Number of errors that can be corrected in the Constant Contact UI, for imports.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correctable_count: Option<u64>,
+    pub correctable_count: Option<i64>,
     /// Number of previously unsubscribed contacts that could not be added to a list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cannot_add_to_list_count: Option<u64>,
+    pub cannot_add_to_list_count: Option<i64>,
     /// Number of lists involved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub list_count: Option<u64>,
+    pub list_count: Option<i64>,
 }
 
 /// A bulk activity (an asynchronous job) and how far it got.
+#[output]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Activity {
     /// Unique id of the activity; poll it with `bulk.get_activity` or `bulk.wait_for_activity`.
@@ -67,8 +62,7 @@ pub struct Activity {
     /// `initialized`, `processing`, `completed`, `cancelled`, `failed` or `timed_out`.
     pub state: String,
     /// How much of the job is done, in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percent_done: Option<u64>,
+    pub percent_done: Option<i64>,
     /// The API's messages about what went wrong, if anything.
     #[serde(
         default,
@@ -77,19 +71,14 @@ pub struct Activity {
     )]
     pub activity_errors: Vec<String>,
     /// Counters of processed items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ActivityStatus>,
     /// When the activity was created (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// When processing started (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     /// When processing finished (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     /// When the activity last changed (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
 
@@ -123,16 +112,13 @@ fn error_messages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Stri
 }
 
 /// `GET /activities/{activity_id}`.
-fn fetch_activity<R: Serialize>(
-    cx: &Context<'_, R>,
-    activity_id: &str,
-) -> Result<Activity, ConnectorError> {
+fn fetch_activity<R: Serialize>(cx: &Context<'_, R>, activity_id: &str) -> Result<Activity> {
     let path = format!("/activities/{}", segment("activity_id", activity_id)?);
-    check(cx.send(HttpRequest::get(path))?)?.decode()
+    API.call(cx, HttpRequest::get(path))
 }
 
 /// The time budget of a wait from the caller's `timeout_secs`.
-fn wait_budget(timeout_secs: Option<u64>) -> Result<Duration, ConnectorError> {
+fn wait_budget(timeout_secs: Option<u64>) -> Result<Duration> {
     let secs = timeout_secs.unwrap_or(DEFAULT_WAIT_SECS);
     if secs > MAX_WAIT_SECS {
         return Err(ConnectorError::InvalidInput {
@@ -152,7 +138,7 @@ pub(crate) fn wait_until_final<R: Serialize>(
     activity_id: &str,
     known: Option<Activity>,
     budget: Duration,
-) -> Result<Activity, ConnectorError> {
+) -> Result<Activity> {
     let mut current = known;
     let mut delay = Duration::from_secs(1);
     let mut waited = Duration::ZERO;
@@ -185,76 +171,47 @@ pub(crate) fn wait_until_final<R: Serialize>(
 }
 
 /// Input of `bulk.get_activity`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct GetActivityInput {
     /// The activity's id, as a bulk method returned it.
     pub activity_id: String,
 }
 
-/// `GET /activities/{activity_id}`.
-pub struct GetActivity;
-
-impl Method for GetActivity {
-    type Input = GetActivityInput;
-    type Output = Activity;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "bulk.get_activity",
-        name: "Get Bulk Activity",
-        category: "Bulk Activities",
-        description: "Gets the state, progress and errors of a bulk activity.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: GetActivityInput,
-    ) -> Result<Activity, ConnectorError> {
-        fetch_activity(cx, &input.activity_id)
-    }
+/// Gets the state, progress and errors of a bulk activity.
+#[method(
+    id = "bulk.get_activity",
+    name = "Get Bulk Activity",
+    category = "Bulk Activities",
+    idempotent
+)]
+pub fn get_activity(cx: &mut Context<'_>, input: GetActivityInput) -> Result<Activity> {
+    fetch_activity(cx, &input.activity_id)
 }
 
 /// Input of `bulk.wait_for_activity`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct WaitForActivityInput {
     /// The activity's id, as a bulk method returned it.
     pub activity_id: String,
     /// How long to keep polling, in seconds (default 600, at most 3600). Polls pause 1 s, 2 s,
     /// 4 s... up to 30 s apart.
-    #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub timeout_secs: Option<u64>,
 }
 
-/// Polls `GET /activities/{activity_id}` until the activity is final.
-pub struct WaitForActivity;
-
-impl Method for WaitForActivity {
-    type Input = WaitForActivityInput;
-    type Output = Activity;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "bulk.wait_for_activity",
-        name: "Wait for Bulk Activity",
-        category: "Bulk Activities",
-        description: "Polls a bulk activity politely until it is completed, failed, cancelled or \
-            timed out, and returns it; fails with a clear message when the time budget runs out.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: WaitForActivityInput,
-    ) -> Result<Activity, ConnectorError> {
-        let budget = wait_budget(input.timeout_secs)?;
-        wait_until_final(cx, &input.activity_id, None, budget)
-    }
+/// Polls a bulk activity politely until it is completed, failed, cancelled or timed out, and
+/// returns it; fails with a clear message when the time budget runs out.
+#[method(
+    id = "bulk.wait_for_activity",
+    name = "Wait for Bulk Activity",
+    category = "Bulk Activities",
+    idempotent
+)]
+pub fn wait_for_activity(cx: &mut Context<'_>, input: WaitForActivityInput) -> Result<Activity> {
+    let budget = wait_budget(input.timeout_secs)?;
+    wait_until_final(cx, &input.activity_id, None, budget)
 }
 
 /// Whether imported contacts gave explicit consent to SMS.
@@ -268,126 +225,87 @@ pub enum SmsPermission {
 }
 
 /// One contact to import, with the flat field names of the JSON import.
+#[input]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImportContact {
     /// Email address; identifies the contact (required unless `sms_number` is given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// First name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// Last name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// Job title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_title: Option<String>,
     /// Company name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
     /// Birthday month, 1-12 (needs `birthday_day`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday_month: Option<u8>,
     /// Birthday day, 1-31 (needs `birthday_month`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday_day: Option<u8>,
     /// Anniversary date, e.g. `2006-11-15`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anniversary: Option<String>,
     /// Primary phone number (kind `other`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// Home phone number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_phone: Option<String>,
     /// Work phone number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_phone: Option<String>,
     /// Mobile phone number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile_phone: Option<String>,
     /// Another phone number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_phone: Option<String>,
     /// Line 1 of the primary (home) street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,
     /// Line 2 of the primary street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street2: Option<String>,
     /// City of the primary address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
     /// State or province of the primary address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// Zip or postal code of the primary address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip: Option<String>,
     /// Country of the primary address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// Line 1 of the home street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_street: Option<String>,
     /// Line 2 of the home street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_street2: Option<String>,
     /// City of the home address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_city: Option<String>,
     /// State or province of the home address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_state: Option<String>,
     /// Zip or postal code of the home address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_zip: Option<String>,
     /// Country of the home address. (The spec spells this key `home country`, with a space, unlike
     /// `work_country` and `other_country`; the underscore form is sent.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_country: Option<String>,
     /// Line 1 of the work street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_street: Option<String>,
     /// Line 2 of the work street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_street2: Option<String>,
     /// City of the work address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_city: Option<String>,
     /// State or province of the work address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_state: Option<String>,
     /// Zip or postal code of the work address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_zip: Option<String>,
     /// Country of the work address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_country: Option<String>,
     /// Line 1 of the other street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_street: Option<String>,
     /// Line 2 of the other street address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_street2: Option<String>,
     /// City of the other address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_city: Option<String>,
     /// State or province of the other address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_state: Option<String>,
     /// Zip or postal code of the other address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_zip: Option<String>,
     /// Country of the other address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_country: Option<String>,
     /// US phone number for SMS (required unless `email` is given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_number: Option<String>,
     /// When the contact consented to SMS, e.g. `2024-07-03` (needed with explicit SMS permission).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_consent_date: Option<String>,
     /// Custom field values by the custom field's name (not its label); sent as `cf:<name>`. The
     /// fields must already exist in the account; at most 25 per contact.
@@ -457,8 +375,8 @@ impl<'de> Deserialize<'de> for EncodedContacts {
 }
 
 /// Input of `bulk.import_contacts`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImportContactsInput {
     /// The contacts to import, any number: they are split into imports of at most 40,000 contacts
     /// and under 4 MB each. Existing contacts (same email) are updated for the fields given.
@@ -468,13 +386,11 @@ pub struct ImportContactsInput {
     #[schemars(length(min = 1, max = 50))]
     pub list_ids: Vec<String>,
     /// Whether the contacts gave explicit SMS consent.
-    #[serde(default)]
     pub sms_permission_to_send: Option<SmsPermission>,
     /// Wait until every import is completed, failed, cancelled or timed out.
     #[serde(default)]
     pub wait: bool,
     /// With `wait`, how long to keep polling each import, in seconds (default 600, at most 3600).
-    #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub timeout_secs: Option<u64>,
 }
@@ -502,7 +418,7 @@ struct ImportBody<'a> {
 impl ImportBody<'_> {
     /// The body as a JSON value, the contacts moved into it rather than copied: an import carries
     /// up to 40,000 of them.
-    fn into_json(self) -> Result<Value, ConnectorError> {
+    fn into_json(self) -> Result<Value> {
         let Value::Object(mut body) = serde_json::to_value(ImportBody {
             import_data: Vec::new(),
             ..self
@@ -527,10 +443,7 @@ impl ImportBody<'_> {
 /// Splits encoded contacts into batches of at most [`MAX_CONTACTS_PER_IMPORT`] contacts whose
 /// serialized body (the envelope's `envelope_len` bytes plus contacts and commas) stays below
 /// [`MAX_IMPORT_BODY_BYTES`].
-fn split_imports(
-    contacts: Vec<Box<str>>,
-    envelope_len: usize,
-) -> Result<Vec<Vec<Box<str>>>, ConnectorError> {
+fn split_imports(contacts: Vec<Box<str>>, envelope_len: usize) -> Result<Vec<Vec<Box<str>>>> {
     let mut batches = Vec::new();
     let mut batch: Vec<Box<str>> = Vec::new();
     let mut size = envelope_len;
@@ -559,124 +472,114 @@ fn split_imports(
     Ok(batches)
 }
 
+/// Imports or updates any number of contacts into lists, split into imports of at most 40,000
+/// contacts and 4 MB; returns every import activity, optionally once done.
+///
 /// `POST /activities/contacts_json_import`, as many times as the limits require.
-pub struct ImportContacts;
-
-impl Method for ImportContacts {
-    type Input = ImportContactsInput;
-    type Output = ImportContactsOutput;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "bulk.import_contacts",
-        name: "Import Contacts",
-        category: "Bulk Activities",
-        description: "Imports or updates any number of contacts into lists, split into imports of \
-            at most 40,000 contacts and 4 MB; returns every import activity, optionally once done.",
-        kind: MethodKind::Action,
-        idempotent: false,
+#[method(
+    id = "bulk.import_contacts",
+    name = "Import Contacts",
+    category = "Bulk Activities"
+)]
+pub fn import_contacts(
+    cx: &mut Context<'_>,
+    input: ImportContactsInput,
+) -> Result<ImportContactsOutput> {
+    if input.contacts.0.is_empty() {
+        return Err(ConnectorError::InvalidInput {
+            message: "`contacts` is empty: nothing to import".into(),
+        });
+    }
+    if input.list_ids.is_empty() || input.list_ids.len() > 50 {
+        return Err(ConnectorError::InvalidInput {
+            message: format!(
+                "`list_ids` needs 1 to 50 list ids, got {}",
+                input.list_ids.len()
+            ),
+        });
+    }
+    let budget = wait_budget(input.timeout_secs)?;
+    let ImportContactsInput {
+        contacts,
+        list_ids,
+        sms_permission_to_send,
+        wait,
+        ..
+    } = input;
+    let envelope = ImportBody {
+        import_data: Vec::new(),
+        list_ids: &list_ids,
+        sms_permission_to_send,
     };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: ImportContactsInput,
-    ) -> Result<ImportContactsOutput, ConnectorError> {
-        if input.contacts.0.is_empty() {
-            return Err(ConnectorError::InvalidInput {
-                message: "`contacts` is empty: nothing to import".into(),
-            });
-        }
-        if input.list_ids.is_empty() || input.list_ids.len() > 50 {
-            return Err(ConnectorError::InvalidInput {
-                message: format!(
-                    "`list_ids` needs 1 to 50 list ids, got {}",
-                    input.list_ids.len()
-                ),
-            });
-        }
-        let budget = wait_budget(input.timeout_secs)?;
-        let ImportContactsInput {
-            contacts,
-            list_ids,
-            sms_permission_to_send,
-            wait,
-            ..
-        } = input;
-        let envelope = ImportBody {
-            import_data: Vec::new(),
+    let envelope_len = encoded_len(&envelope)?;
+    let total = contacts.0.len() as u64;
+    let batches = split_imports(contacts.0, envelope_len)?;
+    let count = batches.len();
+    let mut activities: Vec<Activity> = Vec::with_capacity(count);
+    for (number, encoded) in batches.into_iter().enumerate() {
+        let size = encoded.len();
+        // Decoded one import at a time: only this import's contacts exist as JSON values.
+        let import_data = encoded
+            .into_iter()
+            .map(|contact| serde_json::from_str(&contact))
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(|e| ConnectorError::InvalidInput {
+                message: format!("cannot encode the import as JSON: {e}"),
+            })?;
+        let body = ImportBody {
+            import_data,
             list_ids: &list_ids,
             sms_permission_to_send,
         };
-        let envelope_len = encoded_len(&envelope)?;
-        let total = contacts.0.len() as u64;
-        let batches = split_imports(contacts.0, envelope_len)?;
-        let count = batches.len();
-        let mut activities: Vec<Activity> = Vec::with_capacity(count);
-        for (number, encoded) in batches.into_iter().enumerate() {
-            let size = encoded.len();
-            // Decoded one import at a time: only this import's contacts exist as JSON values.
-            let import_data = encoded
-                .into_iter()
-                .map(|contact| serde_json::from_str(&contact))
-                .collect::<Result<Vec<Value>, _>>()
-                .map_err(|e| ConnectorError::InvalidInput {
-                    message: format!("cannot encode the import as JSON: {e}"),
-                })?;
-            let body = ImportBody {
-                import_data,
-                list_ids: &list_ids,
-                sms_permission_to_send,
-            };
-            let request =
-                HttpRequest::post("/activities/contacts_json_import").json_value(body.into_json()?);
-            let activity: Activity = match cx.send(request).and_then(check) {
-                Ok(response) => response.decode()?,
-                Err(error) => {
-                    if !activities.is_empty() {
-                        let started: Vec<&str> =
-                            activities.iter().map(|a| a.activity_id.as_str()).collect();
-                        cx.log(
-                            LogLevel::Warn,
-                            &format!(
-                                "bulk.import_contacts: import {} of {count} failed; imports \
+        let request =
+            HttpRequest::post("/activities/contacts_json_import").json_value(body.into_json()?);
+        let activity: Activity = match API.send(cx, request) {
+            Ok(response) => response.decode()?,
+            Err(error) => {
+                if !activities.is_empty() {
+                    let started: Vec<&str> =
+                        activities.iter().map(|a| a.activity_id.as_str()).collect();
+                    cx.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "bulk.import_contacts: import {} of {count} failed; imports \
                                  already started: {}",
-                                number + 1,
-                                started.join(", ")
-                            ),
-                        );
-                    }
-                    return Err(error);
+                            number + 1,
+                            started.join(", ")
+                        ),
+                    );
                 }
-            };
-            cx.log(
-                LogLevel::Info,
-                &format!(
-                    "bulk.import_contacts: import {} of {count} ({size} contacts) is activity {}",
-                    number + 1,
-                    activity.activity_id
-                ),
-            );
-            activities.push(activity);
-        }
-        if wait {
-            activities = activities
-                .into_iter()
-                .map(|activity| {
-                    let id = activity.activity_id.clone();
-                    wait_until_final(cx, &id, Some(activity), budget)
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(ImportContactsOutput {
-            activity_ids: activities.iter().map(|a| a.activity_id.clone()).collect(),
-            activities,
-            contacts: total,
-        })
+                return Err(error);
+            }
+        };
+        cx.log(
+            LogLevel::Info,
+            &format!(
+                "bulk.import_contacts: import {} of {count} ({size} contacts) is activity {}",
+                number + 1,
+                activity.activity_id
+            ),
+        );
+        activities.push(activity);
     }
+    if wait {
+        activities = activities
+            .into_iter()
+            .map(|activity| {
+                let id = activity.activity_id.clone();
+                wait_until_final(cx, &id, Some(activity), budget)
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(ImportContactsOutput {
+        activity_ids: activities.iter().map(|a| a.activity_id.clone()).collect(),
+        activities,
+        contacts: total,
+    })
 }
 
 /// The length of a value serialized as compact JSON, as the host sends it.
-fn encoded_len<T: Serialize>(value: &T) -> Result<usize, ConnectorError> {
+fn encoded_len<T: Serialize>(value: &T) -> Result<usize> {
     serde_json::to_vec(value)
         .map(|bytes| bytes.len())
         .map_err(|e| ConnectorError::InvalidInput {
@@ -725,8 +628,8 @@ struct Exclude {
 }
 
 /// Input of `bulk.add_to_lists`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct AddToListsInput {
     /// The contacts to add, e.g. `{"contact_ids": ["..."]}` or `{"list_ids": ["..."]}`.
     pub source: AddSource,
@@ -750,40 +653,27 @@ fn exclude(ids: Vec<String>) -> Option<Exclude> {
     (!ids.is_empty()).then_some(Exclude { contact_ids: ids })
 }
 
-/// `POST /activities/add_list_memberships`.
-pub struct AddToLists;
-
-impl Method for AddToLists {
-    type Input = AddToListsInput;
-    type Output = Activity;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "bulk.add_to_lists",
-        name: "Add Contacts to Lists",
-        category: "Bulk Activities",
-        description: "Starts a bulk activity adding contacts (by id, list, tag, segment...) to lists.",
-        kind: MethodKind::Action,
-        idempotent: false,
+/// Starts a bulk activity adding contacts (by id, list, tag, segment...) to lists.
+#[method(
+    id = "bulk.add_to_lists",
+    name = "Add Contacts to Lists",
+    category = "Bulk Activities"
+)]
+pub fn add_to_lists(cx: &mut Context<'_>, input: AddToListsInput) -> Result<Activity> {
+    let body = MembershipBody {
+        source: &input.source,
+        list_ids: &input.list_ids,
+        exclude: exclude(input.exclude_contact_ids),
     };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: AddToListsInput,
-    ) -> Result<Activity, ConnectorError> {
-        let body = MembershipBody {
-            source: &input.source,
-            list_ids: &input.list_ids,
-            exclude: exclude(input.exclude_contact_ids),
-        };
-        let request = HttpRequest::post("/activities/add_list_memberships").json(&body)?;
-        check(cx.send(request)?)?.decode()
-    }
+    API.call(
+        cx,
+        HttpRequest::post("/activities/add_list_memberships").json(&body)?,
+    )
 }
 
 /// Input of `bulk.remove_from_lists`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RemoveFromListsInput {
     /// The contacts to remove, e.g. `{"contact_ids": ["..."]}`.
     pub source: RemoveSource,
@@ -795,40 +685,27 @@ pub struct RemoveFromListsInput {
     pub exclude_contact_ids: Vec<String>,
 }
 
-/// `POST /activities/remove_list_memberships`.
-pub struct RemoveFromLists;
-
-impl Method for RemoveFromLists {
-    type Input = RemoveFromListsInput;
-    type Output = Activity;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "bulk.remove_from_lists",
-        name: "Remove Contacts from Lists",
-        category: "Bulk Activities",
-        description: "Starts a bulk activity removing contacts (by id, list, tag...) from lists.",
-        kind: MethodKind::Action,
-        idempotent: false,
+/// Starts a bulk activity removing contacts (by id, list, tag...) from lists.
+#[method(
+    id = "bulk.remove_from_lists",
+    name = "Remove Contacts from Lists",
+    category = "Bulk Activities"
+)]
+pub fn remove_from_lists(cx: &mut Context<'_>, input: RemoveFromListsInput) -> Result<Activity> {
+    let body = MembershipBody {
+        source: &input.source,
+        list_ids: &input.list_ids,
+        exclude: exclude(input.exclude_contact_ids),
     };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: RemoveFromListsInput,
-    ) -> Result<Activity, ConnectorError> {
-        let body = MembershipBody {
-            source: &input.source,
-            list_ids: &input.list_ids,
-            exclude: exclude(input.exclude_contact_ids),
-        };
-        let request = HttpRequest::post("/activities/remove_list_memberships").json(&body)?;
-        check(cx.send(request)?)?.decode()
-    }
+    API.call(
+        cx,
+        HttpRequest::post("/activities/remove_list_memberships").json(&body)?,
+    )
 }
 
 /// Input of `bulk.delete_contacts`: contacts by id, or every member of some lists.
+#[input]
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DeleteContactsInput {
     /// Up to 500 contacts to delete by id (not together with `list_ids`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -840,35 +717,22 @@ pub struct DeleteContactsInput {
     pub list_ids: Vec<String>,
 }
 
-/// `POST /activities/contact_delete`.
-pub struct DeleteContacts;
-
-impl Method for DeleteContacts {
-    type Input = DeleteContactsInput;
-    type Output = Activity;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "bulk.delete_contacts",
-        name: "Delete Contacts in Bulk",
-        category: "Bulk Activities",
-        description: "Starts a bulk activity deleting contacts by id or every member of lists.",
-        kind: MethodKind::Action,
-        idempotent: false,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: DeleteContactsInput,
-    ) -> Result<Activity, ConnectorError> {
-        if input.contact_ids.is_empty() == input.list_ids.is_empty() {
-            return Err(ConnectorError::InvalidInput {
-                message: "give either `contact_ids` or `list_ids`, not both and not neither".into(),
-            });
-        }
-        let request = HttpRequest::post("/activities/contact_delete").json(&input)?;
-        check(cx.send(request)?)?.decode()
+/// Starts a bulk activity deleting contacts by id or every member of lists.
+#[method(
+    id = "bulk.delete_contacts",
+    name = "Delete Contacts in Bulk",
+    category = "Bulk Activities"
+)]
+pub fn delete_contacts(cx: &mut Context<'_>, input: DeleteContactsInput) -> Result<Activity> {
+    if input.contact_ids.is_empty() == input.list_ids.is_empty() {
+        return Err(ConnectorError::InvalidInput {
+            message: "give either `contact_ids` or `list_ids`, not both and not neither".into(),
+        });
     }
+    API.call(
+        cx,
+        HttpRequest::post("/activities/contact_delete").json(&input)?,
+    )
 }
 
 #[cfg(test)]

@@ -1,15 +1,12 @@
 //! Contact lists.
 
-use plugboard_core::{
-    ConnectorError, Context, HttpRequest, LogLevel, Method, MethodInfo, MethodKind, NoRecords,
-};
+use plugboard_core::rest::{Streamed, segment};
+use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::bulk::Activity;
-use crate::errors::{check, check_create};
-use crate::pagination::{Pages, PagingLinks};
-use crate::paths::segment;
+use crate::api::API;
 
 /// The largest page the API serves for `GET /contact_lists` (its text says 1-500).
 const PAGE_SIZE: u32 = 500;
@@ -37,21 +34,19 @@ pub enum MembershipCount {
 }
 
 /// Input of `contact_lists.list`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[input]
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ListInput {
     /// Only the list with exactly this name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Lists with this status (the API's default is active lists).
-    #[serde(default)]
     pub status: Option<ListStatus>,
     /// Include each list's number of members.
-    #[serde(default)]
     pub include_membership_count: Option<MembershipCount>,
 }
 
 /// A contact list.
+#[output]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContactList {
     /// Unique id of the list.
@@ -59,150 +54,52 @@ pub struct ContactList {
     /// The list's name.
     pub name: String,
     /// Text describing the list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Whether the account marked the list as a favorite.
     #[serde(default)]
     pub favorite: bool,
     /// When the list was created (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// When the list last changed (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// When the list was deleted, for deleted lists (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     /// Number of members, when asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub membership_count: Option<u64>,
+    pub membership_count: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct Page {
-    #[serde(default)]
-    lists: Vec<ContactList>,
-    #[serde(default, rename = "_links")]
-    links: PagingLinks,
+/// Streams every contact list, following the API's pages.
+#[method(id = "contact_lists.list", name = "List Contact Lists", idempotent)]
+pub fn list(cx: &mut Context<'_, ContactList>, input: ListInput) -> Result<Streamed> {
+    let first = HttpRequest::get("/contact_lists").query("limit", PAGE_SIZE);
+    API.stream(cx, first.query_from(&input)?, "lists")
 }
 
-/// What `contact_lists.list` returns once every list has been streamed.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct ListSummary {
-    /// How many lists were streamed.
-    pub count: u64,
-}
-
-/// `GET /contact_lists`, every page.
-pub struct List;
-
-impl Method for List {
-    type Input = ListInput;
-    type Output = ListSummary;
-    type Record = ContactList;
-    const INFO: MethodInfo = MethodInfo {
-        id: "contact_lists.list",
-        name: "List Contact Lists",
-        category: "Contact Lists",
-        description: "Streams every contact list, following the API's pages.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, ContactList>,
-        input: ListInput,
-    ) -> Result<ListSummary, ConnectorError> {
-        let mut pages = Pages::new(
-            HttpRequest::get("/contact_lists")
-                .query("limit", PAGE_SIZE)
-                .query_opt("name", input.name)
-                .query_opt("status", input.status.map(status_name))
-                .query_opt(
-                    "include_membership_count",
-                    input.include_membership_count.map(count_name),
-                ),
-        );
-        while let Some(next) = pages.next_request() {
-            let page: Page = check(cx.send(next)?)?.decode()?;
-            cx.log(
-                LogLevel::Debug,
-                &format!("contact_lists.list: a page of {} lists", page.lists.len()),
-            );
-            for list in &page.lists {
-                cx.emit(list)?;
-            }
-            pages.advance(&page.links)?;
-        }
-        Ok(ListSummary {
-            count: cx.emitted(),
-        })
-    }
-}
-
-fn status_name(status: ListStatus) -> &'static str {
-    match status {
-        ListStatus::All => "all",
-        ListStatus::Active => "active",
-        ListStatus::Deleted => "deleted",
-    }
-}
-
-fn count_name(count: MembershipCount) -> &'static str {
-    match count {
-        MembershipCount::All => "all",
-        MembershipCount::Active => "active",
-    }
-}
-
-fn list_path(list_id: &str) -> Result<String, ConnectorError> {
+fn list_path(list_id: &str) -> Result<String> {
     Ok(format!("/contact_lists/{}", segment("list_id", list_id)?))
 }
 
 /// Input of `contact_lists.get`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GetInput {
     /// The list's id.
+    #[serde(skip_serializing)]
     pub list_id: String,
     /// Include the list's number of members.
-    #[serde(default)]
     pub include_membership_count: Option<MembershipCount>,
 }
 
-/// `GET /contact_lists/{list_id}`.
-pub struct Get;
-
-impl Method for Get {
-    type Input = GetInput;
-    type Output = ContactList;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "contact_lists.get",
-        name: "Get Contact List",
-        category: "Contact Lists",
-        description: "Gets one contact list by id, optionally with its number of members.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: GetInput,
-    ) -> Result<ContactList, ConnectorError> {
-        let request = HttpRequest::get(list_path(&input.list_id)?).query_opt(
-            "include_membership_count",
-            input.include_membership_count.map(count_name),
-        );
-        check(cx.send(request)?)?.decode()
-    }
+/// Gets one contact list by id, optionally with its number of members.
+#[method(id = "contact_lists.get", name = "Get Contact List", idempotent)]
+pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<ContactList> {
+    let request = HttpRequest::get(list_path(&input.list_id)?).query_from(&input)?;
+    API.call(cx, request)
 }
 
 /// Input of `contact_lists.create`.
+#[input]
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateInput {
     /// The list's name, unique in the account (up to 255 characters).
     #[schemars(length(min = 1, max = 255))]
@@ -211,57 +108,36 @@ pub struct CreateInput {
     #[serde(default)]
     pub favorite: bool,
     /// Text describing the list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
-/// `POST /contact_lists`.
-pub struct Create;
+/// Creates a contact list; fails with `already_exists` when the name is taken.
+#[method(id = "contact_lists.create", name = "Create Contact List", find_effect = find_by_name)]
+pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<ContactList> {
+    let what = format!("a contact list named `{}`", input.name);
+    API.create(cx, HttpRequest::post("/contact_lists").json(&input)?, &what)
+}
 
-impl Method for Create {
-    type Input = CreateInput;
-    type Output = ContactList;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "contact_lists.create",
-        name: "Create Contact List",
-        category: "Contact Lists",
-        description: "Creates a contact list; fails with `already_exists` when the name is taken.",
-        kind: MethodKind::Action,
-        idempotent: false,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: CreateInput,
-    ) -> Result<ContactList, ConnectorError> {
-        let request = HttpRequest::post("/contact_lists").json(&input)?;
-        let what = format!("a contact list named `{}`", input.name);
-        check_create(cx.send(request)?, &what)?.decode()
+/// List names are unique in an account: a list of this name is there because of the lost call
+/// (or was before it, when the call would have failed as `already_exists`).
+fn find_by_name(cx: &mut Context<'_>, input: &CreateInput) -> Result<Option<ContactList>> {
+    /// The one page a name lookup reads.
+    #[derive(Deserialize)]
+    struct Page {
+        #[serde(default)]
+        lists: Vec<ContactList>,
     }
-
-    const FINDS_EFFECT: bool = true;
-
-    /// List names are unique in an account: a list of this name is there because of the lost
-    /// call (or was before it, when the call would have failed as `already_exists`).
-    fn find_effect(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: &CreateInput,
-    ) -> Result<Option<ContactList>, ConnectorError> {
-        let request = HttpRequest::get("/contact_lists").query("name", &input.name);
-        let page: Page = check(cx.send(request)?)?.decode()?;
-        Ok(page
-            .lists
-            .into_iter()
-            .find(|list| list.name.eq_ignore_ascii_case(&input.name)))
-    }
+    let request = HttpRequest::get("/contact_lists").query("name", &input.name);
+    let page: Page = API.call(cx, request)?;
+    Ok(page
+        .lists
+        .into_iter()
+        .find(|list| list.name.eq_ignore_ascii_case(&input.name)))
 }
 
 /// Input of `contact_lists.update`: the whole list, as it should be afterwards.
+#[input]
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     /// The list's id.
     #[serde(skip_serializing)]
@@ -273,67 +149,30 @@ pub struct UpdateInput {
     #[serde(default)]
     pub favorite: bool,
     /// Text describing the list (left out: cleared).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
-/// `PUT /contact_lists/{list_id}`.
-pub struct Update;
-
-impl Method for Update {
-    type Input = UpdateInput;
-    type Output = ContactList;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "contact_lists.update",
-        name: "Update Contact List",
-        category: "Contact Lists",
-        description: "Replaces a contact list's name, favorite flag and description (PUT).",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: UpdateInput,
-    ) -> Result<ContactList, ConnectorError> {
-        let request = HttpRequest::put(list_path(&input.list_id)?).json(&input)?;
-        check(cx.send(request)?)?.decode()
-    }
+/// Replaces a contact list's name, favorite flag and description (PUT).
+#[method(id = "contact_lists.update", name = "Update Contact List", idempotent)]
+pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<ContactList> {
+    API.call(
+        cx,
+        HttpRequest::put(list_path(&input.list_id)?).json(&input)?,
+    )
 }
 
 /// Input of `contact_lists.delete`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DeleteInput {
     /// The list's id.
     pub list_id: String,
 }
 
-/// `DELETE /contact_lists/{list_id}`: the API deletes lists in the background (202).
-pub struct Delete;
-
-impl Method for Delete {
-    type Input = DeleteInput;
-    type Output = Activity;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "contact_lists.delete",
-        name: "Delete Contact List",
-        category: "Contact Lists",
-        description: "Starts deleting a contact list (its contacts stay) and returns the bulk \
-            activity doing it.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: DeleteInput,
-    ) -> Result<Activity, ConnectorError> {
-        let request = HttpRequest::delete(list_path(&input.list_id)?);
-        check(cx.send(request)?)?.decode()
-    }
+/// Starts deleting a contact list (its contacts stay) and returns the bulk activity doing it.
+///
+/// The API deletes lists in the background (202).
+#[method(id = "contact_lists.delete", name = "Delete Contact List", idempotent)]
+pub fn delete(cx: &mut Context<'_>, input: DeleteInput) -> Result<Activity> {
+    API.call(cx, HttpRequest::delete(list_path(&input.list_id)?))
 }

@@ -1,23 +1,38 @@
 //! Custom fields: account-defined contact fields.
 
-use plugboard_core::{
-    ConnectorError, Context, HttpRequest, LogLevel, Method, MethodInfo, MethodKind, NoRecords,
-};
+use plugboard_core::rest::{Streamed, segment};
+use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Deleted;
-use crate::errors::{check, check_create};
-use crate::pagination::{Pages, PagingLinks};
-use crate::paths::segment;
+use crate::api::API;
 
 /// The largest page `GET /contact_custom_fields` serves.
 const PAGE_SIZE: u32 = 100;
 
-/// How a custom field's values are shown and checked; which keys apply depends on its type.
-// Shared by requests and responses, so unknown keys are tolerated (and dropped).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+/// How a custom field's values are shown and checked, as the API returns it.
+#[output]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CustomFieldMetadata {
+    /// How a select field is rendered, e.g. `radio`, `checkbox` or `dropdown`.
+    pub display_type: Option<String>,
+    /// For `number`: whether values may be negative.
+    pub allow_negative: Option<bool>,
+    /// For `number` and `currency`: digits after the decimal point.
+    pub decimal_places: Option<i64>,
+    /// For `currency`: the three-letter currency code.
+    pub currency_code: Option<String>,
+    /// For `number` and `currency`: whole numbers only.
+    pub integer: Option<bool>,
+    /// For version 2 `date` fields: how dates are shown, e.g. `YYYY-MM-DD`.
+    pub display_format: Option<String>,
+}
+
+/// How a new custom field's values are shown and checked; which keys apply depends on its type.
+// Unknown keys are tolerated (and dropped), as when this type served responses too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CustomFieldMetadataInput {
     /// How a select field is rendered, e.g. `radio`, `checkbox` or `dropdown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_type: Option<String>,
@@ -39,20 +54,19 @@ pub struct CustomFieldMetadata {
 }
 
 /// One choice of a select field, as the API returns it.
+#[output]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CustomFieldChoice {
     /// Unique id of the choice within its field.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice_id: Option<i64>,
     /// The label shown for the choice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice_label: Option<String>,
     /// Where the choice is shown in the list of choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_order: Option<i64>,
 }
 
 /// A custom field.
+#[output]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CustomField {
     /// Unique id of the custom field.
@@ -60,106 +74,48 @@ pub struct CustomField {
     /// The label shown in the UI.
     pub label: String,
     /// The name derived from the label; the JSON import's `cf:<name>` key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The type of data it holds, e.g. `string`, `date`, `number`, `currency`, `boolean`,
     /// `single_select`, `multi_select`.
     #[serde(rename = "type")]
     pub field_type: String,
     /// Type-specific settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<CustomFieldMetadata>,
     /// For dates: 1 for legacy text dates, 2 for real dates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
     /// The choices of a select field.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<CustomFieldChoice>>,
     /// When the field was created (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// When the field last changed (ISO-8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
 
 /// Input of `custom_fields.list` (none).
+#[input]
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ListInput {}
 
-#[derive(Deserialize)]
-struct Page {
-    #[serde(default)]
-    custom_fields: Vec<CustomField>,
-    #[serde(default, rename = "_links")]
-    links: PagingLinks,
-}
-
-/// What `custom_fields.list` returns once every custom field has been streamed.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct ListSummary {
-    /// How many custom fields were streamed.
-    pub count: u64,
-}
-
-/// `GET /contact_custom_fields`, every page.
-pub struct List;
-
-impl Method for List {
-    type Input = ListInput;
-    type Output = ListSummary;
-    type Record = CustomField;
-    const INFO: MethodInfo = MethodInfo {
-        id: "custom_fields.list",
-        name: "List Custom Fields",
-        category: "Custom Fields",
-        description: "Streams every custom field of the account, following the API's pages.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, CustomField>,
-        _input: ListInput,
-    ) -> Result<ListSummary, ConnectorError> {
-        let mut pages =
-            Pages::new(HttpRequest::get("/contact_custom_fields").query("limit", PAGE_SIZE));
-        while let Some(request) = pages.next_request() {
-            let page: Page = check(cx.send(request)?)?.decode()?;
-            cx.log(
-                LogLevel::Debug,
-                &format!(
-                    "custom_fields.list: a page of {} custom fields",
-                    page.custom_fields.len()
-                ),
-            );
-            for field in &page.custom_fields {
-                cx.emit(field)?;
-            }
-            pages.advance(&page.links)?;
-        }
-        Ok(ListSummary {
-            count: cx.emitted(),
-        })
-    }
+/// Streams every custom field of the account, following the API's pages.
+#[method(id = "custom_fields.list", name = "List Custom Fields", idempotent)]
+pub fn list(cx: &mut Context<'_, CustomField>, _input: ListInput) -> Result<Streamed> {
+    let first = HttpRequest::get("/contact_custom_fields").query("limit", PAGE_SIZE);
+    API.stream(cx, first, "custom_fields")
 }
 
 /// A choice of a new select field.
+#[input]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct NewChoice {
     /// The label shown for the choice (up to 255 characters).
     pub choice_label: String,
     /// Where the choice is shown in the list of choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_order: Option<i64>,
 }
 
 /// Input of `custom_fields.create`.
+#[input]
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateInput {
     /// The label shown in the UI (up to 50 characters); the field's name is derived from it.
     #[schemars(length(min = 1, max = 50))]
@@ -170,57 +126,37 @@ pub struct CreateInput {
     #[schemars(length(min = 1, max = 20))]
     pub field_type: String,
     /// Type-specific settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<CustomFieldMetadata>,
+    pub metadata: Option<CustomFieldMetadataInput>,
     /// The choices of a select field (up to 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub choices: Vec<NewChoice>,
     /// For dates: 2 stores real dates (comparable), 1 legacy text dates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
 }
 
-/// `POST /contact_custom_fields`.
-pub struct Create;
-
-impl Method for Create {
-    type Input = CreateInput;
-    type Output = CustomField;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "custom_fields.create",
-        name: "Create Custom Field",
-        category: "Custom Fields",
-        description: "Creates a custom field (an account has at most 100); fails with \
-            `already_exists` when the label is taken.",
-        kind: MethodKind::Action,
-        idempotent: false,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: CreateInput,
-    ) -> Result<CustomField, ConnectorError> {
-        let request = HttpRequest::post("/contact_custom_fields").json(&input)?;
-        let what = format!("a custom field labelled `{}`", input.label);
-        check_create(cx.send(request)?, &what)?.decode()
-    }
+/// Creates a custom field (an account has at most 100); fails with `already_exists` when the
+/// label is taken.
+#[method(id = "custom_fields.create", name = "Create Custom Field")]
+pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<CustomField> {
+    let what = format!("a custom field labelled `{}`", input.label);
+    API.create(
+        cx,
+        HttpRequest::post("/contact_custom_fields").json(&input)?,
+        &what,
+    )
 }
 
 /// A choice of a select field to keep, change or add; the update lists every choice the field
 /// keeps.
+#[input]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ChoiceUpdate {
     /// The id of an existing choice; leave it out to add a choice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice_id: Option<i64>,
     /// The label shown for the choice (up to 255 characters).
     pub choice_label: String,
     /// Where the choice is shown in the list of choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_order: Option<i64>,
 }
 
@@ -228,8 +164,8 @@ pub struct ChoiceUpdate {
 /// the field, and "any properties omitted in the PUT request are overwritten with a null value",
 /// so there is nothing optional to leave unchanged: the label is required, and the choices are
 /// the whole list.
+#[input]
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     /// The custom field's id.
     #[serde(skip_serializing)]
@@ -246,74 +182,32 @@ pub struct UpdateInput {
     pub choices: Vec<ChoiceUpdate>,
 }
 
-/// `PUT /contact_custom_fields/{custom_field_id}`.
-pub struct Update;
+fn field_path(custom_field_id: &str) -> Result<String> {
+    let id = segment("custom_field_id", custom_field_id)?;
+    Ok(format!("/contact_custom_fields/{id}"))
+}
 
-impl Method for Update {
-    type Input = UpdateInput;
-    type Output = CustomField;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "custom_fields.update",
-        name: "Replace Custom Field",
-        category: "Custom Fields",
-        description: "Replaces a custom field's label and, for select fields, its whole list of \
-            choices (PUT): give the label even if unchanged, and every choice to keep; choices \
-            left out are removed.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: UpdateInput,
-    ) -> Result<CustomField, ConnectorError> {
-        let path = format!(
-            "/contact_custom_fields/{}",
-            segment("custom_field_id", &input.custom_field_id)?
-        );
-        let request = HttpRequest::put(path).json(&input)?;
-        check(cx.send(request)?)?.decode()
-    }
+/// Replaces a custom field's label and, for select fields, its whole list of choices (PUT): give
+/// the label even if unchanged, and every choice to keep; choices left out are removed.
+#[method(id = "custom_fields.update", name = "Replace Custom Field", idempotent)]
+pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<CustomField> {
+    let request = HttpRequest::put(field_path(&input.custom_field_id)?).json(&input)?;
+    API.call(cx, request)
 }
 
 /// Input of `custom_fields.delete`.
+#[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DeleteInput {
     /// The custom field's id.
     pub custom_field_id: String,
 }
 
-/// `DELETE /contact_custom_fields/{custom_field_id}`.
-pub struct Delete;
-
-impl Method for Delete {
-    type Input = DeleteInput;
-    type Output = Deleted;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "custom_fields.delete",
-        name: "Delete Custom Field",
-        category: "Custom Fields",
-        description: "Deletes a custom field and its value on every contact.",
-        kind: MethodKind::Action,
-        idempotent: true,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: DeleteInput,
-    ) -> Result<Deleted, ConnectorError> {
-        let path = format!(
-            "/contact_custom_fields/{}",
-            segment("custom_field_id", &input.custom_field_id)?
-        );
-        check(cx.send(HttpRequest::delete(path))?)?;
-        Ok(Deleted {
-            id: input.custom_field_id,
-        })
-    }
+/// Deletes a custom field and its value on every contact.
+#[method(id = "custom_fields.delete", name = "Delete Custom Field", idempotent)]
+pub fn delete(cx: &mut Context<'_>, input: DeleteInput) -> Result<Deleted> {
+    API.send(cx, HttpRequest::delete(field_path(&input.custom_field_id)?))?;
+    Ok(Deleted {
+        id: input.custom_field_id,
+    })
 }

@@ -1,13 +1,15 @@
 //! The connector's methods and what they share: query values, header rules, response shaping
-//! and error mapping.
+//! and error mapping (the REST toolkit's, with the body as the error's detail).
 
 pub mod list;
 pub mod request;
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use plugboard_core::http::forbidden_request_header;
-use plugboard_core::{ApiErrorDetail, ConnectorError, HttpRequest, HttpResponse};
+use plugboard_core::rest::{ErrorDetails, ErrorMapping};
+use plugboard_core::{ConnectorError, HttpRequest, HttpResponse};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,9 +17,10 @@ use serde_json::Value;
 use crate::settings::AuthType;
 use crate::{DEFAULT_KEY_HEADER, DEFAULT_KEY_PARAM};
 
-/// The most body text an error keeps: enough to read any API's error document, bounded so a
-/// huge HTML error page cannot swamp a run's journal.
-const MAX_ERROR_BODY: usize = 16 * 1024;
+/// Errors of an API the connector knows nothing about: the body (bounded) is the detail, 401 is
+/// `Unauthorized`, 429 `RateLimited` for as long as `Retry-After` says.
+pub(crate) static ERRORS: LazyLock<ErrorMapping> =
+    LazyLock::new(|| ErrorMapping::new(ErrorDetails::Body).reading_retry_after());
 
 /// One query-parameter value as a workflow writes it: text, a number, a boolean, or a list of
 /// them (the parameter is repeated). `null` leaves the parameter out.
@@ -65,6 +68,16 @@ pub(crate) struct Visible {
 }
 
 impl Visible {
+    /// The settings of the connection `cx` serves (fewer than expected read as absent).
+    pub(crate) fn of<R: Serialize>(
+        cx: &plugboard_core::Context<'_, R>,
+    ) -> Result<Self, ConnectorError> {
+        Ok(match cx.settings::<Value>()? {
+            Value::Object(map) => Self::read(&map),
+            _ => Self::default(),
+        })
+    }
+
     pub(crate) fn read(settings: &serde_json::Map<String, Value>) -> Self {
         serde_json::from_value(Value::Object(settings.clone())).unwrap_or_default()
     }
@@ -166,37 +179,6 @@ pub(crate) fn header_map(response: &HttpResponse) -> BTreeMap<String, String> {
     headers
 }
 
-/// The error for a status the caller did not accept, keeping the API's body (bounded).
-pub(crate) fn status_error(response: &HttpResponse) -> ConnectorError {
-    let mut body = response.body.clone();
-    if body.len() > MAX_ERROR_BODY {
-        let mut cut = MAX_ERROR_BODY;
-        while !body.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        body.truncate(cut);
-        body.push_str("... (truncated)");
-    }
-    match response.status {
-        401 => ConnectorError::Unauthorized {
-            message: format!("HTTP 401: {body}"),
-        },
-        429 => ConnectorError::RateLimited {
-            retry_after_ms: response
-                .header("retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| s.saturating_mul(1000)),
-        },
-        status => ConnectorError::Api {
-            status,
-            errors: vec![ApiErrorDetail {
-                key: "body".to_owned(),
-                message: body,
-            }],
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -282,10 +264,10 @@ mod tests {
             body: r#"{"message":"bad field"}"#.into(),
         };
         assert_eq!(
-            status_error(&response),
+            ERRORS.error(&response),
             ConnectorError::Api {
                 status: 422,
-                errors: vec![ApiErrorDetail {
+                errors: vec![plugboard_core::ApiErrorDetail {
                     key: "body".into(),
                     message: r#"{"message":"bad field"}"#.into()
                 }]
@@ -297,21 +279,22 @@ mod tests {
             body: String::new(),
         };
         assert_eq!(
-            status_error(&throttled),
+            ERRORS.error(&throttled),
             ConnectorError::RateLimited {
                 retry_after_ms: Some(3000)
             }
         );
-        let huge = HttpResponse {
-            status: 500,
+        let refused = HttpResponse {
+            status: 401,
             headers: vec![],
-            body: "é".repeat(MAX_ERROR_BODY),
+            body: "who are you".into(),
         };
-        let ConnectorError::Api { errors, .. } = status_error(&huge) else {
-            panic!("an API error")
-        };
-        assert!(errors[0].message.ends_with("(truncated)"));
-        assert!(errors[0].message.len() < MAX_ERROR_BODY + 32);
+        assert_eq!(
+            ERRORS.error(&refused),
+            ConnectorError::Unauthorized {
+                message: "HTTP 401: who are you".into()
+            }
+        );
     }
 
     #[test]

@@ -2,23 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use plugboard_core::{
-    ConnectorError, Context, HttpMethod, HttpRequest, Method, MethodInfo, MethodKind, NoRecords,
-    RequestBody,
-};
+use plugboard_core::{Context, HttpMethod, HttpRequest, RequestBody, Result, input, method};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{QueryValue, Visible, body_value, header_map, status_error, with_query_and_headers};
+use super::{ERRORS, QueryValue, Visible, body_value, header_map, with_query_and_headers};
 
 fn get() -> HttpMethod {
     HttpMethod::Get
 }
 
 /// Input of `http.request`.
+#[input]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RequestInput {
     /// The HTTP verb (default `GET`).
     #[serde(default = "get")]
@@ -56,54 +53,33 @@ pub struct RequestOutput {
     pub body: Value,
 }
 
-/// `http.request`.
-pub struct Request;
-
-impl Method for Request {
-    type Input = RequestInput;
-    type Output = RequestOutput;
-    type Record = NoRecords;
-    const INFO: MethodInfo = MethodInfo {
-        id: "http.request",
-        name: "Send Request",
-        category: "HTTP",
-        description: "Sends one request (method, path, query, headers, JSON body) and returns the \
-            status, headers and body; a non-2xx status fails unless `accept_statuses` lists it.",
-        kind: MethodKind::Action,
-        // Whether a call repeats safely depends on the request; the input's verb decides what the
-        // host may retry.
-        idempotent: false,
-    };
-
-    fn call(
-        &self,
-        cx: &mut Context<'_, NoRecords>,
-        input: RequestInput,
-    ) -> Result<RequestOutput, ConnectorError> {
-        let visible = cx.settings::<Value>().map(|v| match v {
-            Value::Object(map) => Visible::read(&map),
-            _ => Visible::default(),
-        })?;
-        let mut request = with_query_and_headers(
-            HttpRequest::new(input.method, input.path),
-            &input.query,
-            &input.headers,
-            &visible,
-        )?;
-        if let Some(body) = input.body {
-            request.body = Some(RequestBody::Json(body));
-        }
-        if let Some(idempotent) = input.idempotent {
-            request = request.idempotent(idempotent);
-        }
-        let response = cx.send(request)?;
-        if !response.is_success() && !input.accept_statuses.contains(&response.status) {
-            return Err(status_error(&response));
-        }
-        Ok(RequestOutput {
-            status: response.status,
-            headers: header_map(&response),
-            body: body_value(&response),
-        })
+/// Sends one request (method, path, query, headers, JSON body) and returns the status, headers
+/// and body; a non-2xx status fails unless `accept_statuses` lists it.
+///
+/// Whether a call repeats safely depends on the request, so the method is not idempotent; the
+/// input's verb decides what the host may retry.
+#[method(id = "http.request", name = "Send Request", category = "HTTP")]
+pub fn request(cx: &mut Context<'_>, input: RequestInput) -> Result<RequestOutput> {
+    let visible = Visible::of(cx)?;
+    let mut request = with_query_and_headers(
+        HttpRequest::new(input.method, input.path),
+        &input.query,
+        &input.headers,
+        &visible,
+    )?;
+    if let Some(body) = input.body {
+        request.body = Some(RequestBody::Json(body));
     }
+    if let Some(idempotent) = input.idempotent {
+        request = request.idempotent(idempotent);
+    }
+    let response = cx.send(request)?;
+    if !response.is_success() && !input.accept_statuses.contains(&response.status) {
+        return Err(ERRORS.error(&response));
+    }
+    Ok(RequestOutput {
+        status: response.status,
+        headers: header_map(&response),
+        body: body_value(&response),
+    })
 }

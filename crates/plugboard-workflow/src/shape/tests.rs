@@ -95,7 +95,8 @@ fn a_misspelt_field_is_an_error_with_the_nearest_field() {
     );
     let nested = error(&schema, "address.town");
     assert!(
-        nested.starts_with("`steps.acct.output.address` has no field `town` (its fields: city)"),
+        nested
+            .starts_with("`steps.acct.output.address` has no field `town` (its fields: city)"),
         "{nested}"
     );
 }
@@ -136,6 +137,24 @@ fn open_parts_are_warnings() {
         );
     }
     assert!(warning(&json!({}), "x").contains("`acct.get`"));
+}
+
+#[test]
+fn unnamed_api_fields_are_open_but_a_near_miss_is_a_typo() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"organization_name": {"type": "string"}, "created_at": {"type": "string"}},
+        "additionalProperties": true,
+        "x-plugboard-unnamed": true
+    });
+    let typo = error(&schema, "organisation_name");
+    assert!(typo.contains("did you mean `organization_name`?"), "{typo}");
+    for unnamed in ["created_by", "sms_channel", "anything"] {
+        assert!(
+            warning(&schema, unnamed).contains("cannot be checked before the run"),
+            "{unnamed}"
+        );
+    }
 }
 
 #[test]

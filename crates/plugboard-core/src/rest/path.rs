@@ -1,23 +1,35 @@
-//! Putting user-given ids into request paths safely.
+//! Putting caller-given values into request paths safely.
 //!
-//! Ids are UUIDs, but they come from user data: an id such as `../account/summary` must never
-//! turn a request for one resource into a request for another. Every byte outside the URL's
-//! unreserved set is percent-encoded, and the dot segments `.` and `..` (which URL parsers
-//! resolve even when encoded) are refused.
+//! Ids come from workflow data: an id such as `../account/summary` must never turn a request for
+//! one resource into a request for another. Every byte outside the URL's unreserved set is
+//! percent-encoded, and the dot segments `.` and `..` (which URL parsers resolve even when encoded)
+//! are refused.
 
-use plugboard_core::ConnectorError;
+use crate::error::ConnectorError;
 
 /// Whether a byte may appear as it is in a path segment (RFC 3986 "unreserved").
 fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
-/// One path segment holding the id `value` of the input field `field`, percent-encoded.
-pub(crate) fn segment(field: &str, value: &str) -> Result<String, ConnectorError> {
+/// One path segment holding `value`, the input field `field`, percent-encoded.
+///
+/// ```
+/// use plugboard_core::rest::segment;
+///
+/// let path = format!("/contacts/{}", segment("contact_id", "../account/summary")?);
+/// assert_eq!(path, "/contacts/..%2Faccount%2Fsummary");
+/// assert!(segment("contact_id", "..").is_err(), "a dot segment is refused");
+/// # Ok::<(), plugboard_core::ConnectorError>(())
+/// ```
+pub fn segment(field: &str, value: &str) -> Result<String, ConnectorError> {
     let trimmed = value.trim();
     if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
         return Err(ConnectorError::InvalidInput {
-            message: format!("`{field}` must be an id, got `{value}`"),
+            message: format!(
+                "`{field}` must be an id, got `{}`",
+                crate::rest::excerpt(value)
+            ),
         });
     }
     let mut encoded = String::with_capacity(trimmed.len());

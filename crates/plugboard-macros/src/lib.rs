@@ -1,0 +1,436 @@
+//! The attributes of connector authoring: `#[method]` (a method written as a function),
+//! `#[output]` (a type that keeps every field of the API object it holds) and `#[input]` (a
+//! method's input: unknown fields refused, options optional).
+//!
+//! Use them through `plugboard_core`, whose documentation shows them at work. This crate exists
+//! only because an attribute must live in a proc-macro crate; everything `#[method]` writes is an
+//! ordinary `plugboard_core::Method` impl, the layer underneath, and everything `#[output]` and
+//! `#[input]` write is serde attributes (and, for outputs, one field).
+//!
+//! Why a proc-macro rather than `macro_rules!`: an attribute leaves the function as plain Rust
+//! that rustfmt formats and rust-analyzer understands, where a `macro_rules!` call would wrap every
+//! method body in macro input that neither touches; and it can read the types the function already
+//! states (input, output, record) and its doc comment, so nothing is written twice.
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Expr, Field, Fields, FnArg, GenericArgument, ItemFn, ItemStruct, Lit, LitStr, Meta,
+    Path, PathArguments, ReturnType, Type,
+};
+
+/// Turns a function of a context and a typed input into a connector method.
+///
+/// See `plugboard_core::method` for the documentation and examples.
+#[proc_macro_attribute]
+pub fn method(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function = syn::parse_macro_input!(item as ItemFn);
+    let mut options = Options::default();
+    let parser = syn::meta::parser(|meta| options.parse(meta));
+    syn::parse_macro_input!(args with parser);
+    match expand(options, function) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// What the attribute's arguments say.
+#[derive(Default)]
+struct Options {
+    id: Option<LitStr>,
+    name: Option<LitStr>,
+    category: Option<Expr>,
+    idempotent: bool,
+    poll_trigger: bool,
+    find_effect: Option<Path>,
+}
+
+impl Options {
+    fn parse(&mut self, meta: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match key.as_str() {
+            "id" => self.id = Some(meta.value()?.parse()?),
+            "name" => self.name = Some(meta.value()?.parse()?),
+            "category" => self.category = Some(meta.value()?.parse()?),
+            "idempotent" => self.idempotent = true,
+            "poll_trigger" => self.poll_trigger = true,
+            "find_effect" => self.find_effect = Some(meta.value()?.parse()?),
+            _ => {
+                return Err(meta.error(
+                    "unknown `#[method]` argument; expected `id = \"..\"`, `name = \"..\"`, \
+                     `category = ..`, `idempotent`, `poll_trigger` or `find_effect = path`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn required(value: Option<LitStr>, what: &str) -> syn::Result<LitStr> {
+    value.ok_or_else(|| {
+        syn::Error::new(
+            Span::call_site(),
+            format!("`#[method]` needs `{what} = \"...\"`"),
+        )
+    })
+}
+
+fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
+    let id = required(options.id, "id")?;
+    let name = required(options.name, "name")?;
+    let category = match options.category {
+        Some(category) => category.into_token_stream(),
+        None => {
+            let category = category_of(&id.value()).ok_or_else(|| {
+                syn::Error::new(
+                    id.span(),
+                    "an id is `<category>.<verb>` (e.g. `contact_lists.get`), or give `category`",
+                )
+            })?;
+            LitStr::new(&category, id.span()).into_token_stream()
+        }
+    };
+    let description = description(&function.attrs).ok_or_else(|| {
+        syn::Error::new(
+            function.sig.ident.span(),
+            "a method needs a doc comment: its first paragraph is the description users see",
+        )
+    })?;
+    let description = LitStr::new(&description, function.sig.ident.span());
+
+    let sig = &function.sig;
+    if sig.inputs.len() != 2 {
+        return Err(syn::Error::new(
+            sig.inputs.span(),
+            "a method takes two arguments: `cx: &mut Context<'_, Record>` and its input",
+        ));
+    }
+    let context = argument_type(sig.inputs.first())?;
+    let input = argument_type(sig.inputs.last())?;
+    let record = record_type(context)?;
+    let output = output_type(&sig.output)?;
+
+    let ident = &sig.ident;
+    let vis = &function.vis;
+    let idempotent = options.idempotent;
+    let kind = if options.poll_trigger {
+        quote!(::plugboard_core::MethodKind::PollTrigger)
+    } else {
+        quote!(::plugboard_core::MethodKind::Action)
+    };
+    let find_effect = options.find_effect.map(|path| {
+        quote! {
+            const FINDS_EFFECT: bool = true;
+
+            fn find_effect(
+                &self,
+                cx: &mut ::plugboard_core::Context<'_, #record>,
+                input: &#input,
+            ) -> ::core::result::Result<
+                ::core::option::Option<#output>,
+                ::plugboard_core::ConnectorError,
+            > {
+                #path(cx, input)
+            }
+        }
+    });
+
+    // The function stays as it is (callable, testable, documented); its `Method` is a braced
+    // struct of the same name, which lives in the type namespace only, so it neither clashes
+    // with the function nor turns a local variable of that name into a pattern.
+    Ok(quote! {
+        #function
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, Default)]
+        #vis struct #ident {}
+
+        impl ::plugboard_core::Method for #ident {
+            type Input = #input;
+            type Output = #output;
+            type Record = #record;
+            const INFO: ::plugboard_core::MethodInfo = ::plugboard_core::MethodInfo {
+                id: #id,
+                name: #name,
+                category: #category,
+                description: #description,
+                kind: #kind,
+                idempotent: #idempotent,
+            };
+
+            fn call(
+                &self,
+                cx: &mut ::plugboard_core::Context<'_, #record>,
+                input: #input,
+            ) -> ::core::result::Result<#output, ::plugboard_core::ConnectorError> {
+                #ident(cx, input)
+            }
+
+            #find_effect
+        }
+    })
+}
+
+/// The category an id implies: its prefix in title case (`contact_lists.get` → "Contact Lists").
+fn category_of(id: &str) -> Option<String> {
+    let (prefix, _) = id.split_once('.')?;
+    let words: Vec<String> = prefix
+        .split('_')
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The first paragraph of the doc comment, its lines joined by single spaces.
+fn description(attrs: &[Attribute]) -> Option<String> {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        let Meta::NameValue(pair) = &attr.meta else {
+            continue;
+        };
+        if !pair.path.is_ident("doc") {
+            continue;
+        }
+        let Expr::Lit(lit) = &pair.value else {
+            continue;
+        };
+        let Lit::Str(text) = &lit.lit else {
+            continue;
+        };
+        let text = text.value();
+        // An empty `///` line is `#[doc = ""]`, which has no lines but ends a paragraph.
+        if text.trim().is_empty() {
+            lines.push(String::new());
+        }
+        for line in text.lines() {
+            lines.push(line.trim().to_owned());
+        }
+    }
+    let paragraph: Vec<String> = lines
+        .into_iter()
+        .skip_while(String::is_empty)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    (!paragraph.is_empty()).then(|| paragraph.join(" "))
+}
+
+fn argument_type(argument: Option<&FnArg>) -> syn::Result<&Type> {
+    match argument {
+        Some(FnArg::Typed(typed)) => Ok(&typed.ty),
+        Some(other) => Err(syn::Error::new(
+            other.span(),
+            "a method is a free function, not one taking `self`",
+        )),
+        None => Err(syn::Error::new(Span::call_site(), "missing argument")),
+    }
+}
+
+/// `R` of `&mut Context<'_, R>`, or `NoRecords` for `&mut Context<'_>`.
+fn record_type(context: &Type) -> syn::Result<TokenStream2> {
+    let wrong = || {
+        syn::Error::new(
+            context.span(),
+            "the first argument must be `&mut Context<'_>` (one value) or `&mut Context<'_, Record>` \
+             (a method that streams records)",
+        )
+    };
+    let Type::Reference(reference) = context else {
+        return Err(wrong());
+    };
+    if reference.mutability.is_none() {
+        return Err(wrong());
+    }
+    let Type::Path(path) = &*reference.elem else {
+        return Err(wrong());
+    };
+    let last = path.path.segments.last().ok_or_else(wrong)?;
+    if last.ident != "Context" {
+        return Err(wrong());
+    }
+    let record = match &last.arguments {
+        PathArguments::AngleBracketed(arguments) => {
+            arguments.args.iter().find_map(|argument| match argument {
+                GenericArgument::Type(ty) => Some(ty.to_token_stream()),
+                _ => None,
+            })
+        }
+        PathArguments::None => None,
+        PathArguments::Parenthesized(_) => return Err(wrong()),
+    };
+    Ok(record.unwrap_or_else(|| quote!(::plugboard_core::NoRecords)))
+}
+
+/// `T` of `-> Result<T, ConnectorError>`.
+fn output_type(output: &ReturnType) -> syn::Result<&Type> {
+    let wrong =
+        |span: Span| syn::Error::new(span, "a method returns `Result<Output, ConnectorError>`");
+    let ReturnType::Type(_, ty) = output else {
+        return Err(wrong(Span::call_site()));
+    };
+    let Type::Path(path) = &**ty else {
+        return Err(wrong(ty.span()));
+    };
+    let last = path.path.segments.last().ok_or_else(|| wrong(ty.span()))?;
+    if last.ident != "Result" {
+        return Err(wrong(ty.span()));
+    }
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return Err(wrong(ty.span()));
+    };
+    match arguments.args.first() {
+        Some(GenericArgument::Type(output)) => Ok(output),
+        _ => Err(wrong(ty.span())),
+    }
+}
+
+/// Makes a struct that holds an API object faithful: it keeps every field the API returned.
+///
+/// See `plugboard_core::output` for the documentation and examples.
+#[proc_macro_attribute]
+pub fn output(args: TokenStream, item: TokenStream) -> TokenStream {
+    rewrite_struct(args, item, "output", faithful)
+}
+
+/// Makes a struct a method's input: strict about unknown fields, lenient about absent options.
+///
+/// See `plugboard_core::input` for the documentation and examples.
+#[proc_macro_attribute]
+pub fn input(args: TokenStream, item: TokenStream) -> TokenStream {
+    rewrite_struct(args, item, "input", strict)
+}
+
+fn rewrite_struct(
+    args: TokenStream,
+    item: TokenStream,
+    name: &str,
+    rewrite: fn(&mut ItemStruct) -> syn::Result<()>,
+) -> TokenStream {
+    if !args.is_empty() {
+        return syn::Error::new(Span::call_site(), format!("`#[{name}]` takes no arguments"))
+            .to_compile_error()
+            .into();
+    }
+    let mut item = syn::parse_macro_input!(item as ItemStruct);
+    match rewrite(&mut item) {
+        Ok(()) => item.into_token_stream().into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+fn named_fields<'a>(item: &'a mut ItemStruct, name: &str) -> syn::Result<&'a mut syn::FieldsNamed> {
+    let span = item.ident.span();
+    match &mut item.fields {
+        Fields::Named(fields) => Ok(fields),
+        _ => Err(syn::Error::new(
+            span,
+            format!("`#[{name}]` is for structs with named fields"),
+        )),
+    }
+}
+
+/// An `Option` field reads absent or `null` as `None`, and leaves `None` out when written.
+fn optional(field: &mut Field, serde: &[String]) {
+    let missing_default = !serde.iter().any(|w| w == "default");
+    let missing_skip = !serde.iter().any(|w| w == "skip_serializing_if");
+    match (missing_default, missing_skip) {
+        (true, true) => field.attrs.push(syn::parse_quote!(
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+        )),
+        (true, false) => field.attrs.push(syn::parse_quote!(#[serde(default)])),
+        (false, true) => field.attrs.push(syn::parse_quote!(
+            #[serde(skip_serializing_if = "Option::is_none")]
+        )),
+        (false, false) => {}
+    }
+}
+
+fn faithful(item: &mut ItemStruct) -> syn::Result<()> {
+    let fields = named_fields(item, "output")?;
+    let mut has_unnamed = false;
+    for field in &mut fields.named {
+        has_unnamed |= field.ident.as_ref().is_some_and(|i| i == "unnamed");
+        let serde = serde_words(&field.attrs);
+        if serde.iter().any(|w| w == "flatten") {
+            continue;
+        }
+        match last_segment(&field.ty).as_deref() {
+            Some("Option") => optional(field, &serde),
+            // A list the API left out reads as empty.
+            Some("Vec") if !serde.iter().any(|w| w == "default") => {
+                field.attrs.push(syn::parse_quote!(#[serde(default)]));
+            }
+            _ => {}
+        }
+    }
+    if !has_unnamed {
+        let unnamed: Field = syn::parse::Parser::parse2(
+            Field::parse_named,
+            quote! {
+                /// Every field the API returned that this type does not name, as the API sent it.
+                #[serde(flatten)]
+                pub unnamed: ::plugboard_core::Unnamed
+            },
+        )?;
+        fields.named.push(unnamed);
+    }
+    Ok(())
+}
+
+fn strict(item: &mut ItemStruct) -> syn::Result<()> {
+    if !serde_words(&item.attrs)
+        .iter()
+        .any(|w| w == "deny_unknown_fields")
+    {
+        item.attrs
+            .push(syn::parse_quote!(#[serde(deny_unknown_fields)]));
+    }
+    let fields = named_fields(item, "input")?;
+    for field in &mut fields.named {
+        if last_segment(&field.ty).as_deref() == Some("Option") {
+            let serde = serde_words(&field.attrs);
+            optional(field, &serde);
+        }
+    }
+    Ok(())
+}
+
+/// The identifiers inside a field's `#[serde(...)]` attributes (`default`, `rename`, ...).
+fn serde_words(attrs: &[Attribute]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("serde"))
+        .filter_map(|a| match &a.meta {
+            Meta::List(list) => Some(list.tokens.clone()),
+            _ => None,
+        })
+        .flat_map(|tokens| {
+            tokens.into_iter().filter_map(|token| match token {
+                proc_macro2::TokenTree::Ident(ident) => Some(ident.to_string()),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The last segment of a type's path (`Option` for `Option<String>`).
+fn last_segment(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
