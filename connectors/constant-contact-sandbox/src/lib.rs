@@ -46,8 +46,13 @@
 //! (rate limits), `snapshot` (the account saved and restored), `faults` (fault injection), `stats` (counters), `routes` (the `/v3` API, one
 //! module per resource), `server` (the listener, the API gate and the [`Sandbox`] handle).
 
+mod account;
+mod campaign;
 mod config;
+mod criteria;
+mod engagement;
 mod errors;
+mod events;
 mod faults;
 mod limits;
 mod oauth;
@@ -64,7 +69,7 @@ pub use config::{RegisteredClient, SandboxConfig};
 pub use errors::ApiError;
 pub use faults::Faults;
 pub use oauth::{DEFAULT_SCOPE, TokenGrant};
-pub use routes::activities::{MAX_IMPORT_BYTES, MAX_IMPORT_CONTACTS};
+pub use routes::import::{MAX_IMPORT_BYTES, MAX_IMPORT_CONTACTS};
 pub use server::{Sandbox, serve_until};
 pub use snapshot::{AccountSnapshot, SnapshotError};
 pub use stats::Stats;

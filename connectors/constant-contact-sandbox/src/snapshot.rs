@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::store::Store;
 
 /// The format written by this version; an account saved by another is refused, not guessed at.
-const FORMAT: u32 = 1;
+/// Format 2 added SMS channels, segment criteria, sends and their recipients, resends, export
+/// jobs and the account's details.
+const FORMAT: u32 = 2;
 
 /// A sandbox account's data at one moment: contacts, lists, tags, custom fields, segments,
 /// campaigns, bulk activities and the id generator. See [`Sandbox::account`](crate::Sandbox::account)
