@@ -27,7 +27,7 @@ const TYPES: &[&str] = &[
     "p_contact_update",
 ];
 
-/// How far apart `start` and `end` of the rates may be (five years).
+/// How far apart `start` and `end` of the open and click rates may be (five years).
 const MAX_RANGE_DAYS: i64 = 5 * 365 + 1;
 /// How many emails the activity summary covers.
 const SUMMARY_EMAILS: usize = 200;
@@ -187,8 +187,8 @@ pub(crate) async fn activity_details(
     Ok(json(StatusCode::OK, body))
 }
 
-/// The required `start` and `end` of a date range, at most five years apart.
-fn range(params: &Params) -> Result<(i64, i64), ApiError> {
+/// The required `start` and `end` of a date range, at most `max_days` apart when limited.
+fn range(params: &Params, max_days: Option<i64>) -> Result<(i64, i64), ApiError> {
     let bound = |name: &str| {
         let text = params
             .get(name)
@@ -201,7 +201,7 @@ fn range(params: &Params) -> Result<(i64, i64), ApiError> {
     if end < start {
         return Err(ApiError::validation("end must not be before start."));
     }
-    if end - start > MAX_RANGE_DAYS * 86_400_000 {
+    if max_days.is_some_and(|days| end - start > days * 86_400_000) {
         return Err(ApiError::validation(
             "The date range cannot exceed 5 years.",
         ));
@@ -217,7 +217,7 @@ pub(crate) async fn activity_summary(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult {
-    let (start, end) = range(&params)?;
+    let (start, end) = range(&params, None)?;
     let mut store = lock(&shared.store);
     contact(&mut store, &id)?;
     let activities: Vec<Value> = received(&store, &id)
@@ -246,7 +246,7 @@ pub(crate) async fn open_and_click_rates(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult {
-    let (start, end) = range(&params)?;
+    let (start, end) = range(&params, Some(MAX_RANGE_DAYS))?;
     let mut store = lock(&shared.store);
     contact(&mut store, &id)?;
     let emails: Vec<Received<'_>> = received(&store, &id)
