@@ -43,9 +43,7 @@ async fn a_campaign_is_given_recipients_scheduled_unscheduled_renamed_tested_and
     // PUT replaces the properties and keeps the sub-resources left out.
     let mut body = recipients(&[&list]);
     body["preheader"] = json!("A preheader");
-    let updated = c
-        .call(Method::PUT, &activity_path, Some(body), 200)
-        .await;
+    let updated = c.call(Method::PUT, &activity_path, Some(body), 200).await;
     assert_eq!(updated["contact_list_ids"], json!([list]));
     assert_eq!(updated["subject"], "Hello");
     assert_eq!(updated["html_content"], HTML, "html_content is kept");
@@ -79,7 +77,10 @@ async fn a_campaign_is_given_recipients_scheduled_unscheduled_renamed_tested_and
             201,
         )
         .await;
-    assert_eq!(scheduled, json!([{"scheduled_date": "2031-01-01T10:00:00.000Z"}]));
+    assert_eq!(
+        scheduled,
+        json!([{"scheduled_date": "2031-01-01T10:00:00.000Z"}])
+    );
     assert_eq!(
         c.get(&format!("{activity_path}/schedules")).await,
         scheduled
@@ -99,7 +100,10 @@ async fn a_campaign_is_given_recipients_scheduled_unscheduled_renamed_tested_and
     .await;
     assert_eq!(c.get(&campaign_path).await["current_status"], "Draft");
     assert_eq!(c.get(&activity_path).await["current_status"], "DRAFT");
-    assert_eq!(c.get(&format!("{activity_path}/schedules")).await, json!([]));
+    assert_eq!(
+        c.get(&format!("{activity_path}/schedules")).await,
+        json!([])
+    );
     c.call(
         Method::DELETE,
         &format!("{activity_path}/schedules"),
@@ -174,9 +178,15 @@ async fn a_campaign_is_given_recipients_scheduled_unscheduled_renamed_tested_and
     // The preview is the HTML without the tracking image, with the owner in the variables.
     let preview = c.get(&format!("{activity_path}/previews")).await;
     let html = str_of(&preview, "/preview_html_content");
-    assert!(!html.contains("[[trackingImage]]") && html.contains("Hello Sandra!"), "{html}");
+    assert!(
+        !html.contains("[[trackingImage]]") && html.contains("Hello Sandra!"),
+        "{html}"
+    );
     assert!(str_of(&preview, "/preview_text_content").starts_with("Hello Sandra!"));
-    assert_eq!(c.get(&format!("{activity_path}/send_history")).await, json!([]));
+    assert_eq!(
+        c.get(&format!("{activity_path}/send_history")).await,
+        json!([])
+    );
 
     // Deleted: still listed, as Removed; its activities are gone.
     c.call(Method::DELETE, &campaign_path, None, 204).await;
@@ -305,7 +315,9 @@ async fn reports_count_what_the_sandbox_sent() {
 
     // The stats count the same.
     let stats = c
-        .get(&format!("/v3/reports/stats/email_campaign_activities/{activity}"))
+        .get(&format!(
+            "/v3/reports/stats/email_campaign_activities/{activity}"
+        ))
         .await;
     let s = &stats["results"][0]["stats"];
     assert_eq!(num_of(s, "/em_sends"), 300);
@@ -357,9 +369,14 @@ async fn reports_count_what_the_sandbox_sent() {
 
     // The links report agrees with the clicks, per link and with url_id.
     let links = c
-        .get(&format!("/v3/reports/email_reports/{activity}/links?no_clicks=true"))
+        .get(&format!(
+            "/v3/reports/email_reports/{activity}/links?no_clicks=true"
+        ))
         .await;
-    let link_counts = links["link_click_counts"].as_array().cloned().unwrap_or_default();
+    let link_counts = links["link_click_counts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(link_counts.len(), 2, "both links, clicked or not");
     for link in &link_counts {
         let url_id = str_of(link, "/url_id");
@@ -372,7 +389,10 @@ async fn reports_count_what_the_sandbox_sent() {
             )
             .await;
         assert!(per_link.iter().all(|r| r["link_url"] == link["link_url"]));
-        assert_eq!(num_of(link, "/unique_clicks"), contacts_of(&per_link).len() as i64);
+        assert_eq!(
+            num_of(link, "/unique_clicks"),
+            contacts_of(&per_link).len() as i64
+        );
     }
 
     // Opt-outs unsubscribed their contacts.
@@ -380,7 +400,10 @@ async fn reports_count_what_the_sandbox_sent() {
         let contact = c
             .get(&format!("/v3/contacts/{}", str_of(record, "/contact_id")))
             .await;
-        assert_eq!(contact["email_address"]["permission_to_send"], "unsubscribed");
+        assert_eq!(
+            contact["email_address"]["permission_to_send"],
+            "unsubscribed"
+        );
         assert_eq!(contact["email_address"]["opt_out_source"], "Contact");
     }
     // Bounces by code.
@@ -444,15 +467,26 @@ async fn reports_count_what_the_sandbox_sent() {
         .map(|d| str_of(d, "/tracking_activity_type"))
         .collect();
     assert_eq!(kinds, BTreeSet::from(["em_opens", "em_sends"]));
-    assert!(details.iter().all(|d| d["campaign_activity_id"] == activity.as_str()));
+    assert!(
+        details
+            .iter()
+            .all(|d| d["campaign_activity_id"] == activity.as_str())
+    );
     assert_eq!(details[0]["campaign_activity_name"], "reported");
     let repeated = c
         .get(&format!(
             "/v3/reports/contact_reports/{opener}/activity_details?tracking_activity_type=em_sends&include_campaign_activity_names=false"
         ))
         .await;
-    assert_eq!(repeated["tracking_activities"].as_array().map(Vec::len), Some(1));
-    assert!(repeated["tracking_activities"][0].get("campaign_activity_name").is_none());
+    assert_eq!(
+        repeated["tracking_activities"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        repeated["tracking_activities"][0]
+            .get("campaign_activity_name")
+            .is_none()
+    );
     c.call(
         M_GET,
         &format!("/v3/reports/contact_reports/{opener}/activity_details"),
@@ -466,7 +500,10 @@ async fn reports_count_what_the_sandbox_sent() {
             "/v3/reports/contact_reports/{opener}/activity_summary?{range}"
         ))
         .await;
-    assert_eq!(summary["campaign_activities"][0]["campaign_activity_id"], activity.as_str());
+    assert_eq!(
+        summary["campaign_activities"][0]["campaign_activity_id"],
+        activity.as_str()
+    );
     assert!(num_of(&summary, "/campaign_activities/0/em_opens") >= 1);
     let rates = c
         .get(&format!(
@@ -531,15 +568,25 @@ async fn a_scheduled_campaign_whose_time_has_passed_counts_as_sent() {
         .get(&format!("/v3/emails/activities/{activity}/send_history"))
         .await;
     assert_eq!(num_of(&history, "/0/count"), 5);
-    assert_eq!(history[0]["run_date"], json!(soon), "sent at its scheduled time");
-    assert_eq!(c.get(&format!("/v3/emails/activities/{activity}/schedules")).await, json!([]));
+    assert_eq!(
+        history[0]["run_date"],
+        json!(soon),
+        "sent at its scheduled time"
+    );
+    assert_eq!(
+        c.get(&format!("/v3/emails/activities/{activity}/schedules"))
+            .await,
+        json!([])
+    );
 
     // Scheduled again once Done: only contacts added since receive it.
     c.call(
         Method::POST,
         "/v3/contacts",
-        Some(json!({"email_address": {"address": "late.joiner@example.com"},
-                    "create_source": "Account", "list_memberships": [list]})),
+        Some(
+            json!({"email_address": {"address": "late.joiner@example.com"},
+                    "create_source": "Account", "list_memberships": [list]}),
+        ),
         201,
     )
     .await;
@@ -579,8 +626,10 @@ async fn one_resend_to_non_openers_per_campaign() {
         .call(
             Method::POST,
             &path,
-            Some(json!({"resend_subject": "In case you missed it", "delay_days": 2,
-                        "delay_minutes": 30})),
+            Some(
+                json!({"resend_subject": "In case you missed it", "delay_days": 2,
+                        "delay_minutes": 30}),
+            ),
             201,
         )
         .await;
@@ -619,7 +668,9 @@ async fn report_figures() -> BTreeMap<String, Value> {
     let (_, _, activity) = sent_campaign(&mut c, "determinism", 120).await;
     let mut figures = BTreeMap::new();
     let mut stats = c
-        .get(&format!("/v3/reports/stats/email_campaign_activities/{activity}"))
+        .get(&format!(
+            "/v3/reports/stats/email_campaign_activities/{activity}"
+        ))
         .await;
     stats["results"][0]["last_refresh_time"] = Value::Null;
     figures.insert("stats".into(), stats["results"][0].clone());

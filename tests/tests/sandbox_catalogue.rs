@@ -73,11 +73,20 @@ async fn a_contact_export_makes_a_csv_file_to_download() {
     assert_eq!(href, format!("/v3/contact_exports/{file_id}"));
 
     let file = c.reply(Method::GET, &href, None, 200).await;
-    assert!(file.content_type.starts_with("text/csv"), "{}", file.content_type);
+    assert!(
+        file.content_type.starts_with("text/csv"),
+        "{}",
+        file.content_type
+    );
     let mut reader = csv_rows(&file.text);
     assert_eq!(
         reader.remove(0),
-        ["contact_id", "email_address", "first_name", "email_optin_source"]
+        [
+            "contact_id",
+            "email_address",
+            "first_name",
+            "email_optin_source"
+        ]
     );
     assert_eq!(reader.len(), 1_234, "one row per member");
     let exported: BTreeSet<String> = reader.iter().map(|r| r[0].clone()).collect();
@@ -104,7 +113,10 @@ async fn a_contact_export_makes_a_csv_file_to_download() {
         .text;
     let header = csv_rows(&text).remove(0);
     assert_eq!(header[0], "contact_id");
-    assert!(header.iter().any(|h| h == "cf:favorite_color"), "{header:?}");
+    assert!(
+        header.iter().any(|h| h == "cf:favorite_color"),
+        "{header:?}"
+    );
     for bad in [
         json!({"contact_ids": ["00000000-0000-4000-8000-000000000000"], "tag_ids": ["00000000-0000-4000-8000-000000000000"]}),
         json!({"fields": ["shoe_size"]}),
@@ -112,8 +124,13 @@ async fn a_contact_export_makes_a_csv_file_to_download() {
         json!({"status": "sleeping"}),
         json!({"list_ids": ["00000000-0000-4000-8000-000000000000"]}),
     ] {
-        c.call(Method::POST, "/v3/activities/contact_exports", Some(bad), 400)
-            .await;
+        c.call(
+            Method::POST,
+            "/v3/activities/contact_exports",
+            Some(bad),
+            400,
+        )
+        .await;
     }
     c.call(
         Method::GET,
@@ -127,7 +144,11 @@ async fn a_contact_export_makes_a_csv_file_to_download() {
     let activities = c
         .all_pages("/v3/activities?state=completed&limit=2", "activities")
         .await;
-    assert!(activities.iter().any(|a| a["activity_id"] == file_id.as_str()));
+    assert!(
+        activities
+            .iter()
+            .any(|a| a["activity_id"] == file_id.as_str())
+    );
     c.assert_conforms();
     sandbox.stop().await;
 }
@@ -207,8 +228,10 @@ async fn bulk_activities_tag_untag_and_delete_in_bulk() {
     c.call(
         Method::POST,
         "/v3/activities/contacts_taggings_add",
-        Some(json!({"source": {"contact_ids": [excluded]}, "tag_ids": [tag],
-                    "exclude": {"contact_ids": [excluded]}})),
+        Some(
+            json!({"source": {"contact_ids": [excluded]}, "tag_ids": [tag],
+                    "exclude": {"contact_ids": [excluded]}}),
+        ),
         400,
     )
     .await;
@@ -222,7 +245,9 @@ async fn bulk_activities_tag_untag_and_delete_in_bulk() {
         )
         .await;
     completed(&mut c, &removed).await;
-    let left = c.all_pages(&format!("/v3/contacts?tags={tag}"), "contacts").await;
+    let left = c
+        .all_pages(&format!("/v3/contacts?tags={tag}"), "contacts")
+        .await;
     assert_eq!(left.len(), 24);
 
     // Tags, custom fields and lists deleted in bulk leave no trace on contacts.
@@ -238,9 +263,7 @@ async fn bulk_activities_tag_untag_and_delete_in_bulk() {
     c.call(Method::GET, &format!("/v3/contact_tags/{tag}"), None, 404)
         .await;
     let any = str_of(&left[0], "/contact_id").to_owned();
-    let contact = c
-        .get(&format!("/v3/contacts/{any}?include=taggings"))
-        .await;
+    let contact = c.get(&format!("/v3/contacts/{any}?include=taggings")).await;
     assert_eq!(contact["taggings"], json!([]));
 
     let fields = c.get("/v3/contact_custom_fields").await;
@@ -484,7 +507,10 @@ async fn segments_are_created_used_renamed_and_deleted() {
             .all(|s| s["segment_id"] != id)
     );
     let kept = c.get(&format!("/v3/segments/{id}")).await;
-    assert_eq!(kept["name"], "Renamed segment", "a deleted segment is still readable");
+    assert_eq!(
+        kept["name"], "Renamed segment",
+        "a deleted segment is still readable"
+    );
     c.call(Method::DELETE, &format!("/v3/segments/{id}"), None, 404)
         .await;
     c.call(
@@ -509,7 +535,8 @@ async fn the_account_keeps_its_emails_address_and_details() {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|e| e["email_address"] == "sender@example.com" && e["confirm_status"] == "CONFIRMED")
+            .any(|e| e["email_address"] == "sender@example.com"
+                && e["confirm_status"] == "CONFIRMED")
     );
     let added = c
         .call(
@@ -582,14 +609,19 @@ async fn the_account_keeps_its_emails_address_and_details() {
         .call(
             Method::PUT,
             "/v3/account/summary",
-            Some(json!({"organization_name": "Renamed Inc.", "website": "https://renamed.example"})),
+            Some(
+                json!({"organization_name": "Renamed Inc.", "website": "https://renamed.example"}),
+            ),
             200,
         )
         .await;
     assert_eq!(updated["organization_name"], "Renamed Inc.");
     let summary = c.get("/v3/account/summary").await;
     assert_eq!(summary["organization_name"], "Renamed Inc.");
-    assert_eq!(summary["first_name"], "Sandra", "a partial update keeps the rest");
+    assert_eq!(
+        summary["first_name"], "Sandra",
+        "a partial update keeps the rest"
+    );
     c.call(
         Method::PUT,
         "/v3/account/summary",
@@ -616,8 +648,10 @@ async fn sms_contacts_and_resubscribe() {
         .call(
             Method::POST,
             "/v3/contacts",
-            Some(json!({"sms_channel": sms, "first_name": "Texty", "create_source": "Contact",
-                        "phone_numbers": [{"phone_number": "+1-781-555-0123", "kind": "mobile"}]})),
+            Some(
+                json!({"sms_channel": sms, "first_name": "Texty", "create_source": "Contact",
+                        "phone_numbers": [{"phone_number": "+1-781-555-0123", "kind": "mobile"}]}),
+            ),
             201,
         )
         .await;
@@ -688,8 +722,10 @@ async fn sms_contacts_and_resubscribe() {
         .call(
             Method::POST,
             "/v3/activities/contacts_json_import",
-            Some(json!({"import_data": [{"sms_number": "617-555-0188", "first_name": "Imported"}],
-                        "list_ids": [list], "sms_permission_to_send": "explicit"})),
+            Some(
+                json!({"import_data": [{"sms_number": "617-555-0188", "first_name": "Imported"}],
+                        "list_ids": [list], "sms_permission_to_send": "explicit"}),
+            ),
             201,
         )
         .await;
@@ -715,7 +751,10 @@ async fn sms_contacts_and_resubscribe() {
         .await;
     let gone = str_of(&gone, "/contact_id").to_owned();
     let both = c
-        .all_pages("/v3/contacts?status=unsubscribed,active&limit=500", "contacts")
+        .all_pages(
+            "/v3/contacts?status=unsubscribed,active&limit=500",
+            "contacts",
+        )
         .await;
     assert!(both.iter().any(|x| x["contact_id"] == gone.as_str()));
     let path = format!("/v3/contacts/resubscribe/{gone}");
@@ -746,5 +785,148 @@ async fn sms_contacts_and_resubscribe() {
     )
     .await;
     c.assert_conforms();
+    sandbox.stop().await;
+}
+
+/// The operations of the spec the sandbox serves: those of issue 16's catalogue and the ones it
+/// served before.
+const SERVED: &[&str] = &[
+    // Account.
+    "getAccountById",
+    "putCustomerById",
+    "getPhysicalAddress",
+    "addPhysicalAddress",
+    "putPhysicalAddress",
+    "retrieveEmailAddresses",
+    "addAccountEmailAddress",
+    "getUserPrivileges",
+    // Contacts, lists, tags, custom fields, segments.
+    "getContacts",
+    "createContact",
+    "getContact",
+    "putContact",
+    "deleteContact",
+    "createOrUpdateContact",
+    "countContact",
+    "resubscribeContact",
+    "getLists",
+    "createList",
+    "getList",
+    "putList",
+    "deleteListActivity",
+    "getTags",
+    "postTag",
+    "getTag",
+    "putTag",
+    "deleteTag",
+    "getCustomFields",
+    "postCustomFields",
+    "getCustomField",
+    "putCustomField",
+    "deleteCustomField",
+    "getAccountSegments",
+    "createSegment",
+    "getSegmentDetail",
+    "updateSegment",
+    "updateSegmentName",
+    "deleteSegment",
+    // Bulk activities.
+    "getActivityStatusCollection",
+    "getActivity",
+    "bulkImportContactsJSON",
+    "postListAddContact",
+    "postListRemoveContact",
+    "postContactDelete",
+    "postListDelete",
+    "postTagAddContact",
+    "postTagRemoveContact",
+    "postTagDelete",
+    "postCustomFieldDelete",
+    "postContactsExport",
+    "getContactsExport",
+    // Email campaigns.
+    "retrieveEmailCampaignsUsingGET",
+    "createEmailCampaignUsingPOST",
+    "retrieveEmailCampaignUsingGET",
+    "renameEmailCampaignUsingPATCH",
+    "removeEmailCampaignUsingDELETE",
+    "retrieveEmailCampaignActivityUsingGET",
+    "updateEmailCampaignActivityUsingPUT",
+    "retrieveEmailSchedulesUsingGET",
+    "scheduleEmailCampaignActivityUsingPOST",
+    "unscheduleEmailCampaignActivityUsingDELETE",
+    "testSendCampaignActivityUsingPOST",
+    "retrieveEmailCampaignActivityPreviewUsingGET",
+    "retrieveEmailSendHistoryUsingGET",
+    "retrieveResendToNonOpenersUsingGET",
+    "createResendToNonOpenersUsingPOST",
+    "deleteResendToNonOpenersUsingDELETE",
+    // Reporting.
+    "getAllBulkEmailCampaignSummaries",
+    "getEmailSummary",
+    "getEmailCampaignActivitySummary",
+    "getCampaignActivityLinkStats",
+    "getSends",
+    "getOpens",
+    "getUniqueOpens",
+    "getDidNotOpens",
+    "getClicks",
+    "getForwards",
+    "getOptouts",
+    "getBounces",
+    "getContactTracking",
+    "getContactTrackingCount",
+    "getContactOpenClickRate",
+];
+
+/// Every operation listed in [`SERVED`] exists in the spec and has a route in the sandbox: a
+/// request to it (ids that do not exist, an empty JSON body) gets an answer of the operation, not
+/// the unknown-route 404 or a 405.
+#[tokio::test]
+async fn every_catalogue_operation_has_a_route() {
+    let spec = sandbox_api::spec();
+    let mut operations = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (verb, operation) in item.as_object().into_iter().flatten() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.push((id.to_owned(), verb.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let unknown: Vec<&&str> = SERVED
+        .iter()
+        .filter(|id| !operations.iter().any(|(op, _, _)| op == *id))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "not operations of the spec: {unknown:?}"
+    );
+
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    for (id, verb, template) in operations
+        .iter()
+        .filter(|(id, _, _)| SERVED.contains(&id.as_str()))
+    {
+        let path: String = template
+            .split('/')
+            .map(|part| match part {
+                "{segment_id}" => "1",
+                p if p.starts_with('{') => "00000000-0000-4000-8000-000000000000",
+                p => p,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = Method::from_bytes(verb.as_bytes()).expect("an HTTP verb");
+        let body = (verb != "GET" && verb != "DELETE").then(|| json!({}));
+        let reply = api.send(method, &format!("/v3{path}"), body.as_ref()).await;
+        let unrouted = reply.status.as_u16() == 405
+            || reply.json.pointer("/0/error_key") == Some(&json!("api.resource.not_found"));
+        assert!(
+            !unrouted,
+            "{id} ({verb} {template}) has no route: {} {}",
+            reply.status, reply.text
+        );
+    }
     sandbox.stop().await;
 }

@@ -2,7 +2,10 @@
 //! a checker that validates every answer against the official spec's response definition for
 //! its operation and status (`plugboard_tests::openapi::response_problems`).
 
-#![allow(dead_code, reason = "each test file uses a different part of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of these helpers"
+)]
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -241,10 +244,12 @@ pub async fn new_campaign(c: &mut Checker<'_>, name: &str, html: &str) -> (Strin
         .call(
             Method::POST,
             "/v3/emails",
-            Some(serde_json::json!({"name": name, "email_campaign_activities": [{
+            Some(
+                serde_json::json!({"name": name, "email_campaign_activities": [{
                 "format_type": 5, "from_name": "Sandbox Sender", "from_email": "sender@example.com",
                 "reply_to_email": "reply@example.com", "subject": format!("About {name}"),
-                "html_content": html}]})),
+                "html_content": html}]}),
+            ),
             200,
         )
         .await;
