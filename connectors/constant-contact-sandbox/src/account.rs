@@ -77,7 +77,7 @@ impl AccountSummary {
 /// The seeded account's id, as `encoded_account_id`.
 pub const ENCODED_ACCOUNT_ID: &str = "a07e1sandbox0";
 /// The partner the seeded account was provisioned by, as `encoded_partner_id`.
-pub const ENCODED_PARTNER_ID: &str = "p07e1sandbox0";
+pub const ENCODED_PARTNER_ID: &str = "a37sandbox95el";
 
 /// The organization's physical address (required to send emails; shown in their footers).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
