@@ -501,6 +501,17 @@ async fn every_served_operation_answers_as_the_spec_declares() {
         200,
     )
     .await;
+    // An activity is scheduled only once it has recipients, as the service requires.
+    c.call(
+        &api,
+        M::PUT,
+        &format!("/v3/emails/activities/{activity_id}"),
+        Some(json!({"from_name": "Me", "from_email": "me@example.com",
+                    "reply_to_email": "me@example.com", "subject": "Hi",
+                    "contact_list_ids": [list_id]})),
+        200,
+    )
+    .await;
     c.call(
         &api,
         M::POST,

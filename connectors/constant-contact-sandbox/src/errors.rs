@@ -73,6 +73,17 @@ impl ApiError {
         }
     }
 
+    /// 429 for a bulk activity refused because the account has too many queued (the spec's
+    /// text for the bulk endpoints' 429). A single object, like the other 429 bodies; its key
+    /// tells it apart from `throttled` and `quota_exceeded`, which clear much sooner.
+    pub fn queue_full() -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({"error_key": "too_many_queued_activities",
+                         "error_message": "Too many requests. You exceeded 1,000 queued activities for this user account."}),
+        }
+    }
+
     /// An injected 500 or 503.
     pub fn server_error(status: u16) -> Self {
         if status == 503 {

@@ -24,6 +24,9 @@ pub struct Faults {
     /// The next N API requests are answered 401 whatever their token, as when the provider
     /// revokes tokens faster than a client can use them.
     pub force_unauthorized: u32,
+    /// The next N requests that create a bulk activity (`POST /v3/activities/...`) are answered
+    /// with the 429 the spec documents for a full queue: more than 1,000 queued activities.
+    pub force_queue_full: u32,
     /// Seed of the generator that decides which requests fail.
     pub seed: u64,
 }
@@ -62,6 +65,7 @@ pub(crate) struct FaultState {
     rng: fastrand::Rng,
     throttle_left: u32,
     unauthorized_left: u32,
+    queue_full_left: u32,
 }
 
 impl Default for FaultState {
@@ -77,6 +81,7 @@ impl FaultState {
             rng: fastrand::Rng::with_seed(faults.seed),
             throttle_left: faults.force_throttle,
             unauthorized_left: faults.force_unauthorized,
+            queue_full_left: faults.force_queue_full,
             faults,
         }
     }
@@ -100,6 +105,16 @@ impl FaultState {
             return (latency, Some(Fault::ServerError(status)));
         }
         (latency, None)
+    }
+
+    /// Whether to refuse a bulk activity because its queue is full (one of `force_queue_full`).
+    pub fn queue_full(&mut self) -> bool {
+        if self.queue_full_left > 0 {
+            self.queue_full_left -= 1;
+            true
+        } else {
+            false
+        }
     }
 
     /// Whether to lose the answer of a change that was just handled.

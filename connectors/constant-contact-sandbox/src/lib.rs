@@ -40,14 +40,29 @@
 //!   response, `processing` on the first poll within a second, then `completed`.
 //! - The JSON import refuses (400) more than 40,000 rows or a body of 4 MB or more, where the
 //!   service documents silently dropping what is past 4 MB.
+//! - A campaign activity is scheduled only with recipients (lists or one segment), as the service
+//!   requires. A send records its recipients; what they did (bounces, opens, clicks, forwards,
+//!   opt-outs) is a hash of the seed, the activity and the contact, so reports count what was
+//!   sent and are the same on every read. A scheduled send whose time has passed is carried out
+//!   when a campaign or report request next comes in. Opt-outs unsubscribe their contacts.
+//! - A contact export's file (`text/csv`, streamed) can be fetched once a read of its activity
+//!   has shown it completed.
 //!
 //! Modules, one concept each: `config` (what a sandbox starts with), `store` (the in-memory
-//! account), `seed` (its deterministic data), `oauth` (authorize and token endpoints), `limits`
-//! (rate limits), `snapshot` (the account saved and restored), `faults` (fault injection), `stats` (counters), `routes` (the `/v3` API, one
-//! module per resource), `server` (the listener, the API gate and the [`Sandbox`] handle).
+//! account), `account` (its owner, address and emails), `campaign` (campaigns and sending),
+//! `engagement` (what recipients do), `events` (the counts and rates reports show), `criteria`
+//! (segment criteria), `seed` (its deterministic data), `oauth` (authorize and token
+//! endpoints), `limits` (rate limits), `snapshot` (the account saved and restored), `faults`
+//! (fault injection), `stats` (counters), `routes` (the `/v3` API, one module per resource),
+//! `server` (the listener, the API gate and the [`Sandbox`] handle).
 
+mod account;
+mod campaign;
 mod config;
+mod criteria;
+mod engagement;
 mod errors;
+mod events;
 mod faults;
 mod limits;
 mod oauth;
@@ -64,7 +79,7 @@ pub use config::{RegisteredClient, SandboxConfig};
 pub use errors::ApiError;
 pub use faults::Faults;
 pub use oauth::{DEFAULT_SCOPE, TokenGrant};
-pub use routes::activities::{MAX_IMPORT_BYTES, MAX_IMPORT_CONTACTS};
+pub use routes::import::{MAX_IMPORT_BYTES, MAX_IMPORT_CONTACTS};
 pub use server::{Sandbox, serve_until};
 pub use snapshot::{AccountSnapshot, SnapshotError};
 pub use stats::Stats;

@@ -1,10 +1,13 @@
 //! Deterministic seed data: realistic names and addresses, UUID ids, timestamps spread over the
-//! past year, list memberships, taggings and custom-field values, all drawn from one seed.
+//! past year, list memberships, taggings, custom-field values, SMS numbers, and email campaigns
+//! already sent to the first list (so reports have data), all drawn from one seed.
 
+use crate::campaign::{ActivityContent, Campaign, CampaignActivity, CampaignStatus, Stamp};
 use crate::config::SandboxConfig;
+use crate::criteria::list_criteria;
 use crate::store::{
-    Address, Campaign, CampaignActivity, Contact, ContactList, CustomField, EmailAddr, Note, Phone,
-    Segment, Store, Tag,
+    Address, Contact, ContactList, CustomField, EmailAddr, Note, Phone, Segment, SmsChannel,
+    SmsConsent, Store, Tag,
 };
 use crate::util::{now_ms, uuid};
 
@@ -161,6 +164,39 @@ const PERMISSIONS: &[(&str, u32)] = &[
 
 const YEAR_MS: i64 = 365 * 86_400_000;
 
+/// The body of the seeded campaigns: two links, so the click reports have something to show.
+const SEEDED_HTML: &str = "<html><body>[[trackingImage]]<p>Hello!</p>\
+    <p><a href=\"https://example.com/news\">Read the news</a> or \
+    <a href=\"https://example.com/shop\">visit the shop</a>.</p></body></html>";
+
+/// A US SMS number with promotional consent for the `n`-th seeded contact.
+fn seeded_sms(rng: &mut fastrand::Rng, n: usize, created_at: i64) -> SmsChannel {
+    let permission = match rng.u8(..10) {
+        0 => "unsubscribed",
+        1 => "pending_confirmation",
+        _ => "explicit",
+    };
+    SmsChannel {
+        id: uuid(rng),
+        // Exchange 555, as in fiction; the contact's index keeps each number unique.
+        address: format!("{:03}555{:04}", 200 + n / 10_000 % 800, n % 10_000),
+        dial_code: "1".into(),
+        country_code: "US".into(),
+        create_source: "Account".into(),
+        update_source: "Account".into(),
+        consents: vec![SmsConsent {
+            permission: permission.into(),
+            consent_type: "promotional_sms".into(),
+            opt_in_date: (permission != "pending_confirmation").then_some(created_at),
+            opt_out_date: (permission == "unsubscribed").then_some(created_at + 86_400_000),
+            advertised_frequency: Some("4".into()),
+            advertised_interval: Some("monthly".into()),
+            created_at,
+            updated_at: created_at,
+        }],
+    }
+}
+
 fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> &'a str {
     items[rng.usize(..items.len())]
 }
@@ -223,9 +259,10 @@ pub fn seed(config: &SandboxConfig) -> Store {
                 || format!("Segment {}", n + 1),
                 |l| format!("Members of {}", l.name),
             ),
-            list_id: list.map(|l| l.id.clone()),
+            criteria: list_criteria(list.map_or("", |l| l.id.as_str())),
             created_at,
             edited_at: created_at,
+            deleted_at: None,
         });
     }
 
@@ -235,6 +272,9 @@ pub fn seed(config: &SandboxConfig) -> Store {
     let weight_total: u32 = PERMISSIONS.iter().map(|(_, w)| w).sum();
     store.contacts.reserve(config.contacts);
     store.by_email.reserve(config.contacts);
+    // SMS numbers come from a generator of their own, so the rest of the seed is what it was
+    // before contacts had them.
+    let mut sms_rng = fastrand::Rng::with_seed(config.seed ^ 0x5A5_C4A7);
     for n in 0..config.contacts {
         let first = pick(&mut rng, FIRST);
         let last = pick(&mut rng, LAST);
@@ -270,6 +310,7 @@ pub fn seed(config: &SandboxConfig) -> Store {
                 confirm_status: "off".into(),
                 created_at,
                 updated_at,
+                resubscribe_requested: false,
             }),
             first_name: Some(first.into()),
             last_name: Some(last.into()),
@@ -315,12 +356,19 @@ pub fn seed(config: &SandboxConfig) -> Store {
             }
         }
         if rng.bool() {
+            let source = contact.create_source.clone();
             contact.phone_numbers.push(Phone {
                 id: uuid(&mut rng),
                 number: format!("+1-555-{:03}-{:04}", rng.u16(100..1000), rng.u16(..10_000)),
                 kind: if rng.bool() { "mobile" } else { "work" }.into(),
                 created_at,
+                updated_at: created_at,
+                create_source: source.clone(),
+                update_source: source,
             });
+        }
+        if sms_rng.u8(..5) == 0 {
+            contact.sms = Some(seeded_sms(&mut sms_rng, n, created_at));
         }
         if rng.u8(..3) == 0 {
             let (city, state, zip) = CITIES[rng.usize(..CITIES.len())];
@@ -349,46 +397,44 @@ pub fn seed(config: &SandboxConfig) -> Store {
         let created_at = year_ago + rng.i64(0..YEAR_MS);
         let sent = n + 1 < config.campaigns || config.campaigns == 1;
         let name = format!("Monthly newsletter #{}", n + 1);
-        let sends = rng.i64(100..5000);
-        let opens = sends * rng.i64(10..60) / 100;
-        let clicks = opens * rng.i64(5..40) / 100;
         let campaign_id = uuid(&mut rng);
+        let content = ActivityContent {
+            from_name: "Sandbox Sender".into(),
+            from_email: "sender@example.com".into(),
+            reply_to_email: "reply@example.com".into(),
+            subject: name.clone(),
+            preheader: Some("News from the sandbox".into()),
+            html_content: SEEDED_HTML.into(),
+            format_type: 5,
+            physical_address_in_footer: None,
+        };
         let activities = ["primary_email", "permalink"]
             .into_iter()
-            .map(|role| CampaignActivity {
-                id: uuid(&mut rng),
-                role: role.into(),
-                from_name: "Sandbox Sender".into(),
-                from_email: "sender@example.com".into(),
-                reply_to_email: "reply@example.com".into(),
-                subject: name.clone(),
-                preheader: Some("News from the sandbox".into()),
-                html_content: "<html><body>[[trackingImage]]<p>Hello!</p></body></html>".into(),
-                format_type: 5,
-                contact_list_ids: list_ids.iter().take(1).cloned().collect(),
-                schedules: Vec::new(),
+            .map(|role| {
+                let mut activity = CampaignActivity::new(uuid(&mut rng), role, content.clone());
+                if role == "primary_email" {
+                    activity.contact_list_ids = list_ids.iter().take(1).cloned().collect();
+                }
+                activity
             })
             .collect();
         store.campaigns.push(Campaign {
             id: campaign_id,
             name,
-            status: if sent { "Done" } else { "Draft" }.into(),
+            status: CampaignStatus::Draft,
+            status_before_schedule: None,
             created_at,
             updated_at: created_at + rng.i64(0..86_400_000),
             activities,
-            counts: sent.then(|| {
-                [
-                    sends,
-                    opens,
-                    clicks,
-                    clicks / 10,
-                    sends / 200,
-                    0,
-                    sends / 50,
-                    sends - opens,
-                ]
-            }),
+            resend: None,
         });
+        if sent {
+            let index = store.campaigns.len() - 1;
+            let at = store.campaigns[index].updated_at;
+            // Carried out up to two days later: the recipients' events spread over that time.
+            let settled = (at + 2 * 86_400_000).min(now);
+            store.send(index, 0, at, settled, Stamp::EventTime);
+        }
     }
     store.campaigns.sort_by_key(|c| c.created_at);
     store

@@ -240,6 +240,16 @@ async fn api_gate(
                 .fetch_max(in_second as u64, Ordering::Relaxed);
         }
     }
+    let creates_activity = request.method() == axum::http::Method::POST && {
+        let path = request.uri().path();
+        path.strip_prefix("/v3")
+            .unwrap_or(path)
+            .starts_with("/activities/")
+    };
+    if creates_activity && lock(&shared.faults).queue_full() {
+        bump(&counters.queue_full_429);
+        return ApiError::queue_full().into_response();
+    }
     bump(&counters.api_served);
     let changes = !matches!(
         *request.method(),

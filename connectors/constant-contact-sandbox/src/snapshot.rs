@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::store::Store;
 
 /// The format written by this version; an account saved by another is refused, not guessed at.
-const FORMAT: u32 = 1;
+/// Format 2 added SMS channels, segment criteria, sends and their recipients, resends, export
+/// jobs and the account's details.
+const FORMAT: u32 = 2;
 
 /// A sandbox account's data at one moment: contacts, lists, tags, custom fields, segments,
 /// campaigns, bulk activities and the id generator. See [`Sandbox::account`](crate::Sandbox::account)
@@ -83,6 +85,7 @@ impl AccountSnapshot {
 mod tests {
     use super::*;
     use crate::config::SandboxConfig;
+    use crate::store::Store;
 
     #[test]
     fn a_restored_account_holds_the_same_data_and_draws_new_ids() {
@@ -105,6 +108,80 @@ mod tests {
         );
         let next = restored.new_id();
         assert!(!restored.contacts.contains_key(&next));
+    }
+
+    /// Everything a `--sandbox` run can change is kept: sends and their recipients, schedules,
+    /// resends, segments, exports, the account's details, SMS channels.
+    #[test]
+    fn every_part_of_the_account_round_trips() {
+        use crate::campaign::{Resend, Stamp};
+        use crate::store::{ExportJob, SmsChannel};
+
+        let config = SandboxConfig {
+            contacts: 40,
+            campaigns: 3,
+            ..SandboxConfig::default()
+        };
+        let mut store = crate::seed::seed(&config);
+        assert!(
+            store.campaigns.iter().any(|c| c.last_sent().is_some()),
+            "the seed sends campaigns"
+        );
+        let now = store.tick();
+        let draft = store
+            .campaigns
+            .iter()
+            .position(|c| c.last_sent().is_none())
+            .expect("a draft campaign");
+        store.campaigns[draft].activities[0].scheduled_at = Some(now + 60_000);
+        store.campaigns[draft].resend = Some(Resend {
+            id: store.new_id(),
+            subject: "Again".into(),
+            delay_days: Some(2),
+            delay_minutes: 2880,
+        });
+        let sent = store
+            .campaigns
+            .iter()
+            .position(|c| c.last_sent().is_some())
+            .expect("a sent campaign");
+        store.send(sent, 0, now, now, Stamp::Now);
+        store.segments[0].deleted_at = Some(now);
+        let index = store.add_activity(serde_json::json!({"items_total_count": 1}), Vec::new());
+        store.activities[index].completed_seen = true;
+        store.activities[index].export = Some(ExportJob {
+            contact_ids: vec!["a".into()],
+            fields: vec!["contact_id".into()],
+        });
+        store.account.summary.website = Some("https://changed.example".into());
+        store.account.physical_address = None;
+        store.account.test_sends = 7;
+        let contact = store.by_updated.iter().next().map(|(_, id)| id.clone());
+        let contact = contact.expect("a contact");
+        store.update_contact(&contact, |c| {
+            c.sms = Some(SmsChannel {
+                id: "sms".into(),
+                address: "7815550100".into(),
+                dial_code: "1".into(),
+                country_code: "US".into(),
+                create_source: "Account".into(),
+                update_source: "Account".into(),
+                consents: Vec::new(),
+            });
+        });
+
+        let saved = AccountSnapshot::of(&store).to_json().expect("encodes");
+        let restored = AccountSnapshot::from_json(&saved)
+            .expect("decodes")
+            .into_store();
+        let as_json = |s: &Store| serde_json::to_value(s).expect("a store is JSON");
+        assert_eq!(as_json(&restored), as_json(&store));
+        assert_eq!(
+            restored.contact_id_by_sms("17815550100"),
+            Some(&contact),
+            "the SMS index is kept"
+        );
+        assert!(restored.activities[index].completed_seen);
     }
 
     #[test]

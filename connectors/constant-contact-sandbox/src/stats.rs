@@ -23,6 +23,8 @@ pub struct Stats {
     pub quota_429: u64,
     /// 429 answers of the token endpoint (1 request/second).
     pub token_throttled_429: u64,
+    /// 429 "too many queued activities" answers of bulk endpoints (forced).
+    pub queue_full_429: u64,
     /// Refresh-token grants served.
     pub refreshes: u64,
     /// Authorization codes exchanged for tokens.
@@ -51,6 +53,7 @@ pub(crate) struct Counters {
     pub throttled_429: AtomicU64,
     pub quota_429: AtomicU64,
     pub token_throttled_429: AtomicU64,
+    pub queue_full_429: AtomicU64,
     pub refreshes: AtomicU64,
     pub code_exchanges: AtomicU64,
     pub invalid_grants: AtomicU64,
@@ -78,6 +81,7 @@ impl Counters {
             throttled_429: get(&self.throttled_429),
             quota_429: get(&self.quota_429),
             token_throttled_429: get(&self.token_throttled_429),
+            queue_full_429: get(&self.queue_full_429),
             refreshes: get(&self.refreshes),
             code_exchanges: get(&self.code_exchanges),
             invalid_grants: get(&self.invalid_grants),

@@ -1,6 +1,7 @@
-//! The sandbox's in-memory account: contacts (indexed by `(updated_at, id)` and by email so that a
-//! page costs O(page), not O(all contacts)), lists, tags, custom fields, segments, bulk activities
-//! and email campaigns.
+//! The sandbox's in-memory account: contacts (indexed by `(updated_at, id)`, by email and by SMS
+//! number so that a page costs O(page), not O(all contacts)), lists, tags, custom fields,
+//! segments, bulk activities, email campaigns ([`crate::campaign`]) and the account's own details
+//! ([`crate::account`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -8,6 +9,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::account::Account;
+use crate::campaign::Campaign;
 use crate::util::{now_ms, uuid};
 
 /// A contact's email address and its consent state.
@@ -33,6 +36,8 @@ pub struct EmailAddr {
     pub created_at: i64,
     /// When the address last changed.
     pub updated_at: i64,
+    /// Whether a resubscribe email was sent (the service sends one once per contact).
+    pub resubscribe_requested: bool,
 }
 
 /// One of a contact's phone numbers.
@@ -46,6 +51,66 @@ pub struct Phone {
     pub kind: String,
     /// When it was added.
     pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+    /// Contact | Account: who added it.
+    pub create_source: String,
+    /// Contact | Account: who changed it last.
+    pub update_source: String,
+}
+
+/// A contact's consent to one kind of SMS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SmsConsent {
+    /// explicit | unsubscribed | pending_confirmation | not_set.
+    pub permission: String,
+    /// promotional_sms.
+    pub consent_type: String,
+    /// When the contact opted in.
+    pub opt_in_date: Option<i64>,
+    /// When the contact opted out.
+    pub opt_out_date: Option<i64>,
+    /// How many messages the contact was told to expect…
+    pub advertised_frequency: Option<String>,
+    /// …per this interval (daily, weekly, monthly).
+    pub advertised_interval: Option<String>,
+    /// When the consent was recorded.
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+}
+
+/// A contact's SMS channel: one US number and its consents.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SmsChannel {
+    /// UUID.
+    pub id: String,
+    /// The national number, digits only.
+    pub address: String,
+    /// The country's dial code (`1`).
+    pub dial_code: String,
+    /// The country (`US`).
+    pub country_code: String,
+    /// Contact | Account.
+    pub create_source: String,
+    /// Contact | Account.
+    pub update_source: String,
+    /// Its consents.
+    pub consents: Vec<SmsConsent>,
+}
+
+impl SmsChannel {
+    /// The number with its dial code, the key the account indexes SMS numbers by.
+    pub fn full_address(&self) -> String {
+        format!("{}{}", self.dial_code, self.address)
+    }
+
+    /// The SMS status the `sms_status` filter compares with.
+    pub fn status(&self) -> &str {
+        self.consents
+            .first()
+            .map_or("not_set", |c| c.permission.as_str())
+    }
 }
 
 /// One of a contact's street addresses.
@@ -123,6 +188,8 @@ pub struct Contact {
     pub taggings: Vec<String>,
     /// Notes.
     pub notes: Vec<Note>,
+    /// The SMS channel, if the contact has a number for SMS.
+    pub sms: Option<SmsChannel>,
 }
 
 impl Contact {
@@ -134,6 +201,11 @@ impl Contact {
         self.email
             .as_ref()
             .map_or("not_set", |e| e.permission_to_send.as_str())
+    }
+
+    /// The SMS status the `sms_status` filter of `GET /contacts` compares with.
+    pub fn sms_status(&self) -> &str {
+        self.sms.as_ref().map_or("not_set", SmsChannel::status)
     }
 }
 
@@ -186,19 +258,30 @@ pub struct CustomField {
     pub updated_at: i64,
 }
 
-/// A segment (integer id); the sandbox's segments select the members of one list.
+/// A segment (integer id): contacts selected by its criteria ([`crate::criteria`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Segment {
     /// Integer id.
     pub id: i64,
-    /// Name.
+    /// Unique name (among segments not deleted).
     pub name: String,
-    /// The list whose active members the segment selects.
-    pub list_id: Option<String>,
+    /// The criteria as given (escaped JSON).
+    pub criteria: String,
     /// Creation time.
     pub created_at: i64,
     /// Last edit.
     pub edited_at: i64,
+    /// Deletion time: deleted segments are not listed but can still be read by id.
+    pub deleted_at: Option<i64>,
+}
+
+/// What a contact export selected: its rows (contacts) and columns (fields).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExportJob {
+    /// The contacts exported, in file order.
+    pub contact_ids: Vec<String>,
+    /// The columns, in file order.
+    pub fields: Vec<String>,
 }
 
 /// A bulk activity (asynchronous job); its work is done when it is created and its state
@@ -218,52 +301,10 @@ pub struct Activity {
     pub status: Value,
     /// Error messages of the finished activity.
     pub errors: Vec<String>,
-}
-
-/// One activity of an email campaign (the primary email or its permalink).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CampaignActivity {
-    /// UUID.
-    pub id: String,
-    /// primary_email | permalink.
-    pub role: String,
-    /// Sender name.
-    pub from_name: String,
-    /// Sender address.
-    pub from_email: String,
-    /// Reply-to address.
-    pub reply_to_email: String,
-    /// Subject line.
-    pub subject: String,
-    /// Preheader.
-    pub preheader: Option<String>,
-    /// HTML body.
-    pub html_content: String,
-    /// Format type (5: custom code).
-    pub format_type: i64,
-    /// Recipient lists.
-    pub contact_list_ids: Vec<String>,
-    /// Scheduled send dates.
-    pub schedules: Vec<String>,
-}
-
-/// An email campaign.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Campaign {
-    /// UUID.
-    pub id: String,
-    /// Unique name.
-    pub name: String,
-    /// Draft | Scheduled | Executing | Done | …
-    pub status: String,
-    /// Creation time.
-    pub created_at: i64,
-    /// Last update.
-    pub updated_at: i64,
-    /// Its activities.
-    pub activities: Vec<CampaignActivity>,
-    /// Unique counts for the summary report (sent campaigns only).
-    pub counts: Option<[i64; 8]>,
+    /// Whether a read has shown it completed (an export's file can be fetched from then on).
+    pub completed_seen: bool,
+    /// The export it made, for a contact export.
+    pub export: Option<ExportJob>,
 }
 
 /// The whole account.
@@ -275,6 +316,8 @@ pub struct Store {
     pub by_updated: BTreeSet<(i64, String)>,
     /// Lower-cased email → contact id.
     pub by_email: HashMap<String, String>,
+    /// SMS number with its dial code → contact id.
+    pub by_sms: HashMap<String, String>,
     /// Lists, oldest first.
     pub lists: Vec<ContactList>,
     /// Tags, oldest first.
@@ -287,6 +330,10 @@ pub struct Store {
     pub activities: Vec<Activity>,
     /// Email campaigns, oldest first.
     pub campaigns: Vec<Campaign>,
+    /// The account's details, emails and physical address.
+    pub account: Account,
+    /// Seed of what recipients do with the emails sent ([`crate::engagement`]).
+    pub engagement_seed: u64,
     /// Generator of new ids.
     #[serde(with = "rng_state")]
     pub rng: fastrand::Rng,
@@ -300,12 +347,15 @@ impl Store {
             contacts: HashMap::new(),
             by_updated: BTreeSet::new(),
             by_email: HashMap::new(),
+            by_sms: HashMap::new(),
             lists: Vec::new(),
             tags: Vec::new(),
             custom_fields: Vec::new(),
             segments: Vec::new(),
             activities: Vec::new(),
             campaigns: Vec::new(),
+            account: Account::seeded(),
+            engagement_seed: seed,
             rng: fastrand::Rng::with_seed(seed ^ 0x0005_EED0_F1D5),
             last_ms: 0,
         }
@@ -322,11 +372,14 @@ impl Store {
         uuid(&mut self.rng)
     }
 
-    /// Adds a contact (its id and email must be new).
+    /// Adds a contact (its id, email and SMS number must be new).
     pub fn insert_contact(&mut self, contact: Contact) {
         if let Some(email) = &contact.email {
             self.by_email
                 .insert(email.address.to_lowercase(), contact.id.clone());
+        }
+        if let Some(sms) = &contact.sms {
+            self.by_sms.insert(sms.full_address(), contact.id.clone());
         }
         self.by_updated
             .insert((contact.updated_at, contact.id.clone()));
@@ -338,27 +391,52 @@ impl Store {
         self.by_email.get(&email.to_lowercase())
     }
 
-    /// Changes a contact, keeping the indexes right and stamping `updated_at`.
+    /// The contact with this SMS number (dial code and number, digits only).
+    pub fn contact_id_by_sms(&self, full_address: &str) -> Option<&String> {
+        self.by_sms.get(full_address)
+    }
+
+    /// Changes a contact, keeping the indexes right and stamping `updated_at` with now.
     pub fn update_contact(
         &mut self,
         id: &str,
         change: impl FnOnce(&mut Contact),
     ) -> Option<&Contact> {
         let now = self.tick();
+        self.update_contact_at(id, now, change)
+    }
+
+    /// Changes a contact, keeping the indexes right and stamping `updated_at` with `at`.
+    pub fn update_contact_at(
+        &mut self,
+        id: &str,
+        at: i64,
+        change: impl FnOnce(&mut Contact),
+    ) -> Option<&Contact> {
         let contact = self.contacts.get_mut(id)?;
         let old_key = (contact.updated_at, contact.id.clone());
         let old_email = contact.email.as_ref().map(|e| e.address.to_lowercase());
+        let old_sms = contact.sms.as_ref().map(SmsChannel::full_address);
         change(contact);
-        contact.updated_at = now;
+        contact.updated_at = at;
         let new_email = contact.email.as_ref().map(|e| e.address.to_lowercase());
+        let new_sms = contact.sms.as_ref().map(SmsChannel::full_address);
         self.by_updated.remove(&old_key);
-        self.by_updated.insert((now, id.to_owned()));
+        self.by_updated.insert((at, id.to_owned()));
         if old_email != new_email {
             if let Some(old) = old_email {
                 self.by_email.remove(&old);
             }
             if let Some(new) = new_email {
                 self.by_email.insert(new, id.to_owned());
+            }
+        }
+        if old_sms != new_sms {
+            if let Some(old) = old_sms {
+                self.by_sms.remove(&old);
+            }
+            if let Some(new) = new_sms {
+                self.by_sms.insert(new, id.to_owned());
             }
         }
         self.contacts.get(id)
@@ -388,6 +466,8 @@ impl Store {
             reads: 0,
             status,
             errors,
+            completed_seen: false,
+            export: None,
         });
         self.activities.len() - 1
     }

@@ -1,5 +1,7 @@
-//! `/contacts`: list (filters, cursor paging over the `(updated_at, id)` index), get, create
-//! (409 on an existing email), PUT (replace), delete, `sign_up_form` upsert and consent counts.
+//! Reading contacts: `GET /contacts` (filters, cursor paging over the `(updated_at, id)` index),
+//! `GET /contacts/{contact_id}`, the consent counts, `DELETE` (the contact is kept as deleted) and
+//! `PUT /contacts/resubscribe/{contact_id}`. A contact's JSON, SMS channel included, is built here
+//! for every module that answers with one.
 
 use std::collections::HashSet;
 use std::ops::Bound;
@@ -11,10 +13,11 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Params, check_len, flag, json};
+use super::{Params, flag, json};
+use crate::criteria::{Criteria, Prepared};
 use crate::errors::{ApiError, ApiResult, parse_body};
 use crate::state::{AppState, lock};
-use crate::store::{Address, Contact, EmailAddr, Note, Phone, Store};
+use crate::store::{Contact, SmsChannel, Store};
 use crate::util::{decode_cursor, encode_cursor, format_date, format_ms, parse_iso};
 
 const INCLUDES: &[&str] = &[
@@ -24,6 +27,13 @@ const INCLUDES: &[&str] = &[
     "street_addresses",
     "taggings",
     "notes",
+];
+const SMS_STATUSES: &[&str] = &[
+    "all",
+    "explicit",
+    "unsubscribed",
+    "pending_confirmation",
+    "not_set",
 ];
 const STATUSES: &[&str] = &[
     "all",
@@ -36,7 +46,8 @@ const STATUSES: &[&str] = &[
     "explicit",
     "implicit",
 ];
-const PERMISSIONS: &[&str] = &[
+/// The email permissions a contact can have.
+pub(crate) const PERMISSIONS: &[&str] = &[
     "explicit",
     "implicit",
     "not_set",
@@ -44,7 +55,50 @@ const PERMISSIONS: &[&str] = &[
     "temp_hold",
     "unsubscribed",
 ];
-const SOURCES: &[&str] = &["Contact", "Account"];
+/// Who made a change: the contact or the account.
+pub(crate) const SOURCES: &[&str] = &["Contact", "Account"];
+
+/// Every sub-resource, as write responses include them.
+pub(crate) fn all_includes() -> Vec<String> {
+    INCLUDES.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A contact's SMS channel as the API shows it.
+pub(crate) fn sms_json(sms: &SmsChannel) -> Value {
+    let consents: Vec<Value> = sms
+        .consents
+        .iter()
+        .map(|c| {
+            let mut out = Map::new();
+            out.insert("sms_consent_permission".into(), json!(c.permission));
+            out.insert("consent_type".into(), json!(c.consent_type));
+            if let Some(at) = c.opt_in_date {
+                out.insert("opt_in_date".into(), json!(format_ms(at)));
+            }
+            if let Some(at) = c.opt_out_date {
+                out.insert("opt_out_date".into(), json!(format_ms(at)));
+            }
+            if let Some(v) = &c.advertised_frequency {
+                out.insert("advertised_frequency".into(), json!(v));
+            }
+            if let Some(v) = &c.advertised_interval {
+                out.insert("advertised_interval".into(), json!(v));
+            }
+            out.insert("created_at".into(), json!(format_ms(c.created_at)));
+            out.insert("updated_at".into(), json!(format_ms(c.updated_at)));
+            Value::Object(out)
+        })
+        .collect();
+    json!({
+        "sms_channel_id": sms.id,
+        "sms_address": sms.address,
+        "dial_code": sms.dial_code,
+        "country_code": sms.country_code,
+        "update_source": sms.update_source,
+        "create_source": sms.create_source,
+        "sms_channel_consents": consents,
+    })
+}
 
 /// Which sub-resources a response includes.
 fn parse_include(text: Option<&String>) -> Result<Vec<String>, ApiError> {
@@ -119,6 +173,10 @@ pub(crate) fn contact_json(contact: &Contact, include: &[String]) -> Value {
     if let Some(deleted) = contact.deleted_at {
         out.insert("deleted_at".into(), json!(format_date(deleted)));
     }
+    // Not an `include` option in the spec: the channel comes with every contact that has one.
+    if let Some(sms) = &contact.sms {
+        out.insert("sms_channel".into(), sms_json(sms));
+    }
     for item in include {
         let value = match item.as_str() {
             "custom_fields" => contact
@@ -133,8 +191,8 @@ pub(crate) fn contact_json(contact: &Contact, include: &[String]) -> Value {
                 .iter()
                 .map(|p| {
                     json!({"phone_number_id": p.id, "phone_number": p.number, "kind": p.kind,
-                           "created_at": format_ms(p.created_at), "update_source": contact.update_source,
-                           "create_source": contact.create_source})
+                           "created_at": format_ms(p.created_at), "updated_at": format_ms(p.updated_at),
+                           "update_source": p.update_source, "create_source": p.create_source})
                 })
                 .collect(),
             "street_addresses" => contact
@@ -174,7 +232,8 @@ pub(crate) fn contact_json(contact: &Contact, include: &[String]) -> Value {
 /// The filters of one `GET /contacts` query; carried whole in its cursor.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Filter {
-    status: Option<String>,
+    statuses: Vec<String>,
+    sms_statuses: Vec<String>,
     email: Option<String>,
     lists: Vec<String>,
     segment_id: Option<i64>,
@@ -213,6 +272,27 @@ fn csv_ids(params: &Params, name: &str, max: usize) -> Result<Vec<String>, ApiEr
     Ok(ids)
 }
 
+/// A comma-separated parameter whose every value must be one of `allowed`.
+fn csv_values(params: &Params, name: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+    let values: Vec<String> = params
+        .get(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    match values.iter().find(|v| !allowed.contains(&v.as_str())) {
+        Some(bad) => Err(ApiError::validation(format!(
+            "{name}: `{bad}` is not one of {}.",
+            allowed.join(", ")
+        ))),
+        None => Ok(values),
+    }
+}
+
 fn date_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .get(name)
@@ -226,14 +306,8 @@ fn date_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
 
 impl Filter {
     fn from_params(params: &Params) -> Result<Self, ApiError> {
-        let status = params.get("status").cloned();
-        if let Some(status) = &status
-            && !STATUSES.contains(&status.as_str())
-        {
-            return Err(ApiError::validation(format!(
-                "status: `{status}` is not a valid status."
-            )));
-        }
+        let statuses = csv_values(params, "status", STATUSES)?;
+        let sms_statuses = csv_values(params, "sms_status", SMS_STATUSES)?;
         let segment_id = params
             .get("segment_id")
             .map(|v| {
@@ -242,7 +316,8 @@ impl Filter {
             })
             .transpose()?;
         Ok(Self {
-            status,
+            statuses,
+            sms_statuses,
             email: params.get("email").cloned(),
             lists: csv_ids(params, "lists", 25)?,
             segment_id,
@@ -257,26 +332,34 @@ impl Filter {
         })
     }
 
-    fn matches(&self, contact: &Contact, segment_list: Option<&str>) -> bool {
-        let status_ok = match self.status.as_deref() {
-            None => contact.deleted_at.is_none(),
-            Some("all") => true,
-            Some("active") => {
+    fn matches(&self, contact: &Contact, segment: Option<&Prepared>) -> bool {
+        let status_ok = |status: &str| match status {
+            "all" => true,
+            "active" => {
                 contact.deleted_at.is_none()
                     && !matches!(contact.status(), "unsubscribed" | "temp_hold")
             }
-            Some(status) => contact.status() == status,
+            status => contact.status() == status,
         };
+        let status_ok = if self.statuses.is_empty() {
+            contact.deleted_at.is_none()
+        } else {
+            self.statuses.iter().any(|s| status_ok(s))
+        };
+        let sms_ok = self.sms_statuses.is_empty()
+            || self
+                .sms_statuses
+                .iter()
+                .any(|s| s == "all" || contact.sms_status() == s);
         status_ok
+            && sms_ok
             && (self.lists.is_empty()
                 || self
                     .lists
                     .iter()
                     .any(|l| contact.list_memberships.contains(l)))
             && (self.tags.is_empty() || self.tags.iter().any(|t| contact.taggings.contains(t)))
-            && segment_list.is_none_or(|l| {
-                contact.deleted_at.is_none() && contact.list_memberships.iter().any(|m| m == l)
-            })
+            && segment.is_none_or(|s| s.matches(contact))
             && self.email.as_ref().is_none_or(|e| {
                 contact
                     .email
@@ -288,6 +371,18 @@ impl Filter {
             && self.created_after.is_none_or(|t| contact.created_at > t)
             && self.created_before.is_none_or(|t| contact.created_at < t)
     }
+}
+
+/// The contacts of segment `id` (deleted segments select no one).
+pub(crate) fn segment_members(store: &Store, id: i64) -> Result<Prepared, ApiError> {
+    let segment = store
+        .segments
+        .iter()
+        .find(|s| s.id == id && s.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found("segment"))?;
+    Criteria::parse(&segment.criteria)
+        .map(|c| c.prepare(store))
+        .map_err(ApiError::validation)
 }
 
 /// `GET /contacts`.
@@ -304,20 +399,11 @@ pub(crate) async fn list(
         None => (Filter::from_params(&params)?, None),
     };
     let store = lock(&shared.store);
-    let segment_list = match filter.segment_id {
+    let segment = match filter.segment_id {
         None => None,
-        Some(id) => Some(
-            store
-                .segments
-                .iter()
-                .find(|s| s.id == id)
-                .ok_or_else(|| ApiError::not_found("segment"))?
-                .list_id
-                .clone()
-                .unwrap_or_default(),
-        ),
+        Some(id) => Some(segment_members(&store, id)?),
     };
-    let segment_list = segment_list.as_deref();
+    let segment_list = segment.as_ref();
     let mut found: Vec<&Contact> = Vec::with_capacity(filter.limit + 1);
     if let Some(email) = &filter.email {
         // The email index answers at once; there is at most one match.
@@ -396,373 +482,6 @@ pub(crate) async fn get_one(
     Ok(json(StatusCode::OK, contact_json(contact, &include)))
 }
 
-#[derive(Deserialize)]
-struct EmailIn {
-    address: String,
-    permission_to_send: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PhoneIn {
-    phone_number: String,
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AddressIn {
-    kind: String,
-    street: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    postal_code: Option<String>,
-    country: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct FieldIn {
-    custom_field_id: String,
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct NoteIn {
-    content: Option<String>,
-}
-
-/// The body of `POST /contacts` and `PUT /contacts/{id}`.
-#[derive(Deserialize)]
-struct ContactIn {
-    email_address: Option<EmailIn>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    job_title: Option<String>,
-    company_name: Option<String>,
-    create_source: Option<String>,
-    update_source: Option<String>,
-    birthday_month: Option<i64>,
-    birthday_day: Option<i64>,
-    anniversary: Option<String>,
-    custom_fields: Option<Vec<FieldIn>>,
-    phone_numbers: Option<Vec<PhoneIn>>,
-    street_addresses: Option<Vec<AddressIn>>,
-    list_memberships: Option<Vec<String>>,
-    taggings: Option<Vec<String>>,
-    notes: Option<Vec<NoteIn>>,
-    sms_channel: Option<Value>,
-}
-
-fn check_email(address: &str, max: usize) -> Result<(), ApiError> {
-    check_len("email_address", Some(address), max)?;
-    let valid = address
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::validation(format!(
-            "email_address `{address}` is not a valid email address."
-        )))
-    }
-}
-
-fn check_ids(store: &Store, name: &str, ids: &[String], max: usize) -> Result<(), ApiError> {
-    if ids.len() > max {
-        return Err(ApiError::validation(format!(
-            "{name} accepts at most {max} items."
-        )));
-    }
-    let known = |id: &String| match name {
-        "list_memberships" | "list_ids" => store.list(id).is_some(),
-        "taggings" => store.tags.iter().any(|t| &t.id == id),
-        _ => store.custom_fields.iter().any(|f| &f.id == id),
-    };
-    match ids.iter().find(|id| !known(id)) {
-        Some(id) => Err(ApiError::array(
-            StatusCode::BAD_REQUEST,
-            "api.validation.error",
-            format!("{name}: `{id}` does not exist."),
-        )),
-        None => Ok(()),
-    }
-}
-
-fn check_birthday(month: Option<i64>, day: Option<i64>) -> Result<(), ApiError> {
-    if month.is_some_and(|m| !(1..=12).contains(&m)) || day.is_some_and(|d| !(1..=31).contains(&d))
-    {
-        return Err(ApiError::validation(
-            "birthday_month must be 1-12 and birthday_day 1-31.",
-        ));
-    }
-    Ok(())
-}
-
-impl ContactIn {
-    fn validate(&self, store: &Store) -> Result<(), ApiError> {
-        if self.email_address.is_none() && self.sms_channel.is_none() {
-            return Err(ApiError::validation(
-                "Either email_address or sms_channel is required.",
-            ));
-        }
-        if let Some(email) = &self.email_address {
-            check_email(&email.address, 80)?;
-            if let Some(p) = &email.permission_to_send
-                && !PERMISSIONS.contains(&p.as_str())
-            {
-                return Err(ApiError::validation(format!(
-                    "permission_to_send: `{p}` is not valid."
-                )));
-            }
-        }
-        for (name, value) in [
-            ("first_name", &self.first_name),
-            ("last_name", &self.last_name),
-            ("job_title", &self.job_title),
-            ("company_name", &self.company_name),
-        ] {
-            check_len(name, value.as_deref(), 50)?;
-        }
-        check_len("anniversary", self.anniversary.as_deref(), 10)?;
-        check_birthday(self.birthday_month, self.birthday_day)?;
-        if self.phone_numbers.as_ref().is_some_and(|p| p.len() > 3) {
-            return Err(ApiError::validation(
-                "A contact can have at most 3 phone numbers.",
-            ));
-        }
-        for phone in self.phone_numbers.iter().flatten() {
-            check_len("phone_number", Some(&phone.phone_number), 25)?;
-        }
-        if self.street_addresses.as_ref().is_some_and(|a| a.len() > 3) {
-            return Err(ApiError::validation(
-                "A contact can have at most 3 street addresses.",
-            ));
-        }
-        for address in self.street_addresses.iter().flatten() {
-            if !matches!(address.kind.as_str(), "home" | "work" | "other") {
-                return Err(ApiError::validation(
-                    "street_addresses.kind must be home, work or other.",
-                ));
-            }
-        }
-        check_ids(
-            store,
-            "list_memberships",
-            self.list_memberships.as_deref().unwrap_or_default(),
-            50,
-        )?;
-        check_ids(
-            store,
-            "taggings",
-            self.taggings.as_deref().unwrap_or_default(),
-            50,
-        )?;
-        let fields: Vec<String> = self
-            .custom_fields
-            .iter()
-            .flatten()
-            .map(|f| f.custom_field_id.clone())
-            .collect();
-        check_ids(store, "custom_fields", &fields, 25)?;
-        for field in self.custom_fields.iter().flatten() {
-            check_len("custom_fields.value", field.value.as_deref(), 255)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the body's top-level fields over `contact` (absent ones become empty) and replaces
-    /// the sub-resources the body carries.
-    fn apply(self, contact: &mut Contact, store_rng: &mut fastrand::Rng, now: i64) {
-        if let Some(email) = self.email_address {
-            let permission = email.permission_to_send.unwrap_or_else(|| {
-                contact
-                    .email
-                    .as_ref()
-                    .map_or_else(|| "implicit".into(), |e| e.permission_to_send.clone())
-            });
-            let created_at = contact.email.as_ref().map_or(now, |e| e.created_at);
-            let unsubscribed = permission == "unsubscribed";
-            contact.email = Some(EmailAddr {
-                address: email.address,
-                opt_in_source: Some("Account".into()),
-                opt_in_date: Some(now),
-                opt_out_source: unsubscribed.then(|| "Account".into()),
-                opt_out_date: unsubscribed.then_some(now),
-                opt_out_reason: None,
-                permission_to_send: permission,
-                confirm_status: "off".into(),
-                created_at,
-                updated_at: now,
-            });
-        }
-        contact.first_name = self.first_name;
-        contact.last_name = self.last_name;
-        contact.job_title = self.job_title;
-        contact.company_name = self.company_name;
-        contact.birthday_month = self.birthday_month;
-        contact.birthday_day = self.birthday_day;
-        contact.anniversary = self.anniversary;
-        if let Some(fields) = self.custom_fields {
-            contact.custom_fields = fields
-                .into_iter()
-                .map(|f| (f.custom_field_id, f.value.unwrap_or_default()))
-                .collect();
-        }
-        if let Some(phones) = self.phone_numbers {
-            contact.phone_numbers = phones
-                .into_iter()
-                .map(|p| Phone {
-                    id: crate::util::uuid(store_rng),
-                    number: p.phone_number,
-                    kind: p.kind.unwrap_or_else(|| "other".into()),
-                    created_at: now,
-                })
-                .collect();
-        }
-        if let Some(addresses) = self.street_addresses {
-            contact.street_addresses = addresses
-                .into_iter()
-                .map(|a| Address {
-                    id: crate::util::uuid(store_rng),
-                    kind: a.kind,
-                    street: a.street,
-                    city: a.city,
-                    state: a.state,
-                    postal_code: a.postal_code,
-                    country: a.country,
-                    created_at: now,
-                })
-                .collect();
-        }
-        if let Some(lists) = self.list_memberships {
-            contact.list_memberships = lists;
-        }
-        if let Some(tags) = self.taggings {
-            contact.taggings = tags;
-        }
-        if let Some(notes) = self.notes {
-            contact.notes = notes
-                .into_iter()
-                .map(|n| Note {
-                    id: crate::util::uuid(store_rng),
-                    content: n.content.unwrap_or_default(),
-                    created_at: now,
-                })
-                .collect();
-        }
-    }
-}
-
-const ALL_INCLUDES: fn() -> Vec<String> = || INCLUDES.iter().map(|s| (*s).to_owned()).collect();
-
-/// `POST /contacts`: 201 with the new contact; 409 when the email belongs to a contact.
-pub(crate) async fn create(State(shared): State<AppState>, body: Bytes) -> ApiResult {
-    let input: ContactIn = parse_body(&body)?;
-    let mut store = lock(&shared.store);
-    input.validate(&store)?;
-    let source = input
-        .create_source
-        .clone()
-        .ok_or_else(|| ApiError::validation("create_source is required."))?;
-    if !SOURCES.contains(&source.as_str()) {
-        return Err(ApiError::validation(
-            "create_source must be Contact or Account.",
-        ));
-    }
-    let existing = input
-        .email_address
-        .as_ref()
-        .and_then(|e| store.contact_id_by_email(&e.address))
-        .cloned();
-    let now = store.tick();
-    let id = match existing {
-        Some(id)
-            if store
-                .contacts
-                .get(&id)
-                .is_some_and(|c| c.deleted_at.is_none()) =>
-        {
-            return Err(ApiError::conflict(
-                "Validation failed: Email already exists for contact.",
-            ));
-        }
-        // A deleted contact with this email is revived with the new data.
-        Some(id) => {
-            let mut rng = store.rng.clone();
-            store.update_contact(&id, |c| {
-                c.deleted_at = None;
-                c.update_source = source.clone();
-                input.apply(c, &mut rng, now);
-            });
-            store.rng = rng;
-            id
-        }
-        None => {
-            let id = store.new_id();
-            let mut contact = Contact {
-                id: id.clone(),
-                create_source: source.clone(),
-                update_source: source,
-                created_at: now,
-                updated_at: now,
-                ..Contact::default()
-            };
-            let mut rng = store.rng.clone();
-            input.apply(&mut contact, &mut rng, now);
-            store.rng = rng;
-            store.insert_contact(contact);
-            id
-        }
-    };
-    let contact = &store.contacts[&id];
-    Ok(json(
-        StatusCode::CREATED,
-        contact_json(contact, &ALL_INCLUDES()),
-    ))
-}
-
-/// `PUT /contacts/{contact_id}`: replaces the contact (requires `update_source`); revives a
-/// deleted one.
-pub(crate) async fn put(
-    State(shared): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let input: ContactIn = parse_body(&body)?;
-    let mut store = lock(&shared.store);
-    if !store.contacts.contains_key(&id) {
-        return Err(ApiError::not_found("contact"));
-    }
-    input.validate(&store)?;
-    let source = input
-        .update_source
-        .clone()
-        .ok_or_else(|| ApiError::validation("update_source is required."))?;
-    if !SOURCES.contains(&source.as_str()) {
-        return Err(ApiError::validation(
-            "update_source must be Contact or Account.",
-        ));
-    }
-    if let Some(email) = &input.email_address
-        && let Some(owner) = store.contact_id_by_email(&email.address)
-        && *owner != id
-    {
-        return Err(ApiError::conflict(
-            "Validation failed: Email already exists for contact.",
-        ));
-    }
-    let now = store.tick();
-    let mut rng = store.rng.clone();
-    let contact = store
-        .update_contact(&id, |c| {
-            c.deleted_at = None;
-            c.update_source = source;
-            input.apply(c, &mut rng, now);
-        })
-        .map(|c| contact_json(c, &ALL_INCLUDES()));
-    store.rng = rng;
-    let contact = contact.ok_or_else(|| ApiError::not_found("contact"))?;
-    Ok(json(StatusCode::OK, contact))
-}
-
 /// `DELETE /contacts/{contact_id}`: 204; the contact is kept as deleted.
 pub(crate) async fn delete(State(shared): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let mut store = lock(&shared.store);
@@ -776,180 +495,6 @@ pub(crate) async fn delete(State(shared): State<AppState>, Path(id): Path<String
     let now = store.tick();
     store.update_contact(&id, |c| c.deleted_at = Some(now));
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Deserialize)]
-struct SignUpAddress {
-    kind: String,
-    street: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    postal_code: Option<String>,
-    country: Option<String>,
-}
-
-/// The body of `POST /contacts/sign_up_form`.
-#[derive(Deserialize)]
-struct SignUpIn {
-    email_address: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    job_title: Option<String>,
-    company_name: Option<String>,
-    phone_number: Option<String>,
-    list_memberships: Option<Vec<String>>,
-    custom_fields: Option<Vec<FieldIn>>,
-    anniversary: Option<String>,
-    birthday_month: Option<i64>,
-    birthday_day: Option<i64>,
-    street_address: Option<SignUpAddress>,
-    sms_channel: Option<Value>,
-}
-
-/// `POST /contacts/sign_up_form`: creates (201) or partially updates (200) the contact with this
-/// email; lists and custom fields are appended.
-pub(crate) async fn sign_up_form(State(shared): State<AppState>, body: Bytes) -> ApiResult {
-    let input: SignUpIn = parse_body(&body)?;
-    let mut store = lock(&shared.store);
-    let Some(email) = input.email_address.clone() else {
-        return Err(ApiError::validation(if input.sms_channel.is_some() {
-            "The sandbox supports sign-ups by email_address only."
-        } else {
-            "Either email_address or sms_channel is required."
-        }));
-    };
-    check_email(&email, 50)?;
-    let lists = input.list_memberships.clone().unwrap_or_default();
-    if lists.is_empty() {
-        return Err(ApiError::validation(
-            "list_memberships requires 1 to 50 list ids.",
-        ));
-    }
-    check_ids(&store, "list_memberships", &lists, 50)?;
-    let fields: Vec<String> = input
-        .custom_fields
-        .iter()
-        .flatten()
-        .map(|f| f.custom_field_id.clone())
-        .collect();
-    check_ids(&store, "custom_fields", &fields, 50)?;
-    for (name, value) in [
-        ("first_name", &input.first_name),
-        ("last_name", &input.last_name),
-        ("job_title", &input.job_title),
-        ("company_name", &input.company_name),
-    ] {
-        check_len(name, value.as_deref(), 50)?;
-    }
-    check_len("phone_number", input.phone_number.as_deref(), 25)?;
-    check_birthday(input.birthday_month, input.birthday_day)?;
-    let now = store.tick();
-    let mut rng = store.rng.clone();
-    let apply = move |c: &mut Contact, rng: &mut fastrand::Rng| {
-        let set = |target: &mut Option<String>, value: Option<String>| {
-            if value.is_some() {
-                *target = value;
-            }
-        };
-        set(&mut c.first_name, input.first_name);
-        set(&mut c.last_name, input.last_name);
-        set(&mut c.job_title, input.job_title);
-        set(&mut c.company_name, input.company_name);
-        set(&mut c.anniversary, input.anniversary);
-        if input.birthday_month.is_some() {
-            c.birthday_month = input.birthday_month;
-        }
-        if input.birthday_day.is_some() {
-            c.birthday_day = input.birthday_day;
-        }
-        for list in lists {
-            if !c.list_memberships.contains(&list) {
-                c.list_memberships.push(list);
-            }
-        }
-        for field in input.custom_fields.into_iter().flatten() {
-            let value = field.value.unwrap_or_default();
-            match c
-                .custom_fields
-                .iter_mut()
-                .find(|(id, _)| *id == field.custom_field_id)
-            {
-                Some(existing) => existing.1 = value,
-                None => c.custom_fields.push((field.custom_field_id, value)),
-            }
-        }
-        if let Some(number) = input.phone_number
-            && c.phone_numbers.len() < 3
-        {
-            c.phone_numbers.push(Phone {
-                id: crate::util::uuid(rng),
-                number,
-                kind: "other".into(),
-                created_at: now,
-            });
-        }
-        if let Some(a) = input.street_address
-            && c.street_addresses.len() < 3
-        {
-            c.street_addresses.push(Address {
-                id: crate::util::uuid(rng),
-                kind: a.kind,
-                street: a.street,
-                city: a.city,
-                state: a.state,
-                postal_code: a.postal_code,
-                country: a.country,
-                created_at: now,
-            });
-        }
-        c.deleted_at = None;
-        c.update_source = "Contact".into();
-        if let Some(e) = &mut c.email {
-            e.permission_to_send = "explicit".into();
-            e.opt_in_source = Some("Contact".into());
-            e.opt_in_date = Some(now);
-            e.opt_out_source = None;
-            e.opt_out_date = None;
-            e.opt_out_reason = None;
-            e.updated_at = now;
-        }
-    };
-    let (status, id, action) = match store.contact_id_by_email(&email).cloned() {
-        Some(id) => {
-            store.update_contact(&id, |c| apply(c, &mut rng));
-            (StatusCode::OK, id, "updated")
-        }
-        None => {
-            // From the local generator, which replaces the store's at the end: `store.new_id()`
-            // would advance the store's and be undone, giving every sign-up the same id.
-            let id = crate::util::uuid(&mut rng);
-            let mut contact = Contact {
-                id: id.clone(),
-                email: Some(EmailAddr {
-                    address: email,
-                    permission_to_send: "explicit".into(),
-                    opt_in_source: Some("Contact".into()),
-                    opt_in_date: Some(now),
-                    opt_out_source: None,
-                    opt_out_date: None,
-                    opt_out_reason: None,
-                    confirm_status: "off".into(),
-                    created_at: now,
-                    updated_at: now,
-                }),
-                create_source: "Contact".into(),
-                update_source: "Contact".into(),
-                created_at: now,
-                updated_at: now,
-                ..Contact::default()
-            };
-            apply(&mut contact, &mut rng);
-            store.insert_contact(contact);
-            (StatusCode::CREATED, id, "created")
-        }
-    };
-    store.rng = rng;
-    Ok(json(status, json!({"contact_id": id, "action": action})))
 }
 
 /// `GET /contacts/counts`: contacts by email consent.
@@ -989,4 +534,68 @@ pub(crate) async fn counts(
         body["new_subscriber"] = json!(new);
     }
     Ok(json(StatusCode::OK, body))
+}
+
+#[derive(Deserialize)]
+struct ResubscribeIn {
+    list_ids: Option<Vec<String>>,
+}
+
+/// `PUT /contacts/resubscribe/{contact_id}`: sends the unsubscribed contact a confirmation email
+/// (once per contact: 409 for a second one) and adds it to `list_ids`; until it confirms, its
+/// permission is `pending_confirmation`. 200 without a body.
+pub(crate) async fn resubscribe(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let input: ResubscribeIn = parse_body(&body)?;
+    let lists = input
+        .list_ids
+        .ok_or_else(|| ApiError::validation("list_ids is required."))?;
+    if lists.is_empty() || lists.len() > 50 {
+        return Err(ApiError::validation("list_ids requires 1 to 50 list ids."));
+    }
+    let mut store = lock(&shared.store);
+    if let Some(unknown) = store.unknown_lists(&lists).first() {
+        return Err(ApiError::validation(format!(
+            "list_ids: `{unknown}` does not exist."
+        )));
+    }
+    let contact = store
+        .contacts
+        .get(&id)
+        .filter(|c| c.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    let Some(email) = &contact.email else {
+        return Err(ApiError::validation(
+            "The contact has no email address to send a resubscribe email to.",
+        ));
+    };
+    if email.resubscribe_requested {
+        return Err(ApiError::conflict(
+            "A resubscribe email was already sent to this contact; it can be sent only once.",
+        ));
+    }
+    if email.permission_to_send != "unsubscribed" {
+        return Err(ApiError::validation(
+            "Only an unsubscribed contact can be sent a resubscribe email.",
+        ));
+    }
+    let now = store.tick();
+    store.update_contact(&id, |c| {
+        if let Some(email) = &mut c.email {
+            email.permission_to_send = "pending_confirmation".into();
+            email.confirm_status = "pending".into();
+            email.resubscribe_requested = true;
+            email.updated_at = now;
+        }
+        for list in lists {
+            if !c.list_memberships.contains(&list) && c.list_memberships.len() < 50 {
+                c.list_memberships.push(list);
+            }
+        }
+        c.update_source = "Account".into();
+    });
+    Ok(StatusCode::OK.into_response())
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -16,25 +16,67 @@ use crate::util::{decode_cursor, encode_cursor};
 
 mod account;
 pub(crate) mod activities;
+mod bulk;
+mod campaign_activities;
+mod campaigns;
+mod contact_reports;
+mod contact_writes;
 mod contacts;
 mod custom_fields;
-mod emails;
+mod exports;
+pub(crate) mod import;
 mod lists;
+mod reports;
 mod segments;
+mod sign_up;
 mod tags;
+mod tracking;
 
 /// Every API route, relative to `/v3`.
 pub(crate) fn api() -> Router<AppState> {
     Router::new()
-        .route("/account/summary", get(account::summary))
+        .merge(account_routes())
+        .merge(contact_routes())
+        .merge(bulk_routes())
+        .merge(campaign_routes())
+        .merge(report_routes())
+}
+
+fn account_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/account/summary",
+            get(account::summary).put(account::put_summary),
+        )
+        .route(
+            "/account/summary/physical_address",
+            get(account::physical_address)
+                .post(account::add_physical_address)
+                .put(account::put_physical_address),
+        )
+        .route(
+            "/account/emails",
+            get(account::emails).post(account::add_email),
+        )
         .route("/account/user/privileges", get(account::privileges))
-        .route("/contacts", get(contacts::list).post(contacts::create))
+}
+
+fn contact_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/contacts",
+            get(contacts::list).post(contact_writes::create),
+        )
         .route("/contacts/counts", get(contacts::counts))
-        .route("/contacts/sign_up_form", post(contacts::sign_up_form))
+        .route("/contacts/sign_up_form", post(sign_up::sign_up_form))
+        .route(
+            "/contacts/resubscribe/{contact_id}",
+            put(contacts::resubscribe),
+        )
         .route(
             "/contacts/{contact_id}",
             get(contacts::get_one)
-                .put(contacts::put)
+                .put(contact_writes::put)
                 .delete(contacts::delete),
         )
         .route("/contact_lists", get(lists::list).post(lists::create))
@@ -57,39 +99,125 @@ pub(crate) fn api() -> Router<AppState> {
                 .put(custom_fields::put)
                 .delete(custom_fields::delete),
         )
-        .route("/segments", get(segments::list))
-        .route("/segments/{segment_id}", get(segments::get_one))
+        .route("/segments", get(segments::list).post(segments::create))
+        .route(
+            "/segments/{segment_id}",
+            get(segments::get_one)
+                .put(segments::put)
+                .delete(segments::delete),
+        )
+        .route("/segments/{segment_id}/name", patch(segments::rename))
+}
+
+fn bulk_routes() -> Router<AppState> {
+    Router::new()
         .route("/activities", get(activities::list))
         .route(
             "/activities/contacts_json_import",
-            post(activities::json_import),
+            post(import::json_import),
         )
         .route(
             "/activities/add_list_memberships",
-            post(activities::add_list_memberships),
+            post(bulk::add_list_memberships),
         )
         .route(
             "/activities/remove_list_memberships",
-            post(activities::remove_list_memberships),
+            post(bulk::remove_list_memberships),
+        )
+        .route("/activities/contact_delete", post(bulk::contact_delete))
+        .route("/activities/list_delete", post(bulk::list_delete))
+        .route(
+            "/activities/contacts_taggings_add",
+            post(bulk::taggings_add),
         )
         .route(
-            "/activities/contact_delete",
-            post(activities::contact_delete),
+            "/activities/contacts_taggings_remove",
+            post(bulk::taggings_remove),
         )
+        .route("/activities/contacts_tags_delete", post(bulk::tags_delete))
+        .route(
+            "/activities/custom_fields_delete",
+            post(bulk::custom_fields_delete),
+        )
+        .route("/activities/contact_exports", post(exports::create))
         .route("/activities/{activity_id}", get(activities::get_one))
-        .route("/emails", get(emails::list).post(emails::create))
-        .route("/emails/{campaign_id}", get(emails::get_one))
+        .route("/contact_exports/{file_export_id}", get(exports::file))
+}
+
+fn campaign_routes() -> Router<AppState> {
+    Router::new()
+        .route("/emails", get(campaigns::list).post(campaigns::create))
+        .route(
+            "/emails/{campaign_id}",
+            get(campaigns::get_one)
+                .patch(campaigns::rename)
+                .delete(campaigns::delete),
+        )
         .route(
             "/emails/activities/{campaign_activity_id}",
-            get(emails::get_activity),
+            get(campaign_activities::get_one).put(campaign_activities::put),
         )
         .route(
             "/emails/activities/{campaign_activity_id}/schedules",
-            get(emails::get_schedules).post(emails::schedule),
+            get(campaign_activities::schedules)
+                .post(campaign_activities::schedule)
+                .delete(campaign_activities::unschedule),
         )
         .route(
+            "/emails/activities/{campaign_activity_id}/tests",
+            post(campaign_activities::test_send),
+        )
+        .route(
+            "/emails/activities/{campaign_activity_id}/previews",
+            get(campaign_activities::preview),
+        )
+        .route(
+            "/emails/activities/{campaign_activity_id}/send_history",
+            get(campaign_activities::send_history),
+        )
+        .route(
+            "/emails/activities/{campaign_activity_id}/non_opener_resends",
+            get(campaign_activities::resends).post(campaign_activities::create_resend),
+        )
+        .route(
+            "/emails/activities/{campaign_activity_id}/non_opener_resends/{resend_request_id}",
+            delete(campaign_activities::delete_resend),
+        )
+}
+
+fn report_routes() -> Router<AppState> {
+    Router::new()
+        .route(
             "/reports/summary_reports/email_campaign_summaries",
-            get(emails::summaries),
+            get(reports::summaries),
+        )
+        .route(
+            "/reports/stats/email_campaigns/{campaign_ids}",
+            get(reports::campaign_stats),
+        )
+        .route(
+            "/reports/stats/email_campaign_activities/{campaign_activity_ids}",
+            get(reports::activity_stats),
+        )
+        .route(
+            "/reports/email_reports/{campaign_activity_id}/links",
+            get(reports::links),
+        )
+        .route(
+            "/reports/email_reports/{campaign_activity_id}/tracking/{report}",
+            get(tracking::report),
+        )
+        .route(
+            "/reports/contact_reports/{contact_id}/activity_details",
+            get(contact_reports::activity_details),
+        )
+        .route(
+            "/reports/contact_reports/{contact_id}/activity_summary",
+            get(contact_reports::activity_summary),
+        )
+        .route(
+            "/reports/contact_reports/{contact_id}/open_and_click_rates",
+            get(contact_reports::open_and_click_rates),
         )
 }
 
@@ -177,4 +305,14 @@ pub(crate) fn page<'a, T>(
     let next = (end < items.len())
         .then(|| serde_json::json!({"next": {"href": offset_href(path, params, end)}}));
     (&items[start..end], next)
+}
+
+/// Whether `text` has the shape of a UUID (8-4-4-4-12 hex digits).
+pub(crate) fn is_uuid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(part, len)| part.len() == len && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
