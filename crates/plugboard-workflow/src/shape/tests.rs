@@ -95,8 +95,7 @@ fn a_misspelt_field_is_an_error_with_the_nearest_field() {
     );
     let nested = error(&schema, "address.town");
     assert!(
-        nested
-            .starts_with("`steps.acct.output.address` has no field `town` (its fields: city)"),
+        nested.starts_with("`steps.acct.output.address` has no field `town` (its fields: city)"),
         "{nested}"
     );
 }
