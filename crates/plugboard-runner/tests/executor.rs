@@ -70,6 +70,25 @@ fn a_401_refreshes_once_and_retries_once() {
     assert_eq!(fake.state.invalid_grants.load(Ordering::SeqCst), 1);
 }
 
+/// A 401 for a token another process had already replaced is a race, not a refusal: five in a
+/// row (each explained by a newer stored token) do not end the request, where three refusals of
+/// the newest token would.
+#[test]
+fn refusals_of_tokens_already_replaced_do_not_count_against_the_request() {
+    let fake = Fake::start();
+    let (_dir, path) = temp_store();
+    let store = Arc::new(fake.seed(&path, "main", Some(now_secs() + 3600)));
+    fake.state.valid_access.lock().unwrap().clear(); // revoked server-side
+    *fake.state.rotate_after_401.lock().unwrap() = Some((path.clone(), "main".to_owned(), 5));
+    let session = fake.session(store, quick_config());
+
+    let output = get(&session, "main", "/lists").unwrap();
+    assert_eq!(output["status"], 200);
+    // Five 401s explained by newer tokens, one for the newest (refreshed), then the answer.
+    assert_eq!(fake.state.api_count("/v1/lists"), 7);
+    assert_eq!(fake.state.refreshes.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn eight_threads_with_an_expired_token_refresh_exactly_once() {
     let fake = Fake::start();

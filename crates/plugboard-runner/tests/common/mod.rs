@@ -53,6 +53,9 @@ pub struct FakeState {
     pub pkce_failures: AtomicU32,
     /// When each token request arrived.
     pub token_requests: Mutex<Vec<Instant>>,
+    /// "Another process" for the next N refused tokens: (store file, connection, N). Each 401
+    /// stores a newer token pair in that store, which is then revoked before anyone uses it.
+    pub rotate_after_401: Mutex<Option<(PathBuf, String, u32)>>,
 }
 
 impl FakeState {
@@ -226,6 +229,7 @@ async fn api(State(state): State<Arc<FakeState>>, headers: HeaderMap, uri: Uri) 
         .unwrap_or_default()
         .to_owned();
     if !state.valid_access.lock().unwrap().contains(&presented) {
+        rotate_elsewhere(&state).await;
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"error_key": "unauthorized", "error_message": "Unauthorized"})),
@@ -249,6 +253,34 @@ async fn api(State(state): State<Arc<FakeState>>, headers: HeaderMap, uri: Uri) 
         return response;
     }
     axum::Json(json!({"ok": true, "path": path})).into_response()
+}
+
+/// Plays the other process of [`FakeState::rotate_after_401`]: stores a newer token pair whose
+/// access token is revoked at once (its refresh token stays valid).
+async fn rotate_elsewhere(state: &FakeState) {
+    let target = {
+        let mut rotate = state.rotate_after_401.lock().unwrap();
+        match rotate.as_mut() {
+            Some((file, connection, left)) if *left > 0 => {
+                *left -= 1;
+                Some((file.clone(), connection.clone()))
+            }
+            _ => None,
+        }
+    };
+    let Some((file, connection)) = target else {
+        return;
+    };
+    let (access, refresh) = state.issue();
+    state.valid_access.lock().unwrap().retain(|a| *a != access);
+    let tokens = TokenSet {
+        access_token: SecretString::from(access),
+        refresh_token: Some(SecretString::from(refresh)),
+        expires_at: None,
+        scope: Some("read".to_owned()),
+    };
+    let store = SqliteStore::open(&file).unwrap();
+    store.put_tokens(&connection, &tokens).await.unwrap();
 }
 
 /// A running fake server.
