@@ -946,3 +946,33 @@ fn responses_with_fields_the_connector_does_not_know_decode_and_keep_them() {
     assert_eq!(contact["custom_fields"][0]["created_at"], "2026-01-01");
     assert_eq!(contact["notes"][0]["author"], "someone");
 }
+
+#[test]
+fn an_activity_gets_lists_or_one_segment_checked_before_sending() {
+    let email = json!({"from_name": "Acme", "from_email": "news@acme.example",
+        "reply_to_email": "news@acme.example", "subject": "Spring is here",
+        "html_content": "<html><body><p>Hello</p></body></html>"});
+    for (recipients, expected) in [
+        (
+            json!({"contact_list_ids": [LIST], "segment_ids": [14]}),
+            "cannot be used together",
+        ),
+        (json!({"segment_ids": [14, 15]}), "one segment, not 2"),
+    ] {
+        let mut input = json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10",
+            "email": email});
+        for key in ["contact_list_ids", "segment_ids"] {
+            if let Some(value) = recipients.get(key) {
+                input[key] = value.clone();
+            }
+        }
+        let (result, host) = call("emails.update_activity", input, vec![]);
+        match result {
+            Err(ConnectorError::InvalidInput { message }) => {
+                assert!(message.contains(expected), "{message}");
+            }
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+        assert!(host.requests().is_empty(), "nothing is sent");
+    }
+}

@@ -399,6 +399,22 @@ fn representative_calls() -> Vec<(&'static str, Value, Vec<HttpResponse>)> {
             )],
         ),
         (
+            "emails.update_activity",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "email": {"from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>"},
+                "contact_list_ids": [LIST]}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "campaign_id": CAMPAIGN,
+                    "role": "primary_email", "current_status": "DRAFT", "format_type": 5,
+                    "from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "contact_list_ids": [LIST]}),
+            )],
+        ),
+        (
             "emails.schedule",
             json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
                 "scheduled_date": "2026-05-17T16:00:00.000Z"}),

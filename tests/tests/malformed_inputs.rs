@@ -859,6 +859,14 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
             json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
         ),
         (
+            "emails.update_activity",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+            "email": {"from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>"},
+            "contact_list_ids": ["a1b2"]}),
+        ),
+        (
             "emails.schedule",
             json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
             "scheduled_date": "2026-05-17T16:00:00.000Z"}),
@@ -1028,7 +1036,7 @@ proptest! {
 
     #[test]
     fn constant_contact_methods_survive_any_response(
-        scripts in prop::collection::vec(prop::collection::vec(response(), 1..4), 37)
+        scripts in prop::collection::vec(prop::collection::vec(response(), 1..4), 38)
     ) {
         let connector = DefinedConnector::new::<constant_contact::ConstantContact>();
         for ((method, input), responses) in constant_contact_inputs().into_iter().zip(scripts) {

@@ -1,10 +1,11 @@
-//! Email campaigns: list, read, create, schedule, and the summary report.
+//! Email campaigns: list, read, create, set an activity's content and recipients, schedule,
+//! and the summary report.
 //!
 //! A campaign (`campaign_id`) owns activities (`campaign_activity_id`) such as its
 //! `primary_email`; recipients and schedules belong to the activity.
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
+use plugboard_core::{ConnectorError, Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -208,8 +209,8 @@ pub struct CreateInput {
     pub email: NewEmailActivity,
 }
 
-/// Creates a draft email campaign with its email (custom code HTML); add recipients and schedule
-/// its primary_email activity to send it.
+/// Creates a draft email campaign with its email (custom code HTML); to send it, give its
+/// primary_email activity recipients with emails.update_activity, then emails.schedule it.
 #[method(
     id = "emails.create",
     name = "Create Email Campaign",
@@ -310,6 +311,81 @@ pub fn get_activity(
 ) -> Result<EmailCampaignActivity> {
     let path = activity_path(&input.campaign_activity_id)?;
     API.call(cx, HttpRequest::get(path).query_from(&input)?)
+}
+
+/// Input of `emails.update_activity`.
+#[input]
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateActivityInput {
+    /// The campaign activity's id (e.g. the `primary_email` activity `emails.create` returned).
+    pub campaign_activity_id: String,
+    /// Its sender, subject and content: the API replaces them all, so give them all.
+    pub email: NewEmailActivity,
+    /// The contact lists to send to (not with `segment_ids`).
+    #[serde(default)]
+    pub contact_list_ids: Vec<String>,
+    /// The one segment to send to (not with `contact_list_ids`).
+    #[serde(default)]
+    #[schemars(length(max = 1))]
+    pub segment_ids: Vec<i64>,
+}
+
+/// Replaces a draft campaign activity's sender, subject, content and recipients (contact lists
+/// or one segment); the API schedules only an activity that has recipients.
+#[method(
+    id = "emails.update_activity",
+    name = "Update Email Campaign Activity",
+    category = "Email Campaigns",
+    idempotent
+)]
+pub fn update_activity(
+    cx: &mut Context<'_>,
+    input: UpdateActivityInput,
+) -> Result<EmailCampaignActivity> {
+    /// The API's activity body: the writable fields only (`format_type` is read-only there).
+    #[derive(Serialize)]
+    struct Body<'a> {
+        from_name: &'a str,
+        from_email: &'a str,
+        reply_to_email: &'a str,
+        subject: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preheader: Option<&'a str>,
+        html_content: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        physical_address_in_footer: Option<&'a PhysicalAddressInput>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        contact_list_ids: &'a [String],
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        segment_ids: &'a [i64],
+    }
+    if !input.contact_list_ids.is_empty() && !input.segment_ids.is_empty() {
+        return Err(ConnectorError::InvalidInput {
+            message: "`contact_list_ids` and `segment_ids` cannot be used together".to_owned(),
+        });
+    }
+    if input.segment_ids.len() > 1 {
+        return Err(ConnectorError::InvalidInput {
+            message: format!(
+                "`segment_ids` holds one segment, not {}",
+                input.segment_ids.len()
+            ),
+        });
+    }
+    let email = &input.email;
+    let body = Body {
+        from_name: &email.from_name,
+        from_email: &email.from_email,
+        reply_to_email: &email.reply_to_email,
+        subject: &email.subject,
+        preheader: email.preheader.as_deref(),
+        html_content: &email.html_content,
+        physical_address_in_footer: email.physical_address_in_footer.as_ref(),
+        contact_list_ids: &input.contact_list_ids,
+        segment_ids: &input.segment_ids,
+    };
+    let path = activity_path(&input.campaign_activity_id)?;
+    API.call(cx, HttpRequest::put(path).json(&body)?)
 }
 
 /// Input of `emails.schedule`.

@@ -58,6 +58,7 @@ pub(crate) fn all() -> MethodSet {
         .method::<emails::get>()
         .method::<emails::create>()
         .method::<emails::get_activity>()
+        .method::<emails::update_activity>()
         .method::<emails::schedule>()
         .method::<emails::summary_report>()
 }
