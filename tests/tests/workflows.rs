@@ -9,7 +9,7 @@ use plugboard_tests::e2e::{
     sandbox_config, start_sandbox,
 };
 use plugboard_tests::wait;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Flags of every `--sandbox` run: the limiter and the sandbox's limits are not under test here.
 const FAST_SANDBOX: [&str; 4] = [
@@ -42,6 +42,26 @@ fn run_installed(ws: &Workspace, workflow: &std::path::Path, inputs: &[String]) 
         args.extend(["--input", input.as_str()]);
     }
     ws.run(&args)
+}
+
+#[test]
+fn send_a_campaign_goes_from_a_new_list_to_a_scheduled_email() {
+    let ws = Workspace::new("send-a-campaign");
+    let out = run_sandboxed(
+        &ws,
+        "send-a-campaign.json",
+        &["scheduled_date=2027-01-05T16:00:00.000Z".to_owned()],
+    );
+    let done = out.finished();
+    let outputs = &done["outputs"];
+    let list_id = outputs["list_id"].as_str().expect("a list id");
+    assert_eq!(outputs["recipients"], json!([list_id]), "{out:?}");
+    assert_eq!(outputs["status"], "SCHEDULED", "{out:?}");
+    assert_eq!(outputs["scheduled_for"], "2027-01-05T16:00:00.000Z");
+    // One request per step, nothing refused.
+    let stats = &done["sandbox"];
+    assert_eq!(stats["api_requests"], 6, "{stats}");
+    assert_eq!(stats["invalid_grants"], 0, "{stats}");
 }
 
 #[test]
