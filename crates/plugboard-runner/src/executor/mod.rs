@@ -472,10 +472,15 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// How many times one request may have its newest token refused (a 401, then a refresh) before
-/// it reports the connection unauthorized; a 401 for a token already replaced in the store is
-/// a race and does not count (see the 401 handling in [`Executor::send`]).
+/// How many times one request may have its newest, fresh token refused (a 401, then a refresh)
+/// before it reports the connection unauthorized; a 401 for a token already replaced in the
+/// store, or one that aged in the queue, is inconclusive and does not count (the loop stays
+/// bounded by the retry time; see the 401 handling in [`Executor::send`]).
 const MAX_REFRESHES_AFTER_401: u32 = 3;
+
+/// A token refused at most this long after it was stored counts toward
+/// [`MAX_REFRESHES_AFTER_401`]; an older one may have been revoked while it waited for a slot.
+const CONCLUSIVE_REFUSAL_AGE_MS: i64 = 1_000;
 
 /// What one attempt produced.
 enum Outcome {
@@ -641,6 +646,7 @@ impl Executor {
             // before it started and nothing is written after it. A request that is not
             // idempotent may have reached the server by then: say so, so the caller keeps it
             // as sent (see the workflow engine's at-most-once calls).
+            let sent_at_ms = self.now_ms();
             let outcome = tokio::select! {
                 result = send_and_read(builder) => result,
                 () = cancel.cancelled() => {
@@ -667,17 +673,26 @@ impl Executor {
                     tracing::debug!(connection = %ctx.name, status = response.status, "answered");
                     // A 401 is first taken for a race: another process (or the provider) replaced
                     // the token between reading and sending it. The token is refreshed (or the
-                    // newer one another process stored is read) and the request goes again,
-                    // a few times within the retry time; only tokens refused again and again
-                    // mean the connection is unauthorized.
+                    // newer one another process stored is read) and the request goes again
+                    // within the retry time; only fresh tokens refused again and again mean the
+                    // connection is unauthorized.
                     if response.status == 401
                         && refreshes_after_401 < MAX_REFRESHES_AFTER_401
                         && !time_left.is_zero()
-                        && let Credentials::OAuthBearer { version, .. } = credentials
+                        && let Credentials::OAuthBearer {
+                            version,
+                            stored_at_ms,
+                            ..
+                        } = credentials
                     {
-                        // Only a refused token that was the newest one counts: a newer token
-                        // stored meanwhile explains the 401 (it was sent with a replaced token).
-                        if !self.newer_tokens_stored(ctx, version).await? {
+                        // A refusal is conclusive only for the newest token, sent right after it
+                        // was stored: a newer token explains the 401 (a replaced token was sent),
+                        // and a token that aged in the queue for a slot may have been revoked
+                        // meanwhile while the grant stays good (the refresh says which).
+                        let fresh = stored_at_ms.is_none_or(|stored| {
+                            sent_at_ms.saturating_sub(stored) <= CONCLUSIVE_REFUSAL_AGE_MS
+                        });
+                        if fresh && !self.newer_tokens_stored(ctx, version).await? {
                             refreshes_after_401 += 1;
                         }
                         attempt -= 1;
@@ -909,6 +924,7 @@ impl Executor {
                 let tokens = self.fresh_tokens(ctx, cancel).await?;
                 Ok(Credentials::OAuthBearer {
                     version: tokens.version,
+                    stored_at_ms: tokens.stored_at_ms,
                     token: tokens.tokens.access_token,
                 })
             }
@@ -996,9 +1012,20 @@ fn missing_credential(ctx: &ConnectionContext, field: &str) -> ConnectorError {
 /// Credentials chosen for one attempt.
 pub(crate) enum Credentials {
     None,
-    OAuthBearer { version: i64, token: SecretString },
-    Header { name: String, value: SecretString },
-    Query { name: String, value: SecretString },
+    OAuthBearer {
+        version: i64,
+        /// When the token was stored (ms since the epoch), if the store knows.
+        stored_at_ms: Option<i64>,
+        token: SecretString,
+    },
+    Header {
+        name: String,
+        value: SecretString,
+    },
+    Query {
+        name: String,
+        value: SecretString,
+    },
 }
 
 impl Credentials {
