@@ -15,6 +15,21 @@
 //! - [`Connector`], [`ConnectorDefinition`], [`register_connector!`], [`export_connector!`]: how a
 //!   connector is defined, registered as a built-in and exported as a plugin.
 //! - [`plugin`]: the versioned C ABI between a host and a plugin.
+//!
+//! An input type refuses unknown fields, so it cannot flatten another type into itself (serde
+//! would then refuse every input); `#[input]` says so at compile time:
+//!
+//! ```compile_fail
+//! # use plugboard_core::input;
+//! # #[derive(serde::Deserialize, schemars::JsonSchema)] struct Email { subject: String }
+//! #[input]
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct UpdateInput {
+//!     id: String,
+//!     #[serde(flatten)]
+//!     email: Email,
+//! }
+//! ```
 
 pub mod auth;
 pub mod connector;

@@ -401,6 +401,14 @@ fn strict(item: &mut ItemStruct) -> syn::Result<()> {
     }
     let fields = named_fields(item, "input")?;
     for field in &mut fields.named {
+        // serde accepts `flatten` beside `deny_unknown_fields` but then refuses every input:
+        // say so where the author wrote it, not at run time.
+        if serde_words(&field.attrs).iter().any(|w| w == "flatten") {
+            return Err(syn::Error::new_spanned(
+                &field.ty,
+                "`#[input]` types refuse unknown fields, which serde cannot do with                  `#[serde(flatten)]`: nest the inner type as a field instead",
+            ));
+        }
         if last_segment(&field.ty).as_deref() == Some("Option") {
             let serde = serde_words(&field.attrs);
             optional(field, &serde);
