@@ -28,12 +28,7 @@ async fn a_campaign_is_given_recipients_scheduled_unscheduled_renamed_tested_and
 
     // Without recipients the activity cannot be scheduled, as the service says.
     let refused = c
-        .call(
-            Method::POST,
-            &format!("{activity_path}/schedules"),
-            Some(json!({"scheduled_date": "2031-01-01T10:00:00.000Z"})),
-            400,
-        )
+        .schedule(&activity_path, "2031-01-01T10:00:00.000Z", 400)
         .await;
     assert!(
         str_of(&refused, "/0/error_message").contains("contact_list_ids"),
@@ -70,12 +65,7 @@ async fn a_campaign_is_given_recipients_scheduled_unscheduled_renamed_tested_and
 
     // Scheduled, then unscheduled: back to a draft with no schedule.
     let scheduled = c
-        .call(
-            Method::POST,
-            &format!("{activity_path}/schedules"),
-            Some(json!({"scheduled_date": "2031-01-01T10:00:00.000Z"})),
-            201,
-        )
+        .schedule(&activity_path, "2031-01-01T10:00:00.000Z", 201)
         .await;
     assert_eq!(
         scheduled,
@@ -223,12 +213,7 @@ async fn sent_campaign(c: &mut Checker<'_>, name: &str, count: usize) -> (String
     )
     .await;
     let now = c
-        .call(
-            Method::POST,
-            &format!("/v3/emails/activities/{activity}/schedules"),
-            Some(json!({"scheduled_date": "0"})),
-            201,
-        )
+        .schedule(&format!("/v3/emails/activities/{activity}"), "0", 201)
         .await;
     assert_eq!(now, json!([]), "a send now answers an empty schedule");
     (list, campaign, activity)
@@ -540,21 +525,15 @@ async fn a_scheduled_campaign_whose_time_has_passed_counts_as_sent() {
     )
     .await;
     // The past is refused; a moment from now is accepted.
-    c.call(
-        Method::POST,
-        &format!("/v3/emails/activities/{activity}/schedules"),
-        Some(json!({"scheduled_date": "2020-01-01T00:00:00.000Z"})),
+    c.schedule(
+        &format!("/v3/emails/activities/{activity}"),
+        "2020-01-01T00:00:00.000Z",
         400,
     )
     .await;
     let soon = format_ms(now_ms() + 1_500);
-    c.call(
-        Method::POST,
-        &format!("/v3/emails/activities/{activity}/schedules"),
-        Some(json!({"scheduled_date": soon})),
-        201,
-    )
-    .await;
+    c.schedule(&format!("/v3/emails/activities/{activity}"), &soon, 201)
+        .await;
     assert_eq!(
         c.get(&format!("/v3/emails/{campaign}")).await["current_status"],
         "Scheduled"
@@ -590,13 +569,8 @@ async fn a_scheduled_campaign_whose_time_has_passed_counts_as_sent() {
         201,
     )
     .await;
-    c.call(
-        Method::POST,
-        &format!("/v3/emails/activities/{activity}/schedules"),
-        Some(json!({"scheduled_date": "0"})),
-        201,
-    )
-    .await;
+    c.schedule(&format!("/v3/emails/activities/{activity}"), "0", 201)
+        .await;
     let history = c
         .get(&format!("/v3/emails/activities/{activity}/send_history"))
         .await;

@@ -420,13 +420,8 @@ async fn segments_are_created_used_renamed_and_deleted() {
         200,
     )
     .await;
-    c.call(
-        Method::POST,
-        &format!("/v3/emails/activities/{activity}/schedules"),
-        Some(json!({"scheduled_date": "0"})),
-        201,
-    )
-    .await;
+    c.schedule(&format!("/v3/emails/activities/{activity}"), "0", 201)
+        .await;
     let history = c
         .get(&format!("/v3/emails/activities/{activity}/send_history"))
         .await;

@@ -157,6 +157,14 @@ impl<'a> Checker<'a> {
         self.call(Method::GET, path, None, 200).await
     }
 
+    /// Schedules the campaign activity at `activity_path` (`/v3/emails/activities/{id}`) for
+    /// `date` (`"0"`: now), expecting `status`.
+    pub async fn schedule(&mut self, activity_path: &str, date: &str, status: u16) -> Value {
+        let path = format!("{activity_path}/schedules");
+        let body = serde_json::json!({ "scheduled_date": date });
+        self.call(Method::POST, &path, Some(body), status).await
+    }
+
     /// Every item under `key` of a paged collection, following `_links.next.href` (bounded).
     pub async fn all_pages(&mut self, first: &str, key: &str) -> Vec<Value> {
         let mut items = Vec::new();
