@@ -7,16 +7,16 @@
 //! ends by checking that every method of the manifest was called, so a new method cannot go
 //! unchecked.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use constant_contact::ConstantContact;
 use constant_contact_sandbox::{Sandbox, SandboxConfig};
 use plugboard_core::{Connector, DefinedConnector};
-use plugboard_runner::{Endpoints, ExecutorConfig, TokenSet};
-use plugboard_testkit::{Harness, LiveConnection, LiveSetup, Run, SessionHost};
-use serde_json::{Map, Value, json};
+use plugboard_runner::ExecutorConfig;
+use plugboard_testkit::{Harness, LiveConnection, Run, SessionHost};
+use serde_json::{Value, json};
 
 /// Calls methods through one live host and remembers which were called.
 struct Caller<'a> {
@@ -58,40 +58,11 @@ impl Caller<'_> {
 
 /// A connection to `sandbox` with freshly minted tokens, limits left to the (unlimited) sandbox.
 fn live_connection(sandbox: &Sandbox) -> LiveConnection {
-    let mut partner = Map::new();
-    partner.insert("client_id".into(), json!(sandbox.client_id()));
-    partner.insert("client_secret".into(), json!(sandbox.client_secret()));
-    partner.insert(
-        "redirect_uri".into(),
-        json!("http://127.0.0.1:0/plugboard/callback"),
-    );
-    let grant = sandbox.mint_tokens();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let setup = LiveSetup {
-        connection: "conformance".into(),
-        partner_settings: partner,
-        connection_settings: Map::new(),
-        endpoints: Some(Endpoints {
-            base_url: sandbox.api_base_url(),
-            authorize_url: Some(sandbox.authorize_url()),
-            token_url: Some(sandbox.token_url()),
-        }),
-        tokens: Some(TokenSet {
-            access_token: grant.access_token.into(),
-            refresh_token: grant.refresh_token.map(Into::into),
-            expires_at: i64::try_from(now + grant.expires_in).ok(),
-            scope: Some(grant.scope),
-        }),
-        config: ExecutorConfig {
-            limits_enabled: false,
-            ..ExecutorConfig::default()
-        },
+    let config = ExecutorConfig {
+        limits_enabled: false,
+        ..ExecutorConfig::default()
     };
-    let connector = Arc::new(DefinedConnector::new::<ConstantContact>());
-    LiveConnection::install(connector, setup).expect("the connection installs")
+    common::sandbox_connection(sandbox, "conformance", config)
 }
 
 #[test]

@@ -18,20 +18,22 @@
 //! file, and `a_poll_over_several_pages_against_the_sandbox_misses_nothing` runs the poll trigger's
 //! bounded walks live while a contact is edited mid-poll (a cassette cannot edit the account).
 
+mod common;
+
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use constant_contact::ConstantContact;
 use constant_contact_sandbox::{Sandbox, SandboxConfig};
-use plugboard_core::{ConnectorError, DefinedConnector, Host, HttpRequest, HttpResponse, LogLevel};
-use plugboard_runner::{Endpoints, ExecutorConfig, TokenSet};
+use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
+use plugboard_runner::ExecutorConfig;
 use plugboard_testkit::{
-    FakeClock, Harness, LiveConnection, LiveSetup, RecordingHost, ReplayHost, Run,
-    assert_requests_snapshot, assert_run_snapshot,
+    FakeClock, Harness, LiveConnection, RecordingHost, ReplayHost, Run, assert_requests_snapshot,
+    assert_run_snapshot,
 };
-use serde_json::{Map, json};
+use serde_json::json;
 
 /// A scenario: calls through `host`, asserting what holds live and replayed; returns its runs.
 type Scenario = fn(&Harness, &dyn Host) -> Vec<Run>;
@@ -418,37 +420,7 @@ fn cassettes_hold_no_credentials() {
 
 /// Installs a connection to `sandbox` with freshly minted tokens (no browser).
 fn live_connection(sandbox: &Sandbox) -> LiveConnection {
-    let mut partner = Map::new();
-    partner.insert("client_id".into(), json!(sandbox.client_id()));
-    partner.insert("client_secret".into(), json!(sandbox.client_secret()));
-    partner.insert(
-        "redirect_uri".into(),
-        json!("http://127.0.0.1:0/plugboard/callback"),
-    );
-    let grant = sandbox.mint_tokens();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let setup = LiveSetup {
-        connection: "recording".into(),
-        partner_settings: partner,
-        connection_settings: Map::new(),
-        endpoints: Some(Endpoints {
-            base_url: sandbox.api_base_url(),
-            authorize_url: Some(sandbox.authorize_url()),
-            token_url: Some(sandbox.token_url()),
-        }),
-        tokens: Some(TokenSet {
-            access_token: grant.access_token.into(),
-            refresh_token: grant.refresh_token.map(Into::into),
-            expires_at: i64::try_from(now + grant.expires_in).ok(),
-            scope: Some(grant.scope),
-        }),
-        config: ExecutorConfig::default(),
-    };
-    let connector = Arc::new(DefinedConnector::new::<ConstantContact>());
-    LiveConnection::install(connector, setup).expect("the connection installs")
+    common::sandbox_connection(sandbox, "recording", ExecutorConfig::default())
 }
 
 /// Records `spec` against a fresh sandbox into `path`, checks that no secret the connection held
