@@ -8,6 +8,7 @@
 //! connector as a plugin library.
 
 mod api;
+pub mod coverage;
 mod methods;
 pub mod settings;
 mod timestamp;

@@ -1,0 +1,9 @@
+//! Coverage claims: Email campaigns, scheduling, A/B tests and automations.
+
+use super::{Claim, LeftOut};
+
+/// The operations this area's methods cover.
+pub(super) const CLAIMS: &[Claim] = &[];
+
+/// The operations of this area no method covers.
+pub(super) const LEFT_OUT: &[LeftOut] = &[];

@@ -1,0 +1,9 @@
+//! Coverage claims: Account, contacts, lists, tags, custom fields, segments and bulk activities.
+
+use super::{Claim, LeftOut};
+
+/// The operations this area's methods cover.
+pub(super) const CLAIMS: &[Claim] = &[];
+
+/// The operations of this area no method covers.
+pub(super) const LEFT_OUT: &[LeftOut] = &[];
