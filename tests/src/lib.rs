@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 pub mod chaos;
+pub mod constant_contact_calls;
 pub mod e2e;
 pub mod openapi;
 

@@ -1,0 +1,88 @@
+//! Representative calls: Email campaigns, scheduling, A/B tests and automations.
+
+use plugboard_core::HttpResponse;
+use serde_json::json;
+
+use super::*;
+
+/// The representative calls of this area's methods.
+pub(super) fn calls() -> Vec<Call> {
+    vec![
+        (
+            "emails.list",
+            json!({"after_date": "2026-01-01T00:00:00.000Z", "before_date": "2026-07-01T00:00:00.000Z"}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "campaigns": [{"campaign_id": CAMPAIGN, "name": "Spring sale",
+                            "current_status": "Draft", "type": "NEWSLETTER", "type_code": 10}],
+                        "_links": {"next": {"href": "/v3/emails?next=cGFnZT0y"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"campaigns": []})),
+            ],
+        ),
+        (
+            "emails.get",
+            json!({"campaign_id": CAMPAIGN}),
+            vec![HttpResponse::json(200, &campaign())],
+        ),
+        (
+            "emails.create",
+            json!({
+                "name": "Spring sale",
+                "email": {
+                    "from_name": "Acme",
+                    "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example",
+                    "subject": "Spring is here",
+                    "preheader": "20% off",
+                    "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>",
+                    "physical_address_in_footer": {"organization_name": "Acme",
+                        "address_line1": "1 Main St", "city": "Waltham", "state_code": "MA",
+                        "postal_code": "02451", "country_code": "US"}
+                }
+            }),
+            vec![HttpResponse::json(200, &campaign())],
+        ),
+        (
+            "emails.get_activity",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "include": ["html_content", "permalink_url"]}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "campaign_id": CAMPAIGN,
+                    "role": "primary_email", "current_status": "DRAFT", "format_type": 5,
+                    "from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "contact_list_ids": [LIST]}),
+            )],
+        ),
+        (
+            "emails.update_activity",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "email": {"from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>"},
+                "contact_list_ids": [LIST]}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "campaign_id": CAMPAIGN,
+                    "role": "primary_email", "current_status": "DRAFT", "format_type": 5,
+                    "from_name": "Acme", "from_email": "news@acme.example",
+                    "reply_to_email": "news@acme.example", "subject": "Spring is here",
+                    "contact_list_ids": [LIST]}),
+            )],
+        ),
+        (
+            "emails.schedule",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "scheduled_date": "2026-05-17T16:00:00.000Z"}),
+            vec![HttpResponse::json(
+                201,
+                &json!([{"scheduled_date": "2026-05-17T16:00:00.000Z"}]),
+            )],
+        ),
+    ]
+}

@@ -1,0 +1,346 @@
+//! Representative calls: Account, contacts, lists, tags, custom fields, segments and bulk activities.
+
+use plugboard_core::HttpResponse;
+use serde_json::json;
+
+use super::*;
+
+/// The representative calls of this area's methods.
+pub(super) fn calls() -> Vec<Call> {
+    vec![
+        (
+            "account.get_summary",
+            json!({"extra_fields": ["physical_address", "company_logo"]}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"organization_name": "Acme"}),
+            )],
+        ),
+        (
+            "account.get_user_privileges",
+            json!({}),
+            vec![HttpResponse::json(
+                200,
+                &json!([{"privilege_id": 30, "privilege_name": "campaign:create"}]),
+            )],
+        ),
+        (
+            "contact_lists.list",
+            json!({"name": "Customers", "status": "all", "include_membership_count": "active"}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "lists": [{"list_id": "l-1", "name": "Customers"}],
+                        "_links": {"next": {"href": "/v3/contact_lists?cursor=bGltaXQ9NTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"lists": []})),
+            ],
+        ),
+        (
+            "contacts.list",
+            json!({
+                "status": ["active", "unsubscribed"],
+                "email": "dlang@example.com",
+                "lists": [LIST, LIST_2],
+                // `segment_id` goes alone (see `a_segment_request_conforms_on_its_own`).
+                "tags": [TAG],
+                "updated_after": "2026-01-01T00:00:00.000Z",
+                "updated_before": "2026-07-01T00:00:00.000Z",
+                "created_after": "2025-01-01T00:00:00.000Z",
+                "created_before": "2026-07-01T00:00:00.000Z",
+                "optout_after": "2025-01-01T00:00:00.000Z",
+                "optout_before": "2026-07-01T00:00:00.000Z",
+                "sms_status": ["explicit"],
+                "include": ["custom_fields", "list_memberships", "taggings"],
+                "include_count": true
+            }),
+            vec![
+                HttpResponse::json(202, &json!({"status": "processing"})),
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "contacts": [contact()],
+                        "contacts_count": 2,
+                        "_links": {"next": {"href": "/v3/contacts?cursor=bGltaXQ9NTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"contacts": [contact()]})),
+            ],
+        ),
+        (
+            "contacts.get",
+            json!({"contact_id": CONTACT, "include": ["phone_numbers", "street_addresses", "notes"]}),
+            vec![HttpResponse::json(200, &contact())],
+        ),
+        (
+            "contacts.create",
+            json!({
+                "create_source": "Account",
+                "email_address": {"address": "dlang@example.com", "permission_to_send": "implicit"},
+                "first_name": "Debora",
+                "last_name": "Lang",
+                "job_title": "Musician",
+                "company_name": "Acme Corp.",
+                "birthday_month": 11,
+                "birthday_day": 24,
+                "anniversary": "2006-11-15",
+                "custom_fields": [{"custom_field_id": FIELD, "value": "Tesla S 2017"}],
+                "phone_numbers": [{"phone_number": "+1-555-555-5555", "kind": "mobile"}],
+                "street_addresses": [{"kind": "home", "street": "123 Kashmir Valley Road",
+                    "city": "Chicago", "state": "Illinois", "postal_code": "60609",
+                    "country": "United States"}],
+                "list_memberships": [LIST],
+                "taggings": [TAG],
+                "notes": [{"content": "Met at the fair."}]
+            }),
+            vec![HttpResponse::json(201, &contact())],
+        ),
+        (
+            "contacts.update",
+            json!({
+                "contact_id": CONTACT,
+                "update_source": "Contact",
+                "email_address": {"address": "dlang@example.com", "permission_to_send": "explicit"},
+                "first_name": "Debora",
+                "last_name": "Lang-Smith",
+                "list_memberships": [LIST, LIST_2]
+            }),
+            vec![HttpResponse::json(200, &contact())],
+        ),
+        (
+            "contacts.create_or_update",
+            json!({
+                "email_address": "jdodge@example.com",
+                "list_memberships": [LIST],
+                "first_name": "Jake",
+                "last_name": "Dodge",
+                "job_title": "Musician",
+                "company_name": "Acme Corp.",
+                "phone_number": "(555) 555-1212",
+                "anniversary": "2006-11-15",
+                "birthday_month": 11,
+                "birthday_day": 24,
+                "street_address": {"kind": "work", "street": "1601 Trapelo Rd", "city": "Waltham",
+                    "state": "Massachusetts", "postal_code": "02451", "country": "United States"},
+                "custom_fields": [{"custom_field_id": FIELD, "value": "Tesla S 2017"}]
+            }),
+            vec![HttpResponse::json(
+                201,
+                &json!({"contact_id": CONTACT, "action": "created"}),
+            )],
+        ),
+        (
+            "contacts.delete",
+            json!({"contact_id": CONTACT}),
+            vec![no_content()],
+        ),
+        (
+            "contacts.counts",
+            json!({"include_new_subscriber": true}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"total": 72, "explicit": 10, "implicit": 20, "pending": 30,
+                    "unsubscribed": 12, "new_subscriber": 1}),
+            )],
+        ),
+        (
+            "contacts.poll_updated",
+            json!({"cursor": "2026-01-01T00:00:00.000Z", "include": ["list_memberships"]}),
+            vec![
+                // Several pages of changes: the first page fixes the bound...
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "contacts": [contact()],
+                        "_links": {"next": {"href": "/v3/contacts?cursor=bGltaXQ9NTAw"}}
+                    }),
+                ),
+                // ...the bounded walk reads up to it, page by page...
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "contacts": [contact()],
+                        "_links": {"next": {"href": "/v3/contacts?cursor=Ym91bmRlZA"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"contacts": []})),
+                // ...and the next round finds one page of later changes.
+                HttpResponse::json(200, &json!({"contacts": []})),
+            ],
+        ),
+        (
+            "contact_lists.get",
+            json!({"list_id": LIST, "include_membership_count": "all"}),
+            vec![HttpResponse::json(200, &list())],
+        ),
+        (
+            "contact_lists.create",
+            json!({"name": "Customers", "favorite": true, "description": "Who bought"}),
+            vec![HttpResponse::json(201, &list())],
+        ),
+        (
+            "contact_lists.update",
+            json!({"list_id": LIST, "name": "Customers 2026", "description": "Who bought"}),
+            vec![HttpResponse::json(200, &list())],
+        ),
+        (
+            "contact_lists.delete",
+            json!({"list_id": LIST}),
+            vec![HttpResponse::json(202, &activity("initialized"))],
+        ),
+        (
+            "tags.list",
+            json!({"include_count": true}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "tags": [{"tag_id": TAG, "name": "VIP", "contacts_count": 3}],
+                        "_links": {"next": {"href": "/v3/contact_tags?cursor=dGFncz01MDA="}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"tags": []})),
+            ],
+        ),
+        (
+            "tags.create",
+            json!({"name": "VIP", "tag_source": "Shopify"}),
+            vec![HttpResponse::json(
+                201,
+                &json!({"tag_id": TAG, "name": "VIP"}),
+            )],
+        ),
+        (
+            "tags.update",
+            json!({"tag_id": TAG, "name": "Very VIP"}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"tag_id": TAG, "name": "Very VIP"}),
+            )],
+        ),
+        (
+            "tags.delete",
+            json!({"tag_id": TAG}),
+            vec![HttpResponse::json(
+                202,
+                &json!({"activity_id": ACTIVITY, "state": "initialized",
+                    "activity_errors": [{"message": "none yet"}]}),
+            )],
+        ),
+        (
+            "custom_fields.list",
+            json!({}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "custom_fields": [custom_field()],
+                        "_links": {"next": {"href": "/v3/contact_custom_fields?cursor=Y2Y9MTAw"}}
+                    }),
+                ),
+                HttpResponse::json(200, &json!({"custom_fields": []})),
+            ],
+        ),
+        (
+            "custom_fields.create",
+            json!({
+                "label": "Favorite Fruit",
+                "type": "single_select",
+                "metadata": {"display_type": "radio"},
+                "choices": [{"choice_label": "Apple", "display_order": 1},
+                    {"choice_label": "Pear", "display_order": 2}]
+            }),
+            vec![HttpResponse::json(201, &custom_field())],
+        ),
+        (
+            "custom_fields.update",
+            json!({
+                "custom_field_id": FIELD,
+                "label": "Favourite Fruit",
+                "choices": [{"choice_id": 1, "choice_label": "Apple", "display_order": 1},
+                    {"choice_label": "Plum", "display_order": 3}]
+            }),
+            vec![HttpResponse::json(200, &custom_field())],
+        ),
+        (
+            "custom_fields.delete",
+            json!({"custom_field_id": FIELD}),
+            vec![no_content()],
+        ),
+        (
+            "segments.list",
+            json!({"sort_by": "name"}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "segments": [{"segment_id": 14, "name": "Engaged"}],
+                        "_links": {"next": {"href": "/v3/segments?cursor=c2VnPTEwMDA="}}
+                    }),
+                ),
+                HttpResponse::json(
+                    200,
+                    &json!({"segments": [], "_links": {"next": {"href": null}}}),
+                ),
+            ],
+        ),
+        (
+            "segments.get",
+            json!({"segment_id": 14}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"segment_id": 14, "name": "Engaged", "segment_criteria": "{}"}),
+            )],
+        ),
+        (
+            "bulk.import_contacts",
+            json!({
+                "contacts": [
+                    {"email": "a@example.com", "first_name": "Ann", "phone": "555-0100",
+                        "street": "1 Main St", "city": "Waltham", "zip": "02451",
+                        "custom_fields": {"favorite_fruit": "Apple"}},
+                    {"email": "b@example.com", "work_city": "Boston", "birthday_month": 2,
+                        "birthday_day": 3}
+                ],
+                "list_ids": [LIST],
+                "wait": true
+            }),
+            vec![
+                HttpResponse::json(201, &activity("initialized")),
+                HttpResponse::json(200, &activity("processing")),
+                HttpResponse::json(200, &activity("completed")),
+            ],
+        ),
+        (
+            "bulk.add_to_lists",
+            json!({"source": {"list_ids": [LIST]}, "list_ids": [LIST_2],
+                "exclude_contact_ids": [CONTACT]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.remove_from_lists",
+            json!({"source": {"contact_ids": [CONTACT]}, "list_ids": [LIST]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.delete_contacts",
+            json!({"contact_ids": [CONTACT]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.get_activity",
+            json!({"activity_id": ACTIVITY}),
+            vec![HttpResponse::json(200, &activity("processing"))],
+        ),
+        (
+            "bulk.wait_for_activity",
+            json!({"activity_id": ACTIVITY, "timeout_secs": 120}),
+            vec![
+                HttpResponse::json(200, &activity("processing")),
+                HttpResponse::json(200, &activity("completed")),
+            ],
+        ),
+    ]
+}
