@@ -73,7 +73,7 @@ mod path;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use errors::{ErrorDetails, ErrorKind, ErrorMapping, MAX_ERROR_BODY};
 pub use items::{take_items, text_at, value_at};
@@ -87,10 +87,14 @@ use crate::http::{HttpRequest, HttpResponse};
 use crate::method::Context;
 
 /// What a method that streams a collection returns once every record has been streamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Streamed {
     /// How many records were streamed.
     pub count: u64,
+    /// The fields of the collection's first page besides its items and its links (a total
+    /// count, aggregate figures…): nothing the API returned is lost to the workflow.
+    #[serde(flatten)]
+    pub page: Map<String, Value>,
 }
 
 /// A REST API as a connector declares it once: how its errors and its pages look.
@@ -154,25 +158,31 @@ impl RestApi {
         items: &str,
     ) -> Result<Streamed, ConnectorError> {
         let mut pages = self.paging.pages(first);
-        stream_pages(cx, &mut pages, Some(items), &self.errors)?;
+        let page = stream_pages(cx, &mut pages, Some(items), &self.errors)?;
         Ok(Streamed {
             count: cx.emitted(),
+            page,
         })
     }
 }
 
 /// Walks `pages`, emitting the items of each page (at `items`, or the page itself when `None`)
-/// as records as soon as the page arrives: a collection is never held whole.
+/// as records as soon as the page arrives: a collection is never held whole. Returns the first
+/// page's other fields, without `_links` (see [`Streamed::page`]).
 pub fn stream_pages<R: DeserializeOwned + Serialize>(
     cx: &mut Context<'_, R>,
     pages: &mut Pages<'_>,
     items: Option<&str>,
     errors: &ErrorMapping,
-) -> Result<(), ConnectorError> {
+) -> Result<Map<String, Value>, ConnectorError> {
+    let mut first_page = None;
     while let Some(request) = pages.next_request() {
         let response = errors.check(cx.send(request)?)?;
         let mut body: Value = response.decode()?;
         let found = take_items(&mut body, items)?;
+        if first_page.is_none() {
+            first_page = Some(page_fields(&body, items));
+        }
         let count = found.len();
         cx.log(
             LogLevel::Debug,
@@ -189,7 +199,34 @@ pub fn stream_pages<R: DeserializeOwned + Serialize>(
         }
         pages.advance(&response, &body, count)?;
     }
-    Ok(())
+    Ok(first_page.unwrap_or_default())
+}
+
+/// What a page holds besides its items (at `items`, already emptied) and the links that steer
+/// the paging.
+fn page_fields(page: &Value, items: Option<&str>) -> Map<String, Value> {
+    let mut page = page.clone();
+    if let Some(items) = items {
+        let pointer = match items.strip_prefix('/') {
+            Some(pointer) => pointer.to_owned(),
+            None => items.replace('.', "/"),
+        };
+        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", &pointer));
+        let parent = if parent.is_empty() {
+            Some(&mut page)
+        } else {
+            page.pointer_mut(&format!("/{parent}"))
+        };
+        if let Some(object) = parent.and_then(Value::as_object_mut) {
+            object.remove(key);
+        }
+    }
+    let mut fields = match page {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    fields.remove("_links");
+    fields
 }
 
 /// At most the first 80 characters of `text`, for error messages that quote what an API or a
@@ -199,5 +236,33 @@ pub(crate) fn excerpt(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_page_keeps_every_field_but_its_items_and_links() {
+        let page = json!({"lists": [], "lists_count": 7, "totals": {"open": 0.4},
+            "_links": {"next": {"href": "/v3/contact_lists?cursor=c2"}}});
+        assert_eq!(
+            Value::Object(page_fields(&page, Some("lists"))),
+            json!({"lists_count": 7, "totals": {"open": 0.4}})
+        );
+        let nested = json!({"data": {"items": [], "total": 3}, "meta": {"n": 1}});
+        assert_eq!(
+            Value::Object(page_fields(&nested, Some("data.items"))),
+            json!({"data": {"total": 3}, "meta": {"n": 1}})
+        );
+        assert_eq!(
+            Value::Object(page_fields(&nested, Some("/data/items"))),
+            json!({"data": {"total": 3}, "meta": {"n": 1}})
+        );
+        // A page that is itself the array of items has no other fields.
+        assert!(page_fields(&json!([]), None).is_empty());
     }
 }
