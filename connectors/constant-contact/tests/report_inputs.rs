@@ -244,3 +244,31 @@ fn summary_reports_return_their_aggregate_percents_and_stream_every_page() {
     assert_eq!(records.len(), 1);
     assert_eq!(output["aggregate_percents"]["deliver"], 100.0);
 }
+
+#[test]
+fn a_tracking_report_returns_what_its_first_page_says_besides_records_and_links() {
+    let next = format!("/v3/reports/email_reports/{ACTIVITY}/tracking/sends?next=p2");
+    let record = json!({"contact_id": CONTACT, "campaign_activity_id": ACTIVITY,
+        "tracking_activity_type": "em_sends", "email_address": "a@example.com",
+        "created_time": "2026-05-17T16:00:00.000Z", "sent_by": "sandbox"});
+    let (result, requests, records) = call(
+        "reports.email_sends",
+        json!({"campaign_activity_id": ACTIVITY}),
+        vec![
+            HttpResponse::json(
+                200,
+                &json!({"tracking_activities": [record], "report_version": 2,
+                    "_links": {"next": {"href": next}}}),
+            ),
+            HttpResponse::json(
+                200,
+                &json!({"tracking_activities": [record], "report_version": 2, "_links": {}}),
+            ),
+        ],
+    );
+    let output = result.expect("the report streams");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].query, [("limit".to_owned(), "500".to_owned())]);
+    assert_eq!(records, [record.clone(), record]);
+    assert_eq!(output, json!({"count": 2, "report_version": 2}));
+}

@@ -1,12 +1,12 @@
 //! One contact's reports: its tracking activity, a per-email summary of what it did, and its
 //! average open and click rates over a date range.
 
-use plugboard_core::rest::{Streamed, segment};
+use plugboard_core::rest::segment;
 use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{TrackingActivity, instant, invalid, ordered};
+use super::{StreamedReport, TrackingActivity, instant, invalid, ordered, stream_report};
 use crate::api::API;
 
 /// The largest page of a contact's activity details (the spec's limit).
@@ -64,7 +64,7 @@ pub struct ActivityDetailsInput {
 pub fn contact_activity_details(
     cx: &mut Context<'_, TrackingActivity>,
     input: ActivityDetailsInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     if input.tracking_activities.is_empty() {
         return Err(invalid(
             "tracking_activities",
@@ -88,7 +88,7 @@ pub fn contact_activity_details(
             input.without_campaign_activity_names.then_some(false),
         )
         .query("limit", DETAILS_PAGE_SIZE);
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Input of the contact reports over a date range.

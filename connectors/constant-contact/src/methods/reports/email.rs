@@ -2,12 +2,13 @@
 //! activities, an activity's links report and its tracking reports (one record per send, open,
 //! click, bounce, opt-out, forward or non-open).
 
-use plugboard_core::rest::Streamed;
 use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{StreamedWithAggregates, TrackingActivity, stream_with_aggregates, uuid, uuid_list};
+use super::{
+    StreamedReport, StreamedWithAggregates, TrackingActivity, stream_report, uuid, uuid_list,
+};
 use crate::api::API;
 
 /// The largest page the summary report and the tracking reports serve.
@@ -55,7 +56,7 @@ pub struct CampaignSummary {
 
 /// Percentages over every sent campaign of the summary report.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SummaryPercents {
     /// Opens per delivered email.
     pub open: Option<f64>,
@@ -88,7 +89,7 @@ pub fn summary_report(
 ) -> Result<StreamedWithAggregates<SummaryPercents>> {
     let first = HttpRequest::get("/reports/summary_reports/email_campaign_summaries")
         .query("limit", PAGE_SIZE);
-    stream_with_aggregates(cx, first, "bulk_email_campaign_summaries")
+    stream_report(cx, first, "bulk_email_campaign_summaries")
 }
 
 /// Counts of what contacts did with a campaign or a campaign activity.
@@ -333,9 +334,9 @@ fn tracking(id: &str, report: &str) -> Result<HttpRequest> {
 pub fn email_sends(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "sends")?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Streams every open of a campaign activity (repeats included), with the device, most recent
@@ -344,9 +345,9 @@ pub fn email_sends(
 pub fn email_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "opens")?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Streams each contact's last open of a campaign activity, most recent first.
@@ -358,9 +359,9 @@ pub fn email_opens(
 pub fn email_unique_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "unique_opens")?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Streams each contact who was sent a campaign activity but did not open it.
@@ -372,9 +373,9 @@ pub fn email_unique_opens(
 pub fn email_did_not_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "didnotopens")?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Input of `reports.email_clicks`.
@@ -393,9 +394,9 @@ pub struct ClicksInput {
 pub fn email_clicks(
     cx: &mut Context<'_, TrackingActivity>,
     input: ClicksInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "clicks")?.query_opt("url_id", input.url_id);
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Streams every forward of a campaign activity through its footer link, most recent first.
@@ -407,9 +408,9 @@ pub fn email_clicks(
 pub fn email_forwards(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "forwards")?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Streams every contact who unsubscribed through a campaign activity, with the reason given.
@@ -421,9 +422,9 @@ pub fn email_forwards(
 pub fn email_opt_outs(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let first = tracking(&input.campaign_activity_id, "optouts")?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// A bounce code of the bounces report.
@@ -465,11 +466,11 @@ pub struct BouncesInput {
 pub fn email_bounces(
     cx: &mut Context<'_, TrackingActivity>,
     input: BouncesInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     // The spec's `multi` format: one `bounce_code` parameter per code.
     let first = input.bounce_codes.iter().fold(
         tracking(&input.campaign_activity_id, "bounces")?,
         |request, code| request.query("bounce_code", format!("{code:?}")),
     );
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }

@@ -1,13 +1,11 @@
 //! Landing-page reporting: the contacts who opened a landing page, clicked its links, were added
 //! or updated through it, or opted in to SMS on it.
 
-use plugboard_core::rest::Streamed;
 use plugboard_core::{Context, HttpRequest, Result, input, method};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{TrackingActivity, uuid};
-use crate::api::API;
+use super::{StreamedReport, TrackingActivity, stream_report, uuid};
 
 /// The largest page the landing-page reports serve.
 const PAGE_SIZE: u32 = 500;
@@ -29,13 +27,13 @@ fn landing_page_report(
     cx: &mut Context<'_, TrackingActivity>,
     input: &LandingPageInput,
     report: &str,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     let id = uuid("campaign_activity_id", &input.campaign_activity_id)?;
     let path = format!("/reports/landing_pages/campaign_details/{id}/{report}");
     let first = HttpRequest::get(path)
         .query("limit", PAGE_SIZE)
         .query_from(input)?;
-    API.stream(cx, first, "tracking_activities")
+    stream_report(cx, first, "tracking_activities")
 }
 
 /// Streams each contact's clicks on a landing page's links, one record per contact and link.
@@ -47,7 +45,7 @@ fn landing_page_report(
 pub fn landing_page_unique_clicks(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     landing_page_report(cx, &input, "p_unique_contact_clicks")
 }
 
@@ -60,7 +58,7 @@ pub fn landing_page_unique_clicks(
 pub fn landing_page_unique_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     landing_page_report(cx, &input, "p_unique_contact_opens")
 }
 
@@ -73,7 +71,7 @@ pub fn landing_page_unique_opens(
 pub fn landing_page_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     landing_page_report(cx, &input, "p_contact_opens")
 }
 
@@ -86,7 +84,7 @@ pub fn landing_page_opens(
 pub fn landing_page_unique_updates(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     landing_page_report(cx, &input, "p_unique_contact_updates")
 }
 
@@ -99,7 +97,7 @@ pub fn landing_page_unique_updates(
 pub fn landing_page_unique_adds(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     landing_page_report(cx, &input, "p_unique_contact_adds")
 }
 
@@ -112,6 +110,6 @@ pub fn landing_page_unique_adds(
 pub fn landing_page_unique_sms_opt_ins(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,
-) -> Result<Streamed> {
+) -> Result<StreamedReport> {
     landing_page_report(cx, &input, "p_unique_contact_sms_optins")
 }

@@ -16,6 +16,7 @@ use plugboard_core::{ConnectorError, Context, HttpRequest, Result, output};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::api::API;
 use crate::timestamp::Timestamp;
@@ -73,45 +74,52 @@ pub struct TrackingActivity {
     pub sms_channel: Option<SmsChannel>,
 }
 
-/// What a report that streams records and also states aggregate figures returns: how many records
-/// it streamed and the figures (from its first page; every page repeats them).
+/// What a streamed report returns once every record has been streamed: how many, and anything
+/// else its first page said besides its records and links (the API's own envelope fields).
+#[output]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StreamedReport {
+    /// How many records were streamed.
+    pub count: u64,
+}
+
+/// What a summary report returns: how many records it streamed, the aggregate percentages over
+/// all of them (every page repeats them), and anything else its first page said.
+#[output]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StreamedWithAggregates<A> {
     /// How many records were streamed.
     pub count: u64,
     /// The report's aggregate percentages over every record, when the API gave them.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aggregate_percents: Option<A>,
 }
 
 /// Streams the items at `items` of every page of the collection `first` asks for, like
-/// `API.stream`, and keeps the first page's `aggregate_percents`, which `API.stream` would drop.
-pub(crate) fn stream_with_aggregates<R, A>(
+/// `API.stream`, and returns the count together with the first page's other fields (which
+/// `API.stream` would drop), decoded as `O`.
+pub(crate) fn stream_report<R, O>(
     cx: &mut Context<'_, R>,
     first: HttpRequest,
     items: &str,
-) -> Result<StreamedWithAggregates<A>>
+) -> Result<O>
 where
     R: DeserializeOwned + Serialize,
-    A: DeserializeOwned,
+    O: DeserializeOwned,
 {
     let mut pages = API.paging().pages(first);
-    let mut aggregates = None;
+    let mut envelope: Option<Map<String, Value>> = None;
     while let Some(request) = pages.next_request() {
         let response = API.send(cx, request)?;
-        let mut body: serde_json::Value = response.decode()?;
-        if aggregates.is_none()
-            && let Some(found) = body
-                .get_mut("aggregate_percents")
-                .map(serde_json::Value::take)
-        {
-            aggregates = Some(A::deserialize(found).map_err(|e| {
-                ConnectorError::unexpected_response(format_args!(
-                    "`aggregate_percents` does not match the expected shape: {e}"
-                ))
-            })?);
-        }
+        let mut body: Value = response.decode()?;
         let found = take_items(&mut body, Some(items))?;
+        if envelope.is_none()
+            && let Value::Object(fields) = &body
+        {
+            let mut fields = fields.clone();
+            fields.remove(items);
+            fields.remove("_links");
+            envelope = Some(fields);
+        }
         let count = found.len();
         for (index, item) in found.into_iter().enumerate() {
             let record = R::deserialize(item).map_err(|e| {
@@ -124,9 +132,12 @@ where
         }
         pages.advance(&response, &body, count)?;
     }
-    Ok(StreamedWithAggregates {
-        count: cx.emitted(),
-        aggregate_percents: aggregates,
+    let mut output = envelope.unwrap_or_default();
+    output.insert("count".to_owned(), Value::from(cx.emitted()));
+    O::deserialize(Value::Object(output)).map_err(|e| {
+        ConnectorError::unexpected_response(format_args!(
+            "the first page's fields besides `{items}` do not match the expected shape: {e}"
+        ))
     })
 }
 

@@ -4,7 +4,7 @@ use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{StreamedWithAggregates, instant, ordered, stream_with_aggregates};
+use super::{StreamedWithAggregates, instant, ordered, stream_report};
 
 /// The largest page the SMS summary report serves (the spec's limit).
 const PAGE_SIZE: u32 = 50;
@@ -43,7 +43,7 @@ pub struct SmsCampaignSummary {
 
 /// Percentages over every SMS campaign of the report.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SmsPercents {
     /// Sends delivered.
     pub deliver: Option<f64>,
@@ -83,5 +83,5 @@ pub fn sms_campaign_summaries(
     let first = HttpRequest::get("/reports/summary_reports/sms_campaign_summaries")
         .query("limit", PAGE_SIZE)
         .query_from(&input)?;
-    stream_with_aggregates(cx, first, "bulk_sms_campaign_summaries")
+    stream_report(cx, first, "bulk_sms_campaign_summaries")
 }
