@@ -143,6 +143,11 @@ fn tracking_reports_refuse_malformed_ids_and_unknown_bounce_codes() {
         );
         assert!(message.contains("UUID"), "{message}");
     }
+    refused(
+        "reports.landing_page_unique_opens",
+        json!({"campaign_activity_id": ACTIVITY, "contacts_filter": " "}),
+        "contacts_filter",
+    );
     let (result, requests, _) = call(
         "reports.email_bounces",
         json!({"campaign_activity_id": ACTIVITY, "bounce_codes": ["Q"]}),

@@ -5,7 +5,7 @@ use plugboard_core::{Context, HttpRequest, Result, input, method};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{StreamedReport, TrackingActivity, stream_report, uuid};
+use super::{StreamedReport, TrackingActivity, invalid, stream_report, uuid};
 
 /// The largest page the landing-page reports serve.
 const PAGE_SIZE: u32 = 500;
@@ -29,6 +29,16 @@ fn landing_page_report(
     report: &str,
 ) -> Result<StreamedReport> {
     let id = uuid("campaign_activity_id", &input.campaign_activity_id)?;
+    if input
+        .contacts_filter
+        .as_deref()
+        .is_some_and(|f| f.trim().is_empty())
+    {
+        return Err(invalid(
+            "contacts_filter",
+            "must not be empty; leave it out for every contact",
+        ));
+    }
     let path = format!("/reports/landing_pages/campaign_details/{id}/{report}");
     let first = HttpRequest::get(path)
         .query("limit", PAGE_SIZE)
