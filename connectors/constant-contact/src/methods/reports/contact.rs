@@ -6,7 +6,9 @@ use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{StreamedReport, TrackingActivity, instant, invalid, ordered, stream_report};
+use super::{
+    StreamedReport, TrackingActivity, instant, invalid, ordered, stream_report, wire_name,
+};
 use crate::api::API;
 
 /// The largest page of a contact's activity details (the spec's limit).
@@ -73,10 +75,7 @@ pub fn contact_activity_details(
     }
     // One comma-separated `tracking_activities_list`: the API refuses it combined with the
     // alternative `tracking_activity_type` array, so the method only ever sends this one.
-    let kinds: Vec<String> = (input.tracking_activities.iter())
-        .map(|kind| serde_json::to_value(kind).map(|v| v.as_str().unwrap_or_default().to_owned()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| invalid("tracking_activities", e))?;
+    let kinds: Vec<String> = input.tracking_activities.iter().map(wire_name).collect();
     let path = format!(
         "/reports/contact_reports/{}/activity_details",
         segment("contact_id", &input.contact_id)?

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     StreamedReport, StreamedWithAggregates, TrackingActivity, stream_report, uuid, uuid_list,
+    wire_name,
 };
 use crate::api::API;
 
@@ -470,7 +471,7 @@ pub fn email_bounces(
     // The spec's `multi` format: one `bounce_code` parameter per code.
     let first = input.bounce_codes.iter().fold(
         tracking(&input.campaign_activity_id, "bounces")?,
-        |request, code| request.query("bounce_code", format!("{code:?}")),
+        |request, code| request.query("bounce_code", wire_name(code)),
     );
     stream_report(cx, first, "tracking_activities")
 }

@@ -141,6 +141,14 @@ where
     })
 }
 
+/// The name an enum value has on the wire (its serde name), for query parameters.
+fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
 /// An invalid-input error naming `field`.
 fn invalid(field: &str, why: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::InvalidInput {
