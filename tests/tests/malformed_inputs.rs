@@ -872,6 +872,90 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
             "scheduled_date": "2026-05-17T16:00:00.000Z"}),
         ),
         ("emails.summary_report", json!({})),
+        (
+            "reports.campaign_stats",
+            json!({"campaign_ids": [CAMPAIGN]}),
+        ),
+        (
+            "reports.activity_stats",
+            json!({"campaign_activity_ids": [CAMPAIGN_ACTIVITY]}),
+        ),
+        (
+            "reports.email_links",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_sends",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_opens",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_unique_opens",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_did_not_opens",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_clicks",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "url_id": 7}),
+        ),
+        (
+            "reports.email_forwards",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_opt_outs",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.email_bounces",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "bounce_codes": ["B"]}),
+        ),
+        (
+            "reports.contact_activity_details",
+            json!({"contact_id": CONTACT, "tracking_activities": ["em_opens"]}),
+        ),
+        (
+            "reports.contact_activity_summary",
+            json!({"contact_id": CONTACT, "start": "2026-01-01", "end": "2026-02-01"}),
+        ),
+        (
+            "reports.contact_open_and_click_rates",
+            json!({"contact_id": CONTACT, "start": "2026-01-01", "end": "2026-02-01"}),
+        ),
+        (
+            "reports.landing_page_unique_clicks",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.landing_page_unique_opens",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.landing_page_opens",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.landing_page_unique_updates",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.landing_page_unique_adds",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.landing_page_unique_sms_opt_ins",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+        ),
+        (
+            "reports.sms_campaign_summaries",
+            json!({"start_at": "2026-01-01T00:00:00Z"}),
+        ),
     ])
 }
 
@@ -897,6 +981,10 @@ fn plausible_bodies() -> Vec<Value> {
         json!([{"scheduled_date": "2026-05-17T16:00:00.000Z"}]),
         json!({"bulk_email_campaign_summaries": [{"campaign_id": CAMPAIGN,
             "unique_counts": {"sends": 1}}], "aggregate_percents": {"open": 40.0}}),
+        json!({"tracking_activities": [{"contact_id": CONTACT,
+            "campaign_activity_id": CAMPAIGN_ACTIVITY, "tracking_activity_type": "em_clicks",
+            "url_id": "1", "link_url": "https://example.com"}], "_links": next}),
+        json!({"results": [{"campaign_id": CAMPAIGN, "stats": {"em_sends": 1}}], "errors": []}),
         json!({"organization_name": "Acme", "contact_email": "a@acme.example",
             "encoded_account_id": "x", "physical_address": {"city": "Waltham"}}),
         json!({"contact_id": CONTACT, "action": "created", "list_id": LIST, "tag_id": TAG,

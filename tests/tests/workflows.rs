@@ -628,3 +628,158 @@ fn a_sandbox_run_never_replaces_a_real_app_or_connection_in_the_state_file() {
     assert!(out.stderr.contains("client_id `real-app-0001`"), "{out:?}");
     assert!(!out.stderr.contains("the connection"), "{out:?}");
 }
+
+/// What the sandbox itself answers at `path` (under `/v3`), read with a token of its own.
+fn sandbox_get(sandbox: &constant_contact_sandbox::Sandbox, path: &str) -> Value {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let token = sandbox.mint_tokens().access_token;
+    let url = if path.starts_with("/v3") {
+        format!("{}{path}", sandbox.url())
+    } else {
+        format!("{}/v3{path}", sandbox.url())
+    };
+    wait(async {
+        reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("the sandbox answers")
+            .json::<Value>()
+            .await
+            .expect("a JSON body")
+    })
+}
+
+#[test]
+fn campaign_clicks_writes_every_click_of_a_sent_campaign() {
+    let ws = Workspace::new("campaign-clicks");
+    let sandbox = start_sandbox(sandbox_config());
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+
+    // The sent campaign (the sandbox seeds sent ones) with the most clicks, and its clicks as
+    // the sandbox reports them.
+    let summaries = sandbox_get(
+        &sandbox,
+        "/reports/summary_reports/email_campaign_summaries",
+    );
+    let campaign = summaries["bulk_email_campaign_summaries"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .max_by_key(|s| s["unique_counts"]["clicks"].as_i64())
+        })
+        .and_then(|s| s["campaign_id"].as_str())
+        .expect("the sandbox has sent a campaign")
+        .to_owned();
+    let activity = sandbox_get(&sandbox, &format!("/emails/{campaign}"))["campaign_activities"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["role"] == "primary_email"))
+        .and_then(|a| a["campaign_activity_id"].as_str())
+        .expect("a primary email")
+        .to_owned();
+    let mut expected = Vec::new();
+    let mut next = format!("/reports/email_reports/{activity}/tracking/clicks?limit=50");
+    for _ in 0..100 {
+        let page = sandbox_get(&sandbox, &next);
+        expected.extend(
+            page["tracking_activities"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        match page.pointer("/_links/next/href").and_then(Value::as_str) {
+            Some(href) => next = href.to_owned(),
+            None => break,
+        }
+    }
+    assert!(
+        !expected.is_empty(),
+        "the sandbox's recipients clicked: {summaries}"
+    );
+
+    let file = ws.file("clicks.jsonl");
+    let done = run_installed(
+        &ws,
+        &example("campaign-clicks.json"),
+        &[format!("campaign_id={campaign}"), format!("file={file}")],
+    )
+    .finished();
+    // Every click, as the sandbox reports it, in its order (most recent first).
+    assert_eq!(jsonl(&file), expected);
+    let outputs = &done["outputs"];
+    assert_eq!(outputs["clicks"], expected.len(), "{done}");
+    assert_eq!(outputs["campaign_activity_id"], activity.as_str());
+    let unique: i64 = outputs["links"]
+        .as_array()
+        .expect("the links report")
+        .iter()
+        .filter_map(|l| l["unique_clicks"].as_i64())
+        .sum();
+    let clickers: std::collections::BTreeSet<(&str, &str)> = expected
+        .iter()
+        .filter_map(|c| Some((c["contact_id"].as_str()?, c["url_id"].as_str()?)))
+        .collect();
+    assert_eq!(unique, clickers.len() as i64, "unique clicks per link");
+
+    // A campaign the account does not have fails the first step, naming it.
+    let out = run_installed(
+        &ws,
+        &example("campaign-clicks.json"),
+        &[
+            "campaign_id=00000000-0000-4000-8000-000000000000".to_owned(),
+            format!("file={}", ws.file("none.jsonl")),
+        ],
+    );
+    let failed = out.failed();
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("step `campaign` failed") && error.contains("404"),
+        "{failed}"
+    );
+    // As a user first runs it, with --sandbox: without a campaign it lists the sent ones, and
+    // a fresh sandbox seeded the same way has the same ones, so the second run finds its pick.
+    // (Its own workspace: a --sandbox run points the connection at the sandbox it starts.)
+    let ws = Workspace::new("campaign-clicks-sandboxed");
+    let campaigns_file = ws.file("sent.jsonl");
+    let listed = run_sandboxed(
+        &ws,
+        "campaign-clicks.json",
+        &[format!("campaigns_file={campaigns_file}")],
+    )
+    .finished();
+    let sent = jsonl(&campaigns_file);
+    assert_eq!(listed["outputs"]["sent_campaigns"], sent.len(), "{listed}");
+    assert_eq!(listed["outputs"]["clicks"], Value::Null);
+    let pick = sent
+        .iter()
+        .max_by_key(|s| s["unique_counts"]["clicks"].as_i64())
+        .expect("the sandbox has sent campaigns");
+    let sandboxed_file = ws.file("sandboxed-clicks.jsonl");
+    let read = run_sandboxed(
+        &ws,
+        "campaign-clicks.json",
+        &[
+            format!(
+                "campaign_id={}",
+                pick["campaign_id"].as_str().unwrap_or_default()
+            ),
+            format!("file={sandboxed_file}"),
+        ],
+    )
+    .finished();
+    let lines = jsonl(&sandboxed_file);
+    assert_eq!(read["outputs"]["clicks"], lines.len(), "{read}");
+    assert!(!lines.is_empty(), "{read}");
+    let clickers: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter_map(|c| c["contact_id"].as_str())
+        .collect();
+    assert_eq!(
+        pick["unique_counts"]["clicks"],
+        clickers.len(),
+        "the summary's unique clicks are the file's clicking contacts"
+    );
+
+    sandbox.shutdown();
+}

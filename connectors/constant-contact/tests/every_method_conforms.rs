@@ -306,6 +306,7 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
         json!({"campaign_activity_id": draft_activity, "scheduled_date": "2099-05-17T16:00:00.000Z"}),
     );
     c.ok("emails.summary_report", json!({}));
+    reports_methods(&mut c, &list);
 
     // Deletions last.
     c.ok("bulk.delete_contacts", json!({"contact_ids": [contact]}));
@@ -334,4 +335,122 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     drop(c);
     drop(live);
     sandbox.shutdown();
+}
+
+/// The reports: a campaign sent now to `list` shows up in every email report, and the contact,
+/// landing-page and SMS reports answer for it.
+fn reports_methods(c: &mut Caller<'_>, list: &Value) {
+    let html = "<html><body>[[trackingImage]]<a href=\"https://example.com/a\">A</a></body></html>";
+    let email = json!({"from_name": "Acme", "from_email": "news@acme.example",
+        "reply_to_email": "news@acme.example", "subject": "Reported", "html_content": html});
+    let created = c.ok("emails.create", json!({"name": "Reported", "email": email}));
+    let campaign = Caller::text(&created, "/campaign_id");
+    let activity = Caller::text(&created, "/campaign_activities/0/campaign_activity_id");
+    c.ok(
+        "emails.update_activity",
+        json!({"campaign_activity_id": activity, "email": email, "contact_list_ids": [list]}),
+    );
+    c.ok(
+        "emails.schedule",
+        json!({"campaign_activity_id": activity, "scheduled_date": "0"}),
+    );
+
+    let summaries = c.ok("emails.summary_report", json!({}));
+    assert!(
+        summaries
+            .records
+            .iter()
+            .any(|s| s["campaign_id"] == campaign)
+    );
+    assert!(summaries.ok()["aggregate_percents"].is_object());
+    let sends = c.ok(
+        "reports.email_sends",
+        json!({"campaign_activity_id": activity}),
+    );
+    assert!(
+        !sends.records.is_empty(),
+        "the list's members were sent the email"
+    );
+    let stats = c.ok(
+        "reports.campaign_stats",
+        json!({"campaign_ids": [campaign]}),
+    );
+    assert_eq!(
+        stats.ok()["results"][0]["stats"]["em_sends"],
+        json!(sends.records.len())
+    );
+    c.ok(
+        "reports.activity_stats",
+        json!({"campaign_activity_ids": [activity]}),
+    );
+    let links = c.ok(
+        "reports.email_links",
+        json!({"campaign_activity_id": activity, "no_clicks": true}),
+    );
+    let url_text = Caller::text(&links, "/link_click_counts/0/url_id");
+    let url_id: i64 = url_text.parse().expect("a numeric url_id");
+    for method in [
+        "reports.email_opens",
+        "reports.email_unique_opens",
+        "reports.email_did_not_opens",
+        "reports.email_forwards",
+        "reports.email_opt_outs",
+    ] {
+        c.ok(method, json!({"campaign_activity_id": activity}));
+    }
+    let clicks = c.ok(
+        "reports.email_clicks",
+        json!({"campaign_activity_id": activity, "url_id": url_id}),
+    );
+    assert!(
+        clicks
+            .records
+            .iter()
+            .all(|r| r["url_id"].as_str() == Some(url_text.as_str()))
+    );
+    c.ok(
+        "reports.email_bounces",
+        json!({"campaign_activity_id": activity, "bounce_codes": ["B", "F", "Z"]}),
+    );
+
+    let contact = Caller::first_record(&sends, "/contact_id");
+    let details = c.ok(
+        "reports.contact_activity_details",
+        json!({"contact_id": contact, "tracking_activities": ["em_sends", "em_opens"]}),
+    );
+    assert!(
+        details
+            .records
+            .iter()
+            .any(|r| r["campaign_activity_id"] == activity)
+    );
+    let range = json!({"contact_id": contact, "start": "2020-01-01T00:00:00Z",
+        "end": "2099-01-01T00:00:00Z"});
+    let summary = c.ok("reports.contact_activity_summary", range.clone());
+    assert_eq!(
+        summary.ok()["campaign_activities"][0]["campaign_activity_id"],
+        activity
+    );
+    let rates_range = json!({"contact_id": contact, "start": "2025-01-01T00:00:00Z",
+        "end": "2030-01-01T00:00:00Z"});
+    c.ok("reports.contact_open_and_click_rates", rates_range);
+
+    for method in [
+        "reports.landing_page_unique_clicks",
+        "reports.landing_page_unique_opens",
+        "reports.landing_page_opens",
+        "reports.landing_page_unique_updates",
+        "reports.landing_page_unique_adds",
+        "reports.landing_page_unique_sms_opt_ins",
+    ] {
+        let run = c.ok(
+            method,
+            json!({"campaign_activity_id": activity, "contacts_filter": "a"}),
+        );
+        assert!(run.records.is_empty(), "the sandbox has no landing pages");
+    }
+    c.ok(
+        "reports.sms_campaign_summaries",
+        json!({"start_at": "2026-01-01T00:00:00Z"}),
+    );
 }

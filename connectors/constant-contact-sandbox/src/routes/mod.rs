@@ -25,6 +25,7 @@ mod contacts;
 mod custom_fields;
 mod exports;
 pub(crate) mod import;
+mod landing_page_reports;
 mod lists;
 mod reports;
 mod segments;
@@ -218,6 +219,14 @@ fn report_routes() -> Router<AppState> {
         .route(
             "/reports/contact_reports/{contact_id}/open_and_click_rates",
             get(contact_reports::open_and_click_rates),
+        )
+        .route(
+            "/reports/landing_pages/campaign_details/{campaign_activity_id}/{report}",
+            get(landing_page_reports::landing_page_report),
+        )
+        .route(
+            "/reports/summary_reports/sms_campaign_summaries",
+            get(landing_page_reports::sms_campaign_summaries),
         )
 }
 

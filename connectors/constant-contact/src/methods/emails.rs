@@ -1,5 +1,5 @@
-//! Email campaigns: list, read, create, set an activity's content and recipients, schedule,
-//! and the summary report.
+//! Email campaigns: list, read, create, set an activity's content and recipients, schedule.
+//! (The summary report `emails.summary_report` lives with the other reports, in `reports::email`.)
 //!
 //! A campaign (`campaign_id`) owns activities (`campaign_activity_id`) such as its
 //! `primary_email`; recipients and schedules belong to the activity.
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::API;
 
-/// The largest page `GET /emails` and the summary report serve.
+/// The largest page `GET /emails` serves.
 const PAGE_SIZE: u32 = 500;
 
 /// A campaign in the campaign list.
@@ -424,62 +424,4 @@ pub fn schedule(cx: &mut Context<'_>, input: ScheduleInput) -> Result<ScheduleOu
     let path = format!("{}/schedules", activity_path(&input.campaign_activity_id)?);
     let schedules = API.call(cx, HttpRequest::post(path).json(&input)?)?;
     Ok(ScheduleOutput { schedules })
-}
-
-/// Unique counts of what contacts did with a campaign.
-#[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct UniqueCounts {
-    /// Contacts it was sent to.
-    pub sends: Option<i64>,
-    /// Contacts who opened it.
-    pub opens: Option<i64>,
-    /// Contacts who clicked a link.
-    pub clicks: Option<i64>,
-    /// Contacts who forwarded it.
-    pub forwards: Option<i64>,
-    /// Contacts who unsubscribed.
-    pub optouts: Option<i64>,
-    /// Contacts who reported it as spam.
-    pub abuse: Option<i64>,
-    /// Addresses that bounced.
-    pub bounces: Option<i64>,
-    /// Contacts who did not open it.
-    pub not_opened: Option<i64>,
-}
-
-/// The summary of one sent campaign.
-#[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct CampaignSummary {
-    /// The campaign's id.
-    pub campaign_id: String,
-    /// The kind of campaign.
-    pub campaign_type: Option<String>,
-    /// When it was last sent (ISO-8601).
-    pub last_sent_date: Option<String>,
-    /// Unique counts of sends, opens, clicks and more.
-    pub unique_counts: Option<UniqueCounts>,
-}
-
-/// Input of `emails.summary_report` (none).
-#[input]
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct SummaryReportInput {}
-
-/// Streams the unique sends, opens, clicks, bounces and opt-outs of every sent campaign, most
-/// recently sent first.
-#[method(
-    id = "emails.summary_report",
-    name = "Email Campaigns Summary Report",
-    category = "Email Campaigns",
-    idempotent
-)]
-pub fn summary_report(
-    cx: &mut Context<'_, CampaignSummary>,
-    _input: SummaryReportInput,
-) -> Result<Streamed> {
-    let first = HttpRequest::get("/reports/summary_reports/email_campaign_summaries")
-        .query("limit", PAGE_SIZE);
-    API.stream(cx, first, "bulk_email_campaign_summaries")
 }

@@ -6,6 +6,7 @@ mod contact_lists;
 mod contacts;
 mod custom_fields;
 mod emails;
+mod reports;
 mod segments;
 mod tags;
 
@@ -60,5 +61,26 @@ pub(crate) fn all() -> MethodSet {
         .method::<emails::get_activity>()
         .method::<emails::update_activity>()
         .method::<emails::schedule>()
-        .method::<emails::summary_report>()
+        .method::<reports::email::summary_report>()
+        .method::<reports::email::campaign_stats>()
+        .method::<reports::email::activity_stats>()
+        .method::<reports::email::email_links>()
+        .method::<reports::email::email_sends>()
+        .method::<reports::email::email_opens>()
+        .method::<reports::email::email_unique_opens>()
+        .method::<reports::email::email_did_not_opens>()
+        .method::<reports::email::email_clicks>()
+        .method::<reports::email::email_forwards>()
+        .method::<reports::email::email_opt_outs>()
+        .method::<reports::email::email_bounces>()
+        .method::<reports::contact::contact_activity_details>()
+        .method::<reports::contact::contact_activity_summary>()
+        .method::<reports::contact::contact_open_and_click_rates>()
+        .method::<reports::landing_pages::landing_page_unique_clicks>()
+        .method::<reports::landing_pages::landing_page_unique_opens>()
+        .method::<reports::landing_pages::landing_page_opens>()
+        .method::<reports::landing_pages::landing_page_unique_updates>()
+        .method::<reports::landing_pages::landing_page_unique_adds>()
+        .method::<reports::landing_pages::landing_page_unique_sms_opt_ins>()
+        .method::<reports::sms::sms_campaign_summaries>()
 }

@@ -85,16 +85,17 @@ use crate::error::ConnectorError;
 use crate::host::LogLevel;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::method::Context;
+use crate::unnamed::Unnamed;
 
 /// What a method that streams a collection returns once every record has been streamed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Streamed {
     /// How many records were streamed.
     pub count: u64,
     /// The fields of the collection's first page besides its items and its links (a total
     /// count, aggregate figures…): nothing the API returned is lost to the workflow.
     #[serde(flatten)]
-    pub page: Map<String, Value>,
+    pub page: Unnamed,
 }
 
 /// A REST API as a connector declares it once: how its errors and its pages look.
@@ -161,7 +162,7 @@ impl RestApi {
         let page = stream_pages(cx, &mut pages, Some(items), &self.errors)?;
         Ok(Streamed {
             count: cx.emitted(),
-            page,
+            page: page.into(),
         })
     }
 }
