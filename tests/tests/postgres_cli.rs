@@ -151,8 +151,8 @@ impl Output {
         let last: Value = self
             .stdout
             .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .last()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Value>(line).ok())
             .unwrap_or_else(|| panic!("no JSON line:\n{self:#?}"));
         assert_eq!(last["event"], "run_finished", "{self:#?}");
         last["outputs"].clone()
