@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use constant_contact_sandbox::Sandbox;
 use plugboard_store_postgres::{PostgresStore, SCHEMA_VERSION, SecretKey};
-use plugboard_tests::e2e::{browse, example, sandbox_config, start_sandbox};
+use plugboard_tests::e2e::{browse, example, fixture, sandbox_config, start_sandbox};
 use plugboard_tests::{plugboard_binary, temp_dir, wait, workspace_root};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -227,15 +227,8 @@ fn plugboard(binary: &Path, state: &str, key: Option<&str>, args: &[&str]) -> Ou
     plugboard_with(binary, state, key, args, |_| {})
 }
 
-/// `partner set`, `connect` (playing the browser) and `run examples/quickstart.json` against
-/// `sandbox`; returns the run's outputs.
-fn connect_and_run(
-    binary: &Path,
-    state: &str,
-    key: Option<&str>,
-    sandbox: &Sandbox,
-    dir: &Path,
-) -> Value {
+/// `partner set` and `connect` (playing the browser) against `sandbox`.
+fn install(binary: &Path, state: &str, key: Option<&str>, sandbox: &Sandbox) {
     let client_id = format!("client_id={}", sandbox.client_id());
     let client_secret = format!("client_secret={}", sandbox.client_secret());
     let set = plugboard(
@@ -290,6 +283,17 @@ fn connect_and_run(
         },
     );
     assert!(connected.success(), "connect:\n{connected:#?}");
+}
+
+/// [`install`], then `run examples/quickstart.json` against `sandbox`; returns the run's outputs.
+fn connect_and_run(
+    binary: &Path,
+    state: &str,
+    key: Option<&str>,
+    sandbox: &Sandbox,
+    dir: &Path,
+) -> Value {
+    install(binary, state, key, sandbox);
     let members = dir.join(format!("members-{:x}.jsonl", fastrand::u64(..)));
     let members_input = format!("members_file={}", members.display());
     let run = plugboard(
@@ -494,5 +498,57 @@ fn a_sandbox_run_never_uses_the_postgres_state() {
     assert_eq!(
         db.query("SELECT count(*)::text FROM pg_tables WHERE tablename = 'runs'"),
         ["0"]
+    );
+}
+
+#[test]
+fn two_processes_on_one_database_share_the_real_limit_and_one_refresh() {
+    // Constant Contact's real limits, enforced by the sandbox; the runner's limiter is on.
+    let mut config = sandbox_config();
+    config.per_second_limit = Some(4);
+    config.token_endpoint_per_second = Some(1);
+    let sandbox = start_sandbox(config);
+    let db = Database::create();
+    let binary = binary();
+    install(&binary, &db.url, Some(KEY_A), &sandbox);
+    // Both processes start with an access token the server has forgotten: each gets a 401, and
+    // exactly one of them may spend the rotating refresh token.
+    sandbox.expire_all_tokens();
+    let before = sandbox.stats();
+    let reads = fixture("suite-storm-reads.json")
+        .to_string_lossy()
+        .into_owned();
+    let args = ["run", reads.as_str(), "--json"];
+    let started = Instant::now();
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| plugboard(&binary, &db.url, Some(KEY_A), &args));
+        let b = scope.spawn(|| plugboard(&binary, &db.url, Some(KEY_A), &args));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let took = started.elapsed();
+    for output in [&a, &b] {
+        assert_eq!(output.run_outputs()["reads"], 16, "{output:#?}");
+    }
+    let stats = sandbox.stats();
+    println!("32 reads at 4/s by two processes on PostgreSQL in {took:?}: {stats:?}");
+    assert_eq!(
+        stats.throttled_429, 0,
+        "no request above the limit: {stats:?}"
+    );
+    assert!(stats.peak_per_second <= 4, "{stats:?}");
+    assert_eq!(stats.api_served - before.api_served, 32, "{stats:?}");
+    assert_eq!(
+        stats.refreshes - before.refreshes,
+        1,
+        "one refresher: {stats:?}"
+    );
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    assert!(
+        took >= Duration::from_secs(6),
+        "32 requests at 4/s: {took:?}"
+    );
+    assert_eq!(
+        db.query("SELECT string_agg(status, ' ') FROM runs"),
+        ["completed completed"]
     );
 }
