@@ -104,10 +104,71 @@ pub fn needed_services(args: &[String]) -> Vec<Service> {
         .collect()
 }
 
+/// Where the tests that run `plugboard` on a PostgreSQL state find a binary built with the
+/// `postgres` feature (`tests/tests/postgres_*.rs`).
+pub const POSTGRES_BINARY_VAR: &str = "PLUGBOARD_TEST_POSTGRES_BINARY";
+
+/// Builds `plugboard` with the `postgres` feature and copies it to
+/// `target/plugboard-postgres/plugboard`: a path of its own, because the build's own output
+/// (`target/debug/plugboard`) is replaced by the next build without the feature, which the other
+/// tests ask for.
+pub fn build_postgres_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let output = cargo_command(root)
+        .args([
+            "build",
+            "--message-format=json-render-diagnostics",
+            "-p",
+            "plugboard-cli",
+            "--bin",
+            "plugboard",
+            "--features",
+            "postgres",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run `cargo build -p plugboard-cli --features postgres`")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "`cargo build -p plugboard-cli --features postgres` failed (see the compiler output above)"
+    );
+    let (built, target_dir) = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["executable"].is_string()
+        })
+        .find_map(|message| {
+            let built = std::path::PathBuf::from(message["executable"].as_str()?);
+            // <target>/<profile>/plugboard
+            let target_dir = built.parent()?.parent()?.to_owned();
+            Some((built, target_dir))
+        })
+        .context("`cargo build -p plugboard-cli --features postgres` reported no binary")?;
+    let dir = target_dir.join("plugboard-postgres");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let copy = dir.join("plugboard");
+    // Replaced by renaming, so a test still running the previous copy keeps its file.
+    let partial = dir.join("plugboard.partial");
+    std::fs::copy(&built, &partial)
+        .and_then(|_| std::fs::rename(&partial, &copy))
+        .with_context(|| format!("cannot copy {} to {}", built.display(), copy.display()))?;
+    Ok(copy)
+}
+
 /// Runs the tests in the workspace at `root`; returns the exit code to leave with.
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<u8> {
     let interrupts = Interrupts::install()?;
     let mut services = Services::start(&needed_services(args), &interrupts)?;
+    // The binary tests of the PostgreSQL state need it built with the feature (the default
+    // build leaves PostgreSQL out).
+    let mut extra_env = Vec::new();
+    if Selection::parse(args).includes_any(&["plugboard-tests"])
+        && std::env::var_os(POSTGRES_BINARY_VAR).is_none_or(|v| v.is_empty())
+    {
+        let binary = build_postgres_binary(root)?;
+        extra_env.push((POSTGRES_BINARY_VAR.to_owned(), binary.into_os_string()));
+    }
 
     let mut command = cargo_command(root);
     command.arg("test");
@@ -117,6 +178,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<u8> {
     command
         .args(args)
         .envs(services.env())
+        .envs(extra_env)
         // A group of its own: signals reach cargo and every test binary through us, after
         // which we stop the services (see `signals`).
         .process_group(0);

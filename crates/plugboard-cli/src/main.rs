@@ -26,8 +26,10 @@ use plugboard_runner::{ExecutorConfig, LoadError, Registry, Session};
 struct Cli {
     /// The state file (connections, tokens, limits, cursors, run journal). Default:
     /// PLUGBOARD_STATE, else `$XDG_STATE_HOME/plugboard/state.db`, else
-    /// `~/.local/state/plugboard/state.db` (`sandbox.db` beside it for `--sandbox` runs).
-    #[arg(long, global = true, value_name = "FILE")]
+    /// `~/.local/state/plugboard/state.db` (`sandbox.db` beside it for `--sandbox` runs). Or a
+    /// shared PostgreSQL database, `postgres://…` (a binary built with `--features postgres`;
+    /// secrets are encrypted with PLUGBOARD_SECRET_KEY).
+    #[arg(long, global = true, value_name = "FILE|URL")]
     state: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -381,17 +383,17 @@ fn with_session(
         eprintln!("error: {problem}");
     }
     let state_file = state::path(state.as_deref(), sandbox)?;
-    let store = state::open(&state_file)?;
-    // Advice to reconnect names this file, so following it reaches this same state.
-    let config = ExecutorConfig {
-        state_file: Some(state_file),
-        ..config
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let (store, advice_file) = state::open_store(&state_file, runtime.handle())?;
+    // Advice to reconnect names this file, so following it reaches this same state.
+    let config = ExecutorConfig {
+        state_file: advice_file,
+        ..config
+    };
     let session = Session::new(registry, store, config, runtime.handle().clone())
         .context("cannot start the HTTP executor")?;
     let code = f(&session)?;

@@ -2,21 +2,33 @@
 //!
 //! One SQLite file holds partner settings, connections and their tokens, rate-limit state, trigger
 //! cursors and the run journal. Real connections and sandbox runs use different files, so a
-//! sandbox run never touches a customer's tokens.
+//! sandbox run never touches a customer's tokens. `--state postgres://…` (or `PLUGBOARD_STATE`)
+//! names a shared PostgreSQL database instead, in a binary built with the `postgres` feature.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use plugboard_runner::SqliteStore;
+use plugboard_runner::{SqliteStore, StateStore};
 
 /// The state file: `--state`, else the runner's per-user default (`PLUGBOARD_STATE`, else
 /// `$XDG_STATE_HOME/plugboard/state.db`, else `~/.local/state/plugboard/state.db`); sandbox runs
 /// use `sandbox.db` beside it. A per-user file, not one in the working directory, keeps customer
 /// tokens out of project folders and repositories.
 pub fn path(explicit: Option<&Path>, sandbox: bool) -> anyhow::Result<PathBuf> {
+    let explicit = explicit.map(Path::to_owned).or_else(|| {
+        // A database URL in PLUGBOARD_STATE is used as it is: no `sandbox.db` beside it.
+        SqliteStore::default_path().filter(|default| postgres_url(default).is_some())
+    });
     if let Some(path) = explicit {
-        return Ok(path.to_owned());
+        if sandbox && postgres_url(&path).is_some() {
+            anyhow::bail!(
+                "a --sandbox run keeps its state in a file of its own, never in the PostgreSQL \
+                 database; run it without --state postgres://… (and without such a \
+                 PLUGBOARD_STATE), or with --state FILE"
+            );
+        }
+        return Ok(path);
     }
     let default = SqliteStore::default_path().context(
         "cannot tell where the state file goes (no PLUGBOARD_STATE, XDG_STATE_HOME or HOME); \
@@ -27,6 +39,49 @@ pub fn path(explicit: Option<&Path>, sandbox: bool) -> anyhow::Result<PathBuf> {
     } else {
         default
     })
+}
+
+/// The PostgreSQL URL `state` is, if it is one (`postgres://…` or `postgresql://…`).
+pub fn postgres_url(state: &Path) -> Option<&str> {
+    state
+        .to_str()
+        .filter(|text| text.starts_with("postgres://") || text.starts_with("postgresql://"))
+}
+
+/// Opens the store `state` names, on `runtime` (a PostgreSQL store's connections live there),
+/// and says which file advice should name: none for a database, whose URL may hold a password.
+pub fn open_store(
+    state: &Path,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<(Arc<dyn StateStore>, Option<PathBuf>)> {
+    match postgres_url(state) {
+        Some(url) => Ok((open_postgres(url, runtime)?, None)),
+        None => Ok((open(state)?, Some(state.to_owned()))),
+    }
+}
+
+/// Connects to the PostgreSQL store (migrating it, checking `PLUGBOARD_SECRET_KEY` against it).
+/// Errors name the server as `host:port/database`, never the URL (it may hold a password).
+#[cfg(feature = "postgres")]
+fn open_postgres(
+    url: &str,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Arc<dyn StateStore>> {
+    use plugboard_store_postgres::{PostgresStore, SecretKey};
+    let key = SecretKey::from_env()?;
+    let store = runtime.block_on(PostgresStore::connect(url, key))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(
+    _url: &str,
+    _runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Arc<dyn StateStore>> {
+    anyhow::bail!(
+        "this plugboard was built without PostgreSQL support, so it cannot use a postgres:// \
+         state; build one with it: cargo build --release -p plugboard-cli --features postgres"
+    )
 }
 
 /// Opens (creating when needed) the state file; its directory is created private to the user.

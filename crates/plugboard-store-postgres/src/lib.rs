@@ -5,8 +5,13 @@
 //! TLS to remote servers), migrates the schema under an advisory lock ([`migrate`]), seals
 //! secrets with the operator's key ([`crypto`]), and reads the server's clock ([`clock`]), which
 //! every lease and limiter decision must use so that machines with skewed clocks agree.
-//! [`PostgresStore::put_tokens`] and [`PostgresStore::tokens`] are the first reads and writes of
-//! sealed values.
+//!
+//! [`PostgresStore`] implements the runner's four store roles (`ConnectionStore`, `TokenStore`,
+//! `LimitStore`, `RunStore`, one module each), so it is a `StateStore` the CLI can hand a session.
+//! The lease and limiter rules are the runner's pure functions (`store::lease`,
+//! `store::limiter`), called inside a transaction that holds the rows' locks (`SELECT … FOR
+//! UPDATE`) and reads the server's clock ([`decision_clock`]). Everything runs under the tenant
+//! [`DEFAULT_TENANT`].
 //!
 //! The single-machine build never compiles it: only a binary that asks for it links it.
 //!
@@ -16,10 +21,16 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+mod connections;
 pub mod crypto;
+pub mod decision_clock;
 mod error;
+mod limits;
 pub mod migrate;
 mod pool;
+mod refresh;
+mod role_error;
+mod runs;
 mod secret_keys;
 mod target;
 mod tokens;
@@ -27,6 +38,7 @@ mod tokens;
 use std::fmt;
 
 pub use crypto::{SECRET_KEY_VAR, SecretKey};
+pub use decision_clock::DecisionClock;
 pub use error::PgStoreError;
 pub use migrate::{MigrationReport, SCHEMA_VERSION};
 pub use target::{Target, Transport};
@@ -46,6 +58,7 @@ pub struct PostgresStore {
     target: Target,
     key: SecretKey,
     migration: MigrationReport,
+    clock: DecisionClock,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -86,7 +99,22 @@ impl PostgresStore {
             target,
             key,
             migration,
+            clock: DecisionClock::Server,
         })
+    }
+
+    /// The same store deciding leases and rate limits by the `now_ms` each call passes instead of
+    /// the server's clock: for the shared conformance suite, which moves time by hand. Never for
+    /// processes that share a database (see [`decision_clock`]).
+    #[doc(hidden)]
+    pub fn deciding_by_caller_clock_for_tests(mut self) -> Self {
+        self.clock = DecisionClock::Caller;
+        self
+    }
+
+    /// The clock leases and rate limits are decided by.
+    pub fn decision_clock(&self) -> DecisionClock {
+        self.clock
     }
 
     /// Where it is connected, as `host:port/database`.

@@ -30,11 +30,18 @@ pub struct Migration {
 
 /// Every migration this build ships, in order. A new file under `migrations/` must be listed
 /// here (a test fails otherwise).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rate_budgets",
+        sql: include_str!("../migrations/0002_rate_budgets.sql"),
+    },
+];
 
 /// The schema version this build writes: the newest migration's number.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,5 +1,5 @@
-//! A connection's tokens, sealed at rest: the first reads and writes of sealed values, which the
-//! token store's trait implementation (refresh leases, commits) builds on.
+//! A connection's tokens, sealed at rest: sealing and opening them, and the tenant-aware reads and
+//! writes the token store's trait implementation ([`refresh`](crate::refresh)) builds on.
 
 use std::fmt;
 
@@ -49,6 +49,46 @@ fn slots<'a>(tenant: &'a str, connection: &'a str) -> (SecretSlot<'a>, SecretSlo
 }
 
 impl PostgresStore {
+    /// Seals a connection's access and refresh tokens, each bound to its column and row.
+    pub(crate) fn seal_tokens(
+        &self,
+        tenant: &str,
+        connection: &str,
+        tokens: &StoredTokens,
+    ) -> Result<(String, Option<String>), PgStoreError> {
+        let (access_slot, refresh_slot) = slots(tenant, connection);
+        let access = self
+            .key
+            .seal_str(&access_slot, tokens.access_token.expose_secret())?;
+        let refresh = match &tokens.refresh_token {
+            Some(token) => Some(self.key.seal_str(&refresh_slot, token.expose_secret())?),
+            None => None,
+        };
+        Ok((access, refresh))
+    }
+
+    /// Opens a connection's sealed access and refresh tokens.
+    pub(crate) fn open_tokens(
+        &self,
+        tenant: &str,
+        connection: &str,
+        access_sealed: &str,
+        refresh_sealed: Option<&str>,
+    ) -> Result<(SecretString, Option<SecretString>), PgStoreError> {
+        let (access_slot, refresh_slot) = slots(tenant, connection);
+        let open = |slot: &SecretSlot<'_>, sealed: &str| {
+            self.key
+                .open_string(slot, sealed)
+                .map_err(|e| PgStoreError::secret(self.database(), slot, e))
+        };
+        let access_token = open(&access_slot, access_sealed)?;
+        let refresh_token = match refresh_sealed {
+            Some(sealed) => Some(open(&refresh_slot, sealed)?),
+            None => None,
+        };
+        Ok((access_token, refresh_token))
+    }
+
     /// Stores a connection's tokens unconditionally (a fresh authorization): sealed, with the
     /// version one past the previous one (1 for the first), any refresh lease released and any
     /// need for a new authorization cleared. Returns the new version.
@@ -58,14 +98,7 @@ impl PostgresStore {
         connection: &str,
         tokens: &StoredTokens,
     ) -> Result<i64, PgStoreError> {
-        let (access_slot, refresh_slot) = slots(tenant, connection);
-        let access = self
-            .key
-            .seal_str(&access_slot, tokens.access_token.expose_secret())?;
-        let refresh = match &tokens.refresh_token {
-            Some(token) => Some(self.key.seal_str(&refresh_slot, token.expose_secret())?),
-            None => None,
-        };
+        let (access, refresh) = self.seal_tokens(tenant, connection, tokens)?;
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -121,17 +154,8 @@ impl PostgresStore {
         else {
             return Ok(None);
         };
-        let (access_slot, refresh_slot) = slots(tenant, connection);
-        let open = |slot: &SecretSlot<'_>, sealed: &str| {
-            self.key
-                .open_string(slot, sealed)
-                .map_err(|e| PgStoreError::secret(self.database(), slot, e))
-        };
-        let access_token = open(&access_slot, row.get(0))?;
-        let refresh_token = match row.get::<_, Option<&str>>(1) {
-            Some(sealed) => Some(open(&refresh_slot, sealed)?),
-            None => None,
-        };
+        let (access_token, refresh_token) =
+            self.open_tokens(tenant, connection, row.get(0), row.get(1))?;
         let tokens = StoredTokens {
             access_token,
             refresh_token,

@@ -11,13 +11,15 @@ use plugboard_store_postgres::migrate::VERSION_TABLE;
 use plugboard_store_postgres::{MigrationReport, PgStoreError, PostgresStore, SCHEMA_VERSION};
 use support::{KEY_A, connect_raw, fresh_database, key, with_database};
 
-/// The tables the first migration creates: what the SQLite store holds, plus tenants and keys.
-const TABLES: [&str; 12] = [
+/// The tables the migrations create: what the SQLite store holds, plus tenants, keys and the
+/// rate-limit budgets' lock rows.
+const TABLES: [&str; 13] = [
     "connections",
     "cursors",
     "journal_entries",
     "partner_settings",
     "plugboard_schema_migrations",
+    "rate_budgets",
     "rate_counters",
     "rate_slots",
     "rate_spacing",

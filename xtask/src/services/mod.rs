@@ -40,7 +40,8 @@ impl Service {
     /// The packages whose tests use it.
     pub fn needed_by(self) -> &'static [&'static str] {
         match self {
-            Self::Postgres => &["plugboard-store-postgres"],
+            // plugboard-tests: `tests/tests/postgres_*.rs` run the binary on a PostgreSQL state.
+            Self::Postgres => &["plugboard-store-postgres", "plugboard-tests"],
         }
     }
 

@@ -72,3 +72,50 @@ pub async fn connect_raw(url: &str) -> Client {
 pub fn key(text: &str) -> SecretKey {
     SecretKey::parse(&SecretString::from(text.to_owned())).expect("a valid test key")
 }
+
+/// A fresh database on the test server, dropped (its connections ended) when this is dropped,
+/// also when the test panics.
+pub struct TestDatabase {
+    /// Its URL.
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates one.
+    pub async fn create() -> Self {
+        let url = fresh_database().await;
+        let name = url
+            .rsplit_once('/')
+            .map(|(_, rest)| rest.split('?').next().unwrap_or(rest).to_owned())
+            .expect("a database in the URL");
+        Self { url, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own
+        // with a runtime of its own does the dropping.
+        let (server, name) = (server_url(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let admin = connect_raw(&server).await;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
+            eprintln!(
+                "warning: the test database {} could not be dropped",
+                self.name
+            );
+        }
+    }
+}
