@@ -872,6 +872,14 @@ const SERVED: &[&str] = &[
     "getContactTracking",
     "getContactTrackingCount",
     "getContactOpenClickRate",
+    // Landing-page and SMS reports: served empty (the sandbox has no landing pages, sends no SMS).
+    "getUniqueContactClicks",
+    "getUniqueContactOpens",
+    "getContactOpens",
+    "getUniqueContactUpdates",
+    "getContactAdds",
+    "getUniqueContactSMSOptIns",
+    "getAllBulkSmsCampaignSummaries",
 ];
 
 /// Every operation listed in [`SERVED`] exists in the spec and has a route in the sandbox: a
