@@ -182,7 +182,7 @@ pub fn stream_pages<R: DeserializeOwned + Serialize>(
         let mut body: Value = response.decode()?;
         let found = take_items(&mut body, items)?;
         if first_page.is_none() {
-            first_page = Some(page_fields(&body, items));
+            first_page = Some(page_fields(&body, items, pages.steering_field()));
         }
         let count = found.len();
         cx.log(
@@ -203,31 +203,43 @@ pub fn stream_pages<R: DeserializeOwned + Serialize>(
     Ok(first_page.unwrap_or_default())
 }
 
-/// What a page holds besides its items (at `items`, already emptied) and the links that steer
-/// the paging.
-fn page_fields(page: &Value, items: Option<&str>) -> Map<String, Value> {
-    let mut page = page.clone();
-    if let Some(items) = items {
-        let pointer = match items.strip_prefix('/') {
-            Some(pointer) => pointer.to_owned(),
-            None => items.replace('.', "/"),
+/// What a page holds besides its items (at `items`, already emptied) and what steers the paging
+/// (`_links`, and the link or cursor at `steering`).
+fn page_fields(page: &Value, items: Option<&str>, steering: Option<&str>) -> Map<String, Value> {
+    let Value::Object(fields) = page else {
+        return Map::new();
+    };
+    let mut fields = fields.clone();
+    fields.remove("_links");
+    for path in [items, steering].into_iter().flatten() {
+        let keys: Vec<String> = match path.strip_prefix('/') {
+            Some(pointer) => pointer
+                .split('/')
+                .map(|key| key.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+            None => path.split('.').map(str::to_owned).collect(),
         };
-        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", &pointer));
-        let parent = if parent.is_empty() {
-            Some(&mut page)
-        } else {
-            page.pointer_mut(&format!("/{parent}"))
-        };
-        if let Some(object) = parent.and_then(Value::as_object_mut) {
-            object.remove(key);
+        remove_path(&mut fields, &keys);
+    }
+    fields
+}
+
+/// Removes the value at `keys` from `object`, and each object on the way that it leaves empty.
+fn remove_path(object: &mut Map<String, Value>, keys: &[String]) {
+    match keys {
+        [] => {}
+        [last] => {
+            object.remove(last);
+        }
+        [first, rest @ ..] => {
+            if let Some(Value::Object(inner)) = object.get_mut(first) {
+                remove_path(inner, rest);
+                if inner.is_empty() {
+                    object.remove(first);
+                }
+            }
         }
     }
-    let mut fields = match page {
-        Value::Object(fields) => fields,
-        _ => Map::new(),
-    };
-    fields.remove("_links");
-    fields
 }
 
 /// At most the first 80 characters of `text`, for error messages that quote what an API or a
@@ -247,23 +259,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_page_keeps_every_field_but_its_items_and_links() {
+    fn a_page_keeps_every_field_but_its_items_and_navigation() {
         let page = json!({"lists": [], "lists_count": 7, "totals": {"open": 0.4},
             "_links": {"next": {"href": "/v3/contact_lists?cursor=c2"}}});
         assert_eq!(
-            Value::Object(page_fields(&page, Some("lists"))),
+            Value::Object(page_fields(&page, Some("lists"), Some("_links.next.href"))),
             json!({"lists_count": 7, "totals": {"open": 0.4}})
         );
-        let nested = json!({"data": {"items": [], "total": 3}, "meta": {"n": 1}});
+        let nested = json!({"data": {"items": [], "total": 3}, "meta": {"next_cursor": "c2"}});
         assert_eq!(
-            Value::Object(page_fields(&nested, Some("data.items"))),
-            json!({"data": {"total": 3}, "meta": {"n": 1}})
+            Value::Object(page_fields(
+                &nested,
+                Some("data.items"),
+                Some("meta.next_cursor")
+            )),
+            json!({"data": {"total": 3}})
         );
         assert_eq!(
-            Value::Object(page_fields(&nested, Some("/data/items"))),
-            json!({"data": {"total": 3}, "meta": {"n": 1}})
+            Value::Object(page_fields(&nested, Some("/data/items"), None)),
+            json!({"data": {"total": 3}, "meta": {"next_cursor": "c2"}})
         );
         // A page that is itself the array of items has no other fields.
-        assert!(page_fields(&json!([]), None).is_empty());
+        assert!(page_fields(&json!([]), None, None).is_empty());
     }
 }

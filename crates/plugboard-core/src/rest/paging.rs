@@ -225,6 +225,15 @@ pub struct Pages<'p> {
 }
 
 impl Pages<'_> {
+    /// Where in a page's body the paging reads the next page (a link or a cursor), if it reads
+    /// the body at all: the page's own navigation, not data.
+    pub fn steering_field(&self) -> Option<&str> {
+        match &self.paging.style {
+            PageStyle::BodyLink { field } | PageStyle::Cursor { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// The request for the next page, or `None` when the walk is over.
     pub fn next_request(&mut self) -> Option<HttpRequest> {
         let request = self.next.take()?;
