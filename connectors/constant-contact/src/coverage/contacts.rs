@@ -2,8 +2,236 @@
 
 use super::{Claim, LeftOut};
 
+/// Why the v2 cross-reference operations are left out.
+const V2_XREFS: &str =
+    "maps ids of the retired v2 API to v3 ids; a connection made today only ever sees v3 ids";
+/// The operations of this area no method covers yet (issue 16).
+const NOT_YET: &str = "not covered yet (issue 16, open)";
+
 /// The operations this area's methods cover.
-pub(super) const CLAIMS: &[Claim] = &[];
+pub(super) const CLAIMS: &[Claim] = &[
+    Claim {
+        operation: "getAccountById",
+        methods: &["account.get_summary"],
+    },
+    Claim {
+        operation: "getUserPrivileges",
+        methods: &["account.get_user_privileges"],
+    },
+    Claim {
+        operation: "getContacts",
+        methods: &["contacts.list", "contacts.poll_updated"],
+    },
+    Claim {
+        operation: "getContact",
+        methods: &["contacts.get"],
+    },
+    Claim {
+        operation: "createContact",
+        methods: &["contacts.create"],
+    },
+    Claim {
+        operation: "putContact",
+        methods: &["contacts.update"],
+    },
+    Claim {
+        operation: "createOrUpdateContact",
+        methods: &["contacts.create_or_update"],
+    },
+    Claim {
+        operation: "deleteContact",
+        methods: &["contacts.delete"],
+    },
+    Claim {
+        operation: "countContact",
+        methods: &["contacts.counts"],
+    },
+    Claim {
+        operation: "getLists",
+        methods: &["contact_lists.list"],
+    },
+    Claim {
+        operation: "getList",
+        methods: &["contact_lists.get"],
+    },
+    Claim {
+        operation: "createList",
+        methods: &["contact_lists.create"],
+    },
+    Claim {
+        operation: "putList",
+        methods: &["contact_lists.update"],
+    },
+    Claim {
+        operation: "deleteListActivity",
+        methods: &["contact_lists.delete"],
+    },
+    Claim {
+        operation: "getTags",
+        methods: &["tags.list"],
+    },
+    Claim {
+        operation: "postTag",
+        methods: &["tags.create"],
+    },
+    Claim {
+        operation: "putTag",
+        methods: &["tags.update"],
+    },
+    Claim {
+        operation: "deleteTag",
+        methods: &["tags.delete"],
+    },
+    Claim {
+        operation: "getCustomFields",
+        methods: &["custom_fields.list"],
+    },
+    Claim {
+        operation: "postCustomFields",
+        methods: &["custom_fields.create"],
+    },
+    Claim {
+        operation: "putCustomField",
+        methods: &["custom_fields.update"],
+    },
+    Claim {
+        operation: "deleteCustomField",
+        methods: &["custom_fields.delete"],
+    },
+    Claim {
+        operation: "getAccountSegments",
+        methods: &["segments.list"],
+    },
+    Claim {
+        operation: "getSegmentDetail",
+        methods: &["segments.get"],
+    },
+    Claim {
+        operation: "bulkImportContactsJSON",
+        methods: &["bulk.import_contacts"],
+    },
+    Claim {
+        operation: "postListAddContact",
+        methods: &["bulk.add_to_lists"],
+    },
+    Claim {
+        operation: "postListRemoveContact",
+        methods: &["bulk.remove_from_lists"],
+    },
+    Claim {
+        operation: "postContactDelete",
+        methods: &["bulk.delete_contacts"],
+    },
+    Claim {
+        operation: "getActivity",
+        methods: &[
+            "bulk.get_activity",
+            "bulk.wait_for_activity",
+            "bulk.import_contacts",
+        ],
+    },
+];
 
 /// The operations of this area no method covers.
-pub(super) const LEFT_OUT: &[LeftOut] = &[];
+pub(super) const LEFT_OUT: &[LeftOut] = &[
+    LeftOut {
+        operation: "getContactIdXrefs",
+        reason: V2_XREFS,
+    },
+    LeftOut {
+        operation: "getListIdXrefs",
+        reason: V2_XREFS,
+    },
+    LeftOut {
+        operation: "putCustomerById",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "getPhysicalAddress",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "addPhysicalAddress",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "putPhysicalAddress",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "retrieveEmailAddresses",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "addAccountEmailAddress",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "getActivityStatusCollection",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "postContactsExport",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "getContactsExport",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "contactsCSVImport",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "postListDelete",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "postTagRemoveContact",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "postTagAddContact",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "postTagDelete",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "postCustomFieldDelete",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "createSegment",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "updateSegment",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "deleteSegment",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "updateSegmentName",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "getSmsEngagementHistory",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "resubscribeContact",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "getCustomField",
+        reason: NOT_YET,
+    },
+    LeftOut {
+        operation: "getTag",
+        reason: NOT_YET,
+    },
+];

@@ -8,6 +8,7 @@
 
 mod campaigns;
 mod contacts;
+mod outside;
 mod reports;
 
 /// One operation of the contract and the methods that cover it.
@@ -42,4 +43,5 @@ pub fn left_out() -> impl Iterator<Item = &'static LeftOut> {
         .iter()
         .chain(campaigns::LEFT_OUT)
         .chain(reports::LEFT_OUT)
+        .chain(outside::LEFT_OUT)
 }
