@@ -63,13 +63,13 @@ pub struct Activity {
     pub state: String,
     /// How much of the job is done, in percent.
     pub percent_done: Option<i64>,
-    /// The API's messages about what went wrong, if anything.
+    /// What went wrong, if anything, as the API wrote it.
     #[serde(
         default,
-        deserialize_with = "error_messages",
+        deserialize_with = "null_as_empty",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub activity_errors: Vec<String>,
+    pub activity_errors: Vec<ActivityError>,
     /// Counters of processed items.
     pub status: Option<ActivityStatus>,
     /// When the activity was created (ISO-8601).
@@ -89,26 +89,32 @@ impl Activity {
     }
 }
 
-/// Activity errors are strings for most activities and `{message}` objects for tag deletes.
-fn error_messages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Item {
-        Text(String),
-        Object {
-            #[serde(default)]
-            message: Option<String>,
-        },
-    }
-    let items: Option<Vec<Item>> = Option::deserialize(deserializer)?;
-    Ok(items
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|item| match item {
-            Item::Text(text) => Some(text),
-            Item::Object { message } => message,
-        })
-        .collect())
+/// One error of a bulk activity, kept as the API wrote it: a string for most activities, a
+/// `{message}` object for tag deletes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ActivityError {
+    /// The message alone.
+    Text(String),
+    /// The message and whatever else the API said about the error.
+    Detail(ActivityErrorDetail),
+}
+
+/// An activity error given as an object.
+#[output]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ActivityErrorDetail {
+    /// What went wrong.
+    pub message: Option<String>,
+}
+
+/// A list the API may send as `null`, read as empty.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// `GET /activities/{activity_id}`.

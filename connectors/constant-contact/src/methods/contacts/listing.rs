@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use plugboard_core::rest::text_at;
 use plugboard_core::{
-    ConnectorError, Context, HttpRequest, HttpResponse, LogLevel, Result, input, method,
+    ConnectorError, Context, HttpRequest, HttpResponse, LogLevel, Result, Unnamed, input, method,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,16 @@ impl ContactsPage {
     }
 }
 
+/// The fields of a contacts page besides its contacts, its count and its links (e.g. `status`):
+/// the outputs keep them, so nothing the API returned is dropped.
+fn page_extras(body: &Value) -> Unnamed {
+    let mut extras = body.as_object().cloned().unwrap_or_default();
+    for read in ["contacts", "contacts_count", "_links"] {
+        extras.remove(read);
+    }
+    extras.into()
+}
+
 /// What `contacts.list` returns once every contact has been streamed.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ListContactsSummary {
@@ -124,6 +134,9 @@ pub struct ListContactsSummary {
     /// The API's total of matching contacts, when `include_count` was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts_count: Option<i64>,
+    /// The first page's other fields.
+    #[serde(flatten)]
+    pub page: Unnamed,
 }
 
 /// Sends a contacts page request, asking again (with growing pauses) while the API answers 202
@@ -172,18 +185,23 @@ fn emit_page(cx: &mut Context<'_, Contact>, page: &ContactsPage) -> Result<()> {
 }
 
 /// Streams every contact of a collection, page by page; returns the API's `contacts_count`, when
-/// it sent one.
-fn stream_contacts(cx: &mut Context<'_, Contact>, first: HttpRequest) -> Result<Option<i64>> {
+/// it sent one, and the first page's other fields.
+fn stream_contacts(
+    cx: &mut Context<'_, Contact>,
+    first: HttpRequest,
+) -> Result<(Option<i64>, Unnamed)> {
     let mut pages = API.paging().pages(first);
     let mut contacts_count = None;
+    let mut extras = None;
     while let Some(request) = pages.next_request() {
         let response = fetch_page(cx, &request)?;
         let (page, body) = ContactsPage::read(&response)?;
         contacts_count = contacts_count.or(page.contacts_count);
+        extras.get_or_insert_with(|| page_extras(&body));
         emit_page(cx, &page)?;
         pages.advance(&response, &body, page.contacts.len())?;
     }
-    Ok(contacts_count)
+    Ok((contacts_count, extras.unwrap_or_default()))
 }
 
 /// The newest `updated_at` among `contacts`, compared as instants (UTC offsets and any number of
@@ -206,10 +224,11 @@ pub fn list(
 ) -> Result<ListContactsSummary> {
     input.check_segment_alone()?;
     let first = HttpRequest::get("/contacts").query("limit", PAGE_SIZE);
-    let contacts_count = stream_contacts(cx, first.query_from(&input)?)?;
+    let (contacts_count, page) = stream_contacts(cx, first.query_from(&input)?)?;
     Ok(ListContactsSummary {
         count: cx.emitted(),
         contacts_count,
+        page,
     })
 }
 
@@ -242,6 +261,12 @@ pub struct PollUpdatedOutput {
     pub next_cursor: Option<String>,
     /// How many new or updated contacts were streamed.
     pub count: u64,
+    /// The API's total of changed contacts, when `include_count` was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts_count: Option<i64>,
+    /// The first page's other fields.
+    #[serde(flatten)]
+    pub page: Unnamed,
 }
 
 /// Streams contacts created or updated since the cursor and returns the next cursor for the next
@@ -275,6 +300,8 @@ pub fn poll_updated(
             .query_from(&input)
     };
     let mut since = input.cursor.clone().or(input.start.clone());
+    // The first answer's count and other fields, for the output.
+    let mut first_page: Option<(Option<i64>, Unnamed)> = None;
     for _ in 0..MAX_POLL_ROUNDS {
         let response = fetch_page(cx, &changes_since(&since)?)?;
         let (page, body) = ContactsPage::read(&response)?;
@@ -282,12 +309,17 @@ pub fn poll_updated(
         let newest = newest_update(&page.contacts)
             .filter(|(at, _)| since_at.is_none_or(|since| *at > since))
             .map(|(at, text)| (at, text.to_owned()));
+        let (contacts_count, extras) = first_page
+            .get_or_insert_with(|| (page.contacts_count, page_extras(&body)))
+            .clone();
         if text_at(&body, NEXT_LINK).is_none() {
             // Every change since the cursor, in one answer.
             emit_page(cx, &page)?;
             return Ok(PollUpdatedOutput {
                 next_cursor: newest.map(|(_, text)| text).or(since),
                 count: cx.emitted(),
+                contacts_count,
+                page: extras,
             });
         }
         let Some((bound, bound_text)) = newest else {
@@ -303,6 +335,8 @@ pub fn poll_updated(
             return Ok(PollUpdatedOutput {
                 next_cursor: since,
                 count: cx.emitted(),
+                contacts_count,
+                page: extras,
             });
         };
         // The first page is read again within the bound, so it is not emitted here. One
@@ -326,9 +360,12 @@ pub fn poll_updated(
              goes on from the cursor"
         ),
     );
+    let (contacts_count, page) = first_page.unwrap_or_default();
     Ok(PollUpdatedOutput {
         next_cursor: since,
         count: cx.emitted(),
+        contacts_count,
+        page,
     })
 }
 
