@@ -272,7 +272,7 @@ fn dropped(answered: &[Value], output: &Value, records: &[Value]) -> BTreeSet<St
     }
     let reaches = |path: &Vec<String>| {
         delivered.contains(path)
-            || delivered.contains(&path[1.min(path.len())..].to_vec())
+            || delivered.contains(&path[1.min(path.len())..])
             || delivered
                 .iter()
                 .any(|d| d.len() == path.len() + 1 && d.ends_with(path))

@@ -826,6 +826,28 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
         ("segments.list", json!({})),
         ("segments.get", json!({"segment_id": 14})),
         (
+            "segments.create",
+            json!({"name": "Engaged", "segment_criteria": "{\"version\":\"1.0.0\"}"}),
+        ),
+        (
+            "segments.update",
+            json!({"segment_id": 14, "name": "Engaged", "segment_criteria": "{\"version\":\"1.0.0\"}"}),
+        ),
+        (
+            "segments.rename",
+            json!({"segment_id": 14, "name": "Engaged readers"}),
+        ),
+        ("segments.delete", json!({"segment_id": 14})),
+        ("tags.get", json!({"tag_id": TAG})),
+        (
+            "custom_fields.get",
+            json!({"custom_field_id": "6e7cd1d0-3e2a-11eb-b3a4-fa163e6b01c1"}),
+        ),
+        (
+            "contacts.resubscribe",
+            json!({"contact_id": "1618ae62-4752-11e9-9c8a-fa163e6b01c1", "list_ids": ["07936f78-662a-11eb-af0a-fa163e56c9b0"]}),
+        ),
+        (
             "bulk.import_contacts",
             json!({"contacts": [{"email": "a@example.com"}],
             "list_ids": [LIST], "wait": true}),

@@ -127,6 +127,10 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
         "tags.update",
         json!({"tag_id": new_tag, "name": "Conformance 2"}),
     );
+    c.ok(
+        "tags.get",
+        json!({"tag_id": new_tag, "include_count": true}),
+    );
 
     // Custom fields.
     let fields = c.ok("custom_fields.list", json!({}));
@@ -150,6 +154,7 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
                 {"choice_label": "Plum", "display_order": 3}]
         }),
     );
+    c.ok("custom_fields.get", json!({"custom_field_id": new_field}));
 
     // Contacts.
     c.ok(
@@ -225,7 +230,22 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     // Segments.
     let segments = c.ok("segments.list", json!({"sort_by": "name"}));
     let segment = Caller::first_record(&segments, "/segment_id");
-    c.ok("segments.get", json!({"segment_id": segment}));
+    let detail = c.ok("segments.get", json!({"segment_id": segment}));
+    let criteria = Caller::text(&detail, "/segment_criteria");
+    let created_segment = c.ok(
+        "segments.create",
+        json!({"name": "Conformance segment", "segment_criteria": criteria}),
+    );
+    let new_segment = created_segment.ok()["segment_id"].clone();
+    c.ok(
+        "segments.update",
+        json!({"segment_id": new_segment, "name": "Conformance segment 2", "segment_criteria": criteria}),
+    );
+    c.ok(
+        "segments.rename",
+        json!({"segment_id": new_segment, "name": "Conformance segment 3"}),
+    );
+    c.ok("segments.delete", json!({"segment_id": new_segment}));
 
     // Bulk activities.
     c.ok(
@@ -307,6 +327,14 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     );
     c.ok("emails.summary_report", json!({}));
     reports_methods(&mut c, &list);
+
+    // An unsubscribed contact is sent the email that lets it resubscribe.
+    let unsubscribed = c.ok("contacts.list", json!({"status": ["unsubscribed"]}));
+    let former = Caller::first_record(&unsubscribed, "/contact_id");
+    c.ok(
+        "contacts.resubscribe",
+        json!({"contact_id": former, "list_ids": [list]}),
+    );
 
     // Deletions last.
     c.ok("bulk.delete_contacts", json!({"contact_ids": [contact]}));

@@ -295,6 +295,45 @@ pub(super) fn calls() -> Vec<Call> {
             )],
         ),
         (
+            "segments.create",
+            json!({"name": "Engaged", "segment_criteria": SEGMENT_CRITERIA}),
+            vec![HttpResponse::json(201, &segment_detail())],
+        ),
+        (
+            "segments.update",
+            json!({"segment_id": 14, "name": "Engaged", "segment_criteria": SEGMENT_CRITERIA}),
+            vec![HttpResponse::json(200, &segment_detail())],
+        ),
+        (
+            "segments.rename",
+            json!({"segment_id": 14, "name": "Engaged readers"}),
+            vec![HttpResponse::json(200, &segment_detail())],
+        ),
+        (
+            "segments.delete",
+            json!({"segment_id": 14}),
+            vec![no_content()],
+        ),
+        (
+            "tags.get",
+            json!({"tag_id": TAG, "include_count": true}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"tag_id": TAG, "name": "VIP", "contacts_count": 3,
+                    "created_at": "2026-01-23T13:48:44.108Z"}),
+            )],
+        ),
+        (
+            "custom_fields.get",
+            json!({"custom_field_id": FIELD}),
+            vec![HttpResponse::json(200, &custom_field())],
+        ),
+        (
+            "contacts.resubscribe",
+            json!({"contact_id": CONTACT, "list_ids": [LIST]}),
+            vec![HttpResponse::json(200, &json!({}))],
+        ),
+        (
             "bulk.import_contacts",
             json!({
                 "contacts": [
@@ -343,4 +382,13 @@ pub(super) fn calls() -> Vec<Call> {
             ],
         ),
     ]
+}
+
+/// Criteria of a segment, as the API's escaped JSON text.
+const SEGMENT_CRITERIA: &str = r#"{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"not_opened","op":"contains-any","const_value":"last-n-campaigns","param":"5"}]}}"#;
+
+/// A segment with its criteria, as the API returns it.
+fn segment_detail() -> serde_json::Value {
+    json!({"segment_id": 14, "name": "Engaged", "segment_criteria": SEGMENT_CRITERIA,
+        "created_at": "2026-01-23T13:48:44.108Z", "edited_at": "2026-02-01T09:00:00.000Z"})
 }

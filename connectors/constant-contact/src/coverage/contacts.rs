@@ -11,6 +11,34 @@ const NOT_YET: &str = "not covered yet (issue 16, open)";
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
     Claim {
+        operation: "getTag",
+        methods: &["tags.get"],
+    },
+    Claim {
+        operation: "getCustomField",
+        methods: &["custom_fields.get"],
+    },
+    Claim {
+        operation: "resubscribeContact",
+        methods: &["contacts.resubscribe"],
+    },
+    Claim {
+        operation: "updateSegmentName",
+        methods: &["segments.rename"],
+    },
+    Claim {
+        operation: "deleteSegment",
+        methods: &["segments.delete"],
+    },
+    Claim {
+        operation: "updateSegment",
+        methods: &["segments.update"],
+    },
+    Claim {
+        operation: "createSegment",
+        methods: &["segments.create"],
+    },
+    Claim {
         operation: "getAccountById",
         methods: &["account.get_summary"],
     },
@@ -203,35 +231,7 @@ pub(super) const LEFT_OUT: &[LeftOut] = &[
         reason: NOT_YET,
     },
     LeftOut {
-        operation: "createSegment",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "updateSegment",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "deleteSegment",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "updateSegmentName",
-        reason: NOT_YET,
-    },
-    LeftOut {
         operation: "getSmsEngagementHistory",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "resubscribeContact",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "getCustomField",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "getTag",
         reason: NOT_YET,
     },
 ];

@@ -490,6 +490,39 @@ pub fn delete(cx: &mut Context<'_>, input: DeleteContactInput) -> Result<Deleted
     })
 }
 
+/// Input of `contacts.resubscribe`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ResubscribeInput {
+    /// The unsubscribed contact's id.
+    #[serde(skip_serializing)]
+    pub contact_id: String,
+    /// The lists to add the contact back to (at least one).
+    #[schemars(length(min = 1))]
+    pub list_ids: Vec<String>,
+}
+
+/// Asks an unsubscribed contact to resubscribe: the API emails them a confirmation link, and
+/// only their click resubscribes them to `list_ids` (the API allows it once per contact).
+#[method(id = "contacts.resubscribe", name = "Resubscribe Contact")]
+pub fn resubscribe(cx: &mut Context<'_>, input: ResubscribeInput) -> Result<Resubscribed> {
+    let path = format!(
+        "/contacts/resubscribe/{}",
+        segment("contact_id", &input.contact_id)?
+    );
+    API.send(cx, HttpRequest::put(path).json(&input)?)?;
+    Ok(Resubscribed {
+        contact_id: input.contact_id,
+    })
+}
+
+/// What `contacts.resubscribe` did: the confirmation email is on its way.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Resubscribed {
+    /// The contact asked to resubscribe.
+    pub contact_id: String,
+}
+
 /// A custom field value for the sign-up form.
 #[input]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

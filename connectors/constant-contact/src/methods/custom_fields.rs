@@ -195,19 +195,25 @@ pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<CustomField> {
     API.call(cx, request)
 }
 
-/// Input of `custom_fields.delete`.
+/// Input of `custom_fields.get` and `custom_fields.delete`.
 #[input]
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DeleteInput {
+pub struct IdInput {
     /// The custom field's id.
     pub custom_field_id: String,
 }
 
 /// Deletes a custom field and its value on every contact.
 #[method(id = "custom_fields.delete", name = "Delete Custom Field", idempotent)]
-pub fn delete(cx: &mut Context<'_>, input: DeleteInput) -> Result<Deleted> {
+pub fn delete(cx: &mut Context<'_>, input: IdInput) -> Result<Deleted> {
     API.send(cx, HttpRequest::delete(field_path(&input.custom_field_id)?))?;
     Ok(Deleted {
         id: input.custom_field_id,
     })
+}
+
+/// Gets one custom field by id, with its choices.
+#[method(id = "custom_fields.get", name = "Get Custom Field", idempotent)]
+pub fn get(cx: &mut Context<'_>, input: IdInput) -> Result<CustomField> {
+    API.call(cx, HttpRequest::get(field_path(&input.custom_field_id)?))
 }

@@ -5,6 +5,7 @@ use plugboard_core::{Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Deleted;
 use crate::api::API;
 
 /// The page size `GET /segments` uses by default (the spec documents no maximum).
@@ -49,7 +50,7 @@ pub fn list(cx: &mut Context<'_, Segment>, input: ListInput) -> Result<Streamed>
     API.stream(cx, first.query_from(&input)?, "segments")
 }
 
-/// Input of `segments.get`.
+/// Input of `segments.get` and `segments.delete`.
 #[input]
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetInput {
@@ -81,4 +82,77 @@ pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<SegmentDetail> {
         cx,
         HttpRequest::get(format!("/segments/{}", input.segment_id)),
     )
+}
+
+/// Input of `segments.create`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CreateInput {
+    /// The segment's name, unique in the account.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Who belongs to the segment: the API's criteria JSON as one string (top-level group type
+    /// `and`), e.g. from an existing segment's `segment_criteria`; at most 20,000 characters.
+    #[schemars(length(min = 1, max = 20_000))]
+    pub segment_criteria: String,
+}
+
+/// Creates a segment from its criteria; fails with `already_exists` when the name is taken.
+#[method(id = "segments.create", name = "Create Segment")]
+pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<SegmentDetail> {
+    let what = format!("a segment named `{}`", input.name);
+    API.create(cx, HttpRequest::post("/segments").json(&input)?, &what)
+}
+
+/// Input of `segments.update`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateInput {
+    /// The segment's id.
+    #[serde(skip_serializing)]
+    pub segment_id: i64,
+    /// The segment's name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The new criteria, as for `segments.create` (at most 20,000 characters).
+    #[schemars(length(min = 1, max = 20_000))]
+    pub segment_criteria: String,
+}
+
+/// Replaces a segment's name and criteria.
+#[method(id = "segments.update", name = "Update Segment", idempotent)]
+pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<SegmentDetail> {
+    let path = format!("/segments/{}", input.segment_id);
+    API.call(cx, HttpRequest::put(path).json(&input)?)
+}
+
+/// Input of `segments.rename`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RenameInput {
+    /// The segment's id.
+    #[serde(skip_serializing)]
+    pub segment_id: i64,
+    /// The segment's new name, unique in the account.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// Renames a segment, keeping its criteria.
+#[method(id = "segments.rename", name = "Rename Segment", idempotent)]
+pub fn rename(cx: &mut Context<'_>, input: RenameInput) -> Result<SegmentDetail> {
+    let path = format!("/segments/{}/name", input.segment_id);
+    API.call(cx, HttpRequest::patch(path).json(&input)?)
+}
+
+/// Deletes a segment (campaigns already sent to it keep their reports).
+#[method(id = "segments.delete", name = "Delete Segment", idempotent)]
+pub fn delete(cx: &mut Context<'_>, input: GetInput) -> Result<Deleted> {
+    API.send(
+        cx,
+        HttpRequest::delete(format!("/segments/{}", input.segment_id)),
+    )?;
+    Ok(Deleted {
+        id: input.segment_id.to_string(),
+    })
 }

@@ -99,3 +99,22 @@ pub fn delete(cx: &mut Context<'_>, input: DeleteInput) -> Result<Activity> {
     let path = format!("/contact_tags/{}", segment("tag_id", &input.tag_id)?);
     API.call(cx, HttpRequest::delete(path))
 }
+
+/// Input of `tags.get`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct GetInput {
+    /// The tag's id.
+    #[serde(skip_serializing)]
+    pub tag_id: String,
+    /// Include the number of contacts carrying the tag.
+    #[serde(default)]
+    pub include_count: bool,
+}
+
+/// Gets one tag by id.
+#[method(id = "tags.get", name = "Get Tag", idempotent)]
+pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<Tag> {
+    let path = format!("/contact_tags/{}", segment("tag_id", &input.tag_id)?);
+    API.call(cx, HttpRequest::get(path).query_from(&input)?)
+}
