@@ -838,6 +838,24 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
             json!({"segment_id": 14, "name": "Engaged readers"}),
         ),
         ("segments.delete", json!({"segment_id": 14})),
+        (
+            "account.update_summary",
+            json!({"website": "https://acme.example"}),
+        ),
+        ("account.get_physical_address", json!({})),
+        (
+            "account.add_physical_address",
+            json!({"address_line1": "1 Main St", "city": "Boston", "country_code": "US"}),
+        ),
+        (
+            "account.update_physical_address",
+            json!({"address_line1": "1 Main St", "city": "Boston", "country_code": "US"}),
+        ),
+        ("account.list_emails", json!({})),
+        (
+            "account.add_email",
+            json!({"email_address": "news@example.com"}),
+        ),
         ("tags.get", json!({"tag_id": TAG})),
         (
             "custom_fields.get",

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use constant_contact::ConstantContact;
 use constant_contact_sandbox::{Sandbox, SandboxConfig};
-use plugboard_core::{Connector, DefinedConnector};
+use plugboard_core::{Connector, ConnectorError, DefinedConnector};
 use plugboard_runner::ExecutorConfig;
 use plugboard_testkit::{Harness, LiveConnection, Run, SessionHost};
 use serde_json::{Value, json};
@@ -33,6 +33,19 @@ impl Caller<'_> {
         run.ok();
         self.called.insert(method.to_owned());
         run
+    }
+
+    /// Calls `method`, which must be refused as `already_exists` (a state the sandbox cannot
+    /// leave, such as the seeded account's physical address); the call still counts as made.
+    #[track_caller]
+    fn already_exists(&mut self, method: &str, input: Value) {
+        let run = self.harness.call(&self.host, method, input);
+        assert!(
+            matches!(run.err(), ConnectorError::AlreadyExists { .. }),
+            "`{method}` failed otherwise: {}",
+            run.err()
+        );
+        self.called.insert(method.to_owned());
     }
 
     /// The string at `pointer` in the output of `run`.
@@ -93,6 +106,23 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
         json!({"extra_fields": ["physical_address", "company_logo"]}),
     );
     c.ok("account.get_user_privileges", json!({}));
+    c.ok(
+        "account.update_summary",
+        json!({"organization_phone": "555-0100", "website": "https://acme.example"}),
+    );
+    let address = json!({"address_line1": "123 Maple Street", "city": "Boston",
+        "state_code": "MA", "postal_code": "02101", "country_code": "US"});
+    c.ok("account.update_physical_address", address.clone());
+    c.ok("account.get_physical_address", json!({}));
+    c.already_exists("account.add_physical_address", address);
+    c.ok(
+        "account.add_email",
+        json!({"email_address": "news@acme.example"}),
+    );
+    c.ok(
+        "account.list_emails",
+        json!({"confirm_status": "UNCONFIRMED"}),
+    );
 
     // Lists.
     let lists = c.ok(

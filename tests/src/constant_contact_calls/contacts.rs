@@ -295,6 +295,49 @@ pub(super) fn calls() -> Vec<Call> {
             )],
         ),
         (
+            "account.update_summary",
+            json!({"organization_phone": "555-0100", "contact_phone": "555-0101"}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"organization_name": "Acme", "organization_phone": "555-0100",
+                    "contact_phone": "555-0101", "encoded_account_id": "p07e1l8cdif9dl"}),
+            )],
+        ),
+        (
+            "account.get_physical_address",
+            json!({}),
+            vec![HttpResponse::json(200, &physical_address())],
+        ),
+        (
+            "account.add_physical_address",
+            physical_address(),
+            vec![HttpResponse::json(201, &physical_address())],
+        ),
+        (
+            "account.update_physical_address",
+            physical_address(),
+            vec![HttpResponse::json(200, &physical_address())],
+        ),
+        (
+            "account.list_emails",
+            json!({"confirm_status": "CONFIRMED", "role_code": "CONTACT"}),
+            vec![HttpResponse::json(
+                200,
+                &json!([{"email_address": "dlang@example.com", "email_id": 1,
+                    "confirm_status": "CONFIRMED", "confirm_time": "2026-01-23T13:48:44.108Z",
+                    "confirm_source_type": "SITE_OWNER", "roles": ["CONTACT"], "pending_roles": []}]),
+            )],
+        ),
+        (
+            "account.add_email",
+            json!({"email_address": "news@example.com"}),
+            vec![HttpResponse::json(
+                201,
+                &json!({"email_address": "news@example.com", "email_id": 2,
+                    "confirm_status": "UNCONFIRMED"}),
+            )],
+        ),
+        (
             "segments.create",
             json!({"name": "Engaged", "segment_criteria": SEGMENT_CRITERIA}),
             vec![HttpResponse::json(201, &segment_detail())],
@@ -391,4 +434,10 @@ const SEGMENT_CRITERIA: &str = r#"{"version":"1.0.0","criteria":{"type":"and","g
 fn segment_detail() -> serde_json::Value {
     json!({"segment_id": 14, "name": "Engaged", "segment_criteria": SEGMENT_CRITERIA,
         "created_at": "2026-01-23T13:48:44.108Z", "edited_at": "2026-02-01T09:00:00.000Z"})
+}
+
+/// The organization's address, as the API takes and returns it.
+fn physical_address() -> serde_json::Value {
+    json!({"address_line1": "123 Maple Street", "address_line2": "Unit 1", "city": "Boston",
+        "state_code": "MA", "postal_code": "02101", "country_code": "US"})
 }

@@ -11,6 +11,30 @@ const NOT_YET: &str = "not covered yet (issue 16, open)";
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
     Claim {
+        operation: "addAccountEmailAddress",
+        methods: &["account.add_email"],
+    },
+    Claim {
+        operation: "retrieveEmailAddresses",
+        methods: &["account.list_emails"],
+    },
+    Claim {
+        operation: "putPhysicalAddress",
+        methods: &["account.update_physical_address"],
+    },
+    Claim {
+        operation: "addPhysicalAddress",
+        methods: &["account.add_physical_address"],
+    },
+    Claim {
+        operation: "getPhysicalAddress",
+        methods: &["account.get_physical_address"],
+    },
+    Claim {
+        operation: "putCustomerById",
+        methods: &["account.update_summary"],
+    },
+    Claim {
         operation: "getTag",
         methods: &["tags.get"],
     },
@@ -169,30 +193,6 @@ pub(super) const LEFT_OUT: &[LeftOut] = &[
     LeftOut {
         operation: "getListIdXrefs",
         reason: V2_XREFS,
-    },
-    LeftOut {
-        operation: "putCustomerById",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "getPhysicalAddress",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "addPhysicalAddress",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "putPhysicalAddress",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "retrieveEmailAddresses",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "addAccountEmailAddress",
-        reason: NOT_YET,
     },
     LeftOut {
         operation: "getActivityStatusCollection",

@@ -129,3 +129,209 @@ pub fn get_user_privileges(cx: &mut Context<'_>, _input: NoInput) -> Result<User
     let privileges = API.call(cx, HttpRequest::get("/account/user/privileges"))?;
     Ok(UserPrivileges { privileges })
 }
+
+/// Input of `account.update_summary`: the details to change; those left out stay as they are.
+#[input]
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateSummaryInput {
+    /// A confirmed account email address for the account owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
+    /// The account owner's phone number (up to 25 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 25))]
+    pub contact_phone: Option<String>,
+    /// Two-letter ISO 3166-1 country code of the organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    /// The account owner's first name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// The account owner's last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// The organization's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_name: Option<String>,
+    /// The organization's phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_phone: Option<String>,
+    /// Two-letter state code of the organization (US and Canada).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_code: Option<String>,
+    /// IANA time zone of the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone_id: Option<String>,
+    /// The organization's website.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+}
+
+/// Changes the account's organization and owner details; returns the details as stored.
+#[method(
+    id = "account.update_summary",
+    name = "Update Account Summary",
+    idempotent
+)]
+pub fn update_summary(cx: &mut Context<'_>, input: UpdateSummaryInput) -> Result<AccountSummary> {
+    API.call(cx, HttpRequest::put("/account/summary").json(&input)?)
+}
+
+/// Gets the organization's physical address.
+#[method(
+    id = "account.get_physical_address",
+    name = "Get Physical Address",
+    idempotent
+)]
+pub fn get_physical_address(cx: &mut Context<'_>, _input: NoInput) -> Result<PhysicalAddress> {
+    API.call(cx, HttpRequest::get("/account/summary/physical_address"))
+}
+
+/// Input of `account.add_physical_address` and `account.update_physical_address`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct PhysicalAddressInput {
+    /// Line 1 of the street address (1-80 characters).
+    #[schemars(length(min = 1, max = 80))]
+    pub address_line1: String,
+    /// Line 2 of the street address (1-80 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 80))]
+    pub address_line2: Option<String>,
+    /// Line 3 of the street address (1-80 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 80))]
+    pub address_line3: Option<String>,
+    /// City.
+    pub city: String,
+    /// Two-letter state code, for the US and Canada only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2))]
+    pub state_code: Option<String>,
+    /// State or province name, outside the US and Canada.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_name: Option<String>,
+    /// Postal code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Two-letter ISO 3166-1 country code.
+    pub country_code: String,
+}
+
+/// Adds the organization's physical address, for an account that has none yet.
+#[method(id = "account.add_physical_address", name = "Add Physical Address")]
+pub fn add_physical_address(
+    cx: &mut Context<'_>,
+    input: PhysicalAddressInput,
+) -> Result<PhysicalAddress> {
+    let request = HttpRequest::post("/account/summary/physical_address").json(&input)?;
+    API.create(cx, request, "a physical address")
+}
+
+/// Replaces the organization's physical address.
+#[method(
+    id = "account.update_physical_address",
+    name = "Update Physical Address",
+    idempotent
+)]
+pub fn update_physical_address(
+    cx: &mut Context<'_>,
+    input: PhysicalAddressInput,
+) -> Result<PhysicalAddress> {
+    let request = HttpRequest::put("/account/summary/physical_address").json(&input)?;
+    API.call(cx, request)
+}
+
+/// An email address of the account, usable as a campaign's sender once confirmed.
+#[output]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AccountEmail {
+    /// The address.
+    pub email_address: Option<String>,
+    /// Its id in the account.
+    pub email_id: Option<i64>,
+    /// `CONFIRMED` or `UNCONFIRMED`; only a confirmed address can send campaigns.
+    pub confirm_status: Option<String>,
+    /// When it was confirmed (ISO-8601).
+    pub confirm_time: Option<String>,
+    /// Who confirmed it, e.g. `SITE_OWNER`.
+    pub confirm_source_type: Option<String>,
+    /// Its roles, e.g. `CONTACT`, `BILLING`, `REPLY_TO`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Roles waiting for confirmation.
+    #[serde(default)]
+    pub pending_roles: Vec<String>,
+}
+
+/// Confirmation states an account email can be filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConfirmStatus {
+    /// Confirmed addresses, which can send campaigns.
+    Confirmed,
+    /// Addresses waiting for their owner to confirm them.
+    Unconfirmed,
+}
+
+/// Roles an account email can be filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmailRole {
+    /// The account's contact address.
+    Contact,
+    /// The billing address.
+    Billing,
+    /// The journaling address.
+    Journaling,
+    /// A reply-to address.
+    ReplyTo,
+    /// Any other role.
+    Other,
+}
+
+/// Input of `account.list_emails`.
+#[input]
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ListEmailsInput {
+    /// Only addresses in this confirmation state.
+    pub confirm_status: Option<ConfirmStatus>,
+    /// Only addresses with this role.
+    pub role_code: Option<EmailRole>,
+    /// Only this address.
+    pub email_address: Option<String>,
+}
+
+/// The account's email addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AccountEmails {
+    /// Every address that matched.
+    pub emails: Vec<AccountEmail>,
+}
+
+/// Lists the account's email addresses, e.g. to pick a confirmed sender for a campaign.
+#[method(id = "account.list_emails", name = "List Account Emails", idempotent)]
+pub fn list_emails(cx: &mut Context<'_>, input: ListEmailsInput) -> Result<AccountEmails> {
+    let emails = API.call(cx, HttpRequest::get("/account/emails").query_from(&input)?)?;
+    Ok(AccountEmails { emails })
+}
+
+/// Input of `account.add_email`.
+#[input]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AddEmailInput {
+    /// The address to add (at most 80 characters); Constant Contact emails it a confirmation link.
+    #[schemars(length(min = 1, max = 80))]
+    pub email_address: String,
+}
+
+/// Adds an email address to the account; it can send campaigns once its owner confirms it.
+#[method(id = "account.add_email", name = "Add Account Email")]
+pub fn add_email(cx: &mut Context<'_>, input: AddEmailInput) -> Result<AccountEmail> {
+    let what = format!("the account email `{}`", input.email_address);
+    API.create(
+        cx,
+        HttpRequest::post("/account/emails").json(&input)?,
+        &what,
+    )
+}
