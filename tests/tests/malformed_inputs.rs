@@ -839,6 +839,46 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
         ),
         ("segments.delete", json!({"segment_id": 14})),
         (
+            "emails.rename",
+            json!({"campaign_id": "91569d46-00e4-4a4d-9a4c-d17d98740d04", "name": "Renamed"}),
+        ),
+        (
+            "emails.delete",
+            json!({"campaign_id": "91569d46-00e4-4a4d-9a4c-d17d98740d04"}),
+        ),
+        (
+            "emails.get_schedules",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
+            "emails.unschedule",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
+            "emails.send_test",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10", "email_addresses": ["qa@example.com"]}),
+        ),
+        (
+            "emails.preview",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
+            "emails.send_history",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
+            "emails.list_resends",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
+            "emails.create_resend",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10", "resend_subject": "Again", "delay_days": 2}),
+        ),
+        (
+            "emails.delete_resend",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10", "resend_request_id": "392"}),
+        ),
+        (
             "account.update_summary",
             json!({"website": "https://acme.example"}),
         ),

@@ -351,10 +351,25 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
                 "html_content": "<html><body>[[trackingImage]]<p>Hello</p></body></html>"},
             "contact_list_ids": [list]}),
     );
+    let on_draft = json!({"campaign_activity_id": draft_activity});
+    c.ok(
+        "emails.send_test",
+        json!({"campaign_activity_id": draft_activity,
+            "email_addresses": ["qa@acme.example"], "personal_message": "Check the links"}),
+    );
+    c.ok("emails.preview", on_draft.clone());
     c.ok(
         "emails.schedule",
         json!({"campaign_activity_id": draft_activity, "scheduled_date": "2099-05-17T16:00:00.000Z"}),
     );
+    c.ok("emails.get_schedules", on_draft.clone());
+    c.ok("emails.unschedule", on_draft);
+    let draft_campaign = draft.ok()["campaign_id"].clone();
+    c.ok(
+        "emails.rename",
+        json!({"campaign_id": draft_campaign, "name": "Conformance sale, renamed"}),
+    );
+    c.ok("emails.delete", json!({"campaign_id": draft_campaign}));
     c.ok("emails.summary_report", json!({}));
     reports_methods(&mut c, &list);
 
@@ -411,6 +426,19 @@ fn reports_methods(c: &mut Caller<'_>, list: &Value) {
     c.ok(
         "emails.schedule",
         json!({"campaign_activity_id": activity, "scheduled_date": "0"}),
+    );
+    let on_sent = json!({"campaign_activity_id": activity});
+    c.ok("emails.send_history", on_sent.clone());
+    let resend = c.ok(
+        "emails.create_resend",
+        json!({"campaign_activity_id": activity, "resend_subject": "In case you missed it",
+            "delay_days": 3}),
+    );
+    c.ok("emails.list_resends", on_sent);
+    c.ok(
+        "emails.delete_resend",
+        json!({"campaign_activity_id": activity,
+            "resend_request_id": Caller::text(&resend, "/resend_request_id")}),
     );
 
     let summaries = c.ok("emails.summary_report", json!({}));

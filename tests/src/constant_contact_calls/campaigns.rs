@@ -84,5 +84,80 @@ pub(super) fn calls() -> Vec<Call> {
                 &json!([{"scheduled_date": "2026-05-17T16:00:00.000Z"}]),
             )],
         ),
+        (
+            "emails.rename",
+            json!({"campaign_id": CAMPAIGN, "name": "Spring sale, final"}),
+            vec![HttpResponse::json(200, &campaign())],
+        ),
+        (
+            "emails.delete",
+            json!({"campaign_id": CAMPAIGN}),
+            vec![no_content()],
+        ),
+        (
+            "emails.get_schedules",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![HttpResponse::json(
+                200,
+                &json!([{"scheduled_date": "2026-05-17T16:00:00.000Z"}]),
+            )],
+        ),
+        (
+            "emails.unschedule",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![no_content()],
+        ),
+        (
+            "emails.send_test",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "email_addresses": ["qa@example.com", "boss@example.com"],
+                "personal_message": "Check the links"}),
+            vec![no_content()],
+        ),
+        (
+            "emails.preview",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![HttpResponse::json(
+                200,
+                &json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "from_email": "news@acme.example",
+                    "from_name": "Acme", "preheader": "20% off", "subject": "Spring is here",
+                    "reply_to_email": "news@acme.example",
+                    "preview_html_content": "<html><body>Hello Debora</body></html>",
+                    "preview_text_content": "Hello Debora"}),
+            )],
+        ),
+        (
+            "emails.send_history",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![HttpResponse::json(
+                200,
+                &json!([{"send_id": 1, "contact_list_ids": [LIST], "segment_ids": [], "count": 12,
+                    "run_date": "2026-05-17T16:00:00.000Z", "send_status": "COMPLETED",
+                    "reason_code": 0}]),
+            )],
+        ),
+        (
+            "emails.list_resends",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![HttpResponse::json(200, &json!([resend()]))],
+        ),
+        (
+            "emails.create_resend",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "resend_subject": "In case you missed it", "delay_minutes": 1440}),
+            vec![HttpResponse::json(201, &resend())],
+        ),
+        (
+            "emails.delete_resend",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "resend_request_id": "392"}),
+            vec![no_content()],
+        ),
     ]
+}
+
+/// A resend to non-openers, as the API returns it.
+fn resend() -> serde_json::Value {
+    json!({"resend_request_id": "392", "resend_subject": "In case you missed it",
+        "delay_minutes": 1440, "delay_days": 1, "resend_date": "2026-05-18T16:00:00.000Z",
+        "resend_status": "SCHEDULED"})
 }

@@ -11,6 +11,46 @@ const NOT_YET: &str = "not covered yet (issue 16, open)";
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
     Claim {
+        operation: "deleteResendToNonOpenersUsingDELETE",
+        methods: &["emails.delete_resend"],
+    },
+    Claim {
+        operation: "createResendToNonOpenersUsingPOST",
+        methods: &["emails.create_resend"],
+    },
+    Claim {
+        operation: "retrieveResendToNonOpenersUsingGET",
+        methods: &["emails.list_resends"],
+    },
+    Claim {
+        operation: "retrieveEmailSendHistoryUsingGET",
+        methods: &["emails.send_history"],
+    },
+    Claim {
+        operation: "retrieveEmailCampaignActivityPreviewUsingGET",
+        methods: &["emails.preview"],
+    },
+    Claim {
+        operation: "testSendCampaignActivityUsingPOST",
+        methods: &["emails.send_test"],
+    },
+    Claim {
+        operation: "unscheduleEmailCampaignActivityUsingDELETE",
+        methods: &["emails.unschedule"],
+    },
+    Claim {
+        operation: "retrieveEmailSchedulesUsingGET",
+        methods: &["emails.get_schedules"],
+    },
+    Claim {
+        operation: "removeEmailCampaignUsingDELETE",
+        methods: &["emails.delete"],
+    },
+    Claim {
+        operation: "renameEmailCampaignUsingPATCH",
+        methods: &["emails.rename"],
+    },
+    Claim {
         operation: "retrieveEmailCampaignsUsingGET",
         methods: &["emails.list"],
     },
@@ -41,46 +81,6 @@ pub(super) const LEFT_OUT: &[LeftOut] = &[
     LeftOut {
         operation: "retrieveXrefMappingsUsingGET",
         reason: V2_XREFS,
-    },
-    LeftOut {
-        operation: "removeEmailCampaignUsingDELETE",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "renameEmailCampaignUsingPATCH",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "retrieveResendToNonOpenersUsingGET",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "createResendToNonOpenersUsingPOST",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "deleteResendToNonOpenersUsingDELETE",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "retrieveEmailSchedulesUsingGET",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "unscheduleEmailCampaignActivityUsingDELETE",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "testSendCampaignActivityUsingPOST",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "retrieveEmailCampaignActivityPreviewUsingGET",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "retrieveEmailSendHistoryUsingGET",
-        reason: NOT_YET,
     },
     LeftOut {
         operation: "listAutomations",

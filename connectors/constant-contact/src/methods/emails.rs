@@ -4,6 +4,8 @@
 //! A campaign (`campaign_id`) owns activities (`campaign_activity_id`) such as its
 //! `primary_email`; recipients and schedules belong to the activity.
 
+pub(crate) mod lifecycle;
+
 use plugboard_core::rest::{Streamed, segment};
 use plugboard_core::{ConnectorError, Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
