@@ -839,6 +839,26 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
         ),
         ("segments.delete", json!({"segment_id": 14})),
         (
+            "bulk.add_tags",
+            json!({"source": {"contact_ids": ["c-1"]}, "tag_ids": ["e7ddac60-51da-11eb-b3a4-fa163e6b01c1"]}),
+        ),
+        (
+            "bulk.remove_tags",
+            json!({"source": {"all_active_contacts": true}, "tag_ids": ["e7ddac60-51da-11eb-b3a4-fa163e6b01c1"]}),
+        ),
+        (
+            "bulk.delete_tags",
+            json!({"tag_ids": ["e7ddac60-51da-11eb-b3a4-fa163e6b01c1"]}),
+        ),
+        ("bulk.delete_lists", json!({"list_ids": ["l-1"]})),
+        (
+            "bulk.delete_custom_fields",
+            json!({"custom_field_ids": ["f-1"]}),
+        ),
+        ("bulk.list_activities", json!({})),
+        ("bulk.export_contacts", json!({"list_ids": ["l-1"]})),
+        ("bulk.download_export", json!({"file_export_id": "a-1"})),
+        (
             "emails.rename",
             json!({"campaign_id": "91569d46-00e4-4a4d-9a4c-d17d98740d04", "name": "Renamed"}),
         ),

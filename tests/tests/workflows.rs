@@ -58,7 +58,11 @@ fn send_a_campaign_goes_from_a_new_list_to_a_scheduled_email() {
     assert_eq!(outputs["recipients"], json!([list_id]), "{out:?}");
     assert_eq!(outputs["status"], "SCHEDULED", "{out:?}");
     assert_eq!(outputs["scheduled_for"], "2027-01-05T16:00:00.000Z");
-    assert_eq!(outputs["test_sent_to"], json!(["qa@acme.example"]), "{out:?}");
+    assert_eq!(
+        outputs["test_sent_to"],
+        json!(["qa@acme.example"]),
+        "{out:?}"
+    );
     // One request per step, nothing refused.
     let stats = &done["sandbox"];
     assert_eq!(stats["api_requests"], 7, "{stats}");

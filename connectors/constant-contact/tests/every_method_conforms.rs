@@ -306,6 +306,33 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
         "bulk.remove_from_lists",
         json!({"source": {"contact_ids": [contact]}, "list_ids": [other_list.unwrap_or_else(|| list.clone())]}),
     );
+    c.ok(
+        "bulk.add_tags",
+        json!({"source": {"contact_ids": [contact]}, "tag_ids": [tag]}),
+    );
+    c.ok(
+        "bulk.remove_tags",
+        json!({"source": {"list_ids": [list]}, "tag_ids": [tag], "exclude_contact_ids": [contact]}),
+    );
+    c.ok("bulk.list_activities", json!({}));
+    let export = c.ok(
+        "bulk.export_contacts",
+        json!({"list_ids": [list], "fields": ["email_address", "first_name"]}),
+    );
+    let export_id = Caller::text(&export, "/activity_id");
+    c.ok(
+        "bulk.wait_for_activity",
+        json!({"activity_id": export_id, "timeout_secs": 60}),
+    );
+    let rows = c.ok("bulk.download_export", json!({"file_export_id": export_id}));
+    assert!(
+        rows.records
+            .iter()
+            .all(|row| row.get("email_address").is_some()),
+        "every exported row has the asked-for columns: {:?}",
+        rows.records
+    );
+    assert_eq!(rows.ok()["count"], rows.records.len());
 
     // Email campaigns.
     let campaigns = c.ok("emails.list", json!({}));
@@ -392,6 +419,24 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
         json!({"custom_field_id": new_field}),
     );
     c.ok("contact_lists.delete", json!({"list_id": new_list}));
+    let doomed_tag = c.ok("tags.create", json!({"name": "Doomed"}));
+    c.ok(
+        "bulk.delete_tags",
+        json!({"tag_ids": [Caller::text(&doomed_tag, "/tag_id")]}),
+    );
+    let doomed_list = c.ok("contact_lists.create", json!({"name": "Doomed"}));
+    c.ok(
+        "bulk.delete_lists",
+        json!({"list_ids": [Caller::text(&doomed_list, "/list_id")]}),
+    );
+    let doomed_field = c.ok(
+        "custom_fields.create",
+        json!({"label": "Doomed", "type": "string"}),
+    );
+    c.ok(
+        "bulk.delete_custom_fields",
+        json!({"custom_field_ids": [Caller::text(&doomed_field, "/custom_field_id")]}),
+    );
 
     let connector = DefinedConnector::new::<ConstantContact>();
     let declared: BTreeSet<String> = connector

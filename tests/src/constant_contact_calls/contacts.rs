@@ -338,6 +338,58 @@ pub(super) fn calls() -> Vec<Call> {
             )],
         ),
         (
+            "bulk.add_tags",
+            json!({"source": {"contact_ids": [CONTACT]}, "tag_ids": [TAG]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.remove_tags",
+            json!({"source": {"list_ids": [LIST]}, "tag_ids": [TAG], "exclude_contact_ids": [CONTACT]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.delete_tags",
+            json!({"tag_ids": [TAG]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.delete_lists",
+            json!({"list_ids": [LIST, LIST_2]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.delete_custom_fields",
+            json!({"custom_field_ids": [FIELD]}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.list_activities",
+            json!({"state": "completed"}),
+            vec![
+                HttpResponse::json(
+                    200,
+                    &json!({"activities": [activity("completed")],
+                        "_links": {"next": {"href": "/v3/activities?next=bGltaXQ9NTAw"}}}),
+                ),
+                HttpResponse::json(200, &json!({"activities": []})),
+            ],
+        ),
+        (
+            "bulk.export_contacts",
+            json!({"list_ids": [LIST], "fields": ["email_address", "first_name"], "status": "active"}),
+            vec![HttpResponse::json(201, &activity("initialized"))],
+        ),
+        (
+            "bulk.download_export",
+            json!({"file_export_id": ACTIVITY}),
+            vec![HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "text/csv".into())],
+                body: "email_address,first_name\ndlang@example.com,Debora\n\"x@example.com\",\"A, B\"\n"
+                    .into(),
+            }],
+        ),
+        (
             "segments.create",
             json!({"name": "Engaged", "segment_criteria": SEGMENT_CRITERIA}),
             vec![HttpResponse::json(201, &segment_detail())],

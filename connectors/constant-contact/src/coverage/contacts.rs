@@ -11,6 +11,38 @@ const NOT_YET: &str = "not covered yet (issue 16, open)";
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
     Claim {
+        operation: "getContactsExport",
+        methods: &["bulk.download_export"],
+    },
+    Claim {
+        operation: "postContactsExport",
+        methods: &["bulk.export_contacts"],
+    },
+    Claim {
+        operation: "getActivityStatusCollection",
+        methods: &["bulk.list_activities"],
+    },
+    Claim {
+        operation: "postCustomFieldDelete",
+        methods: &["bulk.delete_custom_fields"],
+    },
+    Claim {
+        operation: "postListDelete",
+        methods: &["bulk.delete_lists"],
+    },
+    Claim {
+        operation: "postTagDelete",
+        methods: &["bulk.delete_tags"],
+    },
+    Claim {
+        operation: "postTagRemoveContact",
+        methods: &["bulk.remove_tags"],
+    },
+    Claim {
+        operation: "postTagAddContact",
+        methods: &["bulk.add_tags"],
+    },
+    Claim {
         operation: "addAccountEmailAddress",
         methods: &["account.add_email"],
     },
@@ -195,39 +227,7 @@ pub(super) const LEFT_OUT: &[LeftOut] = &[
         reason: V2_XREFS,
     },
     LeftOut {
-        operation: "getActivityStatusCollection",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "postContactsExport",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "getContactsExport",
-        reason: NOT_YET,
-    },
-    LeftOut {
         operation: "contactsCSVImport",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "postListDelete",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "postTagRemoveContact",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "postTagAddContact",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "postTagDelete",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "postCustomFieldDelete",
         reason: NOT_YET,
     },
     LeftOut {

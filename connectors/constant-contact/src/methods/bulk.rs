@@ -3,6 +3,9 @@
 //! Every bulk POST answers 201 with an activity whose `state` goes `initialized → processing →
 //! completed | cancelled | failed | timed_out`; `GET /activities/{activity_id}` reports progress.
 
+pub(crate) mod changes;
+pub(crate) mod reading;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
