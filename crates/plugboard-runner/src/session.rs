@@ -206,7 +206,7 @@ impl Session {
                 ),
             })?;
         let manifest = connector.manifest();
-        let resolved = settings::resolve(&manifest.settings_schema, &partner, &record.settings)
+        let resolved = crate::settings::resolve(&manifest.settings_schema, &partner, &record.settings)
             .map_err(|error| ConnectorError::InvalidInput {
                 message: format!("connection `{connection}` is not usable: {error}"),
             })?;
