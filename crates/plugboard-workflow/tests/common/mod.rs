@@ -25,6 +25,7 @@ fn method(id: &str, output: OutputShape, input: Value) -> MethodDescriptor {
         output_schema: serde_json::from_value(json!({})).expect("schema"),
         record_schema: None,
         finds_effect: false,
+        poll_cursor: None,
     }
 }
 
