@@ -77,7 +77,9 @@ use serde_json::{Map, Value};
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::manifest::{EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape, PollCursor};
+use crate::manifest::{
+    EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape, PollCursor,
+};
 
 /// The static facts about a method; the schemas come from its types.
 #[derive(Debug, Clone, Copy)]
@@ -557,7 +559,10 @@ mod tests {
         );
         assert_eq!(streaming.kind, MethodKind::PollTrigger);
         let cursor = streaming.poll_cursor.as_ref().expect("declared");
-        assert_eq!((cursor.input.as_str(), cursor.output.as_str()), ("times", "never"));
+        assert_eq!(
+            (cursor.input.as_str(), cursor.output.as_str()),
+            ("times", "never")
+        );
         // `Output` is an integer: it has no field `never`, which registration refuses.
         let problem = streaming.poll_cursor_problem().expect("a problem");
         assert!(problem.contains("output field `never`"), "{problem}");

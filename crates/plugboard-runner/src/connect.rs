@@ -213,7 +213,8 @@ impl Session {
             .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
         let manifest = connector.manifest();
         let partner = self.block_on(self.store().partner_settings(&manifest.id))?;
-        let resolved = crate::settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
+        let resolved =
+            crate::settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
         // A connector whose connections choose their scheme runs the flow only when this one
         // chose OAuth2. Any other scheme (an API key, Basic, none) has nothing to authorize:
         // the connection is checked as the executor will use it, and stored.

@@ -183,7 +183,11 @@ mod tests {
     }
 
     /// Polls with a cursor its input has.
-    #[method(id = "things.poll", name = "Poll", poll(cursor = "cursor", next = "next_cursor"))]
+    #[method(
+        id = "things.poll",
+        name = "Poll",
+        poll(cursor = "cursor", next = "next_cursor")
+    )]
     fn good(_: &mut Context<'_>, input: Since) -> Result<Changes, ConnectorError> {
         Ok(Changes {
             next_cursor: input.cursor,
@@ -191,7 +195,11 @@ mod tests {
     }
 
     /// Declares a cursor field its input lacks.
-    #[method(id = "things.poll_typo", name = "Poll", poll(cursor = "cursr", next = "next_cursor"))]
+    #[method(
+        id = "things.poll_typo",
+        name = "Poll",
+        poll(cursor = "cursr", next = "next_cursor")
+    )]
     fn typo(_: &mut Context<'_>, input: Since) -> Result<Changes, ConnectorError> {
         Ok(Changes {
             next_cursor: input.cursor,
@@ -234,7 +242,10 @@ mod tests {
             .method("things.poll")
             .and_then(|m| m.poll_cursor.clone())
             .expect("declared");
-        assert_eq!((cursor.input.as_str(), cursor.output.as_str()), ("cursor", "next_cursor"));
+        assert_eq!(
+            (cursor.input.as_str(), cursor.output.as_str()),
+            ("cursor", "next_cursor")
+        );
     }
 
     #[test]

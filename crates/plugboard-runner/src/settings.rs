@@ -5,7 +5,7 @@
 //! plugin) does not carry. The schema keywords it reads (levels, secrecy, titles) are defined in
 //! [`plugboard_core::settings`].
 
-use plugboard_core::settings::{field_level, field_title, fields, Level};
+use plugboard_core::settings::{Level, field_level, field_title, fields};
 use schemars::Schema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -204,7 +204,6 @@ fn pointer_to(field: &str) -> String {
     format!("/{}", field.replace('~', "~0").replace('/', "~1"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +290,4 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(!text.contains("99"), "values must not be echoed: {text}");
     }
-
 }
