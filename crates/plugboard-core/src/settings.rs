@@ -228,7 +228,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn secrets_are_redacted_and_withheld_from_connectors() {
         let schema = schema();
         let settings = obj(json!({"client_id": "app", "client_secret": "s3cret"}));
