@@ -83,6 +83,9 @@ pub use live::{LiveConnection, LiveSetup, SessionHost};
 pub use record::RecordingHost;
 pub use replay::ReplayHost;
 pub use scrub::{SCRUBBED, Scrubber};
+/// The host's settings resolution (partner and connection values merged and validated), so a
+/// connector's tests can check its settings schema the way `plugboard connect` will use it.
+pub use plugboard_runner::settings::{SettingsError, resolve as resolve_settings};
 
 #[doc(hidden)]
 pub use insta;
