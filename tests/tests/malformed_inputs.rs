@@ -494,7 +494,7 @@ fn check_settings(
 ) -> Result<(), TestCaseError> {
     let schema = &manifest.settings_schema;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        settings::resolve(schema, partner, connection)
+        plugboard_runner::settings::resolve(schema, partner, connection)
     }));
     let Ok(outcome) = outcome else {
         return Err(TestCaseError::fail(format!(
@@ -589,8 +589,9 @@ fn a_secret_in_a_wrongly_typed_setting_is_not_repeated() {
     for name in &secrets {
         connection.insert(name.clone(), json!(["SECRET-in-an-array-1234"]));
     }
-    let error = settings::resolve(&manifest.settings_schema, &Map::new(), &connection)
-        .expect_err("a secret in an array is invalid");
+    let error =
+        plugboard_runner::settings::resolve(&manifest.settings_schema, &Map::new(), &connection)
+            .expect_err("a secret in an array is invalid");
     assert!(!error.to_string().contains("SECRET-in-an-array"), "{error}");
     check_settings(&manifest, &Map::new(), &connection).expect("the properties hold");
 }

@@ -15,7 +15,7 @@ fn a_connection_without_client_credentials_is_refused_naming_them() {
     let schema = &connector.manifest().settings_schema;
     let partner = serde_json::json!({"client_id": "", "client_secret": "", "redirect_uri": "https://plugboard.example/connector/callback"});
     let connection = serde_json::json!({});
-    let error = plugboard_core::settings::resolve(
+    let error = plugboard_runner::settings::resolve(
         schema,
         partner.as_object().expect("object"),
         connection.as_object().expect("object"),
@@ -24,7 +24,7 @@ fn a_connection_without_client_credentials_is_refused_naming_them() {
     insta::assert_snapshot!("missing_client_credentials", error);
 
     let connection = serde_json::json!({"client_id": "own-app", "client_secret": "own-secret"});
-    let settings = plugboard_core::settings::resolve(
+    let settings = plugboard_runner::settings::resolve(
         schema,
         partner.as_object().expect("object"),
         connection.as_object().expect("object"),

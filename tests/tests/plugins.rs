@@ -254,6 +254,7 @@ fn a_directory_of_mixed_plugins_loads_the_good_ones_and_names_each_bad_file() {
                 LoadError::MissingSymbol { .. } => "missing symbol",
                 LoadError::NotALibrary { .. } => "not a library",
                 LoadError::Directory { .. } => "directory",
+                LoadError::InvalidMethod { .. } => "invalid method",
             };
             (file, kind.to_owned())
         })

@@ -230,7 +230,7 @@ pub fn connect(
     let parsed = parse_settings(&schema, pairs, &mut std::io::stdin().lock())?;
     parsed.warn_about_literal_secrets();
     let mut values = parsed.values;
-    if let Err(error) = settings::resolve(&schema, &partner, &values) {
+    if let Err(error) = plugboard_runner::settings::resolve(&schema, &partner, &values) {
         if parsed.read_stdin || !std::io::stdin().is_terminal() {
             bail!("{error}; give them with --set NAME=VALUE (a secret as --set NAME=@FILE)");
         }

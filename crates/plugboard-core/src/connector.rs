@@ -21,7 +21,9 @@ use crate::rate_limit::RateLimit;
 pub struct Invocation {
     /// The method id, e.g. `account.get_summary`.
     pub method: String,
-    /// The method's input, already validated by the host against the input schema.
+    /// The method's input, already validated by the host against the input schema: the workflow
+    /// engine checks every rendered input before the call, so a method may rely on its
+    /// constraints (lengths, allowed values, required fields).
     pub input: Value,
     /// The connection's settings with secrets removed (invariant 2).
     #[serde(default)]
@@ -345,12 +347,9 @@ mod tests {
         let connector = DefinedConnector::new::<NoSettings>();
         let schema = &connector.manifest().settings_schema;
         assert_eq!(schema.get("type"), Some(&json!("object")));
-        let empty = Map::new();
-        assert_eq!(settings::resolve(schema, &empty, &empty), Ok(Map::new()));
-        let stray = json!({"token": "x"});
-        assert!(
-            settings::resolve(schema, &empty, stray.as_object().expect("an object")).is_err(),
-            "an unknown setting is refused"
-        );
+        // No properties, and no others allowed: the host's settings resolution accepts `{}` and
+        // refuses any stray field (tested in `plugboard-runner`'s `settings`).
+        assert!(settings::fields(schema).is_empty());
+        assert_eq!(schema.get("additionalProperties"), Some(&json!(false)));
     }
 }

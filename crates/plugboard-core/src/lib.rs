@@ -61,8 +61,9 @@ pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
 pub use manifest::{
     BaseUrlError, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
+    PollCursor,
 };
-pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords};
+pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords, PollCursorInfo};
 pub use plugboard_macros::{input, method, output};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 pub use unnamed::Unnamed;

@@ -107,6 +107,49 @@ pub struct MethodDescriptor {
     /// non-idempotent call again after an unknown outcome.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finds_effect: bool,
+    /// For a poll trigger: which input field takes the cursor and which output field holds the
+    /// next one. The host stores the cursor between runs by these names; it never guesses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_cursor: Option<PollCursor>,
+}
+
+/// Where a poll trigger's cursor goes in and comes out, by top-level field name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PollCursor {
+    /// The input field the stored cursor is passed in (e.g. `cursor`), when the step leaves it
+    /// unset or null.
+    pub input: String,
+    /// The output field holding the cursor for the next poll (e.g. `next_cursor`).
+    pub output: String,
+}
+
+impl MethodDescriptor {
+    /// Why the declared poll cursor cannot work: a field its input or output schema lacks.
+    /// Checked when a connector is registered, so a typo is found before any run.
+    pub fn poll_cursor_problem(&self) -> Option<String> {
+        let cursor = self.poll_cursor.as_ref()?;
+        let has = |schema: &Schema, field: &str| {
+            schema
+                .get("properties")
+                .and_then(|p| p.get(field))
+                .is_some()
+        };
+        if !has(&self.input_schema, &cursor.input) {
+            return Some(format!(
+                "method `{}` declares its poll cursor in input field `{}`, which its input \
+                 schema does not have",
+                self.id, cursor.input
+            ));
+        }
+        if !has(&self.output_schema, &cursor.output) {
+            return Some(format!(
+                "method `{}` declares its next poll cursor in output field `{}`, which its \
+                 output schema does not have",
+                self.id, cursor.output
+            ));
+        }
+        None
+    }
 }
 
 /// What a method id ends with when the host asks the method for the effect of a call instead

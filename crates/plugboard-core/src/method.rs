@@ -50,8 +50,11 @@
 //!
 //! The attribute's arguments: `id` and `name` (required); `category` (by default the id's prefix
 //! in title case: `contact_lists.get` is in "Contact Lists"); `idempotent` (repeating a
-//! call with the same input is harmless, so the host may retry it); `poll_trigger` (the method is
-//! a poll trigger rather than an action); `find_effect = path` (a function
+//! call with the same input is harmless, so the host may retry it); `poll(cursor = "..", next =
+//! "..")` (the method is a poll trigger: the host passes the stored cursor in input field `cursor`
+//! and keeps output field `next` for the next poll; both must be fields of the input and output
+//! types, or the connector is refused at registration); `poll_trigger` (a poll trigger without a
+//! cursor the host keeps); `find_effect = path` (a function
 //! `fn(&mut Context<'_, R>, &Input) -> Result<Option<Output>, ConnectorError>` that tells whether
 //! a call whose answer was lost took effect, see [`Method::find_effect`]). The attribute leaves
 //! the function as it is and adds a type of the same name (a hidden empty struct, in the type
@@ -74,7 +77,9 @@ use serde_json::{Map, Value};
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::manifest::{EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape};
+use crate::manifest::{
+    EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape, PollCursor,
+};
 
 /// The static facts about a method; the schemas come from its types.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +96,15 @@ pub struct MethodInfo {
     pub kind: MethodKind,
     /// Whether repeating a call with the same input is harmless.
     pub idempotent: bool,
+}
+
+/// A poll trigger's cursor fields, as a method declares them (see [`Method::POLL_CURSOR`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollCursorInfo {
+    /// The input field the host passes the stored cursor in.
+    pub input: &'static str,
+    /// The output field holding the cursor for the next poll.
+    pub output: &'static str,
 }
 
 /// The record type of methods that return one value and stream nothing.
@@ -146,6 +160,10 @@ pub trait Method: Send + Sync + 'static {
     /// Whether [`Method::find_effect`] is implemented (it becomes the descriptor's
     /// `finds_effect`).
     const FINDS_EFFECT: bool = false;
+
+    /// For a poll trigger, where its cursor goes in and comes out (it becomes the descriptor's
+    /// `poll_cursor`); the host keeps the cursor between runs only for a method declaring it.
+    const POLL_CURSOR: Option<PollCursorInfo> = None;
 
     /// Runs the method: builds requests, sends them through the context, shapes the output.
     fn call(
@@ -458,6 +476,10 @@ pub fn describe<M: Method>() -> MethodDescriptor {
         output_schema: schemars::schema_for!(M::Output),
         record_schema: streams.then(|| schemars::schema_for!(M::Record)),
         finds_effect: M::FINDS_EFFECT,
+        poll_cursor: M::POLL_CURSOR.map(|cursor| PollCursor {
+            input: cursor.input.to_owned(),
+            output: cursor.output.to_owned(),
+        }),
     }
 }
 
@@ -507,7 +529,7 @@ mod tests {
         id = "numbers.stream",
         name = "Stream Numbers",
         category = "Numbers",
-        poll_trigger
+        poll(cursor = "times", next = "never")
     )]
     fn stream(cx: &mut Context<'_, u64>, input: Times) -> Result<u64, ConnectorError> {
         for n in 0..input.times {
@@ -536,6 +558,14 @@ mod tests {
             "Streams `times` numbers and returns how many."
         );
         assert_eq!(streaming.kind, MethodKind::PollTrigger);
+        let cursor = streaming.poll_cursor.as_ref().expect("declared");
+        assert_eq!(
+            (cursor.input.as_str(), cursor.output.as_str()),
+            ("times", "never")
+        );
+        // `Output` is an integer: it has no field `never`, which registration refuses.
+        let problem = streaming.poll_cursor_problem().expect("a problem");
+        assert!(problem.contains("output field `never`"), "{problem}");
         assert_eq!(streaming.output, OutputShape::Records);
         assert!(!streaming.idempotent);
         assert_eq!(

@@ -45,6 +45,8 @@ struct Options {
     category: Option<Expr>,
     idempotent: bool,
     poll_trigger: bool,
+    /// `poll(cursor = "..", next = "..")`: the input and output fields of the cursor.
+    poll_cursor: Option<(LitStr, LitStr)>,
     find_effect: Option<Path>,
 }
 
@@ -61,11 +63,44 @@ impl Options {
             "category" => self.category = Some(meta.value()?.parse()?),
             "idempotent" => self.idempotent = true,
             "poll_trigger" => self.poll_trigger = true,
+            "poll" => {
+                let mut cursor = None;
+                let mut next = None;
+                meta.parse_nested_meta(|inner| {
+                    let which = inner
+                        .path
+                        .get_ident()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    match which.as_str() {
+                        "cursor" => cursor = Some(inner.value()?.parse::<LitStr>()?),
+                        "next" => next = Some(inner.value()?.parse::<LitStr>()?),
+                        _ => {
+                            return Err(inner.error(
+                                "unknown `poll` argument; expected `cursor = \"..\"` and `next = \"..\"`",
+                            ));
+                        }
+                    }
+                    Ok(())
+                })?;
+                match (cursor, next) {
+                    (Some(cursor), Some(next)) => {
+                        self.poll_trigger = true;
+                        self.poll_cursor = Some((cursor, next));
+                    }
+                    _ => {
+                        return Err(meta.error(
+                            "`poll` needs both fields: `poll(cursor = \"<input field>\", next = \"<output field>\")`",
+                        ));
+                    }
+                }
+            }
             "find_effect" => self.find_effect = Some(meta.value()?.parse()?),
             _ => {
                 return Err(meta.error(
                     "unknown `#[method]` argument; expected `id = \"..\"`, `name = \"..\"`, \
-                     `category = ..`, `idempotent`, `poll_trigger` or `find_effect = path`",
+                     `category = ..`, `idempotent`, `poll(cursor = \"..\", next = \"..\")`, `poll_trigger` \
+                     or `find_effect = path`",
                 ));
             }
         }
@@ -125,6 +160,15 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     } else {
         quote!(::plugboard_core::MethodKind::Action)
     };
+    let poll_cursor = options.poll_cursor.map(|(cursor, next)| {
+        quote! {
+            const POLL_CURSOR: ::core::option::Option<::plugboard_core::PollCursorInfo> =
+                ::core::option::Option::Some(::plugboard_core::PollCursorInfo {
+                    input: #cursor,
+                    output: #next,
+                });
+        }
+    });
     let find_effect = options.find_effect.map(|path| {
         quote! {
             const FINDS_EFFECT: bool = true;
@@ -175,6 +219,8 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
             }
 
             #find_effect
+
+            #poll_cursor
         }
     })
 }

@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
-use plugboard_core::{AuthSpec, ConnectorError, settings};
+use plugboard_core::{AuthSpec, ConnectorError};
 use reqwest::Url;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -66,7 +66,7 @@ pub enum ConnectError {
     UnknownConnector(String),
     /// Settings are missing or invalid (every problem is listed, without values).
     #[error("the connection's settings are incomplete or invalid: {0}")]
-    Settings(#[from] settings::SettingsError),
+    Settings(#[from] crate::settings::SettingsError),
     /// The connector does not use the OAuth2 authorization-code flow. (No longer returned by
     /// [`Session::connect`], which stores connections of other schemes directly; kept so code
     /// matching on it still compiles.)
@@ -213,7 +213,8 @@ impl Session {
             .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
         let manifest = connector.manifest();
         let partner = self.block_on(self.store().partner_settings(&manifest.id))?;
-        let resolved = settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
+        let resolved =
+            crate::settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
         // A connector whose connections choose their scheme runs the flow only when this one
         // chose OAuth2. Any other scheme (an API key, Basic, none) has nothing to authorize:
         // the connection is checked as the executor will use it, and stored.

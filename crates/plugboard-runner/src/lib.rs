@@ -12,6 +12,7 @@
 //! - [`oauth`]: token refresh serialized across threads and processes (invariant 6).
 //! - [`connect`]: the authorization-code flow with a loopback callback.
 //! - [`session`]: [`Session::call`], what the CLI and the workflow engine use.
+//! - [`settings`]: partner and connection settings merged and validated (host-side JSON Schema).
 //! - [`workflow`]: the workflow engine's traits over a session and its store (runs, resume,
 //!   trigger cursors, dry-run probes).
 //! - [`cancel`], [`clock`]: cancellation and a replaceable clock.
@@ -25,6 +26,7 @@ pub mod oauth;
 pub mod plugins;
 pub mod registry;
 pub mod session;
+pub mod settings;
 pub mod store;
 mod workers;
 pub mod workflow;

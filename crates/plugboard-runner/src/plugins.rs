@@ -48,6 +48,16 @@ pub enum LoadError {
         /// Where the connector already loaded came from.
         existing: String,
     },
+    /// A method's declaration contradicts its schemas (e.g. a poll cursor field they lack).
+    #[error("{}: connector `{id}`: {problem}; this connector was skipped", path.display())]
+    InvalidMethod {
+        /// The file (`(built in)` for a built-in).
+        path: PathBuf,
+        /// The connector id.
+        id: String,
+        /// What is wrong, naming the method and field.
+        problem: String,
+    },
     /// A plugin directory could not be read.
     #[error("{}: cannot read the plugin directory: {source}", path.display())]
     Directory {
@@ -67,6 +77,7 @@ impl LoadError {
             | Self::MissingSymbol { path }
             | Self::Refused { path, .. }
             | Self::DuplicateId { path, .. }
+            | Self::InvalidMethod { path, .. }
             | Self::Directory { path, .. } => path,
         }
     }

@@ -79,6 +79,22 @@ impl Registry {
         source: ConnectorSource,
     ) -> Result<&RegisteredConnector, LoadError> {
         let id = connector.manifest().id.clone();
+        let path = || match &source {
+            ConnectorSource::Plugin(path) => path.clone(),
+            ConnectorSource::BuiltIn => PathBuf::from("(built in)"),
+        };
+        if let Some(problem) = connector
+            .manifest()
+            .methods
+            .iter()
+            .find_map(|m| m.poll_cursor_problem())
+        {
+            return Err(LoadError::InvalidMethod {
+                path: path(),
+                id,
+                problem,
+            });
+        }
         if let Some(existing) = self.get(&id) {
             return Err(LoadError::DuplicateId {
                 path: match source {
@@ -139,5 +155,113 @@ impl Registry {
     /// Whether no connector is registered.
     pub fn is_empty(&self) -> bool {
         self.connectors.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plugboard_core::{
+        AuthSpec, ConnectorDefinition, ConnectorError, Context, DefinedConnector, MethodSet, input,
+        method,
+    };
+
+    use super::*;
+
+    /// What the poll methods below take.
+    #[input]
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Since {
+        /// The previous poll's cursor.
+        cursor: Option<String>,
+    }
+
+    /// What they return.
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Changes {
+        /// The cursor for the next poll.
+        next_cursor: Option<String>,
+    }
+
+    /// Polls with a cursor its input has.
+    #[method(
+        id = "things.poll",
+        name = "Poll",
+        poll(cursor = "cursor", next = "next_cursor")
+    )]
+    fn good(_: &mut Context<'_>, input: Since) -> Result<Changes, ConnectorError> {
+        Ok(Changes {
+            next_cursor: input.cursor,
+        })
+    }
+
+    /// Declares a cursor field its input lacks.
+    #[method(
+        id = "things.poll_typo",
+        name = "Poll",
+        poll(cursor = "cursr", next = "next_cursor")
+    )]
+    fn typo(_: &mut Context<'_>, input: Since) -> Result<Changes, ConnectorError> {
+        Ok(Changes {
+            next_cursor: input.cursor,
+        })
+    }
+
+    macro_rules! connector {
+        ($name:ident, $id:literal, $($method:ident),+) => {
+            struct $name;
+            impl ConnectorDefinition for $name {
+                type Settings = ();
+                const ID: &'static str = $id;
+                const NAME: &'static str = "Polls";
+                const VERSION: &'static str = "0.0.0";
+                const DESCRIPTION: &'static str = "Polls for things.";
+                const BASE_URL: &'static str = "http://127.0.0.1:9";
+                fn auth() -> AuthSpec {
+                    AuthSpec::None
+                }
+                fn methods() -> MethodSet {
+                    MethodSet::new()$(.method::<$method>())+
+                }
+            }
+        };
+    }
+    connector!(Good, "good-polls", good);
+    connector!(Typo, "typo-polls", good, typo);
+
+    #[test]
+    fn a_declared_poll_cursor_is_in_the_descriptor() {
+        let mut registry = Registry::new();
+        let added = registry
+            .add(
+                Arc::new(DefinedConnector::new::<Good>()),
+                ConnectorSource::BuiltIn,
+            )
+            .expect("a declaration its schemas agree with is accepted");
+        let cursor = added
+            .manifest()
+            .method("things.poll")
+            .and_then(|m| m.poll_cursor.clone())
+            .expect("declared");
+        assert_eq!(
+            (cursor.input.as_str(), cursor.output.as_str()),
+            ("cursor", "next_cursor")
+        );
+    }
+
+    #[test]
+    fn a_poll_cursor_the_input_schema_lacks_is_refused_at_registration() {
+        let mut registry = Registry::new();
+        let error = registry
+            .add(
+                Arc::new(DefinedConnector::new::<Typo>()),
+                ConnectorSource::BuiltIn,
+            )
+            .map(|_| ())
+            .expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains("`typo-polls`"), "{text}");
+        assert!(text.contains("`things.poll_typo`"), "{text}");
+        assert!(text.contains("input field `cursr`"), "{text}");
+        assert!(registry.get("typo-polls").is_none(), "not registered");
     }
 }

@@ -206,10 +206,11 @@ impl Session {
                 ),
             })?;
         let manifest = connector.manifest();
-        let resolved = settings::resolve(&manifest.settings_schema, &partner, &record.settings)
-            .map_err(|error| ConnectorError::InvalidInput {
-                message: format!("connection `{connection}` is not usable: {error}"),
-            })?;
+        let resolved =
+            crate::settings::resolve(&manifest.settings_schema, &partner, &record.settings)
+                .map_err(|error| ConnectorError::InvalidInput {
+                    message: format!("connection `{connection}` is not usable: {error}"),
+                })?;
         let visible_settings = settings::without_secrets(&manifest.settings_schema, &resolved);
         let context =
             ConnectionContext::new(manifest, &record, resolved, &self.inner.executor.config)?;

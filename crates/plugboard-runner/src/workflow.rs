@@ -13,7 +13,7 @@ use crate::registry::Registry;
 use crate::session::Session;
 use crate::store::{RunId, RunStore, StoreError};
 use plugboard_core::{
-    ConnectorError, Host, HttpRequest, HttpResponse, Invocation, LogLevel, Manifest, MethodKind,
+    ConnectorError, Host, HttpRequest, HttpResponse, Invocation, LogLevel, Manifest,
 };
 use plugboard_workflow::{Catalog, Journal, JournalError, PlanProbe, StepRunner};
 use serde_json::Value;
@@ -131,13 +131,16 @@ impl StepRunner for SessionSteps<'_> {
         }
         // Prepared once per step: to tell a poll trigger and to call it.
         let prepared = self.session.prepare(connection)?;
-        let is_poll_trigger = prepared
+        // The fields come from the method's declaration, never from guessing by name.
+        let poll_cursor = prepared
             .connector
             .manifest()
             .method(method)
-            .is_some_and(|m| m.kind == MethodKind::PollTrigger);
-        let cursor_key = match input.as_object() {
-            Some(fields) if fields.get("cursor").is_none_or(Value::is_null) && is_poll_trigger => {
+            .and_then(|m| m.poll_cursor.clone());
+        let cursor_key = match (input.as_object(), &poll_cursor) {
+            (Some(fields), Some(cursor))
+                if fields.get(&cursor.input).is_none_or(Value::is_null) =>
+            {
                 Some(self.cursor_key(connection, method, &input))
             }
             _ => None,
@@ -150,14 +153,16 @@ impl StepRunner for SessionSteps<'_> {
                     message: format!("cannot read the trigger's cursor: {e}"),
                 })?
             && let Some(fields) = input.as_object_mut()
+            && let Some(cursor) = &poll_cursor
         {
-            fields.insert("cursor".to_owned(), stored);
+            fields.insert(cursor.input.clone(), stored);
         }
         let output = self
             .session
             .call_prepared(prepared, method, input, on_record)?;
         if let Some(key) = cursor_key
-            && let Some(next) = output.get("next_cursor").filter(|c| !c.is_null())
+            && let Some(cursor) = &poll_cursor
+            && let Some(next) = output.get(&cursor.output).filter(|c| !c.is_null())
         {
             let entry = format!("{CURSOR_ENTRY}{key}");
             self.session

@@ -80,6 +80,9 @@ pub use clock::FakeClock;
 pub use conformance::{Nonconformance, Nonconformity, assert_conforms};
 pub use harness::{Harness, RequestView, Run, RunSnapshot};
 pub use live::{LiveConnection, LiveSetup, SessionHost};
+/// The host's settings resolution (partner and connection values merged and validated), so a
+/// connector's tests can check its settings schema the way `plugboard connect` will use it.
+pub use plugboard_runner::settings::{SettingsError, resolve as resolve_settings};
 pub use record::RecordingHost;
 pub use replay::ReplayHost;
 pub use scrub::{SCRUBBED, Scrubber};

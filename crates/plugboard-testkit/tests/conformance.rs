@@ -48,6 +48,7 @@ fn descriptor(id: &str, output_schema: Schema, record_schema: Option<Schema>) ->
         output_schema,
         record_schema,
         finds_effect: false,
+        poll_cursor: None,
     }
 }
 

@@ -18,6 +18,7 @@
 pub mod engine;
 pub mod excerpt;
 pub(crate) mod expr;
+pub(crate) mod input_check;
 pub(crate) mod limits;
 pub mod locate;
 pub mod model;

@@ -366,6 +366,47 @@ fn api_error(status: u16) -> ConnectorError {
 }
 
 #[test]
+fn a_rendered_input_that_breaks_the_schema_fails_the_item_without_a_call() {
+    // `contacts.create` requires an `email` of at least 3 characters; validation cannot see
+    // what `{{ item }}` renders to.
+    let wf = valid(&workflow(
+        json!({"type": "object"}),
+        json!([
+            {"id": "each", "for_each": ["ok@x.io", "x", "fine@x.io"], "call": "acme.contacts.create",
+             "input": {"email": "{{ item }}"}, "on_error": "continue"},
+            {"id": "whole", "call": "acme.contacts.create", "input": "{{ inputs.contact }}"}
+        ]),
+        json!({}),
+    ));
+    let runner = FakeRunner::echo();
+    let error = run(
+        &wf,
+        inputs(json!({"contact": {"name": "no email"}})),
+        &runner,
+        &MemoryJournal::new(),
+        &NoObserver,
+    )
+    .expect_err("the whole input lacks `email`");
+    // The item that broke `minLength` was never sent; the others were.
+    assert_eq!(runner.calls_to("contacts.create"), 2);
+    let RunError::StepFailed {
+        step,
+        item: None,
+        failure: Failure::InvalidInput(message),
+    } = &error
+    else {
+        panic!("a step failure for the invalid input: {error:?}");
+    };
+    assert_eq!(step, "whole");
+    assert!(message.contains("(the whole input)"), "{message}");
+    assert!(message.contains("rule `required`"), "{message}");
+    assert!(
+        error.to_string().starts_with("step `whole` failed: "),
+        "{error}"
+    );
+}
+
+#[test]
 fn on_error_continue_records_the_error_and_goes_on() {
     let wf = valid(&workflow(
         json!({"type": "object"}),
@@ -537,7 +578,7 @@ fn resume_repeats_no_completed_step_or_item() {
         json!([
             {"id": "one", "call": "acme.contacts.get", "input": {"id": "1"}},
             {"id": "each", "for_each": "{{ range(10) }}", "call": "acme.contacts.get", "input": {"id": "{{ item }}"}},
-            {"id": "last", "call": "acme.contacts.create", "input": {"email": "{{ steps.one.output.n }}"}}
+            {"id": "last", "call": "acme.contacts.create", "input": {"email": "n={{ steps.one.output.n }}"}}
         ]),
         json!({"each": "{{ steps.each.output | length }}"}),
     ));
@@ -572,7 +613,7 @@ fn resume_repeats_no_completed_step_or_item() {
     assert_eq!(outcome.steps[0].status, StepStatus::Resumed);
     assert_eq!(outcome.outputs["each"], json!(10));
     // The resumed step's journaled output feeds later steps.
-    assert_eq!(calls[4].1, json!({"email": "1"}));
+    assert_eq!(calls[4].1, json!({"email": "n=1"}));
 }
 
 #[test]

@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::excerpt::{excerpt, value_excerpt};
 use crate::expr::{Mapping, Scope, StepsView, loop_value};
+use crate::input_check::InputSchema;
 use crate::model::{OnError, RecordFormat};
 use crate::validate::{Action, CompiledStep, Problem, Source, ValidWorkflow};
 
@@ -318,6 +319,9 @@ pub enum Failure {
     /// An expression could not be evaluated (undefined value, wrong type...).
     #[error("{0}")]
     Expression(String),
+    /// A rendered input does not match the method's input schema; nothing was sent.
+    #[error("{0}")]
+    InvalidInput(String),
     /// A file could not be read or written.
     #[error("{0}")]
     File(String),
@@ -359,7 +363,7 @@ impl Failure {
                     | ConnectorError::Store { .. }
                     | ConnectorError::Cancelled
             ),
-            Self::Expression(_) | Self::File(_) => false,
+            Self::Expression(_) | Self::InvalidInput(_) | Self::File(_) => false,
         }
     }
 
@@ -368,6 +372,7 @@ impl Failure {
         let mut error = match self {
             Self::Connector(e) => serde_json::to_value(e).unwrap_or_else(|_| json!({})),
             Self::Expression(_) => json!({"kind": "expression"}),
+            Self::InvalidInput(_) => json!({"kind": "invalid_input"}),
             Self::File(_) => json!({"kind": "file"}),
             Self::Journal(_) => json!({"kind": "journal"}),
             Self::Cancelled => json!({"kind": "cancelled"}),
@@ -701,6 +706,7 @@ impl Engine<'_> {
                 connection,
                 method,
                 input,
+                input_schema,
                 effects,
                 ..
             } => {
@@ -710,11 +716,7 @@ impl Engine<'_> {
                     method,
                     effects: *effects,
                 };
-                let render_input = || {
-                    input
-                        .render(&scope)
-                        .map_err(|e| Failure::Expression(format!("`input`: {e}")))
-                };
+                let render_input = || render_call_input(input, input_schema.as_deref(), &scope);
                 // Opened once, before the first attempt: a refused path fails the step without
                 // retries, and a retry empties the file this step made instead of refusing it.
                 let records_to = match &step.records_to {
@@ -873,6 +875,7 @@ impl Engine<'_> {
             connection,
             method,
             input,
+            input_schema,
             effects,
             ..
         } = &step.action
@@ -900,11 +903,7 @@ impl Engine<'_> {
         self.with_retry(
             step,
             Some(item),
-            || {
-                input
-                    .render(scope)
-                    .map_err(|e| Failure::Expression(format!("`input`: {e}")))
-            },
+            || render_call_input(input, input_schema.as_deref(), scope),
             |input| self.call_once(&call, input, &mut |_| Ok(())),
         )
     }
@@ -1068,13 +1067,13 @@ impl Engine<'_> {
                     connection,
                     method,
                     input,
+                    input_schema,
                     ..
                 } => Produce::Call(
                     connection,
                     method,
-                    input
-                        .render(&scope)
-                        .map_err(|e| fail_producer(Failure::Expression(format!("`input`: {e}"))))?,
+                    render_call_input(input, input_schema.as_deref(), &scope)
+                        .map_err(fail_producer)?,
                 ),
                 Action::Read { path, format } => Produce::Read(
                     render_path(path, &scope, "read.path").map_err(fail_producer)?,
@@ -1368,10 +1367,27 @@ fn retryable(failure: &Failure) -> bool {
         ),
         Failure::File(_) => true,
         Failure::Expression(_)
+        | Failure::InvalidInput(_)
         | Failure::Journal(_)
         | Failure::Cancelled
         | Failure::OutcomeUnknown { .. } => false,
     }
+}
+
+/// Renders a call's input and checks it against the method's input schema, so a call never
+/// receives an input its method did not declare (see `input_check`).
+fn render_call_input(
+    input: &Mapping,
+    schema: Option<&InputSchema>,
+    scope: &MjValue,
+) -> Result<Value, Failure> {
+    let value = input
+        .render(scope)
+        .map_err(|e| Failure::Expression(format!("`input`: {e}")))?;
+    if let Some(schema) = schema {
+        schema.check(&value).map_err(Failure::InvalidInput)?;
+    }
+    Ok(value)
 }
 
 fn render_path(path: &Mapping, scope: &MjValue, what: &str) -> Result<String, Failure> {

@@ -1,12 +1,15 @@
 //! Resolving a step's call: its connection and method, literal inputs against the method's
 //! schema, and where its items come from (a list or another step's record stream).
 
+use std::sync::Arc;
+
 use plugboard_core::OutputShape;
 use serde_json::Value;
 
 use crate::engine::Effects;
 use crate::excerpt::excerpt;
 use crate::expr::Mapping;
+use crate::input_check::InputSchema;
 use crate::locate::escape_token;
 
 use super::{Action, Checker, Source, describe_schema_error, masked};
@@ -27,6 +30,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             streams: false,
             effects: Effects::Repeatable,
             input,
+            input_schema: None,
         };
         let Some((local, method_id)) = call
             .split_once('.')
@@ -77,13 +81,17 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             );
             return unresolved(input);
         };
-        self.check_literal_input(
-            i,
-            &input,
-            input_value,
-            method.input_schema.as_value(),
-            method_id,
-        );
+        let input_schema =
+            self.input_schema(&manifest.id, method_id, method.input_schema.as_value(), &at);
+        if let Some(compiled) = &input_schema {
+            self.check_literal_input(
+                i,
+                &input,
+                input_value,
+                method.input_schema.as_value(),
+                compiled,
+            );
+        }
         Action::Call {
             connection: connection.connection.clone(),
             connector: manifest.id.clone(),
@@ -97,7 +105,35 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
                 }
             },
             input,
+            input_schema,
         }
+    }
+
+    /// The compiled input schema of `connector`'s `method`, compiled on first use: a workflow
+    /// calling one method from ten steps compiles its schema once.
+    fn input_schema(
+        &mut self,
+        connector: &str,
+        method: &str,
+        schema: &Value,
+        at: &str,
+    ) -> Option<Arc<InputSchema>> {
+        let key = (connector.to_owned(), method.to_owned());
+        if let Some(compiled) = self.input_schemas.get(&key) {
+            return compiled.clone();
+        }
+        let compiled = match InputSchema::compile(method, schema) {
+            Ok(compiled) => Some(Arc::new(compiled)),
+            Err(error) => {
+                self.problems.add(
+                    at,
+                    format!("the input schema of method `{method}` is invalid: {error}"),
+                );
+                None
+            }
+        };
+        self.input_schemas.insert(key, compiled.clone());
+        compiled
     }
 
     /// Checks what can be known of an input before the run against the method's input schema.
@@ -107,8 +143,9 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
         input: &Mapping,
         value: &Value,
         schema: &Value,
-        method: &str,
+        compiled: &InputSchema,
     ) {
+        let method = compiled.method();
         // A step without `input` is reported at the step, so the pointer exists in the file.
         let at = if self.workflow.steps[i].input.is_some() {
             format!("/steps/{i}/input")
@@ -116,7 +153,14 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             format!("/steps/{i}")
         };
         if input.is_literal() {
-            self.validate_against(schema, value, &at, method);
+            for error in compiled.validator().iter_errors(value) {
+                for (pointer, message) in describe_schema_error(&error, "input") {
+                    self.problems.add(
+                        format!("{at}{pointer}"),
+                        format!("input of `{method}`: {message}"),
+                    );
+                }
+            }
             return;
         }
         let Mapping::Object(entries) = input else {

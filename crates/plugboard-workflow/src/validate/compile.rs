@@ -29,6 +29,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             input_names: None,
             consumers: vec![None; workflow.steps.len()],
             outputs: Vec::new(),
+            input_schemas: HashMap::new(),
         }
     }
 

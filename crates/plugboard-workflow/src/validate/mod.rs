@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::engine::Effects;
 use crate::excerpt::{bounded, excerpt, value_excerpt};
 use crate::expr::{CompiledExpr, Mapping};
+use crate::input_check::InputSchema;
 use crate::locate::{Locator, escape_token};
 use crate::model::{OnError, RecordFormat, RecordsTo, Workflow};
 use crate::shape::StepOutput;
@@ -205,6 +206,9 @@ pub(crate) enum Action {
         /// Whether a repeat is harmless, from the method's descriptor.
         effects: Effects,
         input: Mapping,
+        /// The method's input schema, compiled once and shared by every step calling the method;
+        /// `None` only for a call that did not resolve (validation failed anyway).
+        input_schema: Option<Arc<InputSchema>>,
     },
     Read {
         path: Mapping,
@@ -443,4 +447,6 @@ struct Checker<'w, 'p, 'l> {
     consumers: Vec<Option<usize>>,
     /// For each step, what its output holds, when the manifests say.
     outputs: Vec<Option<StepOutput<'w>>>,
+    /// Input schemas compiled so far, by connector and method id (`None`: does not compile).
+    input_schemas: HashMap<(String, String), Option<Arc<InputSchema>>>,
 }

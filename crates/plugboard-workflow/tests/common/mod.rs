@@ -25,6 +25,7 @@ fn method(id: &str, output: OutputShape, input: Value) -> MethodDescriptor {
         output_schema: serde_json::from_value(json!({})).expect("schema"),
         record_schema: None,
         finds_effect: false,
+        poll_cursor: None,
     }
 }
 
@@ -84,7 +85,8 @@ pub fn acme() -> Manifest {
             method(
                 "contacts.get",
                 OutputShape::One,
-                json!({"type": "object", "properties": {"id": {"type": "string"}}}),
+                // Ids are strings or numbers: the engine tests loop over `range(n)`.
+                json!({"type": "object", "properties": {"id": {"type": ["string", "integer"]}}}),
             ),
             method(
                 "contacts.export",

@@ -286,7 +286,7 @@ pub struct PollUpdatedOutput {
 #[method(
     id = "contacts.poll_updated",
     name = "New or Updated Contacts",
-    poll_trigger,
+    poll(cursor = "cursor", next = "next_cursor"),
     idempotent
 )]
 pub fn poll_updated(
