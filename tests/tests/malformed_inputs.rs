@@ -840,6 +840,19 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
         ),
         ("segments.delete", json!({"segment_id": 14})),
         (
+            "emails.get_ab_test",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
+            "emails.create_ab_test",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10", "alternative_subject": "B",
+                "test_size": 10, "winner_wait_duration": 6}),
+        ),
+        (
+            "emails.delete_ab_test",
+            json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
+        ),
+        (
             "bulk.add_tags",
             json!({"source": {"contact_ids": ["c-1"]}, "tag_ids": ["e7ddac60-51da-11eb-b3a4-fa163e6b01c1"]}),
         ),

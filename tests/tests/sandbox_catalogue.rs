@@ -880,6 +880,10 @@ const SERVED: &[&str] = &[
     "getContactAdds",
     "getUniqueContactSMSOptIns",
     "getAllBulkSmsCampaignSummaries",
+    // A/B tests of a draft campaign's subject.
+    "retrieveEmailCampaignABTestUsingGET",
+    "createEmailCampaignABTestUsingPOST",
+    "deleteEmailCampaignABTestUsingDELETE",
 ];
 
 /// Every operation listed in [`SERVED`] exists in the spec and has a route in the sandbox: a

@@ -87,6 +87,17 @@ pub struct Resend {
     pub delay_minutes: i64,
 }
 
+/// A campaign's A/B test of its subject line (one per campaign, set up while it is a draft).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AbTest {
+    /// The subject line tried against the campaign's own.
+    pub alternative_subject: String,
+    /// The percentage of recipients who get each subject (5 to 50).
+    pub test_size: i64,
+    /// Hours to wait after the test before choosing the winner (6, 12, 24 or 48).
+    pub winner_wait_duration: i64,
+}
+
 /// One activity of an email campaign (the primary email or its permalink).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignActivity {
@@ -190,6 +201,9 @@ pub struct Campaign {
     pub activities: Vec<CampaignActivity>,
     /// Its resend to non-openers, if any.
     pub resend: Option<Resend>,
+    /// Its A/B test, if any (absent from snapshots written before A/B tests were served).
+    #[serde(default)]
+    pub ab_test: Option<AbTest>,
 }
 
 impl Campaign {

@@ -427,6 +427,7 @@ pub fn seed(config: &SandboxConfig) -> Store {
             updated_at: created_at + rng.i64(0..86_400_000),
             activities,
             resend: None,
+            ab_test: None,
         });
         if sent {
             let index = store.campaigns.len() - 1;

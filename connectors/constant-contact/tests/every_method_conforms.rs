@@ -386,6 +386,14 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     );
     c.ok("emails.preview", on_draft.clone());
     c.ok(
+        "emails.create_ab_test",
+        json!({"campaign_activity_id": draft_activity, "alternative_subject": "Spring, at last",
+            "test_size": 20, "winner_wait_duration": 24}),
+    );
+    let ab_test = c.ok("emails.get_ab_test", on_draft.clone());
+    assert_eq!(ab_test.ok()["test_size"], 20);
+    c.ok("emails.delete_ab_test", on_draft.clone());
+    c.ok(
         "emails.schedule",
         json!({"campaign_activity_id": draft_activity, "scheduled_date": "2099-05-17T16:00:00.000Z"}),
     );

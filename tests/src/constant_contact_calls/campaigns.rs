@@ -148,6 +148,22 @@ pub(super) fn calls() -> Vec<Call> {
             vec![HttpResponse::json(201, &resend())],
         ),
         (
+            "emails.get_ab_test",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![HttpResponse::json(200, &ab_test())],
+        ),
+        (
+            "emails.create_ab_test",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY,
+                "alternative_subject": "Spring, at last", "test_size": 20, "winner_wait_duration": 24}),
+            vec![HttpResponse::json(201, &ab_test())],
+        ),
+        (
+            "emails.delete_ab_test",
+            json!({"campaign_activity_id": CAMPAIGN_ACTIVITY}),
+            vec![no_content()],
+        ),
+        (
             "emails.delete_resend",
             json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "resend_request_id": "392"}),
             vec![no_content()],
@@ -160,4 +176,9 @@ fn resend() -> serde_json::Value {
     json!({"resend_request_id": "392", "resend_subject": "In case you missed it",
         "delay_minutes": 1440, "delay_days": 1, "resend_date": "2026-05-18T16:00:00.000Z",
         "resend_status": "SCHEDULED"})
+}
+
+/// An A/B test, as the API returns it.
+fn ab_test() -> serde_json::Value {
+    json!({"alternative_subject": "Spring, at last", "test_size": 20, "winner_wait_duration": 24})
 }

@@ -178,6 +178,7 @@ pub(crate) async fn create(State(shared): State<AppState>, body: Bytes) -> ApiRe
             CampaignActivity::new(permalink, "permalink", content),
         ],
         resend: None,
+        ab_test: None,
     };
     let body = campaign_json(&campaign);
     store.campaigns.push(campaign);

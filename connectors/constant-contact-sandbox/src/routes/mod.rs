@@ -14,6 +14,7 @@ use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::util::{decode_cursor, encode_cursor};
 
+mod ab_tests;
 mod account;
 pub(crate) mod activities;
 mod bulk;
@@ -183,6 +184,12 @@ fn campaign_routes() -> Router<AppState> {
         .route(
             "/emails/activities/{campaign_activity_id}/non_opener_resends/{resend_request_id}",
             delete(campaign_activities::delete_resend),
+        )
+        .route(
+            "/emails/activities/{campaign_activity_id}/abtest",
+            get(ab_tests::get)
+                .post(ab_tests::create)
+                .delete(ab_tests::delete),
         )
 }
 

@@ -4,6 +4,7 @@
 //! A campaign (`campaign_id`) owns activities (`campaign_activity_id`) such as its
 //! `primary_email`; recipients and schedules belong to the activity.
 
+pub(crate) mod ab_tests;
 pub(crate) mod lifecycle;
 
 use plugboard_core::rest::{Streamed, segment};
