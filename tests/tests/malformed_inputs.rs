@@ -840,6 +840,10 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
         ),
         ("segments.delete", json!({"segment_id": 14})),
         (
+            "contacts.sms_engagement_history",
+            json!({"contact_id": "c-1"}),
+        ),
+        (
             "emails.get_ab_test",
             json!({"campaign_activity_id": "8ca7e9c8-7d27-4b2e-9b0a-2b8a4a1c3f10"}),
         ),

@@ -884,6 +884,8 @@ const SERVED: &[&str] = &[
     "retrieveEmailCampaignABTestUsingGET",
     "createEmailCampaignABTestUsingPOST",
     "deleteEmailCampaignABTestUsingDELETE",
+    // A contact's SMS consent history.
+    "getSmsEngagementHistory",
 ];
 
 /// Every operation listed in [`SERVED`] exists in the spec and has a route in the sandbox: a

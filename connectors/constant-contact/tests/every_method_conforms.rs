@@ -408,6 +408,21 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     c.ok("emails.summary_report", json!({}));
     reports_methods(&mut c, &list);
 
+    // A contact with an SMS number has a consent history.
+    let texters = c.ok("contacts.list", json!({"sms_status": ["explicit"]}));
+    let texter = Caller::first_record(&texters, "/contact_id");
+    let history = c.ok(
+        "contacts.sms_engagement_history",
+        json!({"contact_id": texter}),
+    );
+    assert!(
+        history.ok()["history"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty()),
+        "an SMS contact has an opt-in: {}",
+        history.ok()
+    );
+
     // An unsubscribed contact is sent the email that lets it resubscribe.
     let unsubscribed = c.ok("contacts.list", json!({"status": ["unsubscribed"]}));
     let former = Caller::first_record(&unsubscribed, "/contact_id");

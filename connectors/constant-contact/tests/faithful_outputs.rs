@@ -77,7 +77,7 @@ fn fields_no_type_names_and_negative_counts_reach_the_records() {
 
 /// The outputs the connector makes up itself (counts of what it streamed, what it deleted,
 /// wrappers around an array the API returned): no API object, so nothing unnamed to keep.
-const MADE_BY_THE_CONNECTOR: [&str; 15] = [
+const MADE_BY_THE_CONNECTOR: [&str; 16] = [
     "Streamed",
     "Deleted",
     "ListContactsSummary",
@@ -90,6 +90,7 @@ const MADE_BY_THE_CONNECTOR: [&str; 15] = [
     "Schedules",
     "SendHistory",
     "Resends",
+    "SmsEngagementHistory",
     // What an action whose answer is empty (204) did.
     "Resubscribed",
     "Unscheduled",

@@ -390,6 +390,20 @@ pub(super) fn calls() -> Vec<Call> {
             }],
         ),
         (
+            "contacts.sms_engagement_history",
+            json!({"contact_id": CONTACT}),
+            vec![HttpResponse::json(
+                200,
+                &json!([{"contact_id": CONTACT, "sms_channel_id": "3fa85f64-5712-6245-b3fc-2c963f66bfc6",
+                    "sms_channel_history_id": "04515cb3-17be-41e4-823a-f71c3d381c7b",
+                    "insert_time": "2026-03-03T10:53:04-05:00",
+                    "history_details": {"state": "explicit", "source": "Contact",
+                        "consent_type": "promotional_sms", "consent_action_type": "opt_in",
+                        "consent_action_time": "2026-03-03T10:53:04-05:00",
+                        "consent_medium_type": "SMS", "source_sms_number": "15085551212"}}]),
+            )],
+        ),
+        (
             "segments.create",
             json!({"name": "Engaged", "segment_criteria": SEGMENT_CRITERIA}),
             vec![HttpResponse::json(201, &segment_detail())],

@@ -31,6 +31,7 @@ mod lists;
 mod reports;
 mod segments;
 mod sign_up;
+mod sms_history;
 mod tags;
 mod tracking;
 
@@ -74,6 +75,10 @@ fn contact_routes() -> Router<AppState> {
         .route(
             "/contacts/resubscribe/{contact_id}",
             put(contacts::resubscribe),
+        )
+        .route(
+            "/contacts/sms_engagement_history/{contact_id}",
+            get(sms_history::history),
         )
         .route(
             "/contacts/{contact_id}",

@@ -2,6 +2,7 @@
 //! [`listing`].
 
 mod listing;
+pub(crate) mod sms;
 
 use std::time::Duration;
 
@@ -472,7 +473,7 @@ pub fn update(cx: &mut Context<'_>, input: UpdateContactInput) -> Result<Contact
     )
 }
 
-/// Input of `contacts.delete`.
+/// Input of `contacts.delete` and `contacts.sms_engagement_history`: the contact's id.
 #[input]
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteContactInput {

@@ -41,6 +41,7 @@ pub(crate) fn all() -> MethodSet {
         .method::<contacts::counts>()
         .method::<contacts::poll_updated>()
         .method::<contacts::resubscribe>()
+        .method::<contacts::sms::sms_engagement_history>()
         .method::<contact_lists::list>()
         .method::<contact_lists::get>()
         .method::<contact_lists::create>()
