@@ -839,6 +839,13 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
             json!({"segment_id": 14, "name": "Engaged readers"}),
         ),
         ("segments.delete", json!({"segment_id": 14})),
+        ("automations.list", json!({})),
+        ("automations.get", json!({"automation_flow_id": "f-1"})),
+        ("automations.create", json!({"type": "contact_list"})),
+        (
+            "automations.update",
+            json!({"automation_flow_id": "f-1", "automation_flow": {"name": "Welcome"}}),
+        ),
         (
             "contacts.sms_engagement_history",
             json!({"contact_id": "c-1"}),

@@ -886,6 +886,11 @@ const SERVED: &[&str] = &[
     "deleteEmailCampaignABTestUsingDELETE",
     // A contact's SMS consent history.
     "getSmsEngagementHistory",
+    // Automation workflows.
+    "listAutomations",
+    "createAutomationCampaignUsingPost",
+    "retrieveAutomationCampaignUsingGet",
+    "updateAutomationCampaignUsingPut",
 ];
 
 /// Every operation listed in [`SERVED`] exists in the spec and has a route in the sandbox: a

@@ -330,6 +330,10 @@ pub struct Store {
     pub activities: Vec<Activity>,
     /// Email campaigns, oldest first.
     pub campaigns: Vec<Campaign>,
+    /// Automation workflows, oldest first, each as the API shows it (`AutomationCampaign`);
+    /// absent from snapshots written before automations were served.
+    #[serde(default)]
+    pub automations: Vec<serde_json::Value>,
     /// The account's details, emails and physical address.
     pub account: Account,
     /// Seed of what recipients do with the emails sent ([`crate::engagement`]).
@@ -354,6 +358,7 @@ impl Store {
             segments: Vec::new(),
             activities: Vec::new(),
             campaigns: Vec::new(),
+            automations: Vec::new(),
             account: Account::seeded(),
             engagement_seed: seed,
             rng: fastrand::Rng::with_seed(seed ^ 0x0005_EED0_F1D5),

@@ -408,6 +408,25 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     c.ok("emails.summary_report", json!({}));
     reports_methods(&mut c, &list);
 
+    // Automations: a welcome for new members of a list, described, then listed.
+    let flow = c.ok(
+        "automations.create",
+        json!({"workflow_name": "Welcome", "type": "contact_list",
+            "action_name": "contact_joined_list",
+            "parameters": [{"parameter_name": "list_ids", "parameter_list_value": [list]}]}),
+    );
+    let flow_id = Caller::text(&flow, "/id");
+    let got = c.ok("automations.get", json!({"automation_flow_id": flow_id}));
+    let mut edited = got.ok().clone();
+    edited["description"] = json!("Welcomes new members");
+    let updated = c.ok(
+        "automations.update",
+        json!({"automation_flow_id": flow_id, "automation_flow": edited}),
+    );
+    assert_eq!(updated.ok()["description"], "Welcomes new members");
+    let flows = c.ok("automations.list", json!({"sort_direction": "ASC"}));
+    assert_eq!(Caller::first_record(&flows, "/id"), json!(flow_id));
+
     // A contact with an SMS number has a consent history.
     let texters = c.ok("contacts.list", json!({"sms_status": ["explicit"]}));
     let texter = Caller::first_record(&texters, "/contact_id");

@@ -164,6 +164,32 @@ pub(super) fn calls() -> Vec<Call> {
             vec![no_content()],
         ),
         (
+            "automations.list",
+            json!({"sort_direction": "ASC", "created_from": "SCRATCH", "name": "Welcome"}),
+            vec![HttpResponse::json(
+                209,
+                &json!({"flow_summaries": [{"id": FLOW, "name": "Welcome", "status": "DRAFT",
+                    "description": "Welcomes new members", "draft_state": "DRAFT"}]}),
+            )],
+        ),
+        (
+            "automations.get",
+            json!({"automation_flow_id": FLOW}),
+            vec![HttpResponse::json(200, &automation())],
+        ),
+        (
+            "automations.create",
+            json!({"workflow_name": "Welcome", "type": "contact_list",
+                "action_name": "contact_joined_list",
+                "parameters": [{"parameter_name": "list_ids", "parameter_list_value": [LIST]}]}),
+            vec![HttpResponse::json(201, &automation())],
+        ),
+        (
+            "automations.update",
+            json!({"automation_flow_id": FLOW, "automation_flow": automation()}),
+            vec![HttpResponse::json(200, &automation())],
+        ),
+        (
             "emails.delete_resend",
             json!({"campaign_activity_id": CAMPAIGN_ACTIVITY, "resend_request_id": "392"}),
             vec![no_content()],
@@ -181,4 +207,17 @@ fn resend() -> serde_json::Value {
 /// An A/B test, as the API returns it.
 fn ab_test() -> serde_json::Value {
     json!({"alternative_subject": "Spring, at last", "test_size": 20, "winner_wait_duration": 24})
+}
+
+/// An automation workflow's id.
+const FLOW: &str = "5b5e2b0c-7d1e-4b6e-9a57-0d9b4d2c1e11";
+
+/// An automation workflow, as the API returns it.
+fn automation() -> serde_json::Value {
+    json!({"id": FLOW, "name": "Welcome", "description": "Welcomes new members", "status": "DRAFT",
+        "structured_tags": [{"key": "goal", "value": "welcome", "display_value": "Welcome"}],
+        "name_explicitly_set": true,
+        "draft_definition": {"state": "DRAFT", "trigger": {"trigger_version": "1",
+            "trigger_def": {"type": "contact_list", "action_name": "contact_joined_list"}},
+            "workflow": {"workflow_def": {}}}})
 }

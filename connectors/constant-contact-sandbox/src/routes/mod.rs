@@ -17,6 +17,7 @@ use crate::util::{decode_cursor, encode_cursor};
 mod ab_tests;
 mod account;
 pub(crate) mod activities;
+mod automations;
 mod bulk;
 mod campaign_activities;
 mod campaigns;
@@ -189,6 +190,14 @@ fn campaign_routes() -> Router<AppState> {
         .route(
             "/emails/activities/{campaign_activity_id}/non_opener_resends/{resend_request_id}",
             delete(campaign_activities::delete_resend),
+        )
+        .route(
+            "/automations/workflows",
+            get(automations::list).post(automations::create),
+        )
+        .route(
+            "/automations/workflows/{automation_flow_id}",
+            get(automations::get_one).put(automations::put),
         )
         .route(
             "/emails/activities/{campaign_activity_id}/abtest",

@@ -11,6 +11,22 @@ const NOT_YET: &str = "not covered yet (issue 16, open)";
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
     Claim {
+        operation: "updateAutomationCampaignUsingPut",
+        methods: &["automations.update"],
+    },
+    Claim {
+        operation: "createAutomationCampaignUsingPost",
+        methods: &["automations.create"],
+    },
+    Claim {
+        operation: "retrieveAutomationCampaignUsingGet",
+        methods: &["automations.get"],
+    },
+    Claim {
+        operation: "listAutomations",
+        methods: &["automations.list"],
+    },
+    Claim {
         operation: "deleteEmailCampaignABTestUsingDELETE",
         methods: &["emails.delete_ab_test"],
     },
@@ -89,25 +105,7 @@ pub(super) const CLAIMS: &[Claim] = &[
 ];
 
 /// The operations of this area no method covers.
-pub(super) const LEFT_OUT: &[LeftOut] = &[
-    LeftOut {
-        operation: "retrieveXrefMappingsUsingGET",
-        reason: V2_XREFS,
-    },
-    LeftOut {
-        operation: "listAutomations",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "createAutomationCampaignUsingPost",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "retrieveAutomationCampaignUsingGet",
-        reason: NOT_YET,
-    },
-    LeftOut {
-        operation: "updateAutomationCampaignUsingPut",
-        reason: NOT_YET,
-    },
-];
+pub(super) const LEFT_OUT: &[LeftOut] = &[LeftOut {
+    operation: "retrieveXrefMappingsUsingGET",
+    reason: V2_XREFS,
+}];

@@ -1,6 +1,7 @@
 //! The connector's methods, one module per category.
 
 mod account;
+mod automations;
 pub(crate) mod bulk;
 mod contact_lists;
 mod contacts;
@@ -96,6 +97,10 @@ pub(crate) fn all() -> MethodSet {
         .method::<emails::ab_tests::get_ab_test>()
         .method::<emails::ab_tests::create_ab_test>()
         .method::<emails::ab_tests::delete_ab_test>()
+        .method::<automations::list>()
+        .method::<automations::get>()
+        .method::<automations::create>()
+        .method::<automations::update>()
         .method::<reports::email::summary_report>()
         .method::<reports::email::campaign_stats>()
         .method::<reports::email::activity_stats>()
