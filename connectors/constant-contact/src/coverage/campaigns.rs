@@ -5,8 +5,6 @@ use super::{Claim, LeftOut};
 /// Why the v2 cross-reference operations are left out.
 const V2_XREFS: &str =
     "maps ids of the retired v2 API to v3 ids; a connection made today only ever sees v3 ids";
-/// The operations of this area no method covers yet (issue 16).
-const NOT_YET: &str = "not covered yet (issue 16, open)";
 
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
