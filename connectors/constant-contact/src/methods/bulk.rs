@@ -35,6 +35,10 @@ const MAX_WAIT_SECS: u64 = 3_600;
 const MAX_POLL_DELAY: Duration = Duration::from_secs(30);
 /// A hard bound on polls per activity, whatever the time budget.
 const MAX_POLLS: u32 = 200;
+/// Phone numbers one imported contact may carry (the spec's limit).
+const MAX_PHONES_PER_IMPORTED_CONTACT: usize = 3;
+/// Custom field values one imported contact may carry (the spec's limit).
+const MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT: usize = 25;
 
 /// Counters of a bulk activity; which ones appear depends on the kind of activity.
 #[output]
@@ -331,6 +335,27 @@ impl ImportContact {
                 "contacts[{index}] needs an `email` or an `sms_number`"
             ));
         }
+        let phones = [
+            &self.phone,
+            &self.home_phone,
+            &self.work_phone,
+            &self.mobile_phone,
+            &self.other_phone,
+        ];
+        let given = phones.iter().filter(|phone| phone.is_some()).count();
+        if given > MAX_PHONES_PER_IMPORTED_CONTACT {
+            return Err(format!(
+                "`contacts[{index}]` has {given} phone numbers; the import takes at most \
+                 {MAX_PHONES_PER_IMPORTED_CONTACT} per contact"
+            ));
+        }
+        if self.custom_fields.len() > MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT {
+            return Err(format!(
+                "`contacts[{index}].custom_fields` has {} fields; the import takes at most \
+                 {MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT} per contact",
+                self.custom_fields.len()
+            ));
+        }
         let cannot = |e: serde_json::Error| format!("contacts[{index}] cannot be encoded: {e}");
         let Value::Object(mut object) = serde_json::to_value(&self).map_err(cannot)? else {
             return Err(format!("contacts[{index}] is not an object"));
@@ -601,9 +626,9 @@ fn encoded_len<T: Serialize>(value: &T) -> Result<usize> {
 #[serde(rename_all = "snake_case")]
 pub enum AddSource {
     /// Up to 500 contacts by id.
-    ContactIds(Vec<String>),
+    ContactIds(#[schemars(length(min = 1, max = 500))] Vec<String>),
     /// Every member of up to 50 lists.
-    ListIds(Vec<String>),
+    ListIds(#[schemars(length(min = 1, max = 50))] Vec<String>),
     /// Every contact with any of these tags.
     TagIds(Vec<String>),
     /// Every contact of one segment.
@@ -619,9 +644,9 @@ pub enum AddSource {
 #[serde(rename_all = "snake_case")]
 pub enum RemoveSource {
     /// Up to 500 contacts by id.
-    ContactIds(Vec<String>),
+    ContactIds(#[schemars(length(min = 1, max = 500))] Vec<String>),
     /// Every member of up to 50 lists.
-    ListIds(Vec<String>),
+    ListIds(#[schemars(length(min = 1, max = 50))] Vec<String>),
     /// Every contact with any of these tags.
     TagIds(Vec<String>),
     /// Every active (billable) contact; must be `true`.
@@ -630,9 +655,9 @@ pub enum RemoveSource {
     EngagementLevel(String),
 }
 
-/// Contacts left out of a list-membership change.
+/// Contacts left out of a membership or tagging change.
 #[derive(Serialize)]
-struct Exclude {
+pub(super) struct Exclude {
     contact_ids: Vec<String>,
 }
 
@@ -658,8 +683,20 @@ struct MembershipBody<'a, S> {
     exclude: Option<Exclude>,
 }
 
-fn exclude(ids: Vec<String>) -> Option<Exclude> {
-    (!ids.is_empty()).then_some(Exclude { contact_ids: ids })
+/// The `exclude` of a membership change; the API takes it only with a whole population (every
+/// active contact, or lists), so with another source it is refused before sending.
+pub(super) fn exclude(ids: Vec<String>, whole_population: bool) -> Result<Option<Exclude>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    if !whole_population {
+        return Err(ConnectorError::InvalidInput {
+            message: "`exclude_contact_ids` works only with a `list_ids` or `all_active_contacts` \
+                      source"
+                .into(),
+        });
+    }
+    Ok(Some(Exclude { contact_ids: ids }))
 }
 
 /// Starts a bulk activity adding contacts (by id, list, tag, segment...) to lists.
@@ -672,7 +709,13 @@ pub fn add_to_lists(cx: &mut Context<'_>, input: AddToListsInput) -> Result<Acti
     let body = MembershipBody {
         source: &input.source,
         list_ids: &input.list_ids,
-        exclude: exclude(input.exclude_contact_ids),
+        exclude: exclude(
+            input.exclude_contact_ids,
+            matches!(
+                input.source,
+                AddSource::ListIds(_) | AddSource::AllActiveContacts(_)
+            ),
+        )?,
     };
     API.call(
         cx,
@@ -704,7 +747,13 @@ pub fn remove_from_lists(cx: &mut Context<'_>, input: RemoveFromListsInput) -> R
     let body = MembershipBody {
         source: &input.source,
         list_ids: &input.list_ids,
-        exclude: exclude(input.exclude_contact_ids),
+        exclude: exclude(
+            input.exclude_contact_ids,
+            matches!(
+                input.source,
+                RemoveSource::ListIds(_) | RemoveSource::AllActiveContacts(_)
+            ),
+        )?,
     };
     API.call(
         cx,

@@ -1,12 +1,11 @@
 //! Bulk activities that change many contacts, tags, lists or custom fields at once: tagging and
 //! untagging contacts, and deleting tags, lists and custom fields in bulk.
 
-use plugboard_core::{ConnectorError, Context, HttpRequest, Result, input, method};
+use plugboard_core::{Context, HttpRequest, Result, input, method};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::Activity;
+use super::{Activity, Exclude, exclude};
 use crate::api::API;
 
 /// Which contacts to tag or untag; exactly one kind of source.
@@ -51,24 +50,19 @@ struct TaggingBody<'a> {
     source: &'a TaggingSource,
     tag_ids: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    exclude: Option<Value>,
+    exclude: Option<Exclude>,
 }
 
 impl TaggingInput {
     /// The request body, or an invalid input when `exclude` goes with a source the API refuses.
     fn body(&self) -> Result<TaggingBody<'_>> {
-        if !self.exclude_contact_ids.is_empty() && !self.source.takes_exclude() {
-            return Err(ConnectorError::InvalidInput {
-                message: "`exclude_contact_ids` works only with a `list_ids` or \
-                          `all_active_contacts` source"
-                    .into(),
-            });
-        }
         Ok(TaggingBody {
             source: &self.source,
             tag_ids: &self.tag_ids,
-            exclude: (!self.exclude_contact_ids.is_empty())
-                .then(|| serde_json::json!({"contact_ids": self.exclude_contact_ids})),
+            exclude: exclude(
+                self.exclude_contact_ids.clone(),
+                self.source.takes_exclude(),
+            )?,
         })
     }
 }

@@ -1,5 +1,7 @@
-//! The reports check every limit the spec states on their inputs before sending anything, with
-//! an error naming the field; and the summary reports keep their page-level `aggregate_percents`.
+//! Methods check the limits the spec states on their inputs before sending anything, with an
+//! error naming the field (those a JSON Schema can say are in the input schemas, which the host
+//! checks before every call; these are the rest); and the summary reports keep their page-level
+//! `aggregate_percents`.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -276,4 +278,82 @@ fn a_tracking_report_returns_what_its_first_page_says_besides_records_and_links(
     assert_eq!(requests[0].query, [("limit".to_owned(), "500".to_owned())]);
     assert_eq!(records, [record.clone(), record]);
     assert_eq!(output, json!({"count": 2, "report_version": 2}));
+}
+
+#[test]
+fn exclude_goes_only_with_a_whole_population() {
+    let refusal = refused(
+        "bulk.add_to_lists",
+        json!({"source": {"contact_ids": [CONTACT]}, "list_ids": ["l-1"],
+            "exclude_contact_ids": [CONTACT]}),
+        "exclude_contact_ids",
+    );
+    assert!(refusal.contains("list_ids"), "{refusal}");
+    refused(
+        "bulk.remove_from_lists",
+        json!({"source": {"tag_ids": ["t-1"]}, "list_ids": ["l-1"], "exclude_contact_ids": [CONTACT]}),
+        "exclude_contact_ids",
+    );
+    refused(
+        "bulk.add_tags",
+        json!({"source": {"contact_ids": [CONTACT]}, "tag_ids": ["t-1"], "exclude_contact_ids": [CONTACT]}),
+        "exclude_contact_ids",
+    );
+    // With lists as the source, the exclusion is sent.
+    let (result, requests, _) = call(
+        "bulk.add_tags",
+        json!({"source": {"list_ids": ["l-1"]}, "tag_ids": ["t-1"], "exclude_contact_ids": [CONTACT]}),
+        vec![HttpResponse::json(
+            201,
+            &json!({"activity_id": "a-1", "state": "initialized"}),
+        )],
+    );
+    result.expect("tagged");
+    assert_eq!(requests.len(), 1);
+}
+
+#[test]
+fn an_imported_contact_carries_at_most_three_phones_and_twenty_five_custom_fields() {
+    let phones = refused(
+        "bulk.import_contacts",
+        json!({"contacts": [{"email": "a@example.com", "phone": "1", "home_phone": "2",
+            "work_phone": "3", "mobile_phone": "4"}]}),
+        "contacts[0]",
+    );
+    assert!(phones.contains("at most 3"), "{phones}");
+    let fields: Map<String, Value> = (0..26)
+        .map(|n| (format!("field_{n}"), Value::from("x")))
+        .collect();
+    let custom = refused(
+        "bulk.import_contacts",
+        json!({"contacts": [{"email": "a@example.com"}, {"email": "b@example.com", "custom_fields": fields}]}),
+        "contacts[1].custom_fields",
+    );
+    assert!(custom.contains("at most 25"), "{custom}");
+}
+
+#[test]
+fn campaign_inputs_the_schema_cannot_express_are_checked() {
+    refused(
+        "emails.create_resend",
+        json!({"campaign_activity_id": ACTIVITY, "resend_subject": "Again", "delay_days": 2,
+            "delay_minutes": 1440}),
+        "delay_minutes",
+    );
+    refused(
+        "emails.create_resend",
+        json!({"campaign_activity_id": ACTIVITY, "resend_subject": "Again"}),
+        "delay_days",
+    );
+    refused(
+        "emails.create_ab_test",
+        json!({"campaign_activity_id": ACTIVITY, "alternative_subject": "B", "test_size": 20,
+            "winner_wait_duration": 7}),
+        "winner_wait_duration",
+    );
+    refused(
+        "bulk.export_contacts",
+        json!({"list_ids": ["l-1"], "tag_ids": ["t-1"]}),
+        "segment_id",
+    );
 }
