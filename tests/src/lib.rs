@@ -8,6 +8,7 @@ pub mod chaos;
 pub mod constant_contact_calls;
 pub mod e2e;
 pub mod openapi;
+pub mod service;
 
 use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
 use serde_json::Value;

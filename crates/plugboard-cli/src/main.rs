@@ -9,6 +9,7 @@ mod resume;
 mod run;
 mod sandbox;
 mod schema_view;
+mod serve;
 mod signals;
 mod state;
 
@@ -143,6 +144,8 @@ enum Command {
         #[command(subcommand)]
         action: PartnerAction,
     },
+    /// Serve the multi-tenant HTTP API (tenants, API keys) until Ctrl-C; see docs/service.md.
+    Serve(serve::ServeArgs),
     /// Serve a local emulator of a connector's API until Ctrl-C.
     Sandbox {
         /// The connector whose API to emulate (`constant-contact`).
@@ -353,6 +356,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
             }
         },
+        Command::Serve(args) => {
+            serve::serve(&args, &state::path(state.as_deref(), false)?).map(|()| ExitCode::SUCCESS)
+        }
         Command::Sandbox {
             connector,
             port,

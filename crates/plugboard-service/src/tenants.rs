@@ -1,0 +1,154 @@
+//! `/v1/tenants`: the admin creates, lists and deletes tenants and issues their keys; a tenant's
+//! own key may read its own record.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::Service;
+use crate::auth::{Admin, TenantScope, generate_key, hash_key};
+use crate::error::{ApiError, ApiJson};
+use crate::store::Tenant;
+
+/// The longest tenant id accepted.
+const MAX_TENANT_ID_CHARS: usize = 64;
+
+/// The tenant routes.
+pub fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/tenants", post(create).get(list))
+        .route("/tenants/{tenant}", get(show).delete(delete))
+        .route("/tenants/{tenant}/keys", post(new_key))
+}
+
+/// `POST /v1/tenants`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// Letters, digits, `-` and `_`; 1 to 64 characters.
+    pub id: String,
+}
+
+/// A tenant with a key that is shown this once.
+#[derive(Serialize)]
+pub struct TenantWithKey {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// The tenant-scoped API key; only its hash is kept.
+    pub api_key: String,
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.chars().count() <= MAX_TENANT_ID_CHARS
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_tenant_id",
+            format!("`id` must be 1 to {MAX_TENANT_ID_CHARS} letters, digits, `-` or `_`"),
+        ))
+    }
+}
+
+fn new_api_key() -> Result<String, ApiError> {
+    generate_key().map_err(|error| {
+        tracing::error!(%error, "no randomness for a key");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no randomness available",
+        )
+    })
+}
+
+async fn create(
+    _: Admin,
+    State(service): State<Arc<Service>>,
+    ApiJson(body): ApiJson<CreateTenant>,
+) -> Result<(StatusCode, Json<TenantWithKey>), ApiError> {
+    check_id(&body.id)?;
+    let api_key = new_api_key()?;
+    if !service
+        .store
+        .create_tenant(body.id.clone(), hash_key(&api_key))
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "tenant_exists",
+            format!("tenant `{}` already exists", body.id),
+        ));
+    }
+    let tenant = service
+        .store
+        .tenant(body.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok((StatusCode::CREATED, Json(TenantWithKey { tenant, api_key })))
+}
+
+async fn list(
+    _: Admin,
+    State(service): State<Arc<Service>>,
+) -> Result<Json<Vec<Tenant>>, ApiError> {
+    Ok(Json(service.store.tenants().await?))
+}
+
+async fn show(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+) -> Result<Json<Tenant>, ApiError> {
+    service
+        .store
+        .tenant(scope.tenant)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("tenant"))
+}
+
+/// Deleting is for the admin only; a tenant's own key gets 403 (it can see the tenant).
+async fn delete(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+) -> Result<StatusCode, ApiError> {
+    if !scope.by_admin {
+        return Err(ApiError::admin_only());
+    }
+    if service.store.delete_tenant(scope.tenant).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("tenant"))
+    }
+}
+
+async fn new_key(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+) -> Result<(StatusCode, Json<TenantWithKey>), ApiError> {
+    if !scope.by_admin {
+        return Err(ApiError::admin_only());
+    }
+    let api_key = new_api_key()?;
+    if !service
+        .store
+        .add_tenant_key(scope.tenant.clone(), hash_key(&api_key))
+        .await?
+    {
+        return Err(ApiError::not_found("tenant"));
+    }
+    let tenant = service
+        .store
+        .tenant(scope.tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok((StatusCode::CREATED, Json(TenantWithKey { tenant, api_key })))
+}

@@ -1,0 +1,176 @@
+//! `plugboard serve` as a child process on a free 127.0.0.1 port, and a small HTTP client for it.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::plugboard_binary;
+
+/// How long the service may take to say where it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long any one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `plugboard serve`, killed when dropped.
+pub struct ServiceProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The admin key the service printed at start, if it printed one.
+    pub printed_admin_key: Option<String>,
+}
+
+impl ServiceProcess {
+    /// Starts the service with `state` as its state file; `admin_key` goes to
+    /// `PLUGBOARD_ADMIN_KEY` (none: the service uses or generates its own).
+    pub fn start(state: &Path, admin_key: Option<&str>) -> Self {
+        let mut command = Command::new(plugboard_binary());
+        command
+            .arg("--state")
+            .arg(state)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--public-url",
+                "http://127.0.0.1:9",
+            ])
+            .env_remove("PLUGBOARD_ADMIN_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(key) = admin_key {
+            command.env("PLUGBOARD_ADMIN_KEY", key);
+        }
+        let mut child = command.spawn().expect("plugboard serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut printed_admin_key = None;
+        let base_url = loop {
+            let line = match received.recv_timeout(START_TIMEOUT) {
+                Ok(line) => line,
+                Err(error) => {
+                    let _ = child.kill();
+                    panic!("plugboard serve did not say where it listens: {error}");
+                }
+            };
+            if let Some(key) = line.strip_prefix("admin key (shown once, store it now): ") {
+                printed_admin_key = Some(key.to_owned());
+            } else if let Some(url) = line.strip_prefix("listening on ") {
+                break url.to_owned();
+            }
+        };
+        assert!(
+            base_url.starts_with("http://127.0.0.1:"),
+            "the service listens on loopback only: {base_url}"
+        );
+        Self {
+            child,
+            base_url,
+            printed_admin_key,
+        }
+    }
+
+    /// Sends a request with an optional key and raw body over plain HTTP/1.1 (std only, so no
+    /// TLS provider is needed); returns the status and the JSON body (`Value::Null` when empty).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let address = self.base_url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("the service accepts");
+        stream
+            .set_read_timeout(Some(REQUEST_TIMEOUT))
+            .expect("a timeout");
+        stream
+            .set_write_timeout(Some(REQUEST_TIMEOUT))
+            .expect("a timeout");
+        let body = body.unwrap_or_default();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(key) = key {
+            head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream
+            .write_all(head.as_bytes())
+            .expect("the request head is sent");
+        // The service may answer (413) and close before reading a large body: that is fine.
+        let _ = stream.write_all(&body);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        let value = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+        };
+        (status, value)
+    }
+
+    /// [`Self::call`] with a JSON value as the body.
+    pub fn json(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+        self.call(method, path, key, Some(body.to_string().into_bytes()))
+    }
+
+    /// The service's own store file for `state`.
+    pub fn store_file(state: &Path) -> PathBuf {
+        state.with_extension("service.db")
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Joins an HTTP/1.1 chunked body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
