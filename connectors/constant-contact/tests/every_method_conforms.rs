@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use constant_contact::ConstantContact;
-use constant_contact_sandbox::{Sandbox, SandboxConfig};
+use constant_contact_sandbox::{Faults, Sandbox, SandboxConfig};
 use plugboard_core::{Connector, ConnectorError, DefinedConnector};
 use plugboard_runner::ExecutorConfig;
 use plugboard_testkit::{Harness, LiveConnection, Run, SessionHost};
@@ -626,4 +626,28 @@ fn reports_methods(c: &mut Caller<'_>, list: &Value) {
         "reports.sms_campaign_summaries",
         json!({"start_at": "2026-01-01T00:00:00Z"}),
     );
+}
+
+/// A full queue of bulk activities (the API's 429 `too_many_queued_activities`) fails the call
+/// with the API's reason after one request, instead of being retried like a throttle that would
+/// spend a request every second.
+#[test]
+fn a_full_queue_of_bulk_activities_fails_with_its_reason_and_is_not_retried() {
+    let sandbox = Sandbox::spawn(SandboxConfig::default().unlimited())
+        .expect("the sandbox starts on 127.0.0.1");
+    let live = live_connection(&sandbox);
+    let harness = Harness::of::<ConstantContact>();
+    let host = live.host();
+    let before = sandbox.stats().api_requests;
+    sandbox.set_faults(Faults {
+        force_queue_full: 1,
+        ..Faults::default()
+    });
+    let run = harness.call(&host, "bulk.delete_tags", json!({"tag_ids": ["t-1"]}));
+    let error = run.err().to_string();
+    assert!(error.contains("queued activities"), "{error}");
+    let stats = sandbox.stats();
+    assert_eq!(stats.queue_full_429, 1);
+    assert_eq!(stats.api_requests - before, 1, "one request, no retry");
+    sandbox.shutdown();
 }

@@ -23,6 +23,9 @@
 //!   with the reset time of the manifest's calendar limit (else `Retry-After`, else the next
 //!   00:00 UTC), and the local counter is marked used up so other requests stop early. The manifest
 //!   cannot say which 429 is which, so the rule is generic.
+//! - **429 queue full**: a 429 whose body's error code contains `queue` (Constant Contact:
+//!   `too_many_queued_activities`, more than 1,000 queued bulk activities) clears only as queued
+//!   jobs finish, so it is not retried: the response goes back to the connector, which reports it.
 //! - **5xx, timeouts, broken connections**: retried with jittered exponential backoff only when
 //!   the request is idempotent. A connection that could not be opened at all (`connect` error)
 //!   never reached the server, so it is retried for any request.
@@ -726,6 +729,10 @@ impl Executor {
                             started = Instant::now();
                             continue;
                         }
+                        if is_queue_full(&response) {
+                            // Not a throttle: the connector reports the API's reason.
+                            return Ok(response);
+                        }
                         // Throttling is retried by time, not by count: a storm of 429s passes, and
                         // the request goes out once the API admits it, within the retry time.
                         let wait = retry_after.unwrap_or_else(|| {
@@ -1167,9 +1174,20 @@ fn is_quota(
     retry_after: Option<Duration>,
     config: &ExecutorConfig,
 ) -> bool {
-    if retry_after.is_some_and(|d| d > config.quota_retry_after) {
-        return true;
-    }
+    retry_after.is_some_and(|d| d > config.quota_retry_after)
+        || error_code_contains(response, "quota")
+}
+
+/// Whether a 429 says a queue of the account's jobs is full (Constant Contact:
+/// `too_many_queued_activities`): it clears only as the queued jobs finish, minutes later, so
+/// retrying it like a throttle would spend requests (and the daily quota) for nothing.
+fn is_queue_full(response: &HttpResponse) -> bool {
+    error_code_contains(response, "queue")
+}
+
+/// Whether the JSON body's `error_key`, `error`, `code` or `type` (in an object, or in any object
+/// of an array) contains `word`, case-insensitively.
+fn error_code_contains(response: &HttpResponse, word: &str) -> bool {
     let Ok(body) = serde_json::from_str::<Value>(&response.body) else {
         return false;
     };
@@ -1183,7 +1201,7 @@ fn is_quota(
             object
                 .get(*field)
                 .and_then(Value::as_str)
-                .is_some_and(|v| v.to_ascii_lowercase().contains("quota"))
+                .is_some_and(|v| v.to_ascii_lowercase().contains(word))
         })
     })
 }
@@ -1278,5 +1296,13 @@ mod tests {
             &config
         ));
         assert_eq!(next_utc_midnight_ms(86_400_000 + 5), 2 * 86_400_000);
+        let queue_full = HttpResponse::json(
+            429,
+            &serde_json::json!([{"error_key": "too_many_queued_activities",
+                "error_message": "Too many requests. You exceeded 1,000 queued activities."}]),
+        );
+        assert!(is_queue_full(&queue_full));
+        assert!(!is_queue_full(&throttle));
+        assert!(!is_quota(&queue_full, None, &config));
     }
 }
