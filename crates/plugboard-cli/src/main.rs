@@ -11,6 +11,10 @@ mod sandbox;
 mod schema_view;
 mod signals;
 mod state;
+#[cfg(feature = "temporal")]
+mod temporal;
+#[cfg(feature = "temporal")]
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,6 +146,16 @@ enum Command {
     Partner {
         #[command(subcommand)]
         action: PartnerAction,
+    },
+    /// Execute runs started with `run --temporal`: serve the Temporal cluster's `plugboard`
+    /// task queue until stopped. Needs `--state postgres://…`; start as many as you like.
+    #[cfg(feature = "temporal")]
+    Worker {
+        /// The Temporal front end, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        temporal: String,
+        #[command(flatten)]
+        sources: ConnectorSources,
     },
     /// Serve a local emulator of a connector's API until Ctrl-C.
     Sandbox {
@@ -298,10 +312,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..ExecutorConfig::default()
             };
             let state_file = state::path(state.as_deref(), args.sandbox)?;
+            #[cfg(feature = "temporal")]
+            if let Some(address) = args.temporal.clone() {
+                return with_session(&sources, state, false, config, |session| {
+                    temporal::run_command(&args, &address, session, &state_file)
+                });
+            }
             with_session(&sources, state, args.sandbox, config, |session| {
                 let stop = signals::watch(session.handle(), session.cancellation().clone());
                 run::run_command(&args, session, &state_file, &stop)
             })
+        }
+        #[cfg(feature = "temporal")]
+        Command::Worker { temporal, sources } => {
+            let (registry, problems) = load(&sources);
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            worker::command(&temporal, state, registry)
         }
         Command::Connect {
             connector,

@@ -2,7 +2,7 @@
 
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
-    WorkflowStartOptions, errors::WorkflowStartError,
+    WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
 };
 
 use crate::workflow::PlugboardRun;
@@ -43,7 +43,11 @@ pub enum Started {
 /// Starts `request` as workflow [`workflow_id`]`(request.run)`, unless it already exists.
 pub async fn start_run(client: &Client, request: RunRequest) -> Result<Started, TemporalError> {
     let id = workflow_id(request.run);
-    let options = WorkflowStartOptions::new(TASK_QUEUE, id.clone()).build();
+    // Rejected even after the first ended: a run id is executed once, whatever its outcome
+    // (a failed run is resumed by its workers' retries, not by a second workflow).
+    let options = WorkflowStartOptions::new(TASK_QUEUE, id.clone())
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .build();
     match client
         .start_workflow(PlugboardRun::run, request, options)
         .await
