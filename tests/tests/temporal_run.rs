@@ -146,18 +146,28 @@ fn plugboard(binary: &Path, state: &str, args: &[&str]) -> Output {
     }
 }
 
+/// A task queue of this test's own: the tests run in parallel on one dev server, each with its
+/// own database, and a worker must only get its own database's runs.
+fn task_queue(test: &str) -> String {
+    format!("plugboard-test-{}-{test}", std::process::id())
+}
+
 /// Worker processes, killed when dropped; their logs go to files in `dir`.
 struct Workers {
     children: Vec<Child>,
 }
 
 impl Workers {
-    fn start(count: usize, binary: &Path, state: &str, dir: &Path) -> Self {
+    fn start(count: usize, binary: &Path, state: &str, queue: &str, dir: &Path) -> Self {
         let address = temporal_address();
         let children = (0..count)
             .map(|n| {
                 let log = std::fs::File::create(dir.join(format!("worker-{n}.log"))).unwrap();
-                command(binary, state, &["worker", "--temporal", &address])
+                command(
+                    binary,
+                    state,
+                    &["worker", "--temporal", &address, "--task-queue", queue],
+                )
                     .stdout(log.try_clone().unwrap())
                     .stderr(log)
                     .spawn()
@@ -260,12 +270,20 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     let dir = temp_dir("temporal-run");
     let sandbox = start_sandbox(sandbox_config());
     install(&binary, &state, &sandbox);
-    let _workers = Workers::start(1, &binary, &state, &dir);
+    let queue = task_queue("one");
+    let _workers = Workers::start(1, &binary, &state, &queue, &dir);
 
     let members = format!("members_file={}", dir.join("members.jsonl").display());
     let quickstart = example("quickstart.json").to_string_lossy().into_owned();
     let address = temporal_address();
-    let mut args = vec!["run", quickstart.as_str(), "--temporal", address.as_str()];
+    let mut args = vec![
+        "run",
+        quickstart.as_str(),
+        "--temporal",
+        address.as_str(),
+        "--task-queue",
+        queue.as_str(),
+    ];
     args.extend(quickstart_args(&members));
     let on_temporal = plugboard(&binary, &state, &args);
     let finished = on_temporal.run_finished();
@@ -274,7 +292,7 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     assert!(
         on_temporal
             .stderr
-            .contains(&format!("as workflow plugboard-run-{run}")),
+            .contains(&format!("as workflow {queue}-run-{run}")),
         "{on_temporal:#?}"
     );
     // The records went to their file on the worker, not through the workflow.
@@ -337,4 +355,79 @@ fn a_bad_address_or_a_state_file_is_refused_before_anything_is_sent() {
         worker.stderr.contains("--temporal no-port-here: not HOST:PORT"),
         "{worker:#?}"
     );
+}
+
+#[test]
+fn three_workers_share_one_rate_limit() {
+    let binary = binary();
+    let state = database();
+    let dir = temp_dir("temporal-workers");
+    // The sandbox at Constant Contact's real per-second limit: a 429 would show a worker that
+    // does not share the limiter.
+    let config = constant_contact_sandbox::SandboxConfig {
+        per_second_limit: constant_contact_sandbox::SandboxConfig::default().per_second_limit,
+        ..sandbox_config()
+    };
+    let sandbox = start_sandbox(config);
+    install(&binary, &state, &sandbox);
+    let queue = task_queue("three");
+    let _workers = Workers::start(3, &binary, &state, &queue, &dir);
+
+    let quickstart = example("quickstart.json").to_string_lossy().into_owned();
+    let address = temporal_address();
+    // Four runs of five calls each at once: 20 calls, spread over the workers.
+    let runs: Vec<_> = (0..4)
+        .map(|n| {
+            let (binary, state, quickstart, address, dir, queue) = (
+                binary.clone(),
+                state.clone(),
+                quickstart.clone(),
+                address.clone(),
+                dir.clone(),
+                queue.clone(),
+            );
+            std::thread::spawn(move || {
+                let members = format!("members_file={}", dir.join(format!("m{n}.jsonl")).display());
+                let list = format!("list_name=Temporal list {n}");
+                let email = format!("email=ada{n}@example.com");
+                plugboard(
+                    &binary,
+                    &state,
+                    &[
+                        "run",
+                        &quickstart,
+                        "--temporal",
+                        &address,
+                        "--task-queue",
+                        &queue,
+                        "--json",
+                        "--input",
+                        &members,
+                        "--input",
+                        &list,
+                        "--input",
+                        &email,
+                    ],
+                )
+            })
+        })
+        .collect();
+    for run in runs {
+        let output = run.join().unwrap();
+        assert_eq!(output.run_finished()["status"], "completed", "{output:#?}");
+    }
+    let stats = sandbox.stats();
+    assert_eq!(stats.api_requests, 20, "{stats:?}");
+    assert_eq!(stats.throttled_429, 0, "{stats:?}");
+    assert!(stats.peak_per_second <= 4, "{stats:?}");
+    let executed: Vec<usize> = (0..3)
+        .map(|n| {
+            std::fs::read_to_string(dir.join(format!("worker-{n}.log")))
+                .unwrap_or_default()
+                .matches("executing run")
+                .count()
+        })
+        .collect();
+    assert_eq!(executed.iter().sum::<usize>(), 4, "{executed:?}");
+    eprintln!("runs per worker: {executed:?}; sandbox: {stats:?}");
 }

@@ -154,6 +154,9 @@ enum Command {
         /// The Temporal front end, HOST:PORT.
         #[arg(long, value_name = "HOST:PORT")]
         temporal: String,
+        /// The task queue to serve (one per shared store when several share a cluster).
+        #[arg(long, value_name = "NAME", default_value = plugboard_temporal::TASK_QUEUE)]
+        task_queue: String,
         #[command(flatten)]
         sources: ConnectorSources,
     },
@@ -324,12 +327,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         #[cfg(feature = "temporal")]
-        Command::Worker { temporal, sources } => {
+        Command::Worker {
+            temporal,
+            task_queue,
+            sources,
+        } => {
             let (registry, problems) = load(&sources);
             for problem in &problems {
                 eprintln!("error: {problem}");
             }
-            worker::command(&temporal, state, registry)
+            worker::command(&temporal, &task_queue, state, registry)
         }
         Command::Connect {
             connector,

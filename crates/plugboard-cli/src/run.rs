@@ -79,6 +79,10 @@ pub struct RunArgs {
     #[cfg(feature = "temporal")]
     #[arg(long, value_name = "HOST:PORT")]
     pub temporal: Option<String>,
+    /// With --temporal: the task queue its workers poll.
+    #[cfg(feature = "temporal")]
+    #[arg(long, value_name = "NAME", requires = "temporal", default_value = plugboard_temporal::TASK_QUEUE)]
+    pub task_queue: String,
 }
 
 /// Reads and validates a workflow file, with the installed connections it names; for a

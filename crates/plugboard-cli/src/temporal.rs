@@ -18,6 +18,16 @@ use crate::run::{self, RunArgs};
 /// What the run record says while the run waits for a worker: a status a worker may claim.
 const QUEUED: &str = "queued on Temporal; a `plugboard worker` executes it";
 
+/// The shared store's label (`host:port/database`, no credentials), which workers compare with
+/// their own.
+pub fn state_label(state_file: &Path) -> anyhow::Result<String> {
+    let url = crate::state::postgres_url(state_file)
+        .context("the shared state must be a postgres:// URL")?;
+    Ok(plugboard_store_postgres::Target::parse(url)?
+        .label()
+        .to_owned())
+}
+
 /// Starts (or, with `--resume ID`, finds) the run on the cluster at `address` and waits for it.
 pub fn run_command(
     args: &RunArgs,
@@ -78,6 +88,7 @@ pub fn run_command(
     };
     let request = RunRequest {
         run: run_id.0,
+        state: state_label(state_file)?,
         name: workflow.workflow().name.clone(),
         workflow: text,
         rate_limits: !args.no_rate_limits,
@@ -85,7 +96,7 @@ pub fn run_command(
     };
     let result = session.block_on(async {
         let client = client::connect(address).await?;
-        let started = client::start_run(&client, request).await?;
+        let started = client::start_run(&client, &args.task_queue, request).await?;
         let note = match started {
             Started::New => "started",
             Started::AlreadyStarted => "already started; not starting it again",
@@ -94,9 +105,9 @@ pub fn run_command(
             "run {}: {} on Temporal {address} as workflow {}; waiting for it",
             run_id.0,
             note,
-            workflow_id(run_id.0)
+            workflow_id(&args.task_queue, run_id.0)
         );
-        client::wait_for_run(&client, run_id.0).await
+        client::wait_for_run(&client, &args.task_queue, run_id.0).await
     })?;
     let shown = serde_json::json!({
         "run": result.run,

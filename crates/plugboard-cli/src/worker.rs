@@ -22,20 +22,31 @@ use crate::signals::StopSignal;
 pub struct SessionExecutor {
     session: Arc<Session>,
     state_file: PathBuf,
+    state_label: String,
     stop: StopSignal,
 }
 
 impl SessionExecutor {
     /// An executor over `session`, whose store is `state_file` (a `postgres://` URL).
-    pub fn new(session: Arc<Session>, state_file: PathBuf, stop: StopSignal) -> Self {
-        Self {
+    pub fn new(session: Arc<Session>, state_file: PathBuf, stop: StopSignal) -> anyhow::Result<Self> {
+        Ok(Self {
             session,
+            state_label: crate::temporal::state_label(&state_file)?,
             state_file,
             stop,
-        }
+        })
     }
 
     fn execute_in(&self, dir: &Path, request: &RunRequest) -> anyhow::Result<RunResult> {
+        // Another store's run 7 is not ours: refused (Temporal retries it elsewhere, and it fails
+        // if only such workers poll the queue), never executed on the wrong journal.
+        anyhow::ensure!(
+            request.state == self.state_label,
+            "it was started on the state {}, and this worker serves {}; give the stores \
+             different --task-queue names",
+            request.state,
+            self.state_label
+        );
         let workflow = dir.join("workflow.json");
         std::fs::write(&workflow, &request.workflow)
             .with_context(|| format!("cannot write {}", workflow.display()))?;
@@ -92,6 +103,7 @@ impl SessionExecutor {
 
 impl RunExecutor for SessionExecutor {
     fn execute(&self, request: &RunRequest) -> Result<RunResult, String> {
+        eprintln!("worker: executing run {} ({})", request.run, request.name);
         let dir = tempfile_dir().map_err(|e| format!("{e:#}"))?;
         let result = self
             .execute_in(&dir, request)
@@ -129,6 +141,7 @@ impl ResumeArgs {
 /// serving the cluster at `address`.
 pub fn command(
     address: &str,
+    task_queue: &str,
     state: Option<PathBuf>,
     registry: plugboard_runner::Registry,
 ) -> anyhow::Result<std::process::ExitCode> {
@@ -154,12 +167,13 @@ pub fn command(
     .context("cannot start the HTTP executor")?;
     let session = Arc::new(session);
     let stop = crate::signals::watch(session.handle(), session.cancellation().clone());
-    let executor = SessionExecutor::new(Arc::clone(&session), state_file, stop);
-    eprintln!(
-        "worker: serving task queue `{}` on Temporal {address}",
-        plugboard_temporal::TASK_QUEUE
-    );
-    runtime.block_on(plugboard_temporal::worker::serve(address, Arc::new(executor)))?;
+    let executor = SessionExecutor::new(Arc::clone(&session), state_file, stop)?;
+    eprintln!("worker: serving task queue `{task_queue}` on Temporal {address}");
+    runtime.block_on(plugboard_temporal::worker::serve(
+        address,
+        task_queue,
+        Arc::new(executor),
+    ))?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,7 @@ use temporalio_client::{
 };
 
 use crate::workflow::PlugboardRun;
-use crate::{NAMESPACE, RunRequest, RunResult, TASK_QUEUE, TemporalError, workflow_id};
+use crate::{NAMESPACE, RunRequest, RunResult, TemporalError, workflow_id};
 
 /// `HOST:PORT` checked and turned into the URL the client connects to.
 pub fn target_url(address: &str) -> Result<url_free::Target, TemporalError> {
@@ -40,12 +40,17 @@ pub enum Started {
     AlreadyStarted,
 }
 
-/// Starts `request` as workflow [`workflow_id`]`(request.run)`, unless it already exists.
-pub async fn start_run(client: &Client, request: RunRequest) -> Result<Started, TemporalError> {
-    let id = workflow_id(request.run);
+/// Starts `request` as workflow [`workflow_id`]`(task_queue, request.run)`, unless it already
+/// exists.
+pub async fn start_run(
+    client: &Client,
+    task_queue: &str,
+    request: RunRequest,
+) -> Result<Started, TemporalError> {
+    let id = workflow_id(task_queue, request.run);
     // Rejected even after the first ended: a run id is executed once, whatever its outcome
     // (a failed run is resumed by its workers' retries, not by a second workflow).
-    let options = WorkflowStartOptions::new(TASK_QUEUE, id.clone())
+    let options = WorkflowStartOptions::new(task_queue, id.clone())
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .build();
     match client
@@ -62,8 +67,12 @@ pub async fn start_run(client: &Client, request: RunRequest) -> Result<Started, 
 }
 
 /// Waits for run `run`'s workflow to end and returns its result.
-pub async fn wait_for_run(client: &Client, run: i64) -> Result<RunResult, TemporalError> {
-    let id = workflow_id(run);
+pub async fn wait_for_run(
+    client: &Client,
+    task_queue: &str,
+    run: i64,
+) -> Result<RunResult, TemporalError> {
+    let id = workflow_id(task_queue, run);
     client
         .get_workflow_handle::<PlugboardRun>(id.clone())
         .get_result(WorkflowGetResultOptions::default())

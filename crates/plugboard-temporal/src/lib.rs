@@ -27,22 +27,28 @@ pub use error::TemporalError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The task queue every plugboard worker polls and every run is started on.
+/// The task queue plugboard workers poll and runs are started on, unless told another
+/// (`--task-queue`: one per shared store when several share a cluster).
 pub const TASK_QUEUE: &str = "plugboard";
 /// The namespace runs live in (the dev server's default).
 pub const NAMESPACE: &str = "default";
 
-/// The Temporal workflow id of run `run`: one id per run, so starting it twice runs it once.
-pub fn workflow_id(run: i64) -> String {
-    format!("plugboard-run-{run}")
+/// The Temporal workflow id of run `run` started on `task_queue`: one id per run, so starting it
+/// twice runs it once (`plugboard-run-7` on the default queue). The queue is in it because run
+/// ids are per store, and stores sharing a cluster have a queue each.
+pub fn workflow_id(task_queue: &str, run: i64) -> String {
+    format!("{task_queue}-run-{run}")
 }
 
 /// What a worker needs to execute a run: the workflow's text (workers need not share files)
 /// and the run's id in the shared store, which already holds its inputs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunRequest {
-    /// The run's id in the shared store; also its workflow id ([`workflow_id`]).
+    /// The run's id in the shared store; with the task queue, its workflow id ([`workflow_id`]).
     pub run: i64,
+    /// The shared store the run is recorded in (`host:port/database`, no credentials): a worker
+    /// serving another store refuses it rather than run another store's run of the same id.
+    pub state: String,
     /// The workflow's name, for people reading the Temporal UI.
     pub name: String,
     /// The workflow file's content (JSON).

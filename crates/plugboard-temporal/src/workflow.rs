@@ -4,6 +4,9 @@
 //! else (no clock, no randomness, no timers). Its history holds the request (the workflow's
 //! text, a few kB) and the result (the outputs): bounded whatever the run streams, because
 //! records go to their sinks inside the activity.
+// The SDK's `#[workflow_methods]` and `#[activities]` write an undocumented constant per method
+// (everything written here is documented).
+#![allow(missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;
