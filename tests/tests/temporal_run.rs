@@ -168,10 +168,10 @@ impl Workers {
                     state,
                     &["worker", "--temporal", &address, "--task-queue", queue],
                 )
-                    .stdout(log.try_clone().unwrap())
-                    .stderr(log)
-                    .spawn()
-                    .expect("a worker starts")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("a worker starts")
             })
             .collect();
         Self { children }
@@ -259,7 +259,7 @@ fn without_ids(outputs: &Value) -> String {
     text
 }
 
-fn quickstart_args<'a>(members: &'a str) -> Vec<&'a str> {
+fn quickstart_args(members: &str) -> Vec<&str> {
     vec!["--json", "--no-rate-limits", "--input", members]
 }
 
@@ -352,7 +352,9 @@ fn a_bad_address_or_a_state_file_is_refused_before_anything_is_sent() {
     );
     assert!(!worker.success(), "{worker:#?}");
     assert!(
-        worker.stderr.contains("--temporal no-port-here: not HOST:PORT"),
+        worker
+            .stderr
+            .contains("--temporal no-port-here: not HOST:PORT"),
         "{worker:#?}"
     );
 }

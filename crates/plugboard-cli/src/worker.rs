@@ -28,7 +28,11 @@ pub struct SessionExecutor {
 
 impl SessionExecutor {
     /// An executor over `session`, whose store is `state_file` (a `postgres://` URL).
-    pub fn new(session: Arc<Session>, state_file: PathBuf, stop: StopSignal) -> anyhow::Result<Self> {
+    pub fn new(
+        session: Arc<Session>,
+        state_file: PathBuf,
+        stop: StopSignal,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             session,
             state_label: crate::temporal::state_label(&state_file)?,

@@ -22,8 +22,8 @@ pub async fn connect(address: &str) -> Result<Client, TemporalError> {
     };
     let url = Url::parse(&target.url).map_err(|e| unreachable(e.to_string()))?;
     let options = ConnectionOptions::new(url)
-    .identity(format!("plugboard@{}", std::process::id()))
-    .build();
+        .identity(format!("plugboard@{}", std::process::id()))
+        .build();
     let connection = Connection::connect(options)
         .await
         .map_err(|e| unreachable(e.to_string()))?;
@@ -101,9 +101,7 @@ pub mod url_free {
                 address: excerpt(address),
                 why: why.to_owned(),
             };
-            let (host, port) = address
-                .rsplit_once(':')
-                .ok_or_else(|| bad("no `:PORT`"))?;
+            let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no `:PORT`"))?;
             if host.is_empty() || host.contains("://") || host.contains('/') {
                 return Err(bad("expected a host name or IP address before `:PORT`"));
             }

@@ -18,7 +18,8 @@ pub async fn serve(
         address: address.to_owned(),
         why,
     };
-    let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| failed(e.to_string()))?;
+    let runtime =
+        Runtime::from_current_tokio(Default::default()).map_err(|e| failed(e.to_string()))?;
     let client = crate::client::connect(address).await?;
     let options = WorkerOptions::new(task_queue)
         .register_workflow::<PlugboardRun>()

