@@ -113,6 +113,26 @@ pub const POSTGRES_BINARY_VAR: &str = "PLUGBOARD_TEST_POSTGRES_BINARY";
 /// (`target/debug/plugboard`) is replaced by the next build without the feature, which the other
 /// tests ask for.
 pub fn build_postgres_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    build_feature_binary(root, "postgres", "plugboard-postgres")
+}
+
+/// Where the tests that run `plugboard worker` and `plugboard run --temporal` find a binary built
+/// with the `postgres` and `temporal` features (`tests/tests/temporal_*.rs`).
+pub const TEMPORAL_BINARY_VAR: &str = "PLUGBOARD_TEST_TEMPORAL_BINARY";
+
+/// Builds `plugboard` with the `postgres` and `temporal` features into
+/// `target/plugboard-temporal/plugboard` (see [`build_postgres_binary`] for why a copy).
+pub fn build_temporal_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    build_feature_binary(root, "postgres,temporal", "plugboard-temporal")
+}
+
+/// Builds `plugboard` with `features` and copies it to `target/<folder>/plugboard`.
+fn build_feature_binary(
+    root: &Path,
+    features: &str,
+    folder: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let what = format!("cargo build -p plugboard-cli --features {features}");
     let output = cargo_command(root)
         .args([
             "build",
@@ -122,15 +142,15 @@ pub fn build_postgres_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> 
             "--bin",
             "plugboard",
             "--features",
-            "postgres",
+            features,
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .output()
-        .context("cannot run `cargo build -p plugboard-cli --features postgres`")?;
+        .with_context(|| format!("cannot run `{what}`"))?;
     anyhow::ensure!(
         output.status.success(),
-        "`cargo build -p plugboard-cli --features postgres` failed (see the compiler output above)"
+        "`{what}` failed (see the compiler output above)"
     );
     let (built, target_dir) = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -144,8 +164,8 @@ pub fn build_postgres_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> 
             let target_dir = built.parent()?.parent()?.to_owned();
             Some((built, target_dir))
         })
-        .context("`cargo build -p plugboard-cli --features postgres` reported no binary")?;
-    let dir = target_dir.join("plugboard-postgres");
+        .with_context(|| format!("`{what}` reported no binary"))?;
+    let dir = target_dir.join(folder);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let copy = dir.join("plugboard");
     // Replaced by renaming, so a test still running the previous copy keeps its file.
@@ -159,7 +179,7 @@ pub fn build_postgres_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> 
 /// Runs the tests in the workspace at `root`; returns the exit code to leave with.
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<u8> {
     let interrupts = Interrupts::install()?;
-    let mut services = Services::start(&needed_services(args), &interrupts)?;
+    let mut services = Services::start(root, &needed_services(args), &interrupts)?;
     // The binary tests of the PostgreSQL state need it built with the feature (the default
     // build leaves PostgreSQL out).
     let mut extra_env = Vec::new();
@@ -168,6 +188,13 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<u8> {
     {
         let binary = build_postgres_binary(root)?;
         extra_env.push((POSTGRES_BINARY_VAR.to_owned(), binary.into_os_string()));
+    }
+    // The Temporal binary tests need the worker and `run --temporal`, built in only on request.
+    if Selection::parse(args).includes_any(&["plugboard-tests"])
+        && std::env::var_os(TEMPORAL_BINARY_VAR).is_none_or(|v| v.is_empty())
+    {
+        let binary = build_temporal_binary(root)?;
+        extra_env.push((TEMPORAL_BINARY_VAR.to_owned(), binary.into_os_string()));
     }
 
     let mut command = cargo_command(root);

@@ -12,6 +12,10 @@ mod schema_view;
 mod serve;
 mod signals;
 mod state;
+#[cfg(feature = "temporal")]
+mod temporal;
+#[cfg(feature = "temporal")]
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -146,6 +150,19 @@ enum Command {
     },
     /// Serve the multi-tenant HTTP API (tenants, API keys) until Ctrl-C; see docs/service.md.
     Serve(serve::ServeArgs),
+    /// Execute runs started with `run --temporal`: serve the Temporal cluster's `plugboard`
+    /// task queue until stopped. Needs `--state postgres://…`; start as many as you like.
+    #[cfg(feature = "temporal")]
+    Worker {
+        /// The Temporal front end, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        temporal: String,
+        /// The task queue to serve (one per shared store when several share a cluster).
+        #[arg(long, value_name = "NAME", default_value = plugboard_temporal::TASK_QUEUE)]
+        task_queue: String,
+        #[command(flatten)]
+        sources: ConnectorSources,
+    },
     /// Serve a local emulator of a connector's API until Ctrl-C.
     Sandbox {
         /// The connector whose API to emulate (`constant-contact`).
@@ -301,10 +318,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..ExecutorConfig::default()
             };
             let state_file = state::path(state.as_deref(), args.sandbox)?;
+            #[cfg(feature = "temporal")]
+            if let Some(address) = args.temporal.clone() {
+                return with_session(&sources, state, false, config, |session| {
+                    temporal::run_command(&args, &address, session, &state_file)
+                });
+            }
             with_session(&sources, state, args.sandbox, config, |session| {
                 let stop = signals::watch(session.handle(), session.cancellation().clone());
                 run::run_command(&args, session, &state_file, &stop)
             })
+        }
+        #[cfg(feature = "temporal")]
+        Command::Worker {
+            temporal,
+            task_queue,
+            sources,
+        } => {
+            let (registry, problems) = load(&sources);
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            worker::command(&temporal, &task_queue, state, registry)
         }
         Command::Connect {
             connector,

@@ -73,6 +73,16 @@ pub struct RunArgs {
     /// waiting forever. 0 never abandons a call.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub connector_stall_timeout: u64,
+    /// Start the run on the Temporal cluster at HOST:PORT, where `plugboard worker`s execute
+    /// it, and wait for it; needs `--state postgres://…`. With --resume ID: wait for run ID
+    /// (never started twice).
+    #[cfg(feature = "temporal")]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub temporal: Option<String>,
+    /// With --temporal: the task queue its workers poll.
+    #[cfg(feature = "temporal")]
+    #[arg(long, value_name = "NAME", requires = "temporal", default_value = plugboard_temporal::TASK_QUEUE)]
+    pub task_queue: String,
 }
 
 /// Reads and validates a workflow file, with the installed connections it names; for a
@@ -552,7 +562,7 @@ pub fn shell_quoted(word: &str) -> String {
 }
 
 /// Prints (or writes) the result of a successful run.
-fn write_result(
+pub(crate) fn write_result(
     args: &RunArgs,
     result: &Value,
     sandbox_stats: Option<Value>,

@@ -1,4 +1,4 @@
-//! The services tests need (a PostgreSQL server today), started for `cargo xtask test` and
+//! The services tests need (a PostgreSQL server, a Temporal dev server), started for `cargo xtask test` and
 //! always stopped again.
 //!
 //! Each service is a [`Service`] variant with: the packages whose tests need it (it is started
@@ -12,6 +12,7 @@
 
 pub mod account;
 pub mod postgres;
+pub mod temporal;
 
 use std::path::Path;
 use std::process::Child;
@@ -24,16 +25,19 @@ use crate::signals::{Interrupts, signal_process};
 pub enum Service {
     /// A throwaway PostgreSQL server with an empty database.
     Postgres,
+    /// A throwaway Temporal dev server (its own database in a temporary folder).
+    Temporal,
 }
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Service; 1] = [Service::Postgres];
+    pub const ALL: [Service; 2] = [Service::Postgres, Service::Temporal];
 
     /// Its name in messages.
     pub fn name(self) -> &'static str {
         match self {
             Self::Postgres => "postgres",
+            Self::Temporal => "temporal",
         }
     }
 
@@ -42,6 +46,8 @@ impl Service {
         match self {
             // plugboard-tests: `tests/tests/postgres_*.rs` run the binary on a PostgreSQL state.
             Self::Postgres => &["plugboard-store-postgres", "plugboard-tests"],
+            // plugboard-tests: `tests/tests/temporal_*.rs` run workers and runs on a dev server.
+            Self::Temporal => &["plugboard-temporal", "plugboard-tests"],
         }
     }
 
@@ -49,12 +55,14 @@ impl Service {
     pub fn env_var(self) -> &'static str {
         match self {
             Self::Postgres => postgres::URL_VAR,
+            Self::Temporal => temporal::ADDRESS_VAR,
         }
     }
 
-    fn start(self, interrupts: &Interrupts) -> anyhow::Result<Box<dyn Running>> {
+    fn start(self, root: &Path, interrupts: &Interrupts) -> anyhow::Result<Box<dyn Running>> {
         match self {
             Self::Postgres => Ok(Box::new(postgres::start(interrupts)?)),
+            Self::Temporal => Ok(Box::new(temporal::start(root, interrupts)?)),
         }
     }
 }
@@ -75,11 +83,11 @@ pub struct Services {
 
 impl Services {
     /// Starts `needed` in order. If one fails, those already started are stopped.
-    pub fn start(needed: &[Service], interrupts: &Interrupts) -> anyhow::Result<Self> {
+    pub fn start(root: &Path, needed: &[Service], interrupts: &Interrupts) -> anyhow::Result<Self> {
         let mut services = Self::default();
         for service in needed {
             interrupts.check("starting the test services")?;
-            let running = service.start(interrupts)?;
+            let running = service.start(root, interrupts)?;
             services.running.push((*service, running));
         }
         Ok(services)

