@@ -1,0 +1,476 @@
+//! Importing contacts: any number of them, encoded as they are read, split into requests within
+//! the API's count and size limits, optionally waiting for each import to finish.
+
+use std::collections::BTreeMap;
+
+use plugboard_core::{ConnectorError, Context, HttpRequest, LogLevel, Result, input, method};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Activity, wait_budget, wait_until_final};
+use crate::api::API;
+
+/// The most contacts one `contacts_json_import` request may carry (the API's documented limit).
+pub const MAX_CONTACTS_PER_IMPORT: usize = 40_000;
+/// Every import body is kept strictly below this many bytes. The API documents "4 megabytes" and
+/// silently drops what lies beyond; the decimal reading (4,000,000) is the stricter of the two, so
+/// it is safe whichever the API means.
+pub const MAX_IMPORT_BODY_BYTES: usize = 4_000_000;
+/// Phone numbers one imported contact may carry (the spec's limit).
+pub(super) const MAX_PHONES_PER_IMPORTED_CONTACT: usize = 3;
+/// Custom field values one imported contact may carry (the spec's limit).
+pub(super) const MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT: usize = 25;
+
+/// Whether imported contacts gave explicit consent to SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsPermission {
+    /// The contacts agreed explicitly; each needs an `sms_consent_date`.
+    Explicit,
+    /// No SMS permission.
+    NotSet,
+}
+
+/// One contact to import, with the flat field names of the JSON import.
+#[input]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ImportContact {
+    /// Email address; identifies the contact (required unless `sms_number` is given).
+    pub email: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Job title.
+    pub job_title: Option<String>,
+    /// Company name.
+    pub company_name: Option<String>,
+    /// Birthday month, 1-12 (needs `birthday_day`).
+    pub birthday_month: Option<u8>,
+    /// Birthday day, 1-31 (needs `birthday_month`).
+    pub birthday_day: Option<u8>,
+    /// Anniversary date, e.g. `2006-11-15`.
+    pub anniversary: Option<String>,
+    /// Primary phone number (kind `other`).
+    pub phone: Option<String>,
+    /// Home phone number.
+    pub home_phone: Option<String>,
+    /// Work phone number.
+    pub work_phone: Option<String>,
+    /// Mobile phone number.
+    pub mobile_phone: Option<String>,
+    /// Another phone number.
+    pub other_phone: Option<String>,
+    /// Line 1 of the primary (home) street address.
+    pub street: Option<String>,
+    /// Line 2 of the primary street address.
+    pub street2: Option<String>,
+    /// City of the primary address.
+    pub city: Option<String>,
+    /// State or province of the primary address.
+    pub state: Option<String>,
+    /// Zip or postal code of the primary address.
+    pub zip: Option<String>,
+    /// Country of the primary address.
+    pub country: Option<String>,
+    /// Line 1 of the home street address.
+    pub home_street: Option<String>,
+    /// Line 2 of the home street address.
+    pub home_street2: Option<String>,
+    /// City of the home address.
+    pub home_city: Option<String>,
+    /// State or province of the home address.
+    pub home_state: Option<String>,
+    /// Zip or postal code of the home address.
+    pub home_zip: Option<String>,
+    /// Country of the home address. (The spec spells this key `home country`, with a space, unlike
+    /// `work_country` and `other_country`; the underscore form is sent.)
+    pub home_country: Option<String>,
+    /// Line 1 of the work street address.
+    pub work_street: Option<String>,
+    /// Line 2 of the work street address.
+    pub work_street2: Option<String>,
+    /// City of the work address.
+    pub work_city: Option<String>,
+    /// State or province of the work address.
+    pub work_state: Option<String>,
+    /// Zip or postal code of the work address.
+    pub work_zip: Option<String>,
+    /// Country of the work address.
+    pub work_country: Option<String>,
+    /// Line 1 of the other street address.
+    pub other_street: Option<String>,
+    /// Line 2 of the other street address.
+    pub other_street2: Option<String>,
+    /// City of the other address.
+    pub other_city: Option<String>,
+    /// State or province of the other address.
+    pub other_state: Option<String>,
+    /// Zip or postal code of the other address.
+    pub other_zip: Option<String>,
+    /// Country of the other address.
+    pub other_country: Option<String>,
+    /// US phone number for SMS (required unless `email` is given).
+    pub sms_number: Option<String>,
+    /// When the contact consented to SMS, e.g. `2024-07-03` (needed with explicit SMS permission).
+    pub sms_consent_date: Option<String>,
+    /// Custom field values by the custom field's name (not its label); sent as `cf:<name>`. The
+    /// fields must already exist in the account; at most 25 per contact.
+    #[serde(default, skip_serializing)]
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+impl ImportContact {
+    /// The contact as the API's flat JSON object (custom fields prefixed with `cf:`), encoded
+    /// compactly, as the import body carries it.
+    fn encode(self, index: usize) -> Result<Box<str>, String> {
+        if self.email.is_none() && self.sms_number.is_none() {
+            return Err(format!(
+                "contacts[{index}] needs an `email` or an `sms_number`"
+            ));
+        }
+        let phones = [
+            &self.phone,
+            &self.home_phone,
+            &self.work_phone,
+            &self.mobile_phone,
+            &self.other_phone,
+        ];
+        let given = phones.iter().filter(|phone| phone.is_some()).count();
+        if given > MAX_PHONES_PER_IMPORTED_CONTACT {
+            return Err(format!(
+                "`contacts[{index}]` has {given} phone numbers; the import takes at most \
+                 {MAX_PHONES_PER_IMPORTED_CONTACT} per contact"
+            ));
+        }
+        if self.custom_fields.len() > MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT {
+            return Err(format!(
+                "`contacts[{index}].custom_fields` has {} fields; the import takes at most \
+                 {MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT} per contact",
+                self.custom_fields.len()
+            ));
+        }
+        let cannot = |e: serde_json::Error| format!("contacts[{index}] cannot be encoded: {e}");
+        let Value::Object(mut object) = serde_json::to_value(&self).map_err(cannot)? else {
+            return Err(format!("contacts[{index}] is not an object"));
+        };
+        for (name, value) in self.custom_fields {
+            object.insert(format!("cf:{name}"), Value::String(value));
+        }
+        serde_json::to_string(&object)
+            .map(String::into_boxed_str)
+            .map_err(cannot)
+    }
+}
+
+/// The contacts of an import, each checked and encoded as compact JSON as it is read.
+///
+/// A typed contact takes about 1 KB (some 40 optional fields, mostly empty) where its encoding
+/// takes about 150 bytes; a workflow batch of 40,000 contacts held typed, then as JSON values,
+/// cost some 70 MB more than these strings.
+#[derive(Debug, Default)]
+pub struct EncodedContacts(Vec<Box<str>>);
+
+impl<'de> Deserialize<'de> for EncodedContacts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Contacts;
+
+        impl<'de> serde::de::Visitor<'de> for Contacts {
+            type Value = EncodedContacts;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of contacts")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<EncodedContacts, A::Error> {
+                let hint = seq.size_hint().unwrap_or(0);
+                let mut encoded = Vec::with_capacity(hint.min(MAX_CONTACTS_PER_IMPORT));
+                while let Some(contact) = seq.next_element::<ImportContact>()? {
+                    let text = contact
+                        .encode(encoded.len())
+                        .map_err(serde::de::Error::custom)?;
+                    encoded.push(text);
+                }
+                Ok(EncodedContacts(encoded))
+            }
+        }
+
+        deserializer.deserialize_seq(Contacts)
+    }
+}
+
+/// Input of `bulk.import_contacts`.
+#[input]
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ImportContactsInput {
+    /// The contacts to import, any number: they are split into imports of at most 40,000 contacts
+    /// and under 4 MB each. Existing contacts (same email) are updated for the fields given.
+    #[schemars(with = "Vec<ImportContact>")]
+    pub contacts: EncodedContacts,
+    /// The lists every imported contact is added to (1-50 list ids).
+    #[schemars(length(min = 1, max = 50))]
+    pub list_ids: Vec<String>,
+    /// Whether the contacts gave explicit SMS consent.
+    pub sms_permission_to_send: Option<SmsPermission>,
+    /// Wait until every import is completed, failed, cancelled or timed out.
+    #[serde(default)]
+    pub wait: bool,
+    /// With `wait`, how long to keep polling each import, in seconds (default 600, at most 3600).
+    #[schemars(range(min = 0, max = 3600))]
+    pub timeout_secs: Option<u64>,
+}
+
+/// What `bulk.import_contacts` started.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImportContactsOutput {
+    /// The id of every import activity created, in the order of the contacts they carry.
+    pub activity_ids: Vec<String>,
+    /// Every import activity: as created, or in its final state when `wait` was asked for.
+    pub activities: Vec<Activity>,
+    /// How many contacts were sent.
+    pub contacts: u64,
+}
+
+/// The envelope of one import request, without its contacts.
+#[derive(Serialize)]
+struct ImportBody<'a> {
+    import_data: Vec<Value>,
+    list_ids: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sms_permission_to_send: Option<SmsPermission>,
+}
+
+impl ImportBody<'_> {
+    /// The body as a JSON value, the contacts moved into it rather than copied: an import carries
+    /// up to 40,000 of them.
+    fn into_json(self) -> Result<Value> {
+        let Value::Object(mut body) = serde_json::to_value(ImportBody {
+            import_data: Vec::new(),
+            ..self
+        })
+        .map_err(|e| ConnectorError::InvalidInput {
+            message: format!("cannot encode the import as JSON: {e}"),
+        })?
+        else {
+            return Err(ConnectorError::InvalidInput {
+                message: "the import envelope is not a JSON object".into(),
+            });
+        };
+        // `import_data` first, as the API documents it (and as the serialized struct had it).
+        body.shift_remove("import_data");
+        let mut ordered = Map::with_capacity(body.len() + 1);
+        ordered.insert("import_data".to_owned(), Value::Array(self.import_data));
+        ordered.append(&mut body);
+        Ok(Value::Object(ordered))
+    }
+}
+
+/// Splits encoded contacts into batches of at most [`MAX_CONTACTS_PER_IMPORT`] contacts whose
+/// serialized body (the envelope's `envelope_len` bytes plus contacts and commas) stays below
+/// [`MAX_IMPORT_BODY_BYTES`].
+fn split_imports(contacts: Vec<Box<str>>, envelope_len: usize) -> Result<Vec<Vec<Box<str>>>> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<Box<str>> = Vec::new();
+    let mut size = envelope_len;
+    for (index, contact) in contacts.into_iter().enumerate() {
+        let len = contact.len();
+        if envelope_len + len >= MAX_IMPORT_BODY_BYTES {
+            return Err(ConnectorError::InvalidInput {
+                message: format!(
+                    "contacts[{index}] alone takes {len} bytes, too large for an import body \
+                     (under {MAX_IMPORT_BODY_BYTES} bytes)"
+                ),
+            });
+        }
+        let separator = usize::from(!batch.is_empty());
+        if batch.len() == MAX_CONTACTS_PER_IMPORT || size + separator + len >= MAX_IMPORT_BODY_BYTES
+        {
+            batches.push(std::mem::take(&mut batch));
+            size = envelope_len;
+        }
+        size += usize::from(!batch.is_empty()) + len;
+        batch.push(contact);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
+/// Imports or updates any number of contacts into lists, split into imports of at most 40,000
+/// contacts and 4 MB; returns every import activity, optionally once done.
+///
+/// `POST /activities/contacts_json_import`, as many times as the limits require.
+#[method(
+    id = "bulk.import_contacts",
+    name = "Import Contacts",
+    category = "Bulk Activities"
+)]
+pub fn import_contacts(
+    cx: &mut Context<'_>,
+    input: ImportContactsInput,
+) -> Result<ImportContactsOutput> {
+    if input.contacts.0.is_empty() {
+        return Err(ConnectorError::InvalidInput {
+            message: "`contacts` is empty: nothing to import".into(),
+        });
+    }
+    if input.list_ids.is_empty() || input.list_ids.len() > 50 {
+        return Err(ConnectorError::InvalidInput {
+            message: format!(
+                "`list_ids` needs 1 to 50 list ids, got {}",
+                input.list_ids.len()
+            ),
+        });
+    }
+    let budget = wait_budget(input.timeout_secs)?;
+    let ImportContactsInput {
+        contacts,
+        list_ids,
+        sms_permission_to_send,
+        wait,
+        ..
+    } = input;
+    let envelope = ImportBody {
+        import_data: Vec::new(),
+        list_ids: &list_ids,
+        sms_permission_to_send,
+    };
+    let envelope_len = encoded_len(&envelope)?;
+    let total = contacts.0.len() as u64;
+    let batches = split_imports(contacts.0, envelope_len)?;
+    let count = batches.len();
+    let mut activities: Vec<Activity> = Vec::with_capacity(count);
+    for (number, encoded) in batches.into_iter().enumerate() {
+        let size = encoded.len();
+        // Decoded one import at a time: only this import's contacts exist as JSON values.
+        let import_data = encoded
+            .into_iter()
+            .map(|contact| serde_json::from_str(&contact))
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(|e| ConnectorError::InvalidInput {
+                message: format!("cannot encode the import as JSON: {e}"),
+            })?;
+        let body = ImportBody {
+            import_data,
+            list_ids: &list_ids,
+            sms_permission_to_send,
+        };
+        let request =
+            HttpRequest::post("/activities/contacts_json_import").json_value(body.into_json()?);
+        let activity: Activity = match API.send(cx, request) {
+            Ok(response) => response.decode()?,
+            Err(error) => {
+                if !activities.is_empty() {
+                    let started: Vec<&str> =
+                        activities.iter().map(|a| a.activity_id.as_str()).collect();
+                    cx.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "bulk.import_contacts: import {} of {count} failed; imports \
+                                 already started: {}",
+                            number + 1,
+                            started.join(", ")
+                        ),
+                    );
+                }
+                return Err(error);
+            }
+        };
+        cx.log(
+            LogLevel::Info,
+            &format!(
+                "bulk.import_contacts: import {} of {count} ({size} contacts) is activity {}",
+                number + 1,
+                activity.activity_id
+            ),
+        );
+        activities.push(activity);
+    }
+    if wait {
+        activities = activities
+            .into_iter()
+            .map(|activity| {
+                let id = activity.activity_id.clone();
+                wait_until_final(cx, &id, Some(activity), budget)
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(ImportContactsOutput {
+        activity_ids: activities.iter().map(|a| a.activity_id.clone()).collect(),
+        activities,
+        contacts: total,
+    })
+}
+
+/// The length of a value serialized as compact JSON, as the host sends it.
+fn encoded_len<T: Serialize>(value: &T) -> Result<usize> {
+    serde_json::to_vec(value)
+        .map(|bytes| bytes.len())
+        .map_err(|e| ConnectorError::InvalidInput {
+            message: format!("cannot encode the import as JSON: {e}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contacts(count: usize, len: usize) -> Vec<Box<str>> {
+        (0..count)
+            .map(|_| "x".repeat(len).into_boxed_str())
+            .collect()
+    }
+
+    #[test]
+    fn contacts_are_checked_and_encoded_as_they_are_read() {
+        let input: ImportContactsInput = serde_json::from_value(serde_json::json!({
+            "contacts": [{"email": "ada@example.com", "custom_fields": {"shoe_size": "38"}}],
+            "list_ids": ["l1"]
+        }))
+        .expect("decodes");
+        assert_eq!(
+            &*input.contacts.0[0],
+            r#"{"email":"ada@example.com","cf:shoe_size":"38"}"#
+        );
+        let missing = serde_json::from_value::<ImportContactsInput>(serde_json::json!({
+            "contacts": [{"email": "ada@example.com"}, {"first_name": "Grace"}],
+            "list_ids": ["l1"]
+        }))
+        .expect_err("the second contact has no address");
+        assert!(
+            missing
+                .to_string()
+                .contains("contacts[1] needs an `email` or an `sms_number`"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn imports_split_by_count() {
+        let batches = split_imports(contacts(40_001, 10), 50).expect("splits");
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [40_000, 1]);
+    }
+
+    #[test]
+    fn imports_split_by_size_below_the_limit() {
+        // 1,000-byte contacts: 3,995 fit (50 + 3,995 * 1,001 - 1 = 3,998,044), the next does not.
+        let batches = split_imports(contacts(10_000, 1_000), 50).expect("splits");
+        for batch in &batches {
+            let size = 50 + batch.len() * 1_000 + batch.len() - 1;
+            assert!(size < MAX_IMPORT_BODY_BYTES, "{size}");
+        }
+        assert_eq!(batches[0].len(), 3_995);
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 10_000);
+    }
+
+    #[test]
+    fn a_contact_too_large_alone_is_refused() {
+        assert!(split_imports(contacts(1, MAX_IMPORT_BODY_BYTES), 50).is_err());
+    }
+}
