@@ -392,7 +392,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Serve(args) => {
-            serve::serve(&args, &state::path(state.as_deref(), false)?).map(|()| ExitCode::SUCCESS)
+            let state_file = state::path(state.as_deref(), args.sandbox())?;
+            serve::serve(&args, &state_file).map(|()| ExitCode::SUCCESS)
         }
         Command::Sandbox {
             connector,

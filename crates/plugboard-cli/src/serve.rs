@@ -6,11 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use constant_contact_sandbox::Sandbox;
+use plugboard_runner::{Endpoints, ExecutorConfig, Session};
 use plugboard_service::auth::{generate_key, hash_key};
 use plugboard_service::{Service, ServiceStore as _, SqliteServiceStore};
+use serde_json::{Map, json};
 
 /// Where the admin key may come from; it is hashed and stored, never logged.
 const ADMIN_KEY_VARIABLE: &str = "PLUGBOARD_ADMIN_KEY";
+
+/// The hosted OAuth callback's path, under `--public-url`.
+const CALLBACK_PATH: &str = "/connector/callback";
 
 /// The shortest admin key accepted from the environment, so a guessable one is refused.
 const MIN_ADMIN_KEY_CHARS: usize = 32;
@@ -26,24 +32,74 @@ pub struct ServeArgs {
     /// OAuth redirect URIs are built from it.
     #[arg(long, value_name = "URL")]
     public_url: String,
+    /// Serve against an in-process Constant Contact sandbox: its app is registered as the
+    /// connector's partner settings and every Constant Contact install goes to it. The state
+    /// is the sandbox's own (`sandbox.db` beside the default state file unless `--state`).
+    #[arg(long)]
+    sandbox: bool,
+    #[command(flatten)]
+    sandbox_options: crate::sandbox::SandboxOptions,
+    #[command(flatten)]
+    sources: crate::ConnectorSources,
+}
+
+impl ServeArgs {
+    /// Whether the service runs against the sandbox (which picks the state file).
+    pub fn sandbox(&self) -> bool {
+        self.sandbox
+    }
 }
 
 /// Runs the service until Ctrl-C. The service's own records go to `state.service.db` beside
-/// the state file.
+/// the state file (or beside the sandbox's state file with `--sandbox`).
 pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     let public_url = args.public_url.trim_end_matches('/').to_owned();
     if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
         bail!("--public-url must start with http:// or https://");
     }
-    let service_file = state_file.with_extension("service.db");
+    let (registry, problems) = crate::load(&args.sources);
+    if let Some(problem) = problems.first() {
+        bail!("{problem}");
+    }
+    let service_file = match crate::state::postgres_url(state_file) {
+        Some(_) => bail!(
+            "`plugboard serve` keeps its state in SQLite for now; PostgreSQL follows with the \
+             scale-out backend"
+        ),
+        None => state_file.with_extension("service.db"),
+    };
     let store = SqliteServiceStore::open(&service_file)
         .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let (runner_store, advice_file) = crate::state::open_store(state_file, runtime.handle())?;
+    let config = ExecutorConfig {
+        state_file: advice_file,
+        ..ExecutorConfig::default()
+    };
+    let runner = Session::new(registry, runner_store, config, runtime.handle().clone())
+        .context("cannot start the HTTP executor")?;
+    // Kept alive for as long as the service runs.
+    let sandbox = if args.sandbox {
+        Some(start_sandbox(&runner, &args.sandbox_options, &public_url)?)
+    } else {
+        None
+    };
+    let endpoints = sandbox
+        .iter()
+        .map(|sandbox| {
+            (
+                crate::sandbox::CONNECTOR.to_owned(),
+                sandbox_endpoints(sandbox),
+            )
+        })
+        .collect();
     runtime.block_on(async move {
         set_admin_key(&store).await?;
         let service = Arc::new(Service {
             store: Arc::new(store),
             public_url,
+            runner,
+            endpoints,
         });
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -58,6 +114,42 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             .await
             .context("the service stopped")
     })
+}
+
+/// Starts the in-process sandbox and registers its app, with the hosted callback as a redirect
+/// URI, as the connector's partner settings.
+fn start_sandbox(
+    runner: &Session,
+    options: &crate::sandbox::SandboxOptions,
+    public_url: &str,
+) -> anyhow::Result<Sandbox> {
+    let callback = format!("{public_url}{CALLBACK_PATH}");
+    let mut config = options.config(0);
+    config.redirect_uris.push(callback.clone());
+    let sandbox = Sandbox::spawn(config).context("cannot start the sandbox on 127.0.0.1")?;
+    let partner = Map::from_iter([
+        ("client_id".to_owned(), json!(sandbox.client_id())),
+        ("client_secret".to_owned(), json!(sandbox.client_secret())),
+        ("redirect_uri".to_owned(), json!(callback)),
+    ]);
+    runner
+        .block_on(
+            runner
+                .store()
+                .set_partner_settings(crate::sandbox::CONNECTOR, &partner),
+        )
+        .context("cannot store the sandbox's partner settings")?;
+    println!("sandbox: {}", sandbox.api_base_url());
+    Ok(sandbox)
+}
+
+/// Where connections installed against `sandbox` send their requests.
+fn sandbox_endpoints(sandbox: &Sandbox) -> Endpoints {
+    Endpoints {
+        base_url: sandbox.api_base_url(),
+        authorize_url: Some(sandbox.authorize_url()),
+        token_url: Some(sandbox.token_url()),
+    }
 }
 
 /// Takes the admin key from the environment, or generates one at first start and prints it once.

@@ -10,10 +10,12 @@ pub mod error;
 pub mod store;
 pub mod tenants;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use plugboard_runner::{Endpoints, Session};
 
 pub use error::ApiError;
 pub use store::{ServiceStore, SqliteServiceStore, StoreError};
@@ -27,6 +29,22 @@ pub struct Service {
     pub store: Arc<dyn ServiceStore>,
     /// The externally visible base URL (for redirect URIs), without a trailing slash.
     pub public_url: String,
+    /// The runner: connectors, the state store (partner settings, connections, tokens, limits,
+    /// journal) and the HTTP executor. Its calls block: handlers run them on
+    /// `tokio::task::spawn_blocking`, never on a runtime worker.
+    pub runner: Session,
+    /// Endpoint overrides per connector id, given to every connection installed for it (the
+    /// sandbox, under `plugboard serve --sandbox`); empty in production.
+    pub endpoints: BTreeMap<String, Endpoints>,
+}
+
+impl Service {
+    /// The name under which tenant `tenant`'s connection `name` is kept in the runner's store.
+    /// Tenant ids hold no `/`, so two tenants' names never meet, and a workflow run for a tenant
+    /// is given only names under its own prefix.
+    pub fn runner_connection_name(tenant: &str, name: &str) -> String {
+        format!("{tenant}/{name}")
+    }
 }
 
 /// The whole API, ready to be served.
