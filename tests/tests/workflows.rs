@@ -788,3 +788,98 @@ fn campaign_clicks_writes_every_click_of_a_sent_campaign() {
 
     sandbox.shutdown();
 }
+
+/// Item 5 of the Constant Contact issue: the export costs a handful of requests where paging
+/// costs one per 500 contacts, the plan shows both, and both get the same contacts.
+#[test]
+fn a_bulk_export_gets_every_contact_for_fewer_requests_and_the_plan_says_so() {
+    const CONTACTS: usize = 4_000;
+    let sandbox = start_sandbox(constant_contact_sandbox::SandboxConfig {
+        contacts: CONTACTS,
+        ..sandbox_config()
+    });
+    let ws = Workspace::new("bulk-export");
+    ws.install_connection(&sandbox, EXAMPLE_CONNECTION);
+
+    // The paged export's plan offers the bulk methods, with both costs.
+    let paged = path(&example("export-contacts.json"));
+    let plan = ws.run(&["run", &paged, "--dry-run", "--json"]);
+    assert!(plan.success(), "{plan:?}");
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("a JSON plan");
+    let step = &plan["steps"][0];
+    assert_eq!(
+        step["requests_note"],
+        "1 per page of 500 records: 400 for 200,000"
+    );
+    assert_eq!(
+        step["instead"]["methods"],
+        json!([
+            "bulk.export_contacts",
+            "bulk.wait_for_activity",
+            "bulk.download_export"
+        ])
+    );
+    assert_eq!(
+        step["instead"]["requests"],
+        json!({"kind": "at_least", "count": 3})
+    );
+    let text = ws.run(&["run", &paged, "--dry-run"]);
+    assert!(
+        text.stdout.contains(
+            "fewer requests for many records: bulk.export_contacts → bulk.wait_for_activity → \
+             bulk.download_export: at least 3 (2 requests + 1 per status check while the job \
+             runs, whatever the number of records)"
+        ),
+        "{text:?}"
+    );
+    assert_eq!(sandbox.stats().requests, 0, "plans send nothing");
+
+    // Both ways, against the same account.
+    let paged_file = ws.file("paged.jsonl");
+    run_installed(
+        &ws,
+        &example("export-contacts.json"),
+        &[format!("file={paged_file}")],
+    )
+    .finished();
+    let paging_requests = sandbox.stats().requests;
+    let bulk_file = ws.file("bulk.jsonl");
+    let done = run_installed(
+        &ws,
+        &example("export-contacts-bulk.json"),
+        &[format!("file={bulk_file}")],
+    )
+    .finished();
+    let bulk_requests = sandbox.stats().requests - paging_requests;
+    assert_eq!(done["outputs"]["state"], "completed", "{done}");
+    assert_eq!(done["outputs"]["contacts"], CONTACTS, "{done}");
+
+    let ids = |rows: Vec<Value>| -> std::collections::BTreeSet<(String, String)> {
+        rows.iter()
+            .map(|row| {
+                let text = |field: &str| row[field].as_str().unwrap_or_default().to_owned();
+                let email = match &row["email_address"] {
+                    Value::Object(address) => {
+                        address["address"].as_str().unwrap_or_default().to_owned()
+                    }
+                    other => other.as_str().unwrap_or_default().to_owned(),
+                };
+                (text("contact_id"), email)
+            })
+            .collect()
+    };
+    let paged_contacts = ids(jsonl(&paged_file));
+    assert_eq!(paged_contacts.len(), CONTACTS);
+    assert_eq!(
+        ids(jsonl(&bulk_file)),
+        paged_contacts,
+        "the same contacts, by id and address"
+    );
+    // Paging: one request per 500 contacts. The export: create, at least one status check,
+    // download — however many contacts there are.
+    assert_eq!(paging_requests, CONTACTS.div_ceil(500) as u64);
+    assert!(
+        (3..paging_requests).contains(&bulk_requests),
+        "the export took {bulk_requests} requests, paging {paging_requests}"
+    );
+}

@@ -60,10 +60,10 @@ pub use error::{ApiErrorDetail, ConnectorError, Result};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
 pub use manifest::{
-    BaseUrlError, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
+    BaseUrlError, Cost, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
     PollCursor,
 };
-pub use method::{Context, Method, MethodInfo, MethodSet, NoRecords, PollCursorInfo};
+pub use method::{Context, CostInfo, Method, MethodInfo, MethodSet, NoRecords, PollCursorInfo};
 pub use plugboard_macros::{input, method, output};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 pub use unnamed::Unnamed;

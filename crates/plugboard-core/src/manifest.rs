@@ -111,6 +111,40 @@ pub struct MethodDescriptor {
     /// next one. The host stores the cursor between runs by these names; it never guesses them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_cursor: Option<PollCursor>,
+    /// What one call costs in requests, where the method can say: lets a plan (`--dry-run`)
+    /// count a stream's pages and show a cheaper way to the same records.
+    #[serde(default, skip_serializing_if = "Cost::is_unstated")]
+    pub cost: Cost,
+}
+
+/// A method's request cost, as far as it can be stated without running it.
+///
+/// Unstated, a call costs one request and a stream one per page of unknown size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Cost {
+    /// A paged stream: the records each page holds (the page size the method asks for), so a
+    /// stream of `n` records costs `ceil(n / records_per_page)` requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_per_page: Option<u32>,
+    /// The requests of one call whatever its input and data (e.g. 1 for a download that
+    /// streams the rows of one response).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    /// The call waits for a job by polling it: one request per status check, as many as the
+    /// job's duration needs (each method bounds them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub polls: bool,
+    /// Methods of the same connector that, called in this order, get the same records in a
+    /// fixed number of requests whatever their number (a bulk export instead of paging).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instead: Vec<String>,
+}
+
+impl Cost {
+    /// Whether the method states nothing about its cost.
+    pub fn is_unstated(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// Where a poll trigger's cursor goes in and comes out, by top-level field name.
@@ -149,6 +183,21 @@ impl MethodDescriptor {
             ));
         }
         None
+    }
+
+    /// Why the declared cost cannot be right: an alternative method the connector does not
+    /// have. Checked when a connector is registered, with [`Self::poll_cursor_problem`].
+    pub fn cost_problem(&self, methods: &[MethodDescriptor]) -> Option<String> {
+        let missing = self
+            .cost
+            .instead
+            .iter()
+            .find(|id| !methods.iter().any(|m| &&m.id == id))?;
+        Some(format!(
+            "method `{}` names `{missing}` as a cheaper way to its records, and the connector \
+             has no such method",
+            self.id
+        ))
     }
 }
 

@@ -78,7 +78,7 @@ use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::manifest::{
-    EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape, PollCursor,
+    Cost, EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape, PollCursor,
 };
 
 /// The static facts about a method; the schemas come from its types.
@@ -105,6 +105,29 @@ pub struct PollCursorInfo {
     pub input: &'static str,
     /// The output field holding the cursor for the next poll.
     pub output: &'static str,
+}
+
+/// A method's request cost as it declares it (see [`Method::COST`] and [`crate::Cost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostInfo {
+    /// Records per page of a paged stream.
+    pub records_per_page: Option<u32>,
+    /// Requests of one call whatever its input and data.
+    pub requests: Option<u32>,
+    /// The call polls a job until it finishes.
+    pub polls: bool,
+    /// Methods that get the same records in a fixed number of requests, in calling order.
+    pub instead: &'static [&'static str],
+}
+
+impl CostInfo {
+    /// Nothing stated: one request per call, one per page of a stream.
+    pub const UNSTATED: Self = Self {
+        records_per_page: None,
+        requests: None,
+        polls: false,
+        instead: &[],
+    };
 }
 
 /// The record type of methods that return one value and stream nothing.
@@ -164,6 +187,10 @@ pub trait Method: Send + Sync + 'static {
     /// For a poll trigger, where its cursor goes in and comes out (it becomes the descriptor's
     /// `poll_cursor`); the host keeps the cursor between runs only for a method declaring it.
     const POLL_CURSOR: Option<PollCursorInfo> = None;
+
+    /// What a call costs in requests, where the method can say (it becomes the descriptor's
+    /// `cost`, which `--dry-run` plans with).
+    const COST: CostInfo = CostInfo::UNSTATED;
 
     /// Runs the method: builds requests, sends them through the context, shapes the output.
     fn call(
@@ -480,6 +507,12 @@ pub fn describe<M: Method>() -> MethodDescriptor {
             input: cursor.input.to_owned(),
             output: cursor.output.to_owned(),
         }),
+        cost: Cost {
+            records_per_page: M::COST.records_per_page,
+            requests: M::COST.requests,
+            polls: M::COST.polls,
+            instead: M::COST.instead.iter().map(|id| (*id).to_owned()).collect(),
+        },
     }
 }
 
@@ -529,7 +562,8 @@ mod tests {
         id = "numbers.stream",
         name = "Stream Numbers",
         category = "Numbers",
-        poll(cursor = "times", next = "never")
+        poll(cursor = "times", next = "never"),
+        cost(per_page = 2 * 50, instead = ["numbers.create", "numbers.export"])
     )]
     fn stream(cx: &mut Context<'_, u64>, input: Times) -> Result<u64, ConnectorError> {
         for n in 0..input.times {
@@ -577,6 +611,32 @@ mod tests {
         assert!(creating.finds_effect);
         assert_eq!(creating.name, "Create Number");
         assert_eq!(creating.category, "Numbers");
+    }
+
+    #[test]
+    fn a_declared_cost_reaches_the_descriptor_and_a_missing_alternative_is_found() {
+        let methods = MethodSet::new().method::<stream>().method::<create>();
+        let all: Vec<MethodDescriptor> = ["numbers.stream", "numbers.create"]
+            .iter()
+            .filter_map(|id| methods.descriptor(id).cloned())
+            .collect();
+        let streaming = &all[0];
+        assert_eq!(
+            streaming.cost,
+            Cost {
+                records_per_page: Some(100),
+                requests: None,
+                polls: false,
+                instead: vec!["numbers.create".into(), "numbers.export".into()],
+            }
+        );
+        let problem = streaming.cost_problem(&all).expect("a problem");
+        assert!(problem.contains("`numbers.export`"), "{problem}");
+        // A method that states nothing has an unstated cost, left out of its manifest.
+        assert!(all[1].cost.is_unstated());
+        assert_eq!(all[1].cost_problem(&all), None);
+        let manifest = serde_json::to_value(&all[1]).expect("serializable");
+        assert!(manifest.get("cost").is_none(), "{manifest}");
     }
 
     #[test]

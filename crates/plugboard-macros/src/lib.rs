@@ -48,6 +48,74 @@ struct Options {
     /// `poll(cursor = "..", next = "..")`: the input and output fields of the cursor.
     poll_cursor: Option<(LitStr, LitStr)>,
     find_effect: Option<Path>,
+    /// `cost(per_page = N, requests = N, polls, instead = ["..", ..])`.
+    cost: Option<CostOptions>,
+}
+
+/// What `cost(...)` says; see `plugboard_core::Cost`.
+#[derive(Default)]
+struct CostOptions {
+    per_page: Option<Expr>,
+    requests: Option<Expr>,
+    polls: bool,
+    instead: Vec<LitStr>,
+}
+
+impl CostOptions {
+    fn parse(&mut self, inner: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+        let which = inner
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match which.as_str() {
+            "per_page" => self.per_page = Some(inner.value()?.parse()?),
+            "requests" => self.requests = Some(inner.value()?.parse()?),
+            "polls" => self.polls = true,
+            "instead" => {
+                let list: syn::ExprArray = inner.value()?.parse()?;
+                for element in list.elems {
+                    match element {
+                        Expr::Lit(syn::ExprLit {
+                            lit: Lit::Str(id), ..
+                        }) => self.instead.push(id),
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "`instead` lists method ids as strings",
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(inner.error(
+                    "unknown `cost` argument; expected `per_page = N`, `requests = N`, `polls` \
+                     or `instead = [\"<method id>\", ..]`",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn tokens(&self) -> TokenStream2 {
+        let option = |value: &Option<Expr>| match value {
+            Some(n) => quote!(::core::option::Option::Some(#n)),
+            None => quote!(::core::option::Option::None),
+        };
+        let per_page = option(&self.per_page);
+        let requests = option(&self.requests);
+        let polls = self.polls;
+        let instead = &self.instead;
+        quote! {
+            const COST: ::plugboard_core::CostInfo = ::plugboard_core::CostInfo {
+                records_per_page: #per_page,
+                requests: #requests,
+                polls: #polls,
+                instead: &[#(#instead),*],
+            };
+        }
+    }
 }
 
 impl Options {
@@ -96,11 +164,15 @@ impl Options {
                 }
             }
             "find_effect" => self.find_effect = Some(meta.value()?.parse()?),
+            "cost" => {
+                let cost = self.cost.get_or_insert_with(CostOptions::default);
+                meta.parse_nested_meta(|inner| cost.parse(inner))?;
+            }
             _ => {
                 return Err(meta.error(
                     "unknown `#[method]` argument; expected `id = \"..\"`, `name = \"..\"`, \
-                     `category = ..`, `idempotent`, `poll(cursor = \"..\", next = \"..\")`, `poll_trigger` \
-                     or `find_effect = path`",
+                     `category = ..`, `idempotent`, `poll(cursor = \"..\", next = \"..\")`, `poll_trigger`, \
+                     `find_effect = path` or `cost(..)`",
                 ));
             }
         }
@@ -169,6 +241,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 });
         }
     });
+    let cost = options.cost.as_ref().map(CostOptions::tokens);
     let find_effect = options.find_effect.map(|path| {
         quote! {
             const FINDS_EFFECT: bool = true;
@@ -221,6 +294,8 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
             #find_effect
 
             #poll_cursor
+
+            #cost
         }
     })
 }

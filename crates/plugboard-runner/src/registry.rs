@@ -83,12 +83,10 @@ impl Registry {
             ConnectorSource::Plugin(path) => path.clone(),
             ConnectorSource::BuiltIn => PathBuf::from("(built in)"),
         };
-        if let Some(problem) = connector
-            .manifest()
-            .methods
-            .iter()
-            .find_map(|m| m.poll_cursor_problem())
-        {
+        if let Some(problem) = connector.manifest().methods.iter().find_map(|m| {
+            m.poll_cursor_problem()
+                .or_else(|| m.cost_problem(&connector.manifest().methods))
+        }) {
             return Err(LoadError::InvalidMethod {
                 path: path(),
                 id,

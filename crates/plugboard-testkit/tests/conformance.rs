@@ -49,6 +49,7 @@ fn descriptor(id: &str, output_schema: Schema, record_schema: Option<Schema>) ->
         record_schema,
         finds_effect: false,
         poll_cursor: None,
+        cost: Default::default(),
     }
 }
 

@@ -9,12 +9,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use minijinja::value::Value as MjValue;
-use plugboard_core::HttpRequest;
+use plugboard_core::{Cost, HttpRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::{Mapping, Scope, StepsView, environment, loop_value};
-use crate::validate::{Action, CompiledStep, Problem, Source, ValidWorkflow};
+use crate::validate::{Action, CallCost, CompiledStep, Problem, Source, ValidWorkflow};
 
 /// Lets the planner show the first request a call would make, without sending it.
 pub trait PlanProbe {
@@ -37,7 +37,7 @@ impl PlanProbe for NoProbe {
 ///
 /// What a minimum leaves out, or what an unknown count depends on, is said in words next to it
 /// ([`PlannedStep::requests_note`], [`Plan::requests_notes`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "count", rename_all = "snake_case")]
 pub enum RequestCount {
     /// Exactly this many (retries aside).
@@ -126,6 +126,87 @@ pub struct PlannedStep {
     /// What the count depends on or leaves out, in words, e.g. "1 per batch of 500 records of
     /// `rows`" for a loop over a stream, or "1 per page of results" for a streaming method.
     pub requests_note: Option<String>,
+    /// Whether the call waits for a job by polling it (its count is a minimum).
+    pub polls: bool,
+    /// Calls that would get this step's records in a fixed number of requests, for a stream
+    /// that pages through them (a bulk export instead of reading page after page).
+    pub instead: Option<Alternative>,
+}
+
+/// A cheaper way to a step's records, from the method's declared cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alternative {
+    /// The methods, in calling order.
+    pub methods: Vec<String>,
+    /// Their requests together, whatever the number of records.
+    pub requests: RequestCount,
+    /// What the count leaves out, in words.
+    pub requests_note: Option<String>,
+}
+
+/// Pages of the worked example in a paged stream's note ("400 for 200,000"): a size where the
+/// choice between paging and a bulk export matters against a daily quota.
+const EXAMPLE_PAGES: u64 = 400;
+
+/// The requests of one call, from the method's declared cost: an exact count when it states
+/// one, else 1 (at least 1 for a stream or a poll), with what the rest depends on.
+fn call_cost(cost: &Cost, streams: bool) -> (RequestCount, Option<String>) {
+    if let Some(n) = cost.requests {
+        return (RequestCount::Exact(u64::from(n)), None);
+    }
+    if cost.polls {
+        return (
+            RequestCount::AtLeast(1),
+            Some("1 per status check until the job ends".to_owned()),
+        );
+    }
+    if !streams {
+        return (RequestCount::Exact(1), None);
+    }
+    let note = match cost.records_per_page {
+        Some(size) => {
+            let size = u64::from(size);
+            format!(
+                "1 per page of {}: {} for {}",
+                counted(size, "record"),
+                thousands(EXAMPLE_PAGES),
+                thousands(EXAMPLE_PAGES * size)
+            )
+        }
+        None => "1 per page of results".to_owned(),
+    };
+    (RequestCount::AtLeast(1), Some(note))
+}
+
+/// The cheaper way a call's descriptor names, with its cost.
+fn alternative(cost: &CallCost) -> Option<Alternative> {
+    if cost.instead.is_empty() {
+        return None;
+    }
+    let mut requests = RequestCount::Exact(0);
+    let mut fixed = 0;
+    let mut polls = false;
+    for (_, own, streams) in &cost.instead {
+        let (count, _) = call_cost(own, *streams);
+        requests = requests.add(&count);
+        match count {
+            _ if own.polls => polls = true,
+            RequestCount::Exact(n) | RequestCount::AtLeast(n) => fixed += n,
+            RequestCount::Unknown => {}
+        }
+    }
+    Some(Alternative {
+        methods: cost.instead.iter().map(|(id, ..)| id.clone()).collect(),
+        requests,
+        requests_note: Some(if polls {
+            format!(
+                "{} + 1 per status check while the job runs, whatever the number of records",
+                counted(fixed, "request")
+            )
+        } else {
+            "whatever the number of records".to_owned()
+        }),
+    })
 }
 
 /// What a run would do, step by step (`plugboard run --dry-run`).
@@ -179,6 +260,9 @@ fn total_notes(steps: &[PlannedStep]) -> Vec<String> {
     for step in steps.iter().filter(|s| s.connection.is_some()) {
         match (&step.requests, &step.requests_note) {
             (RequestCount::Unknown, Some(note)) => {
+                notes.push(format!("plus {note} (step `{}`)", step.id));
+            }
+            (RequestCount::AtLeast(_), Some(note)) if step.polls => {
                 notes.push(format!("plus {note} (step `{}`)", step.id));
             }
             (RequestCount::AtLeast(_), _) => paged.push(format!("`{}`", step.id)),
@@ -313,6 +397,8 @@ fn plan_step(
         first_request: None,
         requests: RequestCount::Exact(0),
         requests_note: None,
+        polls: false,
+        instead: None,
     };
     let for_each_source = source
         .and_then(|s| s.for_each.as_ref())
@@ -352,16 +438,15 @@ fn plan_step(
             method,
             streams,
             input,
+            cost,
             ..
         } => {
             planned.connection = Some(connection.clone());
             planned.connector = Some(connector.clone());
             planned.method = Some(method.clone());
-            let per_call = if *streams {
-                RequestCount::AtLeast(1)
-            } else {
-                RequestCount::Exact(1)
-            };
+            let (per_call, per_call_note) = call_cost(&cost.own, *streams);
+            planned.polls = cost.own.polls;
+            planned.instead = alternative(cost);
             if step.for_each.is_some() {
                 planned.input = Some(Planned::RunTime);
                 if let Some(items) = known_items.as_ref().filter(|items| !items.is_empty()) {
@@ -372,10 +457,10 @@ fn plan_step(
                     }
                     planned.input = Some(input);
                 }
-                let paged = if *streams {
-                    ", more when a call's results take several pages"
-                } else {
-                    ""
+                let paged = match (per_call, cost.own.polls) {
+                    (RequestCount::Exact(_), _) => "",
+                    (_, true) => ", more while a job runs",
+                    _ => ", more when a call's results take several pages",
                 };
                 let (unit, of) = match step.for_each.as_ref() {
                     Some(Source::Stream(j)) => ("record", format!("`{}`", workflow.steps[*j].id)),
@@ -397,8 +482,9 @@ fn plan_step(
                             None => n,
                         };
                         let count = match per_call {
-                            RequestCount::Exact(_) => RequestCount::Exact(calls),
-                            _ => RequestCount::AtLeast(calls),
+                            RequestCount::Exact(each) => RequestCount::Exact(calls * each),
+                            RequestCount::AtLeast(each) => RequestCount::AtLeast(calls * each),
+                            RequestCount::Unknown => RequestCount::Unknown,
                         };
                         let note = match (streamed_records, step.batch) {
                             (Some(_), Some(b)) => Some(format!(
@@ -406,7 +492,7 @@ fn plan_step(
                                 counted(n, unit)
                             )),
                             (Some(_), None) => Some(format!("{} of {of}{paged}", counted(n, unit))),
-                            (None, _) if *streams => Some(format!("1 per call{paged}")),
+                            (None, _) if !paged.is_empty() => Some(format!("1 per call{paged}")),
                             (None, _) => None,
                         };
                         (count, note)
@@ -420,9 +506,7 @@ fn plan_step(
                 }
                 planned.input = Some(input);
                 planned.requests = per_call;
-                if *streams {
-                    planned.requests_note = Some("1 per page of results".to_owned());
-                }
+                planned.requests_note = per_call_note;
             }
         }
         Action::Read { path, .. } => {
@@ -543,6 +627,18 @@ impl fmt::Display for Plan {
                         writeln!(f, "       requests: {count} ({note}){condition}")?;
                     }
                     (count, None) => writeln!(f, "       requests: {count}{condition}")?,
+                }
+            }
+            if let Some(instead) = &step.instead {
+                write!(
+                    f,
+                    "       fewer requests for many records: {}: {}",
+                    instead.methods.join(" → "),
+                    instead.requests
+                )?;
+                match &instead.requests_note {
+                    Some(note) => writeln!(f, " ({note})")?,
+                    None => writeln!(f)?,
                 }
             }
         }

@@ -211,7 +211,8 @@ pub struct WaitForActivityInput {
     id = "bulk.wait_for_activity",
     name = "Wait for Bulk Activity",
     category = "Bulk Activities",
-    idempotent
+    idempotent,
+    cost(polls)
 )]
 pub fn wait_for_activity(cx: &mut Context<'_>, input: WaitForActivityInput) -> Result<Activity> {
     let budget = wait_budget(input.timeout_secs)?;

@@ -69,7 +69,12 @@ pub struct ContactList {
 }
 
 /// Streams every contact list, following the API's pages.
-#[method(id = "contact_lists.list", name = "List Contact Lists", idempotent)]
+#[method(
+    id = "contact_lists.list",
+    name = "List Contact Lists",
+    idempotent,
+    cost(per_page = PAGE_SIZE)
+)]
 pub fn list(cx: &mut Context<'_, ContactList>, input: ListInput) -> Result<Streamed> {
     let first = HttpRequest::get("/contact_lists").query("limit", PAGE_SIZE);
     API.stream(cx, first.query_from(&input)?, "lists")

@@ -97,7 +97,12 @@ pub struct CustomField {
 pub struct ListInput {}
 
 /// Streams every custom field of the account, following the API's pages.
-#[method(id = "custom_fields.list", name = "List Custom Fields", idempotent)]
+#[method(
+    id = "custom_fields.list",
+    name = "List Custom Fields",
+    idempotent,
+    cost(per_page = PAGE_SIZE)
+)]
 pub fn list(cx: &mut Context<'_, CustomField>, _input: ListInput) -> Result<Streamed> {
     let first = HttpRequest::get("/contact_custom_fields").query("limit", PAGE_SIZE);
     API.stream(cx, first, "custom_fields")

@@ -53,7 +53,8 @@ pub struct ListInput {
     id = "emails.list",
     name = "List Email Campaigns",
     category = "Email Campaigns",
-    idempotent
+    idempotent,
+    cost(per_page = PAGE_SIZE)
 )]
 pub fn list(cx: &mut Context<'_, EmailCampaignSummary>, input: ListInput) -> Result<Streamed> {
     let first = HttpRequest::get("/emails")

@@ -44,7 +44,12 @@ pub struct ListInput {
 }
 
 /// Streams every segment, following the API's pages.
-#[method(id = "segments.list", name = "List Segments", idempotent)]
+#[method(
+    id = "segments.list",
+    name = "List Segments",
+    idempotent,
+    cost(per_page = PAGE_SIZE)
+)]
 pub fn list(cx: &mut Context<'_, Segment>, input: ListInput) -> Result<Streamed> {
     let first = HttpRequest::get("/segments").query("limit", PAGE_SIZE);
     API.stream(cx, first.query_from(&input)?, "segments")

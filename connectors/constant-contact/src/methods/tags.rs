@@ -39,7 +39,12 @@ pub struct ListInput {
 }
 
 /// Streams every tag, following the API's pages.
-#[method(id = "tags.list", name = "List Tags", idempotent)]
+#[method(
+    id = "tags.list",
+    name = "List Tags",
+    idempotent,
+    cost(per_page = PAGE_SIZE)
+)]
 pub fn list(cx: &mut Context<'_, Tag>, input: ListInput) -> Result<Streamed> {
     let first = HttpRequest::get("/contact_tags").query("limit", PAGE_SIZE);
     API.stream(cx, first.query_from(&input)?, "tags")

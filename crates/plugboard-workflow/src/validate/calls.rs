@@ -12,7 +12,7 @@ use crate::expr::Mapping;
 use crate::input_check::InputSchema;
 use crate::locate::escape_token;
 
-use super::{Action, Checker, Source, describe_schema_error, masked};
+use super::{Action, CallCost, Checker, Source, describe_schema_error, masked};
 
 impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
     pub(super) fn resolve_call(
@@ -28,6 +28,7 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             connector: String::new(),
             method: String::new(),
             streams: false,
+            cost: Box::default(),
             effects: Effects::Repeatable,
             input,
             input_schema: None,
@@ -97,6 +98,16 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             connector: manifest.id.clone(),
             method: method.id.clone(),
             streams: method.output == OutputShape::Records,
+            cost: Box::new(CallCost {
+                own: method.cost.clone(),
+                instead: (method.cost.instead.iter())
+                    .filter_map(|id| manifest.method(id))
+                    .map(|m| {
+                        let streams = m.output == OutputShape::Records;
+                        (m.id.clone(), m.cost.clone(), streams)
+                    })
+                    .collect(),
+            }),
             effects: if method.idempotent {
                 Effects::Repeatable
             } else {

@@ -194,6 +194,16 @@ fn records_pointer(step: &str, records_to: &RecordsTo) -> String {
     }
 }
 
+/// A called method's declared request cost, with its cheaper alternative resolved.
+#[derive(Debug, Default)]
+pub(crate) struct CallCost {
+    /// The method's own.
+    pub own: plugboard_core::Cost,
+    /// The methods its descriptor names under `instead`, in calling order, with their costs
+    /// and whether each streams.
+    pub instead: Vec<(String, plugboard_core::Cost, bool)>,
+}
+
 /// What a step does.
 #[derive(Debug)]
 pub(crate) enum Action {
@@ -203,6 +213,9 @@ pub(crate) enum Action {
         connector: String,
         method: String,
         streams: bool,
+        /// What a call costs in requests, from the method's descriptor, and the calls that
+        /// would get its records for fewer (for plans).
+        cost: Box<CallCost>,
         /// Whether a repeat is harmless, from the method's descriptor.
         effects: Effects,
         input: Mapping,

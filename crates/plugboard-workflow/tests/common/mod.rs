@@ -26,6 +26,7 @@ fn method(id: &str, output: OutputShape, input: Value) -> MethodDescriptor {
         record_schema: None,
         finds_effect: false,
         poll_cursor: None,
+        cost: Default::default(),
     }
 }
 

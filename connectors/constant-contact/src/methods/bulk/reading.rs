@@ -34,18 +34,22 @@ pub struct ListActivitiesInput {
     pub state: Option<ActivityState>,
 }
 
+/// Activities per page of `bulk.list_activities`: the most the API serves.
+const ACTIVITIES_PAGE_SIZE: u32 = 500;
+
 /// Streams the account's recent bulk activities, newest first.
 #[method(
     id = "bulk.list_activities",
     name = "List Bulk Activities",
     category = "Bulk Activities",
-    idempotent
+    idempotent,
+    cost(per_page = ACTIVITIES_PAGE_SIZE)
 )]
 pub fn list_activities(
     cx: &mut Context<'_, Activity>,
     input: ListActivitiesInput,
 ) -> Result<Streamed> {
-    let first = HttpRequest::get("/activities").query("limit", 500);
+    let first = HttpRequest::get("/activities").query("limit", ACTIVITIES_PAGE_SIZE);
     API.stream(cx, first.query_from(&input)?, "activities")
 }
 
@@ -119,7 +123,8 @@ pub struct DownloadInput {
     id = "bulk.download_export",
     name = "Download Contact Export",
     category = "Bulk Activities",
-    idempotent
+    idempotent,
+    cost(requests = 1)
 )]
 pub fn download_export(
     cx: &mut Context<'_, Map<String, Value>>,

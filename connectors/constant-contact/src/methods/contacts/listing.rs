@@ -217,7 +217,15 @@ fn newest_update(contacts: &[Contact]) -> Option<(Timestamp, &str)> {
 
 /// Streams every contact matching the filters (status, email, lists, tags, dates) or the members
 /// of one segment (alone: the API takes no other filter with it), following the API's pages.
-#[method(id = "contacts.list", name = "List Contacts", idempotent)]
+#[method(
+    id = "contacts.list",
+    name = "List Contacts",
+    idempotent,
+    cost(
+        per_page = PAGE_SIZE,
+        instead = ["bulk.export_contacts", "bulk.wait_for_activity", "bulk.download_export"]
+    )
+)]
 pub fn list(
     cx: &mut Context<'_, Contact>,
     input: ListContactsInput,
@@ -287,7 +295,8 @@ pub struct PollUpdatedOutput {
     id = "contacts.poll_updated",
     name = "New or Updated Contacts",
     poll(cursor = "cursor", next = "next_cursor"),
-    idempotent
+    idempotent,
+    cost(per_page = PAGE_SIZE)
 )]
 pub fn poll_updated(
     cx: &mut Context<'_, Contact>,
