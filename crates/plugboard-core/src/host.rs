@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectorError;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, StreamedResponse};
 
 /// Severity of a connector's log message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,6 +89,16 @@ pub trait Host {
     /// what is safe to retry. Error statuses come back as responses; `Err` means no response.
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError>;
 
+    /// Like [`Host::send`], with the body read as it arrives, as bytes: for downloads too large
+    /// to hold (a contact export's CSV file). Limits, auth, refresh and retries apply until the
+    /// answer's head arrives; an error status's body is read whole, as by `send`.
+    ///
+    /// The default reads the whole body through `send`, so a host that cannot stream (a test
+    /// host, the plugin boundary) still serves every connector.
+    fn send_streamed(&self, request: HttpRequest) -> Result<StreamedResponse<'_>, ConnectorError> {
+        self.send(request).map(StreamedResponse::whole)
+    }
+
     /// Hands one record of a streamed output to the host. An `Err` (e.g. cancellation) tells the
     /// connector to stop producing records.
     fn emit(&self, record: serde_json::Value) -> Result<(), ConnectorError>;
@@ -109,6 +119,9 @@ pub trait Host {
 impl<H: Host + ?Sized> Host for &H {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
         (**self).send(request)
+    }
+    fn send_streamed(&self, request: HttpRequest) -> Result<StreamedResponse<'_>, ConnectorError> {
+        (**self).send_streamed(request)
     }
     fn emit(&self, record: serde_json::Value) -> Result<(), ConnectorError> {
         (**self).emit(record)

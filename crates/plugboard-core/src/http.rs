@@ -4,6 +4,9 @@
 //! I/O). The messages are plain data, serializable as JSON, so they cross the plugin boundary as
 //! they are and can be snapshotted in tests.
 
+use std::fmt;
+use std::io::Read;
+
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -376,9 +379,107 @@ impl HttpResponse {
     }
 }
 
+/// The most of a streamed response's body [`StreamedResponse::read_whole`] keeps: enough for any
+/// error document, and a bound on what a misbehaving server can make the connector hold.
+pub const MAX_READ_WHOLE_BYTES: usize = 1024 * 1024;
+
+/// A response whose body is read as it arrives, as bytes: a download of any size (a CSV export,
+/// a file) in bounded memory, and without the lossy text decoding of [`HttpResponse::body`].
+///
+/// A host that cannot stream (a plugin host, a test host) hands the whole body over at once
+/// through the same interface (see [`crate::Host::send_streamed`]).
+pub struct StreamedResponse<'a> {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body, read on demand; reading it may wait for the network. An error reading it
+    /// carries a [`ConnectorError`] (see [`body_error`]).
+    pub body: Box<dyn Read + 'a>,
+}
+
+impl fmt::Debug for StreamedResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamedResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StreamedResponse<'a> {
+    /// A whole response served as a stream (for hosts that cannot stream).
+    pub fn whole(response: HttpResponse) -> Self {
+        Self {
+            status: response.status,
+            headers: response.headers,
+            body: Box::new(std::io::Cursor::new(response.body.into_bytes())),
+        }
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Reads the body (at most [`MAX_READ_WHOLE_BYTES`]; the rest is left unread) into an
+    /// [`HttpResponse`]: for an error answer, whose document the connector maps as usual.
+    pub fn read_whole(self) -> Result<HttpResponse, ConnectorError> {
+        let mut bytes = Vec::new();
+        self.body
+            .take(MAX_READ_WHOLE_BYTES as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| body_error(&e))?;
+        Ok(HttpResponse {
+            status: self.status,
+            headers: self.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+}
+
+/// The [`ConnectorError`] an error from reading a streamed body stands for: the host's own when
+/// it put one there (cancellation, a lost connection), else a transport error.
+pub fn body_error(error: &std::io::Error) -> ConnectorError {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ConnectorError>())
+        .cloned()
+        .unwrap_or_else(|| ConnectorError::Transport {
+            message: format!("the response body could not be read: {error}"),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_response_streams_and_an_error_document_reads_back_bounded() {
+        let mut streamed =
+            StreamedResponse::whole(HttpResponse::json(200, &serde_json::json!([1])));
+        let mut text = String::new();
+        streamed.body.read_to_string(&mut text).expect("readable");
+        assert_eq!(text, "[1]");
+
+        let huge = "x".repeat(MAX_READ_WHOLE_BYTES + 10);
+        let failed = StreamedResponse::whole(HttpResponse {
+            status: 500,
+            headers: Vec::new(),
+            body: huge,
+        });
+        assert!(!failed.is_success());
+        let read = failed.read_whole().expect("readable");
+        assert_eq!(read.body.len(), MAX_READ_WHOLE_BYTES);
+
+        let cancelled = std::io::Error::other(ConnectorError::Cancelled);
+        assert_eq!(body_error(&cancelled), ConnectorError::Cancelled);
+        let other = body_error(&std::io::Error::other("reset"));
+        assert!(
+            matches!(other, ConnectorError::Transport { .. }),
+            "{other:?}"
+        );
+    }
 
     #[test]
     fn builders_follow_http_idempotency_by_default() {

@@ -58,7 +58,10 @@ pub use connector::{
 };
 pub use error::{ApiErrorDetail, ConnectorError, Result};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
-pub use http::{HttpMethod, HttpRequest, HttpResponse, RequestAuth, RequestBody};
+pub use http::{
+    HttpMethod, HttpRequest, HttpResponse, MAX_READ_WHOLE_BYTES, RequestAuth, RequestBody,
+    StreamedResponse, body_error,
+};
 pub use manifest::{
     BaseUrlError, Cost, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,
     PollCursor,

@@ -76,7 +76,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, StreamedResponse};
 use crate::manifest::{
     Cost, EFFECT_LOOKUP_SUFFIX, MethodDescriptor, MethodKind, OutputShape, PollCursor,
 };
@@ -242,6 +242,17 @@ impl<'a, R: Serialize> Context<'a, R> {
             return Err(ConnectorError::Cancelled);
         }
         self.host.send(request)
+    }
+
+    /// Sends a request whose answer's body is read as it arrives; see [`Host::send_streamed`].
+    pub fn send_streamed(
+        &self,
+        request: HttpRequest,
+    ) -> Result<StreamedResponse<'a>, ConnectorError> {
+        if self.host.is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
+        self.host.send_streamed(request)
     }
 
     /// Streams one record to the host.

@@ -6,12 +6,13 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
+use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel, StreamedResponse};
 use serde_json::Value;
 use tokio::runtime::Handle;
 
+use crate::body::{HostCall, ResponseBody};
 use crate::cancel::Cancellation;
-use crate::executor::{ConnectionContext, Executor};
+use crate::executor::{Answer, ConnectionContext, Executor};
 
 /// Where emitted records go; it may refuse more (e.g. on cancellation) by returning an error.
 pub type RecordSink = Box<dyn Fn(Value) -> Result<(), ConnectorError> + Send + Sync>;
@@ -118,6 +119,13 @@ impl Drop for InHost<'_> {
         // `last_left` first: a watcher that sees the count drop to 0 also sees the new time.
         self.0.last_left.store(self.0.now_nanos(), Ordering::SeqCst);
         self.0.state.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl HostCall for RunnerHost<'_> {
+    fn within(&self, read: &mut dyn FnMut() -> std::io::Result<usize>) -> std::io::Result<usize> {
+        let _in_host = self.enter().map_err(std::io::Error::other)?;
+        read()
     }
 }
 
@@ -229,6 +237,35 @@ impl Host for RunnerHost<'_> {
         };
         http.handle
             .block_on(http.executor.send(http.context, request, &self.cancel))
+    }
+
+    fn send_streamed(&self, request: HttpRequest) -> Result<StreamedResponse<'_>, ConnectorError> {
+        let _in_host = self.enter()?;
+        if self.is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
+        let Some(http) = &self.http else {
+            return self.send(request).map(StreamedResponse::whole);
+        };
+        let answer = http.handle.block_on(http.executor.send_streamed(
+            http.context,
+            request,
+            &self.cancel,
+        ))?;
+        Ok(match answer {
+            Answer::Whole(response) => StreamedResponse::whole(response),
+            Answer::Streaming { head, body } => StreamedResponse {
+                status: head.status,
+                headers: head.headers,
+                body: Box::new(ResponseBody::new(
+                    self,
+                    http.handle,
+                    self.cancel.clone(),
+                    body,
+                    &http.context.name,
+                )),
+            },
+        })
     }
 
     fn emit(&self, record: Value) -> Result<(), ConnectorError> {

@@ -17,6 +17,7 @@
 //!   trigger cursors, dry-run probes).
 //! - [`cancel`], [`clock`]: cancellation and a replaceable clock.
 
+mod body;
 pub mod cancel;
 pub mod clock;
 pub mod connect;

@@ -83,7 +83,7 @@ pub use path::segment;
 
 use crate::error::ConnectorError;
 use crate::host::LogLevel;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, StreamedResponse};
 use crate::method::Context;
 use crate::unnamed::Unnamed;
 
@@ -128,6 +128,21 @@ impl RestApi {
         request: HttpRequest,
     ) -> Result<HttpResponse, ConnectorError> {
         self.errors.check(cx.send(request)?)
+    }
+
+    /// Sends `request` and returns a 2xx answer with its body to read as it arrives (a large
+    /// download); any other status is the error it maps to.
+    pub fn download<'a, R: Serialize>(
+        &self,
+        cx: &Context<'a, R>,
+        request: HttpRequest,
+    ) -> Result<StreamedResponse<'a>, ConnectorError> {
+        let response = cx.send_streamed(request)?;
+        if response.is_success() {
+            Ok(response)
+        } else {
+            Err(self.errors.error(&response.read_whole()?))
+        }
     }
 
     /// Sends `request` and decodes a 2xx answer's body as `T`.

@@ -488,7 +488,23 @@ const CONCLUSIVE_REFUSAL_AGE_MS: i64 = 1_000;
 /// What one attempt produced.
 enum Outcome {
     Response(HttpResponse),
+    /// A 2xx answer whose body is left to read as it arrives (`HttpResponse` holds the head).
+    Streaming(HttpResponse, reqwest::Response),
     Failed(reqwest::Error),
+}
+
+/// A final answer: read whole, or (asked for with [`Executor::send_streamed`], and only for a
+/// 2xx) with its body still to read.
+pub enum Answer {
+    /// Status, headers and body.
+    Whole(HttpResponse),
+    /// Status and headers (`head.body` is empty), and the response to read the body from.
+    Streaming {
+        /// Status and headers.
+        head: HttpResponse,
+        /// The body, still on the wire.
+        body: reqwest::Response,
+    },
 }
 
 impl Executor {
@@ -606,6 +622,41 @@ impl Executor {
         request: HttpRequest,
         cancel: &Cancellation,
     ) -> Result<HttpResponse, ConnectorError> {
+        match self.exchange(ctx, request, cancel, false).await? {
+            Answer::Whole(response) => Ok(response),
+            // Not asked for; read it rather than lose it.
+            Answer::Streaming { mut head, body } => {
+                head.body = String::from_utf8_lossy(
+                    &body
+                        .bytes()
+                        .await
+                        .map_err(|e| transport_error(&e, &ctx.name, "the server"))?,
+                )
+                .into_owned();
+                Ok(head)
+            }
+        }
+    }
+
+    /// Like [`Executor::send`], leaving a 2xx answer's body to be read as it arrives (a
+    /// download of any size); other answers are read whole, as by `send`.
+    pub async fn send_streamed(
+        &self,
+        ctx: &ConnectionContext,
+        request: HttpRequest,
+        cancel: &Cancellation,
+    ) -> Result<Answer, ConnectorError> {
+        self.exchange(ctx, request, cancel, true).await
+    }
+
+    /// The one loop behind [`Executor::send`] and [`Executor::send_streamed`].
+    async fn exchange(
+        &self,
+        ctx: &ConnectionContext,
+        request: HttpRequest,
+        cancel: &Cancellation,
+        streaming: bool,
+    ) -> Result<Answer, ConnectorError> {
         let url = url::resolve(&ctx.base, &ctx.allowed_hosts, &request)?;
         let mut started = Instant::now();
         let mut attempt: u32 = 0;
@@ -651,7 +702,7 @@ impl Executor {
             // as sent (see the workflow engine's at-most-once calls).
             let sent_at_ms = self.now_ms();
             let outcome = tokio::select! {
-                result = send_and_read(builder) => result,
+                result = send_and_read(builder, streaming) => result,
                 () = cancel.cancelled() => {
                     self.complete(&tickets).await;
                     return Err(if request.idempotent {
@@ -731,7 +782,7 @@ impl Executor {
                         }
                         if is_queue_full(&response) {
                             // Not a throttle: the connector reports the API's reason.
-                            return Ok(response);
+                            return Ok(Answer::Whole(response));
                         }
                         // Throttling is retried by time, not by count: a storm of 429s passes, and
                         // the request goes out once the API admits it, within the retry time.
@@ -739,7 +790,7 @@ impl Executor {
                             self.backoff(attempt).max(self.config.min_throttle_backoff)
                         });
                         if wait > time_left {
-                            return Ok(response);
+                            return Ok(Answer::Whole(response));
                         }
                         tracing::info!(
                             connection = %ctx.name,
@@ -766,7 +817,11 @@ impl Executor {
                             .map_err(|_| ConnectorError::Cancelled)?;
                         continue;
                     }
-                    return Ok(response);
+                    return Ok(Answer::Whole(response));
+                }
+                Outcome::Streaming(head, body) => {
+                    tracing::debug!(connection = %ctx.name, status = head.status, "answered");
+                    return Ok(Answer::Streaming { head, body });
                 }
                 Outcome::Failed(error) => {
                     let retryable = error.is_connect() || request.idempotent;
@@ -1055,7 +1110,8 @@ impl Credentials {
     }
 }
 
-async fn send_and_read(builder: reqwest::RequestBuilder) -> Outcome {
+/// Sends and reads the answer; with `streaming`, a 2xx answer's body is left unread.
+async fn send_and_read(builder: reqwest::RequestBuilder, streaming: bool) -> Outcome {
     let response = match builder.send().await {
         Ok(response) => response,
         Err(error) => return Outcome::Failed(error),
@@ -1071,6 +1127,14 @@ async fn send_and_read(builder: reqwest::RequestBuilder) -> Outcome {
             )
         })
         .collect();
+    if streaming && response.status().is_success() {
+        let head = HttpResponse {
+            status,
+            headers,
+            body: String::new(),
+        };
+        return Outcome::Streaming(head, response);
+    }
     match response.bytes().await {
         Ok(bytes) => Outcome::Response(HttpResponse {
             status,

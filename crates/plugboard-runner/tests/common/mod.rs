@@ -445,7 +445,7 @@ impl FakeConnector {
                 "required": ["client_id", "client_secret", "redirect_uri"]
             },
             "rate_limits": rate_limits,
-            "methods": [method("http.get", true), method("http.post", false)]
+            "methods": [method("http.get", true), method("http.post", false), method("http.lines", true)]
         }))
         .unwrap();
         Self { manifest }
@@ -462,6 +462,9 @@ impl Connector for FakeConnector {
             return Err(ConnectorError::plugin("a secret reached the connector"));
         }
         let path = invocation.input["path"].as_str().unwrap_or("/").to_owned();
+        if invocation.method == "http.lines" {
+            return lines(host, path);
+        }
         let request = match invocation.method.as_str() {
             "http.get" => HttpRequest::get(path),
             _ => HttpRequest::post(path),
@@ -478,6 +481,20 @@ impl Connector for FakeConnector {
         }
         Ok(json!({"status": response.status, "body": body}))
     }
+}
+
+/// `http.lines`: streams the body's lines as records while it arrives.
+fn lines(host: &dyn Host, path: String) -> Result<Value, ConnectorError> {
+    use std::io::BufRead as _;
+    let response = host.send_streamed(HttpRequest::get(path))?;
+    let status = response.status;
+    let mut count = 0;
+    for line in std::io::BufReader::new(response.body).lines() {
+        let line = line.map_err(|e| plugboard_core::body_error(&e))?;
+        host.emit(json!(line))?;
+        count += 1;
+    }
+    Ok(json!({"status": status, "lines": count}))
 }
 
 pub fn get(session: &Session, connection: &str, path: &str) -> Result<Value, ConnectorError> {

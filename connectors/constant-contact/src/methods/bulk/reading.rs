@@ -134,19 +134,21 @@ pub fn download_export(
         "/contact_exports/{}",
         segment("file_export_id", &input.file_export_id)?
     );
-    let response = API.send(cx, HttpRequest::get(path).header("accept", "text/csv"))?;
-    let mut rows = csv::Reader::from_reader(response.body.as_bytes());
+    // Read as it arrives: a 200,000-contact file is never held whole.
+    let response = API.download(cx, HttpRequest::get(path).header("accept", "text/csv"))?;
+    let mut rows = csv::Reader::from_reader(response.body);
     let header = rows
         .headers()
-        .map_err(|e| ConnectorError::unexpected_response(format_args!("the export's header: {e}")))?
+        .map_err(|e| csv_error(e, "the export's header"))?
         .clone();
-    for (index, row) in rows.records().enumerate() {
-        let row = row.map_err(|e| {
-            ConnectorError::unexpected_response(format_args!(
-                "row {} of the export: {e}",
-                index + 1
-            ))
-        })?;
+    let mut row = csv::StringRecord::new();
+    for index in 1.. {
+        let more = rows
+            .read_record(&mut row)
+            .map_err(|e| csv_error(e, format_args!("row {index} of the export")))?;
+        if !more {
+            break;
+        }
         let record: Map<String, Value> = (header.iter())
             .zip(row.iter())
             .map(|(column, value)| (column.to_owned(), Value::from(value)))
@@ -157,4 +159,13 @@ pub fn download_export(
         count: cx.emitted(),
         page: Default::default(),
     })
+}
+
+/// A CSV error at `place`: the host's own when reading the body failed (cancelled, a broken
+/// connection), else a file that is not the CSV the API promises.
+fn csv_error(error: csv::Error, place: impl std::fmt::Display) -> ConnectorError {
+    match error.kind() {
+        csv::ErrorKind::Io(io) => plugboard_core::body_error(io),
+        _ => ConnectorError::unexpected_response(format_args!("{place}: {error}")),
+    }
 }
