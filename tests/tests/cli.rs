@@ -44,6 +44,71 @@ fn connectors_lists_a_plugin_from_a_directory() {
 }
 
 #[test]
+fn a_plugin_replaces_the_builtin_of_its_id_only_when_asked() {
+    let dir = temp_dir("cli-prefer-plugins");
+    let installed = install(&constant_contact_plugin(), &dir, "constant-contact");
+    let dir_arg = dir.to_string_lossy().into_owned();
+
+    // Not asked: refused, with the way to ask, and the built-in stays.
+    let refused = plugboard(&["connectors", "--plugins", &dir_arg]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("already provided by built in; this plugin was skipped (--prefer-plugins lets a plugin replace a built-in)"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        stdout(&refused)
+            .lines()
+            .any(|l| l.starts_with("constant-contact ") && l.ends_with("(built in)")),
+        "{}",
+        stdout(&refused)
+    );
+
+    // Asked: the plugin is the connector, listed once, and it answers `describe`.
+    let output = plugboard(&["connectors", "--plugins", &dir_arg, "--prefer-plugins"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = stdout(&output);
+    assert!(
+        listing.contains(&format!("(plugin {})", installed.display())),
+        "{listing}"
+    );
+    let constant_contact: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.starts_with("constant-contact "))
+        .collect();
+    assert_eq!(
+        constant_contact.len(),
+        1,
+        "replaced, not listed twice: {listing}"
+    );
+    let described = plugboard(&[
+        "describe",
+        "constant-contact",
+        "contacts.get",
+        "--plugins",
+        &dir_arg,
+        "--prefer-plugins",
+    ]);
+    assert!(described.status.success(), "{}", stderr(&described));
+    assert!(
+        stdout(&described).contains("contact_id"),
+        "{}",
+        stdout(&described)
+    );
+
+    // Two plugins of one id are still refused, whatever the flag.
+    install(&constant_contact_plugin(), &dir, "constant-contact-again");
+    let twice = plugboard(&["connectors", "--plugins", &dir_arg, "--prefer-plugins"]);
+    assert_eq!(twice.status.code(), Some(1), "{}", stderr(&twice));
+    assert!(
+        stderr(&twice).contains("is already provided by plugin"),
+        "{}",
+        stderr(&twice)
+    );
+}
+
+#[test]
 fn bad_plugins_fail_the_listing_clearly_without_hiding_the_good_connectors() {
     let dir = temp_dir("cli-bad-plugins");
     install(&constant_contact_plugin(), &dir, "constant-contact");

@@ -397,7 +397,10 @@ fn measure_export(
     let contacts = scale.streamed_contacts;
     let (mut wall, mut requests, mut peak) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..scale.heavy_runs {
-        let stem = workflow.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+        let stem = workflow
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("run");
         let state = dir.join(format!("state-{stem}-{round}.db"));
         install(sandbox, &state, &["cc".to_owned()])?;
         let before = sandbox.stats().api_requests;

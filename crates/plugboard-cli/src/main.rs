@@ -50,6 +50,10 @@ struct ConnectorSources {
     /// Leave out the connectors built into this program.
     #[arg(long)]
     no_builtin: bool,
+    /// Let a plugin replace the built-in connector of the same id (to try the plugin build of a
+    /// connector that is also built in); without it such a plugin is refused.
+    #[arg(long)]
+    prefer_plugins: bool,
 }
 
 #[derive(Subcommand)]
@@ -455,6 +459,9 @@ fn load(sources: &ConnectorSources) -> (Registry, Vec<LoadError>) {
     } else {
         Registry::with_builtins()
     };
+    if sources.prefer_plugins {
+        registry.prefer_plugins();
+    }
     // An empty entry (`PLUGBOARD_PLUGIN_PATH=`, or `a::b`) names no directory, not the current one.
     let from_env = std::env::var_os("PLUGBOARD_PLUGIN_PATH")
         .map(|paths| {

@@ -39,7 +39,11 @@ pub enum LoadError {
         source: PluginError,
     },
     /// Another connector already has this id.
-    #[error("{}: connector id `{id}` is already provided by {existing}; this plugin was skipped", path.display())]
+    #[error(
+        "{}: connector id `{id}` is already provided by {existing}; this plugin was skipped{}",
+        path.display(),
+        if existing == "built in" { " (--prefer-plugins lets a plugin replace a built-in)" } else { "" }
+    )]
     DuplicateId {
         /// The file.
         path: PathBuf,

@@ -2,7 +2,9 @@
 //!
 //! Loading is forgiving per file and strict per id: a broken plugin is reported and skipped while
 //! the others load, and a second connector with an id already taken is refused rather than
-//! silently shadowing the first.
+//! silently shadowing the first. Only when the user asks ([`Registry::prefer_plugins`]) does a
+//! plugin replace the built-in of its id: how an author tries the plugin build of a connector
+//! that is also built in.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,8 @@ impl RegisteredConnector {
 #[derive(Default, Clone)]
 pub struct Registry {
     connectors: Vec<RegisteredConnector>,
+    /// Whether a plugin replaces the built-in of the same id instead of being refused.
+    plugins_replace_builtins: bool,
 }
 
 impl Registry {
@@ -72,7 +76,13 @@ impl Registry {
         (registry, problems)
     }
 
-    /// Adds a connector unless its id is taken.
+    /// From now on, a plugin whose id a built-in has replaces that built-in (a second plugin of
+    /// one id is still refused).
+    pub fn prefer_plugins(&mut self) {
+        self.plugins_replace_builtins = true;
+    }
+
+    /// Adds a connector unless its id is taken (see [`Registry::prefer_plugins`]).
     pub fn add(
         &mut self,
         connector: Arc<dyn Connector>,
@@ -92,6 +102,16 @@ impl Registry {
                 id,
                 problem,
             });
+        }
+        let existing = self.connectors.iter().position(|c| c.manifest().id == id);
+        if let Some(at) = existing
+            && self.plugins_replace_builtins
+            && self.connectors[at].source == ConnectorSource::BuiltIn
+            && matches!(source, ConnectorSource::Plugin(_))
+        {
+            tracing::info!(connector = %id, %source, "a plugin replaces the built-in");
+            self.connectors[at] = RegisteredConnector { connector, source };
+            return Ok(&self.connectors[at]);
         }
         if let Some(existing) = self.get(&id) {
             return Err(LoadError::DuplicateId {
