@@ -28,7 +28,7 @@ const BUILTIN_HOSTS: [(&str, &str); 2] = [
 ];
 
 /// Every template: path of the rendered file inside `connectors/<name>/`, and the template text.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     (
         "Cargo.toml",
         include_str!("../templates/connector/Cargo.toml.tmpl"),
@@ -52,6 +52,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "tests/replay.rs",
         include_str!("../templates/connector/tests/replay.rs.tmpl"),
+    ),
+    (
+        "tests/plugin.rs",
+        include_str!("../templates/connector/tests/plugin.rs.tmpl"),
     ),
     (
         "tests/cassettes/items.json",

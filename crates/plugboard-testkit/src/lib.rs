@@ -69,6 +69,7 @@ pub mod clock;
 pub mod conformance;
 pub mod harness;
 pub mod live;
+pub mod plugin;
 pub mod record;
 pub mod replay;
 pub mod scrub;
@@ -83,6 +84,7 @@ pub use live::{LiveConnection, LiveSetup, SessionHost};
 /// The host's settings resolution (partner and connection values merged and validated), so a
 /// connector's tests can check its settings schema the way `plugboard connect` will use it.
 pub use plugboard_runner::settings::{SettingsError, resolve as resolve_settings};
+pub use plugin::build_plugin;
 pub use record::RecordingHost;
 pub use replay::ReplayHost;
 pub use scrub::{SCRUBBED, Scrubber};
@@ -108,6 +110,18 @@ pub enum KitError {
         /// The file, when the cassette came from one.
         path: Option<PathBuf>,
         /// What is wrong.
+        message: String,
+    },
+    /// A build with cargo failed (see the compiler output it printed).
+    #[error("build: {message}")]
+    Build {
+        /// What failed.
+        message: String,
+    },
+    /// A built plugin did not load.
+    #[error("plugin: {message}")]
+    Plugin {
+        /// Why (the loader's error, naming the file).
         message: String,
     },
     /// A live connection could not be set up (store, executor, settings).
