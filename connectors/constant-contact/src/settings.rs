@@ -1,6 +1,6 @@
 //! Settings, as Cyclr's Constant Contact (v3) setup guide presents them.
 
-use plugboard_core::settings;
+use plugboard_core::settings::{self, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ pub struct Settings {
     pub client_id: String,
     /// The secret generated for your application ("Generate Your Secret").
     #[schemars(title = "Client Secret", transform = settings::partner_secret, length(min = 1))]
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// The callback URL registered on the application, e.g.
     /// `https://{your service domain}/connector/callback`, or a loopback URL for local use.
     #[schemars(title = "Redirect URI", transform = settings::partner, url)]

@@ -1,7 +1,8 @@
 //! Settings of a generic HTTP connection: all at connection level, since each connection names
 //! its own API.
 
-use plugboard_core::{rate_limit, settings};
+use plugboard_core::rate_limit;
+use plugboard_core::settings::{self, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +36,8 @@ impl AuthType {
     }
 }
 
-/// Settings of a generic HTTP connection.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+/// Settings of a generic HTTP connection; what the methods read too (secrets absent).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The API root every request path is relative to, e.g. `https://api.example.com/v1`.
@@ -54,7 +55,7 @@ pub struct Settings {
     /// The API key (`api_key_header`, `api_key_query`) or token (`bearer`).
     #[serde(default)]
     #[schemars(title = "API key or token", transform = settings::connection_secret)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// The user name for `basic`.
     #[serde(default)]
     #[schemars(title = "User name", transform = settings::connection)]
@@ -62,7 +63,7 @@ pub struct Settings {
     /// The password for `basic`.
     #[serde(default)]
     #[schemars(title = "Password", transform = settings::connection_secret)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The most requests per second this connection sends (none: no limit of its own).
     #[serde(default)]
     #[schemars(
@@ -76,4 +77,38 @@ pub struct Settings {
 fn connection_rate_limit(schema: &mut schemars::Schema) {
     settings::connection(schema);
     rate_limit::per_second_setting(schema);
+}
+
+impl Settings {
+    /// The settings of the connection `cx` serves, as the host hands them over (no secrets).
+    pub(crate) fn of<R: Serialize>(
+        cx: &plugboard_core::Context<'_, R>,
+    ) -> Result<Self, plugboard_core::ConnectorError> {
+        cx.settings()
+    }
+
+    fn key_name(&self, default: &str) -> String {
+        self.api_key_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(default)
+            .to_owned()
+    }
+
+    /// The header the host puts the credential in, which a request must not set itself.
+    pub(crate) fn credential_header(&self) -> Option<String> {
+        match self.auth_type {
+            AuthType::ApiKeyHeader => Some(self.key_name(crate::DEFAULT_KEY_HEADER)),
+            _ => None,
+        }
+    }
+
+    /// The query parameter the host puts the credential in.
+    pub(crate) fn credential_param(&self) -> Option<String> {
+        match self.auth_type {
+            AuthType::ApiKeyQuery => Some(self.key_name(crate::DEFAULT_KEY_PARAM)),
+            _ => None,
+        }
+    }
 }

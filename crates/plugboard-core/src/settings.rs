@@ -30,6 +30,33 @@
 //! assert_eq!(settings::field_level(&schema, "client_id"), Some(Level::Partner));
 //! assert!(settings::is_secret(&schema, "client_secret"));
 //! ```
+//!
+//! A connector reads its settings typed, as the host hands them over: without secrets
+//! (invariant 2). A secret field of type [`Secret`] holds nothing and reads as absent, so the
+//! settings type itself is what methods read (`cx.settings::<Settings>()`), with no second
+//! "visible" struct beside it:
+//!
+//! ```
+//! use plugboard_core::settings::{self, Secret};
+//! use schemars::JsonSchema;
+//!
+//! #[derive(serde::Deserialize, JsonSchema)]
+//! struct Settings {
+//!     #[schemars(transform = settings::partner)]
+//!     client_id: String,
+//!     #[schemars(transform = settings::partner_secret)]
+//!     client_secret: Secret,
+//! }
+//!
+//! // What a connector is given: the secret is not there.
+//! let visible = serde_json::json!({"client_id": "app-1"});
+//! let read: Settings = serde_json::from_value(visible).expect("readable without the secret");
+//! assert_eq!(read.client_id, "app-1");
+//! // Its schema is still a required string, marked secret.
+//! let schema = schemars::schema_for!(Settings);
+//! assert!(settings::is_secret(&schema, "client_secret"));
+//! assert_eq!(schema.get("required"), Some(&serde_json::json!(["client_id", "client_secret"])));
+//! ```
 
 use schemars::Schema;
 use serde::{Deserialize, Serialize};
@@ -41,6 +68,51 @@ pub const LEVEL_KEYWORD: &str = "x-plugboard-level";
 pub const SECRET_KEYWORD: &str = "x-plugboard-secret";
 /// What secret values are replaced with wherever settings are shown.
 pub const REDACTED: &str = "[redacted]";
+
+/// The type of a secret setting on the connector's side: a string in the schema, nothing in the
+/// value. The host never hands a secret to a connector, so the field reads as absent (whatever
+/// is or is not there), and the settings type deserializes from what the connector is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Secret;
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Accepts a missing field (as `None`), `null` or any value, and keeps none of it.
+        struct Absent;
+        impl<'de> serde::de::Visitor<'de> for Absent {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a secret setting (read as absent)")
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Secret, E> {
+                Ok(Secret)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Secret, E> {
+                Ok(Secret)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, value: D) -> Result<Secret, D::Error> {
+                serde::de::IgnoredAny::deserialize(value).map(|_| Secret)
+            }
+        }
+        // `deserialize_option` is also what serde calls for a missing field: a `Secret` field
+        // needs no `#[serde(default)]`, so its schema stays required where it is.
+        deserializer.deserialize_option(Absent)
+    }
+}
+
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "String".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> Schema {
+        String::json_schema(generator)
+    }
+}
 
 /// Where a setting is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ERRORS, QueryValue, Visible, with_query_and_headers};
+use super::{ERRORS, QueryValue, with_query_and_headers};
+use crate::settings::Settings;
 
 /// Pages followed when the input does not say.
 pub const DEFAULT_MAX_PAGES: u32 = 1_000;
@@ -154,15 +155,15 @@ pub struct ListSummary {
 /// each item as a record.
 #[method(id = "http.list", name = "List Items", category = "HTTP", idempotent)]
 pub fn list(cx: &mut Context<'_, Value>, input: ListInput) -> Result<ListSummary> {
-    let visible = Visible::of(cx)?;
+    let settings = Settings::of(cx)?;
     let first = with_query_and_headers(
         HttpRequest::get(input.path.clone()),
         &input.query,
         &input.headers,
-        &visible,
+        &settings,
     )?;
     let max_pages = (input.max_pages.unwrap_or(DEFAULT_MAX_PAGES)).clamp(1, MAX_PAGES);
-    let paging = (input.pagination.paging(visible.base_url.as_deref()))
+    let paging = (input.pagination.paging(Some(settings.base_url.as_str())))
         .max_pages(max_pages)
         .at_cap(AtCap::Stop);
     let mut pages = paging.pages(first);

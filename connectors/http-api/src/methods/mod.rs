@@ -14,8 +14,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[cfg(test)]
 use crate::settings::AuthType;
-use crate::{DEFAULT_KEY_HEADER, DEFAULT_KEY_PARAM};
+use crate::settings::Settings;
 
 /// Errors of an API the connector knows nothing about: the body (bounded) is the detail, 401 is
 /// `Unauthorized`, 429 `RateLimited` for as long as `Retry-After` says.
@@ -55,59 +56,6 @@ impl Scalar {
     }
 }
 
-/// The non-secret settings the methods read; lenient, so a method still runs when a host passes
-/// fewer settings (tests, a dry run).
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Visible {
-    #[serde(default)]
-    pub(crate) base_url: Option<String>,
-    #[serde(default)]
-    pub(crate) auth_type: Option<AuthType>,
-    #[serde(default)]
-    pub(crate) api_key_name: Option<String>,
-}
-
-impl Visible {
-    /// The settings of the connection `cx` serves (fewer than expected read as absent).
-    pub(crate) fn of<R: Serialize>(
-        cx: &plugboard_core::Context<'_, R>,
-    ) -> Result<Self, ConnectorError> {
-        Ok(match cx.settings::<Value>()? {
-            Value::Object(map) => Self::read(&map),
-            _ => Self::default(),
-        })
-    }
-
-    pub(crate) fn read(settings: &serde_json::Map<String, Value>) -> Self {
-        serde_json::from_value(Value::Object(settings.clone())).unwrap_or_default()
-    }
-
-    fn key_name(&self, default: &str) -> String {
-        self.api_key_name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or(default)
-            .to_owned()
-    }
-
-    /// The header the host puts the credential in, which a request must not set itself.
-    fn credential_header(&self) -> Option<String> {
-        match self.auth_type? {
-            AuthType::ApiKeyHeader => Some(self.key_name(DEFAULT_KEY_HEADER)),
-            _ => None,
-        }
-    }
-
-    /// The query parameter the host puts the credential in.
-    fn credential_param(&self) -> Option<String> {
-        match self.auth_type? {
-            AuthType::ApiKeyQuery => Some(self.key_name(DEFAULT_KEY_PARAM)),
-            _ => None,
-        }
-    }
-}
-
 /// Adds the caller's query parameters and headers to `request`, refusing any that would carry or
 /// replace credentials (invariant 2) or that route or frame the request
 /// ([`forbidden_request_header`]): a workflow must not be able to send the connection's
@@ -117,9 +65,9 @@ pub(crate) fn with_query_and_headers(
     mut request: HttpRequest,
     query: &BTreeMap<String, QueryValue>,
     headers: &BTreeMap<String, String>,
-    visible: &Visible,
+    settings: &Settings,
 ) -> Result<HttpRequest, ConnectorError> {
-    let credential_param = visible.credential_param();
+    let credential_param = settings.credential_param();
     for (name, value) in query {
         if credential_param.as_deref() == Some(name.as_str()) {
             return Err(ConnectorError::InvalidInput {
@@ -138,7 +86,7 @@ pub(crate) fn with_query_and_headers(
             }
         }
     }
-    let credential_header = visible.credential_header();
+    let credential_header = settings.credential_header();
     for (name, value) in headers {
         let reason = forbidden_request_header(name).or_else(|| {
             credential_header
@@ -191,10 +139,10 @@ mod tests {
             "a": "x", "b": 2, "c": true, "d": ["1", 2], "e": null
         }))
         .expect("query");
-        let visible = Visible {
-            auth_type: Some(AuthType::ApiKeyQuery),
+        let visible = Settings {
+            auth_type: AuthType::ApiKeyQuery,
             api_key_name: Some("token".into()),
-            ..Visible::default()
+            ..Settings::default()
         };
         let request =
             with_query_and_headers(HttpRequest::get("/x"), &query, &BTreeMap::new(), &visible)
@@ -234,15 +182,15 @@ mod tests {
                     HttpRequest::get("/x"),
                     &BTreeMap::new(),
                     &headers,
-                    &Visible::default()
+                    &Settings::default()
                 )
                 .is_err(),
                 "{header}"
             );
         }
-        let header_key = Visible {
-            auth_type: Some(AuthType::ApiKeyHeader),
-            ..Visible::default()
+        let header_key = Settings {
+            auth_type: AuthType::ApiKeyHeader,
+            ..Settings::default()
         };
         let headers = BTreeMap::from([("x-api-key".to_owned(), "x".to_owned())]);
         assert!(

@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ERRORS, QueryValue, Visible, body_value, header_map, with_query_and_headers};
+use super::{ERRORS, QueryValue, body_value, header_map, with_query_and_headers};
+use crate::settings::Settings;
 
 fn get() -> HttpMethod {
     HttpMethod::Get
@@ -60,12 +61,12 @@ pub struct RequestOutput {
 /// input's verb decides what the host may retry.
 #[method(id = "http.request", name = "Send Request", category = "HTTP")]
 pub fn request(cx: &mut Context<'_>, input: RequestInput) -> Result<RequestOutput> {
-    let visible = Visible::of(cx)?;
+    let settings = Settings::of(cx)?;
     let mut request = with_query_and_headers(
         HttpRequest::new(input.method, input.path),
         &input.query,
         &input.headers,
-        &visible,
+        &settings,
     )?;
     if let Some(body) = input.body {
         request.body = Some(RequestBody::Json(body));
