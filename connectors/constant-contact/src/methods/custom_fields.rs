@@ -108,6 +108,7 @@ pub fn list(cx: &mut Context<'_, CustomField>, _input: ListInput) -> Result<Stre
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NewChoice {
     /// The label shown for the choice (up to 255 characters).
+    #[schemars(length(max = 255))]
     pub choice_label: String,
     /// Where the choice is shown in the list of choices.
     pub display_order: Option<i64>,
@@ -155,6 +156,7 @@ pub struct ChoiceUpdate {
     /// The id of an existing choice; leave it out to add a choice.
     pub choice_id: Option<i64>,
     /// The label shown for the choice (up to 255 characters).
+    #[schemars(length(max = 255))]
     pub choice_label: String,
     /// Where the choice is shown in the list of choices.
     pub display_order: Option<i64>,
