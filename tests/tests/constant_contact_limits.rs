@@ -20,7 +20,7 @@ use plugboard_core::{Connector, ConnectorError, DefinedConnector, Invocation, Me
 use plugboard_tests::ScriptedHost;
 use plugboard_tests::constant_contact_calls;
 use plugboard_tests::openapi::load_spec;
-use plugboard_tests::spec_limits::reviewed::{self, Reason};
+use plugboard_tests::spec_limits::reviewed::{self, Check, Reason};
 use plugboard_tests::spec_limits::{Constraint, Place, input_constraints};
 use serde_json::{Map, Value, json};
 
@@ -124,6 +124,151 @@ fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason(
         problems.len(),
         problems.join("\n")
     );
+}
+
+#[test]
+fn every_limit_the_spec_states_only_in_words_is_quoted_and_checked_or_excepted() {
+    let spec = load_spec();
+    let connector = DefinedConnector::new::<constant_contact::ConstantContact>();
+    let mut problems = Vec::new();
+    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    let mut checked = 0;
+    for described in reviewed::DESCRIBED {
+        let words = description_at(&spec, described.location);
+        if !normalised(&words).contains(&normalised(described.quote)) {
+            problems.push(format!(
+                "{}: the spec does not say \"{}\" (any more)",
+                described.location, described.quote
+            ));
+        }
+        let method = described.method;
+        let claims_it = constant_contact::coverage::claims().any(|claim| {
+            claim.methods.contains(&method)
+                && described.location.split(' ').next() == Some(claim.operation)
+        });
+        if !claims_it {
+            problems.push(format!("{method} does not claim {}", described.location));
+        }
+        let (input, field) = match described.check {
+            Check::Excepted(reason, _) => {
+                *by_reason.entry(format!("{reason:?}")).or_default() += 1;
+                continue;
+            }
+            Check::Refuses { input, field } => (input, field),
+        };
+        let input = expand(serde_json::from_str(input).expect("the violating input is JSON"));
+        let descriptor = connector.manifest().method(method).expect("declared");
+        let schema = descriptor.input_schema.as_value();
+        if let Err(message) = plugboard_workflow::check_input(method, schema, &input) {
+            if message.contains(&format!("at `{field}`")) {
+                checked += 1;
+            } else {
+                problems.push(format!(
+                    "{method}: refused without naming `{field}`: {message}"
+                ));
+            }
+            continue;
+        }
+        let host = ScriptedHost::new([]);
+        let call = Invocation {
+            method: method.to_owned(),
+            input,
+            settings: Map::new(),
+        };
+        let result = connector.invoke(&call, &host);
+        let sent = host.requests().len();
+        let name = field_name(field);
+        match result {
+            Err(ConnectorError::InvalidInput { message })
+                if sent == 0 && message.contains(&name) =>
+            {
+                checked += 1;
+            }
+            other => problems.push(format!(
+                "{method}: \"{}\" is not held: {sent} requests sent, answer {other:?}",
+                described.quote
+            )),
+        }
+    }
+    eprintln!(
+        "{} limits stated only in words: {checked} refused before sending, excepted: {by_reason:?}",
+        reviewed::DESCRIBED.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The description at `location`: `operation description`, or `operation place field`.
+fn description_at(spec: &Value, location: &str) -> String {
+    let mut parts = location.splitn(3, ' ');
+    let (Some(operation), Some(place)) = (parts.next(), parts.next()) else {
+        return String::new();
+    };
+    let Some((_, _, op)) = plugboard_tests::spec_limits::operation(spec, operation) else {
+        return String::new();
+    };
+    if place == "description" {
+        return op["description"].as_str().unwrap_or_default().to_owned();
+    }
+    let field = parts.next().unwrap_or_default();
+    let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+    if place != "body" {
+        return parameters
+            .iter()
+            .find(|p| p["in"] == place && p["name"] == field)
+            .and_then(|p| p["description"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+    }
+    let Some(body) = parameters.iter().find(|p| p["in"] == "body") else {
+        return String::new();
+    };
+    let mut schema = body["schema"].clone();
+    for segment in segments(field) {
+        schema = spec_resolve(spec, &schema);
+        schema = if segment == "*" {
+            schema["items"].clone()
+        } else {
+            schema["properties"][segment.as_str()].clone()
+        };
+    }
+    spec_resolve(spec, &schema)["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Follows `$ref`s into the spec's `definitions`.
+fn spec_resolve(spec: &Value, schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    for _ in 0..16 {
+        let Some(name) = schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) else {
+            break;
+        };
+        schema = spec["definitions"][name].clone();
+    }
+    schema
+}
+
+/// Whitespace collapsed, so quotes survive the spec's line folding.
+fn normalised(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Expands `{"$repeat": [value, n]}` into `n` copies of `value`.
+fn expand(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(repeat)) = map.get("$repeat")
+                && let [item, Value::Number(n)] = repeat.as_slice()
+            {
+                let n = n.as_u64().unwrap_or(0) as usize;
+                return Value::Array(vec![expand(item.clone()); n]);
+            }
+            Value::Object(map.into_iter().map(|(k, v)| (k, expand(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(expand).collect()),
+        other => other,
+    }
 }
 
 /// Audits one constraint on one method.

@@ -19,6 +19,8 @@ pub const MAX_CONTACTS_PER_IMPORT: usize = 40_000;
 pub const MAX_IMPORT_BODY_BYTES: usize = 4_000_000;
 /// Phone numbers one imported contact may carry (the spec's limit).
 pub(super) const MAX_PHONES_PER_IMPORTED_CONTACT: usize = 3;
+/// "For each contact, you can import up to three addresses" (the operation's description).
+pub(super) const MAX_ADDRESSES_PER_IMPORTED_CONTACT: usize = 3;
 /// Custom field values one imported contact may carry (the spec's limit).
 pub(super) const MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT: usize = 25;
 
@@ -179,6 +181,51 @@ impl ImportContact {
             return Err(format!(
                 "`contacts[{index}]` has {given} phone numbers; the import takes at most \
                  {MAX_PHONES_PER_IMPORTED_CONTACT} per contact"
+            ));
+        }
+        // An address counts when any of its parts is given.
+        let addresses = [
+            [
+                &self.street,
+                &self.street2,
+                &self.city,
+                &self.state,
+                &self.zip,
+                &self.country,
+            ],
+            [
+                &self.home_street,
+                &self.home_street2,
+                &self.home_city,
+                &self.home_state,
+                &self.home_zip,
+                &self.home_country,
+            ],
+            [
+                &self.work_street,
+                &self.work_street2,
+                &self.work_city,
+                &self.work_state,
+                &self.work_zip,
+                &self.work_country,
+            ],
+            [
+                &self.other_street,
+                &self.other_street2,
+                &self.other_city,
+                &self.other_state,
+                &self.other_zip,
+                &self.other_country,
+            ],
+        ];
+        let given = addresses
+            .iter()
+            .filter(|parts| parts.iter().any(|part| part.is_some()))
+            .count();
+        if given > MAX_ADDRESSES_PER_IMPORTED_CONTACT {
+            return Err(format!(
+                "`contacts[{index}]` has {given} addresses; the import takes at most \
+                 {MAX_ADDRESSES_PER_IMPORTED_CONTACT} per contact"
             ));
         }
         if self.custom_fields.len() > MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT {
