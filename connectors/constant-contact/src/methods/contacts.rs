@@ -86,17 +86,13 @@ pub struct StreetAddress {
     pub kind: Option<String>,
     /// Number and street.
     pub street: Option<String>,
-    /// City (up to 50 characters).
-    #[schemars(length(max = 50))]
+    /// City.
     pub city: Option<String>,
-    /// State or province (up to 50 characters).
-    #[schemars(length(max = 50))]
+    /// State or province.
     pub state: Option<String>,
-    /// Zip or postal code (up to 50 characters).
-    #[schemars(length(max = 50))]
+    /// Zip or postal code.
     pub postal_code: Option<String>,
-    /// Country (up to 50 characters).
-    #[schemars(length(max = 50))]
+    /// Country.
     pub country: Option<String>,
     /// When the address was added (ISO-8601).
     pub created_at: Option<String>,
