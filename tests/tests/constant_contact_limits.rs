@@ -16,13 +16,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use plugboard_core::{Connector, ConnectorError, DefinedConnector, Invocation, MethodDescriptor};
+use plugboard_core::{
+    Connector, ConnectorError, DefinedConnector, HttpRequest, HttpResponse, Invocation,
+    MethodDescriptor,
+};
 use plugboard_tests::ScriptedHost;
 use plugboard_tests::constant_contact_calls;
 use plugboard_tests::openapi::load_spec;
+use plugboard_tests::spec_limits::inputs::{
+    declares, field_name, keep, mirrored_pointer, segments, violate,
+};
 use plugboard_tests::spec_limits::reviewed::{self, Check, Reason};
+use plugboard_tests::spec_limits::sent::{keeps_to, mirrors, sent_values};
 use plugboard_tests::spec_limits::{Constraint, Place, input_constraints};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// What the audit concluded for one constraint on one method.
 #[derive(Debug)]
@@ -41,11 +48,27 @@ enum Outcome {
 fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason() {
     let spec = load_spec();
     let connector = DefinedConnector::new::<constant_contact::ConstantContact>();
-    let representative: BTreeMap<&str, Value> = constant_contact_calls::all()
+    let calls: BTreeMap<&str, (Value, Vec<HttpResponse>)> = constant_contact_calls::all()
         .into_iter()
-        .map(|(method, input, _)| (method, input))
+        .map(|(method, input, responses)| (method, (input, responses)))
         .rev()
         .collect();
+    // What each representative call sends, to prove mirroring and limits kept by the methods.
+    let sent: BTreeMap<&str, Vec<HttpRequest>> = calls
+        .iter()
+        .map(|(method, (input, responses))| {
+            let host = ScriptedHost::new(responses.iter().cloned().map(Ok));
+            let call = Invocation {
+                method: (*method).to_owned(),
+                input: input.clone(),
+                settings: Map::new(),
+            };
+            let _ = connector.invoke(&call, &host);
+            (*method, host.requests())
+        })
+        .collect();
+    let mut unproven = 0;
+    let mut proof_problems = Vec::new();
     let mut used_exceptions = BTreeSet::new();
     let mut used_mappings = BTreeSet::new();
     let mut outcomes: Vec<(String, Constraint, Outcome)> = Vec::new();
@@ -56,11 +79,12 @@ fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason(
                 .manifest()
                 .method(method)
                 .unwrap_or_else(|| panic!("`{method}` is claimed but not declared"));
-            let input = representative
+            let (input, _) = calls
                 .get(method)
                 .unwrap_or_else(|| panic!("`{method}` has no representative call"));
+            let requests = sent[method].as_slice();
             for constraint in &constraints {
-                let outcome = audit(
+                let (outcome, proof) = audit(
                     &connector,
                     descriptor,
                     input,
@@ -68,6 +92,48 @@ fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason(
                     &mut used_exceptions,
                     &mut used_mappings,
                 );
+                let carried = sent_values(&spec, constraint, requests);
+                match (&outcome, proof) {
+                    // The broken field is the one the request carries.
+                    (Outcome::Schema | Outcome::Connector, Some((base, pointer))) => {
+                        let responses = &calls[method].1;
+                        match prove(
+                            &connector,
+                            &spec,
+                            method,
+                            (input, requests),
+                            responses,
+                            &base,
+                            &pointer,
+                            constraint,
+                        ) {
+                            Proof::Carried => {}
+                            Proof::Unproven(why) => {
+                                unproven += 1;
+                                if std::env::var_os("PLUGBOARD_LIMITS_TABLE").is_some() {
+                                    eprintln!("unproven\t{method}\t{constraint}\t{why}");
+                                }
+                            }
+                            Proof::NotCarried(why) => proof_problems.push(format!(
+                                "{method}: {constraint}: {why}: map the field by hand"
+                            )),
+                        }
+                    }
+                    // A value the method sets itself keeps to the limit.
+                    (Outcome::Excepted(Reason::SetByMethod), _)
+                        if constraint.place == Place::Query =>
+                    {
+                        let kept = carried
+                            .as_ref()
+                            .is_some_and(|values| values.iter().all(|v| keeps_to(constraint, v)));
+                        if !kept {
+                            proof_problems.push(format!(
+                                "{method}: {constraint}: the method sets it, but sends {carried:?}"
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
                 outcomes.push(((*method).to_owned(), constraint.clone(), outcome));
             }
         }
@@ -80,6 +146,7 @@ fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason(
             _ => None,
         })
         .collect();
+    problems.extend(proof_problems);
     for (index, exception) in reviewed::EXCEPTIONS.iter().enumerate() {
         if !used_exceptions.contains(&index) {
             problems.push(format!(
@@ -107,7 +174,9 @@ fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason(
     let distinct: BTreeSet<String> = outcomes.iter().map(|(_, c, _)| c.to_string()).collect();
     eprintln!(
         "{} constraints on {} claimed operations; {} (method, constraint) pairs: {schema} refused by \
-         the input schema, {checked_by_connector} by the connector, excepted: {by_reason:?}, gaps: {}",
+         the input schema, {checked_by_connector} by the connector ({unproven} of these refused \
+         fields not proven to reach the request: no input with a value there could be sent), \
+         excepted: {by_reason:?}, problems: {}",
         distinct.len(),
         constant_contact::coverage::claims().count(),
         outcomes.len(),
@@ -271,7 +340,63 @@ fn expand(value: Value) -> Value {
     }
 }
 
-/// Audits one constraint on one method.
+/// Whether the field a violation was made at reaches the request.
+enum Proof {
+    /// The request carries the input's value at the constraint's place.
+    Carried,
+    /// It carries something else there: the field is not the request's.
+    NotCarried(String),
+    /// No input with a value there could be sent (e.g. a required field of an object the
+    /// inputs leave out).
+    Unproven(String),
+}
+
+/// Proves that the input field at `pointer` of `base` is the request's field at the constraint's
+/// place: from the representative call when it has a value there, else by sending `base` with
+/// a value there that keeps to the limit.
+#[allow(clippy::too_many_arguments)]
+fn prove(
+    connector: &DefinedConnector,
+    spec: &Value,
+    method: &str,
+    (representative, requests): (&Value, &[HttpRequest]),
+    responses: &[HttpResponse],
+    base: &Value,
+    pointer: &str,
+    constraint: &Constraint,
+) -> Proof {
+    let (input, requests) = match base.pointer(pointer) {
+        Some(_) if base == representative => (base.clone(), requests.to_vec()),
+        _ => {
+            let Some(kept) = keep(base, pointer, constraint) else {
+                return Proof::Unproven("no value keeping to the limit can be built".into());
+            };
+            let host = ScriptedHost::new(responses.iter().cloned().map(Ok));
+            let call = Invocation {
+                method: method.to_owned(),
+                input: kept.clone(),
+                settings: Map::new(),
+            };
+            if let Err(error) = connector.invoke(&call, &host) {
+                return Proof::Unproven(format!("the input with a value there fails: {error}"));
+            }
+            (kept, host.requests())
+        }
+    };
+    let Some(value) = input.pointer(pointer) else {
+        return Proof::Unproven("the input has no value there".into());
+    };
+    match sent_values(spec, constraint, &requests) {
+        Some(values) if mirrors(constraint, value, &values) => Proof::Carried,
+        carried => Proof::NotCarried(format!(
+            "the input's {} does not reach the request (it carries {carried:?})",
+            excerpt(value)
+        )),
+    }
+}
+
+/// Audits one constraint on one method. With a refusal come the input that was broken and the
+/// pointer it was broken at, so that the caller can prove the request carries that field.
 fn audit(
     connector: &DefinedConnector,
     descriptor: &MethodDescriptor,
@@ -279,14 +404,14 @@ fn audit(
     constraint: &Constraint,
     used_exceptions: &mut BTreeSet<usize>,
     used_mappings: &mut BTreeSet<usize>,
-) -> Outcome {
+) -> (Outcome, Option<(Value, String)>) {
     let method = descriptor.id.as_str();
     if let Some(index) = reviewed::exception(method, constraint) {
         used_exceptions.insert(index);
-        return Outcome::Excepted(reviewed::EXCEPTIONS[index].reason);
+        return (Outcome::Excepted(reviewed::EXCEPTIONS[index].reason), None);
     }
     if constraint.read_only {
-        return Outcome::Excepted(Reason::ReadOnly);
+        return (Outcome::Excepted(Reason::ReadOnly), None);
     }
     let schema = descriptor.input_schema.as_value();
     let mut base = input.clone();
@@ -304,21 +429,24 @@ fn audit(
         None => {
             let mirrored = mirrored_pointer(constraint);
             if !declares(schema, schema, &segments(&mirrored)) {
-                return Outcome::Gap(format!(
+                let why = format!(
                     "the input does not declare `{mirrored}`: map it by hand or give a reason"
-                ));
+                );
+                return (Outcome::Gap(why), None);
             }
             mirrored
         }
     };
     let Some(violating) = violate(&base, &pointer, constraint) else {
-        return Outcome::Gap(format!("cannot build a violating input at `{pointer}`"));
+        let why = format!("cannot build a violating input at `{pointer}`");
+        return (Outcome::Gap(why), None);
     };
+    let proof = Some((base.clone(), pointer.clone()));
     let field = field_name(&pointer);
     match refused_by_schema(method, schema, &violating, &pointer, constraint) {
-        Ok(true) => return Outcome::Schema,
+        Ok(true) => return (Outcome::Schema, proof),
         Ok(false) => {}
-        Err(elsewhere) => return Outcome::Gap(elsewhere),
+        Err(elsewhere) => return (Outcome::Gap(elsewhere), None),
     }
     let host = ScriptedHost::new([]);
     let call = Invocation {
@@ -330,190 +458,16 @@ fn audit(
     let sent = host.requests().len();
     match result {
         Err(ConnectorError::InvalidInput { message }) if sent == 0 && message.contains(&field) => {
-            Outcome::Connector
+            (Outcome::Connector, proof)
         }
-        other => Outcome::Gap(format!(
-            "the input {} is not refused naming `{field}` before sending ({sent} requests sent, \
-             answer {other:?})",
-            excerpt(&violating)
-        )),
-    }
-}
-
-/// The input pointer that mirrors the constraint's place: body fields at the same pointer,
-/// parameters under their own name; array items are tried at index 0.
-fn mirrored_pointer(constraint: &Constraint) -> String {
-    let pointer = match constraint.place {
-        Place::Body => constraint.field.clone(),
-        Place::Path | Place::Query => format!("/{}", constraint.field),
-    };
-    pointer.replace("/*", "/0")
-}
-
-/// A pointer's segments (`/a/0/b` → `a`, `0`, `b`).
-fn segments(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect()
-}
-
-/// The last named segment of a pointer: what an error must name.
-fn field_name(pointer: &str) -> String {
-    segments(pointer)
-        .into_iter()
-        .rev()
-        .find(|s| s.parse::<usize>().is_err())
-        .unwrap_or_default()
-}
-
-/// Follows `$ref` (`#/$defs/…`) within the input schema.
-fn resolve<'s>(root: &'s Value, mut schema: &'s Value) -> &'s Value {
-    for _ in 0..16 {
-        let Some(reference) = schema["$ref"].as_str() else {
-            return schema;
-        };
-        let Some(pointer) = reference.strip_prefix('#') else {
-            return schema;
-        };
-        match root.pointer(pointer) {
-            Some(target) => schema = target,
-            None => return schema,
-        }
-    }
-    schema
-}
-
-/// Whether the input schema declares a field at `path` (through objects, arrays and the
-/// alternatives of `anyOf`/`oneOf`/`allOf`).
-fn declares(root: &Value, schema: &Value, path: &[String]) -> bool {
-    let schema = resolve(root, schema);
-    let Some((first, rest)) = path.split_first() else {
-        return true;
-    };
-    let alternatives = ["anyOf", "oneOf", "allOf"]
-        .iter()
-        .filter_map(|k| schema[k].as_array())
-        .flatten()
-        .any(|alternative| declares(root, alternative, path));
-    if alternatives {
-        return true;
-    }
-    if first.parse::<usize>().is_ok() {
-        return schema
-            .get("items")
-            .is_some_and(|items| declares(root, items, rest));
-    }
-    schema["properties"]
-        .get(first)
-        .is_some_and(|property| declares(root, property, rest))
-}
-
-/// The representative input with the field at `pointer` made to break `constraint`, building
-/// missing objects and arrays on the way. `None` when no violating value can be built.
-fn violate(input: &Value, pointer: &str, constraint: &Constraint) -> Option<Value> {
-    let mut input = input.clone();
-    let path = segments(pointer);
-    let (last, parents) = path.split_last()?;
-    let mut parent = &mut input;
-    for (depth, segment) in parents.iter().enumerate() {
-        let next_is_index = path[depth + 1].parse::<usize>().is_ok();
-        let fresh = || if next_is_index { json!([]) } else { json!({}) };
-        parent = match segment.parse::<usize>() {
-            Ok(index) => {
-                let items = parent.as_array_mut()?;
-                while items.len() <= index {
-                    items.push(fresh());
-                }
-                &mut items[index]
-            }
-            Err(_) => {
-                let object = parent.as_object_mut()?;
-                object.entry(segment.clone()).or_insert_with(fresh)
-            }
-        };
-    }
-    if constraint.keyword == "required" {
-        match last.parse::<usize>() {
-            Ok(_) => return None,
-            Err(_) => {
-                parent.as_object_mut()?.remove(last);
-            }
-        }
-        return Some(input);
-    }
-    let current = match last.parse::<usize>() {
-        Ok(index) => parent.as_array().and_then(|a| a.get(index)).cloned(),
-        Err(_) => parent.get(last.as_str()).cloned(),
-    };
-    let value = violating_value(constraint, current)?;
-    match last.parse::<usize>() {
-        Ok(index) => {
-            let items = parent.as_array_mut()?;
-            while items.len() <= index {
-                items.push(Value::Null);
-            }
-            items[index] = value;
-        }
-        Err(_) => {
-            parent.as_object_mut()?.insert(last.clone(), value);
-        }
-    }
-    Some(input)
-}
-
-/// A value that breaks `constraint`; `current` is the representative value, if any.
-fn violating_value(constraint: &Constraint, current: Option<Value>) -> Option<Value> {
-    let bound = &constraint.bound;
-    let count = || bound.as_u64().map(|n| n as usize);
-    let sample_item = || {
-        current
-            .as_ref()
-            .and_then(|c| c.as_array())
-            .and_then(|items| items.first().cloned())
-            .unwrap_or_else(|| sample(&constraint.schema["items"]))
-    };
-    Some(match constraint.keyword {
-        "maxLength" => Value::String("x".repeat(count()? + 1)),
-        "minLength" => Value::String("x".repeat(count()?.checked_sub(1)?)),
-        "maxItems" => Value::Array(vec![sample_item(); count()? + 1]),
-        "minItems" => Value::Array(vec![sample_item(); count()?.checked_sub(1)?]),
-        "maximum" | "exclusiveMaximum" => number_beyond(bound, 1)?,
-        "minimum" | "exclusiveMinimum" => number_beyond(bound, -1)?,
-        "enum" => {
-            if constraint.schema["type"] == "integer" || constraint.schema["type"] == "number" {
-                let biggest = bound
-                    .as_array()?
-                    .iter()
-                    .filter_map(Value::as_i64)
-                    .max()
-                    .unwrap_or(0);
-                json!(biggest + 1)
-            } else {
-                json!("not-one-of-the-spec-s-values")
-            }
-        }
-        "pattern" => json!("\u{7}"),
-        _ => return None,
-    })
-}
-
-/// `bound` moved by `step` (beyond it, for `maximum` with 1 and `minimum` with -1).
-fn number_beyond(bound: &Value, step: i64) -> Option<Value> {
-    if let Some(n) = bound.as_i64() {
-        return Some(json!(n + step));
-    }
-    bound.as_f64().map(|n| json!(n + step as f64))
-}
-
-/// A plausible value of a spec schema, for array items the representative call lacks.
-fn sample(schema: &Value) -> Value {
-    match schema["type"].as_str() {
-        Some("integer") | Some("number") => json!(1),
-        Some("boolean") => json!(true),
-        Some("object") => json!({}),
-        _ => json!("00000000-0000-4000-8000-000000000001"),
+        other => (
+            Outcome::Gap(format!(
+                "the input {} is not refused naming `{field}` before sending ({sent} requests \
+                 sent, answer {other:?})",
+                excerpt(&violating)
+            )),
+            None,
+        ),
     }
 }
 

@@ -227,4 +227,6 @@ impl<'s> Walker<'s> {
     }
 }
 
+pub mod inputs;
 pub mod reviewed;
+pub mod sent;
