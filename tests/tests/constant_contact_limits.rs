@@ -229,7 +229,15 @@ fn every_limit_the_spec_states_only_in_words_is_quoted_and_checked_or_excepted()
         let descriptor = connector.manifest().method(method).expect("declared");
         let schema = descriptor.input_schema.as_value();
         if let Err(message) = plugboard_workflow::check_input(method, schema, &input) {
-            if message.contains(&format!("at `{field}`")) {
+            // A missing field is reported at its parent, naming it.
+            let (parent, name) = field.rsplit_once('/').unwrap_or(("", field));
+            let at_parent = if parent.is_empty() {
+                "at (the whole input)".to_owned()
+            } else {
+                format!("at `{parent}`")
+            };
+            let missing = message.contains(&at_parent) && message.contains(&format!("\"{name}\""));
+            if message.contains(&format!("at `{field}`")) || missing {
                 checked += 1;
             } else {
                 problems.push(format!(

@@ -24,6 +24,11 @@ pub enum Reason {
     SetByMethod,
     /// The request never carries the field as the spec spells it.
     NotSent,
+    /// Only the API can judge it (a format it parses, e.g. a phone number's country code); its
+    /// error names the item.
+    ApiJudges,
+    /// The words advise rather than limit: the API accepts the input without it.
+    Advice,
     /// The limit is on what the account holds (e.g. how many lists a contact is already on),
     /// which the input does not show; the API's own answer says it.
     AccountState,
