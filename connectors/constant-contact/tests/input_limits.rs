@@ -357,3 +357,59 @@ fn campaign_inputs_the_schema_cannot_express_are_checked() {
         "segment_id",
     );
 }
+
+#[test]
+fn an_imported_contact_carries_at_most_three_addresses() {
+    let refusal = refused(
+        "bulk.import_contacts",
+        json!({"list_ids": ["l-1"], "contacts": [{"email": "a@example.com", "city": "A",
+            "home_street": "B", "work_zip": "C", "other_country": "D"}]}),
+        "contacts[0]",
+    );
+    assert!(refusal.contains("4 addresses"), "{refusal}");
+    // Three addresses, each given by any one of its parts, are sent.
+    let (result, requests, _) = call(
+        "bulk.import_contacts",
+        json!({"list_ids": ["l-1"], "contacts": [{"email": "a@example.com", "city": "A",
+            "home_street": "B", "work_zip": "C"}]}),
+        vec![HttpResponse::json(
+            201,
+            &json!({"activity_id": "a-1", "state": "initialized"}),
+        )],
+    );
+    result.expect("imported");
+    assert_eq!(requests.len(), 1);
+}
+
+#[test]
+fn a_new_custom_field_keeps_to_the_limits_the_spec_states_in_words() {
+    let places = refused(
+        "custom_fields.create",
+        json!({"label": "Price", "type": "currency",
+            "metadata": {"integer": false, "decimal_places": 0}}),
+        "metadata.decimal_places",
+    );
+    assert!(places.contains("1 to 4"), "{places}");
+    let choices: Vec<Value> = (0..21)
+        .map(|n| json!({"choice_label": format!("Choice {n}")}))
+        .collect();
+    let refusal = refused(
+        "custom_fields.create",
+        json!({"label": "Fruit", "type": "single_select",
+            "metadata": {"display_type": "checkbox"}, "choices": choices}),
+        "choices",
+    );
+    assert!(refusal.contains("at most 20"), "{refusal}");
+    // A dropdown may have 21 choices (up to 100, which the input schema says).
+    let (result, requests, _) = call(
+        "custom_fields.create",
+        json!({"label": "Fruit", "type": "single_select",
+            "metadata": {"display_type": "dropdown"}, "choices": choices}),
+        vec![HttpResponse::json(
+            201,
+            &json!({"custom_field_id": "f-1", "label": "Fruit", "type": "single_select"}),
+        )],
+    );
+    result.expect("created");
+    assert_eq!(requests.len(), 1);
+}

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use jsonschema::ValidationError;
+use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 use crate::excerpt::{excerpt, value_excerpt};
@@ -62,7 +64,8 @@ impl InputSchema {
         }
         let mut listed = Vec::new();
         let mut more = 0usize;
-        for error in self.validator.iter_errors(input) {
+        let errors: Vec<ValidationError<'_>> = self.validator.iter_errors(input).collect();
+        for error in errors.iter().flat_map(most_specific) {
             if listed.len() == MAX_VIOLATIONS {
                 more += 1;
                 continue;
@@ -89,6 +92,51 @@ impl InputSchema {
             self.method,
             listed.join("; ")
         ))
+    }
+}
+
+/// Checks `input` against `schema`, the input schema of `method`, exactly as the engine does
+/// before each call: `Ok`, or the message a failed step carries. For tests and tools that want
+/// to know what a user would be told; the engine compiles each schema once instead.
+pub fn check_input(method: &str, schema: &Value, input: &Value) -> Result<(), String> {
+    InputSchema::compile(method, schema)?.check(input)
+}
+
+/// The violations that explain `error`. A value that matches none of an `anyOf`/`oneOf` (an
+/// optional object, `anyOf [object, null]`; an enum of one-key objects) is explained by the one
+/// alternative that accepts its shape and fails only inside it, e.g. `/street_address/city` is
+/// too long, rather than by "not valid under any of the schemas" at `/street_address`. When no
+/// single alternative does, the error stays as it is.
+pub(crate) fn most_specific<'e>(error: &'e ValidationError<'e>) -> Vec<&'e ValidationError<'e>> {
+    let context = match error.kind() {
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            context
+        }
+        _ => return vec![error],
+    };
+    let at = error.instance_path().as_str();
+    // First the alternatives that fail only below the value, then those that at least accept
+    // its type (a missing property is reported at the object itself).
+    let deeper = |e: &ValidationError<'_>| {
+        let path = e.instance_path().as_str();
+        path.strip_prefix(at)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let of_its_type = |e: &ValidationError<'_>| {
+        !(e.instance_path().as_str() == at && matches!(e.kind(), ValidationErrorKind::Type { .. }))
+    };
+    let only = |keep: &dyn Fn(&ValidationError<'_>) -> bool| {
+        let mut fitting = context
+            .iter()
+            .filter(|branch| !branch.is_empty() && branch.iter().all(keep));
+        match (fitting.next(), fitting.next()) {
+            (Some(branch), None) => Some(branch),
+            _ => None,
+        }
+    };
+    match only(&deeper).or_else(|| only(&of_its_type)) {
+        Some(branch) => branch.iter().flat_map(most_specific).collect(),
+        _ => vec![error],
     }
 }
 
@@ -143,6 +191,31 @@ mod tests {
         let error = schema().check(&json!({})).expect_err("email is required");
         assert!(error.contains("rule `required`"), "{error}");
         assert!(error.contains("email"), "{error}");
+    }
+
+    #[test]
+    fn a_violation_inside_an_optional_object_is_named_where_it_is() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"address": {"anyOf": [{"$ref": "#/$defs/Address"}, {"type": "null"}]}},
+            "$defs": {"Address": {"type": "object", "required": ["kind"],
+                "properties": {"kind": {"type": "string"}, "city": {"type": "string", "maxLength": 3}}}}
+        });
+        let error = check_input(
+            "m",
+            &schema,
+            &json!({"address": {"kind": "home", "city": "Chicago"}}),
+        )
+        .expect_err("too long");
+        assert!(error.contains("at `/address/city`"), "{error}");
+        assert!(error.contains("rule `maxLength`"), "{error}");
+        let error = check_input("m", &schema, &json!({"address": {"city": "Waltham"}}))
+            .expect_err("no kind");
+        assert!(error.contains("at `/address`"), "{error}");
+        assert!(error.contains("\"kind\" is a required property"), "{error}");
+        // A value of no alternative's shape is reported where it is.
+        let error = check_input("m", &schema, &json!({"address": 7})).expect_err("not an object");
+        assert!(error.contains("at `/address`"), "{error}");
     }
 
     #[test]

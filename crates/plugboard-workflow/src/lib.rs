@@ -32,6 +32,7 @@ pub use engine::{
     RunOptions, RunOutcome, SkipReason, StepReport, StepRunner, StepStatus, run, run_with,
 };
 pub use expr::ExprError;
+pub use input_check::check_input;
 pub use locate::{Locator, Position};
 pub use model::{
     ConnectionRef, OnError, ReadSpec, RecordFormat, RecordsFile, RecordsTo, RetryPolicy, Step,

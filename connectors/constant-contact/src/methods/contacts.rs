@@ -243,6 +243,7 @@ pub struct ContactCustomFieldInput {
     /// The custom field's id.
     pub custom_field_id: String,
     /// The value (up to 255 characters).
+    #[schemars(length(max = 255))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// For single- and multi-select fields, the ids of the chosen choices.
@@ -258,6 +259,7 @@ pub struct NoteInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note_id: Option<String>,
     /// The note's text (up to 2,000 characters).
+    #[schemars(length(max = 2000))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// When the note was written (ISO-8601).
@@ -297,6 +299,7 @@ pub enum PermissionToSend {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailAddressInput {
     /// The email address (up to 80 characters, unique per account).
+    #[schemars(length(max = 80))]
     pub address: String,
     /// The consent the contact gave.
     pub permission_to_send: Option<PermissionToSend>,
@@ -321,6 +324,7 @@ pub enum PhoneKind {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PhoneNumberInput {
     /// The number (up to 25 characters).
+    #[schemars(length(max = 25))]
     pub phone_number: String,
     /// What kind of number it is.
     pub kind: Option<PhoneKind>,
@@ -345,14 +349,19 @@ pub struct StreetAddressInput {
     /// What kind of address it is.
     pub kind: AddressKind,
     /// Number and street (up to 255 characters).
+    #[schemars(length(max = 255))]
     pub street: Option<String>,
-    /// City.
+    /// City (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub city: Option<String>,
-    /// State or province.
+    /// State or province (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub state: Option<String>,
-    /// Zip or postal code.
+    /// Zip or postal code (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub postal_code: Option<String>,
-    /// Country.
+    /// Country (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub country: Option<String>,
 }
 
@@ -368,12 +377,16 @@ macro_rules! contact_write_input {
             /// The email address and its consent.
             pub email_address: EmailAddressInput,
             /// First name (up to 50 characters).
+            #[schemars(length(max = 50))]
             pub first_name: Option<String>,
             /// Last name (up to 50 characters).
+            #[schemars(length(max = 50))]
             pub last_name: Option<String>,
             /// Job title (up to 50 characters).
+            #[schemars(length(max = 50))]
             pub job_title: Option<String>,
             /// Company name (up to 50 characters).
+            #[schemars(length(max = 50))]
             pub company_name: Option<String>,
             /// Birthday month, 1-12 (with `birthday_day`).
             #[schemars(range(min = 1, max = 12))]
@@ -382,6 +395,7 @@ macro_rules! contact_write_input {
             #[schemars(range(min = 1, max = 31))]
             pub birthday_day: Option<u8>,
             /// Anniversary date, e.g. `2006-11-15`.
+            #[schemars(length(max = 10))]
             pub anniversary: Option<String>,
             /// Custom field values (up to 25).
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -531,6 +545,7 @@ pub struct SignUpCustomField {
     /// The custom field's id.
     pub custom_field_id: String,
     /// The value (up to 255 characters).
+    #[schemars(length(max = 255))]
     pub value: String,
 }
 
@@ -539,19 +554,25 @@ pub struct SignUpCustomField {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CreateOrUpdateInput {
     /// The email address that identifies the contact (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub email_address: String,
     /// Lists to add the contact to (1-50 list ids); existing memberships are kept.
     #[schemars(length(min = 1, max = 50))]
     pub list_memberships: Vec<String>,
-    /// First name.
+    /// First name (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub first_name: Option<String>,
-    /// Last name.
+    /// Last name (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub last_name: Option<String>,
-    /// Job title.
+    /// Job title (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub job_title: Option<String>,
-    /// Company name.
+    /// Company name (up to 50 characters).
+    #[schemars(length(max = 50))]
     pub company_name: Option<String>,
     /// Phone number (up to 25 characters).
+    #[schemars(length(max = 25))]
     pub phone_number: Option<String>,
     /// Anniversary date, e.g. `2006-11-15`.
     pub anniversary: Option<String>,

@@ -1,7 +1,7 @@
 //! Custom fields: account-defined contact fields.
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
+use plugboard_core::{ConnectorError, Context, HttpRequest, Result, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +113,7 @@ pub fn list(cx: &mut Context<'_, CustomField>, _input: ListInput) -> Result<Stre
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NewChoice {
     /// The label shown for the choice (up to 255 characters).
+    #[schemars(length(max = 255))]
     pub choice_label: String,
     /// Where the choice is shown in the list of choices.
     pub display_order: Option<i64>,
@@ -140,10 +141,39 @@ pub struct CreateInput {
     pub version: Option<i64>,
 }
 
+/// The limits the spec states in words: "If the `integer` is set to `false`, the
+/// `decimal_places` must be between 1 and 4", and "Maximum number of elements for `checkbox`
+/// and `radio` display types is 20" (100 for a dropdown, which the schema says).
+fn check_create(input: &CreateInput) -> Result<()> {
+    let invalid = |message: String| Err(ConnectorError::InvalidInput { message });
+    let metadata = input.metadata.clone().unwrap_or_default();
+    if metadata.integer == Some(false)
+        && let Some(places) = metadata.decimal_places
+        && !(1..=4).contains(&places)
+    {
+        return invalid(format!(
+            "`metadata.decimal_places` is {places}; with `integer` false it must be 1 to 4"
+        ));
+    }
+    let few_choices = matches!(metadata.display_type.as_deref(), Some("checkbox" | "radio"));
+    if few_choices && input.choices.len() > MAX_CHECKBOX_OR_RADIO_CHOICES {
+        return invalid(format!(
+            "`choices` has {} choices; a checkbox or radio field takes at most \
+             {MAX_CHECKBOX_OR_RADIO_CHOICES}",
+            input.choices.len()
+        ));
+    }
+    Ok(())
+}
+
+/// How many choices a `checkbox` or `radio` select field may have.
+const MAX_CHECKBOX_OR_RADIO_CHOICES: usize = 20;
+
 /// Creates a custom field (an account has at most 100); fails with `already_exists` when the
 /// label is taken.
 #[method(id = "custom_fields.create", name = "Create Custom Field")]
 pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<CustomField> {
+    check_create(&input)?;
     let what = format!("a custom field labelled `{}`", input.label);
     API.create(
         cx,
@@ -160,6 +190,7 @@ pub struct ChoiceUpdate {
     /// The id of an existing choice; leave it out to add a choice.
     pub choice_id: Option<i64>,
     /// The label shown for the choice (up to 255 characters).
+    #[schemars(length(max = 255))]
     pub choice_label: String,
     /// Where the choice is shown in the list of choices.
     pub display_order: Option<i64>,

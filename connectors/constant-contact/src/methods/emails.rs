@@ -183,16 +183,21 @@ pub struct NewEmailActivity {
     #[serde(default = "custom_code_format")]
     pub format_type: i32,
     /// The "From Name" (up to 100 characters).
+    #[schemars(length(max = 100))]
     pub from_name: String,
     /// The "From Email": a confirmed email address of the account (up to 80 characters).
+    #[schemars(length(max = 80))]
     pub from_email: String,
     /// The "Reply To Email": a confirmed email address of the account (up to 80 characters).
+    #[schemars(length(max = 80))]
     pub reply_to_email: String,
     /// The subject line.
     pub subject: String,
     /// The preheader shown after the subject by many mail clients (up to 200 characters).
+    #[schemars(length(max = 200))]
     pub preheader: Option<String>,
     /// The HTML content (up to 150,000 characters); include `[[trackingImage]]` to track opens.
+    #[schemars(length(max = 150_000))]
     pub html_content: String,
     /// The physical address for the footer; the account's address when left out.
     pub physical_address_in_footer: Option<PhysicalAddressInput>,

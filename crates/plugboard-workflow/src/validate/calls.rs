@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::engine::Effects;
 use crate::excerpt::excerpt;
 use crate::expr::Mapping;
-use crate::input_check::InputSchema;
+use crate::input_check::{InputSchema, most_specific};
 use crate::locate::escape_token;
 
 use super::{Action, CallCost, Checker, Source, describe_schema_error, masked};
@@ -164,8 +164,9 @@ impl<'w, 'p, 'l> Checker<'w, 'p, 'l> {
             format!("/steps/{i}")
         };
         if input.is_literal() {
-            for error in compiled.validator().iter_errors(value) {
-                for (pointer, message) in describe_schema_error(&error, "input") {
+            let errors: Vec<_> = compiled.validator().iter_errors(value).collect();
+            for error in errors.iter().flat_map(most_specific) {
+                for (pointer, message) in describe_schema_error(error, "input") {
                     self.problems.add(
                         format!("{at}{pointer}"),
                         format!("input of `{method}`: {message}"),

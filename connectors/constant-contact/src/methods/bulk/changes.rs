@@ -137,8 +137,8 @@ pub fn delete_lists(cx: &mut Context<'_>, input: DeleteListsInput) -> Result<Act
 #[input]
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeleteCustomFieldsInput {
-    /// The custom fields to delete, with their values on every contact (at least one).
-    #[schemars(length(min = 1))]
+    /// The custom fields to delete (1 to 100), with their values on every contact.
+    #[schemars(length(min = 1, max = 100))]
     pub custom_field_ids: Vec<String>,
 }
 

@@ -19,6 +19,8 @@ pub const MAX_CONTACTS_PER_IMPORT: usize = 40_000;
 pub const MAX_IMPORT_BODY_BYTES: usize = 4_000_000;
 /// Phone numbers one imported contact may carry (the spec's limit).
 pub(super) const MAX_PHONES_PER_IMPORTED_CONTACT: usize = 3;
+/// "For each contact, you can import up to three addresses" (the operation's description).
+pub(super) const MAX_ADDRESSES_PER_IMPORTED_CONTACT: usize = 3;
 /// Custom field values one imported contact may carry (the spec's limit).
 pub(super) const MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT: usize = 25;
 
@@ -37,14 +39,19 @@ pub enum SmsPermission {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ImportContact {
     /// Email address; identifies the contact (required unless `sms_number` is given).
+    #[schemars(length(max = 50))]
     pub email: Option<String>,
     /// First name.
+    #[schemars(length(max = 50))]
     pub first_name: Option<String>,
     /// Last name.
+    #[schemars(length(max = 50))]
     pub last_name: Option<String>,
     /// Job title.
+    #[schemars(length(max = 50))]
     pub job_title: Option<String>,
     /// Company name.
+    #[schemars(length(max = 50))]
     pub company_name: Option<String>,
     /// Birthday month, 1-12 (needs `birthday_day`).
     pub birthday_month: Option<u8>,
@@ -53,71 +60,103 @@ pub struct ImportContact {
     /// Anniversary date, e.g. `2006-11-15`.
     pub anniversary: Option<String>,
     /// Primary phone number (kind `other`).
+    #[schemars(length(max = 50))]
     pub phone: Option<String>,
     /// Home phone number.
+    #[schemars(length(max = 50))]
     pub home_phone: Option<String>,
     /// Work phone number.
+    #[schemars(length(max = 50))]
     pub work_phone: Option<String>,
     /// Mobile phone number.
+    #[schemars(length(max = 50))]
     pub mobile_phone: Option<String>,
     /// Another phone number.
+    #[schemars(length(max = 50))]
     pub other_phone: Option<String>,
     /// Line 1 of the primary (home) street address.
+    #[schemars(length(max = 255))]
     pub street: Option<String>,
     /// Line 2 of the primary street address.
+    #[schemars(length(max = 255))]
     pub street2: Option<String>,
     /// City of the primary address.
+    #[schemars(length(max = 50))]
     pub city: Option<String>,
     /// State or province of the primary address.
+    #[schemars(length(max = 50))]
     pub state: Option<String>,
     /// Zip or postal code of the primary address.
+    #[schemars(length(max = 50))]
     pub zip: Option<String>,
     /// Country of the primary address.
+    #[schemars(length(max = 50))]
     pub country: Option<String>,
     /// Line 1 of the home street address.
+    #[schemars(length(max = 255))]
     pub home_street: Option<String>,
     /// Line 2 of the home street address.
+    #[schemars(length(max = 255))]
     pub home_street2: Option<String>,
     /// City of the home address.
+    #[schemars(length(max = 50))]
     pub home_city: Option<String>,
     /// State or province of the home address.
+    #[schemars(length(max = 50))]
     pub home_state: Option<String>,
     /// Zip or postal code of the home address.
+    #[schemars(length(max = 50))]
     pub home_zip: Option<String>,
     /// Country of the home address. (The spec spells this key `home country`, with a space, unlike
     /// `work_country` and `other_country`; the underscore form is sent.)
+    #[schemars(length(max = 50))]
     pub home_country: Option<String>,
     /// Line 1 of the work street address.
+    #[schemars(length(max = 255))]
     pub work_street: Option<String>,
     /// Line 2 of the work street address.
+    #[schemars(length(max = 255))]
     pub work_street2: Option<String>,
     /// City of the work address.
+    #[schemars(length(max = 50))]
     pub work_city: Option<String>,
     /// State or province of the work address.
+    #[schemars(length(max = 50))]
     pub work_state: Option<String>,
     /// Zip or postal code of the work address.
+    #[schemars(length(max = 50))]
     pub work_zip: Option<String>,
     /// Country of the work address.
+    #[schemars(length(max = 50))]
     pub work_country: Option<String>,
     /// Line 1 of the other street address.
+    #[schemars(length(max = 255))]
     pub other_street: Option<String>,
     /// Line 2 of the other street address.
+    #[schemars(length(max = 255))]
     pub other_street2: Option<String>,
     /// City of the other address.
+    #[schemars(length(max = 50))]
     pub other_city: Option<String>,
     /// State or province of the other address.
+    #[schemars(length(max = 50))]
     pub other_state: Option<String>,
     /// Zip or postal code of the other address.
+    #[schemars(length(max = 50))]
     pub other_zip: Option<String>,
     /// Country of the other address.
+    #[schemars(length(max = 50))]
     pub other_country: Option<String>,
     /// US phone number for SMS (required unless `email` is given).
+    #[schemars(length(max = 16))]
     pub sms_number: Option<String>,
     /// When the contact consented to SMS, e.g. `2024-07-03` (needed with explicit SMS permission).
+    #[schemars(length(max = 16))]
     pub sms_consent_date: Option<String>,
     /// Custom field values by the custom field's name (not its label); sent as `cf:<name>`. The
     /// fields must already exist in the account; at most 25 per contact.
     #[serde(default, skip_serializing)]
+    #[schemars(extend("additionalProperties" = {"type": "string", "maxLength": 255}))]
     pub custom_fields: BTreeMap<String, String>,
 }
 
@@ -142,6 +181,51 @@ impl ImportContact {
             return Err(format!(
                 "`contacts[{index}]` has {given} phone numbers; the import takes at most \
                  {MAX_PHONES_PER_IMPORTED_CONTACT} per contact"
+            ));
+        }
+        // An address counts when any of its parts is given.
+        let addresses = [
+            [
+                &self.street,
+                &self.street2,
+                &self.city,
+                &self.state,
+                &self.zip,
+                &self.country,
+            ],
+            [
+                &self.home_street,
+                &self.home_street2,
+                &self.home_city,
+                &self.home_state,
+                &self.home_zip,
+                &self.home_country,
+            ],
+            [
+                &self.work_street,
+                &self.work_street2,
+                &self.work_city,
+                &self.work_state,
+                &self.work_zip,
+                &self.work_country,
+            ],
+            [
+                &self.other_street,
+                &self.other_street2,
+                &self.other_city,
+                &self.other_state,
+                &self.other_zip,
+                &self.other_country,
+            ],
+        ];
+        let given = addresses
+            .iter()
+            .filter(|parts| parts.iter().any(|part| part.is_some()))
+            .count();
+        if given > MAX_ADDRESSES_PER_IMPORTED_CONTACT {
+            return Err(format!(
+                "`contacts[{index}]` has {given} addresses; the import takes at most \
+                 {MAX_ADDRESSES_PER_IMPORTED_CONTACT} per contact"
             ));
         }
         if self.custom_fields.len() > MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT {
