@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
 use plugboard_runner::{Endpoints, ExecutorConfig, Session};
 use plugboard_service::auth::{generate_key, hash_key};
-use plugboard_service::{Service, ServiceStore as _, SqliteServiceStore};
+use plugboard_service::{Service, ServiceStore as _, SqliteServiceStore, SqliteWorkflowStore};
 use serde_json::{Map, json};
 
 /// Where the admin key may come from; it is hashed and stored, never logged.
@@ -70,6 +70,8 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     };
     let store = SqliteServiceStore::open(&service_file)
         .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
+    let workflows = SqliteWorkflowStore::open(&service_file)
+        .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (runner_store, advice_file) = crate::state::open_store(state_file, runtime.handle())?;
     let config = ExecutorConfig {
@@ -100,7 +102,16 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             public_url,
             runner,
             endpoints,
+            workflows: Arc::new(workflows),
+            live_runs: plugboard_service::runs::LiveRuns::default(),
         });
+        // Before serving: runs a killed predecessor left are resumed (or failed), never lost.
+        let resumed = plugboard_service::runs::recover(&service)
+            .await
+            .context("cannot recover the runs a previous service left")?;
+        if resumed > 0 {
+            println!("resuming {resumed} run(s) left running by a previous service");
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
