@@ -93,6 +93,24 @@ impl ServiceProcess {
         key: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> (u16, Value) {
+        let (status, body) = self.exchange(method, path, key, body);
+        let value = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+        };
+        (status, value)
+    }
+
+    /// Like [`Self::call`], with the body as text (e.g. a server-sent event stream, read until
+    /// the service ends it).
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, String) {
         let address = self.base_url.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("the service accepts");
         stream
@@ -133,12 +151,7 @@ impl ServiceProcess {
         } else {
             body.to_owned()
         };
-        let value = if body.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-        };
-        (status, value)
+        (status, body)
     }
 
     /// [`Self::call`] with a JSON value as the body.

@@ -181,11 +181,9 @@ pub(crate) fn fold_steps<'a>(
         match event.get("event").and_then(Value::as_str) {
             Some("step_started") => {
                 step.status = "running";
-                step.calls = event.get("calls").and_then(Value::as_u64);
-                // A resumed run starts its step again; what the attempt before counted is
-                // superseded.
-                step.calls_done = 0;
-                step.calls_failed = 0;
+                step.calls = event.get("calls").and_then(Value::as_u64).or(step.calls);
+                // A resumed run starts its step again, and reuses the calls the attempt before
+                // journaled without reporting them again: those counts stand.
                 step.error = None;
             }
             Some("step_skipped") => {

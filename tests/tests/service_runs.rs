@@ -1,0 +1,788 @@
+//! `plugboard serve`: deployed workflows and runs, through the real binary and HTTP, against a
+//! local API on 127.0.0.1 reached through each tenant's own `http` connection.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use plugboard_tests::service::ServiceProcess;
+use plugboard_tests::{plugboard_binary, temp_dir};
+use serde_json::{Value, json};
+
+const ADMIN_KEY: &str = "admin-key-for-tests-0123456789abcdef";
+const TOKEN_A: &str = "token-of-tenant-a-SECRET-1111";
+const TOKEN_B: &str = "token-of-tenant-b-SECRET-2222";
+
+/// How long a test waits for a run to end.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One request the local API received.
+#[derive(Debug, Clone)]
+struct Seen {
+    target: String,
+    /// Whose token came with it (`a`, `b`, or `?`).
+    caller: String,
+    /// When its response was written in full; `None` while (or if never) answered.
+    answered: Option<Instant>,
+}
+
+/// A small HTTP/1.1 API on 127.0.0.1: every GET answers `{"path", "caller", "items"}`; paths under
+/// `/slow/` first wait `delay_ms`. It records every request and when it was answered.
+struct LocalApi {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl LocalApi {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let port = listener.local_addr().expect("an address").port();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (record, delay) = (Arc::clone(&seen), Arc::clone(&delay_ms));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (record, delay) = (Arc::clone(&record), Arc::clone(&delay));
+                std::thread::spawn(move || answer(stream, &record, &delay));
+            }
+        });
+        Self {
+            port,
+            seen,
+            delay_ms,
+        }
+    }
+
+    fn base(&self, prefix: &str) -> String {
+        format!("http://127.0.0.1:{}{prefix}", self.port)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("not poisoned").clone()
+    }
+
+    /// How many requests each path received.
+    fn counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for seen in self.seen() {
+            *counts.entry(seen.target).or_default() += 1;
+        }
+        counts
+    }
+}
+
+fn answer(stream: TcpStream, seen: &Mutex<Vec<Seen>>, delay_ms: &AtomicU64) {
+    let mut reader = BufReader::new(stream.try_clone().expect("a clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let target = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let mut caller = "?".to_owned();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+            break;
+        }
+        let lower = header.to_ascii_lowercase();
+        if lower.starts_with("authorization:") {
+            if header.contains(TOKEN_A) {
+                caller = "a".into();
+            } else if header.contains(TOKEN_B) {
+                caller = "b".into();
+            }
+        } else if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length.min(1 << 16)];
+    let _ = reader.read_exact(&mut body);
+    let index = {
+        let mut seen = seen.lock().expect("not poisoned");
+        seen.push(Seen {
+            target: target.clone(),
+            caller: caller.clone(),
+            answered: None,
+        });
+        seen.len() - 1
+    };
+    let path = target.split('?').next().unwrap_or_default();
+    if path.contains("/slow/") {
+        std::thread::sleep(Duration::from_millis(delay_ms.load(Ordering::SeqCst)));
+    }
+    let payload = json!({"path": path, "caller": caller, "items": [{"path": path}]}).to_string();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    let mut stream = stream;
+    if stream.write_all(response.as_bytes()).is_ok() && stream.flush().is_ok() {
+        seen.lock().expect("not poisoned")[index].answered = Some(Instant::now());
+    }
+}
+
+/// The workflow most tests deploy: who am I (one call), then one slow call per item.
+fn fetch_items() -> Value {
+    json!({
+        "name": "Fetch items",
+        "description": "Asks the tenant's API who is calling, then fetches each item.",
+        "connections": {"api": {"connector": "http", "connection": "web"}},
+        "inputs": {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+            "required": ["items"]
+        },
+        "steps": [
+            {"id": "whoami", "call": "api.http.request", "input": {"path": "/whoami"}},
+            {
+                "id": "fetch",
+                "for_each": "{{ inputs.items }}",
+                "call": "api.http.request",
+                "input": {"path": "/slow/{{ item }}"}
+            }
+        ],
+        "outputs": {
+            "caller": "{{ steps.whoami.output.body.caller }}",
+            "paths": "{{ steps.fetch.output | map(attribute='body') | map(attribute='path') | list }}"
+        }
+    })
+}
+
+fn plugboard(args: &[&str]) -> std::process::Output {
+    Command::new(plugboard_binary())
+        .args(args)
+        .env_remove("PLUGBOARD_PLUGIN_PATH")
+        .env_remove("PLUGBOARD_STATE")
+        .output()
+        .expect("plugboard runs")
+}
+
+/// Installs `name` (e.g. `tenant-a/web`) in `state`: the http connector against `base_url`.
+fn connect(state: &Path, name: &str, base_url: &str, token: &str) {
+    let state = state.to_string_lossy();
+    let base_url = format!("base_url={base_url}");
+    let token = format!("api_key={token}");
+    let output = plugboard(&[
+        "--state",
+        &state,
+        "connect",
+        "http",
+        "--name",
+        name,
+        "--set",
+        &base_url,
+        "--set",
+        "auth_type=bearer",
+        "--set",
+        &token,
+    ]);
+    assert!(
+        output.status.success(),
+        "connect {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn create_tenant(service: &ServiceProcess, id: &str) -> String {
+    let (status, body) = service.json("POST", "/v1/tenants", Some(ADMIN_KEY), &json!({"id": id}));
+    assert_eq!(status, 201, "{body}");
+    body["api_key"].as_str().expect("a key").to_owned()
+}
+
+fn deploy(service: &ServiceProcess, name: &str, workflow: &Value) -> (u16, Value) {
+    service.call(
+        "PUT",
+        &format!("/v1/workflows/{name}"),
+        Some(ADMIN_KEY),
+        Some(workflow.to_string().into_bytes()),
+    )
+}
+
+fn start_run(service: &ServiceProcess, tenant: &str, key: &str, items: &[&str]) -> i64 {
+    let (status, body) = service.json(
+        "POST",
+        &format!("/v1/tenants/{tenant}/runs"),
+        Some(key),
+        &json!({"workflow": "fetch-items", "inputs": {"items": items}}),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        ["queued", "running"].contains(&body["status"].as_str().unwrap_or_default()),
+        "{body}"
+    );
+    body["id"].as_i64().expect("a run id")
+}
+
+/// Polls the run until `done` says so (bounded by [`RUN_TIMEOUT`]).
+fn wait_for(
+    service: &ServiceProcess,
+    tenant: &str,
+    key: &str,
+    run: i64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    loop {
+        let (status, body) = service.call(
+            "GET",
+            &format!("/v1/tenants/{tenant}/runs/{run}"),
+            Some(key),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not get there: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ended(run: &Value) -> bool {
+    ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or_default())
+}
+
+/// The `data:` payloads of a server-sent event stream.
+fn sse_events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).expect("each event is JSON"))
+        .collect()
+}
+
+/// Sets up a state file with each tenant's connection, then starts the service on it.
+fn service_with_tenants(dir: &Path, api: &LocalApi) -> (ServiceProcess, String, String) {
+    let state = dir.join("state.db");
+    connect(&state, "tenant-a/web", &api.base("/a"), TOKEN_A);
+    connect(&state, "tenant-b/web", &api.base("/b"), TOKEN_B);
+    let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
+    let key_a = create_tenant(&service, "tenant-a");
+    let key_b = create_tenant(&service, "tenant-b");
+    let (status, body) = deploy(&service, "fetch-items", &fetch_items());
+    assert_eq!(status, 201, "{body}");
+    (service, key_a, key_b)
+}
+
+#[test]
+fn a_deploy_reports_every_problem_as_plugboard_validate_does() {
+    let dir = temp_dir("service-runs-deploy");
+    let service = ServiceProcess::start(&dir.join("state.db"), Some(ADMIN_KEY));
+    let key = create_tenant(&service, "acme");
+
+    // Several problems at once: an unknown connector, a reference to a later step, an
+    // unknown method.
+    let broken = "{\n  \"name\": \"Broken\",\n  \"connections\": {\n    \"api\": {\"connector\": \"http\", \"connection\": \"web\"},\n    \"x\": {\"connector\": \"no-such-connector\", \"connection\": \"x\"}\n  },\n  \"steps\": [\n    {\"id\": \"first\", \"call\": \"api.http.request\", \"input\": {\"path\": \"{{ steps.second.output.body }}\"}},\n    {\"id\": \"second\", \"call\": \"api.http.nope\"}\n  ]\n}\n";
+    let (status, body) = service.call(
+        "PUT",
+        "/v1/workflows/broken",
+        Some(ADMIN_KEY),
+        Some(broken.as_bytes().to_vec()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_workflow");
+    let problems = body["problems"].as_array().expect("a list").clone();
+    assert!(problems.len() >= 3, "{body}");
+
+    // The same file through `plugboard validate --json`, with the connection it names
+    // installed (a deploy does not check connections; validate does).
+    let file = dir.join("broken.json");
+    std::fs::write(&file, broken).expect("written");
+    let cli_state = dir.join("cli.db");
+    connect(&cli_state, "web", "http://127.0.0.1:9", TOKEN_A);
+    let validated = plugboard(&[
+        "--state",
+        &cli_state.to_string_lossy(),
+        "validate",
+        &file.to_string_lossy(),
+        "--json",
+    ]);
+    let listing: Value = serde_json::from_slice(&validated.stdout).expect("validate --json");
+    let cli_problems: Vec<Value> = listing["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| {
+            !p["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("connection `x`")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        problems, cli_problems,
+        "the deploy lists what validate lists"
+    );
+    for problem in &problems {
+        assert!(problem["line"].as_u64() > Some(0), "{problem}");
+        assert!(
+            problem["pointer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/")),
+            "{problem}"
+        );
+    }
+
+    // Malformed JSON: one problem, with its position.
+    let (status, body) = service.call(
+        "PUT",
+        "/v1/workflows/broken",
+        Some(ADMIN_KEY),
+        Some(b"{\n  \"name\": \"x\",\n  \"steps\": [,]\n}".to_vec()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["problems"][0]["line"], 3, "{body}");
+
+    // A hosted workflow may not reach the service's files.
+    let reader = json!({
+        "name": "Reader",
+        "steps": [{"id": "rows", "read": {"path": "/etc/passwd", "format": "csv"}}]
+    });
+    let (status, body) = deploy(&service, "reader", &reader);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["problems"][0]["pointer"], "/steps/0/read", "{body}");
+
+    // Nothing was deployed by the refused ones; a valid one is 201, then 200 when replaced.
+    let (status, body) = service.call("GET", "/v1/workflows", Some(ADMIN_KEY), None);
+    assert_eq!((status, body), (200, json!([])));
+    assert_eq!(deploy(&service, "fetch-items", &fetch_items()).0, 201);
+    let (status, body) = deploy(&service, "fetch-items", &fetch_items());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["steps"], 2);
+    assert_eq!(body["title"], "Fetch items");
+
+    // Tenants may read workflows, not deploy them; no key is 401.
+    assert_eq!(deploy_with(&service, "mine", Some(&key)), 403);
+    assert_eq!(deploy_with(&service, "mine", None), 401);
+    let (status, listed) = service.call("GET", "/v1/workflows", Some(&key), None);
+    assert_eq!(status, 200);
+    assert_eq!(listed[0]["name"], "fetch-items", "{listed}");
+    let (status, shown) = service.call("GET", "/v1/workflows/fetch-items", Some(&key), None);
+    assert_eq!(status, 200);
+    assert_eq!(shown["workflow"], fetch_items());
+    assert_eq!(
+        service
+            .call("GET", "/v1/workflows/nope", Some(&key), None)
+            .0,
+        404
+    );
+    assert_eq!(
+        service
+            .call(
+                "PUT",
+                "/v1/workflows/bad%20name",
+                Some(ADMIN_KEY),
+                Some(b"{}".to_vec())
+            )
+            .0,
+        422
+    );
+}
+
+fn deploy_with(service: &ServiceProcess, name: &str, key: Option<&str>) -> u16 {
+    service
+        .call(
+            "PUT",
+            &format!("/v1/workflows/{name}"),
+            key,
+            Some(fetch_items().to_string().into_bytes()),
+        )
+        .0
+}
+
+#[test]
+fn two_tenants_run_with_their_own_connections_and_cannot_reach_each_other() {
+    let api = LocalApi::start();
+    let dir = temp_dir("service-runs-tenants");
+    let (service, key_a, key_b) = service_with_tenants(&dir, &api);
+
+    let run_a = start_run(&service, "tenant-a", &key_a, &["1", "2"]);
+    let run_b = start_run(&service, "tenant-b", &key_b, &["3"]);
+    let done_a = wait_for(&service, "tenant-a", &key_a, run_a, ended);
+    let done_b = wait_for(&service, "tenant-b", &key_b, run_b, ended);
+    assert_eq!(done_a["status"], "succeeded", "{done_a}");
+    assert_eq!(done_b["status"], "succeeded", "{done_b}");
+    assert_eq!(
+        done_a["outputs"],
+        json!({"caller": "a", "paths": ["/a/slow/1", "/a/slow/2"]})
+    );
+    assert_eq!(
+        done_b["outputs"],
+        json!({"caller": "b", "paths": ["/b/slow/3"]})
+    );
+    assert_eq!(done_a["steps"][0]["status"], "succeeded", "{done_a}");
+    assert_eq!(done_a["steps"][1]["calls_done"], 2, "{done_a}");
+    // Each tenant's calls went with its own token to its own base URL.
+    for seen in api.seen() {
+        let expected = if seen.target.starts_with("/a/") {
+            "a"
+        } else {
+            "b"
+        };
+        assert_eq!(seen.caller, expected, "{seen:?}");
+    }
+    let text = format!("{done_a}{done_b}");
+    assert!(!text.contains("SECRET"), "no token in a run: {text}");
+
+    // The admin sees a tenant's runs too; a tenant lists only its own.
+    let (status, listed) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(&key_a), None);
+    assert_eq!(status, 200);
+    let ids: Vec<i64> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![run_a]);
+    let (status, _) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(ADMIN_KEY), None);
+    assert_eq!(status, 200);
+
+    // Every run route with the other tenant's key: 404, and nothing changes.
+    let a_runs = "/v1/tenants/tenant-a/runs";
+    let refused = [
+        ("GET", a_runs.to_owned(), None),
+        (
+            "POST",
+            a_runs.to_owned(),
+            Some(json!({"workflow": "fetch-items", "inputs": {"items": ["x"]}})),
+        ),
+        ("GET", format!("{a_runs}/{run_a}"), None),
+        ("POST", format!("{a_runs}/{run_a}/cancel"), None),
+        ("GET", format!("{a_runs}/{run_a}/events"), None),
+        // A's run under B's own tenant: not B's run.
+        ("GET", format!("/v1/tenants/tenant-b/runs/{run_a}"), None),
+        (
+            "POST",
+            format!("/v1/tenants/tenant-b/runs/{run_a}/cancel"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/tenants/tenant-b/runs/{run_a}/events"),
+            None,
+        ),
+    ];
+    for (method, path, body) in &refused {
+        let body = body.as_ref().map(|b| b.to_string().into_bytes());
+        let (status, answer) = service.call(method, path, Some(&key_b), body);
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_eq!(
+            service.call(method, path, None, None).0,
+            401,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(api.seen().len(), 5, "the refused start sent nothing");
+
+    // Bad starts: every input problem; a missing connection named; an unknown workflow.
+    let (status, body) = service.json(
+        "POST",
+        a_runs,
+        Some(&key_a),
+        &json!({"workflow": "fetch-items", "inputs": {"items": [1, 2]}}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_inputs");
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(2), "{body}");
+    let key_c = create_tenant(&service, "tenant-c");
+    let (status, body) = service.json(
+        "POST",
+        "/v1/tenants/tenant-c/runs",
+        Some(&key_c),
+        &json!({"workflow": "fetch-items", "inputs": {"items": ["1"]}}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "connection_problems");
+    assert_eq!(
+        body["problems"][0]["pointer"],
+        "/connections/api/connection"
+    );
+    let message = body["problems"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`web`"), "{message}");
+    let (status, body) = service.json(
+        "POST",
+        a_runs,
+        Some(&key_a),
+        &json!({"workflow": "nope", "inputs": {}}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_workflow");
+    assert_eq!(
+        service
+            .call(
+                "POST",
+                a_runs,
+                Some(&key_a),
+                Some(b"{\"workflow\":".to_vec())
+            )
+            .0,
+        400
+    );
+    assert_eq!(api.seen().len(), 5, "no refused start sent anything");
+
+    // The event stream: the same events as `plugboard run --json`, from the start, ending
+    // with the outcome.
+    let (status, text) = service.exchange(
+        "GET",
+        &format!("{a_runs}/{run_a}/events"),
+        Some(&key_a),
+        None,
+    );
+    assert_eq!(status, 200, "{text}");
+    let events = sse_events(&text);
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "note",
+            "step_started",
+            "step_finished",
+            "step_started",
+            "item_finished",
+            "item_finished",
+            "step_finished",
+            "run_finished"
+        ],
+        "{text}"
+    );
+    let started: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "step_started")
+        .filter_map(|e| e["step"].as_str())
+        .collect();
+    assert_eq!(started, ["whoami", "fetch"]);
+    assert_eq!(
+        events.last().map(|e| &e["outputs"]),
+        Some(&done_a["outputs"])
+    );
+    assert!(!text.contains("SECRET"), "{text}");
+}
+
+#[test]
+fn a_run_is_cancelled_and_its_live_events_say_so() {
+    let api = LocalApi::start();
+    api.delay_ms.store(1_500, Ordering::SeqCst);
+    let dir = temp_dir("service-runs-cancel");
+    let (service, key_a, _) = service_with_tenants(&dir, &api);
+    let run = start_run(
+        &service,
+        "tenant-a",
+        &key_a,
+        &["1", "2", "3", "4", "5", "6"],
+    );
+    let events_path = format!("/v1/tenants/tenant-a/runs/{run}/events");
+
+    // A subscriber from the start, live.
+    let subscriber = {
+        let base = service.base_url.clone();
+        let key = key_a.clone();
+        let path = events_path.clone();
+        std::thread::spawn(move || sse_get(&base, &path, &key))
+    };
+    wait_for(&service, "tenant-a", &key_a, run, |r| {
+        r["status"] == "running" && r["steps"][1]["calls_done"].as_u64() >= Some(1)
+    });
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{run}/cancel"),
+        Some(&key_a),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let cancelled_at = Instant::now();
+    let done = wait_for(&service, "tenant-a", &key_a, run, ended);
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(5),
+        "the call in flight was abandoned, not waited for"
+    );
+    assert!(api.seen().len() < 7, "the run stopped: {:?}", api.counts());
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{run}/cancel"),
+        Some(&key_a),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+
+    let live = sse_events(&subscriber.join().expect("the subscriber"));
+    let last = live.last().expect("events");
+    assert_eq!(last["event"], "run_failed", "{live:?}");
+    assert_eq!(last["status"], "cancelled", "{live:?}");
+    assert!(
+        live.iter().any(|e| e["event"] == "item_finished"),
+        "{live:?}"
+    );
+    // A late subscriber reads the same events.
+    let (_, late) = service.exchange("GET", &events_path, Some(&key_a), None);
+    assert_eq!(sse_events(&late), live);
+}
+
+/// A server-sent event stream read to its end on a raw socket (for a subscriber thread).
+fn sse_get(base: &str, path: &str, key: &str) -> String {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("sent");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn a_run_survives_kill_9_of_the_service_without_repeating_a_completed_call() {
+    let api = LocalApi::start();
+    api.delay_ms.store(800, Ordering::SeqCst);
+    let dir = temp_dir("service-runs-kill");
+    let state = dir.join("state.db");
+    let (service, key_a, _) = service_with_tenants(&dir, &api);
+    let items = ["1", "2", "3", "4", "5", "6"];
+    let run = start_run(&service, "tenant-a", &key_a, &items);
+    wait_for(&service, "tenant-a", &key_a, run, |r| {
+        r["steps"][1]["calls_done"].as_u64() >= Some(2)
+    });
+    // Mid-way through the third call.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(service); // SIGKILL
+    let killed_at = Instant::now();
+    let before: Vec<Seen> = api.seen();
+    let completed_before: Vec<String> = before
+        .iter()
+        .filter(|s| s.answered.is_some_and(|t| t < killed_at))
+        .map(|s| s.target.clone())
+        .collect();
+    assert!(completed_before.len() >= 3, "{before:?}");
+
+    let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
+    let done = wait_for(&service, "tenant-a", &key_a, run, ended);
+    eprintln!("after the restart: {done}");
+    let status = done["status"].as_str().unwrap_or_default();
+    assert!(["succeeded", "failed"].contains(&status), "{done}");
+    if status == "failed" {
+        // The call in flight at the kill was sent and never answered: resending it could do
+        // it twice, so the run says so instead.
+        let error = done["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("fetch[2]") || error.contains("unknown"),
+            "{error}"
+        );
+    } else {
+        assert_eq!(done["steps"][1]["calls_done"], items.len(), "{done}");
+    }
+    // No completed call was sent again; indeed no call at all was sent twice.
+    for (target, count) in api.counts() {
+        assert_eq!(count, 1, "{target} was requested {count} times");
+    }
+    for target in &completed_before {
+        assert!(api.counts().contains_key(target));
+    }
+    // The run is still listed, and its events tell of the restart.
+    let (_, text) = service.exchange(
+        "GET",
+        &format!("/v1/tenants/tenant-a/runs/{run}/events"),
+        Some(&key_a),
+        None,
+    );
+    let events = sse_events(&text);
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("resuming it from its journal"))),
+        "{text}"
+    );
+    let last = events.last().expect("events");
+    assert!(["run_finished", "run_failed"].contains(&last["event"].as_str().unwrap_or_default()));
+}
+
+/// Like [`fetch_items`], with an idempotent method (`http.list`, a GET), whose calls the runner
+/// may send again when their outcome is unknown.
+fn list_items() -> Value {
+    json!({
+        "name": "List items",
+        "connections": {"api": {"connector": "http", "connection": "web"}},
+        "inputs": {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+            "required": ["items"]
+        },
+        "steps": [{
+            "id": "fetch",
+            "for_each": "{{ inputs.items }}",
+            "call": "api.http.list",
+            "input": {"path": "/slow/{{ item }}", "items_field": "items", "max_pages": 1}
+        }],
+        "outputs": {"counts": "{{ steps.fetch.output | map(attribute='count') | list }}"}
+    })
+}
+
+#[test]
+fn a_run_of_repeatable_calls_is_resumed_to_its_end_after_kill_9() {
+    let api = LocalApi::start();
+    api.delay_ms.store(800, Ordering::SeqCst);
+    let dir = temp_dir("service-runs-kill-resume");
+    let state = dir.join("state.db");
+    let (service, key_a, _) = service_with_tenants(&dir, &api);
+    let (status, body) = deploy(&service, "list-items", &list_items());
+    assert_eq!(status, 201, "{body}");
+    let items = ["1", "2", "3", "4", "5"];
+    let (status, body) = service.json(
+        "POST",
+        "/v1/tenants/tenant-a/runs",
+        Some(&key_a),
+        &json!({"workflow": "list-items", "inputs": {"items": items}}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let run = body["id"].as_i64().expect("an id");
+    wait_for(&service, "tenant-a", &key_a, run, |r| {
+        r["steps"][0]["calls_done"].as_u64() >= Some(2)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    drop(service); // SIGKILL
+    let killed_at = Instant::now();
+    let completed_before: Vec<String> = api
+        .seen()
+        .iter()
+        .filter(|s| s.answered.is_some_and(|t| t < killed_at))
+        .map(|s| s.target.clone())
+        .collect();
+    assert!(completed_before.len() >= 2, "{:?}", api.seen());
+
+    let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
+    let done = wait_for(&service, "tenant-a", &key_a, run, ended);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1, 1]), "{done}");
+    assert_eq!(done["steps"][0]["calls_done"], items.len(), "{done}");
+    let counts = api.counts();
+    for target in &completed_before {
+        assert_eq!(
+            counts[target], 1,
+            "{target} completed before the kill and was sent again"
+        );
+    }
+    for item in items {
+        assert!(
+            counts.contains_key(&format!("/a/slow/{item}")),
+            "{counts:?}"
+        );
+    }
+}
