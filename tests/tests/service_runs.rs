@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use plugboard_tests::e2e::Workspace;
 use plugboard_tests::service::ServiceProcess;
 use plugboard_tests::{plugboard_binary, temp_dir};
 use serde_json::{Value, json};
@@ -785,4 +786,86 @@ fn a_run_of_repeatable_calls_is_resumed_to_its_end_after_kill_9() {
             "{counts:?}"
         );
     }
+}
+
+/// 100 runs started at once through the API, by four tenants, against the Constant Contact
+/// sandbox at its real limit (4 requests/s per application): every run completes and the
+/// sandbox never answers 429, because the runner's limiter, shared by every run of the service,
+/// keeps them under it.
+#[test]
+fn a_hundred_concurrent_runs_complete_under_the_real_rate_limit_without_a_429() {
+    const RUNS: usize = 100;
+    const TENANTS: usize = 4;
+    let workspace = Workspace::new("service-runs-hundred");
+    let mut config = plugboard_tests::e2e::sandbox_config();
+    let real = constant_contact_sandbox::SandboxConfig::default();
+    config.per_second_limit = real.per_second_limit;
+    config.daily_limit = real.daily_limit;
+    config.token_endpoint_per_second = real.token_endpoint_per_second;
+    assert_eq!(config.per_second_limit, Some(4));
+    let sandbox = plugboard_tests::e2e::start_sandbox(config);
+    for tenant in 0..TENANTS {
+        workspace.install_connection(&sandbox, &format!("t{tenant}/cc"));
+    }
+    let service = ServiceProcess::start(workspace.state(), Some(ADMIN_KEY));
+    let keys: Vec<String> = (0..TENANTS)
+        .map(|tenant| create_tenant(&service, &format!("t{tenant}")))
+        .collect();
+    let workflow = json!({
+        "name": "Account summary",
+        "connections": {"cc": {"connector": "constant-contact", "connection": "cc"}},
+        "steps": [{"id": "account", "call": "cc.account.get_summary"}],
+        "outputs": {"organization": "{{ steps.account.output.organization_name }}"}
+    });
+    assert_eq!(deploy(&service, "account", &workflow).0, 201);
+
+    let started = Instant::now();
+    let service = Arc::new(service);
+    let starters: Vec<_> = (0..RUNS)
+        .map(|n| {
+            let service = Arc::clone(&service);
+            let key = keys[n % TENANTS].clone();
+            std::thread::spawn(move || {
+                let tenant = format!("t{}", n % TENANTS);
+                let (status, body) = service.json(
+                    "POST",
+                    &format!("/v1/tenants/{tenant}/runs"),
+                    Some(&key),
+                    &json!({"workflow": "account"}),
+                );
+                assert_eq!(status, 202, "{body}");
+                (tenant, key, body["id"].as_i64().expect("an id"))
+            })
+        })
+        .collect();
+    let runs: Vec<(String, String, i64)> = starters
+        .into_iter()
+        .map(|starter| starter.join().expect("a start"))
+        .collect();
+    let accepted_in = started.elapsed();
+    for (tenant, key, run) in &runs {
+        let done = wait_for(&service, tenant, key, *run, ended);
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["outputs"]["organization"], "Plugboard Sandbox Inc.");
+    }
+    let elapsed = started.elapsed();
+    let stats = sandbox.stats();
+    eprintln!(
+        "{RUNS} runs: accepted in {accepted_in:?}, all done in {elapsed:?}; sandbox: {} API \
+         requests, {} throttled",
+        stats.api_requests, stats.throttled_429
+    );
+    assert_eq!(
+        (
+            stats.throttled_429,
+            stats.quota_429,
+            stats.token_throttled_429,
+            stats.queue_full_429
+        ),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.api_served >= RUNS as u64, "{stats:?}");
+    // At 4/s, 100 calls cannot take less than ~24 s: the limit was really there.
+    assert!(elapsed >= Duration::from_secs(20), "{elapsed:?}");
 }
