@@ -869,3 +869,76 @@ fn a_hundred_concurrent_runs_complete_under_the_real_rate_limit_without_a_429() 
     // At 4/s, 100 calls cannot take less than ~24 s: the limit was really there.
     assert!(elapsed >= Duration::from_secs(20), "{elapsed:?}");
 }
+
+/// The fenced blocks (`json`, `sh`) of the "Workflows and runs" section of `docs/service.md`.
+fn documented_blocks() -> (String, String) {
+    let docs = std::fs::read_to_string(plugboard_tests::workspace_root().join("docs/service.md"))
+        .expect("docs/service.md");
+    let section = docs
+        .split("\n## ")
+        .find(|s| s.starts_with("Workflows and runs"))
+        .expect("a \"Workflows and runs\" section");
+    let block = |language: &str| {
+        let fence = format!("```{language}\n");
+        let start = section.find(&fence).expect("the block") + fence.len();
+        let end = start + section[start..].find("```").expect("its end");
+        section[start..end].to_owned()
+    };
+    (block("json"), block("sh"))
+}
+
+/// Every curl command of the section, run as written (with `curl` and `bash`) against the
+/// service, in a directory holding the section's workflow as `fetch-items.json`.
+#[test]
+fn the_documented_curl_examples_work_as_shown() {
+    let api = LocalApi::start();
+    let dir = temp_dir("service-runs-docs");
+    let state = dir.join("state.db");
+    let (workflow, script) = documented_blocks();
+    std::fs::write(dir.join("fetch-items.json"), &workflow).expect("written");
+    connect(&state, "acme/web", &api.base("/acme"), TOKEN_A);
+    let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
+    let acme_key = create_tenant(&service, "acme");
+    let documented_base = "S=http://127.0.0.1:8080\n";
+    assert!(script.starts_with(documented_base), "{script}");
+    let script = script.replacen(documented_base, &format!("S={}\n", service.base_url), 1);
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&dir)
+        .env("ADMIN_KEY", ADMIN_KEY)
+        .env("ACME_KEY", &acme_key)
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Deployed, listed, shown.
+    assert!(
+        stdout.starts_with(r#"{"name":"fetch-items","title":"Fetch items""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"[{"name":"fetch-items""#), "{stdout}");
+    assert!(stdout.contains(r#""workflow":{"#), "{stdout}");
+    // The event stream ran to the end of the run, then the run shows it succeeded, with the
+    // outputs of acme's own API, and is listed.
+    let events = sse_events(&stdout);
+    assert_eq!(events.first().map(|e| &e["event"]), Some(&json!("note")));
+    let finished = events.last().expect("events");
+    assert_eq!(finished["event"], "run_finished", "{stdout}");
+    let outputs = json!({"caller": "a", "paths": ["/acme/slow/1", "/acme/slow/2"]});
+    assert_eq!(finished["outputs"], outputs);
+    assert!(stdout.contains(r#""status":"succeeded""#), "{stdout}");
+    assert!(
+        stdout.contains(&format!(r#""outputs":{outputs}"#)),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"[{"id":1,"tenant":"acme""#), "{stdout}");
+    // Cancelling the ended run: 409.
+    assert!(
+        stdout.ends_with(r#"{"error":{"code":"run_ended","message":"run 1 has already ended"}}"#),
+        "{stdout}"
+    );
+}
