@@ -593,7 +593,7 @@ fn a_run_is_cancelled_and_its_live_events_say_so() {
         let base = service.base_url.clone();
         let key = key_a.clone();
         let path = events_path.clone();
-        std::thread::spawn(move || sse_get(&base, &path, &key))
+        std::thread::spawn(move || sse_get(&base, &path, &key, ""))
     };
     wait_for(&service, "tenant-a", &key_a, run, |r| {
         r["status"] == "running" && r["steps"][1]["calls_done"].as_u64() >= Some(1)
@@ -632,17 +632,29 @@ fn a_run_is_cancelled_and_its_live_events_say_so() {
     // A late subscriber reads the same events.
     let (_, late) = service.exchange("GET", &events_path, Some(&key_a), None);
     assert_eq!(sse_events(&late), live);
+    // A reconnecting client goes on after the last event it saw.
+    let resumed = sse_get(
+        &service.base_url,
+        &events_path,
+        &key_a,
+        "Last-Event-ID: 3\r\n",
+    );
+    assert_eq!(sse_events(&resumed), live[3..]);
+    assert!(
+        resumed.contains("id: 4\n") || resumed.contains("id:4\n"),
+        "{resumed}"
+    );
 }
 
 /// A server-sent event stream read to its end on a raw socket (for a subscriber thread).
-fn sse_get(base: &str, path: &str, key: &str) -> String {
+fn sse_get(base: &str, path: &str, key: &str, extra_headers: &str) -> String {
     let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).expect("connects");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("a timeout");
     let head = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\n{extra_headers}\r\n"
     );
     stream.write_all(head.as_bytes()).expect("sent");
     let mut response = Vec::new();

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
 use plugboard_runner::{RunId, RunStatus};
 use tokio::sync::mpsc;
@@ -36,14 +37,25 @@ impl futures_core::Stream for EventStream {
     }
 }
 
+/// A reconnecting `EventSource` sends the id of the last event it received; the stream goes on
+/// after it instead of repeating the run from its start.
+const LAST_EVENT_ID: &str = "last-event-id";
+
 pub(super) async fn stream(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
     Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Sse<KeepAliveStream<EventStream>>, ApiError> {
     let run = owned_run(&service, &scope, &id).await?;
+    let after = headers
+        .get(LAST_EVENT_ID)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0);
     let (sender, receiver) = mpsc::channel(64);
-    tokio::spawn(forward(service, run.id, sender));
+    tokio::spawn(forward(service, run.id, after, sender));
     Ok(Sse::new(EventStream(receiver)).keep_alive(KeepAlive::default()))
 }
 
@@ -63,10 +75,10 @@ async fn ended(service: &Service, run: i64) -> bool {
 async fn forward(
     service: Arc<Service>,
     run: i64,
+    mut after: i64,
     sender: mpsc::Sender<Result<SseEvent, Infallible>>,
 ) {
     let mut changes = service.live_runs.subscribe();
-    let mut after = 0;
     loop {
         // Looked at before reading: a run seen ended has written all its events.
         let done = ended(&service, run).await;
