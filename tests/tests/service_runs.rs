@@ -464,6 +464,7 @@ fn two_tenants_run_with_their_own_connections_and_cannot_reach_each_other() {
         ),
         ("GET", format!("{a_runs}/{run_a}"), None),
         ("POST", format!("{a_runs}/{run_a}/cancel"), None),
+        ("POST", format!("{a_runs}/{run_a}/resume"), None),
         ("GET", format!("{a_runs}/{run_a}/events"), None),
         // A's run under B's own tenant: not B's run.
         ("GET", format!("/v1/tenants/tenant-b/runs/{run_a}"), None),
@@ -688,20 +689,13 @@ fn a_run_survives_kill_9_of_the_service_without_repeating_a_completed_call() {
 
     let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
     let done = wait_for(&service, "tenant-a", &key_a, run, ended);
-    eprintln!("after the restart: {done}");
-    let status = done["status"].as_str().unwrap_or_default();
-    assert!(["succeeded", "failed"].contains(&status), "{done}");
-    if status == "failed" {
-        // The call in flight at the kill was sent and never answered: resending it could do
-        // it twice, so the run says so instead.
-        let error = done["error"].as_str().unwrap_or_default();
-        assert!(
-            error.contains("fetch[2]") || error.contains("unknown"),
-            "{error}"
-        );
-    } else {
-        assert_eq!(done["steps"][1]["calls_done"], items.len(), "{done}");
-    }
+    // The kill came mid-way through call 2 of `fetch` (sent, never answered). Resending it
+    // could do it twice, so the resumed run stops on it and says so instead.
+    assert_eq!(done["status"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(error.contains("outcome unknown"), "{error}");
+    assert_eq!(done["unknown_calls"], json!(["fetch[2]"]), "{done}");
+    assert_eq!(done["steps"][1]["calls_done"], 2, "{done}");
     // No completed call was sent again; indeed no call at all was sent twice.
     for (target, count) in api.counts() {
         assert_eq!(count, 1, "{target} was requested {count} times");
@@ -709,6 +703,7 @@ fn a_run_survives_kill_9_of_the_service_without_repeating_a_completed_call() {
     for target in &completed_before {
         assert!(api.counts().contains_key(target));
     }
+    let run_path = format!("/v1/tenants/tenant-a/runs/{run}");
     // The run is still listed, and its events tell of the restart.
     let (_, text) = service.exchange(
         "GET",
@@ -723,8 +718,47 @@ fn a_run_survives_kill_9_of_the_service_without_repeating_a_completed_call() {
             .is_some_and(|m| m.contains("resuming it from its journal"))),
         "{text}"
     );
-    let last = events.last().expect("events");
-    assert!(["run_finished", "run_failed"].contains(&last["event"].as_str().unwrap_or_default()));
+    assert_eq!(
+        events.last().map(|e| &e["event"]),
+        Some(&json!("run_failed"))
+    );
+
+    // Resuming without a word on the unknown call does not send it blindly.
+    let resume = format!("{run_path}/resume");
+    let (status, body) = service.call("POST", &resume, Some(&key_a), None);
+    assert_eq!(status, 202, "{body}");
+    let again = wait_for(&service, "tenant-a", &key_a, run, ended);
+    assert_eq!(again["status"], "failed", "{again}");
+    assert_eq!(again["unknown_calls"], json!(["fetch[2]"]), "{again}");
+    assert!(api.counts().values().all(|n| *n == 1), "{:?}", api.counts());
+    // Only calls whose outcome is unknown can be settled.
+    let (status, body) = service.json(
+        "POST",
+        &resume,
+        Some(&key_a),
+        &json!({"resend": ["fetch[0]"]}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_call");
+    // The tenant says it did not take effect: it is sent again, and the run finishes without
+    // sending any completed call again.
+    let (status, body) = service.json(
+        "POST",
+        &resume,
+        Some(&key_a),
+        &json!({"resend": ["fetch[2]"]}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let finished = wait_for(&service, "tenant-a", &key_a, run, ended);
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    let paths: Vec<String> = items.iter().map(|i| format!("/a/slow/{i}")).collect();
+    assert_eq!(finished["outputs"]["paths"], json!(paths), "{finished}");
+    for (target, count) in api.counts() {
+        let expected = if target == "/a/slow/3" { 2 } else { 1 };
+        assert_eq!(count, expected, "{target}");
+    }
+    let (status, body) = service.call("POST", &resume, Some(&key_a), None);
+    assert_eq!(status, 409, "{body}");
 }
 
 /// Like [`fetch_items`], with an idempotent method (`http.list`, a GET), whose calls the runner
@@ -948,9 +982,11 @@ fn the_documented_curl_examples_work_as_shown() {
         "{stdout}"
     );
     assert!(stdout.contains(r#"[{"id":1,"tenant":"acme""#), "{stdout}");
-    // Cancelling the ended run: 409.
+    // Cancelling or resuming the run that succeeded: 409.
     assert!(
-        stdout.ends_with(r#"{"error":{"code":"run_ended","message":"run 1 has already ended"}}"#),
+        stdout.ends_with(
+            r#"{"error":{"code":"run_ended","message":"run 1 has already ended"}}{"error":{"code":"not_resumable","message":"run 1 succeeded; there is nothing to resume"}}"#
+        ),
         "{stdout}"
     );
 }

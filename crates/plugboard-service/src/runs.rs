@@ -13,9 +13,11 @@
 //! - [`execute`]: running one (queued → running → succeeded/failed/cancelled), recovery at start.
 //! - [`view`]: what the API shows of a run (status, step progress from its events, outputs).
 //! - [`events`]: the server-sent event stream.
+//! - [`resume`]: resuming a failed or cancelled run on request.
 
 mod events;
 mod execute;
+mod resume;
 mod view;
 
 use std::collections::HashMap;
@@ -51,6 +53,7 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/tenants/{tenant}/runs", post(start).get(list))
         .route("/tenants/{tenant}/runs/{run}", get(show))
         .route("/tenants/{tenant}/runs/{run}/cancel", post(cancel))
+        .route("/tenants/{tenant}/runs/{run}/resume", post(resume::resume))
         .route("/tenants/{tenant}/runs/{run}/events", get(events::stream))
 }
 

@@ -42,6 +42,10 @@ pub struct RunView {
     pub steps: Vec<StepProgress>,
     /// The workflow's outputs, once it succeeded.
     pub outputs: Option<Value>,
+    /// Calls of a failed or cancelled run that were sent and never answered: a resume must be
+    /// told whether each took effect (`resend` or `mark_done`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_calls: Vec<String>,
 }
 
 /// How far one step got.
@@ -145,10 +149,16 @@ pub async fn show(service: &Service, run: &ServiceRun) -> Result<RunView, ApiErr
     } else {
         None
     };
+    let unknown_calls = if matches!(summary.status, "failed" | "cancelled") {
+        super::resume::unknown_calls(service, runner_id(run)).await?
+    } else {
+        Vec::new()
+    };
     Ok(RunView {
         summary,
         steps,
         outputs,
+        unknown_calls,
     })
 }
 
