@@ -159,6 +159,25 @@ impl ServiceProcess {
         self.call(method, path, key, Some(body.to_string().into_bytes()))
     }
 
+    /// Stops the service as Ctrl-C does (SIGINT, sent with `kill -INT`) and waits for it to
+    /// exit, at most `patience`; its exit status, or `None` if it was still running (then it is
+    /// killed).
+    pub fn interrupt(mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGINT was delivered");
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// The service's own store file for `state`.
     pub fn store_file(state: &Path) -> PathBuf {
         state.with_extension("service.db")

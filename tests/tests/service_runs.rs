@@ -990,3 +990,63 @@ fn the_documented_curl_examples_work_as_shown() {
         "{stdout}"
     );
 }
+
+/// Ctrl-C (SIGINT) stops the service within seconds, runs included; they are neither failed nor
+/// cancelled but resumed by the next start, without repeating their completed calls.
+#[test]
+fn a_stopped_service_resumes_its_runs_when_it_starts_again() {
+    let api = LocalApi::start();
+    api.delay_ms.store(600, Ordering::SeqCst);
+    let dir = temp_dir("service-runs-stop");
+    let state = dir.join("state.db");
+    let (service, key_a, _) = service_with_tenants(&dir, &api);
+    assert_eq!(deploy(&service, "list-items", &list_items()).0, 201);
+    let items = ["1", "2", "3", "4", "5"];
+    let (status, body) = service.json(
+        "POST",
+        "/v1/tenants/tenant-a/runs",
+        Some(&key_a),
+        &json!({"workflow": "list-items", "inputs": {"items": items}}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let run = body["id"].as_i64().expect("an id");
+    wait_for(&service, "tenant-a", &key_a, run, |r| {
+        r["steps"][0]["calls_done"].as_u64() >= Some(1)
+    });
+    let stopped_at = Instant::now();
+    let exit = service.interrupt(Duration::from_secs(15));
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopped_at.elapsed()
+    );
+    let stopped = stopped_at;
+    let completed_before: Vec<String> = api
+        .seen()
+        .iter()
+        .filter(|s| s.answered.is_some_and(|t| t < stopped))
+        .map(|s| s.target.clone())
+        .collect();
+    assert!(
+        api.seen().len() < items.len() + 1,
+        "it stopped mid-run: {:?}",
+        api.counts()
+    );
+
+    let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
+    let done = wait_for(&service, "tenant-a", &key_a, run, ended);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1, 1]), "{done}");
+    let counts = api.counts();
+    for target in &completed_before {
+        assert_eq!(counts[target], 1, "{target} was sent again");
+    }
+    let (_, text) = service.exchange(
+        "GET",
+        &format!("/v1/tenants/tenant-a/runs/{run}/events"),
+        Some(&key_a),
+        None,
+    );
+    assert!(text.contains("the service is stopping"), "{text}");
+}

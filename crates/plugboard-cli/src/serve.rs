@@ -18,6 +18,9 @@ const ADMIN_KEY_VARIABLE: &str = "PLUGBOARD_ADMIN_KEY";
 /// The hosted OAuth callback's path, under `--public-url`.
 const CALLBACK_PATH: &str = "/connector/callback";
 
+/// How long a stopping service waits for its runs to reach a point where they can stop.
+const RUN_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The shortest admin key accepted from the environment, so a guessable one is refused.
 const MIN_ADMIN_KEY_CHARS: usize = 32;
 
@@ -118,13 +121,22 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         let address = listener.local_addr().context("no local address")?;
         println!("listening on http://{address}");
         std::io::stdout().flush().ok();
-        axum::serve(listener, plugboard_service::router(service))
+        axum::serve(listener, plugboard_service::router(Arc::clone(&service)))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .context("the service stopped")
-    })
+            .context("the service stopped")?;
+        // Runs stop at their next request or wait and are resumed at the next start.
+        let left = service.live_runs.stop_all(RUN_STOP_PATIENCE).await;
+        if left > 0 {
+            eprintln!("{left} run(s) did not stop in time; they are resumed at the next start");
+        }
+        anyhow::Ok(())
+    })?;
+    // A run that did not stop in time is abandoned like a killed one (its journal says where).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
 }
 
 /// Starts the in-process sandbox and registers its app, with the hosted callback as a redirect

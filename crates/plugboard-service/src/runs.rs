@@ -21,6 +21,7 @@ mod resume;
 mod view;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -63,6 +64,9 @@ pub struct LiveRuns {
     runs: Mutex<HashMap<i64, LiveRun>>,
     changed: watch::Sender<u64>,
     slots: Arc<Semaphore>,
+    /// Set when the service stops: runs cancelled then are left `running` in the journal, so
+    /// the next start resumes them like those of a killed service.
+    stopping: AtomicBool,
 }
 
 struct LiveRun {
@@ -76,6 +80,7 @@ impl Default for LiveRuns {
             runs: Mutex::default(),
             changed: watch::channel(0).0,
             slots: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
+            stopping: AtomicBool::new(false),
         }
     }
 }
@@ -135,6 +140,32 @@ impl LiveRuns {
             }
             None => false,
         }
+    }
+
+    /// Stops every run at its next request or wait, to be resumed when the service starts again,
+    /// and waits (at most `patience`) until none is left; returns how many are still live.
+    pub async fn stop_all(&self, patience: std::time::Duration) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        for live in self.lock().values() {
+            live.cancel.cancel();
+        }
+        let mut changes = self.subscribe();
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let left = self.lock().len();
+            if left == 0 {
+                return 0;
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep_until(deadline) => return self.lock().len(),
+            }
+        }
+    }
+
+    /// Whether the service is stopping (see [`LiveRuns::stop_all`]).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Wakes every event stream.

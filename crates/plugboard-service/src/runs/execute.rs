@@ -185,6 +185,15 @@ fn finish(
             }));
             (RunStatus::Completed, None)
         }
+        Err((_, RunStatus::Cancelled)) if service.live_runs.stopping() => {
+            // Not the tenant's cancel: the service is stopping. Left `running`, the run is
+            // resumed from its journal when the service starts again.
+            log.note(&format!(
+                "run {}: the service is stopping; the run continues when it starts again",
+                run.0
+            ));
+            return;
+        }
         Err((why, status)) => {
             log.append(log.failed_event(&why, status));
             (status, Some(why))
