@@ -698,6 +698,13 @@ fn a_stopped_service_resumes_its_runs_when_it_starts_again() {
     wait_for(&service, "tenant-a", &key_a, run, |r| {
         r["steps"][0]["calls_done"].as_u64() >= Some(1)
     });
+    // A subscriber is following the run: it does not hold the service up.
+    let subscriber = {
+        let (base, key) = (service.base_url.clone(), key_a.clone());
+        let path = format!("/v1/tenants/tenant-a/runs/{run}/events");
+        std::thread::spawn(move || sse_get(&base, &path, &key, ""))
+    };
+    std::thread::sleep(Duration::from_millis(200));
     let stopped_at = Instant::now();
     let exit = service.interrupt(Duration::from_secs(15));
     assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
@@ -705,6 +712,13 @@ fn a_stopped_service_resumes_its_runs_when_it_starts_again() {
         stopped_at.elapsed() < Duration::from_secs(5),
         "{:?}",
         stopped_at.elapsed()
+    );
+    let followed = sse_events(&subscriber.join().expect("the subscriber"));
+    assert!(
+        followed.last().is_some_and(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the service is stopping"))),
+        "{followed:?}"
     );
     let stopped = stopped_at;
     let completed_before: Vec<String> = api

@@ -121,18 +121,21 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         let address = listener.local_addr().context("no local address")?;
         println!("listening on http://{address}");
         std::io::stdout().flush().ok();
-        axum::serve(listener, plugboard_service::router(Arc::clone(&service)))
-            .with_graceful_shutdown(async {
+        let stopping = Arc::clone(&service);
+        axum::serve(listener, plugboard_service::router(service))
+            .with_graceful_shutdown(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                // Runs first: they stop at their next request or wait and are resumed at the
+                // next start; then their event streams end and the connections can drain.
+                let left = stopping.live_runs.stop_all(RUN_STOP_PATIENCE).await;
+                if left > 0 {
+                    eprintln!(
+                        "{left} run(s) did not stop in time; they are resumed at the next start"
+                    );
+                }
             })
             .await
-            .context("the service stopped")?;
-        // Runs stop at their next request or wait and are resumed at the next start.
-        let left = service.live_runs.stop_all(RUN_STOP_PATIENCE).await;
-        if left > 0 {
-            eprintln!("{left} run(s) did not stop in time; they are resumed at the next start");
-        }
-        anyhow::Ok(())
+            .context("the service stopped")
     })?;
     // A run that did not stop in time is abandoned like a killed one (its journal says where).
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

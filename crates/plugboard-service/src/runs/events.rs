@@ -102,7 +102,8 @@ async fn forward(
         if full {
             continue;
         }
-        if done {
+        // A stopping service ends the streams of runs it stopped (they go on after a restart).
+        if done || (service.live_runs.stopping() && service.live_runs.phase(run).is_none()) {
             return;
         }
         tokio::select! {
