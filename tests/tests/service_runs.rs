@@ -237,7 +237,12 @@ fn two_tenants_run_with_their_own_connections_and_cannot_reach_each_other() {
         "/connections/api/connection"
     );
     let message = body["problems"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("`web`"), "{message}");
+    assert_eq!(
+        message,
+        "tenant `tenant-c` has no connection `web`; install a `http` connection named `web` for \
+         it first"
+    );
+    assert!(body["problems"][0]["line"].as_u64() > Some(0), "{body}");
     let (status, body) = service.json(
         "POST",
         a_runs,

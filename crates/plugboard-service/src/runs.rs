@@ -244,14 +244,31 @@ fn prepare_run(
             .connection
             .strip_prefix(&format!("{tenant}/"))
             .unwrap_or(&reference.connection);
-        for message in catalog.connection_problems(&reference.connection, &reference.connector) {
+        let installed = service
+            .runner
+            .block_on(service.runner.store().connection(&reference.connection));
+        let messages = match installed {
+            // The runner's own message would advise `plugboard connect`, a command the
+            // tenant does not have.
+            Ok(None) => vec![format!(
+                "tenant `{tenant}` has no connection `{own}`; install a `{}` connection named \
+                 `{own}` for it first",
+                reference.connector
+            )],
+            _ => catalog
+                .connection_problems(&reference.connection, &reference.connector)
+                .into_iter()
+                .map(|message| format!("tenant `{tenant}`'s connection `{own}`: {message}"))
+                .collect(),
+        };
+        for message in messages {
             let pointer = format!("/connections/{local}/connection");
             let at = locator.position(&pointer);
             problems.push(Problem {
                 pointer,
                 line: at.line,
                 column: at.column,
-                message: format!("tenant `{tenant}`'s connection `{own}`: {message}"),
+                message,
             });
         }
     }
