@@ -377,7 +377,8 @@ fn a_run_is_cancelled_and_its_live_events_say_so() {
 #[test]
 fn a_run_survives_kill_9_of_the_service_without_repeating_a_completed_call() {
     let api = LocalApi::start();
-    api.delay_ms.store(800, Ordering::SeqCst);
+    // Long enough that the kill surely lands inside a call, even on a loaded machine.
+    api.delay_ms.store(1_200, Ordering::SeqCst);
     let dir = temp_dir("service-runs-kill");
     let state = dir.join("state.db");
     let (service, key_a, _) = service_with_tenants(&dir, &api);
