@@ -9,6 +9,7 @@ pub mod constant_contact_calls;
 pub mod e2e;
 pub mod openapi;
 pub mod service;
+pub mod service_runs;
 pub mod spec_limits;
 
 use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};

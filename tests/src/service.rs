@@ -93,6 +93,24 @@ impl ServiceProcess {
         key: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> (u16, Value) {
+        let (status, body) = self.exchange(method, path, key, body);
+        let value = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+        };
+        (status, value)
+    }
+
+    /// Like [`Self::call`], with the body as text (e.g. a server-sent event stream, read until
+    /// the service ends it).
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, String) {
         let address = self.base_url.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("the service accepts");
         stream
@@ -133,17 +151,31 @@ impl ServiceProcess {
         } else {
             body.to_owned()
         };
-        let value = if body.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-        };
-        (status, value)
+        (status, body)
     }
 
     /// [`Self::call`] with a JSON value as the body.
     pub fn json(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
         self.call(method, path, key, Some(body.to_string().into_bytes()))
+    }
+
+    /// Stops the service as Ctrl-C does (SIGINT, sent with `kill -INT`) and waits for it to
+    /// exit, at most `patience`; its exit status, or `None` if it was still running (then it is
+    /// killed).
+    pub fn interrupt(mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGINT was delivered");
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// The service's own store file for `state`.

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
 use plugboard_runner::{Endpoints, ExecutorConfig, Session};
 use plugboard_service::auth::{generate_key, hash_key};
-use plugboard_service::{Service, ServiceStore as _, SqliteServiceStore};
+use plugboard_service::{Service, ServiceStore as _, SqliteServiceStore, SqliteWorkflowStore};
 use serde_json::{Map, json};
 
 /// Where the admin key may come from; it is hashed and stored, never logged.
@@ -17,6 +17,9 @@ const ADMIN_KEY_VARIABLE: &str = "PLUGBOARD_ADMIN_KEY";
 
 /// The hosted OAuth callback's path, under `--public-url`.
 const CALLBACK_PATH: &str = "/connector/callback";
+
+/// How long a stopping service waits for its runs to reach a point where they can stop.
+const RUN_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The shortest admin key accepted from the environment, so a guessable one is refused.
 const MIN_ADMIN_KEY_CHARS: usize = 32;
@@ -70,6 +73,8 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     };
     let store = SqliteServiceStore::open(&service_file)
         .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
+    let workflows = SqliteWorkflowStore::open(&service_file)
+        .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (runner_store, advice_file) = crate::state::open_store(state_file, runtime.handle())?;
     let config = ExecutorConfig {
@@ -100,20 +105,41 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             public_url,
             runner,
             endpoints,
+            workflows: Arc::new(workflows),
+            live_runs: plugboard_service::runs::LiveRuns::default(),
         });
+        // Before serving: runs a killed predecessor left are resumed (or failed), never lost.
+        let resumed = plugboard_service::runs::recover(&service)
+            .await
+            .context("cannot recover the runs a previous service left")?;
+        if resumed > 0 {
+            println!("resuming {resumed} run(s) left running by a previous service");
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr().context("no local address")?;
         println!("listening on http://{address}");
         std::io::stdout().flush().ok();
+        let stopping = Arc::clone(&service);
         axum::serve(listener, plugboard_service::router(service))
-            .with_graceful_shutdown(async {
+            .with_graceful_shutdown(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                // Runs first: they stop at their next request or wait and are resumed at the
+                // next start; then their event streams end and the connections can drain.
+                let left = stopping.live_runs.stop_all(RUN_STOP_PATIENCE).await;
+                if left > 0 {
+                    eprintln!(
+                        "{left} run(s) did not stop in time; they are resumed at the next start"
+                    );
+                }
             })
             .await
             .context("the service stopped")
-    })
+    })?;
+    // A run that did not stop in time is abandoned like a killed one (its journal says where).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
 }
 
 /// Starts the in-process sandbox and registers its app, with the hosted callback as a redirect

@@ -68,7 +68,6 @@ struct Inner {
     registry: Registry,
     executor: Executor,
     handle: Handle,
-    cancel: Cancellation,
     prepared: Mutex<HashMap<String, CacheEntry>>,
     workers: Arc<Workers>,
 }
@@ -77,6 +76,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
+    /// Kept outside `inner` so a long-running host (`plugboard serve`) can give each run its own
+    /// cancellation over one shared executor ([`Session::with_run_cancellation`]).
+    cancel: Cancellation,
 }
 
 impl std::fmt::Debug for Session {
@@ -112,16 +114,26 @@ impl Session {
                 registry,
                 executor: Executor::new(store, config)?,
                 handle,
-                cancel,
                 prepared: Mutex::new(HashMap::new()),
                 workers: Arc::new(Workers::default()),
             }),
+            cancel,
         })
     }
 
     /// The session's cancellation: `cancel()` it on Ctrl-C.
     pub fn cancellation(&self) -> &Cancellation {
-        &self.inner.cancel
+        &self.cancel
+    }
+
+    /// This session (same connectors, executor, limits and caches) with a cancellation of its
+    /// own: a service running many runs at once cancels one without touching the others.
+    #[must_use]
+    pub fn with_run_cancellation(&self, cancel: Cancellation) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            cancel,
+        }
     }
 
     /// The state store.
@@ -245,7 +257,7 @@ impl Session {
         input: Value,
         on_record: RecordCallback<'_>,
     ) -> Result<Value, ConnectorError> {
-        if self.inner.cancel.is_cancelled() {
+        if self.cancel.is_cancelled() {
             return Err(ConnectorError::Cancelled);
         }
         let prepared = self.prepare(connection)?;
@@ -262,7 +274,7 @@ impl Session {
         input: Value,
         on_record: RecordCallback<'_>,
     ) -> Result<Value, ConnectorError> {
-        if self.inner.cancel.is_cancelled() {
+        if self.cancel.is_cancelled() {
             return Err(ConnectorError::Cancelled);
         }
         // `<id>#find-effect` asks a method that declares it for the effect of a call.
@@ -305,7 +317,7 @@ impl Session {
             &self.inner.executor,
             &self.inner.handle,
             on_record,
-            self.inner.cancel.clone(),
+            self.cancel.clone(),
         );
         prepared.connector.connector.invoke(invocation, &host)
     }
@@ -363,7 +375,7 @@ impl Session {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    let cancelled = self.inner.cancel.is_cancelled();
+                    let cancelled = self.cancel.is_cancelled();
                     let allowed = if cancelled {
                         limit.min(CANCEL_GRACE)
                     } else {
@@ -419,7 +431,7 @@ impl Session {
             &self.inner.handle,
             records,
             watch,
-            self.inner.cancel.clone(),
+            self.cancel.clone(),
         );
         // A built-in connector's panic becomes the call's error instead of a silent dead thread
         // (a plugin's is already caught at its ABI boundary).
@@ -447,7 +459,7 @@ impl Session {
         self.inner.handle.block_on(self.inner.executor.send(
             &prepared.context,
             request,
-            &self.inner.cancel,
+            &self.cancel,
         ))
     }
 }

@@ -281,6 +281,33 @@ impl Journal for StoreJournal<'_> {
     }
 }
 
+/// The calls whose outcome is unknown (sent, never answered, not settled) among a run's journal
+/// entries ([`RunStore::completed_steps`]), sorted: what a resume must settle first. The same
+/// reading as [`StoreJournal::open`], for callers that hold the entries already (asynchronous
+/// code, which cannot open a journal).
+pub fn unknown_calls(entries: &[(String, Value)]) -> Vec<String> {
+    let mut intents = HashSet::new();
+    let mut completed = HashSet::new();
+    for (key, value) in entries {
+        if let Some(call) = key.strip_prefix(INTENT_ENTRY) {
+            if *value == Value::Bool(true) {
+                intents.insert(call);
+            } else {
+                intents.remove(call);
+            }
+        } else if !key.starts_with(CURSOR_ENTRY) {
+            completed.insert(key.as_str());
+        }
+    }
+    let mut pending: Vec<String> = intents
+        .into_iter()
+        .filter(|call| !completed.contains(call))
+        .map(str::to_owned)
+        .collect();
+    pending.sort();
+    pending
+}
+
 /// Finds the first request a call would make by running the connector against a host that
 /// records it and answers nothing; nothing is sent.
 pub struct FirstRequestProbe<'a> {

@@ -7,8 +7,11 @@
 
 pub mod auth;
 pub mod error;
+pub mod runs;
 pub mod store;
 pub mod tenants;
+pub mod workflow_store;
+pub mod workflows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use plugboard_runner::{Endpoints, Session};
 
 pub use error::ApiError;
 pub use store::{ServiceStore, SqliteServiceStore, StoreError};
+pub use workflow_store::{SqliteWorkflowStore, WorkflowStore};
 
 /// Requests larger than this are refused with 413: no resource of this API needs more.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -36,6 +40,10 @@ pub struct Service {
     /// Endpoint overrides per connector id, given to every connection installed for it (the
     /// sandbox, under `plugboard serve --sandbox`); empty in production.
     pub endpoints: BTreeMap<String, Endpoints>,
+    /// Deployed workflows, the service's runs and their events.
+    pub workflows: Arc<dyn WorkflowStore>,
+    /// The runs this process is executing.
+    pub live_runs: runs::LiveRuns,
 }
 
 impl Service {
@@ -49,8 +57,12 @@ impl Service {
 
 /// The whole API, ready to be served.
 pub fn router(service: Arc<Service>) -> Router {
+    let v1 = Router::new()
+        .merge(tenants::routes())
+        .merge(workflows::routes())
+        .merge(runs::routes());
     Router::new()
-        .nest("/v1", tenants::routes())
+        .nest("/v1", v1)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(service)

@@ -1,0 +1,417 @@
+//! `/v1/tenants/{tenant}/runs`: start a run of a deployed workflow for a tenant, list and show
+//! runs, cancel one, follow its events.
+//!
+//! A run is a runner run like `plugboard run`'s: journaled in the runner's state store (so a
+//! restarted service resumes it without repeating completed calls), executed on a blocking
+//! thread through the runner's [`Session`](plugboard_runner::Session). What the service adds is
+//! kept in [`crate::workflow_store`]: the tenant, the exact workflow, the outputs and the events.
+//!
+//! Isolation: before a run starts, the workflow's connection references are rewritten to the
+//! tenant's own (`{tenant}/{connection}`, see [`crate::Service::runner_connection_name`]), so
+//! whatever a deployed workflow names, its runs can only reach the tenant's connections.
+//!
+//! - [`execute`]: running one (queued → running → succeeded/failed/cancelled), recovery at start.
+//! - [`view`]: what the API shows of a run (status, step progress from its events, outputs).
+//! - [`events`]: the server-sent event stream.
+//! - [`resume`]: resuming a failed or cancelled run on request.
+
+mod events;
+mod execute;
+mod resume;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use plugboard_runner::workflow::SessionCatalog;
+use plugboard_runner::{Cancellation, RunId};
+use plugboard_workflow::{Catalog as _, Locator, Problem, ValidWorkflow};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, watch};
+
+pub use execute::recover;
+pub use view::{RunSummary, RunView};
+
+use crate::Service;
+use crate::auth::TenantScope;
+use crate::error::{ApiError, ApiJson};
+use crate::workflow_store::ServiceRun;
+use crate::workflows::{DeployError, Problems, check_workflow, digest};
+
+/// How many runs execute at once; more wait, `queued`. Each holds a blocking thread for its
+/// whole run, and the connectors' rate limits, not threads, bound what they get done.
+pub const MAX_CONCURRENT_RUNS: usize = 16;
+
+/// The run routes.
+pub fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/tenants/{tenant}/runs", post(start).get(list))
+        .route("/tenants/{tenant}/runs/{run}", get(show))
+        .route("/tenants/{tenant}/runs/{run}/cancel", post(cancel))
+        .route("/tenants/{tenant}/runs/{run}/resume", post(resume::resume))
+        .route("/tenants/{tenant}/runs/{run}/events", get(events::stream))
+}
+
+/// The runs this process is executing or about to: their cancellations, and a signal that any
+/// run's events or status changed (event streams wait on it).
+pub struct LiveRuns {
+    runs: Mutex<HashMap<i64, LiveRun>>,
+    changed: watch::Sender<u64>,
+    slots: Arc<Semaphore>,
+    /// Set when the service stops: runs cancelled then are left `running` in the journal, so
+    /// the next start resumes them like those of a killed service.
+    stopping: AtomicBool,
+}
+
+struct LiveRun {
+    cancel: Cancellation,
+    started: bool,
+}
+
+impl Default for LiveRuns {
+    fn default() -> Self {
+        Self {
+            runs: Mutex::default(),
+            changed: watch::channel(0).0,
+            slots: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
+            stopping: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Where a live run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Queued,
+    Running,
+}
+
+impl LiveRuns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, LiveRun>> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, run: i64, cancel: Cancellation) {
+        self.lock().insert(
+            run,
+            LiveRun {
+                cancel,
+                started: false,
+            },
+        );
+        self.touch();
+    }
+
+    fn set_started(&self, run: i64) {
+        if let Some(live) = self.lock().get_mut(&run) {
+            live.started = true;
+        }
+        self.touch();
+    }
+
+    fn remove(&self, run: i64) {
+        self.lock().remove(&run);
+        self.touch();
+    }
+
+    /// Whether this process is executing `run`, and how far.
+    pub(crate) fn phase(&self, run: i64) -> Option<Phase> {
+        self.lock().get(&run).map(|live| {
+            if live.started {
+                Phase::Running
+            } else {
+                Phase::Queued
+            }
+        })
+    }
+
+    /// Cancels a live run; `false` when it is not live.
+    fn cancel(&self, run: i64) -> bool {
+        match self.lock().get(&run) {
+            Some(live) => {
+                live.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every run at its next request or wait, to be resumed when the service starts again,
+    /// and waits (at most `patience`) until none is left; returns how many are still live.
+    pub async fn stop_all(&self, patience: std::time::Duration) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        for live in self.lock().values() {
+            live.cancel.cancel();
+        }
+        let mut changes = self.subscribe();
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let left = self.lock().len();
+            if left == 0 {
+                return 0;
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep_until(deadline) => return self.lock().len(),
+            }
+        }
+    }
+
+    /// Whether the service is stopping (see [`LiveRuns::stop_all`]).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Wakes every event stream.
+    fn touch(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+/// `POST /v1/tenants/{tenant}/runs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    /// The deployed workflow's name.
+    pub workflow: String,
+    /// The run inputs, checked against the workflow's `inputs` schema.
+    #[serde(default)]
+    pub inputs: Map<String, Value>,
+}
+
+/// The deployed `source` with every connection reference moved under `tenant`'s connections.
+fn for_tenant(source: &str, tenant: &str) -> Result<String, ApiError> {
+    let mut document: Value = serde_json::from_str(source).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the deployed workflow cannot be read; deploy it again",
+        )
+    })?;
+    if let Some(connections) = document
+        .get_mut("connections")
+        .and_then(Value::as_object_mut)
+    {
+        for reference in connections.values_mut() {
+            if let Some(name) = reference.get_mut("connection")
+                && let Some(own) = name.as_str()
+            {
+                *name = Value::String(Service::runner_connection_name(tenant, own));
+            }
+        }
+    }
+    serde_json::to_string_pretty(&document).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the workflow cannot be prepared",
+        )
+    })
+}
+
+/// Checks, in this order, the workflow, the inputs and the tenant's connections; every problem
+/// of the first failing check. Positions point into the deployed file (`deployed`).
+fn prepare_run(
+    service: &Service,
+    tenant: &str,
+    deployed: &str,
+    source: &str,
+    inputs: &Map<String, Value>,
+) -> Result<(ValidWorkflow, Map<String, Value>), Problems> {
+    let valid = check_workflow(service, source).map_err(|problems| Problems {
+        code: "invalid_workflow",
+        problems,
+    })?;
+    let inputs = valid.check_inputs(inputs).map_err(|problems| Problems {
+        code: "invalid_inputs",
+        problems,
+    })?;
+    let locator = Locator::new(deployed);
+    let catalog = SessionCatalog::new(service.runner.registry(), Some(&service.runner));
+    let mut problems = Vec::new();
+    for (local, reference) in &valid.workflow().connections {
+        let own = reference
+            .connection
+            .strip_prefix(&format!("{tenant}/"))
+            .unwrap_or(&reference.connection);
+        let installed = service
+            .runner
+            .block_on(service.runner.store().connection(&reference.connection));
+        let messages = match installed {
+            // The runner's own message would advise `plugboard connect`, a command the
+            // tenant does not have.
+            Ok(None) => vec![format!(
+                "tenant `{tenant}` has no connection `{own}`; install a `{}` connection named \
+                 `{own}` for it first",
+                reference.connector
+            )],
+            _ => catalog
+                .connection_problems(&reference.connection, &reference.connector)
+                .into_iter()
+                .map(|message| format!("tenant `{tenant}`'s connection `{own}`: {message}"))
+                .collect(),
+        };
+        for message in messages {
+            let pointer = format!("/connections/{local}/connection");
+            let at = locator.position(&pointer);
+            problems.push(Problem {
+                pointer,
+                line: at.line,
+                column: at.column,
+                message,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok((valid, inputs))
+    } else {
+        Err(Problems {
+            code: "connection_problems",
+            problems,
+        })
+    }
+}
+
+fn internal(what: &str) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", what)
+}
+
+fn runner_error(error: plugboard_runner::StoreError) -> ApiError {
+    tracing::error!(%error, "runner store failed");
+    internal("the runner's store failed; see the server log")
+}
+
+async fn start(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    ApiJson(body): ApiJson<StartRun>,
+) -> Result<(StatusCode, Json<RunView>), DeployError> {
+    let Some(deployed) = service
+        .workflows
+        .workflow(body.workflow.clone())
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_workflow",
+            format!(
+                "no workflow named `{}` is deployed",
+                plugboard_workflow::excerpt::excerpt(&body.workflow)
+            ),
+        )
+        .into());
+    };
+    let source = for_tenant(&deployed.source, &scope.tenant)?;
+    let prepared = {
+        let service = Arc::clone(&service);
+        let tenant = scope.tenant.clone();
+        let source = source.clone();
+        // Connection checks read the runner's store synchronously: not on a runtime worker.
+        tokio::task::spawn_blocking(move || {
+            prepare_run(&service, &tenant, &deployed.source, &source, &body.inputs)
+        })
+        .await
+        .map_err(|_| internal("the run's checks stopped abnormally"))?
+    };
+    let (workflow, inputs) = prepared.map_err(DeployError::Problems)?;
+    let label = format!("{}:{}", scope.tenant, body.workflow);
+    let id = service
+        .runner
+        .store()
+        .create_run(&label, &digest(&source), &Value::Object(inputs.clone()))
+        .await
+        .map_err(runner_error)?;
+    let record = ServiceRun {
+        id: id.0,
+        tenant: scope.tenant.clone(),
+        workflow: body.workflow,
+        source,
+        created_at_ms: now_ms(),
+        outputs: None,
+    };
+    service
+        .workflows
+        .add_run(record.clone())
+        .await
+        .map_err(ApiError::from)?;
+    execute::spawn(&service, id, workflow, inputs, None);
+    let view = view::show(&service, &record).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The run `id` of the scope's tenant; another tenant's run is 404, like one that does not exist.
+async fn owned_run(
+    service: &Service,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<ServiceRun, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found("run"))?;
+    match service.workflows.run(id).await? {
+        Some(run) if run.tenant == scope.tenant => Ok(run),
+        _ => Err(ApiError::not_found("run")),
+    }
+}
+
+async fn list(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    let runs = service.workflows.runs(Some(scope.tenant)).await?;
+    let mut listed = Vec::with_capacity(runs.len());
+    for run in &runs {
+        listed.push(view::summary(&service, run).await?);
+    }
+    Ok(Json(listed))
+}
+
+async fn show(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<RunView>, ApiError> {
+    let run = owned_run(&service, &scope, &id).await?;
+    Ok(Json(view::show(&service, &run).await?))
+}
+
+/// `POST …/cancel`: 202 with the run; the run stops at its next request or wait and ends
+/// `cancelled`. 409 for a run that already ended.
+async fn cancel(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let run = owned_run(&service, &scope, &id).await?;
+    if !service.live_runs.cancel(run.id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_ended",
+            format!("run {} has already ended", run.id),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(view::show(&service, &run).await?),
+    ))
+}
+
+/// The runner's id of a service run.
+fn runner_id(run: &ServiceRun) -> RunId {
+    RunId(run.id)
+}

@@ -1,0 +1,115 @@
+//! `GET …/runs/{run}/events`: the run's events as server-sent events, each `data:` the JSON
+//! object `plugboard run --json` prints for it, with the event's sequence number as its `id`.
+//! A subscriber gets the run from its first event, then live ones; the stream ends after the
+//! run's terminal event (`run_finished` or `run_failed`).
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
+use plugboard_runner::{RunId, RunStatus};
+use tokio::sync::mpsc;
+
+use super::owned_run;
+use crate::Service;
+use crate::auth::TenantScope;
+use crate::error::ApiError;
+
+/// Events read from the store at a time.
+const BATCH: i64 = 500;
+
+/// The longest a stream waits without looking at the store (a safety net; changes wake it).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// A channel's receiving end as a [`futures_core::Stream`], for [`Sse`].
+pub struct EventStream(mpsc::Receiver<Result<SseEvent, Infallible>>);
+
+impl futures_core::Stream for EventStream {
+    type Item = Result<SseEvent, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// A reconnecting `EventSource` sends the id of the last event it received; the stream goes on
+/// after it instead of repeating the run from its start.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+pub(super) async fn stream(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Sse<KeepAliveStream<EventStream>>, ApiError> {
+    let run = owned_run(&service, &scope, &id).await?;
+    let after = headers
+        .get(LAST_EVENT_ID)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0);
+    let (sender, receiver) = mpsc::channel(64);
+    tokio::spawn(forward(service, run.id, after, sender));
+    Ok(Sse::new(EventStream(receiver)).keep_alive(KeepAlive::default()))
+}
+
+/// Whether the run has ended (and so has written its last event).
+async fn ended(service: &Service, run: i64) -> bool {
+    if service.live_runs.phase(run).is_some() {
+        return false;
+    }
+    let record = service.runner.store().run(RunId(run)).await;
+    match record {
+        Ok(Some(record)) => record.status != RunStatus::Running,
+        Ok(None) | Err(_) => true,
+    }
+}
+
+/// Sends the run's events until it ends or the client goes away.
+async fn forward(
+    service: Arc<Service>,
+    run: i64,
+    mut after: i64,
+    sender: mpsc::Sender<Result<SseEvent, Infallible>>,
+) {
+    let mut changes = service.live_runs.subscribe();
+    loop {
+        // Looked at before reading: a run seen ended has written all its events.
+        let done = ended(&service, run).await;
+        let batch = match service.workflows.events_after(run, after, BATCH).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(run, %error, "cannot read a run's events");
+                return;
+            }
+        };
+        let full = batch.len() as i64 == BATCH;
+        for (seq, event) in batch {
+            after = seq;
+            let frame = SseEvent::default()
+                .id(seq.to_string())
+                .data(event.to_string());
+            if sender.send(Ok(frame)).await.is_err() {
+                return;
+            }
+        }
+        if full {
+            continue;
+        }
+        // A stopping service ends the streams of runs it stopped (they go on after a restart).
+        if done || (service.live_runs.stopping() && service.live_runs.phase(run).is_none()) {
+            return;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(RECHECK) => {}
+            () = sender.closed() => return,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Executing a run on a blocking thread, and resuming the runs a previous process left.
+//!
+//! Every event goes to the run's event log in the service store before the engine goes on, so
+//! a subscriber that comes late (or after a restart) reads the run from its start. The terminal
+//! event is written before the runner's status changes, so whoever sees the run ended has its
+//! whole log.
+
+use std::sync::Arc;
+
+use plugboard_runner::store::RunClaim;
+use plugboard_runner::workflow::{SessionSteps, StoreJournal};
+use plugboard_runner::{Cancellation, RunId, RunStatus, Session};
+use plugboard_workflow::{Event, Observer, RunError, RunOptions, ValidWorkflow};
+use serde_json::{Map, Value, json};
+
+use crate::Service;
+use crate::workflows::check_workflow;
+
+/// Queues run `run` and executes it when a slot is free. `note` is written to its log first
+/// (e.g. why it is resumed).
+pub(super) fn spawn(
+    service: &Arc<Service>,
+    run: RunId,
+    workflow: ValidWorkflow,
+    inputs: Map<String, Value>,
+    note: Option<String>,
+) {
+    let cancel = Cancellation::new();
+    service.live_runs.add(run.0, cancel.clone());
+    let service = Arc::clone(service);
+    tokio::spawn(async move {
+        let slots = Arc::clone(&service.live_runs.slots);
+        let permit = slots.acquire_owned().await;
+        let executing = Arc::clone(&service);
+        let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            executing.live_runs.set_started(run.0);
+            execute(&executing, run, &workflow, inputs, cancel, note);
+        })
+        .await;
+        if let Err(error) = joined {
+            // A panic in the engine: the run must still end, with a reason.
+            tracing::error!(run = run.0, %error, "a run's thread ended abnormally");
+            let why = "the run stopped abnormally; see the server log";
+            let log = EventLog::new(&service, run);
+            let _ = service
+                .workflows
+                .append_event(run.0, log.failed_event(why, RunStatus::Failed))
+                .await;
+            if let Err(error) = service
+                .runner
+                .store()
+                .finish_run(run, RunStatus::Failed, Some(why))
+                .await
+            {
+                tracing::error!(run = run.0, %error, "cannot mark the run failed");
+            }
+        }
+        service.live_runs.remove(run.0);
+    });
+}
+
+/// The run's observer: appends each event, as `plugboard run --json` prints it, to the run's log.
+struct EventLog<'a> {
+    service: &'a Service,
+    run: RunId,
+}
+
+impl<'a> EventLog<'a> {
+    fn new(service: &'a Service, run: RunId) -> Self {
+        Self { service, run }
+    }
+
+    /// Appends from a blocking thread.
+    fn append(&self, event: Value) {
+        let appended = self
+            .service
+            .runner
+            .block_on(self.service.workflows.append_event(self.run.0, event));
+        if let Err(error) = appended {
+            tracing::error!(run = self.run.0, %error, "cannot log a run event");
+        }
+        self.service.live_runs.touch();
+    }
+
+    fn note(&self, message: &str) {
+        self.append(json!({"event": "note", "message": message}));
+    }
+
+    fn failed_event(&self, error: &str, status: RunStatus) -> Value {
+        json!({"event": "run_failed", "run": self.run.0, "status": status.as_str(), "error": error})
+    }
+}
+
+impl Observer for EventLog<'_> {
+    fn event(&self, event: &Event) {
+        match serde_json::to_value(event) {
+            Ok(value) => self.append(value),
+            Err(error) => tracing::error!(%error, "an event cannot be encoded"),
+        }
+    }
+}
+
+/// Runs (or resumes) `run` to its end on this blocking thread.
+fn execute(
+    service: &Service,
+    run: RunId,
+    workflow: &ValidWorkflow,
+    inputs: Map<String, Value>,
+    cancel: Cancellation,
+    note: Option<String>,
+) {
+    let session: Session = service.runner.with_run_cancellation(cancel);
+    let store = session.store();
+    let log = EventLog::new(service, run);
+    if let Some(note) = note {
+        log.note(&note);
+    }
+    let journal = match StoreJournal::open(store.as_ref(), session.handle().clone(), run) {
+        Ok(journal) => journal,
+        Err(error) => {
+            let why = format!("cannot read the run's journal: {error}");
+            finish(&session, &log, Err((why, RunStatus::Failed)));
+            return;
+        }
+    };
+    let done = journal.resumed_entries();
+    log.note(&format!(
+        "run {}: {}{}",
+        run.0,
+        workflow.workflow().name,
+        match done {
+            0 => String::new(),
+            1 => " (resumed; 1 entry done)".to_owned(),
+            n => format!(" (resumed; {n} entries done)"),
+        }
+    ));
+    let steps = SessionSteps::new(&session, &workflow.workflow().name, run);
+    let outcome = plugboard_workflow::run_with(
+        workflow,
+        inputs,
+        &steps,
+        &journal,
+        &log,
+        &RunOptions::default(),
+    );
+    let result = match outcome {
+        Ok(outcome) => match steps.commit_cursors() {
+            Ok(_) => Ok(outcome.outputs),
+            Err(error) => Err((
+                format!("cannot save the triggers' cursors: {error}"),
+                RunStatus::Failed,
+            )),
+        },
+        Err(error) => {
+            let status = if matches!(error, RunError::Cancelled { .. }) {
+                RunStatus::Cancelled
+            } else {
+                RunStatus::Failed
+            };
+            Err((error.to_string(), status))
+        }
+    };
+    finish(&session, &log, result);
+}
+
+/// Stores the outcome: outputs and the terminal event first, then the runner's status.
+fn finish(
+    session: &Session,
+    log: &EventLog<'_>,
+    result: Result<Map<String, Value>, (String, RunStatus)>,
+) {
+    let service = log.service;
+    let run = log.run;
+    let (status, error) = match result {
+        Ok(outputs) => {
+            let outputs = Value::Object(outputs);
+            if let Err(error) =
+                session.block_on(service.workflows.set_outputs(run.0, outputs.clone()))
+            {
+                tracing::error!(run = run.0, %error, "cannot store the run's outputs");
+            }
+            log.append(json!({
+                "event": "run_finished", "run": run.0, "status": "completed", "outputs": outputs,
+            }));
+            (RunStatus::Completed, None)
+        }
+        Err((_, RunStatus::Cancelled)) if service.live_runs.stopping() => {
+            // Not the tenant's cancel: the service is stopping. Left `running`, the run is
+            // resumed from its journal when the service starts again.
+            log.note(&format!(
+                "run {}: the service is stopping; the run continues when it starts again",
+                run.0
+            ));
+            return;
+        }
+        Err((why, status)) => {
+            log.append(log.failed_event(&why, status));
+            (status, Some(why))
+        }
+    };
+    if let Err(error) = session.block_on(session.store().finish_run(run, status, error.as_deref()))
+    {
+        tracing::error!(run = run.0, %error, "cannot record the run's end");
+    }
+}
+
+/// At start-up: every run the service started that the runner still has as running (the
+/// process that ran it died: kill -9, a crash, a power cut) is taken over and resumed from its
+/// journal, so completed calls are not repeated; one that cannot be resumed is marked failed
+/// with the reason. Returns how many were resumed.
+pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError> {
+    let mut resumed = 0;
+    for run in service.workflows.runs(None).await? {
+        let id = RunId(run.id);
+        let record = match service.runner.store().run(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(run = run.id, %error, "cannot read a run to recover");
+                continue;
+            }
+        };
+        if !matches!(record.status, RunStatus::Running | RunStatus::Interrupted) {
+            continue;
+        }
+        match service.runner.store().claim_run(id).await {
+            Ok(RunClaim::Claimed { .. }) => {}
+            Ok(RunClaim::Busy { pid }) => {
+                tracing::warn!(run = run.id, pid, "run is still running in another process");
+                continue;
+            }
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::error!(run = run.id, %error, "cannot take over a run");
+                continue;
+            }
+        }
+        let inputs = match record.inputs {
+            Value::Object(inputs) => inputs,
+            _ => Map::new(),
+        };
+        match check_workflow(service, &run.source) {
+            Ok(workflow) => {
+                let note = format!(
+                    "run {}: the service stopped during this run; resuming it from its journal",
+                    run.id
+                );
+                super::execute::spawn(service, id, workflow, inputs, Some(note));
+                resumed += 1;
+            }
+            Err(problems) => {
+                let first = problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let why = format!(
+                    "the service stopped during this run, and it cannot be resumed: its \
+                     workflow no longer validates ({first})"
+                );
+                let event =
+                    json!({"event": "run_failed", "run": run.id, "status": "failed", "error": why});
+                service.workflows.append_event(run.id, event).await?;
+                if let Err(error) = service
+                    .runner
+                    .store()
+                    .finish_run(id, RunStatus::Failed, Some(&why))
+                    .await
+                {
+                    tracing::error!(run = run.id, %error, "cannot mark a run failed");
+                }
+            }
+        }
+    }
+    Ok(resumed)
+}
