@@ -36,7 +36,8 @@ impl AuthType {
     }
 }
 
-/// Settings of a generic HTTP connection; what the methods read too (secrets absent).
+/// Settings of a generic HTTP connection.
+// Also what the methods read (`Settings::of`): the secrets are `Secret`, absent on this side.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
