@@ -5,13 +5,18 @@
 //! `TenantScope` only ever sees the tenant its caller is allowed to see.
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod auth;
+pub mod connections;
 pub mod error;
+pub mod install_store;
+pub mod pages;
 pub mod store;
 pub mod tenants;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,6 +41,8 @@ pub struct Service {
     /// Endpoint overrides per connector id, given to every connection installed for it (the
     /// sandbox, under `plugboard serve --sandbox`); empty in production.
     pub endpoints: BTreeMap<String, Endpoints>,
+    /// How long an install's `state` and a connect link stay valid.
+    pub install_expiry: Duration,
 }
 
 impl Service {
@@ -45,12 +52,21 @@ impl Service {
     pub fn runner_connection_name(tenant: &str, name: &str) -> String {
         format!("{tenant}/{name}")
     }
+
+    /// The hosted OAuth callback: what to register with the provider as the redirect URI.
+    pub fn callback_url(&self) -> String {
+        format!("{}{}", self.public_url, connections::CALLBACK_PATH)
+    }
 }
 
 /// The whole API, ready to be served.
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .nest("/v1", tenants::routes())
+        .nest("/v1", apps::routes())
+        .nest("/v1", connections::routes())
+        .merge(connections::callback_routes())
+        .merge(pages::routes())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(service)
