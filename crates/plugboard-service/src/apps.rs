@@ -85,7 +85,10 @@ fn view(service: &Service, manifest: &Manifest, partner: &Map<String, Value>) ->
     }
 }
 
-async fn list(_: Admin, State(service): State<Arc<Service>>) -> Result<Json<Vec<AppView>>, ApiError> {
+async fn list(
+    _: Admin,
+    State(service): State<Arc<Service>>,
+) -> Result<Json<Vec<AppView>>, ApiError> {
     blocking(&service, |service| {
         let mut apps = Vec::new();
         for connector in service.runner.registry().iter() {
@@ -181,7 +184,12 @@ async fn set(
         }
         service
             .runner
-            .block_on(service.runner.store().set_partner_settings(&manifest.id, &body))
+            .block_on(
+                service
+                    .runner
+                    .store()
+                    .set_partner_settings(&manifest.id, &body),
+            )
             .map_err(runner_store_failed)?;
         tracing::info!(connector = %manifest.id, "app settings saved");
         Ok(Json(view(service, manifest, &body)))

@@ -21,7 +21,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use plugboard_runner::{Begun, ConnectError, ConnectOptions, ConnectionRecord, PendingAuthorization};
+use plugboard_runner::{
+    Begun, ConnectError, ConnectOptions, ConnectionRecord, PendingAuthorization,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -478,13 +480,19 @@ async fn callback(
     }
 }
 
-/// The connector's display name ("Constant Contact"), or its id.
+/// The connector's name as an end user knows the product: "Constant Contact" for the manifest's
+/// "Constant Contact (v3)" (a qualifier in parentheses is for developers), or the id.
 pub(crate) fn connector_display_name(service: &Service, connector: &str) -> String {
-    service
-        .runner
-        .registry()
-        .get(connector)
-        .map_or_else(|| connector.to_owned(), |c| c.manifest().name.clone())
+    service.runner.registry().get(connector).map_or_else(
+        || connector.to_owned(),
+        |c| {
+            let name = c.manifest().name.as_str();
+            name.split_once(" (")
+                .map_or(name, |(product, _)| product)
+                .trim()
+                .to_owned()
+        },
+    )
 }
 
 /// A fresh random token for a one-time link.

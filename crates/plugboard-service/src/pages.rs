@@ -26,7 +26,9 @@ use serde_json::Map;
 
 use crate::Service;
 use crate::auth::{TenantScope, hash_key};
-use crate::connections::{InstallRequest, Started, check_name, connector_display_name, random_token, start_install};
+use crate::connections::{
+    InstallRequest, Started, check_name, connector_display_name, random_token, start_install,
+};
 use crate::error::{ApiError, ApiJson};
 use crate::install_store::{ConnectLink, now_ms};
 
@@ -90,9 +92,11 @@ pub fn escape(text: &str) -> String {
 
 /// Fills `{{key}}` placeholders with escaped values.
 fn render(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_owned(), |page, (key, value)| {
-        page.replace(&format!("{{{{{key}}}}}"), &escape(value))
-    })
+    values
+        .iter()
+        .fold(template.to_owned(), |page, (key, value)| {
+            page.replace(&format!("{{{{{key}}}}}"), &escape(value))
+        })
 }
 
 /// A page with a title and one paragraph (both escaped).
@@ -232,7 +236,10 @@ async fn start(State(service): State<Arc<Service>>, Path(token): Path<String>) -
         Ok(Started::Installed { .. }) => message_page(
             StatusCode::OK,
             &format!("{display} connected"),
-            &format!("The connection `{}` is ready. You can close this window.", link.name),
+            &format!(
+                "The connection `{}` is ready. You can close this window.",
+                link.name
+            ),
         )
         .into_response(),
         Err(error) => {
@@ -285,7 +292,10 @@ mod tests {
     fn text_is_escaped_in_pages() {
         let page = message_page(StatusCode::OK, "<b>", "a \"quoted\" & 'odd' <script>");
         assert!(page.body.contains("&lt;b&gt;"));
-        assert!(page.body.contains("a &quot;quoted&quot; &amp; &#39;odd&#39; &lt;script&gt;"));
+        assert!(
+            page.body
+                .contains("a &quot;quoted&quot; &amp; &#39;odd&#39; &lt;script&gt;")
+        );
         assert!(!page.body.contains("<script>"));
     }
 
