@@ -750,3 +750,39 @@ fn apps_are_set_by_the_admin_validated_and_shown_without_secrets() {
         "the app's secret is in the runner's state, not the service's store"
     );
 }
+
+#[test]
+fn a_tenant_holds_at_most_100_unfinished_installs_and_links() {
+    let dir = temp_dir("service-install-cap");
+    let state = dir.join("state.db");
+    let service = ServiceProcess::start_sandbox(&state, Some(ADMIN_KEY), &[]);
+    let mut seen = Seen::default();
+    let alpha = create_tenant(&service, &mut seen, "alpha");
+    let beta = create_tenant(&service, &mut seen, "beta");
+    let link = json!({"connector": "constant-contact", "name": "cc"});
+    for index in 0..100 {
+        if index % 2 == 0 {
+            start_install(&service, &mut seen, "alpha", &alpha, "cc");
+        } else {
+            let (status, body) = service.json(
+                "POST",
+                "/v1/tenants/alpha/connect-links",
+                Some(alpha.as_str()),
+                &link,
+            );
+            assert_eq!(status, 201, "{index}: {body}");
+        }
+    }
+    for path in ["connections", "connect-links"] {
+        let (status, body) = service.json(
+            "POST",
+            &format!("/v1/tenants/alpha/{path}"),
+            Some(alpha.as_str()),
+            &link,
+        );
+        assert_eq!(status, 429, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "too_many_pending_installs");
+    }
+    // Another tenant is not affected.
+    start_install(&service, &mut seen, "beta", &beta, "cc");
+}

@@ -3,7 +3,7 @@
 //! exchanges the code and stores the connection), and the loopback flow around them
 //! ([`Session::connect`], for `plugboard connect`). A hosted service calls the two halves itself.
 //!
-//! The redirect URI must point at the loopback interface (`127.0.0.1`, `localhost` or `[::1]`);
+//! In the loopback flow the redirect URI must point at the loopback interface (`127.0.0.1`, `localhost` or `[::1]`);
 //! the runner listens there (port 0 picks a free port, for tests), hands the authorize URL to a
 //! caller-supplied function (the CLI prints it; the sandbox fetches it itself, acting as the
 //! browser), waits (bounded) for the callback, exchanges the code with PKCE (S256) and stores the
@@ -73,9 +73,10 @@ pub enum ConnectError {
     /// Settings are missing or invalid (every problem is listed, without values).
     #[error("the connection's settings are incomplete or invalid: {0}")]
     Settings(#[from] crate::settings::SettingsError),
-    /// The connector does not use the OAuth2 authorization-code flow. (No longer returned by
-    /// [`Session::connect`], which stores connections of other schemes directly; kept so code
-    /// matching on it still compiles.)
+    /// The connector does not use the OAuth2 authorization-code flow: returned by
+    /// [`Session::complete_authorization`] when the connection's scheme is no longer OAuth2
+    /// (its settings or the connector changed since the authorization began).
+    /// [`Session::connect`] and [`Session::begin_authorization`] store other schemes directly.
     #[error("connector `{0}` does not use the OAuth2 authorization-code flow")]
     NotOAuth(String),
     /// The redirect URI cannot be served by a loopback listener.
@@ -607,6 +608,31 @@ mod tests {
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"ab"));
         assert!(!same(b"", b"abc"));
+    }
+
+    #[test]
+    fn a_pending_authorization_serializes_without_its_state_or_url() {
+        let pending = PendingAuthorization {
+            connector_id: "constant-contact".into(),
+            name: "t/cc".into(),
+            settings: Map::new(),
+            endpoints: None,
+            redirect_uri: "https://svc.example/connector/callback".into(),
+            pkce_verifier: Some("verifier-stays-server-side".into()),
+            state: "the-one-time-state".into(),
+            authorization_url: "https://idp.example/authorize?state=the-one-time-state".into(),
+        };
+        let stored = serde_json::to_string(&pending).expect("serializes");
+        assert!(!stored.contains("the-one-time-state"), "{stored}");
+        let back: PendingAuthorization = serde_json::from_str(&stored).expect("deserializes");
+        assert_eq!(back.pkce_verifier, pending.pkce_verifier);
+        assert_eq!(back.redirect_uri, pending.redirect_uri);
+        assert!(back.state.is_empty() && back.authorization_url.is_empty());
+        let shown = format!("{pending:?}");
+        assert!(
+            !shown.contains("verifier-stays") && !shown.contains("the-one-time"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -40,6 +40,27 @@ pub const CALLBACK_PATH: &str = "/connector/callback";
 /// The longest connection name accepted.
 const MAX_NAME_CHARS: usize = 64;
 
+/// The most unexpired pending installs and connect links one tenant may hold at once; far
+/// above what people clicking "connect" need, low enough that a runaway client cannot fill the
+/// service's store.
+pub const MAX_OPEN_INSTALLS: i64 = 100;
+
+/// Refuses (429) a new pending install or connect link when the tenant already holds
+/// [`MAX_OPEN_INSTALLS`].
+pub(crate) async fn check_open_installs(service: &Service, tenant: &str) -> Result<(), ApiError> {
+    if service.store.open_installs(tenant.to_owned()).await? >= MAX_OPEN_INSTALLS {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_pending_installs",
+            format!(
+                "this tenant has {MAX_OPEN_INSTALLS} unfinished installs and connect links; \
+                 finish some or wait until they expire"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The tenant's connection routes (tenant key or admin).
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -188,6 +209,7 @@ pub(crate) async fn start_install(
             Ok(Started::Installed { connection: shown })
         }
         Begun::Authorize(pending) => {
+            check_open_installs(service, tenant).await?;
             let expires_at_ms = now_ms().saturating_add(
                 i64::try_from(service.install_expiry.as_millis()).unwrap_or(i64::MAX),
             );
@@ -455,6 +477,25 @@ async fn callback(
         service.runner.complete_authorization(&pending, &params)
     })
     .await;
+    // The tenant may have been deleted while the code was exchanged: then the connection just
+    // stored must not outlive it.
+    let tenant_gone = matches!(finished, Ok(Ok(_)))
+        && matches!(service.store.tenant(tenant.clone()).await, Ok(None));
+    if tenant_gone {
+        let runner_name = Service::runner_connection_name(&tenant, &name);
+        let _ = blocking(&service, move |service| {
+            service
+                .runner
+                .block_on(service.runner.store().delete_connection(&runner_name))
+        })
+        .await;
+        tracing::warn!(%tenant, connection = %name, "the tenant was deleted during its install");
+        return message_page(
+            StatusCode::BAD_REQUEST,
+            "Connection not completed",
+            "This account no longer exists here. Nothing was kept.",
+        );
+    }
     match finished {
         Ok(Ok(_)) => {
             tracing::info!(%tenant, connection = %name, "connected");

@@ -86,6 +86,9 @@ pub trait InstallStore: Send + Sync {
     fn connect_link(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<ConnectLink>>;
     /// Removes and returns the connect link with this token hash.
     fn take_connect_link(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<ConnectLink>>;
+    /// How many unexpired pending installs and connect links the tenant has: bounded by the
+    /// caller, so one tenant cannot grow the tables without limit.
+    fn open_installs(&self, tenant: String) -> StoreFuture<'_, i64>;
 }
 
 /// Now, in ms since the Unix epoch.
@@ -195,6 +198,19 @@ impl InstallStore for SqliteServiceStore {
                 link_from_row,
             )
             .optional()
+        })
+    }
+
+    fn open_installs(&self, tenant: String) -> StoreFuture<'_, i64> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM pending_installs
+                         WHERE tenant_id = ?1 AND expires_at_ms >= ?2)
+                      + (SELECT COUNT(*) FROM connect_links
+                         WHERE tenant_id = ?1 AND expires_at_ms >= ?2)",
+                params![tenant, now_ms()],
+                |row| row.get(0),
+            )
         })
     }
 

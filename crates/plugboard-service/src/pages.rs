@@ -139,6 +139,7 @@ async fn create_link(
             format!("no connector `{}` is loaded", body.connector),
         ));
     }
+    crate::connections::check_open_installs(&service, &scope.tenant).await?;
     let token = random_token(LINK_PREFIX)?;
     let expires_at_ms = now_ms()
         .saturating_add(i64::try_from(service.install_expiry.as_millis()).unwrap_or(i64::MAX));
