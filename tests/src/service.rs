@@ -98,7 +98,6 @@ impl ServiceProcess {
             .arg("serve")
             .args(serve_args)
             .env_remove("PLUGBOARD_ADMIN_KEY")
-            .env("PLUGBOARD_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(if capture_stderr {
@@ -108,6 +107,11 @@ impl ServiceProcess {
             });
         if let Some(key) = admin_key {
             command.env("PLUGBOARD_ADMIN_KEY", key);
+        }
+        if capture_stderr {
+            // Everything down to debug (the HTTP stack's too), so a search of the log for
+            // secrets covers what an operator who turns logging up would see.
+            command.env("PLUGBOARD_LOG", "debug");
         }
         let mut child = command.spawn().expect("plugboard serve starts");
         let stderr = Arc::new(Mutex::new(String::new()));
