@@ -4,7 +4,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,31 +24,108 @@ pub struct ServiceProcess {
     pub base_url: String,
     /// The admin key the service printed at start, if it printed one.
     pub printed_admin_key: Option<String>,
+    /// Everything the service wrote to stderr so far (its log), when started with
+    /// [`ServiceProcess::start_sandbox`]; otherwise stderr is inherited and this stays empty.
+    stderr: Arc<Mutex<String>>,
+}
+
+/// An HTTP response as a browser sees it: status, headers (names lower-cased) and body text.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers, in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+impl RawResponse {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl ServiceProcess {
     /// Starts the service with `state` as its state file; `admin_key` goes to
     /// `PLUGBOARD_ADMIN_KEY` (none: the service uses or generates its own).
     pub fn start(state: &Path, admin_key: Option<&str>) -> Self {
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "http://127.0.0.1:9",
+        ]
+        .map(str::to_owned);
+        Self::start_with(state, admin_key, &args, false)
+    }
+
+    /// Starts the service with `--sandbox` (an in-process Constant Contact sandbox whose app is
+    /// the connector's partner settings) on a free port that is also its public URL, so a
+    /// provider redirect to `{public_url}/connector/callback` reaches it. `extra` are more
+    /// `serve` arguments (e.g. `--install-expiry 1s`). Its stderr is captured
+    /// ([`ServiceProcess::stderr`]) and echoed.
+    pub fn start_sandbox(state: &Path, admin_key: Option<&str>, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut args = vec![
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--public-url".to_owned(),
+            format!("http://127.0.0.1:{port}"),
+            "--sandbox".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        Self::start_with(state, admin_key, &args, true)
+    }
+
+    fn start_with(
+        state: &Path,
+        admin_key: Option<&str>,
+        serve_args: &[String],
+        capture_stderr: bool,
+    ) -> Self {
         let mut command = Command::new(plugboard_binary());
         command
             .arg("--state")
             .arg(state)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--public-url",
-                "http://127.0.0.1:9",
-            ])
+            .arg("serve")
+            .args(serve_args)
             .env_remove("PLUGBOARD_ADMIN_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         if let Some(key) = admin_key {
             command.env("PLUGBOARD_ADMIN_KEY", key);
         }
+        if capture_stderr {
+            // Everything down to debug (the HTTP stack's too), so a search of the log for
+            // secrets covers what an operator who turns logging up would see.
+            command.env("PLUGBOARD_LOG", "debug");
+        }
         let mut child = command.spawn().expect("plugboard serve starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let sink = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("[serve] {line}");
+                    let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines, received) = mpsc::channel();
         std::thread::spawn(move || {
@@ -81,7 +158,16 @@ impl ServiceProcess {
             child,
             base_url,
             printed_admin_key,
+            stderr,
         }
+    }
+
+    /// What the service logged to stderr so far (see [`ServiceProcess::start_sandbox`]).
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sends a request with an optional key and raw body over plain HTTP/1.1 (std only, so no
@@ -178,6 +264,17 @@ impl ServiceProcess {
         None
     }
 
+    /// Sends a request to any `http://127.0.0.1:…` URL (the service, or the sandbox acting as
+    /// the provider) as a browser would, without following redirects.
+    pub fn browse(&self, method: &str, url: &str, key: Option<&str>) -> RawResponse {
+        raw_request(method, url, key, &[])
+    }
+
+    /// [`Self::browse`] on a path of this service.
+    pub fn page(&self, method: &str, path: &str) -> RawResponse {
+        raw_request(method, &format!("{}{path}", self.base_url), None, &[])
+    }
+
     /// The service's own store file for `state`.
     pub fn store_file(state: &Path) -> PathBuf {
         state.with_extension("service.db")
@@ -205,4 +302,62 @@ fn dechunk(mut body: &str) -> String {
         body = rest[size..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// One plain HTTP/1.1 request to a loopback URL; the body is returned as text.
+pub fn raw_request(method: &str, url: &str, key: Option<&str>, body: &[u8]) -> RawResponse {
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("only http:// URLs: {url}"));
+    let (address, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
+    assert!(
+        address.starts_with("127.0.0.1:"),
+        "tests talk to 127.0.0.1 only: {url}"
+    );
+    let mut stream = TcpStream::connect(address).expect("the server accepts");
+    stream
+        .set_read_timeout(Some(REQUEST_TIMEOUT))
+        .expect("a timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(key) = key {
+        head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .expect("the request is sent");
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
 }

@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
@@ -40,6 +41,10 @@ pub struct ServeArgs {
     /// is the sandbox's own (`sandbox.db` beside the default state file unless `--state`).
     #[arg(long)]
     sandbox: bool,
+    /// How long an install's OAuth `state` and a connect link stay valid: seconds, or a number
+    /// with `s`, `m` or `h` (`90s`, `10m`).
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_expiry)]
+    install_expiry: Duration,
     #[command(flatten)]
     sandbox_options: crate::sandbox::SandboxOptions,
     #[command(flatten)]
@@ -107,6 +112,7 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             endpoints,
             workflows: Arc::new(workflows),
             live_runs: plugboard_service::runs::LiveRuns::default(),
+            install_expiry: args.install_expiry,
         });
         // Before serving: runs a killed predecessor left are resumed (or failed), never lost.
         let resumed = plugboard_service::runs::recover(&service)
@@ -194,4 +200,39 @@ async fn set_admin_key(store: &SqliteServiceStore) -> anyhow::Result<()> {
         println!("admin key (shown once, store it now): {key}");
     }
     Ok(())
+}
+
+/// `--install-expiry`: `600`, `600s`, `10m` or `1h`; at least one second.
+fn parse_expiry(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((at, 's')) => (&text[..at], 1),
+        Some((at, 'm')) => (&text[..at], 60),
+        Some((at, 'h')) => (&text[..at], 3600),
+        _ => (text, 1),
+    };
+    let count: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| "give seconds, or a number with s, m or h (e.g. 10m)".to_owned())?;
+    if count == 0 {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(Duration::from_secs(count.saturating_mul(unit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_expiry_takes_seconds_minutes_and_hours() {
+        assert_eq!(parse_expiry("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_expiry("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_expiry("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_expiry("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "0s", "m", "ten", "-1s", "1d"] {
+            assert!(parse_expiry(bad).is_err(), "{bad:?}");
+        }
+    }
 }

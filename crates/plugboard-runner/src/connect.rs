@@ -1,6 +1,9 @@
-//! Installing a connection: the OAuth2 authorization-code flow with a loopback callback.
+//! Installing a connection: the OAuth2 authorization-code flow, in two halves every flow shares
+//! ([`Session::begin_authorization`] builds the request, [`Session::complete_authorization`]
+//! exchanges the code and stores the connection), and the loopback flow around them
+//! ([`Session::connect`], for `plugboard connect`). A hosted service calls the two halves itself.
 //!
-//! The redirect URI must point at the loopback interface (`127.0.0.1`, `localhost` or `[::1]`);
+//! In the loopback flow the redirect URI must point at the loopback interface (`127.0.0.1`, `localhost` or `[::1]`);
 //! the runner listens there (port 0 picks a free port, for tests), hands the authorize URL to a
 //! caller-supplied function (the CLI prints it; the sandbox fetches it itself, acting as the
 //! browser), waits (bounded) for the callback, exchanges the code with PKCE (S256) and stores the
@@ -19,9 +22,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
-use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
-use plugboard_core::{AuthSpec, ConnectorError};
+use oauth2::{
+    AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+};
+use plugboard_core::{AuthSpec, ConnectorError, OAuth2AuthorizationCode};
 use reqwest::Url;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -67,9 +73,10 @@ pub enum ConnectError {
     /// Settings are missing or invalid (every problem is listed, without values).
     #[error("the connection's settings are incomplete or invalid: {0}")]
     Settings(#[from] crate::settings::SettingsError),
-    /// The connector does not use the OAuth2 authorization-code flow. (No longer returned by
-    /// [`Session::connect`], which stores connections of other schemes directly; kept so code
-    /// matching on it still compiles.)
+    /// The connector does not use the OAuth2 authorization-code flow: returned by
+    /// [`Session::complete_authorization`] when the connection's scheme is no longer OAuth2
+    /// (its settings or the connector changed since the authorization began).
+    /// [`Session::connect`] and [`Session::begin_authorization`] store other schemes directly.
     #[error("connector `{0}` does not use the OAuth2 authorization-code flow")]
     NotOAuth(String),
     /// The redirect URI cannot be served by a loopback listener.
@@ -193,10 +200,120 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
+/// An authorization request on its way to the provider, and what finishing it needs: made by
+/// [`Session::begin_authorization`], finished by [`Session::complete_authorization`].
+///
+/// It serializes without `state` and `authorization_url` (both are `#[serde(skip)]`): a hosted
+/// service keeps the rest server-side, keyed by a hash of the state, and the state itself only
+/// travels in the user's browser. The PKCE verifier never leaves the server.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    /// The connector id.
+    pub connector_id: String,
+    /// The name the connection is stored under.
+    pub name: String,
+    /// The connection-level settings given at the start (may hold secrets).
+    pub settings: Map<String, Value>,
+    /// Endpoint overrides (the sandbox).
+    #[serde(default)]
+    pub endpoints: Option<Endpoints>,
+    /// The redirect URI sent with the request; the code exchange must repeat it.
+    pub redirect_uri: String,
+    /// The PKCE (S256) verifier, when the connector uses PKCE.
+    #[serde(default)]
+    pub pkce_verifier: Option<String>,
+    /// The one-time `state` sent with the request.
+    #[serde(skip)]
+    pub state: String,
+    /// Where to send the user's browser.
+    #[serde(skip)]
+    pub authorization_url: String,
+}
+
+impl std::fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("connector_id", &self.connector_id)
+            .field("name", &self.name)
+            .field("settings", &crate::store::RedactedKeys(&self.settings))
+            .field("endpoints", &self.endpoints)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Session::begin_authorization`] did.
+#[derive(Debug)]
+pub enum Begun {
+    /// The connector needs no authorization (API key, Basic, none): the connection was checked
+    /// and stored.
+    Installed(ConnectionRecord),
+    /// Send the user to [`PendingAuthorization::authorization_url`]; finish with
+    /// [`Session::complete_authorization`].
+    Authorize(PendingAuthorization),
+}
+
+/// An OAuth2 install, planned: the settings resolved and checked, nothing sent yet.
+struct OAuthPlan {
+    record: ConnectionRecord,
+    context: ConnectionContext,
+    spec: OAuth2AuthorizationCode,
+    scopes: Vec<String>,
+    redirect_setting: String,
+}
+
+/// What an install needs: nothing more (stored), or an authorization.
+enum Plan {
+    Installed(ConnectionRecord),
+    OAuth(Box<OAuthPlan>),
+}
+
+/// The oauth2 client with its authorize and token endpoints set.
+type ConfiguredClient = oauth2::basic::BasicClient<
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+/// The client for `context`'s endpoints and credentials, sending `redirect` with its requests.
+fn oauth_client(
+    context: &ConnectionContext,
+    spec: &OAuth2AuthorizationCode,
+    redirect: &str,
+) -> Result<ConfiguredClient, ConnectError> {
+    let (id, secret, auth_type) =
+        client_credentials(context, spec).map_err(ConnectError::Exchange)?;
+    let authorize = context.endpoints.authorize_url.clone().unwrap_or_default();
+    let auth_url = AuthUrl::new(authorize.clone()).map_err(|e| ConnectError::RedirectUri {
+        uri: authorize,
+        reason: format!("the authorize URL is invalid: {e}"),
+    })?;
+    let redirect_url =
+        RedirectUrl::new(redirect.to_owned()).map_err(|e| ConnectError::RedirectUri {
+            uri: redirect.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let mut client = oauth2::basic::BasicClient::new(id)
+        .set_auth_uri(auth_url)
+        .set_token_uri(token_url(context).map_err(ConnectError::Exchange)?)
+        .set_redirect_uri(redirect_url)
+        .set_auth_type(auth_type);
+    if let Some(secret) = secret {
+        client = client.set_client_secret(secret);
+    }
+    Ok(client)
+}
+
 impl Session {
     /// Installs a connection: for OAuth2, runs the authorization-code flow and stores the
     /// connection with its tokens; for any other scheme (API key, Basic, none), checks the
     /// settings as the executor will use them and stores the connection without calling `open`.
+    ///
+    /// The loopback flow around [`Session::begin_authorization`] and
+    /// [`Session::complete_authorization`]: the redirect URI must be a loopback URL, where this
+    /// listens for the callback.
     ///
     /// `open` receives the authorize URL: print it, open a browser, or (for the sandbox) fetch
     /// it. It runs on the calling thread while the listener waits, so it may block. Call this
@@ -206,61 +323,11 @@ impl Session {
         options: ConnectOptions,
         open: &mut dyn FnMut(&str) -> Result<(), String>,
     ) -> Result<ConnectionRecord, ConnectError> {
-        let connector = self
-            .registry()
-            .get(&options.connector_id)
-            .cloned()
-            .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
-        let manifest = connector.manifest();
-        let partner = self.block_on(self.store().partner_settings(&manifest.id))?;
-        let resolved =
-            crate::settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
-        // A connector whose connections choose their scheme runs the flow only when this one
-        // chose OAuth2. Any other scheme (an API key, Basic, none) has nothing to authorize:
-        // the connection is checked as the executor will use it, and stored.
-        let chosen = manifest.auth.resolve(&resolved).map_err(|e| {
-            ConnectError::Unusable(ConnectorError::InvalidInput {
-                message: e.to_string(),
-            })
-        })?;
-        let AuthSpec::OAuth2AuthorizationCode(spec) = chosen else {
-            let record = ConnectionRecord {
-                name: options.name.clone(),
-                connector_id: manifest.id.clone(),
-                settings: options.settings.clone(),
-                endpoints: options.endpoints.clone(),
-            };
-            ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
-                .map_err(ConnectError::Unusable)?;
-            self.block_on(self.store().put_connection(&record))?;
-            tracing::info!(connection = %record.name, connector = %record.connector_id, "installed");
-            return Ok(record);
+        let plan = match self.plan_install(&options)? {
+            Plan::Installed(record) => return Ok(record),
+            Plan::OAuth(plan) => plan,
         };
-        let redirect_setting = resolved
-            .get(&spec.settings.redirect_uri)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let mut redirect = loopback(&redirect_setting)?;
-        let scopes: Vec<String> = spec
-            .settings
-            .scopes
-            .as_ref()
-            .and_then(|field| resolved.get(field))
-            .and_then(Value::as_str)
-            .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| spec.default_scopes.clone());
-        let record = ConnectionRecord {
-            name: options.name.clone(),
-            connector_id: manifest.id.clone(),
-            settings: options.settings.clone(),
-            endpoints: options.endpoints.clone(),
-        };
-        let executor = self.executor();
-        let context = ConnectionContext::new(manifest, &record, resolved, &executor.config)
-            .map_err(ConnectError::Exchange)?;
-        let cancel = self.cancellation().clone();
+        let mut redirect = loopback(&plan.redirect_setting)?;
 
         // Listen first, so the callback cannot arrive before anyone waits for it.
         let host = match redirect.host_str() {
@@ -282,14 +349,14 @@ impl Session {
         if port == 0 {
             let _ = redirect.set_port(Some(bound.port()));
         }
+        // Made before the listener starts, so the handler can tell this flow's callback apart.
+        let pending = self.authorization_request(&plan, redirect.as_str())?;
         let (sender, mut receiver) = mpsc::channel::<Callback>(4);
         let (stop, stopped) = oneshot::channel::<()>();
-        // Made before the listener starts, so the handler can tell this flow's callback apart.
-        let state = CsrfToken::new_random();
         let router = Router::new()
             .route(redirect.path(), get(callback))
             .with_state(Listener {
-                state: Arc::from(state.secret().as_str()),
+                state: Arc::from(pending.state.as_str()),
                 sender,
             });
         let server = self.handle().spawn(async move {
@@ -299,107 +366,236 @@ impl Session {
                 })
                 .await;
         });
-        let outcome = self.authorize_and_exchange(
-            &context,
-            spec,
-            &redirect,
-            &scopes,
-            state,
-            &mut receiver,
-            open,
-            options.timeout,
-            &cancel,
-        );
+        let outcome = self.wait_for_callback(&pending, &mut receiver, open, options.timeout);
         let _ = stop.send(());
         let _ = self
             .handle()
             .block_on(async { tokio::time::timeout(Duration::from_secs(2), server).await });
-        let tokens = outcome?;
+        let params = outcome?;
+        // The listener passes on only callbacks with this state; checked again here so the
+        // exchange never depends on the handler alone.
+        let ours = params
+            .get("state")
+            .is_some_and(|state| same(state.as_bytes(), pending.state.as_bytes()));
+        if !ours {
+            return Err(ConnectError::StateMismatch);
+        }
+        self.complete_authorization(&pending, &params)
+    }
+
+    /// Starts an install. For a connector (or a chosen scheme) that needs no authorization, the
+    /// connection is checked and stored at once ([`Begun::Installed`]). For the OAuth2
+    /// authorization-code flow, builds the authorization request (a random one-time `state`,
+    /// PKCE S256 when the connector uses it) and returns it, storing nothing
+    /// ([`Begun::Authorize`]).
+    ///
+    /// `redirect_uri` replaces the connector's redirect URI setting (a hosted service passes its
+    /// own callback); it must be an `http` or `https` URL. Call from a blocking thread.
+    pub fn begin_authorization(
+        &self,
+        options: &ConnectOptions,
+        redirect_uri: Option<&str>,
+    ) -> Result<Begun, ConnectError> {
+        let plan = match self.plan_install(options)? {
+            Plan::Installed(record) => return Ok(Begun::Installed(record)),
+            Plan::OAuth(plan) => plan,
+        };
+        let redirect = redirect_uri.unwrap_or(&plan.redirect_setting).to_owned();
+        let url = Url::parse(&redirect).map_err(|e| ConnectError::RedirectUri {
+            uri: redirect.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConnectError::RedirectUri {
+                uri: redirect,
+                reason: "a redirect URI must use http:// or https://".to_owned(),
+            });
+        }
+        self.authorization_request(&plan, &redirect)
+            .map(Begun::Authorize)
+    }
+
+    /// Finishes an install from the provider's callback parameters: a provider `error` becomes
+    /// [`ConnectError::Denied`]; otherwise the `code` is exchanged (with the PKCE verifier) and
+    /// the connection and its tokens are stored under [`PendingAuthorization::name`].
+    ///
+    /// The caller must already have matched the callback's `state` to `pending` (the loopback
+    /// flow compares it in memory, a hosted service looks it up by hash) and made sure `pending`
+    /// is used once. Settings are resolved again, so partner settings changed meanwhile apply.
+    /// Call from a blocking thread.
+    pub fn complete_authorization(
+        &self,
+        pending: &PendingAuthorization,
+        callback: &HashMap<String, String>,
+    ) -> Result<ConnectionRecord, ConnectError> {
+        if let Some(error) = callback.get("error") {
+            return Err(ConnectError::Denied {
+                error: error.clone(),
+                description: callback.get("error_description").cloned(),
+            });
+        }
+        let code = callback
+            .get("code")
+            .filter(|c| !c.is_empty())
+            .ok_or(ConnectError::MissingCode)?;
+        let options = ConnectOptions {
+            connector_id: pending.connector_id.clone(),
+            name: pending.name.clone(),
+            settings: pending.settings.clone(),
+            endpoints: pending.endpoints.clone(),
+            timeout: Duration::ZERO,
+        };
+        let plan = match self.resolve_install(&options)? {
+            Resolved::Other { .. } => {
+                return Err(ConnectError::NotOAuth(pending.connector_id.clone()));
+            }
+            Resolved::OAuth(plan) => plan,
+        };
+        let client = oauth_client(&plan.context, &plan.spec, &pending.redirect_uri)?;
+        let cancel = self.cancellation().clone();
+        let http = token_http(self.executor(), &plan.context, &cancel, None);
+        let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone()));
+        if let Some(verifier) = &pending.pkce_verifier {
+            exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(verifier.clone()));
+        }
+        let response = self
+            .handle()
+            .block_on(exchange.request_async(&http))
+            .map_err(|e| {
+                ConnectError::Exchange(token_error(e, &plan.context, "authorization code"))
+            })?;
+        let tokens = token_set(&response, &plan.spec, None, self.executor().now_ms());
+        let record = plan.record;
         self.block_on(self.store().put_connection(&record))?;
         self.block_on(self.store().put_tokens(&record.name, &tokens))?;
         tracing::info!(connection = %record.name, connector = %record.connector_id, "connected");
         Ok(record)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn authorize_and_exchange(
-        &self,
-        context: &ConnectionContext,
-        spec: &plugboard_core::OAuth2AuthorizationCode,
-        redirect: &Url,
-        scopes: &[String],
-        state: CsrfToken,
-        receiver: &mut mpsc::Receiver<Callback>,
-        open: &mut dyn FnMut(&str) -> Result<(), String>,
-        timeout: Duration,
-        cancel: &crate::Cancellation,
-    ) -> Result<crate::store::TokenSet, ConnectError> {
-        let (id, secret, auth_type) =
-            client_credentials(context, spec).map_err(ConnectError::Exchange)?;
-        let authorize = context.endpoints.authorize_url.clone().unwrap_or_default();
-        let auth_url = AuthUrl::new(authorize.clone()).map_err(|e| ConnectError::RedirectUri {
-            uri: authorize,
-            reason: format!("the authorize URL is invalid: {e}"),
-        })?;
-        let redirect_url =
-            RedirectUrl::new(redirect.to_string()).map_err(|e| ConnectError::RedirectUri {
-                uri: redirect.to_string(),
-                reason: e.to_string(),
-            })?;
-        let mut client = oauth2::basic::BasicClient::new(id)
-            .set_auth_uri(auth_url)
-            .set_token_uri(token_url(context).map_err(ConnectError::Exchange)?)
-            .set_redirect_uri(redirect_url)
-            .set_auth_type(auth_type);
-        if let Some(secret) = secret {
-            client = client.set_client_secret(secret);
+    /// Resolves the settings and, for a scheme without authorization, stores the connection.
+    fn plan_install(&self, options: &ConnectOptions) -> Result<Plan, ConnectError> {
+        match self.resolve_install(options)? {
+            Resolved::OAuth(plan) => Ok(Plan::OAuth(plan)),
+            Resolved::Other { record } => {
+                self.block_on(self.store().put_connection(&record))?;
+                tracing::info!(connection = %record.name, connector = %record.connector_id, "installed");
+                Ok(Plan::Installed(record))
+            }
         }
+    }
+
+    /// Resolves and checks the settings of an install, storing nothing.
+    fn resolve_install(&self, options: &ConnectOptions) -> Result<Resolved, ConnectError> {
+        let connector = self
+            .registry()
+            .get(&options.connector_id)
+            .cloned()
+            .ok_or_else(|| ConnectError::UnknownConnector(options.connector_id.clone()))?;
+        let manifest = connector.manifest();
+        let partner = self.block_on(self.store().partner_settings(&manifest.id))?;
+        let resolved =
+            crate::settings::resolve(&manifest.settings_schema, &partner, &options.settings)?;
+        let record = ConnectionRecord {
+            name: options.name.clone(),
+            connector_id: manifest.id.clone(),
+            settings: options.settings.clone(),
+            endpoints: options.endpoints.clone(),
+        };
+        // A connector whose connections choose their scheme runs the flow only when this one
+        // chose OAuth2. Any other scheme (an API key, Basic, none) has nothing to authorize:
+        // the connection is checked as the executor will use it.
+        let chosen = manifest.auth.resolve(&resolved).map_err(|e| {
+            ConnectError::Unusable(ConnectorError::InvalidInput {
+                message: e.to_string(),
+            })
+        })?;
+        let AuthSpec::OAuth2AuthorizationCode(spec) = chosen else {
+            ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
+                .map_err(ConnectError::Unusable)?;
+            return Ok(Resolved::Other { record });
+        };
+        let spec = spec.clone();
+        let redirect_setting = resolved
+            .get(&spec.settings.redirect_uri)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let scopes: Vec<String> = spec
+            .settings
+            .scopes
+            .as_ref()
+            .and_then(|field| resolved.get(field))
+            .and_then(Value::as_str)
+            .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| spec.default_scopes.clone());
+        let context = ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
+            .map_err(ConnectError::Exchange)?;
+        Ok(Resolved::OAuth(Box::new(OAuthPlan {
+            record,
+            context,
+            spec,
+            scopes,
+            redirect_setting,
+        })))
+    }
+
+    /// The authorization request of `plan` with this redirect URI: a fresh `state` and PKCE pair.
+    fn authorization_request(
+        &self,
+        plan: &OAuthPlan,
+        redirect: &str,
+    ) -> Result<PendingAuthorization, ConnectError> {
+        let client = oauth_client(&plan.context, &plan.spec, redirect)?;
         let mut request = client
-            .authorize_url(|| state)
-            .add_scopes(scopes.iter().cloned().map(Scope::new));
-        let verifier = if spec.pkce {
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(plan.scopes.iter().cloned().map(Scope::new));
+        let verifier = if plan.spec.pkce {
             let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
             request = request.set_pkce_challenge(challenge);
-            Some(verifier)
+            Some(verifier.secret().to_owned())
         } else {
             None
         };
         let (url, state) = request.url();
-        open(url.as_str()).map_err(ConnectError::Browser)?;
+        Ok(PendingAuthorization {
+            connector_id: plan.record.connector_id.clone(),
+            name: plan.record.name.clone(),
+            settings: plan.record.settings.clone(),
+            endpoints: plan.record.endpoints.clone(),
+            redirect_uri: redirect.to_owned(),
+            pkce_verifier: verifier,
+            state: state.secret().clone(),
+            authorization_url: url.to_string(),
+        })
+    }
 
-        let params = self.handle().block_on(async {
+    /// Hands the URL to `open` and waits (bounded) for the loopback listener's callback.
+    fn wait_for_callback(
+        &self,
+        pending: &PendingAuthorization,
+        receiver: &mut mpsc::Receiver<Callback>,
+        open: &mut dyn FnMut(&str) -> Result<(), String>,
+        timeout: Duration,
+    ) -> Result<Callback, ConnectError> {
+        open(&pending.authorization_url).map_err(ConnectError::Browser)?;
+        let cancel = self.cancellation().clone();
+        self.handle().block_on(async {
             tokio::select! {
                 params = receiver.recv() => params.ok_or(ConnectError::Cancelled),
                 () = tokio::time::sleep(timeout) => Err(ConnectError::Timeout(timeout)),
                 () = cancel.cancelled() => Err(ConnectError::Cancelled),
             }
-        })?;
-        // The listener passes on only callbacks with this state; checked again here so the
-        // exchange never depends on the handler alone.
-        if params.get("state").map(String::as_str) != Some(state.secret().as_str()) {
-            return Err(ConnectError::StateMismatch);
-        }
-        if let Some(error) = params.get("error") {
-            return Err(ConnectError::Denied {
-                error: error.clone(),
-                description: params.get("error_description").cloned(),
-            });
-        }
-        let code = params
-            .get("code")
-            .filter(|c| !c.is_empty())
-            .ok_or(ConnectError::MissingCode)?;
-        let http = token_http(self.executor(), context, cancel, None);
-        let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone()));
-        if let Some(verifier) = verifier {
-            exchange = exchange.set_pkce_verifier(verifier);
-        }
-        let response = self
-            .handle()
-            .block_on(exchange.request_async(&http))
-            .map_err(|e| ConnectError::Exchange(token_error(e, context, "authorization code")))?;
-        Ok(token_set(&response, spec, None, self.executor().now_ms()))
+        })
     }
+}
+
+/// An install's settings, resolved and checked.
+enum Resolved {
+    /// Needs the authorization-code flow.
+    OAuth(Box<OAuthPlan>),
+    /// Any other scheme: storable as it is.
+    Other { record: ConnectionRecord },
 }
 
 #[cfg(test)]
@@ -412,6 +608,31 @@ mod tests {
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"ab"));
         assert!(!same(b"", b"abc"));
+    }
+
+    #[test]
+    fn a_pending_authorization_serializes_without_its_state_or_url() {
+        let pending = PendingAuthorization {
+            connector_id: "constant-contact".into(),
+            name: "t/cc".into(),
+            settings: Map::new(),
+            endpoints: None,
+            redirect_uri: "https://svc.example/connector/callback".into(),
+            pkce_verifier: Some("verifier-stays-server-side".into()),
+            state: "the-one-time-state".into(),
+            authorization_url: "https://idp.example/authorize?state=the-one-time-state".into(),
+        };
+        let stored = serde_json::to_string(&pending).expect("serializes");
+        assert!(!stored.contains("the-one-time-state"), "{stored}");
+        let back: PendingAuthorization = serde_json::from_str(&stored).expect("deserializes");
+        assert_eq!(back.pkce_verifier, pending.pkce_verifier);
+        assert_eq!(back.redirect_uri, pending.redirect_uri);
+        assert!(back.state.is_empty() && back.authorization_url.is_empty());
+        let shown = format!("{pending:?}");
+        assert!(
+            !shown.contains("verifier-stays") && !shown.contains("the-one-time"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub mod workflow;
 
 pub use cancel::Cancellation;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use connect::{ConnectError, ConnectOptions};
+pub use connect::{Begun, ConnectError, ConnectOptions, PendingAuthorization};
 pub use executor::{ConnectionContext, Executor, ExecutorConfig, ExecutorError};
 pub use host::RunnerHost;
 pub use plugins::{LoadError, load_plugin};

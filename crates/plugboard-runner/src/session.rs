@@ -464,6 +464,32 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Refreshes an OAuth2 connection's tokens now, through the refresh protocol (lease,
+    /// durable commit before use): proves the grant and the app's credentials still work with
+    /// the provider, without calling any API method. Returns when the new access token expires
+    /// (seconds since the epoch), when known. Call from a blocking thread.
+    pub fn refresh_now(&self, connection: &str) -> Result<Option<i64>, ConnectorError> {
+        let prepared = self.prepare(connection)?;
+        let executor = &self.inner.executor;
+        let context = &prepared.context;
+        self.inner.handle.block_on(async {
+            let current = executor
+                .store
+                .tokens(connection)
+                .await
+                .map_err(crate::executor::store_error)?
+                .ok_or_else(|| ConnectorError::Unauthorized {
+                    message: format!("connection `{connection}` has no tokens; connect it again"),
+                })?;
+            let fresh = executor
+                .refresh(context, current.version, &self.cancel)
+                .await?;
+            Ok(fresh.tokens.expires_at)
+        })
+    }
+}
+
 /// A plugin failure says which connector and method misbehaved (the ABI layer only knows it was
 /// "the plugin's invoke"); a run with several plugins would otherwise leave people guessing.
 fn name_the_culprit(error: ConnectorError, connector_id: &str, method: &str) -> ConnectorError {

@@ -5,8 +5,12 @@
 //! `TenantScope` only ever sees the tenant its caller is allowed to see.
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod auth;
+pub mod connections;
 pub mod error;
+pub mod install_store;
+pub mod pages;
 pub mod runs;
 pub mod store;
 pub mod tenants;
@@ -15,6 +19,7 @@ pub mod workflows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +49,8 @@ pub struct Service {
     pub workflows: Arc<dyn WorkflowStore>,
     /// The runs this process is executing.
     pub live_runs: runs::LiveRuns,
+    /// How long an install's `state` and a connect link stay valid.
+    pub install_expiry: Duration,
 }
 
 impl Service {
@@ -53,16 +60,25 @@ impl Service {
     pub fn runner_connection_name(tenant: &str, name: &str) -> String {
         format!("{tenant}/{name}")
     }
+
+    /// The hosted OAuth callback: what to register with the provider as the redirect URI.
+    pub fn callback_url(&self) -> String {
+        format!("{}{}", self.public_url, connections::CALLBACK_PATH)
+    }
 }
 
 /// The whole API, ready to be served.
 pub fn router(service: Arc<Service>) -> Router {
     let v1 = Router::new()
         .merge(tenants::routes())
+        .merge(apps::routes())
+        .merge(connections::routes())
         .merge(workflows::routes())
         .merge(runs::routes());
     Router::new()
         .nest("/v1", v1)
+        .merge(connections::callback_routes())
+        .merge(pages::routes())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(service)

@@ -53,7 +53,7 @@ pub enum KeyOwner {
 }
 
 /// The service's state. Keys are only ever stored and looked up as SHA-256 hashes.
-pub trait ServiceStore: Send + Sync {
+pub trait ServiceStore: crate::install_store::InstallStore + Send + Sync {
     /// Stores the admin key's hash, replacing any previous one.
     fn set_admin_key_hash(&self, hash: [u8; 32]) -> StoreFuture<'_, ()>;
     /// Whether an admin key has been set.
@@ -110,13 +110,14 @@ impl SqliteServiceStore {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(crate::install_store::SCHEMA)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
     }
 
     /// Runs `f` on the connection off the async threads.
-    fn with<T: Send + 'static>(
+    pub(crate) fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> StoreFuture<'_, T> {

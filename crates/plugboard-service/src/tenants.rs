@@ -115,7 +115,8 @@ async fn show(
         .ok_or_else(|| ApiError::not_found("tenant"))
 }
 
-/// Deleting is for the admin only; a tenant's own key gets 403 (it can see the tenant).
+/// Deleting is for the admin only; a tenant's own key gets 403 (it can see the tenant). It
+/// removes the tenant's connections and tokens, pending installs and connect links too.
 async fn delete(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -123,6 +124,8 @@ async fn delete(
     if !scope.by_admin {
         return Err(ApiError::admin_only());
     }
+    // Its connections and tokens first: if this fails, the tenant is still there to retry.
+    crate::connections::remove_tenant_connections(&service, scope.tenant.clone()).await?;
     if service.store.delete_tenant(scope.tenant).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
