@@ -755,3 +755,46 @@ fn a_stopped_service_resumes_its_runs_when_it_starts_again() {
     );
     assert!(text.contains("the service is stopping"), "{text}");
 }
+
+/// Deleting a tenant stops its running run and removes its runs with it: a tenant created again
+/// under the same id starts with none, and the service's store keeps none of them.
+#[test]
+fn deleting_a_tenant_stops_and_removes_its_runs() {
+    let api = LocalApi::start();
+    api.delay_ms.store(1_000, Ordering::SeqCst);
+    let dir = temp_dir("service-runs-delete-tenant");
+    let (service, key_a, key_b) = service_with_tenants(&dir, &api);
+    let finished = start_run(&service, "tenant-a", &key_a, &["1"]);
+    wait_for(&service, "tenant-a", &key_a, finished, ended);
+    let running = start_run(&service, "tenant-a", &key_a, &["1", "2", "3", "4", "5"]);
+    wait_for(&service, "tenant-a", &key_a, running, |r| {
+        r["status"] == "running"
+    });
+    let other = start_run(&service, "tenant-b", &key_b, &["9"]);
+
+    let (status, body) = service.call("DELETE", "/v1/tenants/tenant-a", Some(ADMIN_KEY), None);
+    assert_eq!(status, 204, "{body}");
+    let calls = api.seen().len();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        api.seen().len(),
+        calls,
+        "the deleted tenant's run sent nothing more"
+    );
+
+    let key_again = create_tenant(&service, "tenant-a");
+    let (status, listed) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(&key_again), None);
+    assert_eq!((status, listed), (200, json!([])));
+    for run in [finished, running] {
+        let (status, _) = service.call(
+            "GET",
+            &format!("/v1/tenants/tenant-a/runs/{run}"),
+            Some(&key_again),
+            None,
+        );
+        assert_eq!(status, 404, "run {run} went with its tenant");
+    }
+    // The other tenant's run is untouched.
+    let done = wait_for(&service, "tenant-b", &key_b, other, ended);
+    assert_eq!(done["status"], "succeeded", "{done}");
+}

@@ -142,6 +142,22 @@ impl LiveRuns {
         }
     }
 
+    /// Cancels every live run among `runs` and waits (at most `patience`) until none of them is
+    /// live any more: a tenant being deleted must not leave a run writing for it afterwards.
+    pub(crate) async fn cancel_and_wait(&self, runs: &[i64], patience: std::time::Duration) {
+        for run in runs {
+            self.cancel(*run);
+        }
+        let mut changes = self.subscribe();
+        let deadline = tokio::time::Instant::now() + patience;
+        while runs.iter().any(|run| self.lock().contains_key(run)) {
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
     /// Stops every run at its next request or wait, to be resumed when the service starts again,
     /// and waits (at most `patience`) until none is left; returns how many are still live.
     pub async fn stop_all(&self, patience: std::time::Duration) -> usize {

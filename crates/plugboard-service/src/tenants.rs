@@ -14,6 +14,9 @@ use crate::auth::{Admin, TenantScope, generate_key, hash_key};
 use crate::error::{ApiError, ApiJson};
 use crate::store::Tenant;
 
+/// How long deleting a tenant waits for its running runs to stop.
+const RUNS_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The longest tenant id accepted.
 const MAX_TENANT_ID_CHARS: usize = 64;
 
@@ -124,13 +127,22 @@ async fn delete(
     if !scope.by_admin {
         return Err(ApiError::admin_only());
     }
-    // Its connections and tokens first: if this fails, the tenant is still there to retry.
+    // Its runs stop first, then its connections and tokens go: if this fails, the tenant is
+    // still there to retry. Its run records go last, with the tenant.
+    let runs: Vec<i64> = (service.workflows.runs(Some(scope.tenant.clone())).await?)
+        .iter()
+        .map(|run| run.id)
+        .collect();
+    service
+        .live_runs
+        .cancel_and_wait(&runs, RUNS_STOP_PATIENCE)
+        .await;
     crate::connections::remove_tenant_connections(&service, scope.tenant.clone()).await?;
-    if service.store.delete_tenant(scope.tenant).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("tenant"))
+    if !service.store.delete_tenant(scope.tenant.clone()).await? {
+        return Err(ApiError::not_found("tenant"));
     }
+    service.workflows.delete_runs_of(scope.tenant).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn new_key(

@@ -67,6 +67,9 @@ pub trait WorkflowStore: Send + Sync {
     fn set_outputs(&self, id: i64, outputs: Value) -> StoreFuture<'_, ()>;
     /// Appends an event to a run's log; returns its sequence number (from 1).
     fn append_event(&self, id: i64, event: Value) -> StoreFuture<'_, i64>;
+    /// Removes every run of `tenant` and its events (the tenant is being deleted); returns how
+    /// many runs.
+    fn delete_runs_of(&self, tenant: String) -> StoreFuture<'_, usize>;
     /// A run's events after sequence number `after`, in order, at most `limit`.
     fn events_after(&self, id: i64, after: i64, limit: i64) -> StoreFuture<'_, Vec<(i64, Value)>>;
 }
@@ -266,6 +269,23 @@ impl WorkflowStore for SqliteWorkflowStore {
             )?;
             tx.commit()?;
             Ok(seq)
+        })
+    }
+
+    fn delete_runs_of(&self, tenant: String) -> StoreFuture<'_, usize> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM run_events WHERE run_id IN
+                 (SELECT id FROM service_runs WHERE tenant_id = ?1)",
+                params![tenant],
+            )?;
+            let runs = tx.execute(
+                "DELETE FROM service_runs WHERE tenant_id = ?1",
+                params![tenant],
+            )?;
+            tx.commit()?;
+            Ok(runs)
         })
     }
 
