@@ -102,7 +102,12 @@ fn partner_set_reads_a_secret_from_a_file_and_never_shows_it() {
 
     // The stored secret is the one the sandbox expects: the authorization flow completes with it.
     let connected = ws.connect(&sandbox, "from-file", browse);
-    assert!(connected.stdout.contains("installed"), "{connected:?}");
+    assert!(
+        connected
+            .stdout
+            .contains("installed, and its check (`account.get_summary`) passed"),
+        "{connected:?}"
+    );
     assert!(ws.tokens("from-file").is_some());
 }
 

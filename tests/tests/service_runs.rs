@@ -774,12 +774,14 @@ fn deleting_a_tenant_stops_and_removes_its_runs() {
 
     let (status, body) = service.call("DELETE", "/v1/tenants/tenant-a", Some(ADMIN_KEY), None);
     assert_eq!(status, 204, "{body}");
+    // A request is recorded when its (1 s) answer is written: the one in flight at the delete
+    // may still land; a run that went on would add one more each second.
     let calls = api.seen().len();
-    std::thread::sleep(Duration::from_millis(1_500));
-    assert_eq!(
-        api.seen().len(),
-        calls,
-        "the deleted tenant's run sent nothing more"
+    std::thread::sleep(Duration::from_millis(3_500));
+    assert!(
+        api.seen().len() <= calls + 1,
+        "the deleted tenant's run sent nothing more: {:?}",
+        api.counts()
     );
 
     let key_again = create_tenant(&service, "tenant-a");

@@ -63,9 +63,9 @@ fn send_a_campaign_goes_from_a_new_list_to_a_scheduled_email() {
         json!(["qa@acme.example"]),
         "{out:?}"
     );
-    // One request per step, nothing refused.
+    // One request per step and the connection's check when it is installed, nothing refused.
     let stats = &done["sandbox"];
-    assert_eq!(stats["api_requests"], 7, "{stats}");
+    assert_eq!(stats["api_requests"], 7 + 1, "{stats}");
     assert_eq!(stats["invalid_grants"], 0, "{stats}");
 }
 
@@ -104,9 +104,9 @@ fn quickstart_puts_the_new_contact_on_the_new_list() {
         exported[0]["email_address"]["address"],
         "quick.start@example.com"
     );
-    // One request per step, one authorization, nothing refused.
+    // One request per step, one authorization and its check, nothing refused.
     let stats = &done["sandbox"];
-    assert_eq!(stats["api_requests"], 5, "{stats}");
+    assert_eq!(stats["api_requests"], 5 + 1, "{stats}");
     assert_eq!(stats["code_exchanges"], 1, "{stats}");
     assert_eq!(stats["invalid_grants"], 0, "{stats}");
     ws.assert_private_state();

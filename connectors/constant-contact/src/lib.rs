@@ -49,6 +49,8 @@ impl ConnectorDefinition for ConstantContact {
     const DESCRIPTION: &'static str = "Email marketing: contacts, lists, tags, custom fields, \
         segments, bulk activities and email campaigns through the Constant Contact API v3.";
     const BASE_URL: &'static str = BASE_URL;
+    /// One request with the `account_read` scope every install asks for.
+    const CHECK: Option<&'static str> = Some("account.get_summary");
 
     fn auth() -> AuthSpec {
         AuthSpec::OAuth2AuthorizationCode(OAuth2AuthorizationCode {

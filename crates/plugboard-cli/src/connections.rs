@@ -263,8 +263,11 @@ pub fn connect(
             Ok(())
         })
         .with_context(|| format!("cannot connect `{name}`"))?;
+    let checked = (found.manifest().check.as_deref())
+        .map(|method| format!(", and its check (`{method}`) passed"))
+        .unwrap_or_default();
     println!(
-        "connection `{}` ({}) installed",
+        "connection `{}` ({}) installed{checked}",
         record.name, record.connector_id
     );
     Ok(ExitCode::SUCCESS)

@@ -180,6 +180,11 @@ pub trait ConnectorDefinition: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The method that tests a connection when it is installed: a cheap, idempotent read
+    /// taking `{}` (e.g. the account's summary), so a wrong key is reported by `plugboard
+    /// connect`, not by the first run.
+    const CHECK: Option<&'static str> = None;
+
     /// Hosts besides the base URL's that requests may reach.
     fn allowed_hosts() -> Vec<String> {
         Vec::new()
@@ -211,6 +216,7 @@ impl DefinedConnector {
             settings_schema: settings_schema::<D::Settings>(),
             rate_limits: D::rate_limits(),
             methods: methods.descriptors(),
+            check: D::CHECK.map(str::to_owned),
         };
         Self { manifest, methods }
     }

@@ -40,9 +40,31 @@ pub struct Manifest {
     pub rate_limits: Vec<RateLimit>,
     /// The methods, in the order they are presented.
     pub methods: Vec<MethodDescriptor>,
+    /// The method that tests a connection (a cheap, idempotent read taking `{}`), which the
+    /// host runs when a connection is installed: a wrong key is reported then, not at the
+    /// first run. `None`: the connector has no such test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }
 
 impl Manifest {
+    /// Why the declared connection check cannot work: a method the connector lacks, or one that
+    /// is not idempotent (a check may run any number of times). Checked at registration.
+    pub fn check_problem(&self) -> Option<String> {
+        let id = self.check.as_deref()?;
+        match self.method(id) {
+            None => Some(format!(
+                "connector `{}` declares `{id}` as its connection check, and has no such method",
+                self.id
+            )),
+            Some(method) if !method.idempotent => Some(format!(
+                "connector `{}` declares `{id}` as its connection check, which is not idempotent",
+                self.id
+            )),
+            Some(_) => None,
+        }
+    }
+
     /// The method with this id.
     pub fn method(&self, id: &str) -> Option<&MethodDescriptor> {
         self.methods.iter().find(|m| m.id == id)

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::executor::ConnectionContext;
 use crate::oauth::{client_credentials, token_error, token_http, token_set, token_url};
-use crate::session::Session;
+use crate::session::{PreparedConnection, Session};
 use crate::store::{ConnectionRecord, Endpoints, StoreError};
 
 /// What to connect.
@@ -124,6 +124,21 @@ pub enum ConnectError {
     /// The code exchange failed.
     #[error("the code exchange failed: {0}")]
     Exchange(ConnectorError),
+    /// The connector's connection check failed: the settings are not those of a working
+    /// account (a wrong API key, say). Nothing was stored, except after an OAuth2 exchange
+    /// (`kept`): its tokens cannot be got again without the user, so the connection stays.
+    #[error(
+        "the connection does not work: its check (`{method}`) failed: {source}{}",
+        if *kept { "; the connection was saved with its tokens: fix the account, then test it again or delete it" } else { "; nothing was saved" }
+    )]
+    CheckFailed {
+        /// The check method.
+        method: String,
+        /// What it answered.
+        source: ConnectorError,
+        /// Whether the connection was stored anyway (OAuth2).
+        kept: bool,
+    },
     /// The settings do not make a usable connection (an unknown auth choice, a missing
     /// credential, a base URL that is not a URL); nothing was stored.
     #[error("the connection cannot be used: {0}")]
@@ -469,6 +484,15 @@ impl Session {
         self.block_on(self.store().put_connection(&record))?;
         self.block_on(self.store().put_tokens(&record.name, &tokens))?;
         tracing::info!(connection = %record.name, connector = %record.connector_id, "connected");
+        // Checked once its tokens are stored (a call needs them); a failure keeps them.
+        self.check(&record.name)
+            .map_err(|source| ConnectError::CheckFailed {
+                method: (self.registry().get(&record.connector_id))
+                    .and_then(|c| c.manifest().check.clone())
+                    .unwrap_or_default(),
+                source,
+                kept: true,
+            })?;
         Ok(record)
     }
 
@@ -476,7 +500,15 @@ impl Session {
     fn plan_install(&self, options: &ConnectOptions) -> Result<Plan, ConnectError> {
         match self.resolve_install(options)? {
             Resolved::OAuth(plan) => Ok(Plan::OAuth(plan)),
-            Resolved::Other { record } => {
+            Resolved::Other { record, prepared } => {
+                // Checked before it is stored: a wrong key is reported now, and keeps nothing.
+                let method = prepared.connector.manifest().check.clone();
+                self.check_prepared(*prepared)
+                    .map_err(|source| ConnectError::CheckFailed {
+                        method: method.unwrap_or_default(),
+                        source,
+                        kept: false,
+                    })?;
                 self.block_on(self.store().put_connection(&record))?;
                 tracing::info!(connection = %record.name, connector = %record.connector_id, "installed");
                 Ok(Plan::Installed(record))
@@ -510,9 +542,20 @@ impl Session {
             })
         })?;
         let AuthSpec::OAuth2AuthorizationCode(spec) = chosen else {
-            ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
-                .map_err(ConnectError::Unusable)?;
-            return Ok(Resolved::Other { record });
+            let visible_settings =
+                plugboard_core::settings::without_secrets(&manifest.settings_schema, &resolved);
+            let context =
+                ConnectionContext::new(manifest, &record, resolved, &self.executor().config)
+                    .map_err(ConnectError::Unusable)?;
+            let prepared = PreparedConnection {
+                connector: connector.clone(),
+                context: Arc::new(context),
+                visible_settings,
+            };
+            return Ok(Resolved::Other {
+                record,
+                prepared: Box::new(prepared),
+            });
         };
         let spec = spec.clone();
         let redirect_setting = resolved
@@ -594,8 +637,11 @@ impl Session {
 enum Resolved {
     /// Needs the authorization-code flow.
     OAuth(Box<OAuthPlan>),
-    /// Any other scheme: storable as it is.
-    Other { record: ConnectionRecord },
+    /// Any other scheme: storable as it is, once its check passed.
+    Other {
+        record: ConnectionRecord,
+        prepared: Box<PreparedConnection>,
+    },
 }
 
 #[cfg(test)]

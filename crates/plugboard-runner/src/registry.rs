@@ -93,10 +93,14 @@ impl Registry {
             ConnectorSource::Plugin(path) => path.clone(),
             ConnectorSource::BuiltIn => PathBuf::from("(built in)"),
         };
-        if let Some(problem) = connector.manifest().methods.iter().find_map(|m| {
-            m.poll_cursor_problem()
-                .or_else(|| m.cost_problem(&connector.manifest().methods))
-        }) {
+        let manifest = connector.manifest();
+        let problem = (manifest.methods.iter())
+            .find_map(|m| {
+                m.poll_cursor_problem()
+                    .or_else(|| m.cost_problem(&manifest.methods))
+            })
+            .or_else(|| manifest.check_problem());
+        if let Some(problem) = problem {
             return Err(LoadError::InvalidMethod {
                 path: path(),
                 id,

@@ -267,6 +267,31 @@ impl Session {
     /// Like [`Session::call`], for a connection the caller already prepared
     /// ([`Session::prepare`]) for this call: a workflow step prepares its connection once, to
     /// look at its manifest and to call it.
+    /// Tests a connection with the connector's declared check ([`plugboard_core::Manifest::check`]):
+    /// calls that method with `{}` and keeps nothing of its answer. Returns the method run, or
+    /// `None` when the connector declares no check. Call it from a blocking thread.
+    pub fn check_prepared(
+        &self,
+        prepared: PreparedConnection,
+    ) -> Result<Option<String>, ConnectorError> {
+        let Some(method) = prepared.connector.manifest().check.clone() else {
+            return Ok(None);
+        };
+        self.call_prepared(
+            prepared,
+            &method,
+            Value::Object(Map::new()),
+            &mut |_| Ok(()),
+        )?;
+        Ok(Some(method))
+    }
+
+    /// [`Session::check_prepared`] on an installed connection.
+    pub fn check(&self, connection: &str) -> Result<Option<String>, ConnectorError> {
+        self.check_prepared(self.prepare(connection)?)
+    }
+
+    /// Calls `method` on a connection prepared beforehand.
     pub fn call_prepared(
         &self,
         prepared: PreparedConnection,

@@ -29,6 +29,8 @@ fn wait<F: std::future::Future>(future: F) -> F::Output {
 
 const API_KEY: &str = "key-SECRET-1234";
 const PASSWORD: &str = "pw-SECRET-5678";
+/// A key the test API answers 401.
+const WRONG_KEY: &str = "key-WRONG-0000";
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -66,7 +68,16 @@ impl Server {
                         .collect(),
                     at: Instant::now(),
                 });
-                axum::Json(json!({"ok": true}))
+                // The one key this API refuses, for the connection check.
+                let refused = headers
+                    .get("authorization")
+                    .is_some_and(|v| v.as_bytes() == format!("Bearer {WRONG_KEY}").as_bytes());
+                let status = if refused {
+                    axum::http::StatusCode::UNAUTHORIZED
+                } else {
+                    axum::http::StatusCode::OK
+                };
+                (status, axum::Json(json!({"ok": !refused})))
             }
         }));
         let listener = runtime
@@ -88,9 +99,13 @@ impl Server {
     }
 
     fn session(&self, store: Arc<dyn StateStore>) -> Session {
+        self.session_of(Generic::new(), store)
+    }
+
+    fn session_of(&self, connector: Generic, store: Arc<dyn StateStore>) -> Session {
         let mut registry = Registry::new();
         registry
-            .add(Arc::new(Generic::new()), ConnectorSource::BuiltIn)
+            .add(Arc::new(connector), ConnectorSource::BuiltIn)
             .unwrap();
         Session::new(
             registry,
@@ -176,6 +191,11 @@ impl Connector for Generic {
             request = request.query(param, "from-the-connector");
         }
         let response = host.send(request)?;
+        if response.status == 401 {
+            return Err(ConnectorError::Unauthorized {
+                message: "the API refused the key".into(),
+            });
+        }
         Ok(json!({"status": response.status}))
     }
 }
@@ -533,4 +553,71 @@ fn a_connector_cannot_set_the_header_or_parameter_that_carries_the_credential() 
     )
     .unwrap();
     assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
+fn a_declared_check_refuses_a_wrong_key_before_anything_is_stored() {
+    let server = Server::start();
+    let (_dir, store) = store();
+    let mut checked = Generic::new();
+    checked.manifest.check = Some("get".into());
+    let session = server.session_of(checked, store.clone());
+    let base = format!("{}/api", server.base);
+    let options = |name: &str, key: &str| plugboard_runner::ConnectOptions {
+        connector_id: "generic".into(),
+        name: name.into(),
+        settings: with(&base, json!({"auth_type": "bearer", "api_key": key}))
+            .as_object()
+            .cloned()
+            .unwrap(),
+        endpoints: None,
+        timeout: Duration::from_secs(1),
+    };
+
+    let error = session
+        .connect(options("wrong", WRONG_KEY), &mut |_| Ok(()))
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(
+            &error,
+            plugboard_runner::ConnectError::CheckFailed { method, kept: false, source: ConnectorError::Unauthorized { .. } }
+                if method == "get"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("nothing was saved") && !text.contains(WRONG_KEY),
+        "{text}"
+    );
+    assert!(
+        wait(store.connection("wrong")).unwrap().is_none(),
+        "nothing stored"
+    );
+    assert_eq!(server.seen().len(), 1, "one check request");
+
+    session
+        .connect(options("right", API_KEY), &mut |_| Ok(()))
+        .unwrap();
+    assert!(wait(store.connection("right")).unwrap().is_some());
+    let check = server.seen().pop().unwrap();
+    assert_eq!(check.path, "/api/");
+    assert_eq!(
+        check.headers.get("authorization"),
+        Some(&format!("Bearer {API_KEY}"))
+    );
+
+    // A check naming a method the connector lacks is refused when the connector is added.
+    let mut broken = Generic::new();
+    broken.manifest.check = Some("nope".into());
+    let refused = Registry::new()
+        .add(Arc::new(broken), ConnectorSource::BuiltIn)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("`nope` as its connection check"),
+        "{refused}"
+    );
 }

@@ -124,6 +124,7 @@ pub fn acme() -> Manifest {
                 Some(json!({"type": "object", "properties": {"email": {"type": "string"}}})),
             ),
         ],
+        check: None,
     }
 }
 
