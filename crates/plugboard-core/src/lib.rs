@@ -59,8 +59,8 @@ pub use connector::{
 pub use error::{ApiErrorDetail, ConnectorError, Result};
 pub use host::{Host, LogLevel, sleep_unless_cancelled};
 pub use http::{
-    HttpMethod, HttpRequest, HttpResponse, MAX_READ_WHOLE_BYTES, RequestAuth, RequestBody,
-    StreamedResponse, body_error,
+    FormPart, HttpMethod, HttpRequest, HttpResponse, MAX_READ_WHOLE_BYTES, PartContent,
+    RequestAuth, RequestBody, StreamedResponse, body_error,
 };
 pub use manifest::{
     BaseUrlError, Cost, EFFECT_LOOKUP_SUFFIX, Manifest, MethodDescriptor, MethodKind, OutputShape,

@@ -966,6 +966,8 @@ impl Executor {
             Some(RequestBody::Text { content_type, text }) => builder
                 .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
                 .body(text.clone()),
+            // Built again for each attempt: a form is consumed by sending it.
+            Some(RequestBody::Multipart(parts)) => builder.multipart(multipart_form(parts)?),
         };
         Ok(builder)
     }
@@ -1108,6 +1110,31 @@ impl Credentials {
             _ => "authorization".to_owned(),
         }
     }
+}
+
+/// The `multipart/form-data` form of `parts`; the boundary is reqwest's.
+fn multipart_form(
+    parts: &[plugboard_core::FormPart],
+) -> Result<reqwest::multipart::Form, ConnectorError> {
+    let mut form = reqwest::multipart::Form::new();
+    for part in parts {
+        let mut body = reqwest::multipart::Part::bytes(part.content.bytes()?);
+        if let Some(filename) = &part.filename {
+            body = body.file_name(filename.clone());
+        }
+        if let Some(content_type) = &part.content_type {
+            body = body
+                .mime_str(content_type)
+                .map_err(|_| ConnectorError::InvalidInput {
+                    message: format!(
+                        "the multipart part `{}` has an invalid content type",
+                        part.name
+                    ),
+                })?;
+        }
+        form = form.part(part.name.clone(), body);
+    }
+    Ok(form)
 }
 
 /// Sends and reads the answer; with `streaming`, a 2xx answer's body is left unread.

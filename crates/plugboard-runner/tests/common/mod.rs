@@ -445,7 +445,10 @@ impl FakeConnector {
                 "required": ["client_id", "client_secret", "redirect_uri"]
             },
             "rate_limits": rate_limits,
-            "methods": [method("http.get", true), method("http.post", false), method("http.lines", true)]
+            "methods": [
+                method("http.get", true), method("http.post", false), method("http.lines", true),
+                method("http.upload", true)
+            ]
         }))
         .unwrap();
         Self { manifest }
@@ -464,6 +467,21 @@ impl Connector for FakeConnector {
         let path = invocation.input["path"].as_str().unwrap_or("/").to_owned();
         if invocation.method == "http.lines" {
             return lines(host, path);
+        }
+        if invocation.method == "http.upload" {
+            let csv = invocation.input["csv"].as_str().unwrap_or_default();
+            let request = HttpRequest::post(path).idempotent(true).multipart(vec![
+                plugboard_core::FormPart::field("list_ids", "a,b"),
+                plugboard_core::FormPart::text_file("file", "contacts.csv", "text/csv", csv),
+                plugboard_core::FormPart::file(
+                    "raw",
+                    "raw.bin",
+                    "application/octet-stream",
+                    &[0, 1, 2, 255],
+                ),
+            ]);
+            let response = host.send(request)?;
+            return Ok(json!({"status": response.status}));
         }
         let request = match invocation.method.as_str() {
             "http.get" => HttpRequest::get(path),
