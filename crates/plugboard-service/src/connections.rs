@@ -37,9 +37,6 @@ use crate::pages::{Page, message_page};
 /// Where providers send the browser back, under the public URL.
 pub const CALLBACK_PATH: &str = "/connector/callback";
 
-/// The longest connection name accepted.
-const MAX_NAME_CHARS: usize = 64;
-
 /// The most unexpired pending installs and connect links one tenant may hold at once; far
 /// above what people clicking "connect" need, low enough that a runaway client cannot fill the
 /// service's store.
@@ -127,20 +124,7 @@ pub enum Started {
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_CHARS
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_name",
-            format!("`name` must be 1 to {MAX_NAME_CHARS} letters, digits, `-` or `_`"),
-        ))
-    }
+    crate::names::check(name, "invalid_name", "`name`")
 }
 
 /// A runner install error as the API reports it; none of these messages carries a value.

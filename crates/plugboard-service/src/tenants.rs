@@ -17,9 +17,6 @@ use crate::store::Tenant;
 /// How long deleting a tenant waits for its running runs to stop.
 const RUNS_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The longest tenant id accepted.
-const MAX_TENANT_ID_CHARS: usize = 64;
-
 /// The tenant routes.
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -46,20 +43,7 @@ pub struct TenantWithKey {
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.chars().count() <= MAX_TENANT_ID_CHARS
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_tenant_id",
-            format!("`id` must be 1 to {MAX_TENANT_ID_CHARS} letters, digits, `-` or `_`"),
-        ))
-    }
+    crate::names::check(id, "invalid_tenant_id", "`id`")
 }
 
 fn new_api_key() -> Result<String, ApiError> {

@@ -27,9 +27,6 @@ use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::workflow_store::DeployedWorkflow;
 
-/// The longest workflow name accepted.
-const MAX_NAME_CHARS: usize = 64;
-
 /// The workflow routes.
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -102,20 +99,7 @@ pub struct WorkflowSummary {
 
 /// Whether `name` may name a workflow (it appears in routes).
 pub fn check_name(name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_CHARS
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_workflow_name",
-            format!("a workflow name is 1 to {MAX_NAME_CHARS} letters, digits, `-` or `_`"),
-        ))
-    }
+    crate::names::check(name, "invalid_workflow_name", "a workflow name")
 }
 
 /// Validates a workflow for the service: everything `plugboard validate` checks but installed
