@@ -91,12 +91,7 @@ pub trait InstallStore: Send + Sync {
     fn open_installs(&self, tenant: String) -> StoreFuture<'_, i64>;
 }
 
-/// Now, in ms since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use crate::store::now_ms;
 
 fn pending_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PendingInstall> {
     Ok(PendingInstall {

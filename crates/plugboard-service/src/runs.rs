@@ -41,6 +41,7 @@ pub use view::{RunSummary, RunView};
 use crate::Service;
 use crate::auth::TenantScope;
 use crate::error::{ApiError, ApiJson};
+use crate::store::now_ms;
 use crate::workflow_store::ServiceRun;
 use crate::workflows::{DeployError, Problems, check_workflow, digest};
 
@@ -364,12 +365,6 @@ async fn start(
     execute::spawn(&service, id, workflow, inputs, None);
     let view = view::show(&service, &record).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The run `id` of the scope's tenant; another tenant's run is 404, like one that does not exist.

@@ -75,7 +75,7 @@ pub trait ServiceStore: crate::install_store::InstallStore + Send + Sync {
 /// [`ServiceStore`] in an SQLite file (mode 0600).
 #[derive(Clone)]
 pub struct SqliteServiceStore {
-    connection: Arc<Mutex<Connection>>,
+    connection: BlockingConnection,
 }
 
 const SCHEMA: &str = "
@@ -112,7 +112,7 @@ impl SqliteServiceStore {
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(crate::install_store::SCHEMA)?;
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            connection: BlockingConnection::new(connection),
         })
     }
 
@@ -121,7 +121,26 @@ impl SqliteServiceStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> StoreFuture<'_, T> {
-        let connection = Arc::clone(&self.connection);
+        self.connection.with(f)
+    }
+}
+
+/// One SQLite connection used from async code: each call runs on a blocking thread, behind the
+/// connection's mutex (rusqlite's `Connection` is not `Sync`).
+#[derive(Clone)]
+pub(crate) struct BlockingConnection(Arc<Mutex<Connection>>);
+
+impl BlockingConnection {
+    pub(crate) fn new(connection: Connection) -> Self {
+        Self(Arc::new(Mutex::new(connection)))
+    }
+
+    /// Runs `f` on the connection off the async threads.
+    pub(crate) fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let connection = Arc::clone(&self.0);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let mut connection = connection.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,10 +152,16 @@ impl SqliteServiceStore {
     }
 }
 
-fn now() -> i64 {
+/// Now, in seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    now_ms() / 1000
+}
+
+/// Now, in ms since the Unix epoch.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn is_constraint(error: &rusqlite::Error) -> bool {

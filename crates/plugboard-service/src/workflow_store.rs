@@ -8,13 +8,12 @@
 //! on top: the tenant a run belongs to, the exact workflow it runs, its outputs and its events.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{StoreError, StoreFuture};
+use crate::store::{BlockingConnection, StoreError, StoreFuture};
 
 /// A workflow deployed under a name.
 #[derive(Debug, Clone, Serialize)]
@@ -77,7 +76,7 @@ pub trait WorkflowStore: Send + Sync {
 /// [`WorkflowStore`] in the service's SQLite file.
 #[derive(Clone)]
 pub struct SqliteWorkflowStore {
-    connection: Arc<Mutex<Connection>>,
+    connection: BlockingConnection,
 }
 
 const SCHEMA: &str = "
@@ -115,7 +114,7 @@ impl SqliteWorkflowStore {
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         connection.execute_batch(SCHEMA)?;
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            connection: BlockingConnection::new(connection),
         })
     }
 
@@ -123,22 +122,8 @@ impl SqliteWorkflowStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> StoreFuture<'_, T> {
-        let connection = Arc::clone(&self.connection);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let mut connection = connection.lock().unwrap_or_else(|e| e.into_inner());
-                f(&mut connection).map_err(StoreError::from)
-            })
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
-        })
+        self.connection.with(f)
     }
-}
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn workflow_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeployedWorkflow> {
@@ -179,7 +164,7 @@ impl WorkflowStore for SqliteWorkflowStore {
                 "INSERT INTO workflows (name, source, digest, deployed_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET source = excluded.source,
                      digest = excluded.digest, deployed_at = excluded.deployed_at",
-                params![name, source, digest, now_s()],
+                params![name, source, digest, crate::store::now()],
             )?;
             tx.commit()?;
             Ok(existed.is_none())
