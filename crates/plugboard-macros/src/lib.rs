@@ -63,12 +63,7 @@ struct CostOptions {
 
 impl CostOptions {
     fn parse(&mut self, inner: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
-        let which = inner
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        match which.as_str() {
+        match argument(&inner).as_str() {
             "per_page" => self.per_page = Some(inner.value()?.parse()?),
             "requests" => self.requests = Some(inner.value()?.parse()?),
             "polls" => self.polls = true,
@@ -120,12 +115,7 @@ impl CostOptions {
 
 impl Options {
     fn parse(&mut self, meta: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
-        let key = meta
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        match key.as_str() {
+        match argument(&meta).as_str() {
             "id" => self.id = Some(meta.value()?.parse()?),
             "name" => self.name = Some(meta.value()?.parse()?),
             "category" => self.category = Some(meta.value()?.parse()?),
@@ -135,12 +125,7 @@ impl Options {
                 let mut cursor = None;
                 let mut next = None;
                 meta.parse_nested_meta(|inner| {
-                    let which = inner
-                        .path
-                        .get_ident()
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    match which.as_str() {
+                    match argument(&inner).as_str() {
                         "cursor" => cursor = Some(inner.value()?.parse::<LitStr>()?),
                         "next" => next = Some(inner.value()?.parse::<LitStr>()?),
                         _ => {
@@ -178,6 +163,14 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// The name of an attribute argument (`id` in `id = ".."`), empty for a path that is not one word.
+fn argument(meta: &syn::meta::ParseNestedMeta<'_>) -> String {
+    meta.path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 fn required(value: Option<LitStr>, what: &str) -> syn::Result<LitStr> {
