@@ -10,6 +10,7 @@ pub mod auth;
 pub mod connections;
 pub mod error;
 pub mod install_store;
+pub mod page_sessions;
 pub mod pages;
 pub mod runs;
 pub mod store;

@@ -9,6 +9,8 @@
 //! provider comes back to `/connector/callback`, which says "connected".
 //!
 //! Pages are `no-store`, send no referrer (the address holds the token) and refuse framing.
+//!
+//! The runs page and its page links and cookie sessions are in [`runs_page`].
 
 use std::sync::Arc;
 
@@ -32,9 +34,15 @@ use crate::connections::{
 use crate::error::{ApiError, ApiJson};
 use crate::install_store::{ConnectLink, now_ms};
 
+pub mod runs_page;
+
 const CONNECT_HTML: &str = include_str!("pages/connect.html");
 const CONNECT_JS: &str = include_str!("pages/connect.js");
 const MESSAGE_HTML: &str = include_str!("pages/message.html");
+
+/// What a page may load: its own scripts only, no frames, nothing fetched elsewhere.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+                        frame-ancestors 'none'; base-uri 'none'";
 
 /// Every connect link token starts with this.
 const LINK_PREFIX: &str = "pbc_";
@@ -45,12 +53,15 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/v1/tenants/{tenant}/connect-links", post(create_link))
         .route("/connect/{token}", get(show).post(start))
         .route("/assets/connect.js", get(script))
+        .merge(runs_page::routes())
 }
 
 /// An HTML page with the headers every page here carries.
 pub struct Page {
     status: StatusCode,
     body: String,
+    /// The Content-Security-Policy: [`PAGE_CSP`] unless the page fetches data from the service.
+    csp: &'static str,
 }
 
 impl IntoResponse for Page {
@@ -62,11 +73,7 @@ impl IntoResponse for Page {
                 (CACHE_CONTROL, "no-store"),
                 (REFERRER_POLICY, "no-referrer"),
                 (X_FRAME_OPTIONS, "DENY"),
-                (
-                    CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
-                     frame-ancestors 'none'; base-uri 'none'",
-                ),
+                (CONTENT_SECURITY_POLICY, self.csp),
             ],
             self.body,
         )
@@ -104,6 +111,7 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Page {
     Page {
         status,
         body: render(MESSAGE_HTML, &[("title", title), ("message", message)]),
+        csp: PAGE_CSP,
     }
 }
 
@@ -163,14 +171,19 @@ async fn create_link(
 }
 
 fn invalid_link() -> Page {
+    invalid_link_page("connect")
+}
+
+/// The answer to an unknown, expired or spent one-time link of `kind` (`connect`, `page`).
+pub(crate) fn invalid_link_page(kind: &str) -> Page {
     message_page(
         StatusCode::NOT_FOUND,
         "This link is not valid",
-        "This connect link is unknown, expired or already used. Ask for a new one.",
+        &format!("This {kind} link is unknown, expired or already used. Ask for a new one."),
     )
 }
 
-fn store_failed(error: &crate::StoreError) -> Page {
+pub(crate) fn store_failed(error: &crate::StoreError) -> Page {
     tracing::error!(%error, "service store failed");
     message_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,6 +211,7 @@ async fn show(State(service): State<Arc<Service>>, Path(token): Path<String>) ->
                 ("expires", &expires),
             ],
         ),
+        csp: PAGE_CSP,
     }
 }
 
@@ -266,7 +280,7 @@ async fn script() -> impl IntoResponse {
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC, for the page (civil-from-days, no date crate needed).
-fn utc_time(epoch_secs: i64) -> String {
+pub(crate) fn utc_time(epoch_secs: i64) -> String {
     let days = epoch_secs.div_euclid(86_400);
     let secs = epoch_secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -304,6 +318,6 @@ mod tests {
     fn utc_times_are_civil_dates() {
         assert_eq!(utc_time(0), "1970-01-01 00:00");
         assert_eq!(utc_time(951_782_400), "2000-02-29 00:00");
-        assert_eq!(utc_time(1_796_416_207), "2026-12-04 21:10");
+        assert_eq!(utc_time(1_796_416_207), "2026-12-04 20:30");
     }
 }
