@@ -176,6 +176,33 @@ async fn wait_text(client: &Client, css: &str, accept: impl Fn(&str) -> bool) ->
     panic!("`{css}` did not show what was expected within {PAGE_LIMIT:?}; last: {last:?}");
 }
 
+/// A GET with a `Cookie` header (what the browser sends): its status and body.
+fn with_cookie(base: &str, path: &str, cookie: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("sent");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    (status, body)
+}
+
 fn create_tenant(service: &ServiceProcess, id: &str) -> String {
     let (status, body) = service.json("POST", "/v1/tenants", Some(ADMIN_KEY), &json!({"id": id}));
     assert_eq!(status, 201, "{body}");
@@ -423,6 +450,56 @@ async fn journey(service: &ServiceProcess, key: &str, client: &Client) {
             401,
             "{path}"
         );
+    }
+
+    // Another tenant's session sees none of acme's runs, and ends with its tenant.
+    let other_key = create_tenant(service, "other");
+    let (status, _) = service.json(
+        "POST",
+        "/v1/tenants/acme/page-links",
+        Some(&other_key),
+        &json!({"page": "runs"}),
+    );
+    assert_eq!(status, 404, "another tenant's key makes no link for acme");
+    let other_link = link(
+        service,
+        "/v1/tenants/other/page-links",
+        &other_key,
+        &json!({"page": "runs"}),
+    );
+    let opened = raw_request("POST", &other_link, None, &[]);
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let set_cookie = opened
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_owned();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/pages"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+    assert_eq!(
+        with_cookie(base, "/pages/data/runs", &cookie),
+        (200, "[]".to_owned())
+    );
+    assert_eq!(
+        with_cookie(base, &format!("/pages/data/runs/{run}"), &cookie).0,
+        404
+    );
+    assert_eq!(
+        with_cookie(base, &format!("/pages/data/runs/{run}/events"), &cookie).0,
+        404
+    );
+    assert_eq!(with_cookie(base, "/pages/runs", &cookie).0, 200);
+    let (status, _) = service.call("DELETE", "/v1/tenants/other", Some(ADMIN_KEY), None);
+    assert_eq!(status, 204);
+    assert_eq!(with_cookie(base, "/pages/data/runs", &cookie).0, 401);
+    assert_eq!(with_cookie(base, "/pages/runs", &cookie).0, 401);
+
+    // Neither the session nor a key reaches the service's log.
+    let log = service.stderr();
+    let session_value = cookie.split_once('=').expect("name=value").1;
+    for secret in [session_value, key, other_key.as_str()] {
+        assert!(!log.contains(secret), "a secret in the service's log");
     }
 }
 
