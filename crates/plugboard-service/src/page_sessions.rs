@@ -163,3 +163,86 @@ impl PageStore for SqliteServiceStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ServiceStore as _;
+
+    fn grant(token: u8, tenant: &str) -> PageGrant {
+        PageGrant {
+            token_hash: [token; 32],
+            tenant: tenant.to_owned(),
+            page: "runs".to_owned(),
+            expires_at_ms: now_ms() + 60_000,
+        }
+    }
+
+    #[test]
+    fn links_are_one_time_bounded_per_tenant_and_go_with_their_tenant() {
+        let dir =
+            std::env::temp_dir().join(format!("plugboard-page-sessions-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let store = SqliteServiceStore::open(&dir.join("service.db")).expect("opens");
+            assert!(
+                store
+                    .create_tenant("t".into(), [0xee; 32])
+                    .await
+                    .expect("creates")
+            );
+            for n in 0..MAX_OPEN_PAGE_LINKS {
+                let token = u8::try_from(n).expect("small");
+                assert!(
+                    store
+                        .put_page_link(grant(token, "t"))
+                        .await
+                        .expect("stores")
+                );
+            }
+            assert!(
+                !store.put_page_link(grant(200, "t")).await.expect("answers"),
+                "the 101st unused link is refused"
+            );
+            assert!(store.page_link([0; 32]).await.expect("reads").is_some());
+            assert!(
+                store
+                    .take_page_link([0; 32])
+                    .await
+                    .expect("takes")
+                    .is_some()
+            );
+            assert!(
+                store
+                    .take_page_link([0; 32])
+                    .await
+                    .expect("takes")
+                    .is_none()
+            );
+            assert!(store.page_link([0; 32]).await.expect("reads").is_none());
+            // A spent link makes room for a new one.
+            assert!(store.put_page_link(grant(200, "t")).await.expect("stores"));
+
+            store
+                .put_page_session(grant(201, "t"))
+                .await
+                .expect("stores");
+            let session = store.page_session([201; 32]).await.expect("reads");
+            assert_eq!(session.map(|s| s.tenant).as_deref(), Some("t"));
+            assert!(store.delete_tenant("t".into()).await.expect("deletes"));
+            assert!(
+                store
+                    .page_session([201; 32])
+                    .await
+                    .expect("reads")
+                    .is_none()
+            );
+            assert!(store.page_link([1; 32]).await.expect("reads").is_none());
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
