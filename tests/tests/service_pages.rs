@@ -178,6 +178,16 @@ async fn wait_text(client: &Client, css: &str, accept: impl Fn(&str) -> bool) ->
 
 /// A GET with a `Cookie` header (what the browser sends): its status and body.
 fn with_cookie(base: &str, path: &str, cookie: &str) -> (u16, String) {
+    let (status, response) = send(base, "GET", path, &format!("Cookie: {cookie}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    (status, body)
+}
+
+/// A request with one extra header line: its status and the whole answer, headers included.
+fn send(base: &str, method: &str, path: &str, header: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connects");
@@ -185,7 +195,8 @@ fn with_cookie(base: &str, path: &str, cookie: &str) -> (u16, String) {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a timeout");
     let head = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Content-Length: 0\r\n{header}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).expect("sent");
     let mut response = Vec::new();
@@ -196,11 +207,7 @@ fn with_cookie(base: &str, path: &str, cookie: &str) -> (u16, String) {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP answer: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, body)| body)
-        .to_owned();
-    (status, body)
+    (status, response)
 }
 
 fn create_tenant(service: &ServiceProcess, id: &str) -> String {
@@ -525,6 +532,29 @@ fn expired_links_are_refused() {
         &json!({"connector": "constant-contact", "name": "cc"}),
     );
     assert_eq!(raw_request("GET", &page_url, None, &[]).status, 200);
+    // A form post from another site spends nothing and opens nothing.
+    let from_elsewhere = [
+        "Origin: https://evil.example\r\nSec-Fetch-Site: cross-site",
+        // An older browser, without Sec-Fetch-Site.
+        "Origin: https://evil.example",
+    ];
+    for (url, header) in [&page_url, &connect_url]
+        .into_iter()
+        .flat_map(|url| from_elsewhere.map(|header| (url, header)))
+    {
+        let path = url.trim_start_matches(&service.base_url);
+        let (status, answer) = send(&service.base_url, "POST", path, header);
+        assert_eq!(status, 403, "{url}: {answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("set-cookie"),
+            "no session for another site's post: {answer}"
+        );
+        assert_eq!(
+            raw_request("GET", url, None, &[]).status,
+            200,
+            "{url} is still usable"
+        );
+    }
     std::thread::sleep(Duration::from_millis(2_100));
     for url in [&page_url, &connect_url] {
         let shown = raw_request("GET", url, None, &[]);

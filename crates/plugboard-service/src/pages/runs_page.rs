@@ -159,7 +159,14 @@ async fn show_open(State(service): State<Arc<Service>>, Path(token): Path<String
 }
 
 /// `POST /pages/open/{token}`: spends the link, sets the session cookie, goes to the page.
-async fn open(State(service): State<Arc<Service>>, Path(token): Path<String>) -> Response {
+async fn open(
+    State(service): State<Arc<Service>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !super::same_origin(&headers, &service.public_url) {
+        return super::cross_site().into_response();
+    }
     let link = match service.store.take_page_link(hash_key(&token)).await {
         Ok(Some(link)) if link.expires_at_ms >= now_ms() => link,
         Ok(_) => return invalid_link_page("page").into_response(),
