@@ -363,7 +363,13 @@ async fn journey(service: &ServiceProcess, key: &str, client: &Client) {
         if let Some(shown) = run_on_page(client, run).await
             && seen.last() != Some(&shown)
         {
-            if !live_screenshot && shown.1.get(1).is_some_and(|(s, _)| s == "running") {
+            // Part-way through the `for_each`: the picture of a run in progress.
+            if !live_screenshot
+                && shown
+                    .1
+                    .get(1)
+                    .is_some_and(|(s, progress)| s == "running" && progress.contains('/'))
+            {
                 screenshot(client, "runs-live").await;
                 live_screenshot = true;
             }

@@ -6,7 +6,7 @@
 //! link cannot both get a session. Both belong to a tenant (`ON DELETE CASCADE`): deleting the
 //! tenant ends its sessions at once. Expired rows are swept whenever a new one is written.
 
-use rusqlite::{OptionalExtension as _, params};
+use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
 use crate::install_store::now_ms;
 use crate::store::{SqliteServiceStore, StoreFuture};
@@ -77,7 +77,9 @@ fn grant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PageGrant> {
 impl PageStore for SqliteServiceStore {
     fn put_page_link(&self, link: PageGrant) -> StoreFuture<'_, bool> {
         self.with(move |c| {
-            let tx = c.transaction()?;
+            // Immediate: a deferred transaction that reads first and then writes gets SQLITE_BUSY at
+            // once (no busy wait) when the service's other connection to this file wrote meanwhile.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_ms();
             tx.execute(
                 "DELETE FROM page_links WHERE expires_at_ms < ?1",
@@ -132,7 +134,9 @@ impl PageStore for SqliteServiceStore {
 
     fn put_page_session(&self, session: PageGrant) -> StoreFuture<'_, ()> {
         self.with(move |c| {
-            let tx = c.transaction()?;
+            // Immediate: a deferred transaction that reads first and then writes gets SQLITE_BUSY at
+            // once (no busy wait) when the service's other connection to this file wrote meanwhile.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "DELETE FROM page_sessions WHERE expires_at_ms < ?1",
                 params![now_ms()],
