@@ -179,6 +179,10 @@ fn build_feature_binary(
 /// Runs the tests in the workspace at `root`; returns the exit code to leave with.
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<u8> {
     let interrupts = Interrupts::install()?;
+    // The browser test of the service's pages starts its own chromedriver; it needs the packages.
+    if Selection::parse(args).includes_any(crate::services::chromium::NEEDED_BY) {
+        crate::services::chromium::ensure_installed()?;
+    }
     let mut services = Services::start(root, &needed_services(args), &interrupts)?;
     // The binary tests of the PostgreSQL state need it built with the feature (the default
     // build leaves PostgreSQL out).

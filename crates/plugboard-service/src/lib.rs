@@ -11,6 +11,7 @@ pub mod connections;
 pub mod error;
 pub mod install_store;
 pub mod names;
+pub mod page_sessions;
 pub mod pages;
 pub mod runs;
 pub mod store;

@@ -9,15 +9,17 @@
 //! provider comes back to `/connector/callback`, which says "connected".
 //!
 //! Pages are `no-store`, send no referrer (the address holds the token) and refuse framing.
+//!
+//! The runs page and its page links and cookie sessions are in [`runs_page`].
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, ORIGIN, REFERRER_POLICY,
     X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -32,9 +34,15 @@ use crate::connections::{
 use crate::error::{ApiError, ApiJson};
 use crate::install_store::{ConnectLink, now_ms};
 
+pub mod runs_page;
+
 const CONNECT_HTML: &str = include_str!("pages/connect.html");
 const CONNECT_JS: &str = include_str!("pages/connect.js");
 const MESSAGE_HTML: &str = include_str!("pages/message.html");
+
+/// What a page may load: its own scripts only, no frames, nothing fetched elsewhere.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+                        frame-ancestors 'none'; base-uri 'none'";
 
 /// Every connect link token starts with this.
 const LINK_PREFIX: &str = "pbc_";
@@ -45,12 +53,15 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/v1/tenants/{tenant}/connect-links", post(create_link))
         .route("/connect/{token}", get(show).post(start))
         .route("/assets/connect.js", get(script))
+        .merge(runs_page::routes())
 }
 
 /// An HTML page with the headers every page here carries.
 pub struct Page {
     status: StatusCode,
     body: String,
+    /// The Content-Security-Policy: [`PAGE_CSP`] unless the page fetches data from the service.
+    csp: &'static str,
 }
 
 impl IntoResponse for Page {
@@ -62,11 +73,7 @@ impl IntoResponse for Page {
                 (CACHE_CONTROL, "no-store"),
                 (REFERRER_POLICY, "no-referrer"),
                 (X_FRAME_OPTIONS, "DENY"),
-                (
-                    CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
-                     frame-ancestors 'none'; base-uri 'none'",
-                ),
+                (CONTENT_SECURITY_POLICY, self.csp),
             ],
             self.body,
         )
@@ -104,6 +111,7 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Page {
     Page {
         status,
         body: render(MESSAGE_HTML, &[("title", title), ("message", message)]),
+        csp: PAGE_CSP,
     }
 }
 
@@ -163,14 +171,19 @@ async fn create_link(
 }
 
 fn invalid_link() -> Page {
+    invalid_link_page("connect")
+}
+
+/// The answer to an unknown, expired or spent one-time link of `kind` (`connect`, `page`).
+pub(crate) fn invalid_link_page(kind: &str) -> Page {
     message_page(
         StatusCode::NOT_FOUND,
         "This link is not valid",
-        "This connect link is unknown, expired or already used. Ask for a new one.",
+        &format!("This {kind} link is unknown, expired or already used. Ask for a new one."),
     )
 }
 
-fn store_failed(error: &crate::StoreError) -> Page {
+pub(crate) fn store_failed(error: &crate::StoreError) -> Page {
     tracing::error!(%error, "service store failed");
     message_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,11 +211,56 @@ async fn show(State(service): State<Arc<Service>>, Path(token): Path<String>) ->
                 ("expires", &expires),
             ],
         ),
+        csp: PAGE_CSP,
     }
 }
 
+/// Whether a form `POST` comes from the service's own pages: one from another site must not
+/// spend a link in the user's browser (an attacker's own link, posted from their page, would
+/// otherwise connect the victim's account to the attacker's tenant). Browsers say where a
+/// request comes from in `Sec-Fetch-Site`; older ones only in `Origin`, which is `null` from
+/// our own pages (they send no referrer), so only another origin named there is refused. A
+/// request with neither is no browser's cross-site post.
+pub(crate) fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
+    if let Some(site) = headers.get(SEC_FETCH_SITE) {
+        return site.as_bytes() == b"same-origin";
+    }
+    let Some(origin) = headers.get(ORIGIN) else {
+        return true;
+    };
+    let own = public_url
+        .find("://")
+        .and_then(|at| {
+            let rest = &public_url[at + 3..];
+            rest.find('/').map(|end| &public_url[..at + 3 + end])
+        })
+        .unwrap_or(public_url);
+    origin
+        .to_str()
+        .is_ok_and(|origin| origin == own || origin == "null")
+}
+
+/// Set by browsers on every request: `same-origin`, `same-site`, `cross-site` or `none`.
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
+
+/// The answer to a form post from another site.
+pub(crate) fn cross_site() -> Page {
+    message_page(
+        StatusCode::FORBIDDEN,
+        "Open the link yourself",
+        "This request came from another site. Open the link you were given directly.",
+    )
+}
+
 /// `POST /connect/{token}`: spends the link and sends the browser to the provider.
-async fn start(State(service): State<Arc<Service>>, Path(token): Path<String>) -> Response {
+async fn start(
+    State(service): State<Arc<Service>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !same_origin(&headers, &service.public_url) {
+        return cross_site().into_response();
+    }
     let link = match service.store.take_connect_link(hash_key(&token)).await {
         Ok(Some(link)) if link.expires_at_ms >= now_ms() => link,
         Ok(_) => return invalid_link().into_response(),
@@ -266,7 +324,7 @@ async fn script() -> impl IntoResponse {
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC, for the page.
-fn utc_time(epoch_secs: i64) -> String {
+pub(crate) fn utc_time(epoch_secs: i64) -> String {
     chrono::DateTime::from_timestamp(epoch_secs, 0)
         .map(|at| at.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
@@ -285,6 +343,34 @@ mod tests {
                 .contains("a &quot;quoted&quot; &amp; &#39;odd&#39; &lt;script&gt;")
         );
         assert!(!page.body.contains("<script>"));
+    }
+
+    #[test]
+    fn only_the_services_own_origin_or_none_may_post() {
+        let with = |origin: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ORIGIN, HeaderValue::from_static(origin));
+            headers
+        };
+        let public = "https://plugboard.example.com";
+        assert!(same_origin(&HeaderMap::new(), public));
+        assert!(same_origin(&with("https://plugboard.example.com"), public));
+        assert!(same_origin(
+            &with("https://plugboard.example.com"),
+            "https://plugboard.example.com/base"
+        ));
+        assert!(!same_origin(&with("https://evil.example"), public));
+        assert!(!same_origin(&with("http://plugboard.example.com"), public));
+        // Our own pages send no referrer, so an older browser's Origin from them is `null`.
+        assert!(same_origin(&with("null"), public));
+        let site = |value: &'static str| {
+            let mut headers = with("null");
+            headers.insert(SEC_FETCH_SITE, HeaderValue::from_static(value));
+            headers
+        };
+        assert!(same_origin(&site("same-origin"), public));
+        assert!(!same_origin(&site("cross-site"), public));
+        assert!(!same_origin(&site("same-site"), public));
     }
 
     #[test]

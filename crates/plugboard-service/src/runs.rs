@@ -35,7 +35,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, watch};
 
+pub(crate) use events::event_stream;
 pub use execute::recover;
+pub(crate) use view::show as run_view;
 pub use view::{RunSummary, RunView};
 
 use crate::Service;
@@ -373,9 +375,19 @@ async fn owned_run(
     scope: &TenantScope,
     id: &str,
 ) -> Result<ServiceRun, ApiError> {
+    tenant_run(service, &scope.tenant, id).await
+}
+
+/// The run `id` of `tenant` (for the runs page, whose session names the tenant); another
+/// tenant's run is 404, like one that does not exist.
+pub(crate) async fn tenant_run(
+    service: &Service,
+    tenant: &str,
+    id: &str,
+) -> Result<ServiceRun, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found("run"))?;
     match service.workflows.run(id).await? {
-        Some(run) if run.tenant == scope.tenant => Ok(run),
+        Some(run) if run.tenant == tenant => Ok(run),
         _ => Err(ApiError::not_found("run")),
     }
 }

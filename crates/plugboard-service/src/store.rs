@@ -53,7 +53,9 @@ pub enum KeyOwner {
 }
 
 /// The service's state. Keys are only ever stored and looked up as SHA-256 hashes.
-pub trait ServiceStore: crate::install_store::InstallStore + Send + Sync {
+pub trait ServiceStore:
+    crate::install_store::InstallStore + crate::page_sessions::PageStore + Send + Sync
+{
     /// Stores the admin key's hash, replacing any previous one.
     fn set_admin_key_hash(&self, hash: [u8; 32]) -> StoreFuture<'_, ()>;
     /// Whether an admin key has been set.
@@ -111,6 +113,7 @@ impl SqliteServiceStore {
         connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(crate::install_store::SCHEMA)?;
+        connection.execute_batch(crate::page_sessions::SCHEMA)?;
         Ok(Self {
             connection: BlockingConnection::new(connection),
         })

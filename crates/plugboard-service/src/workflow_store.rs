@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -152,7 +152,9 @@ fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceRun> {
 impl WorkflowStore for SqliteWorkflowStore {
     fn put_workflow(&self, name: String, source: String, digest: String) -> StoreFuture<'_, bool> {
         self.with(move |c| {
-            let tx = c.transaction()?;
+            // Immediate: a deferred transaction that reads first and then writes gets SQLITE_BUSY at
+            // once (no busy wait) when the service's other connection to this file wrote meanwhile.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existed: Option<i64> = tx
                 .query_row(
                     "SELECT 1 FROM workflows WHERE name = ?1",
@@ -242,7 +244,9 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     fn append_event(&self, id: i64, event: Value) -> StoreFuture<'_, i64> {
         self.with(move |c| {
-            let tx = c.transaction()?;
+            // Immediate: a deferred transaction that reads first and then writes gets SQLITE_BUSY at
+            // once (no busy wait) when the service's other connection to this file wrote meanwhile.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let seq: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM run_events WHERE run_id = ?1",
                 params![id],

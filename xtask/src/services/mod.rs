@@ -11,6 +11,7 @@
 //! implementing [`Running`] whose `Drop` stops it, a variant here, and nothing else.
 
 pub mod account;
+pub mod chromium;
 pub mod postgres;
 pub mod temporal;
 

@@ -48,6 +48,16 @@ pub(super) async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<KeepAliveStream<EventStream>>, ApiError> {
     let run = owned_run(&service, &scope, &id).await?;
+    Ok(event_stream(service, run.id, &headers))
+}
+
+/// The SSE response of run `run`'s events, from after the `Last-Event-ID` in `headers` (the
+/// caller has checked who may see the run).
+pub(crate) fn event_stream(
+    service: Arc<Service>,
+    run: i64,
+    headers: &HeaderMap,
+) -> Sse<KeepAliveStream<EventStream>> {
     let after = headers
         .get(LAST_EVENT_ID)
         .and_then(|value| value.to_str().ok())
@@ -55,8 +65,8 @@ pub(super) async fn stream(
         .unwrap_or(0)
         .max(0);
     let (sender, receiver) = mpsc::channel(64);
-    tokio::spawn(forward(service, run.id, after, sender));
-    Ok(Sse::new(EventStream(receiver)).keep_alive(KeepAlive::default()))
+    tokio::spawn(forward(service, run, after, sender));
+    Sse::new(EventStream(receiver)).keep_alive(KeepAlive::default())
 }
 
 /// Whether the run has ended (and so has written its last event).
