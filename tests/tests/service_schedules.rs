@@ -356,3 +356,62 @@ fn plugboard_tests_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// The "Schedules" section's shell block, run as written (with `curl` and `bash`) against a
+/// service where acme's connection exists and `fetch-items` (the section before's) is deployed.
+#[test]
+fn the_documented_schedule_examples_work_as_shown() {
+    let api = LocalApi::start();
+    let dir = temp_dir("service-schedules-docs");
+    let state = dir.join("state.db");
+    let docs = std::fs::read_to_string(plugboard_tests::workspace_root().join("docs/service.md"))
+        .expect("docs/service.md");
+    let section = docs
+        .split("\n## ")
+        .find(|s| s.starts_with("Schedules"))
+        .expect("a \"Schedules\" section");
+    let start = section.find("```sh\n").expect("a shell block") + "```sh\n".len();
+    let script = &section[start..start + section[start..].find("```").expect("its end")];
+    connect(&state, "acme/web", &api.base("/acme"), TOKEN_A);
+    let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
+    let acme_key = create_tenant(&service, "acme");
+    assert_eq!(deploy(&service, "fetch-items", &fetch_items()).0, 201);
+    let documented_base = "S=http://127.0.0.1:8080\n";
+    assert!(script.starts_with(documented_base), "{script}");
+    let script = script.replacen(documented_base, &format!("S={}\n", service.base_url), 1);
+    let output = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&dir)
+        .env("ACME_KEY", &acme_key)
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with(
+            r#"{"id":1,"tenant":"acme","workflow":"fetch-items","every_secs":60,"paused":false,"next_fire_at_ms":"#
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"{"id":2,"tenant":"acme","workflow":"fetch-items","cron":"30 6 * * 1-5","paused":false"#), "{stdout}");
+    assert!(stdout.contains(r#"[{"id":1,"#), "{stdout}");
+    assert!(
+        stdout.contains(r#""paused":true,"next_fire_at_ms":null"#),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(r#""recent_skips_ms":[]}"#), "{stdout}");
+    // The resume's answer is last: running again, and the delete removed schedule 2.
+    let resumed = stdout.rsplit("}{").next().unwrap_or_default();
+    assert!(resumed.contains(r#""paused":false"#), "{stdout}");
+    let (status, _) = service.call("GET", "/v1/tenants/acme/schedules/2", Some(&acme_key), None);
+    assert_eq!(status, 404);
+    let (status, list) = service.call("GET", "/v1/tenants/acme/schedules", Some(&acme_key), None);
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    drop(service);
+    std::fs::remove_dir_all(&dir).ok();
+}
