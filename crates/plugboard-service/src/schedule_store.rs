@@ -334,30 +334,43 @@ mod tests {
     async fn advance_is_a_compare_and_set_and_skips_are_kept() {
         let dir = std::env::temp_dir().join(format!("pb-schedstore-{}", std::process::id()));
         let file = dir.join("s.db");
-        crate::SqliteServiceStore::open(&file).unwrap();
-        let store = SqliteScheduleStore::open(&file).unwrap();
-        let a = store.create_schedule(sample("a", 100)).await.unwrap();
-        store.create_schedule(sample("b", 900)).await.unwrap();
-        assert_eq!(store.due(500).await.unwrap().len(), 1);
-        assert!(store.advance(a.id, 100, 200).await.unwrap());
+        crate::SqliteServiceStore::open(&file).expect("works");
+        let store = SqliteScheduleStore::open(&file).expect("works");
+        let a = store
+            .create_schedule(sample("a", 100))
+            .await
+            .expect("works");
+        store
+            .create_schedule(sample("b", 900))
+            .await
+            .expect("works");
+        assert_eq!(store.due(500).await.expect("works").len(), 1);
+        assert!(store.advance(a.id, 100, 200).await.expect("works"));
         assert!(
-            !store.advance(a.id, 100, 300).await.unwrap(),
+            !store.advance(a.id, 100, 300).await.expect("works"),
             "a second fire of one slot"
         );
         for at in 0..25 {
-            store.record_skip(a.id, at).await.unwrap();
+            store.record_skip(a.id, at).await.expect("works");
         }
-        let a = store.schedule(a.id).await.unwrap().unwrap();
+        let a = store.schedule(a.id).await.expect("works").expect("works");
         assert_eq!(a.skipped, 25);
         assert_eq!(a.recent_skips_ms.len(), RECENT_SKIPS_KEPT);
         assert_eq!(a.recent_skips_ms.last(), Some(&24));
-        assert_eq!(store.schedules(Some("b".into())).await.unwrap().len(), 1);
-        assert!(store.set_paused(a.id, true, 0).await.unwrap());
+        assert_eq!(
+            store
+                .schedules(Some("b".into()))
+                .await
+                .expect("works")
+                .len(),
+            1
+        );
+        assert!(store.set_paused(a.id, true, 0).await.expect("works"));
         assert!(
             store
                 .due(i64::MAX)
                 .await
-                .unwrap()
+                .expect("works")
                 .iter()
                 .all(|s| s.id != a.id)
         );

@@ -110,13 +110,13 @@ mod tests {
     #[test]
     fn intervals_keep_their_phase_and_missed_slots_fire_once() {
         let every = Timing::Every(10);
-        assert_eq!(first_fire(&every, 1_000).unwrap(), 11_000);
+        assert_eq!(first_fire(&every, 1_000).expect("works"), 11_000);
         // Not yet due: unchanged.
-        assert_eq!(next_after(&every, 11_000, 5_000).unwrap(), 11_000);
+        assert_eq!(next_after(&every, 11_000, 5_000).expect("works"), 11_000);
         // Fired a little late: the next slot, not 10 s after the late fire.
-        assert_eq!(next_after(&every, 11_000, 11_400).unwrap(), 21_000);
+        assert_eq!(next_after(&every, 11_000, 11_400).expect("works"), 21_000);
         // Down for five slots: the first slot after now, once.
-        assert_eq!(next_after(&every, 11_000, 63_000).unwrap(), 71_000);
+        assert_eq!(next_after(&every, 11_000, 63_000).expect("works"), 71_000);
     }
 
     #[test]
@@ -125,21 +125,24 @@ mod tests {
         // 2026-01-01T00:00:00Z
         let start = 1_767_225_600_000;
         assert_eq!(
-            next_after(&noon, start, start).unwrap(),
+            next_after(&noon, start, start).expect("works"),
             start + 12 * 3_600_000
         );
-        let every_5s = parse(Some("*/5 * * * * *"), None).unwrap();
-        assert_eq!(next_after(&every_5s, start, start).unwrap(), start + 5_000);
+        let every_5s = parse(Some("*/5 * * * * *"), None).expect("works");
+        assert_eq!(
+            next_after(&every_5s, start, start).expect("works"),
+            start + 5_000
+        );
     }
 
     #[test]
     fn bad_timings_are_refused_with_the_reason() {
-        let error = parse(Some("61 * * * *"), None).unwrap_err();
+        let error = parse(Some("61 * * * *"), None).expect_err("refused");
         assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(error.message.contains("61 * * * *"), "{}", error.message);
         assert!(
             parse(None, Some(0))
-                .unwrap_err()
+                .expect_err("refused")
                 .message
                 .contains("at least 1")
         );
