@@ -415,3 +415,190 @@ fn the_documented_schedule_examples_work_as_shown() {
     drop(service);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A poll trigger scheduled every 2 s against `plugboard serve --sandbox`, for a tenant that
+/// installed Constant Contact through the hosted callback: each contact created between fires
+/// is delivered by exactly one run (the runner keeps the cursor under the tenant's connection).
+#[test]
+fn a_scheduled_poll_trigger_delivers_each_changed_contact_once() {
+    let dir = temp_dir("service-schedules-poll");
+    let service = ServiceProcess::start_sandbox(&dir.join("state.db"), Some(ADMIN_KEY), &[]);
+    let key = create_tenant(&service, "acme");
+    // The hosted install, the browser played by the test: the sandbox consents at once.
+    let (status, body) = service.json(
+        "POST",
+        "/v1/tenants/acme/connections",
+        Some(&key),
+        &json!({"connector": "constant-contact", "name": "newsletter"}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let consent = service.browse(
+        "GET",
+        body["authorization_url"].as_str().expect("a URL"),
+        None,
+    );
+    assert_eq!(consent.status, 302, "{consent:?}");
+    let callback = service.browse("GET", consent.header("location").expect("a redirect"), None);
+    assert_eq!(callback.status, 200, "{callback:?}");
+
+    // Where the poll hands each contact it delivers: a local API that records every request.
+    let api = LocalApi::start();
+    let (status, body) = service.json(
+        "POST",
+        "/v1/tenants/acme/connections",
+        Some(&key),
+        &json!({"connector": "http", "name": "web", "settings": {
+            "base_url": api.base("/acme"), "auth_type": "bearer", "api_key": TOKEN_A}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let cc = json!({"cc": {"connector": "constant-contact", "connection": "newsletter"}});
+    let poll = json!({
+        "name": "Poll contacts",
+        "connections": {
+            "cc": {"connector": "constant-contact", "connection": "newsletter"},
+            "web": {"connector": "http", "connection": "web"}
+        },
+        "inputs": {"type": "object", "properties": {"since": {"type": "string"}}, "required": ["since"]},
+        "steps": [
+            {"id": "changes", "call": "cc.contacts.poll_updated", "input": {"start": "{{ inputs.since }}"}},
+            {"id": "each", "for_each": "{{ steps.changes.records }}", "call": "web.http.request",
+             "input": {"path": "/delivered/{{ item.email_address.address }}"}}
+        ],
+        "outputs": {"delivered": "{{ steps.each.output.calls }}"}
+    });
+    let create = json!({
+        "name": "Create one contact",
+        "connections": cc,
+        "inputs": {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
+        "steps": [{"id": "create", "call": "cc.contacts.create",
+                   "input": {"create_source": "Account", "email_address": {"address": "{{ inputs.email }}"}}}]
+    });
+    assert_eq!(deploy(&service, "poll-contacts", &poll).0, 201);
+    assert_eq!(deploy(&service, "create-contact", &create).0, 201);
+
+    // From now on: the sandbox's seeded contacts are older.
+    let since = chrono_now_rfc3339();
+    let (status, created) = service.json(
+        "POST",
+        "/v1/tenants/acme/schedules",
+        Some(&key),
+        &json!({"workflow": "poll-contacts", "inputs": {"since": since}, "every_secs": 2}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let schedule_id = created["id"].as_i64().expect("an id");
+
+    let mut expected = Vec::new();
+    for round in 0..3 {
+        for n in 0..2 {
+            let email = format!("round{round}.contact{n}@example.com");
+            let (status, body) = service.json(
+                "POST",
+                "/v1/tenants/acme/runs",
+                Some(&key),
+                &json!({"workflow": "create-contact", "inputs": {"email": email}}),
+            );
+            assert_eq!(status, 202, "{body}");
+            let run = body["id"].as_i64().expect("an id");
+            let done = wait_for(&service, "acme", &key, run, ended);
+            assert_eq!(done["status"], "succeeded", "{done}");
+            expected.push(email);
+        }
+        // Two more fires, so at least one polls after these changes.
+        let fires = schedule_fires(&service, &key, schedule_id);
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        while schedule_fires(&service, &key, schedule_id) < fires + 2 {
+            assert!(Instant::now() < deadline, "the schedule stopped firing");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let (status, _) = service.call(
+        "POST",
+        &format!("/v1/tenants/acme/schedules/{schedule_id}/pause"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200);
+
+    // Every poll run ended well; together they delivered each created contact exactly once.
+    let (status, list) = service.call("GET", "/v1/tenants/acme/runs", Some(&key), None);
+    assert_eq!(status, 200);
+    let mut polls = 0;
+    let mut counted = 0;
+    for run in list.as_array().expect("a list") {
+        if run["workflow"] != "poll-contacts" {
+            continue;
+        }
+        polls += 1;
+        let id = run["id"].as_i64().expect("an id");
+        let done = wait_for(&service, "acme", &key, id, ended);
+        assert_eq!(done["status"], "succeeded", "{done}");
+        counted += done["outputs"]["delivered"].as_u64().expect("a count");
+    }
+    let mut delivered: Vec<String> = api
+        .seen()
+        .into_iter()
+        .filter_map(|seen| Some(seen.target.strip_prefix("/acme/delivered/")?.to_owned()))
+        .collect();
+    assert_eq!(counted, delivered.len() as u64);
+    delivered.sort();
+    expected.sort();
+    assert_eq!(delivered, expected, "over {polls} polls");
+    assert!(polls >= 6, "{polls}");
+    // The runner keeps the cursor under the tenant's own connection (`acme/newsletter`), so
+    // another tenant running the same deployed workflow has a cursor of its own.
+    let state = plugboard_tests::chaos::open(&dir.join("state.db"));
+    let keys: Vec<String> = state
+        .prepare("SELECT key FROM cursors")
+        .expect("the query prepares")
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("trigger/Poll contacts/acme/newsletter/contacts.poll_updated/"),
+        "{keys:?}"
+    );
+    drop(service);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// How many runs a schedule has started so far, read from its runs' count.
+fn schedule_fires(service: &ServiceProcess, key: &str, id: i64) -> usize {
+    let (status, list) = service.call("GET", "/v1/tenants/acme/runs", Some(key), None);
+    assert_eq!(status, 200, "{list}");
+    let shown = service.call(
+        "GET",
+        &format!("/v1/tenants/acme/schedules/{id}"),
+        Some(key),
+        None,
+    );
+    assert_eq!(shown.0, 200, "{}", shown.1);
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .filter(|run| run["workflow"] == "poll-contacts")
+        .count()
+}
+
+fn chrono_now_rfc3339() -> String {
+    let secs = plugboard_tests_now_ms() / 1000;
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
