@@ -19,10 +19,10 @@ const ADMIN_KEY: &str = "admin-key-for-tests-0123456789abcdef";
 /// Where the docs say the service listens.
 const DOCS_BASE: &str = "http://127.0.0.1:8080";
 
-/// The section whose curl examples `tests/tests/service_runs.rs`
-/// (`the_documented_curl_examples_work_as_shown`) runs with bash, beside a local API and the
-/// section's workflow file; this test leaves them to it.
-const RUN_WITH_BASH_ELSEWHERE: &str = "## Workflows and runs";
+/// The sections whose curl examples other tests run with bash, beside a local API and the
+/// section's workflow file (`tests/tests/service_runs.rs` and `service_schedules.rs`,
+/// `the_documented_…_examples_work_as_shown`); this test leaves them to those.
+const RUN_WITH_BASH_ELSEWHERE: &[&str] = &["## Workflows and runs", "## Schedules"];
 
 /// The ` ```sh ` blocks of a Markdown file that contain a curl command, with their first line,
 /// except those of [`RUN_WITH_BASH_ELSEWHERE`].
@@ -32,7 +32,7 @@ fn sh_blocks(markdown: &str) -> Vec<(usize, Vec<String>)> {
     let mut skipped_section = false;
     for (index, line) in markdown.lines().enumerate() {
         if open.is_none() && line.starts_with("## ") {
-            skipped_section = line.trim_end() == RUN_WITH_BASH_ELSEWHERE;
+            skipped_section = RUN_WITH_BASH_ELSEWHERE.contains(&line.trim_end());
         }
         if skipped_section {
             continue;
@@ -269,17 +269,23 @@ fn every_curl_example_of_the_service_docs_works() {
         statuses += outcome.statuses_checked;
         browser_steps += outcome.browser_steps;
     }
-    // Every curl line outside the section run elsewhere.
-    let (outside, _) = markdown
-        .split_once(&format!("\n{RUN_WITH_BASH_ELSEWHERE}\n"))
-        .expect("the section run with bash");
-    let (_, after) = markdown
-        .split_once(&format!("\n{RUN_WITH_BASH_ELSEWHERE}\n"))
-        .and_then(|(_, rest)| rest.split_once("\n## "))
-        .expect("a section after it");
-    let curl_lines = (outside.lines().chain(after.lines()))
-        .filter(|l| l.starts_with("curl "))
+    // Every curl line outside the sections run elsewhere.
+    let mut skipped_section = false;
+    let curl_lines = markdown
+        .lines()
+        .filter(|line| {
+            if line.starts_with("## ") {
+                skipped_section = RUN_WITH_BASH_ELSEWHERE.contains(&line.trim_end());
+            }
+            !skipped_section && line.starts_with("curl ")
+        })
         .count();
+    for section in RUN_WITH_BASH_ELSEWHERE {
+        assert!(
+            markdown.contains(&format!("\n{section}\n")),
+            "the section {section} run with bash"
+        );
+    }
     assert_eq!(commands, curl_lines, "every curl line ran");
     assert!(
         statuses >= 10,

@@ -10,7 +10,9 @@ use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
 use plugboard_runner::{Endpoints, ExecutorConfig, Session};
 use plugboard_service::auth::{generate_key, hash_key};
-use plugboard_service::{Service, ServiceStore as _, SqliteServiceStore, SqliteWorkflowStore};
+use plugboard_service::{
+    Service, ServiceStore as _, SqliteScheduleStore, SqliteServiceStore, SqliteWorkflowStore,
+};
 use serde_json::{Map, json};
 
 /// Where the admin key may come from; it is hashed and stored, never logged.
@@ -80,6 +82,8 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
     let workflows = SqliteWorkflowStore::open(&service_file)
         .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
+    let schedules = SqliteScheduleStore::open(&service_file)
+        .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (runner_store, advice_file) = crate::state::open_store(state_file, runtime.handle())?;
     let config = ExecutorConfig {
@@ -111,6 +115,7 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             runner,
             endpoints,
             workflows: Arc::new(workflows),
+            schedules: Arc::new(schedules),
             live_runs: plugboard_service::runs::LiveRuns::default(),
             install_expiry: args.install_expiry,
         });
@@ -121,6 +126,8 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         if resumed > 0 {
             println!("resuming {resumed} run(s) left running by a previous service");
         }
+        // After recovery, so recovered runs count for the schedules' overlap check.
+        plugboard_service::schedules::spawn_scheduler(&service);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -14,6 +14,8 @@ pub mod names;
 pub mod page_sessions;
 pub mod pages;
 pub mod runs;
+pub mod schedule_store;
+pub mod schedules;
 pub mod store;
 pub mod tenants;
 pub mod workflow_store;
@@ -28,6 +30,7 @@ use axum::extract::DefaultBodyLimit;
 use plugboard_runner::{Endpoints, Session};
 
 pub use error::ApiError;
+pub use schedule_store::{ScheduleStore, SqliteScheduleStore};
 pub use store::{ServiceStore, SqliteServiceStore, StoreError};
 pub use workflow_store::{SqliteWorkflowStore, WorkflowStore};
 
@@ -49,6 +52,8 @@ pub struct Service {
     pub endpoints: BTreeMap<String, Endpoints>,
     /// Deployed workflows, the service's runs and their events.
     pub workflows: Arc<dyn WorkflowStore>,
+    /// Schedules and their next fire times.
+    pub schedules: Arc<dyn ScheduleStore>,
     /// The runs this process is executing.
     pub live_runs: runs::LiveRuns,
     /// How long an install's `state` and a connect link stay valid.
@@ -76,7 +81,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(apps::routes())
         .merge(connections::routes())
         .merge(workflows::routes())
-        .merge(runs::routes());
+        .merge(runs::routes())
+        .merge(schedules::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(connections::callback_routes())

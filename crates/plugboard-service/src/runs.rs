@@ -38,6 +38,7 @@ use tokio::sync::{Semaphore, watch};
 pub(crate) use events::event_stream;
 pub use execute::recover;
 pub(crate) use view::show as run_view;
+pub(crate) use view::summary;
 pub use view::{RunSummary, RunView};
 
 use crate::Service;
@@ -198,7 +199,7 @@ impl LiveRuns {
 }
 
 /// `POST /v1/tenants/{tenant}/runs`.
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     /// The deployed workflow's name.
@@ -315,6 +316,26 @@ async fn start(
     State(service): State<Arc<Service>>,
     ApiJson(body): ApiJson<StartRun>,
 ) -> Result<(StatusCode, Json<RunView>), DeployError> {
+    let record = start_run(&service, &scope.tenant, body).await?;
+    let view = view::show(&service, &record).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// A run checked and ready to start: what [`check_start`] found.
+pub(crate) struct CheckedRun {
+    workflow_name: String,
+    source: String,
+    workflow: ValidWorkflow,
+    inputs: Map<String, Value>,
+}
+
+/// Checks a run start for `tenant` as `POST …/runs` does (workflow deployed, inputs, the
+/// tenant's connections), without starting anything; schedules check their inputs with it.
+pub(crate) async fn check_start(
+    service: &Arc<Service>,
+    tenant: &str,
+    body: StartRun,
+) -> Result<CheckedRun, DeployError> {
     let Some(deployed) = service
         .workflows
         .workflow(body.workflow.clone())
@@ -331,10 +352,10 @@ async fn start(
         )
         .into());
     };
-    let source = for_tenant(&deployed.source, &scope.tenant)?;
+    let source = for_tenant(&deployed.source, tenant)?;
     let prepared = {
-        let service = Arc::clone(&service);
-        let tenant = scope.tenant.clone();
+        let service = Arc::clone(service);
+        let tenant = tenant.to_owned();
         let source = source.clone();
         // Connection checks read the runner's store synchronously: not on a runtime worker.
         tokio::task::spawn_blocking(move || {
@@ -344,18 +365,39 @@ async fn start(
         .map_err(|_| internal("the run's checks stopped abnormally"))?
     };
     let (workflow, inputs) = prepared.map_err(DeployError::Problems)?;
-    let label = format!("{}:{}", scope.tenant, body.workflow);
+    Ok(CheckedRun {
+        workflow_name: body.workflow,
+        source,
+        workflow,
+        inputs,
+    })
+}
+
+/// Starts a run of a deployed workflow for `tenant`: the one path every run takes, whether a
+/// client asked (`POST …/runs`) or a schedule fired, so both get the same checks, isolation,
+/// journal and events.
+pub(crate) async fn start_run(
+    service: &Arc<Service>,
+    tenant: &str,
+    body: StartRun,
+) -> Result<ServiceRun, DeployError> {
+    let checked = check_start(service, tenant, body).await?;
+    let label = format!("{tenant}:{}", checked.workflow_name);
     let id = service
         .runner
         .store()
-        .create_run(&label, &digest(&source), &Value::Object(inputs.clone()))
+        .create_run(
+            &label,
+            &digest(&checked.source),
+            &Value::Object(checked.inputs.clone()),
+        )
         .await
         .map_err(runner_error)?;
     let record = ServiceRun {
         id: id.0,
-        tenant: scope.tenant.clone(),
-        workflow: body.workflow,
-        source,
+        tenant: tenant.to_owned(),
+        workflow: checked.workflow_name,
+        source: checked.source,
         created_at_ms: now_ms(),
         outputs: None,
     };
@@ -364,9 +406,8 @@ async fn start(
         .add_run(record.clone())
         .await
         .map_err(ApiError::from)?;
-    execute::spawn(&service, id, workflow, inputs, None);
-    let view = view::show(&service, &record).await?;
-    Ok((StatusCode::ACCEPTED, Json(view)))
+    execute::spawn(service, id, checked.workflow, checked.inputs, None);
+    Ok(record)
 }
 
 /// The run `id` of the scope's tenant; another tenant's run is 404, like one that does not exist.

@@ -1,0 +1,254 @@
+//! `/v1/tenants/{tenant}/schedules`: run a deployed workflow for a tenant on a cron schedule or
+//! every N seconds (poll triggers); list, show, pause, resume, delete.
+//!
+//! - [`timing`]: parsing a schedule's timing and computing its next fire.
+//! - [`scheduler`]: the task that fires due schedules through the same path as `POST …/runs`.
+//!
+//! A schedule's inputs are checked at creation like a run start (422 with every problem, the
+//! tenant's connections included) and again at every fire (a connection may have gone since).
+
+mod scheduler;
+pub mod timing;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use scheduler::{TICK, spawn_scheduler};
+
+use crate::Service;
+use crate::auth::TenantScope;
+use crate::error::{ApiError, ApiJson};
+use crate::runs::{StartRun, check_start};
+use crate::schedule_store::{Schedule, Timing};
+use crate::store::now_ms;
+use crate::workflows::DeployError;
+
+/// The schedule routes.
+pub fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/tenants/{tenant}/schedules", post(create).get(list))
+        .route(
+            "/tenants/{tenant}/schedules/{schedule}",
+            get(show).delete(delete),
+        )
+        .route("/tenants/{tenant}/schedules/{schedule}/pause", post(pause))
+        .route(
+            "/tenants/{tenant}/schedules/{schedule}/resume",
+            post(resume),
+        )
+}
+
+/// `POST /v1/tenants/{tenant}/schedules`: exactly one of `cron` and `every_secs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSchedule {
+    /// The deployed workflow's name.
+    pub workflow: String,
+    /// The run inputs, checked like a run start's.
+    #[serde(default)]
+    pub inputs: Map<String, Value>,
+    /// A cron expression in UTC: 5 fields, or 6 with seconds first.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// An interval in seconds, at least 1.
+    #[serde(default)]
+    pub every_secs: Option<u64>,
+    /// Created paused (does not fire until resumed).
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// The last run a schedule started.
+#[derive(Debug, Serialize)]
+pub struct LastRun {
+    /// The run's id (`GET …/runs/{id}`).
+    pub id: i64,
+    /// Its status, as `GET …/runs/{id}` shows it.
+    pub status: &'static str,
+}
+
+/// A schedule as the API shows it (never its inputs: they may hold secrets).
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    /// Its id.
+    pub id: i64,
+    /// The tenant it runs for.
+    pub tenant: String,
+    /// The deployed workflow it runs.
+    pub workflow: String,
+    /// Its cron expression, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// Its interval, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every_secs: Option<u64>,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// When it fires next (ms since the Unix epoch); `null` while paused.
+    pub next_fire_at_ms: Option<i64>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When it last fired.
+    pub last_fired_at_ms: Option<i64>,
+    /// The run its last fire started, with that run's status.
+    pub last_run: Option<LastRun>,
+    /// Why its last fire could not start a run.
+    pub last_error: Option<String>,
+    /// How many fires were skipped because the previous run had not ended.
+    pub skipped: i64,
+    /// When the most recent of them were (ms since the Unix epoch), oldest first.
+    pub recent_skips_ms: Vec<i64>,
+}
+
+async fn view(service: &Service, schedule: Schedule) -> Result<ScheduleView, ApiError> {
+    let last_run = match schedule.last_run_id {
+        Some(id) => match service.workflows.run(id).await? {
+            Some(run) => Some(LastRun {
+                id,
+                status: crate::runs::summary(service, &run).await?.status,
+            }),
+            None => None,
+        },
+        None => None,
+    };
+    let (cron, every_secs) = match schedule.timing {
+        Timing::Cron(cron) => (Some(cron), None),
+        Timing::Every(secs) => (None, Some(secs)),
+    };
+    Ok(ScheduleView {
+        id: schedule.id,
+        tenant: schedule.tenant,
+        workflow: schedule.workflow,
+        cron,
+        every_secs,
+        paused: schedule.paused,
+        next_fire_at_ms: (!schedule.paused).then_some(schedule.next_fire_ms),
+        created_at_ms: schedule.created_at_ms,
+        last_fired_at_ms: schedule.last_fired_ms,
+        last_run,
+        last_error: schedule.last_error,
+        skipped: schedule.skipped,
+        recent_skips_ms: schedule.recent_skips_ms,
+    })
+}
+
+async fn create(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    ApiJson(body): ApiJson<CreateSchedule>,
+) -> Result<(StatusCode, Json<ScheduleView>), DeployError> {
+    let timing = timing::parse(body.cron.as_deref(), body.every_secs)?;
+    let start = StartRun {
+        workflow: body.workflow.clone(),
+        inputs: body.inputs.clone(),
+    };
+    check_start(&service, &scope.tenant, start).await?;
+    let now = now_ms();
+    let next_fire_ms = timing::first_fire(&timing, now)?;
+    let schedule = Schedule {
+        id: 0,
+        tenant: scope.tenant.clone(),
+        workflow: body.workflow,
+        inputs: Value::Object(body.inputs),
+        timing,
+        paused: body.paused,
+        next_fire_ms,
+        created_at_ms: now,
+        last_fired_ms: None,
+        last_run_id: None,
+        last_error: None,
+        skipped: 0,
+        recent_skips_ms: Vec::new(),
+    };
+    let created = service
+        .schedules
+        .create_schedule(schedule)
+        .await
+        .map_err(ApiError::from)?;
+    Ok((StatusCode::CREATED, Json(view(&service, created).await?)))
+}
+
+/// The schedule `id` of the scope's tenant; another tenant's is 404, like one that does not exist.
+async fn owned(service: &Service, scope: &TenantScope, id: &str) -> Result<Schedule, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found("schedule"))?;
+    match service.schedules.schedule(id).await? {
+        Some(schedule) if schedule.tenant == scope.tenant => Ok(schedule),
+        _ => Err(ApiError::not_found("schedule")),
+    }
+}
+
+async fn list(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    let schedules = service.schedules.schedules(Some(scope.tenant)).await?;
+    let mut listed = Vec::with_capacity(schedules.len());
+    for schedule in schedules {
+        listed.push(view(&service, schedule).await?);
+    }
+    Ok(Json(listed))
+}
+
+async fn show(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let schedule = owned(&service, &scope, &id).await?;
+    Ok(Json(view(&service, schedule).await?))
+}
+
+async fn delete(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let schedule = owned(&service, &scope, &id).await?;
+    // A run it already started goes on; it can be cancelled through its own route.
+    service.schedules.delete_schedule(schedule.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    set_paused(&service, &scope, &id, true).await
+}
+
+async fn resume(
+    scope: TenantScope,
+    State(service): State<Arc<Service>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    set_paused(&service, &scope, &id, false).await
+}
+
+/// Pausing keeps the schedule; resuming fires at the next slot after now, never for the slots
+/// missed while paused.
+async fn set_paused(
+    service: &Service,
+    scope: &TenantScope,
+    id: &str,
+    paused: bool,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let schedule = owned(service, scope, id).await?;
+    let next = if paused {
+        schedule.next_fire_ms
+    } else {
+        timing::next_after(&schedule.timing, schedule.next_fire_ms, now_ms())?
+    };
+    service
+        .schedules
+        .set_paused(schedule.id, paused, next)
+        .await?;
+    let schedule = owned(service, scope, id).await?;
+    Ok(Json(view(service, schedule).await?))
+}
