@@ -602,3 +602,29 @@ fn chrono_now_rfc3339() -> String {
         rest % 60
     )
 }
+
+/// Deleting a tenant deletes its schedules at once: nothing fires for it afterwards, and a
+/// tenant created again under that id starts with none.
+#[test]
+fn deleting_a_tenant_deletes_its_schedules() {
+    let api = LocalApi::start();
+    let dir = temp_dir("service-schedules-tenant-deleted");
+    let (service, key_a, _) = service_with_tenants(&dir, &api);
+    let (status, body) = create_schedule(
+        &service,
+        &key_a,
+        &json!({"workflow": "fetch-items", "inputs": {"items": ["1"]}, "every_secs": 3600}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let (status, body) = service.call("DELETE", "/v1/tenants/tenant-a", Some(ADMIN_KEY), None);
+    assert_eq!(status, 204, "{body}");
+    let key_again = create_tenant(&service, "tenant-a");
+    let (status, listed) = service.call(
+        "GET",
+        "/v1/tenants/tenant-a/schedules",
+        Some(&key_again),
+        None,
+    );
+    assert_eq!((status, listed), (200, json!([])));
+}

@@ -111,8 +111,15 @@ async fn delete(
     if !scope.by_admin {
         return Err(ApiError::admin_only());
     }
-    // Its runs stop first, then its connections and tokens go: if this fails, the tenant is
-    // still there to retry. Its run records go last, with the tenant.
+    // Its schedules go first (nothing new fires), then its runs stop, then its connections and
+    // tokens go: if this fails, the tenant is still there to retry. Its run records go last.
+    for schedule in service
+        .schedules
+        .schedules(Some(scope.tenant.clone()))
+        .await?
+    {
+        service.schedules.delete_schedule(schedule.id).await?;
+    }
     let runs: Vec<i64> = (service.workflows.runs(Some(scope.tenant.clone())).await?)
         .iter()
         .map(|run| run.id)
