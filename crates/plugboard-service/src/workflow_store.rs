@@ -234,11 +234,14 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     fn set_outputs(&self, id: i64, outputs: Value) -> StoreFuture<'_, ()> {
         self.with(move |c| {
-            c.execute(
+            // Immediate, like every write here: under many concurrent runs a deferred write could
+            // meet another connection's commit and fail at once, and the outputs would be lost.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
                 "UPDATE service_runs SET outputs = ?2 WHERE id = ?1",
                 params![id, outputs.to_string()],
-            )
-            .map(|_| ())
+            )?;
+            tx.commit()
         })
     }
 
@@ -263,7 +266,7 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     fn delete_runs_of(&self, tenant: String) -> StoreFuture<'_, usize> {
         self.with(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "DELETE FROM run_events WHERE run_id IN
                  (SELECT id FROM service_runs WHERE tenant_id = ?1)",
