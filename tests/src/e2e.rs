@@ -22,7 +22,7 @@ use plugboard_runner::{
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
-use crate::{plugboard_binary, temp_dir, workspace_root};
+use crate::{TestDir, plugboard_binary, temp_dir, workspace_root};
 
 /// The connector every end-to-end workflow uses.
 pub const CONNECTOR: &str = "constant-contact";
@@ -145,7 +145,7 @@ impl std::fmt::Debug for StoredTokens {
 
 /// One test's directory and state file, and the secrets no output of it may contain.
 pub struct Workspace {
-    dir: PathBuf,
+    dir: TestDir,
     state: PathBuf,
     secrets: Mutex<BTreeSet<String>>,
     env: Vec<(String, String)>,

@@ -124,11 +124,63 @@ pub fn workspace_root() -> PathBuf {
     xtask::workspace_root()
 }
 
-/// A fresh, empty directory for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh, empty directory for one test, removed when the test is done with it (unless
+/// `PLUGBOARD_KEEP_SCRATCH` is set, to inspect a failure). Tests copy plugin libraries and write
+/// state files here: left behind, a CI run's directories fill the disk its builds need.
+pub fn temp_dir(name: &str) -> TestDir {
     let dir = std::env::temp_dir().join(format!("plugboard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("can create a temp dir");
+    TestDir(dir)
+}
+
+/// A test's own directory (see [`temp_dir`]); it reads as the [`Path`] it is.
+#[derive(Debug)]
+pub struct TestDir(PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TestDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::env::var_os("PLUGBOARD_KEEP_SCRATCH").is_some() {
+            eprintln!("kept the test directory {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A directory for libraries a test process builds once and keeps for its whole life: under the
+/// target directory, which `cargo clean` empties, since a process-wide copy is never dropped.
+pub fn process_dir(name: &str) -> PathBuf {
+    // A test binary runs from `<target>/<profile>/deps/`.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary under <target>/<profile>/deps");
+    let dir = profile_dir
+        .join("tmp")
+        .join(format!("plugboard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("can create a directory under the target directory");
     dir
 }
 
@@ -144,7 +196,7 @@ fn built_once(cell: &'static OnceLock<PathBuf>, package: &str, features: &[&str]
         } else {
             format!("{package}-{}", features.join("-"))
         };
-        let out = temp_dir(&format!("lib-{label}"));
+        let out = process_dir(&format!("lib-{label}"));
         xtask::plugins::build_into(&workspace_root(), package, features, false, &out)
             .unwrap_or_else(|e| panic!("cannot build {label}: {e:#}"))
     })

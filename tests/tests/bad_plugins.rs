@@ -3,7 +3,7 @@
 //! plugin keeps working, and so do the other steps of a workflow, through the runner's `Session`
 //! and through the real `plugboard run`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,14 +12,14 @@ use plugboard_runner::{
     ConnectionRecord, ExecutorConfig, Registry, Session, SqliteStore, StateStore,
 };
 use plugboard_tests::e2e::{Output, Workspace};
-use plugboard_tests::{bad_plugin, install, plugboard_binary, temp_dir};
+use plugboard_tests::{TestDir, bad_plugin, install, plugboard_binary, temp_dir};
 use serde_json::{Value, json};
 
 /// The stall timeout of these tests: the shortest the CLI accepts (whole seconds).
 const STALL: Duration = Duration::from_secs(1);
 
 /// A directory holding only the misbehaving plugin.
-fn plugin_dir(name: &str) -> PathBuf {
+fn plugin_dir(name: &str) -> TestDir {
     let dir = temp_dir(name);
     install(&bad_plugin(Some("misbehaving-invoke")), &dir, "misbehaving");
     dir

@@ -150,7 +150,7 @@ fn text(output: &Output) -> String {
 
 /// Validates workflows against one state file, installing the connections they name first.
 struct Validator {
-    dir: PathBuf,
+    dir: plugboard_tests::TestDir,
     state: String,
     installed: Vec<String>,
 }

@@ -19,7 +19,7 @@ const TOKEN: &str = "http-token-SECRET-31337";
 fn http_plugin() -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
     CELL.get_or_init(|| {
-        let out = temp_dir("lib-http-api-plugin");
+        let out = plugboard_tests::process_dir("lib-http-api-plugin");
         xtask::plugins::build_into(&workspace_root(), "http-api-plugin", &[], false, &out)
             .unwrap_or_else(|e| panic!("cannot build http-api-plugin: {e:#}"))
     })

@@ -51,7 +51,7 @@ fn a_path_that_is_not_a_state_file_is_refused_and_left_as_it_was() {
         (&one_byte, "not an SQLite database"),
         (&credentials, "not an SQLite database"),
         (&link, "a symbolic link"),
-        (&dir, "a folder"),
+        (&dir.to_path_buf(), "a folder"),
     ] {
         let before = std::fs::read(path).ok();
         let output = plugboard(&["connections"], path);

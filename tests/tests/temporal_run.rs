@@ -389,7 +389,7 @@ fn three_workers_share_one_rate_limit() {
                 state.clone(),
                 quickstart.clone(),
                 address.clone(),
-                dir.clone(),
+                dir.to_path_buf(),
                 queue.clone(),
             );
             std::thread::spawn(move || {

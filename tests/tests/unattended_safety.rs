@@ -423,7 +423,7 @@ fn plugins_owned_by_another_user_or_writable_by_a_shared_group_are_refused() {
 fn huge_manifest_plugin() -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
     CELL.get_or_init(|| {
-        let out = plugboard_tests::temp_dir("lib-bad-plugin-huge-manifest");
+        let out = plugboard_tests::process_dir("lib-bad-plugin-huge-manifest");
         xtask::plugins::build_into(
             &workspace_root(),
             "bad-plugin",

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// A directory with a state file and the workflow files of one test.
 struct Scratch {
-    dir: PathBuf,
+    dir: plugboard_tests::TestDir,
 }
 
 impl Scratch {
