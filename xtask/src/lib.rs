@@ -5,6 +5,7 @@ pub mod bench;
 mod builtins;
 pub mod new_connector;
 pub mod plugins;
+pub mod scale_check;
 pub mod schemas;
 pub mod services;
 pub mod signals;

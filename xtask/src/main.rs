@@ -43,6 +43,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run plugboard on Temporal with its state in PostgreSQL across three worker processes,
+    /// against the sandbox at its real limits: the shared rate limit, expiring tokens, killed
+    /// workers, a PostgreSQL restart and wrong set-ups. Starts and stops every service it needs;
+    /// prints one JSON line of figures last and fails when a check fails.
+    ScaleCheck {
+        /// Run only these checks (limit, tokens, kills, restarts, refusals).
+        only: Vec<String>,
+    },
     /// Measure the runner against the sandbox and print the figures as a markdown table
     /// (nothing is asserted). Always measured optimized: a debug xtask rebuilds itself in release.
     Bench {
@@ -87,6 +95,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schemas { check: false } => {
             let report = xtask::schemas::write(&root)?;
             println!("{report}");
+        }
+        Command::ScaleCheck { only } => {
+            return Ok(ExitCode::from(xtask::scale_check::run(&root, &only)?));
         }
         Command::Bench { benches, quick } => {
             use xtask::bench::{Bench, Scale};

@@ -238,6 +238,7 @@ async fn api_gate(
             counters
                 .peak_per_second
                 .fetch_max(in_second as u64, Ordering::Relaxed);
+            counters.admitted_at(u64::try_from(now_ms()).unwrap_or_default());
         }
     }
     let creates_activity = request.method() == axum::http::Method::POST && {
@@ -552,6 +553,12 @@ impl Sandbox {
     /// A snapshot of the counters (also `GET /__sandbox/stats`).
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
+    }
+
+    /// Sets every counter back to zero, so the next snapshot counts only what follows (a load
+    /// check measures its runs, not the set-up before them). The limits' own state is kept.
+    pub fn reset_stats(&self) {
+        self.shared.counters.reset();
     }
 
     /// Replaces the injected faults, restarting their seeded sequence (also

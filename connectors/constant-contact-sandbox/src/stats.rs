@@ -40,6 +40,9 @@ pub struct Stats {
     pub dropped_after_processing: u64,
     /// The most API requests admitted for one client within one rolling second.
     pub peak_per_second: u64,
+    /// Milliseconds from the first admitted API request to the last: with `api_served`, the
+    /// rate a limited client actually reached (what a share of the per-second limit is taken of).
+    pub admitted_span_ms: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -61,6 +64,10 @@ pub(crate) struct Counters {
     pub dropped: AtomicU64,
     pub dropped_after_processing: AtomicU64,
     pub peak_per_second: AtomicU64,
+    /// Unix milliseconds of the first admitted API request (0: none yet).
+    pub first_admitted_ms: AtomicU64,
+    /// Unix milliseconds of the latest admitted API request.
+    pub last_admitted_ms: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -69,6 +76,43 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 impl Counters {
+    /// Notes an API request admitted at `now_ms` (Unix milliseconds).
+    pub fn admitted_at(&self, now_ms: u64) {
+        let _ = self.first_admitted_ms.compare_exchange(
+            0,
+            now_ms,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.last_admitted_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// Every counter back to zero.
+    pub fn reset(&self) {
+        for counter in [
+            &self.requests,
+            &self.api_requests,
+            &self.api_served,
+            &self.unauthorized_401,
+            &self.forbidden_403,
+            &self.throttled_429,
+            &self.quota_429,
+            &self.token_throttled_429,
+            &self.queue_full_429,
+            &self.refreshes,
+            &self.code_exchanges,
+            &self.invalid_grants,
+            &self.injected_5xx,
+            &self.dropped,
+            &self.dropped_after_processing,
+            &self.peak_per_second,
+            &self.first_admitted_ms,
+            &self.last_admitted_ms,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// A consistent-enough copy of every counter.
     pub fn snapshot(&self) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -89,6 +133,10 @@ impl Counters {
             dropped: get(&self.dropped),
             dropped_after_processing: get(&self.dropped_after_processing),
             peak_per_second: get(&self.peak_per_second),
+            admitted_span_ms: match get(&self.first_admitted_ms) {
+                0 => 0,
+                first => get(&self.last_admitted_ms).saturating_sub(first),
+            },
         }
     }
 }

@@ -164,6 +164,11 @@ enum Command {
         /// The task queue to serve (one per shared store when several share a cluster).
         #[arg(long, value_name = "NAME", default_value = plugboard_temporal::TASK_QUEUE)]
         task_queue: String,
+        /// The most runs this worker executes at once; the cluster gives the others to other
+        /// workers.
+        #[arg(long, value_name = "N", default_value_t = plugboard_temporal::MAX_RUNS_PER_WORKER,
+              value_parser = clap::value_parser!(u16).range(1..))]
+        max_runs: u16,
         #[command(flatten)]
         sources: ConnectorSources,
     },
@@ -337,13 +342,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker {
             temporal,
             task_queue,
+            max_runs,
             sources,
         } => {
             let (registry, problems) = load(&sources);
             for problem in &problems {
                 eprintln!("error: {problem}");
             }
-            worker::command(&temporal, &task_queue, state, registry)
+            let serving = plugboard_temporal::worker::Serving {
+                address: temporal,
+                task_queue,
+                max_runs: usize::from(max_runs),
+            };
+            worker::command(&serving, state, registry)
         }
         Command::Connect {
             connector,

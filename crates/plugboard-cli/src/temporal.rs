@@ -56,6 +56,8 @@ pub fn run_command(
     };
     let text = std::fs::read_to_string(&args.workflow)
         .with_context(|| format!("cannot read {}", args.workflow.display()))?;
+    // Reached before the run is recorded: an unreachable cluster leaves no queued run behind.
+    let client = session.block_on(client::connect(address))?;
     let store = session.store();
     let run_id = match args.resume {
         // The same run again: its workflow id exists, so Temporal starts nothing new.
@@ -95,7 +97,6 @@ pub fn run_command(
         wait_for_quota: args.wait_for_quota,
     };
     let result = session.block_on(async {
-        let client = client::connect(address).await?;
         let started = client::start_run(&client, &args.task_queue, request).await?;
         let note = match started {
             Started::New => "started",

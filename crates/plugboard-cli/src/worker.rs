@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use plugboard_runner::store::RunClaim;
 use plugboard_runner::{RunId, RunStatus, Session};
+use plugboard_temporal::worker::Serving;
 use plugboard_temporal::{RunExecutor, RunRequest, RunResult};
 use serde_json::Value;
 
@@ -83,7 +85,18 @@ impl SessionExecutor {
                 request.run
             );
         }
-        run::run_command(&args, &self.session, &self.state_file, &self.stop)?;
+        // Claimed here first (the command claims it again, as this process), so that a failure
+        // after this point knows the run is this attempt's to hand back.
+        match self.session.block_on(store.claim_run(RunId(request.run)))? {
+            RunClaim::Claimed { .. } => {}
+            RunClaim::Busy { pid } => anyhow::bail!("it is still running in process {pid}"),
+            RunClaim::Completed => anyhow::bail!("it already completed"),
+            RunClaim::Unknown => anyhow::bail!("there is no such run in the shared state"),
+        }
+        if let Err(error) = run::run_command(&args, &self.session, &self.state_file, &self.stop) {
+            self.hand_back(RunId(request.run), &error);
+            return Err(error);
+        }
         let record = self
             .session
             .block_on(store.run(RunId(request.run)))?
@@ -105,6 +118,41 @@ impl SessionExecutor {
     }
 }
 
+impl SessionExecutor {
+    /// Marks a run this attempt claimed as no longer running here, so the attempt Temporal
+    /// makes next (on any worker) can claim it: without this, a run whose attempt failed on a
+    /// store error (a PostgreSQL restart) would read as running in this live process, and every
+    /// retry would be refused. The store may be the very thing that failed, so this waits for
+    /// it, a bounded time.
+    fn hand_back(&self, run: RunId, error: &anyhow::Error) {
+        let why = format!("{HANDED_BACK}: {error:#}");
+        let deadline = std::time::Instant::now() + HAND_BACK_LIMIT;
+        loop {
+            let store = self.session.store();
+            match self
+                .session
+                .block_on(store.finish_run(run, RunStatus::Failed, Some(&why)))
+            {
+                Ok(()) => return,
+                Err(store_error) if std::time::Instant::now() > deadline => {
+                    eprintln!(
+                        "worker: run {} could not be handed back ({store_error}); it reads as \
+                         running here until this worker exits",
+                        run.0
+                    );
+                    return;
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
+            }
+        }
+    }
+}
+
+/// What a run handed back by a failed attempt says until the next attempt claims it.
+const HANDED_BACK: &str = "this attempt failed and Temporal retries the run";
+/// How long a failed attempt waits for the store to record that it handed its run back.
+const HAND_BACK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl RunExecutor for SessionExecutor {
     fn execute(&self, request: &RunRequest) -> Result<RunResult, String> {
         eprintln!("worker: executing run {} ({})", request.run, request.name);
@@ -114,6 +162,10 @@ impl RunExecutor for SessionExecutor {
             .map_err(|e| format!("run {}: {e:#}", request.run));
         // A folder left behind is harmless; its name says whose it is.
         let _ = std::fs::remove_dir_all(&dir);
+        match &result {
+            Ok(ended) => eprintln!("worker: run {} ended: {}", request.run, ended.status),
+            Err(why) => eprintln!("worker: run {} not finished here: {why}", request.run),
+        }
         result
     }
 }
@@ -144,12 +196,11 @@ impl ResumeArgs {
 /// Runs a worker until it fails or a stop signal: one session on the shared store at `state`,
 /// serving the cluster at `address`.
 pub fn command(
-    address: &str,
-    task_queue: &str,
+    serving: &Serving,
     state: Option<PathBuf>,
     registry: plugboard_runner::Registry,
 ) -> anyhow::Result<std::process::ExitCode> {
-    plugboard_temporal::client::target_url(address)?;
+    plugboard_temporal::client::target_url(&serving.address)?;
     let state_file = crate::state::path(state.as_deref(), false)?;
     if crate::state::postgres_url(&state_file).is_none() {
         anyhow::bail!(
@@ -172,10 +223,12 @@ pub fn command(
     let session = Arc::new(session);
     let stop = crate::signals::watch(session.handle(), session.cancellation().clone());
     let executor = SessionExecutor::new(Arc::clone(&session), state_file, stop)?;
-    eprintln!("worker: serving task queue `{task_queue}` on Temporal {address}");
+    eprintln!(
+        "worker: serving task queue `{}` on Temporal {}, at most {} runs at once",
+        serving.task_queue, serving.address, serving.max_runs
+    );
     runtime.block_on(plugboard_temporal::worker::serve(
-        address,
-        task_queue,
+        serving,
         Arc::new(executor),
     ))?;
     Ok(std::process::ExitCode::SUCCESS)

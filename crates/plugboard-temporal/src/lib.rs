@@ -30,6 +30,9 @@ use serde_json::Value;
 /// The task queue plugboard workers poll and runs are started on, unless told another
 /// (`--task-queue`: one per shared store when several share a cluster).
 pub const TASK_QUEUE: &str = "plugboard";
+/// The most runs one worker executes at once unless told (`plugboard worker --max-runs`).
+pub const MAX_RUNS_PER_WORKER: u16 = 16;
+
 /// The namespace runs live in (the dev server's default).
 pub const NAMESPACE: &str = "default";
 

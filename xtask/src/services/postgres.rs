@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use tempfile::TempDir;
 
 use super::account::{self, Account};
@@ -108,6 +108,9 @@ pub struct PostgresServer {
     child: Option<Child>,
     dir: Option<TempDir>,
     port: u16,
+    /// The folder of the programs, and the account they run as (for a restart).
+    bin: PathBuf,
+    account: Option<Account>,
 }
 
 impl PostgresServer {
@@ -129,6 +132,60 @@ impl PostgresServer {
     /// The server's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Creates database `name` (letters, digits, `_`) and returns its URL.
+    pub fn create_database(&self, name: &str, interrupts: &Interrupts) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "`{name}` is not a plain database name"
+        );
+        let dir = self.dir().context("postgres is not running")?;
+        create_database(&self.bin, self.port, dir, name, interrupts)?;
+        Ok(format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port))
+    }
+
+    /// The rows `psql` prints for `sql` on the database at `url` (unaligned, tuples only).
+    pub fn query(&self, url: &str, sql: &str) -> anyhow::Result<String> {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run psql")?;
+        ensure!(
+            output.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// Stops the server (a fast shutdown: its clients' connections are cut) and starts it again
+    /// on the same data and port, as an operator's restart would; returns when it accepts
+    /// connections again.
+    pub fn restart(&mut self, interrupts: &Interrupts) -> anyhow::Result<()> {
+        let mut child = self.child.take().context("postgres is not running")?;
+        stop_child(&mut child, "INT", STOP_LIMIT).context("stopping PostgreSQL to restart it")?;
+        let dir = self.dir().context("postgres has no folder")?.to_path_buf();
+        let log_path = dir.join("postgres.log");
+        let log = File::options()
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let mut command = postgres_command(&self.bin, &dir, self.port, self.account.as_ref());
+        command.stdout(log.try_clone()?).stderr(log);
+        self.child = Some(command.spawn().context("cannot start postgres again")?);
+        let bin = self.bin.clone();
+        match wait_until_ready(&bin, self, &log_path, interrupts)? {
+            Readiness::Ready => Ok(()),
+            Readiness::PortTaken => bail!(
+                "postgres could not bind port {} again after its restart:\n{}",
+                self.port,
+                log_tail(&log_path, 20)
+            ),
+        }
     }
 }
 
@@ -180,6 +237,8 @@ pub fn start(interrupts: &Interrupts) -> anyhow::Result<PostgresServer> {
         child: None,
         dir: None,
         port: 0,
+        bin: bin.clone(),
+        account: account.clone(),
     };
     let data = dir.path().join("data");
     let log_path = dir.path().join("postgres.log");
@@ -197,25 +256,8 @@ pub fn start(interrupts: &Interrupts) -> anyhow::Result<PostgresServer> {
         let port = free_port()?;
         let log = File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let mut command = Command::new(bin.join("postgres"));
-        command
-            .arg("-D")
-            .arg(&data)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c"])
-            .arg(format!("port={port}"))
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir_path.display()))
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
-            .current_dir(&dir_path)
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
-        if let Some(account) = &account {
-            account.apply(&mut command);
-        }
+        let mut command = postgres_command(&bin, &dir_path, port, account.as_ref());
+        command.stdout(log.try_clone()?).stderr(log);
         let child = command.spawn().context("cannot start postgres")?;
         server.child = Some(child);
         server.port = port;
@@ -232,24 +274,7 @@ pub fn start(interrupts: &Interrupts) -> anyhow::Result<PostgresServer> {
         }
     }
 
-    let mut createdb = Command::new(bin.join("createdb"));
-    createdb
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.port.to_string(),
-            "-U",
-            USER,
-            DATABASE,
-        ])
-        .env("LC_ALL", "C");
-    run_bounded(
-        createdb,
-        &dir_path.join("createdb.log"),
-        "createdb",
-        interrupts,
-    )?;
+    create_database(&bin, server.port, &dir_path, DATABASE, interrupts)?;
     eprintln!(
         "postgres: {} on 127.0.0.1:{} (data in {}{}), ready in {:.1} s",
         version(&bin),
@@ -262,6 +287,49 @@ pub fn start(interrupts: &Interrupts) -> anyhow::Result<PostgresServer> {
         started.elapsed().as_secs_f64()
     );
     Ok(server)
+}
+
+/// The server on `port` over the cluster in `dir/data` (see the module docs for the settings),
+/// in a process group of its own; the caller sets its output.
+fn postgres_command(bin: &Path, dir: &Path, port: u16, account: Option<&Account>) -> Command {
+    let mut command = Command::new(bin.join("postgres"));
+    command
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-c", "listen_addresses=127.0.0.1", "-c"])
+        .arg(format!("port={port}"))
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.display()))
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .process_group(0);
+    if let Some(account) = account {
+        account.apply(&mut command);
+    }
+    command
+}
+
+/// `createdb name` on the server at `port` (its log in `dir`).
+fn create_database(
+    bin: &Path,
+    port: u16,
+    dir: &Path,
+    name: &str,
+    interrupts: &Interrupts,
+) -> anyhow::Result<()> {
+    let mut createdb = Command::new(bin.join("createdb"));
+    createdb
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", USER, name])
+        .env("LC_ALL", "C");
+    run_bounded(
+        createdb,
+        &dir.join(format!("createdb-{name}.log")),
+        "createdb",
+        interrupts,
+    )
 }
 
 /// `initdb` into `data`, then a `pg_hba.conf` that trusts this machine only.
