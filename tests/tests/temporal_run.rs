@@ -77,6 +77,22 @@ impl Output {
         self.code == Some(0)
     }
 
+    /// The progress events of a `--json` run (`event` and `step`, times left out), notes and the
+    /// result line excluded.
+    fn progress(&self) -> Vec<(String, String)> {
+        self.stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| !matches!(event["event"].as_str(), Some("note" | "run_finished")))
+            .map(|event| {
+                (
+                    event["event"].as_str().unwrap_or_default().to_owned(),
+                    event["step"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The `outputs` of the `run_finished` line of a `--json` run.
     fn run_finished(&self) -> Value {
         assert!(self.success(), "the run failed:\n{self:#?}");
@@ -330,6 +346,15 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     assert_eq!(
         without_ids(&finished["outputs"]),
         without_ids(&local.run_finished()["outputs"])
+    );
+    // The worker's progress reached the process that started the run: the same events, in the
+    // same order, as the local run printed.
+    let progress = on_temporal.progress();
+    assert_eq!(progress, local.progress());
+    assert_eq!(
+        progress.len(),
+        11,
+        "started and finished for each of 5 steps, and the export's records: {progress:?}"
     );
 }
 

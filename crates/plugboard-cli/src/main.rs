@@ -7,6 +7,8 @@ mod inputs;
 mod progress;
 mod resume;
 mod run;
+#[cfg(feature = "temporal")]
+mod run_events;
 mod sandbox;
 mod schema_view;
 mod serve;

@@ -12,6 +12,7 @@ use plugboard_temporal::{RunRequest, workflow_id};
 use serde_json::Value;
 
 use crate::inputs;
+use crate::progress::Reporter;
 use crate::resume::WorkflowIdentity;
 use crate::run::{self, RunArgs};
 
@@ -96,6 +97,7 @@ pub fn run_command(
         rate_limits: !args.no_rate_limits,
         wait_for_quota: args.wait_for_quota,
     };
+    let reporter = Reporter::new(args.json);
     let result = session.block_on(async {
         let started = client::start_run(&client, &args.task_queue, request).await?;
         let note = match started {
@@ -108,8 +110,11 @@ pub fn run_command(
             note,
             workflow_id(&args.task_queue, run_id.0)
         );
-        client::wait_for_run(&client, &args.task_queue, run_id.0).await
+        // The worker publishes the run's events; they are shown here as a local run shows them.
+        let finished = client::wait_for_run(&client, &args.task_queue, run_id.0);
+        crate::run_events::follow(session, run_id, &reporter, finished).await
     })?;
+    reporter.finish();
     let shown = serde_json::json!({
         "run": result.run,
         "status": result.status,

@@ -64,6 +64,7 @@ impl SessionExecutor {
             request.run.to_string(),
             "--output".into(),
             output.display().to_string(),
+            "--publish-events".into(),
         ];
         if !request.rate_limits {
             words.push("--no-rate-limits".into());

@@ -190,6 +190,17 @@ impl RunStore for Counting {
     fn runs(&self) -> StoreFuture<'_, Vec<RunRecord>> {
         self.inner.runs()
     }
+    fn append_run_event<'a>(&'a self, run: RunId, event: &'a Value) -> StoreFuture<'a, ()> {
+        self.inner.append_run_event(run, event)
+    }
+    fn run_events_after(
+        &self,
+        run: RunId,
+        after: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<(i64, Value)>> {
+        self.inner.run_events_after(run, after, limit)
+    }
 }
 
 #[test]

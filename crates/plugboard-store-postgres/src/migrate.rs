@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rate_budgets",
         sql: include_str!("../migrations/0002_rate_budgets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "run_events",
+        sql: include_str!("../migrations/0003_run_events.sql"),
+    },
 ];
 
 /// The schema version this build writes: the newest migration's number.

@@ -274,4 +274,57 @@ impl RunStore for PostgresStore {
             Ok(rows.iter().map(read_run).collect())
         })
     }
+
+    fn append_run_event<'a>(&'a self, run: RunId, event: &'a Value) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let doing = "recording a run's event";
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(self.failed(doing))?;
+            // Numbered under the run's row lock, as journal entries are (see the migration).
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                    &[&DEFAULT_TENANT, &run.0],
+                )
+                .await
+                .map_err(self.failed(doing))?
+                .is_some();
+            if !exists {
+                return Err(not_found(run));
+            }
+            let statement = tx
+                .prepare_cached(
+                    "INSERT INTO run_events (run_id, seq, event)
+                     VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_events
+                                  WHERE run_id = $1), $2)",
+                )
+                .await
+                .map_err(self.failed(doing))?;
+            tx.execute(&statement, &[&run.0, event])
+                .await
+                .map_err(self.failed(doing))?;
+            tx.commit().await.map_err(self.failed(doing))?;
+            Ok(())
+        })
+    }
+
+    fn run_events_after(
+        &self,
+        run: RunId,
+        after: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<(i64, Value)>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT seq, event FROM run_events WHERE run_id = $1 AND seq > $2
+                     ORDER BY seq LIMIT $3",
+                    &[&run.0, &after, &i64::try_from(limit).unwrap_or(i64::MAX)],
+                )
+                .await
+                .map_err(self.failed("reading a run's events"))?;
+            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        })
+    }
 }

@@ -13,7 +13,7 @@ use support::{KEY_A, connect_raw, fresh_database, key, with_database};
 
 /// The tables the migrations create: what the SQLite store holds, plus tenants, keys and the
 /// rate-limit budgets' lock rows.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "connections",
     "cursors",
     "journal_entries",
@@ -23,6 +23,7 @@ const TABLES: [&str; 13] = [
     "rate_counters",
     "rate_slots",
     "rate_spacing",
+    "run_events",
     "runs",
     "secret_keys",
     "tenants",

@@ -166,4 +166,17 @@ pub trait RunStore: Send + Sync + fmt::Debug {
     fn run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>>;
     /// Every run, newest first.
     fn runs(&self) -> StoreFuture<'_, Vec<RunRecord>>;
+
+    /// Appends one event of a run's progress (an event object as `--json` prints it), after
+    /// every earlier one: a run executed by another process (a Temporal worker) is followed
+    /// from the process that started it with [`run_events_after`](Self::run_events_after).
+    fn append_run_event<'a>(&'a self, run: RunId, event: &'a Value) -> StoreFuture<'a, ()>;
+    /// At most `limit` of a run's events, oldest first, after the one numbered `after` (0: from
+    /// the first), each with its number; numbers grow in the order the events were appended.
+    fn run_events_after(
+        &self,
+        run: RunId,
+        after: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<(i64, Value)>>;
 }

@@ -63,6 +63,7 @@ macro_rules! store_conformance_tests {
             a_used_up_quota_charges_no_other_budget,
             concurrent_admission_from_many_tasks_never_exceeds_the_rate,
             runs_and_their_journal_round_trip,
+            a_runs_events_are_read_elsewhere_in_order_and_in_pages,
             a_run_is_claimed_for_a_resume_unless_completed,
             intents_survive_a_restart_until_settled,
             trigger_cursors_round_trip,
@@ -1040,6 +1041,85 @@ pub async fn runs_and_their_journal_round_trip(backend: &impl Backend) {
     ));
     assert!(matches!(
         store.set_run_inputs(unknown, &json!({})).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// A worker appends a run's events (from several threads); the process that started the run
+/// reads them from another handle, page by page, each exactly once and in order.
+pub async fn a_runs_events_are_read_elsewhere_in_order_and_in_pages(backend: &impl Backend) {
+    let db = backend.database().await;
+    let (writer, reader) = (
+        Arc::new(backend.open(&db).await.unwrap()),
+        backend.open(&db).await.unwrap(),
+    );
+    let run = writer
+        .create_run("w.json", "digest", &json!({}))
+        .await
+        .unwrap();
+    let other = writer
+        .create_run("x.json", "digest", &json!({}))
+        .await
+        .unwrap();
+    assert!(
+        reader
+            .run_events_after(run, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    writer
+        .append_run_event(other, &json!({"event": "elsewhere"}))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|task| {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                for n in 0..10 {
+                    writer
+                        .append_run_event(run, &json!({"event": "item", "task": task, "n": n}))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = reader.run_events_after(run, after, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(&(last, _)) = page.last() else { break };
+        assert!(page.iter().all(|(seq, _)| *seq > after));
+        after = last;
+        seen.extend(page.into_iter().map(|(_, event)| event));
+    }
+    assert_eq!(seen.len(), 40, "every event once, none of the other run's");
+    for task in 0..4 {
+        let ns: Vec<_> = seen
+            .iter()
+            .filter(|e| e["task"] == task)
+            .map(|e| e["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            ns,
+            (0..10).collect::<Vec<_>>(),
+            "each writer's events in its order"
+        );
+    }
+    assert_eq!(
+        reader.run_events_after(other, 0, 10).await.unwrap(),
+        vec![(
+            reader.run_events_after(other, 0, 1).await.unwrap()[0].0,
+            json!({"event": "elsewhere"})
+        )]
+    );
+    assert!(matches!(
+        writer.append_run_event(RunId(i64::MAX), &json!({})).await,
         Err(StoreError::NotFound(_))
     ));
 }

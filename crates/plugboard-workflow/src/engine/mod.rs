@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::value::{Value as MjValue, ValueKind};
 use plugboard_core::ConnectorError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::excerpt::{excerpt, value_excerpt};
@@ -167,7 +167,7 @@ impl Observer for NoObserver {
 }
 
 /// Why a step did not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// Its `if` was false.
@@ -176,8 +176,9 @@ pub enum SkipReason {
     Completed,
 }
 
-/// Something that happened during a run. Serialized with an `event` tag for `--json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Something that happened during a run. Serialized with an `event` tag for `--json` (and read
+/// back by a process following a run executed elsewhere).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A step began (for a stream consumer, together with its producer).

@@ -236,4 +236,46 @@ impl RunStore for SqliteStore {
             rows.into_iter().map(finish_run_record).collect()
         })
     }
+
+    fn append_run_event<'a>(&'a self, run_id: RunId, event: &'a Value) -> StoreFuture<'a, ()> {
+        run(move || {
+            let inserted = self
+                .lock()
+                .prepare_cached(
+                    "INSERT INTO run_events (run_id, event)
+                     SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1)",
+                )?
+                .execute(params![run_id.0, to_json(event)])?;
+            if inserted == 0 {
+                return Err(StoreError::NotFound(format!("run {run_id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn run_events_after(
+        &self,
+        run_id: RunId,
+        after: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<(i64, Value)>> {
+        run(move || {
+            let rows: Vec<(i64, String)> = {
+                let conn = self.lock();
+                let mut statement = conn.prepare_cached(
+                    "SELECT seq, event FROM run_events WHERE run_id = ?1 AND seq > ?2
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                statement
+                    .query_map(
+                        params![run_id.0, after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )?
+                    .collect::<Result<_, _>>()?
+            };
+            rows.into_iter()
+                .map(|(seq, event)| Ok((seq, from_json("a run event", &event)?)))
+                .collect()
+        })
+    }
 }

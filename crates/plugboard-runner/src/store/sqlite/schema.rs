@@ -2,7 +2,7 @@
 //! [`SqliteStore::open`](super::SqliteStore::open).
 
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` takes a file from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -105,6 +105,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE runs ADD COLUMN workflow_digest TEXT;
     UPDATE runs SET status = 'completed' WHERE status = 'succeeded';
+    ",
+    // Version 6: a run's progress events, for a run executed by another process (a Temporal
+    // worker) to be followed from the one that started it.
+    r"
+    CREATE TABLE run_events (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL,
+        event  TEXT NOT NULL
+    );
+    CREATE INDEX run_events_by_run ON run_events (run_id, seq);
     ",
 ];
 
