@@ -320,7 +320,8 @@ async fn journey(service: &ServiceProcess, key: &str, client: &Client) {
     assert_eq!(title, "This link is not valid");
     assert_eq!(raw_request("POST", &connect_url, None, &[]).status, 404);
 
-    // A run started over HTTP, watched on the runs page.
+    // A schedule made over HTTP starts the run, which is watched on the runs page: from no
+    // connection to a finished scheduled run with only HTTP calls and a browser.
     let (status, body) = service.call(
         "PUT",
         "/v1/workflows/account-check",
@@ -328,14 +329,21 @@ async fn journey(service: &ServiceProcess, key: &str, client: &Client) {
         Some(watched_workflow().to_string().into_bytes()),
     );
     assert_eq!(status, 201, "{body}");
-    let (status, started) = service.json(
+    let (status, schedule) = service.json(
         "POST",
-        "/v1/tenants/acme/runs",
+        "/v1/tenants/acme/schedules",
         Some(key),
-        &json!({"workflow": "account-check"}),
+        &json!({"workflow": "account-check", "every_secs": 1}),
     );
-    assert_eq!(status, 202, "{started}");
-    let run = started["id"].as_i64().expect("a run id");
+    assert_eq!(status, 201, "{schedule}");
+    let schedule_path = format!(
+        "/v1/tenants/acme/schedules/{}",
+        schedule["id"].as_i64().expect("a schedule id")
+    );
+    let run = first_scheduled_run(service, key, &schedule_path).await;
+    // One fire is enough to watch; the schedule is paused so no second run joins the page.
+    let (status, paused) = service.call("POST", &format!("{schedule_path}/pause"), Some(key), None);
+    assert_eq!(status, 200, "{paused}");
     let page_url = link(
         service,
         "/v1/tenants/acme/page-links",
@@ -513,6 +521,23 @@ async fn journey(service: &ServiceProcess, key: &str, client: &Client) {
     let session_value = cookie.split_once('=').expect("name=value").1;
     for secret in [session_value, key, other_key.as_str()] {
         assert!(!log.contains(secret), "a secret in the service's log");
+    }
+}
+
+/// The id of the first run the schedule at `path` started (its `last_run`), waited for.
+async fn first_scheduled_run(service: &ServiceProcess, key: &str, path: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, shown) = service.call("GET", path, Some(key), None);
+        assert_eq!(status, 200, "{shown}");
+        if let Some(run) = shown["last_run"]["id"].as_i64() {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the schedule never fired: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
