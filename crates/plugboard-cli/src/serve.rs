@@ -92,9 +92,21 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     };
     let runner = Session::new(registry, runner_store, config, runtime.handle().clone())
         .context("cannot start the HTTP executor")?;
-    // Kept alive for as long as the service runs.
+    // Kept alive for as long as the service runs; its account is kept across graceful restarts.
+    let account_file = sandbox_account_file(state_file);
     let sandbox = if args.sandbox {
-        Some(start_sandbox(&runner, &args.sandbox_options, &public_url)?)
+        let saved = crate::sandbox::load_account(&account_file)?;
+        let restored = saved.is_some();
+        let sandbox = start_sandbox(&runner, &args.sandbox_options, &public_url, saved)?;
+        let reconnected = reconnect_to_sandbox(&runner, &sandbox)?;
+        if restored || reconnected > 0 {
+            println!(
+                "sandbox: {} account; {reconnected} connection(s) re-pointed at it with new \
+                 sandbox tokens",
+                if restored { "the saved" } else { "a new" }
+            );
+        }
+        Some(sandbox)
     } else {
         None
     };
@@ -107,6 +119,9 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             )
         })
         .collect();
+    let sandbox_to_save = sandbox
+        .as_ref()
+        .map(|sandbox| (sandbox, account_file.clone()));
     runtime.block_on(async move {
         set_admin_key(&store).await?;
         let service = Arc::new(Service {
@@ -152,7 +167,54 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     })?;
     // A run that did not stop in time is abandoned like a killed one (its journal says where).
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Some((sandbox, file)) = sandbox_to_save {
+        crate::sandbox::save_account(sandbox, &file)?;
+        eprintln!("sandbox: account saved to {}", file.display());
+    }
     Ok(())
+}
+
+/// Where `serve --sandbox` keeps the sandbox's account between a graceful stop and the next
+/// start (beside the state file, private like it). A killed service saves nothing: the next
+/// start restores the account saved before, or seeds a new one.
+fn sandbox_account_file(state_file: &Path) -> std::path::PathBuf {
+    let mut name = state_file.as_os_str().to_owned();
+    name.push(".sandbox-account.json");
+    name.into()
+}
+
+/// Points every Constant Contact connection at `sandbox` and gives it tokens the sandbox
+/// issued: a restarted sandbox listens on a new port and knows none of the grants its
+/// predecessor issued (its account, restored, does not include them). Returns how many.
+fn reconnect_to_sandbox(runner: &Session, sandbox: &Sandbox) -> anyhow::Result<usize> {
+    let store = runner.store();
+    let connections = runner
+        .block_on(store.connections())
+        .context("cannot read the connections")?;
+    let mut reconnected = 0;
+    for mut connection in connections
+        .into_iter()
+        .filter(|c| c.connector_id == crate::sandbox::CONNECTOR)
+    {
+        connection.endpoints = Some(sandbox_endpoints(sandbox));
+        let grant = sandbox.mint_tokens();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let tokens = plugboard_runner::TokenSet {
+            access_token: grant.access_token.into(),
+            refresh_token: grant.refresh_token.map(Into::into),
+            expires_at: i64::try_from(now + grant.expires_in).ok(),
+            scope: Some(grant.scope),
+        };
+        runner
+            .block_on(store.put_connection(&connection))
+            .and_then(|()| runner.block_on(store.put_tokens(&connection.name, &tokens)))
+            .with_context(|| format!("cannot reconnect `{}` to the sandbox", connection.name))?;
+        reconnected += 1;
+    }
+    Ok(reconnected)
 }
 
 /// Starts the in-process sandbox and registers its app, with the hosted callback as a redirect
@@ -161,10 +223,12 @@ fn start_sandbox(
     runner: &Session,
     options: &crate::sandbox::SandboxOptions,
     public_url: &str,
+    account: Option<constant_contact_sandbox::AccountSnapshot>,
 ) -> anyhow::Result<Sandbox> {
     let callback = format!("{public_url}{CALLBACK_PATH}");
     let mut config = options.config(0);
     config.redirect_uris.push(callback.clone());
+    config.account = account;
     let sandbox = Sandbox::spawn(config).context("cannot start the sandbox on 127.0.0.1")?;
     let partner = Map::from_iter([
         ("client_id".to_owned(), json!(sandbox.client_id())),
