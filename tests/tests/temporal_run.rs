@@ -7,13 +7,12 @@
 //! (never skip): run them with `cargo xtask test -p plugboard-tests --test temporal_run`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use constant_contact_sandbox::Sandbox;
-use plugboard_tests::e2e::{browse, example, sandbox_config, start_sandbox};
+use plugboard_tests::e2e::{example, sandbox_config, start_sandbox};
 use plugboard_tests::{plugboard_binary, temp_dir, wait, workspace_root};
 use serde_json::Value;
 use tokio_postgres::NoTls;
@@ -123,42 +122,12 @@ fn command(binary: &Path, state: &str, args: &[&str]) -> Command {
 
 /// `plugboard args… --state state`, bounded in time.
 fn plugboard(binary: &Path, state: &str, args: &[&str]) -> Output {
-    let mut child = command(binary, state, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("plugboard starts");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "plugboard {args:?} ran past {TIMEOUT:?}:\n{}",
-                err.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let output = xtask::scale_check::run_bounded(command(binary, state, args), TIMEOUT)
+        .unwrap_or_else(|e| panic!("plugboard {args:?}: {e:#}"));
     Output {
-        code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        code: output.status.code(),
+        stdout: output.stdout,
+        stderr: output.stderr,
     }
 }
 
@@ -221,7 +190,7 @@ fn install(binary: &Path, state: &str, sandbox: &Sandbox) {
     );
     assert!(set.success(), "partner set:\n{set:#?}");
     let authorize = sandbox.authorize_url();
-    let mut child = command(
+    let connect = command(
         binary,
         state,
         &[
@@ -238,29 +207,9 @@ fn install(binary: &Path, state: &str, sandbox: &Sandbox) {
             "--timeout",
             "30",
         ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut browsed = false;
-    let mut seen = String::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(url) = line
-            .split_whitespace()
-            .find(|word| word.starts_with(&authorize))
-            .filter(|_| !browsed)
-        {
-            browsed = true;
-            let url = url.to_owned();
-            std::thread::spawn(move || browse(&url).expect("the browser step"));
-        }
-    }
-    let status = child.wait().unwrap();
-    assert!(status.success(), "connect:\n{seen}");
+    );
+    xtask::scale_check::deployment::connect_with_consent(connect, &authorize)
+        .unwrap_or_else(|e| panic!("connect: {e:#}"));
 }
 
 /// `outputs` with the sandbox's generated ids replaced by their role, so runs against two

@@ -14,6 +14,8 @@
 //!   rate used and the 429s seen.
 //! - `shared-limiter`: three processes, three connections of one application key, one state
 //!   file: their sum must stay within 4/s.
+//! - `temporal`: steps per second and per step on Temporal (PostgreSQL state) with 1 and 3
+//!   workers, beside the same workload embedded; it starts PostgreSQL and a Temporal dev server.
 //!
 //! Each benchmark starts its own sandbox in this process, installs connections straight into
 //! fresh state files (tokens minted by the sandbox, so no browser is involved) and runs workflow
@@ -24,6 +26,7 @@
 mod in_process;
 mod process;
 pub mod table;
+mod temporal;
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,17 +53,20 @@ pub enum Bench {
     Limiter,
     /// Three processes sharing one application key's 4 requests/second.
     SharedLimiter,
+    /// Steps per second and per step on Temporal with 1 and 3 workers, beside embedded.
+    Temporal,
 }
 
 impl Bench {
     /// Every benchmark, in the order a full run takes them (the long limiter runs last).
-    pub const ALL: [Bench; 6] = [
+    pub const ALL: [Bench; 7] = [
         Bench::Overhead,
         Bench::Streaming,
         Bench::BulkImport,
         Bench::PluginLoad,
         Bench::Limiter,
         Bench::SharedLimiter,
+        Bench::Temporal,
     ];
 
     /// The name on the command line, also the directory under `target/bench/`.
@@ -72,6 +78,7 @@ impl Bench {
             Bench::PluginLoad => "plugin-load",
             Bench::Limiter => "limiter",
             Bench::SharedLimiter => "shared-limiter",
+            Bench::Temporal => "temporal",
         }
     }
 }
@@ -91,6 +98,8 @@ pub struct Scale {
     pub streamed_contacts: usize,
     /// Rows of the bulk-import file.
     pub imported_contacts: usize,
+    /// Steps of a run of the Temporal benchmark.
+    pub temporal_steps: u32,
 }
 
 impl Scale {
@@ -102,6 +111,7 @@ impl Scale {
         overhead_steps: 10_000,
         streamed_contacts: 200_000,
         imported_contacts: 100_000,
+        temporal_steps: 2_000,
     };
     /// A short run that checks the benchmarks work (its figures mean little).
     pub const QUICK: Self = Self {
@@ -111,6 +121,7 @@ impl Scale {
         overhead_steps: 500,
         streamed_contacts: 5_000,
         imported_contacts: 45_000,
+        temporal_steps: 100,
     };
 }
 
@@ -164,6 +175,7 @@ pub fn run(root: &Path, benches: &[Bench], scale: Scale) -> anyhow::Result<()> {
             Bench::PluginLoad => plugin_load(root, &dir, scale),
             Bench::Limiter => limiter(&binary, &dir, 1, scale),
             Bench::SharedLimiter => limiter(&binary, &dir, 3, scale),
+            Bench::Temporal => temporal::temporal(root, &binary, &dir, scale),
         };
         match result {
             Ok(new) => {

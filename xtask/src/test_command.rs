@@ -126,11 +126,33 @@ pub fn build_temporal_binary(root: &Path) -> anyhow::Result<std::path::PathBuf> 
     build_feature_binary(root, "postgres,temporal", "plugboard-temporal")
 }
 
+/// Builds `plugboard` optimized with the `postgres` and `temporal` features into
+/// `target/plugboard-temporal-release/plugboard`, for the benchmarks.
+pub fn build_temporal_binary_optimized(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    build_feature_binary_profile(
+        root,
+        "postgres,temporal",
+        "plugboard-temporal-release",
+        true,
+    )
+}
+
 /// Builds `plugboard` with `features` and copies it to `target/<folder>/plugboard`.
 fn build_feature_binary(
     root: &Path,
     features: &str,
     folder: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    build_feature_binary_profile(root, features, folder, false)
+}
+
+/// Builds `plugboard` with `features` (optimized when `release`) and copies it to
+/// `<target>/<folder>/plugboard`.
+fn build_feature_binary_profile(
+    root: &Path,
+    features: &str,
+    folder: &str,
+    release: bool,
 ) -> anyhow::Result<std::path::PathBuf> {
     let what = format!("cargo build -p plugboard-cli --features {features}");
     let output = cargo_command(root)
@@ -144,6 +166,7 @@ fn build_feature_binary(
             "--features",
             features,
         ])
+        .args(release.then_some("--release"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .output()

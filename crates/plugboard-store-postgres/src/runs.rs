@@ -42,6 +42,27 @@ fn not_found(run: RunId) -> StoreError {
     StoreError::NotFound(format!("run {run}"))
 }
 
+impl PostgresStore {
+    /// Locks run `run`'s row until `tx` ends, so writers of the run's numbered rows (journal
+    /// entries, events) take their numbers one after another; `NotFound` for an unknown run.
+    async fn lock_run(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        run: RunId,
+        doing: &'static str,
+    ) -> Result<(), StoreError> {
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                &[&DEFAULT_TENANT, &run.0],
+            )
+            .await
+            .map_err(self.failed(doing))?
+            .is_some();
+        if exists { Ok(()) } else { Err(not_found(run)) }
+    }
+}
+
 impl RunStore for PostgresStore {
     fn cursor<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Value>> {
         Box::pin(async move {
@@ -130,17 +151,7 @@ impl RunStore for PostgresStore {
             let tx = client.transaction().await.map_err(self.failed(doing))?;
             // The run's row lock orders its journal writers: each numbers its entry after the
             // last one committed.
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                    &[&DEFAULT_TENANT, &run.0],
-                )
-                .await
-                .map_err(self.failed(doing))?
-                .is_some();
-            if !exists {
-                return Err(not_found(run));
-            }
+            self.lock_run(&tx, run, doing).await?;
             let statement = tx
                 .prepare_cached(
                     "INSERT INTO journal_entries (run_id, key, output, seq)
@@ -281,17 +292,7 @@ impl RunStore for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(self.failed(doing))?;
             // Numbered under the run's row lock, as journal entries are (see the migration).
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                    &[&DEFAULT_TENANT, &run.0],
-                )
-                .await
-                .map_err(self.failed(doing))?
-                .is_some();
-            if !exists {
-                return Err(not_found(run));
-            }
+            self.lock_run(&tx, run, doing).await?;
             let statement = tx
                 .prepare_cached(
                     "INSERT INTO run_events (run_id, seq, event)

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use constant_contact_sandbox::SandboxConfig;
+use constant_contact_sandbox::{SandboxConfig, Stats};
 
 use super::deployment::{Deployment, RunProcess, emails};
 use super::{Cluster, Figures};
@@ -84,6 +84,29 @@ fn finish_all(runs: Vec<RunProcess>, figures: &mut Figures) -> anyhow::Result<()
     Ok(())
 }
 
+/// Waits for `runs` (which make `calls` calls together), adds the sandbox's counters to
+/// `figures`, and returns them with the requests served beyond the calls (sent again); fails,
+/// with the workers' logs, unless every run completed and every call reached the sandbox.
+fn settle(
+    deployment: &Deployment<'_>,
+    runs: Vec<RunProcess>,
+    calls: u64,
+    figures: &mut Figures,
+) -> anyhow::Result<(Stats, u64)> {
+    let finished = finish_all(runs, figures);
+    let stats = deployment.sandbox.stats();
+    figures.add_sandbox(&stats);
+    let repeated = stats.api_served.saturating_sub(calls);
+    figures.repeated_calls += repeated;
+    finished.with_context(|| deployment.worker_logs())?;
+    ensure!(
+        stats.api_served >= calls,
+        "only {} of {calls} calls reached the sandbox",
+        stats.api_served
+    );
+    Ok((stats, repeated))
+}
+
 /// Starts `count` runs of `calls` upserts each.
 fn start_runs(
     deployment: &mut Deployment<'_>,
@@ -105,9 +128,7 @@ fn shared_limit(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<Stri
     deployment.start_workers(3, 2)?;
     deployment.sandbox.reset_stats();
     let (runs, calls) = start_runs(&mut deployment, 12, 20, "limit")?;
-    finish_all(runs, figures)?;
-    let stats = deployment.sandbox.stats();
-    figures.add_sandbox(&stats);
+    let (stats, _) = settle(&deployment, runs, calls, figures)?;
     let share = if stats.admitted_span_ms == 0 {
         0.0
     } else {
@@ -115,7 +136,6 @@ fn shared_limit(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<Stri
             / (stats.admitted_span_ms as f64 / 1000.0 * PER_SECOND)
     };
     figures.limiter_share = (share * 1000.0).round() / 1000.0;
-    figures.repeated_calls += stats.api_served.saturating_sub(calls);
     let per_worker = deployment.runs_per_worker();
     ensure!(
         stats.api_served == calls,
@@ -155,10 +175,7 @@ fn expiring_tokens(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<S
     deployment.start_workers(3, 4)?;
     deployment.sandbox.reset_stats();
     let (runs, calls) = start_runs(&mut deployment, 20, 5, "tokens")?;
-    finish_all(runs, figures)?;
-    let stats = deployment.sandbox.stats();
-    figures.add_sandbox(&stats);
-    figures.repeated_calls += stats.api_served.saturating_sub(calls);
+    let (stats, _) = settle(&deployment, runs, calls, figures)?;
     ensure!(stats.invalid_grants == 0, "invalid_grant: {stats:?}");
     ensure!(
         stats.refreshes >= 5,
@@ -198,20 +215,10 @@ fn worker_kills(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<Stri
         }
     }
     figures.worker_kills += kills;
-    let finished = finish_all(runs, figures);
-    let stats = deployment.sandbox.stats();
-    figures.add_sandbox(&stats);
-    let repeated = stats.api_served.saturating_sub(calls);
-    figures.repeated_calls += repeated;
-    finished.with_context(|| deployment.worker_logs())?;
+    let (stats, repeated) = settle(&deployment, runs, calls, figures)?;
     ensure!(
         kills == KILLS,
         "the runs ended after {kills} kills of {KILLS}"
-    );
-    ensure!(
-        stats.api_served >= calls,
-        "only {} of {calls} calls reached the sandbox",
-        stats.api_served
     );
     ensure!(
         repeated <= kills,
@@ -244,17 +251,7 @@ fn postgres_restarts(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result
         );
     }
     figures.postgres_restarts += restarts;
-    let finished = finish_all(runs, figures);
-    let stats = deployment.sandbox.stats();
-    figures.add_sandbox(&stats);
-    let repeated = stats.api_served.saturating_sub(calls);
-    figures.repeated_calls += repeated;
-    finished.with_context(|| deployment.worker_logs())?;
-    ensure!(
-        stats.api_served >= calls,
-        "only {} of {calls} calls reached the sandbox",
-        stats.api_served
-    );
+    let (_, repeated) = settle(&deployment, runs, calls, figures)?;
     let retried = deployment.failed_attempts();
     ensure!(
         retried > 0,

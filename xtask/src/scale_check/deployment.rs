@@ -119,47 +119,21 @@ impl<'c> Deployment<'c> {
             "redirect_uri=http://127.0.0.1:0/plugboard/callback",
         ])?;
         let authorize = sandbox.authorize_url();
-        let mut connect = self
-            .command(&[
-                "connect",
-                "constant-contact",
-                "--name",
-                CONNECTION,
-                "--base-url",
-                &sandbox.api_base_url(),
-                "--authorize-url",
-                &authorize,
-                "--token-url",
-                &sandbox.token_url(),
-                "--timeout",
-                "30",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run `plugboard connect`")?;
-        let stderr = connect.stderr.take().context("connect's stderr")?;
-        let mut said = String::new();
-        let mut consented = None;
-        // `connect` ends by itself (its own 30 s timeout), so this read ends too.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            said.push_str(&line);
-            said.push('\n');
-            if consented.is_none()
-                && let Some(url) = line.split_whitespace().find(|w| w.starts_with(&authorize))
-            {
-                let url = url.to_owned();
-                consented = Some(std::thread::spawn(move || browse(&url)));
-            }
-        }
-        let status = connect.wait()?;
-        if let Some(browser) = consented {
-            browser
-                .join()
-                .map_err(|_| anyhow::anyhow!("the consent thread panicked"))??;
-        }
-        ensure!(status.success(), "`plugboard connect` failed:\n{said}");
-        Ok(())
+        let connect = self.command(&[
+            "connect",
+            "constant-contact",
+            "--name",
+            CONNECTION,
+            "--base-url",
+            &sandbox.api_base_url(),
+            "--authorize-url",
+            &authorize,
+            "--token-url",
+            &sandbox.token_url(),
+            "--timeout",
+            "30",
+        ]);
+        connect_with_consent(connect, &authorize)
     }
 
     /// Starts `count` workers, each executing at most `max_runs` runs at once.
@@ -209,25 +183,41 @@ impl<'c> Deployment<'c> {
 
     /// Starts a run of the workload upserting `emails` (bounded in time when waited for).
     pub fn start_run(&mut self, emails: &[String]) -> anyhow::Result<RunProcess> {
+        let inputs = self.inputs_file(emails)?;
+        let workload = self.cluster.workload.clone();
+        let mut run = self.start_run_of(&workload, &inputs, &[])?;
+        run.calls = emails.len() as u64;
+        Ok(run)
+    }
+
+    /// Starts a run of `workflow` with the inputs in the file `inputs` and `extra` arguments
+    /// (`--no-rate-limits`), as `plugboard run --temporal --json`.
+    pub fn start_run_of(
+        &mut self,
+        workflow: &std::path::Path,
+        inputs: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<RunProcess> {
         let n = self.runs_started;
         self.runs_started += 1;
         let dir = &self.cluster.dir;
-        let inputs = self.inputs_file(emails)?;
         let stdout = dir.join(format!("{}-run-{n}.out", self.name));
         let stderr = dir.join(format!("{}-run-{n}.err", self.name));
-        let workload = self.cluster.workload.display().to_string();
+        let workflow = workflow.display().to_string();
+        let mut args = vec![
+            "run",
+            &workflow,
+            "--temporal",
+            &self.cluster.temporal,
+            "--task-queue",
+            &self.queue,
+            "--inputs-file",
+            inputs,
+            "--json",
+        ];
+        args.extend(extra);
         let child = self
-            .command(&[
-                "run",
-                &workload,
-                "--temporal",
-                &self.cluster.temporal,
-                "--task-queue",
-                &self.queue,
-                "--inputs-file",
-                &inputs,
-                "--json",
-            ])
+            .command(&args)
             .stdout(File::create(&stdout)?)
             .stderr(File::create(&stderr)?)
             .spawn()
@@ -236,7 +226,7 @@ impl<'c> Deployment<'c> {
             child,
             stdout,
             stderr,
-            calls: emails.len() as u64,
+            calls: 0,
         })
     }
 
@@ -355,9 +345,43 @@ impl RunProcess {
     }
 }
 
+/// Runs `connect` (a `plugboard connect` against a sandbox whose authorization page is at
+/// `authorize`) and, when it prints the authorization URL, follows it as the person's browser
+/// would; fails unless the connection was made.
+pub fn connect_with_consent(mut connect: Command, authorize: &str) -> anyhow::Result<()> {
+    let mut connect = connect
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run `plugboard connect`")?;
+    let stderr = connect.stderr.take().context("connect's stderr")?;
+    let mut said = String::new();
+    let mut consented = None;
+    // `connect` ends by itself (its own timeout), so this read ends too.
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        said.push_str(&line);
+        said.push('\n');
+        if consented.is_none()
+            && let Some(url) = line.split_whitespace().find(|w| w.starts_with(authorize))
+        {
+            let url = url.to_owned();
+            consented = Some(std::thread::spawn(move || browse(&url)));
+        }
+    }
+    let status = connect.wait()?;
+    if let Some(browser) = consented {
+        browser
+            .join()
+            .map_err(|_| anyhow::anyhow!("the consent thread panicked"))??;
+    }
+    ensure!(status.success(), "`plugboard connect` failed:\n{said}");
+    Ok(())
+}
+
 /// Follows the authorization URL to the loopback callback, as the person's browser would (the
 /// sandbox's consent page agrees at once).
 fn browse(url: &str) -> anyhow::Result<()> {
+    plugboard_runner::executor::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -377,6 +401,7 @@ fn browse(url: &str) -> anyhow::Result<()> {
 /// The id of the first list of the sandbox's account, read with a token the sandbox mints (one
 /// API request, made before the check counts any).
 fn first_list_id(sandbox: &Sandbox) -> anyhow::Result<String> {
+    plugboard_runner::executor::install_crypto_provider();
     let token = sandbox.mint_tokens().access_token;
     let url = format!("{}/contact_lists", sandbox.api_base_url());
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -11,7 +11,7 @@
 //! output; it exits non-zero when any check failed (every check runs; the failures are listed).
 
 mod checks;
-mod deployment;
+pub mod deployment;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -78,13 +78,17 @@ impl Figures {
     }
 }
 
-/// What every check shares: the services, the binary and a scratch folder.
+/// What every check shares: the services, the binary and a scratch folder; all stopped and
+/// removed when dropped (the folder kept with [`Cluster::keep_scratch`]).
 pub struct Cluster {
     binary: PathBuf,
     postgres: Mutex<PostgresServer>,
     /// The Temporal front end, `127.0.0.1:<port>`.
     temporal: String,
-    /// Scratch files: logs, inputs, outputs (removed at the end unless a check failed).
+    /// Held so the dev server lives as long as the cluster.
+    _temporal_server: temporal::TemporalServer,
+    scratch: Option<tempfile::TempDir>,
+    /// Scratch files: logs, inputs, outputs.
     dir: PathBuf,
     /// The workload workflow's file.
     workload: PathBuf,
@@ -93,12 +97,88 @@ pub struct Cluster {
 
 /// A finished command's output.
 pub struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Everything it wrote to standard output.
+    pub stdout: String,
+    /// Everything it wrote to standard error.
+    pub stderr: String,
+}
+
+/// Runs `command` with its output captured, to its end; killed (and an error) after `limit`.
+pub fn run_bounded(mut command: Command, limit: Duration) -> anyhow::Result<Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run plugboard")?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + limit;
+    while !wait_bounded(&mut child, Duration::from_millis(200)) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = err.join().unwrap_or_default();
+            bail!("plugboard ran past {} s:\n{said}", limit.as_secs());
+        }
+    }
+    let status = child.wait()?;
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 impl Cluster {
+    /// Starts PostgreSQL and a Temporal dev server for `binary` (built with the `postgres` and
+    /// `temporal` features).
+    pub fn start(root: &Path, binary: PathBuf) -> anyhow::Result<Self> {
+        let interrupts = Interrupts::install()?;
+        let postgres = postgres::start(&interrupts)?;
+        let temporal_server = temporal::start(root, &interrupts)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("plugboard-scale-check-")
+            .tempdir()
+            .context("cannot make a scratch folder")?;
+        let workload = scratch.path().join("workload.json");
+        std::fs::write(&workload, WORKLOAD)?;
+        Ok(Self {
+            binary,
+            postgres: Mutex::new(postgres),
+            temporal: temporal_server.address(),
+            _temporal_server: temporal_server,
+            dir: scratch.path().to_path_buf(),
+            scratch: Some(scratch),
+            workload,
+            interrupts,
+        })
+    }
+
+    /// Keeps the scratch folder (logs) after the cluster is dropped; its path.
+    pub fn keep_scratch(&mut self) -> PathBuf {
+        match self.scratch.take() {
+            Some(scratch) => scratch.keep(),
+            None => self.dir.clone(),
+        }
+    }
+
+    /// The scratch folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// `plugboard args… --state state`, with the check's key and nothing from the caller's
     /// plugboard environment.
     fn plugboard(&self, state: &str, args: &[&str]) -> Command {
@@ -116,38 +196,8 @@ impl Cluster {
     }
 
     /// Runs `command` to its end, killed after `limit`.
-    fn finish(&self, mut command: Command, limit: Duration) -> anyhow::Result<Output> {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run plugboard")?;
-        let mut stdout = child.stdout.take().context("stdout")?;
-        let mut stderr = child.stderr.take().context("stderr")?;
-        let out = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            text
-        });
-        let err = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let deadline = Instant::now() + limit;
-        while !wait_bounded(&mut child, Duration::from_millis(200)) {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("plugboard ran past {} s", limit.as_secs());
-            }
-        }
-        let status = child.wait()?;
-        Ok(Output {
-            status,
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-        })
+    fn finish(&self, command: Command, limit: Duration) -> anyhow::Result<Output> {
+        run_bounded(command, limit)
     }
 
     fn postgres(&self) -> anyhow::Result<std::sync::MutexGuard<'_, PostgresServer>> {
@@ -185,27 +235,9 @@ pub fn run(root: &Path, only: &[String]) -> anyhow::Result<u8> {
             known.join(", ")
         );
     }
-    let interrupts = Interrupts::install()?;
     let started = Instant::now();
-    // The consent step and the list lookup use reqwest over the workspace's rustls.
-    plugboard_runner::executor::install_crypto_provider();
     let binary = crate::test_command::build_temporal_binary(root)?;
-    let postgres = postgres::start(&interrupts)?;
-    let temporal_server = temporal::start(root, &interrupts)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("plugboard-scale-check-")
-        .tempdir()
-        .context("cannot make a scratch folder")?;
-    let workload = scratch.path().join("workload.json");
-    std::fs::write(&workload, WORKLOAD)?;
-    let cluster = Cluster {
-        binary,
-        postgres: Mutex::new(postgres),
-        temporal: temporal_server.address(),
-        dir: scratch.path().to_path_buf(),
-        workload,
-        interrupts,
-    };
+    let mut cluster = Cluster::start(root, binary)?;
 
     let mut figures = Figures::default();
     let mut failures = Vec::new();
@@ -226,13 +258,13 @@ pub fn run(root: &Path, only: &[String]) -> anyhow::Result<u8> {
     }
     figures.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
 
-    drop(temporal_server);
-    if failures.is_empty() {
-        drop(scratch);
-    } else {
-        let kept = scratch.keep();
-        eprintln!("scale-check: logs kept in {}", kept.display());
+    if !failures.is_empty() {
+        eprintln!(
+            "scale-check: logs kept in {}",
+            cluster.keep_scratch().display()
+        );
     }
+    drop(cluster);
     println!("{}", serde_json::to_string(&figures)?);
     if failures.is_empty() {
         Ok(0)
