@@ -800,3 +800,53 @@ fn deleting_a_tenant_stops_and_removes_its_runs() {
     let done = wait_for(&service, "tenant-b", &key_b, other, ended);
     assert_eq!(done["status"], "succeeded", "{done}");
 }
+
+#[test]
+fn a_long_loop_is_logged_in_a_few_hundred_events_with_exact_counts() {
+    let dir = temp_dir("service-runs-long-loop");
+    let api = LocalApi::start();
+    let (service, key_a, _) = service_with_tenants(&dir, &api);
+    let items: Vec<String> = (0..3_000).map(|n| n.to_string()).collect();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let run = start_run(&service, "tenant-a", &key_a, &items);
+    let done = wait_for(&service, "tenant-a", &key_a, run, ended);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let fetch = done["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["id"] == "fetch"))
+        .expect("the loop's step");
+    assert_eq!(
+        (&fetch["calls"], &fetch["calls_done"]),
+        (&json!(3_000), &json!(3_000)),
+        "{fetch}"
+    );
+
+    // The stored log: every call counted, in far fewer events than calls.
+    let events = sse_events(&sse_get(
+        &service.base_url,
+        &format!("/v1/tenants/tenant-a/runs/{run}/events"),
+        &key_a,
+        "",
+    ));
+    let (mut logged, mut counted) = (0, 0);
+    for event in &events {
+        match event["event"].as_str() {
+            Some("item_finished") => {
+                logged += 1;
+                counted += 1;
+            }
+            Some("items_finished") => {
+                logged += 1;
+                counted += event["count"].as_u64().expect("a count");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(counted, 3_000);
+    assert!(logged < 400, "{logged} events for 3,000 calls");
+    assert_eq!(
+        api.seen().len(),
+        3_000 + 1,
+        "each call sent once, and the whoami"
+    );
+}

@@ -51,10 +51,10 @@ impl Loop {
 
     /// Counts a finished call; true when plain output should print a line now: every tenth
     /// of the loop, at least every [`PLAIN_PROGRESS_EVERY`], and at its end.
-    fn count(&mut self, ok: bool) -> bool {
-        self.done += 1;
+    fn count(&mut self, calls: u64, ok: bool) -> bool {
+        self.done += calls;
         if !ok {
-            self.failed += 1;
+            self.failed += calls;
         }
         let tenth = self.total.map_or(0, |total| self.done * 10 / total.max(1));
         let due = tenth > self.last_tenth
@@ -89,13 +89,13 @@ impl Loops {
     }
 
     /// Counts a call of `step`'s loop; its progress line when one is due.
-    fn item(&mut self, step: &str, of: Option<u64>, ok: bool) -> (bool, String) {
+    fn item(&mut self, step: &str, of: Option<u64>, calls: u64, ok: bool) -> (bool, String) {
         let entry = self
             .0
             .entry(step.to_owned())
             .or_insert_with(|| Loop::new(None));
         entry.total = entry.total.or(of);
-        let due = entry.count(ok);
+        let due = entry.count(calls, ok);
         (due, format!("  {step}: {}", entry.summary()))
     }
 
@@ -173,12 +173,16 @@ impl Observer for Reporter {
                         error: Some(_),
                         ..
                     } => {
-                        let (_, line) = loops.item(step, *of, *ok);
+                        let (_, line) = loops.item(step, *of, 1, *ok);
                         bar.set_message(line.trim_start().to_owned());
                         bar.println(describe(event));
                     }
                     Event::ItemFinished { step, of, ok, .. } => {
-                        let (_, line) = loops.item(step, *of, *ok);
+                        let (_, line) = loops.item(step, *of, 1, *ok);
+                        bar.set_message(line.trim_start().to_owned());
+                    }
+                    Event::ItemsFinished { step, count, of } => {
+                        let (_, line) = loops.item(step, *of, *count, true);
                         bar.set_message(line.trim_start().to_owned());
                     }
                     Event::StepFinished { step, .. } => {
@@ -197,10 +201,16 @@ impl Observer for Reporter {
                     // A loop's calls show as one progress line every tenth of the loop or two
                     // seconds, not a line each; failures always get theirs.
                     Event::ItemFinished { step, of, ok, .. } => {
-                        let (due, line) = loops.item(step, *of, *ok);
+                        let (due, line) = loops.item(step, *of, 1, *ok);
                         if !ok {
                             eprintln!("{}", describe(event));
                         }
+                        if due {
+                            eprintln!("{line}");
+                        }
+                    }
+                    Event::ItemsFinished { step, count, of } => {
+                        let (due, line) = loops.item(step, *of, *count, true);
                         if due {
                             eprintln!("{line}");
                         }
@@ -282,6 +292,9 @@ fn describe(event: &Event) -> String {
             Some(error) => format!("  {step}[{item}] failed (continuing): {error}"),
             None => format!("  {step}[{item}] failed"),
         },
+        Event::ItemsFinished { step, count, .. } => {
+            format!("  {step}: {} more done", plural(*count, "call"))
+        }
         Event::RecordsProgress { step, count } => format!("  {step}: {}", plural(*count, "record")),
     }
 }

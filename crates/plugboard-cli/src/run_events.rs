@@ -7,24 +7,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use plugboard_runner::{RunId, Session};
+use plugboard_workflow::coalesce::Coalescing;
 use plugboard_workflow::{Event, Observer};
 
 use crate::progress::Reporter;
 
-/// Successful loop items published per run; past it, only step-level events and failures are
-/// (a 100,000-item loop must not write 100,000 rows for a progress display).
-const MAX_PUBLISHED_ITEMS: u64 = 10_000;
 /// Events read per query when following.
 const PAGE: usize = 500;
 /// How often a follower asks for new events.
 const POLL_EVERY: Duration = Duration::from_millis(300);
 
-/// An observer that shows events with `reporter` and publishes them for a follower.
+/// An observer that shows events with `reporter` and publishes them for a follower, long loops
+/// compactly ([`Coalescing`]: a 100,000-call loop publishes a few hundred events).
 pub struct Published<'a> {
+    reporter: &'a Reporter,
+    store: Coalescing<StoreSink<'a>>,
+}
+
+/// Appends events to the shared store.
+struct StoreSink<'a> {
     session: &'a Session,
     run: RunId,
-    reporter: &'a Reporter,
-    items: AtomicU64,
     /// Events the store refused (it was unreachable): the run goes on, the follower sees less.
     dropped: AtomicU64,
 }
@@ -33,28 +36,30 @@ impl<'a> Published<'a> {
     /// Publishes run `run`'s events to `session`'s store, besides showing them with `reporter`.
     pub fn new(session: &'a Session, run: RunId, reporter: &'a Reporter) -> Self {
         Self {
-            session,
-            run,
             reporter,
-            items: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            store: Coalescing::new(StoreSink {
+                session,
+                run,
+                dropped: AtomicU64::new(0),
+            }),
         }
     }
 
     /// How many events could not be published.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.store.inner().dropped.load(Ordering::Relaxed)
     }
 }
 
 impl Observer for Published<'_> {
     fn event(&self, event: &Event) {
         self.reporter.event(event);
-        if let Event::ItemFinished { ok: true, .. } = event
-            && self.items.fetch_add(1, Ordering::Relaxed) >= MAX_PUBLISHED_ITEMS
-        {
-            return;
-        }
+        self.store.event(event);
+    }
+}
+
+impl Observer for StoreSink<'_> {
+    fn event(&self, event: &Event) {
         let published = serde_json::to_value(event).ok().is_some_and(|value| {
             self.session
                 .block_on(self.session.store().append_run_event(self.run, &value))
@@ -78,7 +83,7 @@ pub async fn follow<T>(
     let store = session.store();
     let mut seen = 0;
     let show_new = async |seen: &mut i64| {
-        // Bounded: a run publishes a bounded number of events (`MAX_PUBLISHED_ITEMS`).
+        // Bounded: the events published so far, read page by page.
         while let Ok(page) = store.run_events_after(run, *seen, PAGE).await {
             let Some(&(last, _)) = page.last() else { break };
             *seen = last;

@@ -15,6 +15,7 @@
 //!
 #![doc = include_str!("../../../docs/workflow-format.md")]
 
+pub mod coalesce;
 pub mod engine;
 pub mod excerpt;
 pub(crate) mod expr;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use plugboard_runner::store::RunClaim;
 use plugboard_runner::workflow::{SessionSteps, StoreJournal};
 use plugboard_runner::{Cancellation, RunId, RunStatus, Session};
+use plugboard_workflow::coalesce::Coalescing;
 use plugboard_workflow::{Event, Observer, RunError, RunOptions, ValidWorkflow};
 use serde_json::{Map, Value, json};
 
@@ -136,12 +137,14 @@ fn execute(
         }
     ));
     let steps = SessionSteps::new(&session, &workflow.workflow().name, run);
+    // Long loops are logged compactly: a 100,000-call loop writes a few hundred events.
+    let observer = Coalescing::new(&log);
     let outcome = plugboard_workflow::run_with(
         workflow,
         inputs,
         &steps,
         &journal,
-        &log,
+        &observer,
         &RunOptions::default(),
     );
     let result = match outcome {

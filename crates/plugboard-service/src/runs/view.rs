@@ -225,6 +225,13 @@ pub(crate) fn fold_steps<'a>(
                     step.calls = Some(of);
                 }
             }
+            // Calls a stored log reports together once a loop is long (`Coalescing`).
+            Some("items_finished") => {
+                step.calls_done += event.get("count").and_then(Value::as_u64).unwrap_or(0);
+                if let Some(of) = event.get("of").and_then(Value::as_u64) {
+                    step.calls = Some(of);
+                }
+            }
             Some("records_progress") => {
                 step.records = event.get("count").and_then(Value::as_u64).unwrap_or(0);
             }

@@ -158,6 +158,12 @@ pub trait Observer: Sync {
     fn event(&self, event: &Event);
 }
 
+impl<O: Observer + ?Sized> Observer for &O {
+    fn event(&self, event: &Event) {
+        (**self).event(event);
+    }
+}
+
 /// An observer that ignores everything.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoObserver;
@@ -241,6 +247,18 @@ pub enum Event {
         /// Why it failed (with `on_error: continue`; the item's output holds the details).
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+    },
+    /// Several calls of a `for_each` finished, all successfully, reported together: what a
+    /// [`Coalescing`](crate::coalesce::Coalescing) observer sends in place of their
+    /// [`Event::ItemFinished`] events once a loop is long (the engine itself never does).
+    ItemsFinished {
+        /// The step id.
+        step: String,
+        /// How many calls this event stands for.
+        count: u64,
+        /// How many calls the loop makes, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        of: Option<u64>,
     },
     /// Records produced so far by a streaming step.
     RecordsProgress {
