@@ -209,3 +209,93 @@ pub struct ConnectionTestDoc {
     /// Why it failed.
     pub error: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Every `.rs` file under `dir`, with its text.
+    fn sources(dir: &Path, found: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("src/ is readable") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                found.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// The routers built with plain axum (`.route`, `.nest`) serve the pages only: a `/v1`
+    /// route registered there would be served without being in the document.
+    #[test]
+    fn no_v1_route_is_registered_outside_the_documented_router() {
+        let mut files = Vec::new();
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut plain_routes = 0;
+        for (path, text) in &files {
+            for call in [".route(", ".nest(", ".route_service(", ".nest_service("] {
+                for (at, _) in text.match_indices(call) {
+                    let rest = text[at + call.len()..].trim_start();
+                    let literal = rest.strip_prefix('"').unwrap_or_default();
+                    plain_routes += 1;
+                    assert!(
+                        !literal.starts_with("/v1") || path.ends_with("openapi.rs"),
+                        "{path}: `{call}\"{}…` serves a /v1 route outside the OpenAPI router; \
+                         register it with `routes!` and `#[utoipa::path]`",
+                        literal.chars().take(40).collect::<String>()
+                    );
+                }
+            }
+        }
+        assert!(
+            plain_routes > 5,
+            "the scan found the page routes ({plain_routes})"
+        );
+    }
+
+    #[test]
+    fn every_operation_is_under_v1_and_names_its_keys() {
+        let document = serde_json::to_value(document()).expect("the document renders");
+        let paths = document["paths"].as_object().expect("paths");
+        assert!(paths.len() >= 20, "{} paths", paths.len());
+        for (path, item) in paths {
+            assert!(path.starts_with("/v1/"), "{path}");
+            for (method, operation) in item.as_object().expect("a path item") {
+                if path == "/v1/openapi.json" {
+                    assert!(
+                        operation.get("security").is_none(),
+                        "the document needs no key"
+                    );
+                    continue;
+                }
+                let schemes: Vec<&str> = operation["security"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{method} {path} names no security"))
+                    .iter()
+                    .filter_map(|s| s.as_object()?.keys().next().map(String::as_str))
+                    .collect();
+                assert!(schemes.contains(&ADMIN_KEY), "{method} {path}: {schemes:?}");
+                let responses = operation["responses"].as_object().expect("responses");
+                let error = &responses["401"]["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(
+                    error, "#/components/schemas/ErrorBody",
+                    "{method} {path} documents its 401"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_served_text_is_the_document() {
+        let parsed: Value = serde_json::from_str(document_json()).expect("JSON");
+        assert_eq!(parsed["openapi"], "3.1.0");
+        assert!(document_json().ends_with("}\n"));
+    }
+}
