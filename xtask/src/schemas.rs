@@ -25,6 +25,11 @@ pub fn render() -> anyhow::Result<BTreeMap<PathBuf, String>> {
         PathBuf::from("workflow.schema.json"),
         pretty(&plugboard_workflow::schema())?,
     );
+    // The same text `GET /v1/openapi.json` serves.
+    files.insert(
+        PathBuf::from("service.openapi.json"),
+        plugboard_service::openapi::document_json().to_owned(),
+    );
     let (registry, problems) = Registry::with_builtins();
     if let Some(problem) = problems.first() {
         bail!("built-in connectors do not load: {problem}");

@@ -6,35 +6,38 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use plugboard_core::settings::{self, Level};
 use plugboard_core::{AuthSpec, Manifest};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Service;
 use crate::auth::Admin;
 use crate::connections::blocking;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
 
 /// The app routes (admin only).
-pub fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/apps", get(list))
-        .route("/apps/{connector}", get(show).put(set))
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, set))
 }
 
 /// A connector's app as the API shows it: secret fields only as `{"set": true|false}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AppView {
     /// The connector id.
     pub connector: String,
     /// The connector's display name.
     pub name: String,
     /// The partner-level settings, secrets masked.
+    #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
     /// The redirect URI to register with the provider for hosted installs.
     pub callback_url: String,
@@ -85,6 +88,12 @@ fn view(service: &Service, manifest: &Manifest, partner: &Map<String, Value>) ->
     }
 }
 
+#[utoipa::path(get, path = "/apps", tag = "apps", security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The connectors with partner settings saved.", body = Vec<AppView>),
+        (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn list(
     _: Admin,
     State(service): State<Arc<Service>>,
@@ -107,6 +116,14 @@ async fn list(
     .await?
 }
 
+#[utoipa::path(get, path = "/apps/{connector}", tag = "apps", security(("admin_key" = [])),
+    params(("connector" = String, Path, description = "A connector id, e.g. `constant-contact`.")),
+    responses(
+        (status = 200, description = "The connector's partner settings (secrets masked).", body = AppView),
+        (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 404, description = "No such connector.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn show(
     _: Admin,
     State(service): State<Arc<Service>>,
@@ -132,6 +149,16 @@ async fn show(
 /// given values are checked against its settings schema (fields left out stay blank, to be
 /// supplied by each connection, as with `plugboard partner set`). The redirect URI defaults to
 /// the hosted callback.
+#[utoipa::path(put, path = "/apps/{connector}", tag = "apps", security(("admin_key" = [])),
+    params(("connector" = String, Path, description = "A connector id, e.g. `constant-contact`.")),
+    request_body(content = Object, description = "Partner-level settings by name (client id, secret…); the redirect URI defaults to the hosted callback."),
+    responses(
+        (status = 200, description = "Saved (secrets masked).", body = AppView),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 404, description = "No such connector.", body = ErrorBody),
+        (status = 422, description = "Unknown, connection-level or invalid settings (`invalid_settings`).", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn set(
     _: Admin,
     State(service): State<Arc<Service>>,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use plugboard_runner::{
     Begun, ConnectError, ConnectOptions, ConnectionRecord, PendingAuthorization,
@@ -30,7 +30,11 @@ use serde_json::{Map, Value, json};
 use crate::Service;
 use crate::apps::{masked, runner_store_failed};
 use crate::auth::{TenantScope, generate_key, hash_key};
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::openapi::{ConnectionDoc, ConnectionTestDoc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::install_store::{PendingInstall, now_ms};
 use crate::pages::{Page, message_page};
 
@@ -59,14 +63,11 @@ pub(crate) async fn check_open_installs(service: &Service, tenant: &str) -> Resu
 }
 
 /// The tenant's connection routes (tenant key or admin).
-pub fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/tenants/{tenant}/connections", post(install).get(list))
-        .route(
-            "/tenants/{tenant}/connections/{name}",
-            get(show).delete(delete),
-        )
-        .route("/tenants/{tenant}/connections/{name}/test", post(test))
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(install, list))
+        .routes(routes!(show, delete))
+        .routes(routes!(test))
 }
 
 /// The provider's redirect; it carries no API key, only the one-time `state`.
@@ -93,7 +94,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// `POST /v1/tenants/{tenant}/connections`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
     /// The connector id, e.g. `constant-contact`.
@@ -102,11 +103,12 @@ pub struct InstallRequest {
     pub name: String,
     /// Connection-level settings (an API key, a base URL…); none for Constant Contact.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
 }
 
 /// How an install started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Started {
     /// Send the user to `authorization_url`; the provider comes back to the callback.
@@ -119,6 +121,7 @@ pub enum Started {
     /// Installed at once (no authorization needed).
     Installed {
         /// The connection, as listed.
+        #[schema(value_type = ConnectionDoc)]
         connection: Value,
     },
 }
@@ -225,6 +228,18 @@ pub(crate) async fn start_install(
     }
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/connections", tag = "connections", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    request_body = InstallRequest,
+    responses(
+        (status = 201, description = "Installed at once (`status: installed`).", body = Started),
+        (status = 202, description = "Send the user to `authorization_url` (`status: authorization_required`).", body = Started),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 422, description = "A bad name, unknown connector, or invalid settings.", body = ErrorBody),
+        (status = 429, description = "Too many unfinished installs.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn install(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -290,6 +305,14 @@ fn tenant_records(service: &Service, tenant: &str) -> Result<Vec<ConnectionRecor
         .collect())
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/connections", tag = "connections", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    responses(
+        (status = 200, description = "The tenant's connections.", body = Vec<ConnectionDoc>),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn list(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -316,6 +339,14 @@ fn record_of(service: &Service, tenant: &str, name: &str) -> Result<ConnectionRe
         .ok_or_else(|| ApiError::not_found("connection"))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/connections/{name}", tag = "connections", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("name" = String, Path, description = "The connection's name within the tenant.")),
+    responses(
+        (status = 200, description = "The connection.", body = ConnectionDoc),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such connection.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn show(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -328,6 +359,14 @@ async fn show(
     .await?
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant}/connections/{name}", tag = "connections", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("name" = String, Path, description = "The connection's name within the tenant.")),
+    responses(
+        (status = 204, description = "Deleted with its tokens."),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such connection.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn delete(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -348,6 +387,14 @@ async fn delete(
 /// Checks a connection: with OAuth tokens, refreshes them now (the provider confirms the grant
 /// and the app's credentials; the rotated tokens are stored); otherwise resolves its settings
 /// as a run would (no request is sent: which read is cheap is the connector's business).
+#[utoipa::path(post, path = "/tenants/{tenant}/connections/{name}/test", tag = "connections", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("name" = String, Path, description = "The connection's name within the tenant.")),
+    responses(
+        (status = 200, description = "The check's outcome (`ok` false says why).", body = ConnectionTestDoc),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such connection.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn test(
     scope: TenantScope,
     State(service): State<Arc<Service>>,

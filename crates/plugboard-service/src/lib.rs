@@ -11,6 +11,7 @@ pub mod connections;
 pub mod error;
 pub mod install_store;
 pub mod names;
+pub mod openapi;
 pub mod page_sessions;
 pub mod pages;
 pub mod runs;
@@ -76,15 +77,11 @@ impl Service {
 
 /// The whole API, ready to be served.
 pub fn router(service: Arc<Service>) -> Router {
-    let v1 = Router::new()
-        .merge(tenants::routes())
-        .merge(apps::routes())
-        .merge(connections::routes())
-        .merge(workflows::routes())
-        .merge(runs::routes())
-        .merge(schedules::routes());
+    // The `/v1` routes come with their OpenAPI entries (see [`openapi`]); the document itself
+    // is built from the same list by `openapi::document`.
+    let (api, _document) = openapi::api().split_for_parts();
     Router::new()
-        .nest("/v1", v1)
+        .merge(api)
         .merge(connections::callback_routes())
         .merge(pages::routes())
         .fallback(error::not_found)

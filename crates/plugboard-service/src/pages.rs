@@ -21,7 +21,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
@@ -31,7 +31,10 @@ use crate::auth::{TenantScope, hash_key};
 use crate::connections::{
     InstallRequest, Started, check_name, connector_display_name, random_token, start_install,
 };
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::install_store::{ConnectLink, now_ms};
 
 pub mod runs_page;
@@ -50,10 +53,16 @@ const LINK_PREFIX: &str = "pbc_";
 /// The page routes and the API route that makes links.
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
-        .route("/v1/tenants/{tenant}/connect-links", post(create_link))
         .route("/connect/{token}", get(show).post(start))
         .route("/assets/connect.js", get(script))
         .merge(runs_page::routes())
+}
+
+/// The API routes that make links to the pages (under `/v1`, so in the OpenAPI document).
+pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_link))
+        .routes(routes!(runs_page::create_link))
 }
 
 /// An HTML page with the headers every page here carries.
@@ -116,7 +125,7 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Page {
 }
 
 /// `POST /v1/tenants/{tenant}/connect-links`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The connector to install.
@@ -126,7 +135,7 @@ pub struct LinkRequest {
 }
 
 /// A connect link, shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LinkView {
     /// `{public_url}/connect/{token}`: give it to the end user.
     pub url: String,
@@ -134,6 +143,16 @@ pub struct LinkView {
     pub expires_at: i64,
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/connect-links", tag = "links", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    request_body = LinkRequest,
+    responses(
+        (status = 201, description = "A one-time link to the hosted connect page, shown only now.", body = LinkView),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 422, description = "A bad name or an unknown connector.", body = ErrorBody),
+        (status = 429, description = "Too many unfinished installs and links.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn create_link(
     scope: TenantScope,
     State(service): State<Arc<Service>>,

@@ -24,10 +24,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use plugboard_runner::workflow::SessionCatalog;
 use plugboard_runner::{Cancellation, RunId};
 use plugboard_workflow::{Catalog as _, Locator, Problem, ValidWorkflow};
@@ -43,7 +42,11 @@ pub use view::{RunSummary, RunView};
 
 use crate::Service;
 use crate::auth::TenantScope;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::openapi::ProblemsBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::store::now_ms;
 use crate::workflow_store::ServiceRun;
 use crate::workflows::{DeployError, Problems, check_workflow, digest};
@@ -53,13 +56,13 @@ use crate::workflows::{DeployError, Problems, check_workflow, digest};
 pub const MAX_CONCURRENT_RUNS: usize = 16;
 
 /// The run routes.
-pub fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/tenants/{tenant}/runs", post(start).get(list))
-        .route("/tenants/{tenant}/runs/{run}", get(show))
-        .route("/tenants/{tenant}/runs/{run}/cancel", post(cancel))
-        .route("/tenants/{tenant}/runs/{run}/resume", post(resume::resume))
-        .route("/tenants/{tenant}/runs/{run}/events", get(events::stream))
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(start, list))
+        .routes(routes!(show))
+        .routes(routes!(cancel))
+        .routes(routes!(resume::resume))
+        .routes(routes!(events::stream))
 }
 
 /// The runs this process is executing or about to: their cancellations, and a signal that any
@@ -199,13 +202,14 @@ impl LiveRuns {
 }
 
 /// `POST /v1/tenants/{tenant}/runs`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     /// The deployed workflow's name.
     pub workflow: String,
     /// The run inputs, checked against the workflow's `inputs` schema.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
 }
 
@@ -311,6 +315,16 @@ fn runner_error(error: plugboard_runner::StoreError) -> ApiError {
     internal("the runner's store failed; see the server log")
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/runs", tag = "runs", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    request_body = StartRun,
+    responses(
+        (status = 202, description = "Queued; follow it with `GET …/runs/{run}` or its events.", body = RunView),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 422, description = "No such workflow, or its inputs or the tenant's connections do not fit (`invalid_inputs`, `connection_problems` list `problems`).", body = ProblemsBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn start(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -433,6 +447,14 @@ pub(crate) async fn tenant_run(
     }
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/runs", tag = "runs", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    responses(
+        (status = 200, description = "The tenant's runs, newest first.", body = Vec<RunSummary>),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn list(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -445,6 +467,14 @@ async fn list(
     Ok(Json(listed))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/runs/{run}", tag = "runs", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run with its steps and outputs.", body = RunView),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn show(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -456,6 +486,15 @@ async fn show(
 
 /// `POST …/cancel`: 202 with the run; the run stops at its next request or wait and ends
 /// `cancelled`. 409 for a run that already ended.
+#[utoipa::path(post, path = "/tenants/{tenant}/runs/{run}/cancel", tag = "runs", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id.")),
+    responses(
+        (status = 202, description = "Cancelling.", body = RunView),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
+        (status = 409, description = "The run already ended (`run_ended`).", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn cancel(
     scope: TenantScope,
     State(service): State<Arc<Service>>,

@@ -12,10 +12,9 @@ pub mod timing;
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -23,35 +22,34 @@ pub use scheduler::{TICK, spawn_scheduler};
 
 use crate::Service;
 use crate::auth::TenantScope;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::openapi::ProblemsBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::runs::{StartRun, check_start};
 use crate::schedule_store::{Schedule, Timing};
 use crate::store::now_ms;
 use crate::workflows::DeployError;
 
 /// The schedule routes.
-pub fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/tenants/{tenant}/schedules", post(create).get(list))
-        .route(
-            "/tenants/{tenant}/schedules/{schedule}",
-            get(show).delete(delete),
-        )
-        .route("/tenants/{tenant}/schedules/{schedule}/pause", post(pause))
-        .route(
-            "/tenants/{tenant}/schedules/{schedule}/resume",
-            post(resume),
-        )
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, delete))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
 }
 
 /// `POST /v1/tenants/{tenant}/schedules`: exactly one of `cron` and `every_secs`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSchedule {
     /// The deployed workflow's name.
     pub workflow: String,
     /// The run inputs, checked like a run start's.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// A cron expression in UTC: 5 fields, or 6 with seconds first.
     #[serde(default)]
@@ -65,7 +63,7 @@ pub struct CreateSchedule {
 }
 
 /// The last run a schedule started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LastRun {
     /// The run's id (`GET …/runs/{id}`).
     pub id: i64,
@@ -74,7 +72,7 @@ pub struct LastRun {
 }
 
 /// A schedule as the API shows it (never its inputs: they may hold secrets).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     /// Its id.
     pub id: i64,
@@ -138,6 +136,16 @@ async fn view(service: &Service, schedule: Schedule) -> Result<ScheduleView, Api
     })
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/schedules", tag = "schedules", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    request_body = CreateSchedule,
+    responses(
+        (status = 201, description = "Created.", body = ScheduleView),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 422, description = "A bad timing, no such workflow, or inputs or connections that do not fit (`problems` lists them).", body = ProblemsBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn create(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -183,6 +191,14 @@ async fn owned(service: &Service, scope: &TenantScope, id: &str) -> Result<Sched
     }
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/schedules", tag = "schedules", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    responses(
+        (status = 200, description = "The tenant's schedules.", body = Vec<ScheduleView>),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn list(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -195,6 +211,14 @@ async fn list(
     Ok(Json(listed))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/schedules/{schedule}", tag = "schedules", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
+    responses(
+        (status = 200, description = "The schedule.", body = ScheduleView),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn show(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -204,6 +228,14 @@ async fn show(
     Ok(Json(view(&service, schedule).await?))
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant}/schedules/{schedule}", tag = "schedules", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
+    responses(
+        (status = 204, description = "Deleted; a run it started goes on."),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn delete(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -215,6 +247,14 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/schedules/{schedule}/pause", tag = "schedules", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
+    responses(
+        (status = 200, description = "Paused.", body = ScheduleView),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn pause(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -223,6 +263,14 @@ async fn pause(
     set_paused(&service, &scope, &id, true).await
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/schedules/{schedule}/resume", tag = "schedules", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
+    responses(
+        (status = 200, description = "Resumed; `next_fire_at_ms` is set again.", body = ScheduleView),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn resume(
     scope: TenantScope,
     State(service): State<Arc<Service>>,

@@ -35,7 +35,7 @@ pub enum StoreError {
 }
 
 /// A tenant as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Chosen by the admin; appears in routes.
     pub id: String,

@@ -3,30 +3,32 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Service;
 use crate::auth::{Admin, TenantScope, generate_key, hash_key};
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::store::Tenant;
 
 /// How long deleting a tenant waits for its running runs to stop.
 const RUNS_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The tenant routes.
-pub fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/tenants", post(create).get(list))
-        .route("/tenants/{tenant}", get(show).delete(delete))
-        .route("/tenants/{tenant}/keys", post(new_key))
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, delete))
+        .routes(routes!(new_key))
 }
 
 /// `POST /v1/tenants`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Letters, digits, `-` and `_`; 1 to 64 characters.
@@ -34,7 +36,7 @@ pub struct CreateTenant {
 }
 
 /// A tenant with a key that is shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TenantWithKey {
     /// The tenant.
     pub tenant: Tenant,
@@ -57,6 +59,17 @@ fn new_api_key() -> Result<String, ApiError> {
     })
 }
 
+#[utoipa::path(post, path = "/tenants", tag = "tenants", security(("admin_key" = [])),
+    request_body = CreateTenant,
+    responses(
+        (status = 201, description = "Created; `api_key` is shown only now.", body = TenantWithKey),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 409, description = "The id is taken.", body = ErrorBody),
+        (status = 422, description = "A bad `id` or body.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn create(
     _: Admin,
     State(service): State<Arc<Service>>,
@@ -83,6 +96,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(TenantWithKey { tenant, api_key })))
 }
 
+#[utoipa::path(get, path = "/tenants", tag = "tenants", security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "Every tenant.", body = Vec<Tenant>),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn list(
     _: Admin,
     State(service): State<Arc<Service>>,
@@ -90,6 +110,14 @@ async fn list(
     Ok(Json(service.store.tenants().await?))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}", tag = "tenants", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    responses(
+        (status = 200, description = "The tenant.", body = Tenant),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant, or another tenant's.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn show(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -104,6 +132,15 @@ async fn show(
 
 /// Deleting is for the admin only; a tenant's own key gets 403 (it can see the tenant). It
 /// removes the tenant's connections and tokens, pending installs and connect links too.
+#[utoipa::path(delete, path = "/tenants/{tenant}", tag = "tenants", security(("admin_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    responses(
+        (status = 204, description = "Deleted with its connections, runs and schedules."),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 404, description = "No such tenant.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn delete(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
@@ -136,6 +173,15 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/keys", tag = "tenants", security(("admin_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    responses(
+        (status = 201, description = "A new key, shown only now; older keys stay valid.", body = TenantWithKey),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 404, description = "No such tenant.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn new_key(
     scope: TenantScope,
     State(service): State<Arc<Service>>,

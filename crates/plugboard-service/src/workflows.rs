@@ -10,12 +10,10 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use plugboard_runner::workflow::SessionCatalog;
 use plugboard_workflow::{Locator, Problem, ValidWorkflow, validate};
 use serde::Serialize;
@@ -24,14 +22,17 @@ use sha2::{Digest as _, Sha256};
 
 use crate::Service;
 use crate::auth::{Admin, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::{DeployedWorkflowDoc, ProblemsBody, WorkflowDoc};
 use crate::workflow_store::DeployedWorkflow;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The workflow routes.
-pub fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/workflows", get(list))
-        .route("/workflows/{name}", get(show).put(deploy))
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, deploy))
 }
 
 /// 422 with every problem, as `plugboard validate --json` lists them.
@@ -81,7 +82,7 @@ impl IntoResponse for DeployError {
 }
 
 /// A deployed workflow as listed.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkflowSummary {
     /// The name it is deployed under.
     pub name: String,
@@ -165,6 +166,17 @@ fn summary(deployed: &DeployedWorkflow) -> WorkflowSummary {
 
 /// `PUT /v1/workflows/{name}`: the body is the workflow file. 201 when new, 200 when replaced;
 /// runs already started keep the version they started with.
+#[utoipa::path(put, path = "/workflows/{name}", tag = "workflows", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The name it is deployed under.")),
+    request_body(content = Object, description = "The workflow file (`schemas/workflow.schema.json`)."),
+    responses(
+        (status = 200, description = "Replaced.", body = DeployedWorkflowDoc),
+        (status = 201, description = "Deployed.", body = DeployedWorkflowDoc),
+        (status = 400, description = "Not UTF-8.", body = ErrorBody),
+        (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
+        (status = 422, description = "The workflow's problems (`invalid_workflow`).", body = ProblemsBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn deploy(
     _: Admin,
     State(service): State<Arc<Service>>,
@@ -225,6 +237,12 @@ async fn deploy(
 }
 
 /// `GET /v1/workflows`: any valid key.
+#[utoipa::path(get, path = "/workflows", tag = "workflows", security(("admin_key" = []), ("tenant_key" = [])),
+    responses(
+        (status = 200, description = "Every deployed workflow.", body = Vec<WorkflowSummary>),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn list(
     _: Caller,
     State(service): State<Arc<Service>>,
@@ -234,6 +252,14 @@ async fn list(
 }
 
 /// `GET /v1/workflows/{name}`: the summary and the file itself (`workflow`).
+#[utoipa::path(get, path = "/workflows/{name}", tag = "workflows", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("name" = String, Path, description = "The name it is deployed under.")),
+    responses(
+        (status = 200, description = "The summary and the file.", body = WorkflowDoc),
+        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such workflow.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 async fn show(
     _: Caller,
     State(service): State<Arc<Service>>,

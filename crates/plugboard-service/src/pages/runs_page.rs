@@ -24,7 +24,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,7 @@ use super::{Page, invalid_link_page, message_page, render, store_failed, utc_tim
 use crate::Service;
 use crate::auth::{TenantScope, hash_key};
 use crate::connections::random_token;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::install_store::now_ms;
 use crate::page_sessions::{MAX_OPEN_PAGE_LINKS, PageGrant};
 use crate::runs::{RunView, event_stream, run_view, tenant_run};
@@ -65,7 +65,6 @@ const RUNS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe
 /// The page-link API route and the page routes.
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
-        .route("/v1/tenants/{tenant}/page-links", post(create_link))
         .route("/pages/open/{token}", get(show_open).post(open))
         .route("/pages/runs", get(runs_page))
         .route("/pages/data/runs", get(list_runs))
@@ -76,7 +75,7 @@ pub fn routes() -> Router<Arc<Service>> {
 }
 
 /// `POST /v1/tenants/{tenant}/page-links`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageLinkRequest {
     /// The page to open: `runs`.
@@ -84,7 +83,7 @@ pub struct PageLinkRequest {
 }
 
 /// A page link, shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PageLinkView {
     /// `{public_url}/pages/open/{token}`: give it to the end user.
     pub url: String,
@@ -96,7 +95,17 @@ fn lifetime_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn create_link(
+#[utoipa::path(post, path = "/tenants/{tenant}/page-links", tag = "links", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id.")),
+    request_body = PageLinkRequest,
+    responses(
+        (status = 201, description = "A link that opens a page session (`runs`), shown only now.", body = PageLinkView),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        (status = 422, description = "No such page.", body = ErrorBody),
+        (status = 429, description = "Too many unused page links.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
+pub(super) async fn create_link(
     scope: TenantScope,
     State(service): State<Arc<Service>>,
     ApiJson(body): ApiJson<PageLinkRequest>,

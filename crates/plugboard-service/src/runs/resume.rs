@@ -23,11 +23,11 @@ use super::view::{self, RunView};
 use super::{internal, owned_run, runner_error};
 use crate::Service;
 use crate::auth::TenantScope;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::workflows::check_workflow;
 
 /// `POST …/resume`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResumeRun {
     /// Calls whose outcome is unknown that did not take effect: sent again.
@@ -49,6 +49,17 @@ pub(super) async fn unknown_calls(service: &Service, run: RunId) -> Result<Vec<S
     Ok(plugboard_runner::workflow::unknown_calls(&entries))
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/runs/{run}/resume", tag = "runs", security(("admin_key" = []), ("tenant_key" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id.")),
+    request_body(content = Option<ResumeRun>, description = "Optional: how to settle calls whose outcome is unknown."),
+    responses(
+        (status = 202, description = "Resumed from its journal.", body = RunView),
+        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
+        (status = 409, description = "The run has not ended, or succeeded.", body = ErrorBody),
+        (status = 422, description = "Unknown calls left unsettled, or the workflow no longer validates.", body = ErrorBody),
+        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+    ))]
 pub(super) async fn resume(
     scope: TenantScope,
     State(service): State<Arc<Service>>,

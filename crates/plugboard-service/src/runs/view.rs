@@ -14,7 +14,7 @@ use crate::workflow_store::ServiceRun;
 const MAX_EVENTS_READ: i64 = 100_000;
 
 /// A run in a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
     /// The run's id.
     pub id: i64,
@@ -33,7 +33,7 @@ pub struct RunSummary {
 }
 
 /// One run in full.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     /// What a listing shows.
     #[serde(flatten)]
@@ -41,6 +41,7 @@ pub struct RunView {
     /// Each step of the workflow, in order.
     pub steps: Vec<StepProgress>,
     /// The workflow's outputs, once it succeeded.
+    #[schema(value_type = Option<Object>)]
     pub outputs: Option<Value>,
     /// Calls of a failed or cancelled run that were sent and never answered: a resume must be
     /// told whether each took effect (`resend` or `mark_done`).
@@ -49,7 +50,7 @@ pub struct RunView {
 }
 
 /// How far one step got.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepProgress {
     /// The step id.
     pub id: String,
