@@ -237,6 +237,8 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     install(&binary, &state, &sandbox);
     let queue = task_queue("one");
     let _workers = Workers::start(1, &binary, &state, &queue, &dir);
+    // Only the run's requests count from here (not the connection's check at connect).
+    sandbox.reset_stats();
 
     let members = format!("members_file={}", dir.join("members.jsonl").display());
     let quickstart = example("quickstart.json").to_string_lossy().into_owned();
@@ -266,11 +268,13 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
         exported.lines().count() as i64,
         finished["outputs"]["members_exported"].as_i64().unwrap()
     );
-    let sent = sandbox.stats().api_requests;
-    assert_eq!(
-        sent,
-        5 + 1,
-        "one request per step, and the connection's check at connect"
+    let stats = sandbox.stats();
+    let sent = stats.api_requests;
+    assert_eq!(sent, 5, "one request per step");
+    // `--no-rate-limits` reached the worker: at the connector's 4/s, five calls span a second.
+    assert!(
+        stats.admitted_span_ms < 750,
+        "the worker enforced the rate limit it was told to leave off: {stats:?}"
     );
 
     // The same run started again: Temporal starts nothing, the sandbox sees nothing new, and

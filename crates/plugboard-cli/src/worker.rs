@@ -6,8 +6,9 @@
 //! journal in the shared store holds what is done, so a run a dead worker left is continued
 //! without sending a completed call again.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Parser;
@@ -20,12 +21,43 @@ use serde_json::Value;
 use crate::run::{self, RunArgs};
 use crate::signals::StopSignal;
 
-/// Executes runs with the worker's session.
+/// Executes runs with the worker's sessions.
 pub struct SessionExecutor {
+    /// The session of runs with the default settings (the connectors' limits enforced).
     session: Arc<Session>,
+    /// Sessions for runs started with other executor settings (`--no-rate-limits`,
+    /// `--wait-for-quota`), made when first asked for; they share the store, the connectors
+    /// and the cancellation a stop signal triggers.
+    other_sessions: Mutex<HashMap<Settings, Arc<Session>>>,
     state_file: PathBuf,
     state_label: String,
     stop: StopSignal,
+}
+
+/// The executor settings a run asks for: the runner's rate limits enforced, waiting for a used
+/// quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Settings {
+    rate_limits: bool,
+    wait_for_quota: bool,
+}
+
+impl Settings {
+    fn of(request: &RunRequest) -> Self {
+        Self {
+            rate_limits: request.rate_limits,
+            wait_for_quota: request.wait_for_quota,
+        }
+    }
+
+    /// The worker's own session's settings.
+    fn default_ones() -> Self {
+        let config = plugboard_runner::ExecutorConfig::default();
+        Self {
+            rate_limits: config.limits_enabled,
+            wait_for_quota: config.wait_for_quota,
+        }
+    }
 }
 
 impl SessionExecutor {
@@ -37,10 +69,44 @@ impl SessionExecutor {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             session,
+            other_sessions: Mutex::default(),
             state_label: crate::temporal::state_label(&state_file)?,
             state_file,
             stop,
         })
+    }
+
+    /// The session for a run with `request`'s settings: the run is executed exactly as its
+    /// `plugboard run` options say (a worker once ignored `--no-rate-limits` this way).
+    fn session_for(&self, request: &RunRequest) -> anyhow::Result<Arc<Session>> {
+        let settings = Settings::of(request);
+        if settings == Settings::default_ones() {
+            return Ok(Arc::clone(&self.session));
+        }
+        let mut sessions = self
+            .other_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = sessions.get(&settings) {
+            return Ok(Arc::clone(session));
+        }
+        let config = plugboard_runner::ExecutorConfig {
+            limits_enabled: settings.rate_limits,
+            wait_for_quota: settings.wait_for_quota,
+            ..plugboard_runner::ExecutorConfig::default()
+        };
+        let session = Arc::new(
+            Session::with_cancellation(
+                self.session.registry().clone(),
+                Arc::clone(self.session.store()),
+                config,
+                self.session.handle().clone(),
+                self.session.cancellation().clone(),
+            )
+            .context("cannot start the HTTP executor")?,
+        );
+        sessions.insert(settings, Arc::clone(&session));
+        Ok(session)
     }
 
     fn execute_in(&self, dir: &Path, request: &RunRequest) -> anyhow::Result<RunResult> {
@@ -73,9 +139,9 @@ impl SessionExecutor {
             words.push("--wait-for-quota".into());
         }
         let args = ResumeArgs::run_args(words).context("cannot form the run's arguments")?;
-        let store = self.session.store();
-        let record = self
-            .session
+        let session = self.session_for(request)?;
+        let store = session.store();
+        let record = session
             .block_on(store.run(RunId(request.run)))?
             .with_context(|| format!("there is no run {} in the shared state", request.run))?;
         if record.status == RunStatus::Completed {
@@ -88,18 +154,17 @@ impl SessionExecutor {
         }
         // Claimed here first (the command claims it again, as this process), so that a failure
         // after this point knows the run is this attempt's to hand back.
-        match self.session.block_on(store.claim_run(RunId(request.run)))? {
+        match session.block_on(store.claim_run(RunId(request.run)))? {
             RunClaim::Claimed { .. } => {}
             RunClaim::Busy { pid } => anyhow::bail!("it is still running in process {pid}"),
             RunClaim::Completed => anyhow::bail!("it already completed"),
             RunClaim::Unknown => anyhow::bail!("there is no such run in the shared state"),
         }
-        if let Err(error) = run::run_command(&args, &self.session, &self.state_file, &self.stop) {
+        if let Err(error) = run::run_command(&args, &session, &self.state_file, &self.stop) {
             self.hand_back(RunId(request.run), &error);
             return Err(error);
         }
-        let record = self
-            .session
+        let record = session
             .block_on(store.run(RunId(request.run)))?
             .with_context(|| format!("run {} vanished from the shared state", request.run))?;
         let outputs = match record.status {
