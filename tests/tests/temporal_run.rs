@@ -174,42 +174,12 @@ impl Drop for Workers {
 
 /// `partner set` and `connect` (playing the browser) against `sandbox`.
 fn install(binary: &Path, state: &str, sandbox: &Sandbox) {
-    let client_id = format!("client_id={}", sandbox.client_id());
-    let client_secret = format!("client_secret={}", sandbox.client_secret());
-    let set = plugboard(
-        binary,
-        state,
-        &[
-            "partner",
-            "set",
-            "constant-contact",
-            &client_id,
-            &client_secret,
-            "redirect_uri=http://127.0.0.1:0/plugboard/callback",
-        ],
-    );
-    assert!(set.success(), "partner set:\n{set:#?}");
-    let authorize = sandbox.authorize_url();
-    let connect = command(
-        binary,
-        state,
-        &[
-            "connect",
-            "constant-contact",
-            "--name",
-            CONNECTION,
-            "--base-url",
-            &sandbox.api_base_url(),
-            "--authorize-url",
-            &authorize,
-            "--token-url",
-            &sandbox.token_url(),
-            "--timeout",
-            "30",
-        ],
-    );
-    xtask::scale_check::deployment::connect_with_consent(connect, &authorize)
-        .unwrap_or_else(|e| panic!("connect: {e:#}"));
+    xtask::scale_check::deployment::install_sandbox_connection(
+        |args| command(binary, state, args),
+        sandbox,
+        CONNECTION,
+    )
+    .unwrap_or_else(|e| panic!("installing the connection: {e:#}"));
 }
 
 /// `outputs` with the sandbox's generated ids replaced by their role, so runs against two

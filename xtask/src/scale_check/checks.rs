@@ -314,7 +314,7 @@ fn refusals(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<String> 
         if let Some(key) = key {
             command.env("PLUGBOARD_SECRET_KEY", key);
         }
-        let output = cluster.finish(command, Duration::from_secs(60))?;
+        let output = super::run_bounded(command, Duration::from_secs(60))?;
         ensure!(
             !output.status.success(),
             "{what}: `plugboard {}` succeeded",

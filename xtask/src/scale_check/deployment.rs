@@ -96,44 +96,8 @@ impl<'c> Deployment<'c> {
         self.cluster.plugboard(&self.state, args)
     }
 
-    /// Runs a `plugboard` command to its end (bounded); fails unless it succeeds.
-    fn succeed(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self.cluster.finish(self.command(args), COMMAND_LIMIT)?;
-        ensure!(
-            output.status.success(),
-            "`plugboard {}` failed:\n{}",
-            args.join(" "),
-            output.stderr
-        );
-        Ok(output.stdout)
-    }
-
     fn install(&self) -> anyhow::Result<()> {
-        let sandbox = &self.sandbox;
-        self.succeed(&[
-            "partner",
-            "set",
-            "constant-contact",
-            &format!("client_id={}", sandbox.client_id()),
-            &format!("client_secret={}", sandbox.client_secret()),
-            "redirect_uri=http://127.0.0.1:0/plugboard/callback",
-        ])?;
-        let authorize = sandbox.authorize_url();
-        let connect = self.command(&[
-            "connect",
-            "constant-contact",
-            "--name",
-            CONNECTION,
-            "--base-url",
-            &sandbox.api_base_url(),
-            "--authorize-url",
-            &authorize,
-            "--token-url",
-            &sandbox.token_url(),
-            "--timeout",
-            "30",
-        ]);
-        connect_with_consent(connect, &authorize)
+        install_sandbox_connection(|args| self.command(args), &self.sandbox, CONNECTION)
     }
 
     /// Starts `count` workers, each executing at most `max_runs` runs at once.
@@ -343,6 +307,48 @@ impl RunProcess {
             stderr_tail: crate::services::log_tail(&self.stderr, 10),
         })
     }
+}
+
+/// Installs the Constant Contact connection `name` against `sandbox` as a person would:
+/// `plugboard partner set` with the sandbox's app, then `plugboard connect` with the consent page
+/// followed. `plugboard` makes the command for the given arguments (the binary, its state).
+pub fn install_sandbox_connection(
+    plugboard: impl Fn(&[&str]) -> Command,
+    sandbox: &Sandbox,
+    name: &str,
+) -> anyhow::Result<()> {
+    let set = super::run_bounded(
+        plugboard(&[
+            "partner",
+            "set",
+            "constant-contact",
+            &format!("client_id={}", sandbox.client_id()),
+            &format!("client_secret={}", sandbox.client_secret()),
+            "redirect_uri=http://127.0.0.1:0/plugboard/callback",
+        ]),
+        COMMAND_LIMIT,
+    )?;
+    ensure!(
+        set.status.success(),
+        "`plugboard partner set` failed:\n{}",
+        set.stderr
+    );
+    let authorize = sandbox.authorize_url();
+    let connect = plugboard(&[
+        "connect",
+        "constant-contact",
+        "--name",
+        name,
+        "--base-url",
+        &sandbox.api_base_url(),
+        "--authorize-url",
+        &authorize,
+        "--token-url",
+        &sandbox.token_url(),
+        "--timeout",
+        "30",
+    ]);
+    connect_with_consent(connect, &authorize)
 }
 
 /// Runs `connect` (a `plugboard connect` against a sandbox whose authorization page is at

@@ -195,11 +195,6 @@ impl Cluster {
         command
     }
 
-    /// Runs `command` to its end, killed after `limit`.
-    fn finish(&self, command: Command, limit: Duration) -> anyhow::Result<Output> {
-        run_bounded(command, limit)
-    }
-
     fn postgres(&self) -> anyhow::Result<std::sync::MutexGuard<'_, PostgresServer>> {
         self.postgres
             .lock()
