@@ -57,7 +57,19 @@ impl Fake {
             .env("FAKE_CARGO_MODE", mode)
             .env("PG_BIN", bin)
             // The `cargo xtask test` running this test set it; this one must start its own.
-            .env_remove("PLUGBOARD_TEST_POSTGRES_URL")
+            .env_remove(xtask::services::postgres::URL_VAR)
+            // The rest is given, never inherited, so the test behaves the same under a bare
+            // `cargo test`: the fake cargo builds no binary and runs no test that would use
+            // them, and a Temporal dev server given by address is not started.
+            .env(
+                xtask::test_command::POSTGRES_BINARY_VAR,
+                "/nonexistent/plugboard",
+            )
+            .env(
+                xtask::test_command::TEMPORAL_BINARY_VAR,
+                "/nonexistent/plugboard",
+            )
+            .env(xtask::services::temporal::ADDRESS_VAR, "127.0.0.1:9")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
