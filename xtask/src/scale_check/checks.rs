@@ -232,18 +232,29 @@ fn worker_kills(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<Stri
     ))
 }
 
-/// PostgreSQL restarted twice while runs are going: the runs pause and continue, nothing is
-/// lost.
+/// PostgreSQL restarted twice (a new server process each time) while runs are going: the runs
+/// pause and continue, nothing is lost.
 fn postgres_restarts(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<String> {
     let mut deployment = Deployment::new(cluster, "restarts", real_limits())?;
     deployment.start_workers(3, 2)?;
     deployment.sandbox.reset_stats();
-    let (runs, calls) = start_runs(&mut deployment, 6, 20, "restarts")?;
+    let (mut runs, calls) = start_runs(&mut deployment, 6, 20, "restarts")?;
     let mut restarts = 0;
     for wait in [6, 12] {
         std::thread::sleep(Duration::from_secs(wait));
+        // A restart that lands after the runs ended would test nothing.
+        ensure!(
+            runs.iter_mut().any(RunProcess::is_running),
+            "every run had ended before restart {}",
+            restarts + 1
+        );
+        let before = cluster.postgres_pid()?;
         let began = Instant::now();
         cluster.restart_postgres()?;
+        ensure!(
+            cluster.postgres_pid()? != before,
+            "PostgreSQL was not restarted (same process)"
+        );
         restarts += 1;
         eprintln!(
             "   restarted PostgreSQL ({:.1} s)",
@@ -252,14 +263,13 @@ fn postgres_restarts(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result
     }
     figures.postgres_restarts += restarts;
     let (_, repeated) = settle(&deployment, runs, calls, figures)?;
+    // Whether an attempt saw the restart depends on timing: a run between two store calls just
+    // reconnects (the pool checks a connection before reuse); one in a store call fails its
+    // attempt, is handed back and retried. Both are "pause and continue"; the count is shown.
     let retried = deployment.failed_attempts();
-    ensure!(
-        retried > 0,
-        "no run attempt failed during the restarts: the check did not test them"
-    );
     Ok(format!(
-        "{restarts} restarts, {retried} attempts failed and were retried, {calls} calls, \
-         {repeated} sent again"
+        "{restarts} restarts during runs, {retried} attempts failed and were retried, {calls} \
+         calls, {repeated} sent again"
     ))
 }
 

@@ -211,6 +211,11 @@ impl Cluster {
         self.postgres()?.restart(&self.interrupts)
     }
 
+    /// The PostgreSQL server's process id.
+    fn postgres_pid(&self) -> anyhow::Result<Option<u32>> {
+        Ok(self.postgres()?.pid())
+    }
+
     /// The rows of `sql` on the database at `url`.
     fn query(&self, url: &str, sql: &str) -> anyhow::Result<String> {
         self.postgres()?.query(url, sql)
