@@ -240,8 +240,13 @@ fn postgres_restarts(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result
     deployment.sandbox.reset_stats();
     let (mut runs, calls) = start_runs(&mut deployment, 6, 20, "restarts")?;
     let mut restarts = 0;
-    for wait in [6, 12] {
-        std::thread::sleep(Duration::from_secs(wait));
+    // Each restart once the runs are under way: after a sixth and after half of the calls
+    // (bounded by the runs' own limit).
+    for served in [calls / 6, calls / 2] {
+        let deadline = Instant::now() + RUNS_LIMIT;
+        while deployment.sandbox.stats().api_served < served && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         // A restart that lands after the runs ended would test nothing.
         ensure!(
             runs.iter_mut().any(RunProcess::is_running),
@@ -262,7 +267,12 @@ fn postgres_restarts(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result
         );
     }
     figures.postgres_restarts += restarts;
-    let (_, repeated) = settle(&deployment, runs, calls, figures)?;
+    let (stats, repeated) = settle(&deployment, runs, calls, figures)?;
+    ensure!(stats.throttled_429 == 0, "429s: {stats:?}");
+    ensure!(
+        stats.peak_per_second <= 4,
+        "more than 4 in a second: {stats:?}"
+    );
     // Whether an attempt saw the restart depends on timing: a run between two store calls just
     // reconnects (the pool checks a connection before reuse); one in a store call fails its
     // attempt, is handed back and retried. Both are "pause and continue"; the count is shown.
