@@ -70,7 +70,7 @@ impl<'c> Deployment<'c> {
         let sandbox = Sandbox::spawn(SandboxConfig {
             client: RegisteredClient {
                 client_id: format!("scale-check-{name}"),
-                client_secret: format!("scale-check-secret-{name}-{:016x}", fastrand_u64()),
+                client_secret: format!("scale-check-secret-{name}-{:016x}", unique_suffix()),
             },
             ..config
         })
@@ -430,7 +430,7 @@ fn first_list_id(sandbox: &Sandbox) -> anyhow::Result<String> {
 }
 
 /// A number unlikely to repeat between runs of the check (a client secret's suffix).
-fn fastrand_u64() -> u64 {
+fn unique_suffix() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
