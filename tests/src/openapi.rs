@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use plugboard_core::{HttpRequest, RequestBody};
+use plugboard_core::{FormPart, HttpRequest, PartContent, RequestBody};
 use serde_json::{Value, json};
 
 use crate::workspace_root;
@@ -104,6 +104,12 @@ pub fn conformance_problems(spec: &Value, request: &HttpRequest) -> Vec<String> 
             })),
         }
     }
+    if let Some(RequestBody::Multipart(parts)) = &request.body {
+        problems.extend(
+            form_problems(operation, &parameters, parts)
+                .map(|p| format!("{} {template}: {p}", request.method)),
+        );
+    }
     if let Some(RequestBody::Json(body)) = &request.body {
         match parameters.iter().find(|p| p["in"] == "body") {
             None => problems.push(format!("{} {template} takes no JSON body", request.method)),
@@ -127,6 +133,55 @@ pub fn conformance_problems(spec: &Value, request: &HttpRequest) -> Vec<String> 
     problems
 }
 
+/// Checks a `multipart/form-data` body against the operation's `formData` parameters: the
+/// operation consumes a form, every part is declared, every required one is there, a `file`
+/// parameter gets a file part, and a text part's value keeps to its declaration.
+fn form_problems<'a>(
+    operation: &Value,
+    parameters: &[&'a Value],
+    parts: &'a [FormPart],
+) -> impl Iterator<Item = String> + 'a {
+    let mut problems = Vec::new();
+    let consumes_form = operation["consumes"]
+        .as_array()
+        .is_some_and(|types| types.iter().any(|t| t == "multipart/form-data"));
+    if !consumes_form {
+        problems.push("takes no multipart/form-data body".to_owned());
+    }
+    let declared: Vec<&Value> = parameters
+        .iter()
+        .copied()
+        .filter(|p| p["in"] == "formData")
+        .collect();
+    for parameter in &declared {
+        let name = parameter["name"].as_str().unwrap_or_default();
+        if parameter["required"] == true && !parts.iter().any(|part| part.name == name) {
+            problems.push(format!("form field `{name}` is required"));
+        }
+    }
+    for part in parts {
+        let name = &part.name;
+        match declared.iter().find(|p| p["name"] == name.as_str()) {
+            None => problems.push(format!("form field `{name}` is not declared")),
+            Some(declared) if declared["type"] == "file" => {
+                if part.filename.is_none() {
+                    problems.push(format!("form field `{name}` must be a file"));
+                }
+            }
+            Some(declared) => match &part.content {
+                PartContent::Text(value) => problems.extend(
+                    query_value_problems(declared, value)
+                        .map(|p| format!("form field `{name}`: {p}")),
+                ),
+                PartContent::Base64(_) => {
+                    problems.push(format!("form field `{name}` must be text"));
+                }
+            },
+        }
+    }
+    problems.into_iter()
+}
+
 /// Checks a query value against its declaration: type, and enum membership of each item of a
 /// comma-separated list.
 pub fn query_value_problems(declared: &Value, value: &str) -> impl Iterator<Item = String> {
@@ -137,6 +192,11 @@ pub fn query_value_problems(declared: &Value, value: &str) -> impl Iterator<Item
         vec![value]
     };
     let mut problems = Vec::new();
+    if let Some(max) = declared["maxItems"].as_u64()
+        && items.len() as u64 > max
+    {
+        problems.push(format!("{} items, above the maximum {max}", items.len()));
+    }
     for item in items {
         let type_ok = match declared["type"].as_str() {
             Some("integer") => item.parse::<i64>().is_ok(),

@@ -121,7 +121,7 @@ fn every_limit_the_spec_states_on_an_input_is_checked_or_excepted_with_a_reason(
                     }
                     // A value the method sets itself keeps to the limit.
                     (Outcome::Excepted(Reason::SetByMethod), _)
-                        if constraint.place == Place::Query =>
+                        if matches!(constraint.place, Place::Query | Place::Form) =>
                     {
                         let kept = carried
                             .as_ref()

@@ -115,3 +115,38 @@ fn an_imported_contact_with_four_addresses_is_refused_before_sending() {
     assert!(error.contains("4 addresses"), "{error}");
     assert!(error.contains("at most 3"), "{error}");
 }
+
+#[test]
+fn a_csv_import_row_with_an_unknown_column_fails_validation_at_the_column() {
+    let steps = json!([{
+        "id": "import",
+        "call": "cc.bulk.import_contacts_csv",
+        "input": {
+            "list_ids": ["07936f78-662a-11eb-af0a-fa163e56c9b0"],
+            "rows": [{"email": "one@example.com", "shoe_size": "38"}]
+        }
+    }]);
+    let (validated, ran, _) = validate_and_run("limits-csv-column", &workflow(steps), &[]);
+    assert!(ran.is_none() && !validated.success(), "{validated:?}");
+    let said = format!("{}{}", validated.stdout, validated.stderr);
+    assert!(said.contains("/steps/0/input/rows/0"), "{said}");
+    assert!(said.contains("shoe_size"), "names the column: {said}");
+}
+
+#[test]
+fn a_csv_import_of_sms_numbers_without_a_permission_is_refused_before_sending() {
+    let steps = json!([{
+        "id": "import",
+        "call": "cc.bulk.import_contacts_csv",
+        "input": {
+            "list_ids": ["07936f78-662a-11eb-af0a-fa163e56c9b0"],
+            "rows": [{"email": "one@example.com"}, {"sms_number": "{{ inputs.text }}"}]
+        }
+    }]);
+    let (_, ran, sent) = validate_and_run("limits-csv-sms", &workflow(steps), &["text=5555550123"]);
+    let out = ran.expect("valid before the run: the rows decide whether SMS applies");
+    let error = out.failed()["error"].as_str().expect("an error").to_owned();
+    assert_eq!(sent, 0, "no request was sent: {out:?}");
+    assert!(error.contains("rows[1] has an `sms_number`"), "{error}");
+    assert!(error.contains("sms_permission_to_send"), "{error}");
+}

@@ -4,7 +4,9 @@
 //! the operation's body schema. The spec's `maxItems: 0` means "unspecified" and is ignored.
 //! What each call returns and streams is checked against the method's own declared schemas.
 
-use plugboard_core::{Connector, DefinedConnector, HttpRequest, HttpResponse, Invocation};
+use plugboard_core::{
+    Connector, DefinedConnector, FormPart, HttpRequest, HttpResponse, Invocation,
+};
 use plugboard_tests::ScriptedHost;
 use plugboard_tests::constant_contact_calls::{self as calls, *};
 use plugboard_tests::openapi::{conformance_problems, load_spec, matching_template};
@@ -135,5 +137,25 @@ fn the_checker_catches_requests_the_spec_does_not_allow() {
     assert_eq!(
         conformance_problems(&spec, &good_body),
         Vec::<String>::new()
+    );
+    // A file upload's form: a text where the file belongs, an undeclared field, 51 lists and a
+    // permission the operation does not take; and a form where a JSON body belongs.
+    let ids = vec!["l"; 51].join(",");
+    let bad_form = HttpRequest::post("/activities/contacts_file_import").multipart(vec![
+        FormPart::field("file", "email\r\na@example.com\r\n"),
+        FormPart::field("list_ids", ids),
+        FormPart::field("sms_permission_to_send", "pending_confirmation"),
+        FormPart::field("colour", "red"),
+    ]);
+    let problems = conformance_problems(&spec, &bad_form);
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    let form_for_json =
+        HttpRequest::post("/contact_lists").multipart(vec![FormPart::field("name", "Customers")]);
+    assert!(
+        conformance_problems(&spec, &form_for_json)
+            .iter()
+            .any(|p| p.contains("takes no multipart/form-data body")),
+        "{:?}",
+        conformance_problems(&spec, &form_for_json)
     );
 }

@@ -829,6 +829,7 @@ const SERVED: &[&str] = &[
     "getActivityStatusCollection",
     "getActivity",
     "bulkImportContactsJSON",
+    "contactsCSVImport",
     "postListAddContact",
     "postListRemoveContact",
     "postContactDelete",

@@ -195,6 +195,20 @@ fn bulk_import_puts_every_row_on_the_new_list() {
 }
 
 #[test]
+fn csv_file_import_puts_every_row_on_the_new_list_in_one_upload() {
+    let ws = Workspace::new("csv-import");
+    let done = run_sandboxed(&ws, "import-csv-file.json", &[]).finished();
+    let outputs = &done["outputs"];
+    assert_eq!(outputs["rows"], 1200, "{done}");
+    assert_eq!(
+        outputs["imports"], 1,
+        "one file of at most 39,999 rows: {done}"
+    );
+    assert_eq!(outputs["failed_imports"], 0, "{done}");
+    assert_eq!(outputs["members"], 1200, "{done}");
+}
+
+#[test]
 fn poll_returns_only_what_changed_since_the_last_run() {
     // With --sandbox: the first run writes what it found and returns a cursor.
     let ws = Workspace::new("poll");

@@ -287,7 +287,11 @@ fn required_scope(method: &axum::http::Method, path: &str) -> Option<&'static st
     }
 }
 
-/// A request body that is not declared as JSON: 415, as the service answers.
+/// The one operation whose body is a form (a file upload) rather than JSON.
+const FORM_UPLOAD_PATH: &str = "/activities/contacts_file_import";
+
+/// A request body that is not declared as JSON (as a form, for the file upload): 415, as the
+/// service answers.
 fn unsupported_media_type(request: &Request) -> Option<Response> {
     let headers = request.headers();
     let has_body = headers
@@ -299,19 +303,24 @@ fn unsupported_media_type(request: &Request) -> Option<Response> {
     if !has_body {
         return None;
     }
-    let json = headers
+    let expected = if request.uri().path().ends_with(FORM_UPLOAD_PATH) {
+        "multipart/form-data"
+    } else {
+        "application/json"
+    };
+    let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(';')
                 .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
         });
-    (!json).then(|| {
+    (!declared).then(|| {
         ApiError::array(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "api.unsupported_media_type",
-            "The request body must be application/json.",
+            format!("The request body must be {expected}."),
         )
         .into_response()
     })

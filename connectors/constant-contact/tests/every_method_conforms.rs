@@ -292,6 +292,19 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
             "timeout_secs": 60
         }),
     );
+    c.ok(
+        "bulk.import_contacts_csv",
+        json!({
+            "rows": [
+                {"email": "csv.a@example.com", "first_name": "Ann", "company_name": "A, Inc."},
+                {"sms_number": "5555550147", "sms_consent_date": "2026-01-02"}
+            ],
+            "list_ids": [list],
+            "sms_permission_to_send": "explicit",
+            "wait": true,
+            "timeout_secs": 60
+        }),
+    );
     let added = c.ok(
         "bulk.add_to_lists",
         json!({"source": {"list_ids": [list]}, "list_ids": [new_list]}),

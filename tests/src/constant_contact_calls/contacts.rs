@@ -462,6 +462,25 @@ pub(super) fn calls() -> Vec<Call> {
             ],
         ),
         (
+            "bulk.import_contacts_csv",
+            json!({
+                "rows": [
+                    {"email": "a@example.com", "first_name": "Ann", "phone": "555-0100",
+                        "street": "1 Main St", "city": "Waltham", "zip": "02451",
+                        "cf:favorite_fruit": "Apple"},
+                    {"sms_number": "5555550100", "email": "", "birthday_month": 2,
+                        "birthday_day": 3, "sms_consent_date": "2026-01-02"}
+                ],
+                "list_ids": [LIST, LIST_2],
+                "sms_permission_to_send": "explicit",
+                "wait": true
+            }),
+            vec![
+                HttpResponse::json(201, &activity("initialized")),
+                HttpResponse::json(200, &activity("completed")),
+            ],
+        ),
+        (
             "bulk.add_to_lists",
             json!({"source": {"list_ids": [LIST]}, "list_ids": [LIST_2],
                 "exclude_contact_ids": [CONTACT]}),

@@ -10,7 +10,7 @@ use crate::spec_limits::{Constraint, Place};
 pub fn mirrored_pointer(constraint: &Constraint) -> String {
     let pointer = match constraint.place {
         Place::Body => constraint.field.clone(),
-        Place::Path | Place::Query => format!("/{}", constraint.field),
+        Place::Path | Place::Query | Place::Form => format!("/{}", constraint.field),
     };
     pointer.replace("/*", "/0")
 }

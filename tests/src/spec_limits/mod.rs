@@ -38,6 +38,8 @@ pub enum Place {
     Query,
     /// The JSON body.
     Body,
+    /// A field of a `multipart/form-data` body (a file upload's form).
+    Form,
 }
 
 impl fmt::Display for Place {
@@ -46,6 +48,7 @@ impl fmt::Display for Place {
             Place::Path => "path",
             Place::Query => "query",
             Place::Body => "body",
+            Place::Form => "form",
         })
     }
 }
@@ -114,11 +117,11 @@ pub fn input_constraints(spec: &Value, id: &str) -> Vec<Constraint> {
         let name = parameter["name"].as_str().unwrap_or_default();
         match parameter["in"].as_str() {
             Some("body") => walker.walk(Place::Body, "", &parameter["schema"], false, 0),
-            Some(place @ ("path" | "query")) => {
-                let place = if place == "path" {
-                    Place::Path
-                } else {
-                    Place::Query
+            Some(place @ ("path" | "query" | "formData")) => {
+                let place = match place {
+                    "path" => Place::Path,
+                    "query" => Place::Query,
+                    _ => Place::Form,
                 };
                 if parameter["required"] == true {
                     walker.push(place, name, "required", Value::Bool(true), parameter, false);

@@ -2,7 +2,7 @@
 //! input field it breaks is the one the request carries (mirroring is checked, not assumed), and
 //! that a value the method sets itself keeps to the spec's limit.
 
-use plugboard_core::{HttpRequest, RequestBody};
+use plugboard_core::{HttpRequest, PartContent, RequestBody};
 use serde_json::Value;
 
 use crate::openapi::matching_template;
@@ -61,6 +61,22 @@ pub fn sent_values(
                     .flat_map(|(_, v)| v.split(','))
                     .map(|v| Value::String(v.to_owned())),
             ),
+            // A form's text fields are sent as text (a list comma-separated); a file part
+            // counts as sent by its file name.
+            Place::Form => {
+                let Some(RequestBody::Multipart(parts)) = &request.body else {
+                    continue;
+                };
+                for part in parts.iter().filter(|part| part.name == name) {
+                    match (&part.filename, &part.content) {
+                        (Some(file), _) => values.push(Value::String(file.clone())),
+                        (None, PartContent::Text(text)) => {
+                            values.extend(text.split(',').map(|v| Value::String(v.to_owned())));
+                        }
+                        (None, PartContent::Base64(_)) => {}
+                    }
+                }
+            }
             Place::Path => {
                 let placeholder = format!("{{{name}}}");
                 let index = template.split('/').position(|part| part == placeholder)?;

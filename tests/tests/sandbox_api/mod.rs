@@ -65,6 +65,20 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
+        Self::reply(request).await
+    }
+
+    /// POSTs a `multipart/form-data` body (a file upload).
+    pub async fn send_form(&self, path: &str, form: reqwest::multipart::Form) -> Reply {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.origin))
+            .bearer_auth(&self.token)
+            .multipart(form);
+        Self::reply(request).await
+    }
+
+    async fn reply(request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("the sandbox answers");
         let status = response.status();
         let content_type = response

@@ -282,8 +282,20 @@ pub(crate) async fn json_import(State(shared): State<AppState>, body: Bytes) -> 
     let sms_permission = input
         .sms_permission_to_send
         .unwrap_or_else(|| "not_set".into());
+    import_rows(&shared, &rows, &list_ids, &sms_permission)
+}
+
+/// Creates or updates every row's contact and adds it to `list_ids`, as one import activity
+/// whose errors name the failed rows by line (1 for the first row). Shared by the JSON and the
+/// CSV file import, which differ only in how the rows arrive.
+pub(crate) fn import_rows(
+    shared: &AppState,
+    rows: &[Map<String, Value>],
+    list_ids: &[String],
+    sms_permission: &str,
+) -> ApiResult {
     if !matches!(
-        sms_permission.as_str(),
+        sms_permission,
         "explicit" | "pending_confirmation" | "unsubscribed" | "not_set"
     ) {
         return Err(ApiError::validation(format!(
@@ -291,7 +303,7 @@ pub(crate) async fn json_import(State(shared): State<AppState>, body: Bytes) -> 
         )));
     }
     let mut store = lock(&shared.store);
-    check_lists(&store, &list_ids, 50)?;
+    check_lists(&store, list_ids, 50)?;
     let fields: Vec<(String, String)> = store
         .custom_fields
         .iter()
@@ -301,7 +313,7 @@ pub(crate) async fn json_import(State(shared): State<AppState>, body: Bytes) -> 
     let mut errors = Vec::new();
     let mut imported = 0;
     for (line, row) in rows.iter().enumerate() {
-        let key = match row_key(row, &sms_permission) {
+        let key = match row_key(row, sms_permission) {
             Some(Ok(key)) => key,
             Some(Err(message)) => {
                 errors.push(format!("line {}: {message}", line + 1));
@@ -335,7 +347,7 @@ pub(crate) async fn json_import(State(shared): State<AppState>, body: Bytes) -> 
                     if result.is_ok() {
                         updated.deleted_at = None;
                         updated.update_source = "Account".into();
-                        for list in &list_ids {
+                        for list in list_ids {
                             if !updated.list_memberships.contains(list)
                                 && updated.list_memberships.len() < 50
                             {
@@ -354,7 +366,7 @@ pub(crate) async fn json_import(State(shared): State<AppState>, body: Bytes) -> 
                     update_source: "Account".into(),
                     created_at: now,
                     updated_at: now,
-                    list_memberships: list_ids.clone(),
+                    list_memberships: list_ids.to_vec(),
                     ..Contact::default()
                 };
                 let result = apply_row(&mut contact, row, &fields, &mut rng, now)

@@ -27,6 +27,7 @@ mod contacts;
 mod custom_fields;
 mod exports;
 pub(crate) mod import;
+mod import_csv;
 mod landing_page_reports;
 mod lists;
 mod reports;
@@ -123,6 +124,10 @@ fn bulk_routes() -> Router<AppState> {
         .route(
             "/activities/contacts_json_import",
             post(import::json_import),
+        )
+        .route(
+            "/activities/contacts_file_import",
+            post(import_csv::csv_import),
         )
         .route(
             "/activities/add_list_memberships",

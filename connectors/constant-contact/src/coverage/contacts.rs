@@ -5,8 +5,6 @@ use super::{Claim, LeftOut};
 /// Why the v2 cross-reference operations are left out.
 const V2_XREFS: &str =
     "maps ids of the retired v2 API to v3 ids; a connection made today only ever sees v3 ids";
-/// Why the CSV file import is not covered yet.
-const NEEDS_MULTIPART: &str = "not covered yet: a multipart file upload needs byte request bodies, which the connector contract does not have yet (issue 15); `bulk.import_contacts` imports the same contacts as JSON";
 
 /// The operations this area's methods cover.
 pub(super) const CLAIMS: &[Claim] = &[
@@ -195,6 +193,10 @@ pub(super) const CLAIMS: &[Claim] = &[
         methods: &["segments.get"],
     },
     Claim {
+        operation: "contactsCSVImport",
+        methods: &["bulk.import_contacts_csv"],
+    },
+    Claim {
         operation: "bulkImportContactsJSON",
         methods: &["bulk.import_contacts"],
     },
@@ -216,6 +218,7 @@ pub(super) const CLAIMS: &[Claim] = &[
             "bulk.get_activity",
             "bulk.wait_for_activity",
             "bulk.import_contacts",
+            "bulk.import_contacts_csv",
         ],
     },
 ];
@@ -229,9 +232,5 @@ pub(super) const LEFT_OUT: &[LeftOut] = &[
     LeftOut {
         operation: "getListIdXrefs",
         reason: V2_XREFS,
-    },
-    LeftOut {
-        operation: "contactsCSVImport",
-        reason: NEEDS_MULTIPART,
     },
 ];

@@ -5,6 +5,7 @@
 
 pub(crate) mod changes;
 mod import;
+mod import_csv;
 pub(crate) mod reading;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::api::API;
 
 pub use import::{MAX_CONTACTS_PER_IMPORT, MAX_IMPORT_BODY_BYTES, import_contacts};
+pub use import_csv::import_contacts_csv;
 
 /// The states after which an activity no longer changes.
 pub const FINAL_STATES: [&str; 4] = ["completed", "cancelled", "failed", "timed_out"];

@@ -65,6 +65,7 @@ pub(crate) fn all() -> MethodSet {
         .method::<segments::rename>()
         .method::<segments::delete>()
         .method::<bulk::import_contacts>()
+        .method::<bulk::import_contacts_csv>()
         .method::<bulk::add_to_lists>()
         .method::<bulk::remove_from_lists>()
         .method::<bulk::delete_contacts>()

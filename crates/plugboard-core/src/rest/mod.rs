@@ -259,7 +259,7 @@ fn remove_path(object: &mut Map<String, Value>, keys: &[String]) {
 
 /// At most the first 80 characters of `text`, for error messages that quote what an API or a
 /// caller sent without echoing all of it.
-pub(crate) fn excerpt(text: &str) -> String {
+pub fn excerpt(text: &str) -> String {
     const MAX: usize = 80;
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),

@@ -394,4 +394,18 @@ pub const EXCEPTIONS: &[Exception] = &[
         Reason::SetByMethod,
         "with `wait`, the method polls the activity id the API answered with",
     ),
+    except(
+        "bulk.import_contacts_csv",
+        "getActivity path activity_id",
+        "required",
+        Reason::SetByMethod,
+        "with `wait`, the method polls the activity id the API answered with",
+    ),
+    except(
+        "bulk.import_contacts_csv",
+        "contactsCSVImport form file",
+        "required",
+        Reason::SetByMethod,
+        "the method writes the CSV file from `rows`, which its input requires (1 or more)",
+    ),
 ];

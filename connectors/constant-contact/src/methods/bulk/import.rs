@@ -34,6 +34,16 @@ pub enum SmsPermission {
     NotSet,
 }
 
+impl SmsPermission {
+    /// The value as the API spells it (a multipart form field is text).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::NotSet => "not_set",
+        }
+    }
+}
+
 /// One contact to import, with the flat field names of the JSON import.
 #[input]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -308,7 +318,7 @@ pub struct ImportContactsInput {
     pub timeout_secs: Option<u64>,
 }
 
-/// What `bulk.import_contacts` started.
+/// What an import (`bulk.import_contacts` or `bulk.import_contacts_csv`) started.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ImportContactsOutput {
     /// The id of every import activity created, in the order of the contacts they carry.
@@ -353,36 +363,99 @@ impl ImportBody<'_> {
     }
 }
 
-/// Splits encoded contacts into batches of at most [`MAX_CONTACTS_PER_IMPORT`] contacts whose
-/// serialized body (the envelope's `envelope_len` bytes plus contacts and commas) stays below
-/// [`MAX_IMPORT_BODY_BYTES`].
-fn split_imports(contacts: Vec<Box<str>>, envelope_len: usize) -> Result<Vec<Vec<Box<str>>>> {
+/// Splits encoded items (`what[i]` in errors) into batches of at most `max_items` whose body (a
+/// fixed `fixed_len` bytes plus the items, `separator_len` bytes between two) stays below
+/// `max_bytes`: a JSON import's contacts with their commas, a CSV file's records after its header.
+pub(super) fn split_within(
+    what: &str,
+    items: Vec<Box<str>>,
+    fixed_len: usize,
+    max_items: usize,
+    max_bytes: usize,
+    separator_len: usize,
+) -> Result<Vec<Vec<Box<str>>>> {
     let mut batches = Vec::new();
     let mut batch: Vec<Box<str>> = Vec::new();
-    let mut size = envelope_len;
-    for (index, contact) in contacts.into_iter().enumerate() {
-        let len = contact.len();
-        if envelope_len + len >= MAX_IMPORT_BODY_BYTES {
+    let mut size = fixed_len;
+    for (index, item) in items.into_iter().enumerate() {
+        let len = item.len();
+        if fixed_len + len >= max_bytes {
             return Err(ConnectorError::InvalidInput {
                 message: format!(
-                    "contacts[{index}] alone takes {len} bytes, too large for an import body \
-                     (under {MAX_IMPORT_BODY_BYTES} bytes)"
+                    "{what}[{index}] alone takes {len} bytes, too large for an import body \
+                     (under {max_bytes} bytes)"
                 ),
             });
         }
-        let separator = usize::from(!batch.is_empty());
-        if batch.len() == MAX_CONTACTS_PER_IMPORT || size + separator + len >= MAX_IMPORT_BODY_BYTES
-        {
+        let separator = if batch.is_empty() { 0 } else { separator_len };
+        if batch.len() == max_items || size + separator + len >= max_bytes {
             batches.push(std::mem::take(&mut batch));
-            size = envelope_len;
+            size = fixed_len;
         }
-        size += usize::from(!batch.is_empty()) + len;
-        batch.push(contact);
+        size += if batch.is_empty() { 0 } else { separator_len } + len;
+        batch.push(item);
     }
     if !batch.is_empty() {
         batches.push(batch);
     }
     Ok(batches)
+}
+
+/// Sends each import request (with the number of contacts it carries) in turn, logging each
+/// activity and, when one fails, the ones already started; then waits for all when asked.
+pub(super) fn start_imports(
+    cx: &mut Context<'_>,
+    method: &str,
+    requests: impl ExactSizeIterator<Item = (usize, Result<HttpRequest>)>,
+    wait: bool,
+    budget: std::time::Duration,
+    contacts: u64,
+) -> Result<ImportContactsOutput> {
+    let count = requests.len();
+    let mut activities: Vec<Activity> = Vec::with_capacity(count);
+    for (number, (size, request)) in requests.enumerate() {
+        let activity: Activity = match request.and_then(|request| API.send(cx, request)) {
+            Ok(response) => response.decode()?,
+            Err(error) => {
+                if !activities.is_empty() {
+                    let started: Vec<&str> =
+                        activities.iter().map(|a| a.activity_id.as_str()).collect();
+                    cx.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "{method}: import {} of {count} failed; imports already started: {}",
+                            number + 1,
+                            started.join(", ")
+                        ),
+                    );
+                }
+                return Err(error);
+            }
+        };
+        cx.log(
+            LogLevel::Info,
+            &format!(
+                "{method}: import {} of {count} ({size} contacts) is activity {}",
+                number + 1,
+                activity.activity_id
+            ),
+        );
+        activities.push(activity);
+    }
+    if wait {
+        activities = activities
+            .into_iter()
+            .map(|activity| {
+                let id = activity.activity_id.clone();
+                wait_until_final(cx, &id, Some(activity), budget)
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(ImportContactsOutput {
+        activity_ids: activities.iter().map(|a| a.activity_id.clone()).collect(),
+        activities,
+        contacts,
+    })
 }
 
 /// Imports or updates any number of contacts into lists, split into imports of at most 40,000
@@ -426,69 +499,38 @@ pub fn import_contacts(
     };
     let envelope_len = encoded_len(&envelope)?;
     let total = contacts.0.len() as u64;
-    let batches = split_imports(contacts.0, envelope_len)?;
-    let count = batches.len();
-    let mut activities: Vec<Activity> = Vec::with_capacity(count);
-    for (number, encoded) in batches.into_iter().enumerate() {
+    let batches = split_within(
+        "contacts",
+        contacts.0,
+        envelope_len,
+        MAX_CONTACTS_PER_IMPORT,
+        MAX_IMPORT_BODY_BYTES,
+        1,
+    )?;
+    // Decoded one import at a time, as it is sent: only that import's contacts exist as JSON
+    // values.
+    let requests = batches.into_iter().map(|encoded| {
         let size = encoded.len();
-        // Decoded one import at a time: only this import's contacts exist as JSON values.
         let import_data = encoded
             .into_iter()
             .map(|contact| serde_json::from_str(&contact))
             .collect::<Result<Vec<Value>, _>>()
             .map_err(|e| ConnectorError::InvalidInput {
                 message: format!("cannot encode the import as JSON: {e}"),
-            })?;
-        let body = ImportBody {
-            import_data,
-            list_ids: &list_ids,
-            sms_permission_to_send,
-        };
-        let request =
-            HttpRequest::post("/activities/contacts_json_import").json_value(body.into_json()?);
-        let activity: Activity = match API.send(cx, request) {
-            Ok(response) => response.decode()?,
-            Err(error) => {
-                if !activities.is_empty() {
-                    let started: Vec<&str> =
-                        activities.iter().map(|a| a.activity_id.as_str()).collect();
-                    cx.log(
-                        LogLevel::Warn,
-                        &format!(
-                            "bulk.import_contacts: import {} of {count} failed; imports \
-                                 already started: {}",
-                            number + 1,
-                            started.join(", ")
-                        ),
-                    );
-                }
-                return Err(error);
+            });
+        let body = import_data.and_then(|import_data| {
+            ImportBody {
+                import_data,
+                list_ids: &list_ids,
+                sms_permission_to_send,
             }
-        };
-        cx.log(
-            LogLevel::Info,
-            &format!(
-                "bulk.import_contacts: import {} of {count} ({size} contacts) is activity {}",
-                number + 1,
-                activity.activity_id
-            ),
-        );
-        activities.push(activity);
-    }
-    if wait {
-        activities = activities
-            .into_iter()
-            .map(|activity| {
-                let id = activity.activity_id.clone();
-                wait_until_final(cx, &id, Some(activity), budget)
-            })
-            .collect::<Result<_, _>>()?;
-    }
-    Ok(ImportContactsOutput {
-        activity_ids: activities.iter().map(|a| a.activity_id.clone()).collect(),
-        activities,
-        contacts: total,
-    })
+            .into_json()
+        });
+        let request =
+            body.map(|body| HttpRequest::post("/activities/contacts_json_import").json_value(body));
+        (size, request)
+    });
+    start_imports(cx, "bulk.import_contacts", requests, wait, budget, total)
 }
 
 /// The length of a value serialized as compact JSON, as the host sends it.
@@ -536,7 +578,15 @@ mod tests {
 
     #[test]
     fn imports_split_by_count() {
-        let batches = split_imports(contacts(40_001, 10), 50).expect("splits");
+        let batches = split_within(
+            "contacts",
+            contacts(40_001, 10),
+            50,
+            MAX_CONTACTS_PER_IMPORT,
+            MAX_IMPORT_BODY_BYTES,
+            1,
+        )
+        .expect("splits");
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         assert_eq!(sizes, [40_000, 1]);
     }
@@ -544,7 +594,15 @@ mod tests {
     #[test]
     fn imports_split_by_size_below_the_limit() {
         // 1,000-byte contacts: 3,995 fit (50 + 3,995 * 1,001 - 1 = 3,998,044), the next does not.
-        let batches = split_imports(contacts(10_000, 1_000), 50).expect("splits");
+        let batches = split_within(
+            "contacts",
+            contacts(10_000, 1_000),
+            50,
+            MAX_CONTACTS_PER_IMPORT,
+            MAX_IMPORT_BODY_BYTES,
+            1,
+        )
+        .expect("splits");
         for batch in &batches {
             let size = 50 + batch.len() * 1_000 + batch.len() - 1;
             assert!(size < MAX_IMPORT_BODY_BYTES, "{size}");
@@ -555,6 +613,16 @@ mod tests {
 
     #[test]
     fn a_contact_too_large_alone_is_refused() {
-        assert!(split_imports(contacts(1, MAX_IMPORT_BODY_BYTES), 50).is_err());
+        assert!(
+            split_within(
+                "contacts",
+                contacts(1, MAX_IMPORT_BODY_BYTES),
+                50,
+                MAX_CONTACTS_PER_IMPORT,
+                MAX_IMPORT_BODY_BYTES,
+                1
+            )
+            .is_err()
+        );
     }
 }

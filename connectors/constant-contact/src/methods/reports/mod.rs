@@ -11,6 +11,7 @@ pub(crate) mod email;
 pub(crate) mod landing_pages;
 pub(crate) mod sms;
 
+use plugboard_core::rest::excerpt;
 use plugboard_core::{ConnectorError, Context, HttpRequest, Result, output};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -188,12 +189,4 @@ fn ordered(start: (&str, Timestamp), end: (&str, Timestamp)) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// At most the first 40 characters of a caller's value, for error messages.
-fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(40) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
