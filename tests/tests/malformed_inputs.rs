@@ -956,6 +956,10 @@ fn constant_contact_inputs() -> BTreeMap<&'static str, Value> {
             "list_ids": [LIST], "wait": true}),
         ),
         (
+            "bulk.import_contacts_csv",
+            json!({"rows": [{"email": "a@example.com"}], "list_ids": [LIST], "wait": true}),
+        ),
+        (
             "bulk.add_to_lists",
             json!({"source": {"list_ids": [LIST]}, "list_ids": [LIST]}),
         ),

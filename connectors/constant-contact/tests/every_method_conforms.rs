@@ -248,6 +248,45 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
             "custom_fields": [{"custom_field_id": field, "value": "Tesla S 2017"}]
         }),
     );
+    // SMS-only contacts: created with a number and no email address, upserted by number, and
+    // read back with their SMS channel.
+    let sms_only = c.ok(
+        "contacts.create",
+        json!({
+            "create_source": "Account",
+            "first_name": "Sam",
+            "sms_channel": {"full_sms_address": "17815550150", "sms_channel_consents": [
+                {"sms_consent_permission": "explicit", "consent_type": "promotional_sms"}]},
+            "list_memberships": [list]
+        }),
+    );
+    let sms_contact = Caller::text(&sms_only, "/contact_id");
+    let read = c.ok("contacts.get", json!({"contact_id": sms_contact}));
+    assert_eq!(
+        read.ok().pointer("/sms_channel/sms_address"),
+        Some(&json!("7815550150")),
+        "the SMS channel reaches the output: {}",
+        read.ok()
+    );
+    let upserted = c.ok(
+        "contacts.create_or_update",
+        json!({
+            "sms_channel": {"sms_address": "7815550150", "dial_code": "1", "country_code": "US",
+                "sms_channel_consents": [{"sms_consent_permission": "explicit",
+                    "consent_type": "promotional_sms", "consent_medium_type": "LF",
+                    "consent_medium_url": "https://example.com/sms",
+                    "consent_medium_details": "Signed up on the page."}]},
+            "list_memberships": [list],
+            "last_name": "Smith"
+        }),
+    );
+    assert_eq!(
+        upserted.ok()["contact_id"],
+        json!(sms_contact),
+        "the number finds the same contact: {}",
+        upserted.ok()
+    );
+    assert_eq!(upserted.ok()["created"], json!(false));
     let poll = c.ok(
         "contacts.poll_updated",
         json!({"include": ["list_memberships"]}),

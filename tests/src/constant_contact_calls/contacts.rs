@@ -79,6 +79,9 @@ pub(super) fn calls() -> Vec<Call> {
             json!({
                 "create_source": "Account",
                 "email_address": {"address": "dlang@example.com", "permission_to_send": "implicit"},
+                "sms_channel": {"full_sms_address": "17815551212", "sms_channel_consents": [
+                    {"sms_consent_permission": "explicit", "consent_type": "promotional_sms",
+                        "consent_medium_details": "IPhone 13 device used to provide consent."}]},
                 "first_name": "Debora",
                 "last_name": "Lang",
                 "job_title": "Musician",
@@ -103,6 +106,9 @@ pub(super) fn calls() -> Vec<Call> {
                 "contact_id": CONTACT,
                 "update_source": "Contact",
                 "email_address": {"address": "dlang@example.com", "permission_to_send": "explicit"},
+                "sms_channel": {"full_sms_address": "17815551212", "sms_channel_consents": [
+                    {"sms_consent_permission": "explicit", "consent_type": "promotional_sms",
+                        "consent_medium_details": "Signed up at the counter."}]},
                 "first_name": "Debora",
                 "last_name": "Lang-Smith",
                 "list_memberships": [LIST, LIST_2]
@@ -113,6 +119,12 @@ pub(super) fn calls() -> Vec<Call> {
             "contacts.create_or_update",
             json!({
                 "email_address": "jdodge@example.com",
+                "sms_channel": {"sms_address": "7815551212", "dial_code": "1", "country_code": "US",
+                    "sms_channel_consents": [{"sms_consent_permission": "pending_confirmation",
+                        "consent_type": "promotional_sms", "consent_medium_type": "LF",
+                        "consent_medium_url": "https://lp.constantcontactpages.com/su/iPtuMuh",
+                        "consent_medium_details": "Contact used our landing page to consent to SMS.",
+                        "advertised_frequency": 1, "advertised_interval": "weekly"}]},
                 "list_memberships": [LIST],
                 "first_name": "Jake",
                 "last_name": "Dodge",

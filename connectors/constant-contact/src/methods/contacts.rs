@@ -1,5 +1,5 @@
-//! Contacts: read, create, replace, upsert by email, delete, count; listing and polling live in
-//! [`listing`].
+//! Contacts: read, create, replace, upsert by email or SMS number, delete, count; listing and
+//! polling live in [`listing`], the SMS channel's types and history in [`sms`].
 
 mod listing;
 pub(crate) mod sms;
@@ -7,11 +7,14 @@ pub(crate) mod sms;
 use std::time::Duration;
 
 use plugboard_core::rest::segment;
-use plugboard_core::{Context, HttpRequest, HttpResponse, LogLevel, Result, input, method, output};
+use plugboard_core::{
+    ConnectorError, Context, HttpRequest, HttpResponse, LogLevel, Result, input, method, output,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use listing::{list, poll_updated};
+use sms::{SignUpSmsChannelInput, SmsChannelInput};
 
 use super::Deleted;
 use crate::api::API;
@@ -375,7 +378,12 @@ macro_rules! contact_write_input {
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*
             /// The email address and its consent.
-            pub email_address: EmailAddressInput,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub email_address: Option<EmailAddressInput>,
+            /// The SMS number and its consents (a contact may have an SMS number and no email
+            /// address).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub sms_channel: Option<SmsChannelInput>,
             /// First name (up to 50 characters).
             #[schemars(length(max = 50))]
             pub first_name: Option<String>,
@@ -446,16 +454,31 @@ contact_write_input! {
     }
 }
 
-/// Creates a contact; fails with `already_exists` when the email address is taken (use
-/// contacts.create_or_update to upsert).
+/// Creates a contact with an email address, an SMS number, or a name; fails with
+/// `already_exists` when the email address is taken (use contacts.create_or_update to upsert).
 #[method(id = "contacts.create", name = "Create Contact", find_effect = find_by_email)]
 pub fn create(cx: &mut Context<'_>, input: CreateContactInput) -> Result<Contact> {
-    let what = format!("a contact with email {}", input.email_address.address);
+    let what = match (&input.email_address, &input.sms_channel) {
+        (Some(email), _) => format!("a contact with email {}", email.address),
+        (None, Some(sms)) => format!("a contact with SMS number {}", sms.full_sms_address),
+        (None, None) if input.first_name.is_some() || input.last_name.is_some() => {
+            "a contact".to_owned()
+        }
+        (None, None) => {
+            return Err(ConnectorError::InvalidInput {
+                message: "a new contact needs at least one of `email_address`, `sms_channel`, \
+                          `first_name` or `last_name`"
+                    .into(),
+            });
+        }
+    };
     API.create(cx, HttpRequest::post("/contacts").json(&input)?, &what)
 }
 
 /// The address is unique in an account: a contact with it, in any status, is there because of
-/// the lost call (or was before it, when the call would have failed as `already_exists`).
+/// the lost call (or was before it, when the call would have failed as `already_exists`). A
+/// contact written without an email address cannot be looked up (the API finds contacts by
+/// email only), so that call's outcome stays for a person to settle.
 fn find_by_email(cx: &mut Context<'_>, input: &CreateContactInput) -> Result<Option<Contact>> {
     /// The one page an address lookup reads.
     #[derive(Deserialize)]
@@ -463,7 +486,14 @@ fn find_by_email(cx: &mut Context<'_>, input: &CreateContactInput) -> Result<Opt
         #[serde(default)]
         contacts: Vec<Contact>,
     }
-    let address = &input.email_address.address;
+    let Some(email) = &input.email_address else {
+        return Err(ConnectorError::NotImplemented {
+            what: "finding a contact created without an email address: the API looks contacts \
+                   up by email only"
+                .into(),
+        });
+    };
+    let address = &email.address;
     let request = HttpRequest::get("/contacts")
         .query("email", address)
         .query("status", "all")
@@ -553,9 +583,14 @@ pub struct SignUpCustomField {
 #[input]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CreateOrUpdateInput {
-    /// The email address that identifies the contact (up to 50 characters).
+    /// The email address that identifies the contact (up to 50 characters); `sms_channel`
+    /// identifies it when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50))]
-    pub email_address: String,
+    pub email_address: Option<String>,
+    /// The SMS number and its consents; identifies the contact when there is no email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_channel: Option<SignUpSmsChannelInput>,
     /// Lists to add the contact to (1-50 list ids); existing memberships are kept.
     #[schemars(length(min = 1, max = 50))]
     pub list_memberships: Vec<String>,
@@ -609,9 +644,9 @@ struct SignUpAnswer {
     contact_id: String,
 }
 
-/// Creates a contact, or updates the one with this email address (only the fields given; lists
-/// and custom fields are added), and says which. Needs the contact's own consent. A 409
-/// (simultaneous changes to the contact) is retried a few times.
+/// Creates a contact, or updates the one with this email address or SMS number (only the fields
+/// given; lists and custom fields are added), and says which. Needs the contact's own consent. A
+/// 409 (simultaneous changes to the contact) is retried a few times.
 ///
 /// Sent twice, it leaves the account as one call does (the contact, the given fields, the lists
 /// added), so it is idempotent and a call whose answer was lost can be sent again; only
@@ -625,6 +660,13 @@ pub fn create_or_update(
     cx: &mut Context<'_>,
     input: CreateOrUpdateInput,
 ) -> Result<CreateOrUpdateOutput> {
+    if input.email_address.is_none() && input.sms_channel.is_none() {
+        return Err(ConnectorError::InvalidInput {
+            message: "`email_address` or `sms_channel` is needed: one of them identifies the \
+                      contact"
+                .into(),
+        });
+    }
     let request = HttpRequest::post("/contacts/sign_up_form").json(&input)?;
     let response = API.errors().check(send_unless_conflicting(cx, &request)?)?;
     let mut answer: SignUpAnswer = response.decode()?;

@@ -378,4 +378,72 @@ pub const DESCRIBED: &[Described] = &[
             field: "/end",
         },
     },
+    Described {
+        method: "contacts.create",
+        location: "createContact description",
+        quote: "You must include the `create_source` property and at least one of the following properties: `first_name`, `last_name`, a unique `email_address` (specified using the `EmailAddress` object), or the `sms_channel` property",
+        check: Check::Refuses {
+            input: r#"{"create_source": "Account", "job_title": "Musician"}"#,
+            field: "/email_address",
+        },
+    },
+    Described {
+        method: "contacts.create_or_update",
+        location: "createOrUpdateContact description",
+        quote: "this method requires including the `list_memberships` array as well as either the contact's `email_address` string or `sms_channel` object",
+        check: Check::Refuses {
+            input: r#"{"list_memberships": ["l-1"], "first_name": "Ann"}"#,
+            field: "/email_address",
+        },
+    },
+    Described {
+        method: "bulk.import_contacts_csv",
+        location: "contactsCSVImport description",
+        quote: "The CSV file has a maximum of 40,000 lines including the header row (39,999 contacts) and a maximum file size of 4 megabytes (MB).",
+        check: Check::Excepted(
+            Reason::SetByMethod,
+            "the method writes the rows into files of at most 39,999 rows under 4,000,000 bytes each (`MAX_ROWS_PER_CSV_IMPORT`, `MAX_IMPORT_BODY_BYTES`), so no file it sends is larger",
+        ),
+    },
+    Described {
+        method: "bulk.import_contacts_csv",
+        location: "contactsCSVImport description",
+        quote: "Contacts must have either an email address or an SMS number defined.",
+        check: Check::Refuses {
+            input: r#"{"list_ids": ["l-1"], "rows": [{"email": "a@example.com"}, {"first_name": "Ann"}]}"#,
+            field: "/rows/1",
+        },
+    },
+    Described {
+        method: "bulk.import_contacts_csv",
+        location: "contactsCSVImport description",
+        quote: "Importing contacts with `sms_number`s requires using the `sms_permission_to_send` parameter",
+        check: Check::Refuses {
+            input: r#"{"list_ids": ["l-1"], "rows": [{"sms_number": "5555550100"}]}"#,
+            field: "/sms_permission_to_send",
+        },
+    },
+    Described {
+        method: "bulk.import_contacts_csv",
+        location: "contactsCSVImport description",
+        quote: "If `explicit`, you must also include the `sms_consent_date` as a column header",
+        check: Check::Refuses {
+            input: r#"{"list_ids": ["l-1"], "sms_permission_to_send": "explicit", "rows": [{"sms_number": "5555550100"}]}"#,
+            field: "/rows/0/sms_consent_date",
+        },
+    },
+    Described {
+        method: "bulk.import_contacts_csv",
+        location: "contactsCSVImport formData file",
+        quote: "Each contact can contain up to 25 different custom fields.",
+        check: Check::Refuses {
+            input: r#"{"list_ids": ["l-1"], "rows": [{"email": "a@example.com", "cf:f0": "x",
+                "cf:f1": "x", "cf:f2": "x", "cf:f3": "x", "cf:f4": "x", "cf:f5": "x", "cf:f6": "x",
+                "cf:f7": "x", "cf:f8": "x", "cf:f9": "x", "cf:f10": "x", "cf:f11": "x",
+                "cf:f12": "x", "cf:f13": "x", "cf:f14": "x", "cf:f15": "x", "cf:f16": "x",
+                "cf:f17": "x", "cf:f18": "x", "cf:f19": "x", "cf:f20": "x", "cf:f21": "x",
+                "cf:f22": "x", "cf:f23": "x", "cf:f24": "x", "cf:f25": "x"}]}"#,
+            field: "/rows/0",
+        },
+    },
 ];

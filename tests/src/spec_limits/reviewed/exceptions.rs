@@ -5,9 +5,6 @@ use super::{Exception, Reason};
 /// Why every list method leaves `limit` alone: it pages with its own page size.
 const PAGES_ITSELF: &str = "the method pages with its own page size, within the limit (the audit \
      checks the value its representative call sends)";
-/// Why the SMS channel's limits are not checked.
-const NO_SMS_CHANNEL: &str = "the method's input has no `sms_channel` yet (SMS fields on contacts \
-     are issue 16, item 1); the request never carries one";
 
 /// Shorthand for an exception.
 const fn except(
@@ -197,125 +194,6 @@ pub const EXCEPTIONS: &[Exception] = &[
         "*",
         Reason::NotExposed,
         "the method's input has no `include`: it returns the counts the API gives by default",
-    ),
-    except(
-        "contacts.create",
-        "createContact body /sms_channel/full_sms_address",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create",
-        "createContact body /sms_channel/sms_channel_consents",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create",
-        "createContact body /sms_channel/sms_channel_consents/*/consent_type",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create",
-        "createContact body /sms_channel/sms_channel_consents/*/sms_consent_permission",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.update",
-        "putContact body /sms_channel/full_sms_address",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.update",
-        "putContact body /sms_channel/sms_channel_consents",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.update",
-        "putContact body /sms_channel/sms_channel_consents/*/consent_type",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.update",
-        "putContact body /sms_channel/sms_channel_consents/*/sms_consent_permission",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/country_code",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/dial_code",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_address",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_channel_consents",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_channel_consents/*/consent_medium_details",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_channel_consents/*/consent_medium_type",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_channel_consents/*/consent_medium_url",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_channel_consents/*/consent_type",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
-    ),
-    except(
-        "contacts.create_or_update",
-        "createOrUpdateContact body /sms_channel/sms_channel_consents/*/sms_consent_permission",
-        "*",
-        Reason::NotExposed,
-        NO_SMS_CHANNEL,
     ),
     except(
         "contacts.update",
