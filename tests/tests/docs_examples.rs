@@ -493,7 +493,9 @@ fn describe_a_connector_lists_each_inputs_type() {
         .find(|line| line.trim_start().starts_with("input:"))
         .unwrap_or_else(|| panic!("no input line for contacts.create:\n{listing}"));
     assert!(
-        create.contains("create_source (string, required), email_address (object), sms_channel (object)"),
+        create.contains(
+            "create_source (string, required), email_address (object), sms_channel (object)"
+        ),
         "{create}"
     );
     assert!(create.contains("first_name (string),"), "{create}");

@@ -131,6 +131,12 @@ fn every_method_returns_what_it_declares_against_the_sandbox() {
     );
     let list = Caller::first_record(&lists, "/list_id");
     let other_list = lists.records.get(1).map(|l| l["list_id"].clone());
+    // The sandbox's account has email lists only.
+    let sms_lists = c.ok(
+        "contact_lists.list",
+        json!({"channel_type": "sms", "include_sms_membership_count": true}),
+    );
+    assert!(sms_lists.records.is_empty(), "{:?}", sms_lists.records);
     c.ok(
         "contact_lists.get",
         json!({"list_id": list, "include_membership_count": "all"}),

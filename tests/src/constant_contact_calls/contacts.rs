@@ -26,7 +26,8 @@ pub(super) fn calls() -> Vec<Call> {
         ),
         (
             "contact_lists.list",
-            json!({"name": "Customers", "status": "all", "include_membership_count": "active"}),
+            json!({"name": "Customers", "status": "all", "include_membership_count": "active",
+                "channel_type": "sms", "include_sms_membership_count": true}),
             vec![
                 HttpResponse::json(
                     200,

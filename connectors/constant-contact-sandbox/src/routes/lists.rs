@@ -67,11 +67,23 @@ pub(crate) async fn list(
             "status must be all, active or deleted.",
         ));
     }
+    // The sandbox's account has email lists only: SMS lists are an empty collection.
+    let sms = match params.get("channel_type").map(String::as_str) {
+        None | Some("email") => false,
+        Some("sms") => true,
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "channel_type: `{other}` must be email or sms."
+            )));
+        }
+    };
+    flag(&params, "include_sms_membership_count")?;
     let store = lock(&shared.store);
     let name = params.get("name");
     let matching: Vec<&ContactList> = store
         .lists
         .iter()
+        .filter(|_| !sms)
         .filter(|l| name.is_none_or(|n| l.name == *n))
         .filter(|_| params.get("status").is_none_or(|s| s != "deleted"))
         .collect();

@@ -33,6 +33,16 @@ pub enum MembershipCount {
     Active,
 }
 
+/// Which channel's lists to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListChannel {
+    /// Email lists (the API's default).
+    Email,
+    /// SMS lists.
+    Sms,
+}
+
 /// Input of `contact_lists.list`.
 #[input]
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -43,6 +53,10 @@ pub struct ListInput {
     pub status: Option<ListStatus>,
     /// Include each list's number of members.
     pub include_membership_count: Option<MembershipCount>,
+    /// Email lists (the default) or SMS lists.
+    pub channel_type: Option<ListChannel>,
+    /// With SMS lists, include each list's number of SMS members.
+    pub include_sms_membership_count: Option<bool>,
 }
 
 /// A contact list.

@@ -378,11 +378,9 @@ macro_rules! contact_write_input {
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*
             /// The email address and its consent.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub email_address: Option<EmailAddressInput>,
             /// The SMS number and its consents (a contact may have an SMS number and no email
             /// address).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub sms_channel: Option<SmsChannelInput>,
             /// First name (up to 50 characters).
             #[schemars(length(max = 50))]
@@ -585,11 +583,9 @@ pub struct SignUpCustomField {
 pub struct CreateOrUpdateInput {
     /// The email address that identifies the contact (up to 50 characters); `sms_channel`
     /// identifies it when there is none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50))]
     pub email_address: Option<String>,
     /// The SMS number and its consents; identifies the contact when there is no email address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_channel: Option<SignUpSmsChannelInput>,
     /// Lists to add the contact to (1-50 list ids); existing memberships are kept.
     #[schemars(length(min = 1, max = 50))]

@@ -182,18 +182,11 @@ pub const EXCEPTIONS: &[Exception] = &[
         "the poll trigger reads every contact changed since its cursor; its input has no filters",
     ),
     except(
-        "contact_lists.list",
-        "getLists query channel_type",
-        "*",
-        Reason::NotExposed,
-        "the method lists email lists only (the API's default); its input has no `channel_type`",
-    ),
-    except(
         "contacts.counts",
         "countContact query include",
         "*",
-        Reason::NotExposed,
-        "the method's input has no `include`: it returns the counts the API gives by default",
+        Reason::SetByMethod,
+        "`include_new_subscriber: true` sends the enum's only value, `new_subscriber`",
     ),
     except(
         "contacts.update",
