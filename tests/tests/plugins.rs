@@ -139,6 +139,97 @@ fn records_and_requests_really_cross_the_boundary() {
     assert_eq!(logs[0].0, plugboard_core::LogLevel::Debug);
 }
 
+/// Serves a contact export's CSV file (`rows` rows, made as it is read) through
+/// `send_streamed` only, counting the bytes read.
+struct ExportFile {
+    rows: usize,
+    served: std::sync::atomic::AtomicUsize,
+    records: std::sync::Mutex<Vec<Value>>,
+}
+
+impl plugboard_core::Host for ExportFile {
+    fn send(&self, request: plugboard_core::HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        Err(ConnectorError::plugin(format!(
+            "{} must come through send_streamed",
+            request.path
+        )))
+    }
+
+    fn send_streamed(
+        &self,
+        _: plugboard_core::HttpRequest,
+    ) -> Result<plugboard_core::StreamedResponse<'_>, ConnectorError> {
+        let header = std::iter::once("email_address,first_name\n".to_owned());
+        let rows = (0..self.rows).map(|n| format!("c{n}@example.com,\"N{n}, Jr.\"\n"));
+        let bytes = header.chain(rows).flat_map(String::into_bytes);
+        let served = &self.served;
+        let body = std::io::Cursor::new(bytes.collect::<Vec<u8>>());
+        Ok(plugboard_core::StreamedResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/csv".into())],
+            body: Box::new(Counted { body, served }),
+        })
+    }
+
+    fn emit(&self, record: Value) -> Result<(), ConnectorError> {
+        self.records.lock().expect("not poisoned").push(record);
+        Ok(())
+    }
+
+    fn log(&self, _: plugboard_core::LogLevel, _: &str) {}
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+
+    fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+/// A body that counts the bytes read from it.
+struct Counted<'a, R> {
+    body: R,
+    served: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.body.read(buf)?;
+        self.served
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_download_is_streamed_through_the_plugin_as_through_the_builtin() {
+    let plugin = load_plugin(&constant_contact_plugin()).expect("the plugin loads");
+    let call = invocation(
+        "bulk.download_export",
+        json!({"file_export_id": "04fe9a97-a579-43c5-bb1a-58ed29bf0a6a"}),
+    );
+    let mut seen = Vec::new();
+    for connector in [&plugin as &dyn Connector, &builtin()] {
+        let host = ExportFile {
+            rows: 20_000,
+            served: std::sync::atomic::AtomicUsize::new(0),
+            records: std::sync::Mutex::new(Vec::new()),
+        };
+        let result = connector
+            .invoke(&call, &host)
+            .expect("the download succeeds");
+        let records = host.records.into_inner().expect("not poisoned");
+        assert_eq!(records.len(), 20_000, "{result}");
+        assert_eq!(records[19_999]["first_name"], "N19999, Jr.");
+        seen.push((result, records, host.served.into_inner()));
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "the plugin and the built-in give the same"
+    );
+}
+
 #[test]
 fn a_cancelled_host_stops_the_plugin_before_it_sends() {
     let plugin = load_plugin(&constant_contact_plugin()).expect("the plugin loads");

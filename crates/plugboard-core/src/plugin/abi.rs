@@ -9,7 +9,8 @@
 //! reader checks the size before using a newer field.
 //!
 //! Calling convention: functions return a [`Status`]; on [`STATUS_OK`] the out-buffer holds the
-//! result as JSON, on [`STATUS_ERROR`] it holds a [`ConnectorError`](crate::ConnectorError) as JSON.
+//! result as JSON (raw bytes for `body_read`, the one exception: a download's bytes are not
+//! text), on [`STATUS_ERROR`] it holds a [`ConnectorError`](crate::ConnectorError) as JSON.
 //! A buffer is freed by the `buf_free` of the side that allocated it.
 
 use std::ffi::c_void;
@@ -21,7 +22,7 @@ pub const MAGIC: [u8; 8] = *b"PLUGBORD";
 /// Incompatible changes bump the major version.
 pub const ABI_MAJOR: u16 = 1;
 /// Compatible additions (appended vtable fields) bump the minor version.
-pub const ABI_MINOR: u16 = 1;
+pub const ABI_MINOR: u16 = 2;
 
 /// The most bytes a host reads from one buffer or slice a plugin hands it: a manifest, an invoke
 /// result or error, a record, an HTTP request or a log message. The length comes from the plugin;
@@ -155,6 +156,15 @@ pub const HOST_VTABLE_V1_0_SIZE: usize =
 pub const HOST_VTABLE_V1_1_SIZE: usize =
     std::mem::offset_of!(HostVTable, sleep) + std::mem::size_of::<usize>();
 
+/// The size of a version 1.2 [`HostVTable`], which added streamed response bodies (`http_open`,
+/// `body_read`, `body_close`).
+pub const HOST_VTABLE_V1_2_SIZE: usize =
+    std::mem::offset_of!(HostVTable, body_close) + std::mem::size_of::<usize>();
+
+/// The most bytes one `body_read` hands over, whatever the plugin asks for: a download crosses
+/// the boundary in pieces this size or smaller, so neither side holds more of it at once.
+pub const MAX_BODY_CHUNK: usize = 256 * 1024;
+
 /// Functions a plugin offers, version 1.
 #[repr(C)]
 pub struct PluginVTable {
@@ -198,6 +208,35 @@ pub struct HostVTable {
     pub buf_free: unsafe extern "C" fn(buffer: OwnedBuffer),
     /// Since 1.1: waits `millis` milliseconds; on error (cancellation) writes a JSON error.
     pub sleep: unsafe extern "C" fn(ctx: *mut c_void, millis: u64, out: *mut OwnedBuffer) -> Status,
+    /// Since 1.2: sends a JSON `HttpRequest` whose answer's body is read as it arrives
+    /// ([`crate::Host::send_streamed`]); writes the answer's head as JSON
+    /// `{"status", "headers", "body"}`, where `body` is a handle for `body_read`, or an error.
+    pub http_open:
+        unsafe extern "C" fn(ctx: *mut c_void, request: ByteSlice, out: *mut OwnedBuffer) -> Status,
+    /// Since 1.2: reads the next bytes of body `handle`, at most `max` (and at most
+    /// [`MAX_BODY_CHUNK`]), into `out` as raw bytes, not JSON; none means the body has ended.
+    /// On error writes a JSON error.
+    pub body_read: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        handle: u64,
+        max: usize,
+        out: *mut OwnedBuffer,
+    ) -> Status,
+    /// Since 1.2: lets go of body `handle`; what is left unread is discarded. Bodies still open
+    /// when `invoke` returns are let go then.
+    pub body_close: unsafe extern "C" fn(ctx: *mut c_void, handle: u64),
+}
+
+/// The head of a streamed answer as `http_open` writes it: the body stays with the host, behind
+/// a handle the plugin reads through `body_read`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct StreamedHead {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body's handle.
+    pub body: u64,
 }
 
 /// Runs `f`, turning a panic into a JSON error in `out`; used by every exported function on both

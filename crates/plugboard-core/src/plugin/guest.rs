@@ -9,14 +9,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::abi::{
-    ABI_MAJOR, ABI_MINOR, ByteSlice, HOST_VTABLE_V1_0_SIZE, HOST_VTABLE_V1_1_SIZE, HostVTable,
-    MAGIC, OwnedBuffer, PluginDeclaration, PluginVTable, STATUS_ERROR, STATUS_OK, Status, guarded,
-    record_plugin_panics,
+    ABI_MAJOR, ABI_MINOR, ByteSlice, HOST_VTABLE_V1_0_SIZE, HOST_VTABLE_V1_1_SIZE,
+    HOST_VTABLE_V1_2_SIZE, HostVTable, MAGIC, OwnedBuffer, PluginDeclaration, PluginVTable,
+    STATUS_ERROR, STATUS_OK, Status, StreamedHead, guarded, record_plugin_panics,
 };
 use crate::connector::{Connector, ConnectorDefinition, DefinedConnector, Invocation};
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, StreamedResponse};
 
 /// The declaration a plugin exports; `vtable` is a function returning the plugin's static vtable.
 pub const fn declaration(
@@ -156,6 +156,24 @@ impl Host for RemoteHost<'_> {
         from_json(&bytes, "HTTP response from the host")
     }
 
+    fn send_streamed(&self, request: HttpRequest) -> Result<StreamedResponse<'_>, ConnectorError> {
+        if self.vtable.size < HOST_VTABLE_V1_2_SIZE {
+            // A 1.0 or 1.1 host cannot stream: the whole body comes through `http_send`.
+            return self.send(request).map(StreamedResponse::whole);
+        }
+        let bytes = self.call(self.vtable.http_open, "http_open", &to_json(&request)?)?;
+        let head: StreamedHead = from_json(&bytes, "streamed HTTP response from the host")?;
+        Ok(StreamedResponse {
+            status: head.status,
+            headers: head.headers,
+            body: Box::new(RemoteBody {
+                vtable: self.vtable,
+                ctx: self.ctx,
+                handle: head.body,
+            }),
+        })
+    }
+
     fn emit(&self, record: serde_json::Value) -> Result<(), ConnectorError> {
         self.call(self.vtable.emit, "emit", &to_json(&record)?)
             .map(drop)
@@ -186,6 +204,52 @@ impl Host for RemoteHost<'_> {
         // SAFETY: `out` was allocated by the host, so the host frees it.
         unsafe { (self.vtable.buf_free)(out) };
         decode_status(status, bytes, "sleep").map(drop)
+    }
+}
+
+/// A body the host keeps, read piece by piece through `body_read` and let go of when dropped.
+struct RemoteBody<'a> {
+    vtable: &'a HostVTable,
+    ctx: *mut c_void,
+    handle: u64,
+}
+
+impl std::io::Read for RemoteBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut out = OwnedBuffer::EMPTY;
+        // SAFETY: the vtable is at least 1.2-sized (checked when the body was opened); ctx is
+        // valid for the duration of `invoke`, which this body does not outlive; `out` is writable.
+        let status = unsafe { (self.vtable.body_read)(self.ctx, self.handle, buf.len(), &mut out) };
+        // SAFETY: the host filled `out` (or left it empty); it is freed right after the copy.
+        let bytes = unsafe { out.as_bytes() };
+        let read = if status != STATUS_OK {
+            // The buffer holds the JSON error (or the status is unknown, which is one too).
+            Err(decode_status(status, bytes.to_vec(), "body_read")
+                .err()
+                .unwrap_or_else(|| ConnectorError::plugin("body_read failed")))
+        } else if bytes.len() > buf.len() {
+            Err(ConnectorError::plugin(format!(
+                "the host's body_read gave {} bytes where {} were asked for",
+                bytes.len(),
+                buf.len()
+            )))
+        } else {
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Ok(bytes.len())
+        };
+        // SAFETY: `out` was allocated by the host, so the host frees it.
+        unsafe { (self.vtable.buf_free)(out) };
+        read.map_err(std::io::Error::other)
+    }
+}
+
+impl Drop for RemoteBody<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as in `read`; the handle is closed once.
+        unsafe { (self.vtable.body_close)(self.ctx, self.handle) }
     }
 }
 

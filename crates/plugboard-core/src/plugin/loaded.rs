@@ -7,7 +7,9 @@
 //! read or allocated: the plugin runs in-process, but a wrong length must fail its call, not
 //! abort the host.
 
+use std::cell::RefCell;
 use std::ffi::c_void;
+use std::io::Read;
 use std::sync::OnceLock;
 
 use schemars::Schema;
@@ -16,15 +18,15 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::abi::{
-    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, MAX_PLUGIN_BYTES, OwnedBuffer,
-    PLUGIN_VTABLE_V1_0_SIZE, PluginDeclaration, PluginVTable, Status, guarded,
+    ABI_MAJOR, ByteSlice, HostVTable, MAGIC, MAX_BODY_CHUNK, MAX_PLUGIN_BYTES, OwnedBuffer,
+    PLUGIN_VTABLE_V1_0_SIZE, PluginDeclaration, PluginVTable, Status, StreamedHead, guarded,
 };
 use super::guest::{decode_status, from_json, to_json};
 use crate::auth::AuthSpec;
 use crate::connector::{Connector, Invocation};
 use crate::error::ConnectorError;
 use crate::host::{Host, LogLevel};
-use crate::http::HttpRequest;
+use crate::http::{HttpRequest, body_error};
 use crate::manifest::{Manifest, MethodDescriptor, MethodKind, OutputShape};
 use crate::rate_limit::RateLimit;
 
@@ -182,6 +184,7 @@ impl Connector for PluginConnector {
             host,
             connector: &self.manifest.id,
             oversized: OnceLock::new(),
+            bodies: RefCell::new(Vec::new()),
         };
         let result = call_plugin("invoke", Some(&self.manifest.id), self.vtable, |out| {
             // SAFETY: instance is alive, the request and context outlive the call, `out` is writable.
@@ -320,9 +323,13 @@ struct HostContext<'a> {
     connector: &'a str,
     /// The first oversized slice the plugin passed, which fails the call.
     oversized: OnceLock<ConnectorError>,
+    /// The bodies of streamed answers the plugin is reading (`http_open`); handle `n` is index
+    /// `n - 1`, and a closed one is `None`. A plugin calls back on the thread of its `invoke`,
+    /// one call at a time, so a `RefCell` is enough.
+    bodies: RefCell<Vec<Option<Box<dyn Read + 'a>>>>,
 }
 
-impl HostContext<'_> {
+impl<'a> HostContext<'a> {
     /// The bytes of a slice from the plugin, or (remembered for the end of the call) an error when
     /// it claims more than [`MAX_PLUGIN_BYTES`].
     ///
@@ -337,6 +344,54 @@ impl HostContext<'_> {
         // SAFETY: forwarded to the caller.
         Ok(unsafe { slice.as_bytes() })
     }
+
+    /// Keeps a body for the plugin to read; returns its handle.
+    fn open_body(&self, body: Box<dyn Read + 'a>) -> u64 {
+        let mut bodies = self.bodies.borrow_mut();
+        bodies.push(Some(body));
+        bodies.len() as u64
+    }
+
+    /// Reads the next bytes (at most `max`, at most [`MAX_BODY_CHUNK`]) of body `handle`; an
+    /// ended body lets go of what it held at once.
+    fn read_body(&self, handle: u64, max: usize) -> Result<Vec<u8>, ConnectorError> {
+        let mut bodies = self.bodies.borrow_mut();
+        let index = body_index(handle);
+        let Some(body) = index
+            .and_then(|i| bodies.get_mut(i))
+            .and_then(Option::as_mut)
+        else {
+            return Err(ConnectorError::plugin(format!(
+                "body_read: no open body has handle {handle}"
+            )));
+        };
+        let mut chunk = vec![0; max.min(MAX_BODY_CHUNK)];
+        let read = loop {
+            match body.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other.map_err(|e| body_error(&e))?,
+            }
+        };
+        chunk.truncate(read);
+        if read == 0 && max > 0 {
+            // Ended: the connection behind it goes now; later reads still see the end.
+            *body = Box::new(std::io::empty());
+        }
+        Ok(chunk)
+    }
+
+    /// Lets go of body `handle`, if it is open.
+    fn close_body(&self, handle: u64) {
+        let body = body_index(handle)
+            .and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take));
+        // Dropped after the borrow ends: letting go of a body may close a connection.
+        drop(body);
+    }
+}
+
+/// The index in [`HostContext::bodies`] of a handle (handles start at 1).
+fn body_index(handle: u64) -> Option<usize> {
+    usize::try_from(handle).ok()?.checked_sub(1)
 }
 
 static HOST_VTABLE: HostVTable = HostVTable {
@@ -347,6 +402,9 @@ static HOST_VTABLE: HostVTable = HostVTable {
     is_cancelled: host_is_cancelled,
     buf_free: host_buf_free,
     sleep: host_sleep,
+    http_open: host_http_open,
+    body_read: host_body_read,
+    body_close: host_body_close,
 };
 
 /// # Safety
@@ -370,6 +428,49 @@ unsafe extern "C" fn host_http_send(
             to_json(&context.host.send(request)?)
         })
     }
+}
+
+unsafe extern "C" fn host_http_open(
+    ctx: *mut c_void,
+    request: ByteSlice,
+    out: *mut OwnedBuffer,
+) -> Status {
+    // SAFETY: the plugin passes back our ctx, its request bytes and a writable out-buffer.
+    unsafe {
+        guarded(out, "the host's http_open", || {
+            let context = context(ctx);
+            let bytes = context.bytes(request, "an HTTP request")?;
+            let request: HttpRequest = from_json(bytes, "HTTP request from the plugin")?;
+            let response = context.host.send_streamed(request)?;
+            let body = context.open_body(response.body);
+            to_json(&StreamedHead {
+                status: response.status,
+                headers: response.headers,
+                body,
+            })
+        })
+    }
+}
+
+unsafe extern "C" fn host_body_read(
+    ctx: *mut c_void,
+    handle: u64,
+    max: usize,
+    out: *mut OwnedBuffer,
+) -> Status {
+    // SAFETY: the plugin passes back our ctx and a writable out-buffer.
+    unsafe {
+        guarded(out, "the host's body_read", || {
+            context(ctx).read_body(handle, max)
+        })
+    }
+}
+
+unsafe extern "C" fn host_body_close(ctx: *mut c_void, handle: u64) {
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the plugin passes back our ctx.
+        unsafe { context(ctx) }.close_body(handle);
+    });
 }
 
 unsafe extern "C" fn host_emit(
