@@ -9,7 +9,7 @@
 
 mod support;
 
-#[path = "../../plugboard-runner/tests/store_conformance/suite.rs"]
+#[path = "../../plugboard-runner/tests/store_conformance/suite/mod.rs"]
 #[macro_use]
 mod suite;
 
