@@ -363,6 +363,19 @@ impl ImportBody<'_> {
     }
 }
 
+/// Checks what every import needs: something to import (`what`, `count` of them) and 1 to 50
+/// lists to add it to.
+pub(super) fn check_import(what: &str, count: usize, list_ids: &[String]) -> Result<()> {
+    let problem = if count == 0 {
+        format!("`{what}` is empty: nothing to import")
+    } else if list_ids.is_empty() || list_ids.len() > 50 {
+        format!("`list_ids` needs 1 to 50 list ids, got {}", list_ids.len())
+    } else {
+        return Ok(());
+    };
+    Err(ConnectorError::InvalidInput { message: problem })
+}
+
 /// Splits encoded items (`what[i]` in errors) into batches of at most `max_items` whose body (a
 /// fixed `fixed_len` bytes plus the items, `separator_len` bytes between two) stays below
 /// `max_bytes`: a JSON import's contacts with their commas, a CSV file's records after its header.
@@ -471,19 +484,7 @@ pub fn import_contacts(
     cx: &mut Context<'_>,
     input: ImportContactsInput,
 ) -> Result<ImportContactsOutput> {
-    if input.contacts.0.is_empty() {
-        return Err(ConnectorError::InvalidInput {
-            message: "`contacts` is empty: nothing to import".into(),
-        });
-    }
-    if input.list_ids.is_empty() || input.list_ids.len() > 50 {
-        return Err(ConnectorError::InvalidInput {
-            message: format!(
-                "`list_ids` needs 1 to 50 list ids, got {}",
-                input.list_ids.len()
-            ),
-        });
-    }
+    check_import("contacts", input.contacts.0.len(), &input.list_ids)?;
     let budget = wait_budget(input.timeout_secs)?;
     let ImportContactsInput {
         contacts,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::import::{
     ImportContactsOutput, MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT, MAX_IMPORT_BODY_BYTES,
-    SmsPermission, split_within, start_imports,
+    SmsPermission, check_import, split_within, start_imports,
 };
 use super::wait_budget;
 
@@ -263,19 +263,7 @@ pub fn import_contacts_csv(
     cx: &mut Context<'_>,
     input: ImportContactsCsvInput,
 ) -> Result<ImportContactsOutput> {
-    if input.rows.rows.is_empty() {
-        return Err(ConnectorError::InvalidInput {
-            message: "`rows` is empty: nothing to import".into(),
-        });
-    }
-    if input.list_ids.is_empty() || input.list_ids.len() > 50 {
-        return Err(ConnectorError::InvalidInput {
-            message: format!(
-                "`list_ids` needs 1 to 50 list ids, got {}",
-                input.list_ids.len()
-            ),
-        });
-    }
+    check_import("rows", input.rows.rows.len(), &input.list_ids)?;
     input.rows.check_sms(input.sms_permission_to_send)?;
     let budget = wait_budget(input.timeout_secs)?;
     let total = input.rows.rows.len() as u64;
