@@ -257,6 +257,14 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     assert!(again.stderr.contains("already started"), "{again:#?}");
     assert_eq!(sandbox.stats().api_requests, sent, "nothing was sent twice");
 
+    // `plugboard runs` on the shared state lists the run the worker executed, once, completed.
+    let runs = plugboard(&binary, &state, &["runs", "--json"]);
+    let listed: Vec<Value> = serde_json::from_str(&runs.stdout).unwrap();
+    let ours: Vec<&Value> = listed.iter().filter(|r| r["id"] == run).collect();
+    assert_eq!(ours.len(), 1, "{listed:#?}");
+    assert_eq!(ours[0]["status"], "completed", "{listed:#?}");
+    assert!(ours[0]["finished_at_ms"].is_i64(), "{listed:#?}");
+
     // The embedded run of the same workflow, on SQLite against another sandbox.
     let local_sandbox = start_sandbox(sandbox_config());
     let file = dir.join("state.db");
