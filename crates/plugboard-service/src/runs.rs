@@ -10,7 +10,7 @@
 //! tenant's own (`{tenant}/{connection}`, see [`crate::Service::runner_connection_name`]), so
 //! whatever a deployed workflow names, its runs can only reach the tenant's connections.
 //!
-//! - [`execute`]: running one (queued → running → succeeded/failed/cancelled), recovery at start.
+//! - [`execute`]: running one (queued → running → completed/failed/cancelled), recovery at start.
 //! - [`view`]: what the API shows of a run (status, step progress from its events, outputs).
 //! - [`events`]: the server-sent event stream.
 //! - [`resume`]: resuming a failed or cancelled run on request.

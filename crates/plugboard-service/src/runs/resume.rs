@@ -57,7 +57,7 @@ pub(super) async fn unknown_calls(service: &Service, run: RunId) -> Result<Vec<S
         (status = 202, description = "Resumed from its journal.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
         (status = 400, description = "Not JSON.", body = ErrorBody),
-        (status = 409, description = "The run has not ended, or succeeded.", body = ErrorBody),
+        (status = 409, description = "The run has not ended, or completed.", body = ErrorBody),
         (status = 422, description = "Unknown calls left unsettled, or the workflow no longer validates.", body = ErrorBody),
     ))]
 pub(super) async fn resume(
@@ -93,7 +93,7 @@ pub(super) async fn resume(
         .ok_or_else(|| ApiError::not_found("run"))?;
     if record.status == RunStatus::Completed {
         return Err(conflict(format!(
-            "run {} succeeded; there is nothing to resume",
+            "run {} completed; there is nothing to resume",
             run.id
         )));
     }
@@ -144,7 +144,7 @@ pub(super) async fn resume(
         }
         RunClaim::Completed => {
             return Err(conflict(format!(
-                "run {} succeeded; there is nothing to resume",
+                "run {} completed; there is nothing to resume",
                 run.id
             )));
         }
