@@ -270,7 +270,7 @@ pub fn wait_for(
 
 /// Whether a run (as `GET …/runs/{id}` shows it) has ended.
 pub fn ended(run: &Value) -> bool {
-    ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or_default())
+    ["completed", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or_default())
 }
 
 /// The `data:` payloads of a server-sent event stream.

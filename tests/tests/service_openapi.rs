@@ -198,7 +198,7 @@ fn real_answers_fit_the_documented_schemas() {
     assert_fits(&document, runs, "post", status, &body);
 
     let done = wait_for(&service, "tenant-a", &key_a, run, ended);
-    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
     assert_fits(&document, &format!("{runs}/{{run}}"), "get", 200, &done);
     let (status, body) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(&key_a), None);
     assert_eq!(status, 200, "{body}");

@@ -397,8 +397,8 @@ async fn journey(service: &ServiceProcess, key: &str, client: &Client) {
     }
     eprintln!("the runs page went through {} states", seen.len());
     let (status, steps) = seen.last().expect("a last state");
-    assert_eq!(status, "succeeded", "{seen:?}");
-    assert!(steps.iter().all(|(s, _)| s == "succeeded"), "{steps:?}");
+    assert_eq!(status, "completed", "{seen:?}");
+    assert!(steps.iter().all(|(s, _)| s == "completed"), "{steps:?}");
     assert_eq!(steps[1].1, format!("{CALLS}/{CALLS} calls"), "{steps:?}");
     assert!(
         seen.iter().any(|(status, _)| status == "running"),

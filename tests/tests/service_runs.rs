@@ -138,8 +138,8 @@ fn two_tenants_run_with_their_own_connections_and_cannot_reach_each_other() {
     let run_b = start_run(&service, "tenant-b", &key_b, &["3"]);
     let done_a = wait_for(&service, "tenant-a", &key_a, run_a, ended);
     let done_b = wait_for(&service, "tenant-b", &key_b, run_b, ended);
-    assert_eq!(done_a["status"], "succeeded", "{done_a}");
-    assert_eq!(done_b["status"], "succeeded", "{done_b}");
+    assert_eq!(done_a["status"], "completed", "{done_a}");
+    assert_eq!(done_b["status"], "completed", "{done_b}");
     assert_eq!(
         done_a["outputs"],
         json!({"caller": "a", "paths": ["/a/slow/1", "/a/slow/2"]})
@@ -148,7 +148,7 @@ fn two_tenants_run_with_their_own_connections_and_cannot_reach_each_other() {
         done_b["outputs"],
         json!({"caller": "b", "paths": ["/b/slow/3"]})
     );
-    assert_eq!(done_a["steps"][0]["status"], "succeeded", "{done_a}");
+    assert_eq!(done_a["steps"][0]["status"], "completed", "{done_a}");
     assert_eq!(done_a["steps"][1]["calls_done"], 2, "{done_a}");
     // Each tenant's calls went with its own token to its own base URL.
     for seen in api.seen() {
@@ -462,7 +462,7 @@ fn a_run_survives_kill_9_of_the_service_without_repeating_a_completed_call() {
     );
     assert_eq!(status, 202, "{body}");
     let finished = wait_for(&service, "tenant-a", &key_a, run, ended);
-    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["status"], "completed", "{finished}");
     let paths: Vec<String> = items.iter().map(|i| format!("/a/slow/{i}")).collect();
     assert_eq!(finished["outputs"]["paths"], json!(paths), "{finished}");
     for (target, count) in api.counts() {
@@ -507,7 +507,7 @@ fn a_run_of_repeatable_calls_is_resumed_to_its_end_after_kill_9() {
 
     let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
     let done = wait_for(&service, "tenant-a", &key_a, run, ended);
-    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1, 1]), "{done}");
     assert_eq!(done["steps"][0]["calls_done"], items.len(), "{done}");
     let counts = api.counts();
@@ -582,7 +582,7 @@ fn a_hundred_concurrent_runs_complete_under_the_real_rate_limit_without_a_429() 
     let accepted_in = started.elapsed();
     for (tenant, key, run) in &runs {
         let done = wait_for(&service, tenant, key, *run, ended);
-        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(done["outputs"]["organization"], "Plugboard Sandbox Inc.");
     }
     let elapsed = started.elapsed();
@@ -659,7 +659,7 @@ fn the_documented_curl_examples_work_as_shown() {
     );
     assert!(stdout.contains(r#"[{"name":"fetch-items""#), "{stdout}");
     assert!(stdout.contains(r#""workflow":{"#), "{stdout}");
-    // The event stream ran to the end of the run, then the run shows it succeeded, with the
+    // The event stream ran to the end of the run, then the run shows it completed, with the
     // outputs of acme's own API, and is listed.
     let events = sse_events(&stdout);
     assert_eq!(events.first().map(|e| &e["event"]), Some(&json!("note")));
@@ -667,16 +667,20 @@ fn the_documented_curl_examples_work_as_shown() {
     assert_eq!(finished["event"], "run_finished", "{stdout}");
     let outputs = json!({"caller": "a", "paths": ["/acme/slow/1", "/acme/slow/2"]});
     assert_eq!(finished["outputs"], outputs);
-    assert!(stdout.contains(r#""status":"succeeded""#), "{stdout}");
+    // The run itself, not the `run_finished` event, which says `completed` too.
+    assert!(
+        stdout.contains(r#""workflow":"fetch-items","status":"completed""#),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(&format!(r#""outputs":{outputs}"#)),
         "{stdout}"
     );
     assert!(stdout.contains(r#"[{"id":1,"tenant":"acme""#), "{stdout}");
-    // Cancelling or resuming the run that succeeded: 409.
+    // Cancelling or resuming the run that completed: 409.
     assert!(
         stdout.ends_with(
-            r#"{"error":{"code":"run_ended","message":"run 1 has already ended"}}{"error":{"code":"not_resumable","message":"run 1 succeeded; there is nothing to resume"}}"#
+            r#"{"error":{"code":"run_ended","message":"run 1 has already ended"}}{"error":{"code":"not_resumable","message":"run 1 completed; there is nothing to resume"}}"#
         ),
         "{stdout}"
     );
@@ -741,7 +745,7 @@ fn a_stopped_service_resumes_its_runs_when_it_starts_again() {
 
     let service = ServiceProcess::start(&state, Some(ADMIN_KEY));
     let done = wait_for(&service, "tenant-a", &key_a, run, ended);
-    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1, 1]), "{done}");
     let counts = api.counts();
     for target in &completed_before {
@@ -798,7 +802,7 @@ fn deleting_a_tenant_stops_and_removes_its_runs() {
     }
     // The other tenant's run is untouched.
     let done = wait_for(&service, "tenant-b", &key_b, other, ended);
-    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
 }
 
 #[test]
@@ -810,7 +814,7 @@ fn a_long_loop_is_logged_in_a_few_hundred_events_with_exact_counts() {
     let items: Vec<&str> = items.iter().map(String::as_str).collect();
     let run = start_run(&service, "tenant-a", &key_a, &items);
     let done = wait_for(&service, "tenant-a", &key_a, run, ended);
-    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
     let fetch = done["steps"]
         .as_array()
         .and_then(|steps| steps.iter().find(|s| s["id"] == "fetch"))

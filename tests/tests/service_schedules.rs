@@ -176,7 +176,7 @@ fn an_interval_schedule_fires_on_time_and_is_invisible_to_other_tenants() {
         fired[0]["id"].as_i64().expect("id"),
         ended,
     );
-    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(first["status"], "completed", "{first}");
     assert!(
         api.seen().iter().all(|seen| seen.caller == "a"),
         "only tenant A's token"
@@ -508,7 +508,7 @@ fn a_scheduled_poll_trigger_delivers_each_changed_contact_once_across_a_restart(
             assert_eq!(status, 202, "{body}");
             let run = body["id"].as_i64().expect("an id");
             let done = wait_for(&service, "acme", &key, run, ended);
-            assert_eq!(done["status"], "succeeded", "{done}");
+            assert_eq!(done["status"], "completed", "{done}");
             expected.push(email);
         }
         // Two more fires, so at least one polls after these changes.
@@ -539,7 +539,7 @@ fn a_scheduled_poll_trigger_delivers_each_changed_contact_once_across_a_restart(
         polls += 1;
         let id = run["id"].as_i64().expect("an id");
         let done = wait_for(&service, "acme", &key, id, ended);
-        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["status"], "completed", "{done}");
         counted += done["outputs"]["delivered"].as_u64().expect("a count");
     }
     let mut delivered: Vec<String> = api

@@ -4,70 +4,109 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-/// A snapshot of the sandbox's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// Every HTTP request received (API, OAuth and `/__sandbox`).
-    pub requests: u64,
-    /// Requests under `/v3`.
-    pub api_requests: u64,
-    /// API requests answered by a handler (past auth, limits and faults).
-    pub api_served: u64,
-    /// 401s for a missing, unknown or expired access token.
-    pub unauthorized_401: u64,
-    /// 403s for a token without the scope the path needs.
-    pub forbidden_403: u64,
-    /// 429 `throttled` answers (per-second limit or forced).
-    pub throttled_429: u64,
-    /// 429 `quota_exceeded` answers (daily cap).
-    pub quota_429: u64,
-    /// 429 answers of the token endpoint (1 request/second).
-    pub token_throttled_429: u64,
-    /// 429 "too many queued activities" answers of bulk endpoints (forced).
-    pub queue_full_429: u64,
-    /// Refresh-token grants served.
-    pub refreshes: u64,
-    /// Authorization codes exchanged for tokens.
-    pub code_exchanges: u64,
-    /// Token requests refused with `invalid_grant`.
-    pub invalid_grants: u64,
-    /// Injected 500/503 answers.
-    pub injected_5xx: u64,
-    /// Connections closed on purpose without an answer.
-    pub dropped: u64,
-    /// Of those, requests that were handled first (their effect happened) and whose answer was
-    /// then lost.
-    pub dropped_after_processing: u64,
-    /// The most API requests admitted for one client within one rolling second.
-    pub peak_per_second: u64,
-    /// Milliseconds from the first admitted API request to the last: with `api_served`, the
-    /// rate a limited client actually reached (what a share of the per-second limit is taken of).
-    pub admitted_span_ms: u64,
+/// Declares the plain counters once. Each becomes a field of [`Stats`] and an atomic of
+/// [`Counters`] with the same name and doc, read by `Counters::snapshot` and zeroed by
+/// `Counters::reset`, so a counter added here cannot be left out of any of them.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)+) => {
+        /// A snapshot of the sandbox's counters.
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)+
+            /// Milliseconds from the first admitted API request to the last: with `api_served`,
+            /// the rate a limited client actually reached (what a share of the per-second limit
+            /// is taken of).
+            pub admitted_span_ms: u64,
+        }
+
+        /// The live counters behind [`Stats`].
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $($(#[$doc])* pub $name: AtomicU64,)+
+            /// When API requests were admitted, for [`Stats::admitted_span_ms`].
+            admitted: AdmittedSpan,
+        }
+
+        impl Counters {
+            /// Every plain counter, with its name in [`Stats`].
+            fn plain(&self) -> impl Iterator<Item = (&'static str, &AtomicU64)> {
+                [$((stringify!($name), &self.$name)),+].into_iter()
+            }
+
+            /// A consistent-enough copy of every counter.
+            pub fn snapshot(&self) -> Stats {
+                Stats {
+                    $($name: self.$name.load(Ordering::Relaxed),)+
+                    admitted_span_ms: self.admitted.span_ms(),
+                }
+            }
+        }
+    };
 }
 
-/// The live counters behind [`Stats`].
+counters! {
+    /// Every HTTP request received (API, OAuth and `/__sandbox`).
+    requests,
+    /// Requests under `/v3`.
+    api_requests,
+    /// API requests answered by a handler (past auth, limits and faults).
+    api_served,
+    /// 401s for a missing, unknown or expired access token.
+    unauthorized_401,
+    /// 403s for a token without the scope the path needs.
+    forbidden_403,
+    /// 429 `throttled` answers (per-second limit or forced).
+    throttled_429,
+    /// 429 `quota_exceeded` answers (daily cap).
+    quota_429,
+    /// 429 answers of the token endpoint (1 request/second).
+    token_throttled_429,
+    /// 429 "too many queued activities" answers of bulk endpoints (forced).
+    queue_full_429,
+    /// Refresh-token grants served.
+    refreshes,
+    /// Authorization codes exchanged for tokens.
+    code_exchanges,
+    /// Token requests refused with `invalid_grant`.
+    invalid_grants,
+    /// Injected 500/503 answers.
+    injected_5xx,
+    /// Connections closed on purpose without an answer.
+    dropped,
+    /// Of those, requests that were handled first (their effect happened) and whose answer was
+    /// then lost.
+    dropped_after_processing,
+    /// The most API requests admitted for one client within one rolling second.
+    peak_per_second,
+}
+
+/// The first and latest instants an API request was admitted, in Unix milliseconds (0: none
+/// yet); kept apart from the plain counters because the snapshot shows only their difference.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub requests: AtomicU64,
-    pub api_requests: AtomicU64,
-    pub api_served: AtomicU64,
-    pub unauthorized_401: AtomicU64,
-    pub forbidden_403: AtomicU64,
-    pub throttled_429: AtomicU64,
-    pub quota_429: AtomicU64,
-    pub token_throttled_429: AtomicU64,
-    pub queue_full_429: AtomicU64,
-    pub refreshes: AtomicU64,
-    pub code_exchanges: AtomicU64,
-    pub invalid_grants: AtomicU64,
-    pub injected_5xx: AtomicU64,
-    pub dropped: AtomicU64,
-    pub dropped_after_processing: AtomicU64,
-    pub peak_per_second: AtomicU64,
-    /// Unix milliseconds of the first admitted API request (0: none yet).
-    pub first_admitted_ms: AtomicU64,
-    /// Unix milliseconds of the latest admitted API request.
-    pub last_admitted_ms: AtomicU64,
+struct AdmittedSpan {
+    first_ms: AtomicU64,
+    last_ms: AtomicU64,
+}
+
+impl AdmittedSpan {
+    fn note(&self, now_ms: u64) {
+        let _ = self
+            .first_ms
+            .compare_exchange(0, now_ms, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    fn span_ms(&self) -> u64 {
+        match self.first_ms.load(Ordering::Relaxed) {
+            0 => 0,
+            first => self.last_ms.load(Ordering::Relaxed).saturating_sub(first),
+        }
+    }
+
+    fn reset(&self) {
+        self.first_ms.store(0, Ordering::Relaxed);
+        self.last_ms.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Adds one to a counter.
@@ -78,65 +117,48 @@ pub(crate) fn bump(counter: &AtomicU64) {
 impl Counters {
     /// Notes an API request admitted at `now_ms` (Unix milliseconds).
     pub fn admitted_at(&self, now_ms: u64) {
-        let _ = self.first_admitted_ms.compare_exchange(
-            0,
-            now_ms,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        self.last_admitted_ms.fetch_max(now_ms, Ordering::Relaxed);
+        self.admitted.note(now_ms);
     }
 
     /// Every counter back to zero.
     pub fn reset(&self) {
-        for counter in [
-            &self.requests,
-            &self.api_requests,
-            &self.api_served,
-            &self.unauthorized_401,
-            &self.forbidden_403,
-            &self.throttled_429,
-            &self.quota_429,
-            &self.token_throttled_429,
-            &self.queue_full_429,
-            &self.refreshes,
-            &self.code_exchanges,
-            &self.invalid_grants,
-            &self.injected_5xx,
-            &self.dropped,
-            &self.dropped_after_processing,
-            &self.peak_per_second,
-            &self.first_admitted_ms,
-            &self.last_admitted_ms,
-        ] {
+        for (_, counter) in self.plain() {
             counter.store(0, Ordering::Relaxed);
         }
+        self.admitted.reset();
     }
+}
 
-    /// A consistent-enough copy of every counter.
-    pub fn snapshot(&self) -> Stats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Stats {
-            requests: get(&self.requests),
-            api_requests: get(&self.api_requests),
-            api_served: get(&self.api_served),
-            unauthorized_401: get(&self.unauthorized_401),
-            forbidden_403: get(&self.forbidden_403),
-            throttled_429: get(&self.throttled_429),
-            quota_429: get(&self.quota_429),
-            token_throttled_429: get(&self.token_throttled_429),
-            queue_full_429: get(&self.queue_full_429),
-            refreshes: get(&self.refreshes),
-            code_exchanges: get(&self.code_exchanges),
-            invalid_grants: get(&self.invalid_grants),
-            injected_5xx: get(&self.injected_5xx),
-            dropped: get(&self.dropped),
-            dropped_after_processing: get(&self.dropped_after_processing),
-            peak_per_second: get(&self.peak_per_second),
-            admitted_span_ms: match get(&self.first_admitted_ms) {
-                0 => 0,
-                first => get(&self.last_admitted_ms).saturating_sub(first),
-            },
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each counter shows under its own name in the snapshot (as `/__sandbox/stats` serves
+    /// it), and a reset zeroes all of them, the admitted span included.
+    #[test]
+    fn every_counter_is_snapshotted_under_its_name_and_reset() {
+        let counters = Counters::default();
+        let names: Vec<&str> = counters.plain().map(|(name, _)| name).collect();
+        for (value, (_, counter)) in (1..).zip(counters.plain()) {
+            counter.store(value, Ordering::Relaxed);
         }
+        counters.admitted_at(1_000);
+        counters.admitted_at(1_250);
+
+        let shown = serde_json::to_value(counters.snapshot()).expect("stats serialize");
+        let shown = shown.as_object().expect("an object");
+        for (value, name) in (1_u64..).zip(&names) {
+            assert_eq!(shown[*name], value, "{name}");
+        }
+        assert_eq!(shown["admitted_span_ms"], 250);
+        // Nothing in the snapshot that is neither a counter nor the span.
+        assert_eq!(shown.len(), names.len() + 1, "{shown:?}");
+
+        counters.reset();
+        assert_eq!(counters.snapshot(), Stats::default());
+        // The span starts again from the next admitted request, not from the old first one.
+        counters.admitted_at(5_000);
+        counters.admitted_at(5_040);
+        assert_eq!(counters.snapshot().admitted_span_ms, 40);
     }
 }

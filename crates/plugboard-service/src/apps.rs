@@ -21,6 +21,7 @@ use crate::Service;
 use crate::auth::Admin;
 use crate::connections::blocking;
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::openapi::{AdminKeyErrors, StoreFailed};
 
 /// The app routes (admin only).
 pub fn routes() -> OpenApiRouter<Arc<Service>> {
@@ -91,8 +92,7 @@ fn view(service: &Service, manifest: &Manifest, partner: &Map<String, Value>) ->
 #[utoipa::path(get, path = "/apps", tag = "apps", security(("admin_key" = [])),
     responses(
         (status = 200, description = "The connectors with partner settings saved.", body = Vec<AppView>),
-        (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        AdminKeyErrors, StoreFailed,
     ))]
 async fn list(
     _: Admin,
@@ -120,9 +120,8 @@ async fn list(
     params(("connector" = String, Path, description = "A connector id, e.g. `constant-contact`.")),
     responses(
         (status = 200, description = "The connector's partner settings (secrets masked).", body = AppView),
-        (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
+        AdminKeyErrors, StoreFailed,
         (status = 404, description = "No such connector.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn show(
     _: Admin,
@@ -154,10 +153,10 @@ async fn show(
     request_body(content = Object, description = "Partner-level settings by name (client id, secret…); the redirect URI defaults to the hosted callback."),
     responses(
         (status = 200, description = "Saved (secrets masked).", body = AppView),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
+        AdminKeyErrors, StoreFailed,
+        (status = 400, description = "Not JSON.", body = ErrorBody),
         (status = 404, description = "No such connector.", body = ErrorBody),
         (status = 422, description = "Unknown, connection-level or invalid settings (`invalid_settings`).", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn set(
     _: Admin,

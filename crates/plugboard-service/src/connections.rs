@@ -31,7 +31,10 @@ use crate::Service;
 use crate::apps::{masked, runner_store_failed};
 use crate::auth::{TenantScope, generate_key, hash_key};
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::openapi::{ConnectionDoc, ConnectionTestDoc};
+use crate::openapi::{
+    ConnectionDoc, ConnectionNotFound, ConnectionTestDoc, JsonBodyErrors, KeyErrors, StoreFailed,
+    TenantKeyErrors,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -234,11 +237,9 @@ pub(crate) async fn start_install(
     responses(
         (status = 201, description = "Installed at once (`status: installed`).", body = Started),
         (status = 202, description = "Send the user to `authorization_url` (`status: authorization_required`).", body = Started),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "A bad name, unknown connector, or invalid settings.", body = ErrorBody),
         (status = 429, description = "Too many unfinished installs.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn install(
     scope: TenantScope,
@@ -309,9 +310,7 @@ fn tenant_records(service: &Service, tenant: &str) -> Result<Vec<ConnectionRecor
     params(("tenant" = String, Path, description = "The tenant's id.")),
     responses(
         (status = 200, description = "The tenant's connections.", body = Vec<ConnectionDoc>),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        TenantKeyErrors, StoreFailed,
     ))]
 async fn list(
     scope: TenantScope,
@@ -343,9 +342,7 @@ fn record_of(service: &Service, tenant: &str, name: &str) -> Result<ConnectionRe
     params(("tenant" = String, Path, description = "The tenant's id."), ("name" = String, Path, description = "The connection's name within the tenant.")),
     responses(
         (status = 200, description = "The connection.", body = ConnectionDoc),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such connection.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ConnectionNotFound, StoreFailed,
     ))]
 async fn show(
     scope: TenantScope,
@@ -363,9 +360,7 @@ async fn show(
     params(("tenant" = String, Path, description = "The tenant's id."), ("name" = String, Path, description = "The connection's name within the tenant.")),
     responses(
         (status = 204, description = "Deleted with its tokens."),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such connection.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ConnectionNotFound, StoreFailed,
     ))]
 async fn delete(
     scope: TenantScope,
@@ -391,9 +386,7 @@ async fn delete(
     params(("tenant" = String, Path, description = "The tenant's id."), ("name" = String, Path, description = "The connection's name within the tenant.")),
     responses(
         (status = 200, description = "The check's outcome (`ok` false says why).", body = ConnectionTestDoc),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such connection.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ConnectionNotFound, StoreFailed,
     ))]
 async fn test(
     scope: TenantScope,

@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::Service;
-use crate::error::ErrorDetail;
+use crate::error::{ErrorBody, ErrorDetail};
 use crate::workflows::WorkflowSummary;
 
 /// The security scheme of the admin key.
@@ -39,6 +39,9 @@ pub const TENANT_KEY: &str = "tenant_key";
             `{\"error\": {\"code\", \"message\"}}`; a workflow or run refused for its content \
             answers 422 with `problems` too."
     ),
+    // The error groups below refer to `ErrorBody` without registering it (utoipa collects
+    // schemas from response tuples only), so it is registered here.
+    components(schemas(ErrorBody)),
     modifiers(&KeySchemes),
     tags(
         (name = "tenants", description = "Tenants and their API keys (admin)."),
@@ -119,6 +122,90 @@ pub fn document_json() -> &'static str {
 )]
 async fn document_route() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], document_json())
+}
+
+// Error rows that many operations share, written once and mixed into `responses(...)` beside
+// the operation's own tuples. A row whose wording differs per operation (a 404 naming the
+// resource, a 422 naming what was refused) stays a tuple there. The enums are never built: they
+// only carry the rows (a variant's doc comment is its description) to the document; they are
+// public, like the schema-only types below, so nothing flags them as never constructed.
+
+/// 401 on any keyed route.
+#[derive(utoipa::IntoResponses)]
+pub enum KeyErrors {
+    /// No or unknown key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+}
+
+/// 401 and 403 on an admin-only route.
+#[derive(utoipa::IntoResponses)]
+pub enum AdminKeyErrors {
+    /// No or unknown key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Not the admin key.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+}
+
+/// 401 and 404 on a route under `/tenants/{tenant}` that finds nothing else by id
+/// (`TenantScope` answers another tenant's key with the same 404 as a missing tenant).
+#[derive(utoipa::IntoResponses)]
+pub enum TenantKeyErrors {
+    /// No or unknown key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// No such tenant (or another tenant's).
+    #[response(status = 404)]
+    NoSuchTenant(ErrorBody),
+}
+
+/// 404 on a route under `/tenants/{tenant}/runs/{run}`.
+#[derive(utoipa::IntoResponses)]
+pub enum RunNotFound {
+    /// No such tenant (or another tenant's), or no such run.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// 404 on a route under `/tenants/{tenant}/schedules/{schedule}`.
+#[derive(utoipa::IntoResponses)]
+pub enum ScheduleNotFound {
+    /// No such tenant (or another tenant's), or no such schedule.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// 404 on a route under `/tenants/{tenant}/connections/{name}`.
+#[derive(utoipa::IntoResponses)]
+pub enum ConnectionNotFound {
+    /// No such tenant (or another tenant's), or no such connection.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// What `ApiJson` answers for a body it cannot read (422, for a body of the wrong shape, is
+/// left to each operation, which says what else it refuses).
+#[derive(utoipa::IntoResponses)]
+pub enum JsonBodyErrors {
+    /// Not JSON.
+    #[response(status = 400)]
+    NotJson(ErrorBody),
+    /// Body over 1 MiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Not `application/json`.
+    #[response(status = 415)]
+    NotJsonContentType(ErrorBody),
+}
+
+/// 500 when the service's store fails; the detail goes to the log, never to the client.
+#[derive(utoipa::IntoResponses)]
+pub enum StoreFailed {
+    /// The service's store failed (details in its log).
+    #[response(status = 500)]
+    Internal(ErrorBody),
 }
 
 /// A 422 refusal with the problems found (`plugboard validate --json` lists the same).

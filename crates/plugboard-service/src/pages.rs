@@ -32,6 +32,7 @@ use crate::connections::{
     InstallRequest, Started, check_name, connector_display_name, random_token, start_install,
 };
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::openapi::{JsonBodyErrors, StoreFailed, TenantKeyErrors};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -148,10 +149,9 @@ pub struct LinkView {
     request_body = LinkRequest,
     responses(
         (status = 201, description = "A one-time link to the hosted connect page, shown only now.", body = LinkView),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "A bad name or an unknown connector.", body = ErrorBody),
         (status = 429, description = "Too many unfinished installs and links.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn create_link(
     scope: TenantScope,

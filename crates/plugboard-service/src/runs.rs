@@ -10,7 +10,7 @@
 //! tenant's own (`{tenant}/{connection}`, see [`crate::Service::runner_connection_name`]), so
 //! whatever a deployed workflow names, its runs can only reach the tenant's connections.
 //!
-//! - [`execute`]: running one (queued → running → succeeded/failed/cancelled), recovery at start.
+//! - [`execute`]: running one (queued → running → completed/failed/cancelled), recovery at start.
 //! - [`view`]: what the API shows of a run (status, step progress from its events, outputs).
 //! - [`events`]: the server-sent event stream.
 //! - [`resume`]: resuming a failed or cancelled run on request.
@@ -43,7 +43,9 @@ pub use view::{RunSummary, RunView};
 use crate::Service;
 use crate::auth::TenantScope;
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::openapi::ProblemsBody;
+use crate::openapi::{
+    JsonBodyErrors, KeyErrors, ProblemsBody, RunNotFound, StoreFailed, TenantKeyErrors,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -320,10 +322,8 @@ fn runner_error(error: plugboard_runner::StoreError) -> ApiError {
     request_body = StartRun,
     responses(
         (status = 202, description = "Queued; follow it with `GET …/runs/{run}` or its events.", body = RunView),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "No such workflow, or its inputs or the tenant's connections do not fit (`invalid_inputs`, `connection_problems` list `problems`).", body = ProblemsBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn start(
     scope: TenantScope,
@@ -451,9 +451,7 @@ pub(crate) async fn tenant_run(
     params(("tenant" = String, Path, description = "The tenant's id.")),
     responses(
         (status = 200, description = "The tenant's runs, newest first.", body = Vec<RunSummary>),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        TenantKeyErrors, StoreFailed,
     ))]
 async fn list(
     scope: TenantScope,
@@ -471,9 +469,7 @@ async fn list(
     params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id.")),
     responses(
         (status = 200, description = "The run with its steps and outputs.", body = RunView),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, RunNotFound, StoreFailed,
     ))]
 async fn show(
     scope: TenantScope,
@@ -490,10 +486,8 @@ async fn show(
     params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id.")),
     responses(
         (status = 202, description = "Cancelling.", body = RunView),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
+        KeyErrors, RunNotFound, StoreFailed,
         (status = 409, description = "The run already ended (`run_ended`).", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn cancel(
     scope: TenantScope,

@@ -22,8 +22,10 @@ pub use scheduler::{TICK, spawn_scheduler};
 
 use crate::Service;
 use crate::auth::TenantScope;
-use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::openapi::ProblemsBody;
+use crate::error::{ApiError, ApiJson};
+use crate::openapi::{
+    JsonBodyErrors, KeyErrors, ProblemsBody, ScheduleNotFound, StoreFailed, TenantKeyErrors,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -141,10 +143,8 @@ async fn view(service: &Service, schedule: Schedule) -> Result<ScheduleView, Api
     request_body = CreateSchedule,
     responses(
         (status = 201, description = "Created.", body = ScheduleView),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "A bad timing, no such workflow, or inputs or connections that do not fit (`problems` lists them).", body = ProblemsBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn create(
     scope: TenantScope,
@@ -195,9 +195,7 @@ async fn owned(service: &Service, scope: &TenantScope, id: &str) -> Result<Sched
     params(("tenant" = String, Path, description = "The tenant's id.")),
     responses(
         (status = 200, description = "The tenant's schedules.", body = Vec<ScheduleView>),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        TenantKeyErrors, StoreFailed,
     ))]
 async fn list(
     scope: TenantScope,
@@ -215,9 +213,7 @@ async fn list(
     params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
     responses(
         (status = 200, description = "The schedule.", body = ScheduleView),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ScheduleNotFound, StoreFailed,
     ))]
 async fn show(
     scope: TenantScope,
@@ -232,9 +228,7 @@ async fn show(
     params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
     responses(
         (status = 204, description = "Deleted; a run it started goes on."),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ScheduleNotFound, StoreFailed,
     ))]
 async fn delete(
     scope: TenantScope,
@@ -251,9 +245,7 @@ async fn delete(
     params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
     responses(
         (status = 200, description = "Paused.", body = ScheduleView),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ScheduleNotFound, StoreFailed,
     ))]
 async fn pause(
     scope: TenantScope,
@@ -267,9 +259,7 @@ async fn pause(
     params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
     responses(
         (status = 200, description = "Resumed; `next_fire_at_ms` is set again.", body = ScheduleView),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such schedule.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, ScheduleNotFound, StoreFailed,
     ))]
 async fn resume(
     scope: TenantScope,

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::Service;
 use crate::auth::{Admin, TenantScope, generate_key, hash_key};
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::openapi::{AdminKeyErrors, JsonBodyErrors, KeyErrors, StoreFailed};
 use crate::store::Tenant;
 
 /// How long deleting a tenant waits for its running runs to stop.
@@ -63,12 +64,9 @@ fn new_api_key() -> Result<String, ApiError> {
     request_body = CreateTenant,
     responses(
         (status = 201, description = "Created; `api_key` is shown only now.", body = TenantWithKey),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        AdminKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 409, description = "The id is taken.", body = ErrorBody),
         (status = 422, description = "A bad `id` or body.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn create(
     _: Admin,
@@ -99,9 +97,7 @@ async fn create(
 #[utoipa::path(get, path = "/tenants", tag = "tenants", security(("admin_key" = [])),
     responses(
         (status = 200, description = "Every tenant.", body = Vec<Tenant>),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 403, description = "Not the admin key.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        AdminKeyErrors, StoreFailed,
     ))]
 async fn list(
     _: Admin,
@@ -114,9 +110,8 @@ async fn list(
     params(("tenant" = String, Path, description = "The tenant's id.")),
     responses(
         (status = 200, description = "The tenant.", body = Tenant),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        KeyErrors, StoreFailed,
         (status = 404, description = "No such tenant, or another tenant's.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn show(
     scope: TenantScope,
@@ -136,10 +131,8 @@ async fn show(
     params(("tenant" = String, Path, description = "The tenant's id.")),
     responses(
         (status = 204, description = "Deleted with its connections, runs and schedules."),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        AdminKeyErrors, StoreFailed,
         (status = 404, description = "No such tenant.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn delete(
     scope: TenantScope,
@@ -177,10 +170,8 @@ async fn delete(
     params(("tenant" = String, Path, description = "The tenant's id.")),
     responses(
         (status = 201, description = "A new key, shown only now; older keys stay valid.", body = TenantWithKey),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 403, description = "Not the admin key.", body = ErrorBody),
+        AdminKeyErrors, StoreFailed,
         (status = 404, description = "No such tenant.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn new_key(
     scope: TenantScope,

@@ -23,7 +23,9 @@ use sha2::{Digest as _, Sha256};
 use crate::Service;
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::{DeployedWorkflowDoc, ProblemsBody, WorkflowDoc};
+use crate::openapi::{
+    AdminKeyErrors, DeployedWorkflowDoc, KeyErrors, ProblemsBody, StoreFailed, WorkflowDoc,
+};
 use crate::workflow_store::DeployedWorkflow;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -172,10 +174,9 @@ fn summary(deployed: &DeployedWorkflow) -> WorkflowSummary {
     responses(
         (status = 200, description = "Replaced.", body = DeployedWorkflowDoc),
         (status = 201, description = "Deployed.", body = DeployedWorkflowDoc),
+        AdminKeyErrors, StoreFailed,
         (status = 400, description = "Not UTF-8.", body = ErrorBody),
-        (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 403, description = "Not the admin key.", body = ErrorBody),
         (status = 422, description = "The workflow's problems (`invalid_workflow`).", body = ProblemsBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn deploy(
     _: Admin,
@@ -240,8 +241,7 @@ async fn deploy(
 #[utoipa::path(get, path = "/workflows", tag = "workflows", security(("admin_key" = []), ("tenant_key" = [])),
     responses(
         (status = 200, description = "Every deployed workflow.", body = Vec<WorkflowSummary>),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, StoreFailed,
     ))]
 async fn list(
     _: Caller,
@@ -256,9 +256,8 @@ async fn list(
     params(("name" = String, Path, description = "The name it is deployed under.")),
     responses(
         (status = 200, description = "The summary and the file.", body = WorkflowDoc),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
+        KeyErrors, StoreFailed,
         (status = 404, description = "No such workflow.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 async fn show(
     _: Caller,

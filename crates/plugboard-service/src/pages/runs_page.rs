@@ -34,6 +34,7 @@ use crate::auth::{TenantScope, hash_key};
 use crate::connections::random_token;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::install_store::now_ms;
+use crate::openapi::{JsonBodyErrors, StoreFailed, TenantKeyErrors};
 use crate::page_sessions::{MAX_OPEN_PAGE_LINKS, PageGrant};
 use crate::runs::{RunView, event_stream, run_view, tenant_run};
 
@@ -100,10 +101,9 @@ fn lifetime_ms(duration: Duration) -> i64 {
     request_body = PageLinkRequest,
     responses(
         (status = 201, description = "A link that opens a page session (`runs`), shown only now.", body = PageLinkView),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 413, description = "Body over 1 MiB.", body = ErrorBody), (status = 415, description = "Not `application/json`.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody), (status = 404, description = "No such tenant (or another tenant's).", body = ErrorBody),
+        TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "No such page.", body = ErrorBody),
         (status = 429, description = "Too many unused page links.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 pub(super) async fn create_link(
     scope: TenantScope,

@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use super::owned_run;
 use crate::Service;
 use crate::auth::TenantScope;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
+use crate::openapi::{KeyErrors, RunNotFound, StoreFailed};
 
 /// Events read from the store at a time.
 const BATCH: i64 = 500;
@@ -45,9 +46,7 @@ const LAST_EVENT_ID: &str = "last-event-id";
     params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id."), ("Last-Event-ID" = Option<String>, Header, description = "Go on after this event (a reconnecting `EventSource` sends it).")),
     responses(
         (status = 200, description = "Server-sent events: one `data:` JSON event per step change, with an `id`; the stream ends after the run ends.", content_type = "text/event-stream", body = String),
-        (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
+        KeyErrors, RunNotFound, StoreFailed,
     ))]
 pub(super) async fn stream(
     scope: TenantScope,

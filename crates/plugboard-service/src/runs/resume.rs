@@ -24,6 +24,7 @@ use super::{internal, owned_run, runner_error};
 use crate::Service;
 use crate::auth::TenantScope;
 use crate::error::{ApiError, ErrorBody};
+use crate::openapi::{KeyErrors, RunNotFound, StoreFailed};
 use crate::workflows::check_workflow;
 
 /// `POST …/resume`.
@@ -54,11 +55,10 @@ pub(super) async fn unknown_calls(service: &Service, run: RunId) -> Result<Vec<S
     request_body(content = Option<ResumeRun>, description = "Optional: how to settle calls whose outcome is unknown."),
     responses(
         (status = 202, description = "Resumed from its journal.", body = RunView),
-        (status = 400, description = "Not JSON.", body = ErrorBody), (status = 401, description = "No or unknown key.", body = ErrorBody),
-        (status = 404, description = "No such tenant (or another tenant's), or no such run.", body = ErrorBody),
-        (status = 409, description = "The run has not ended, or succeeded.", body = ErrorBody),
+        KeyErrors, RunNotFound, StoreFailed,
+        (status = 400, description = "Not JSON.", body = ErrorBody),
+        (status = 409, description = "The run has not ended, or completed.", body = ErrorBody),
         (status = 422, description = "Unknown calls left unsettled, or the workflow no longer validates.", body = ErrorBody),
-        (status = 500, description = "The service's store failed (details in its log).", body = ErrorBody),
     ))]
 pub(super) async fn resume(
     scope: TenantScope,
@@ -93,7 +93,7 @@ pub(super) async fn resume(
         .ok_or_else(|| ApiError::not_found("run"))?;
     if record.status == RunStatus::Completed {
         return Err(conflict(format!(
-            "run {} succeeded; there is nothing to resume",
+            "run {} completed; there is nothing to resume",
             run.id
         )));
     }
@@ -144,7 +144,7 @@ pub(super) async fn resume(
         }
         RunClaim::Completed => {
             return Err(conflict(format!(
-                "run {} succeeded; there is nothing to resume",
+                "run {} completed; there is nothing to resume",
                 run.id
             )));
         }

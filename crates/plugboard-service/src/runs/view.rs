@@ -22,7 +22,7 @@ pub struct RunSummary {
     pub tenant: String,
     /// The deployed workflow's name.
     pub workflow: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
     pub status: &'static str,
     /// Why it failed or was cancelled.
     pub error: Option<String>,
@@ -40,7 +40,7 @@ pub struct RunView {
     pub summary: RunSummary,
     /// Each step of the workflow, in order.
     pub steps: Vec<StepProgress>,
-    /// The workflow's outputs, once it succeeded.
+    /// The workflow's outputs, once it completed.
     #[schema(value_type = Option<Object>)]
     pub outputs: Option<Value>,
     /// Calls of a failed or cancelled run that were sent and never answered: a resume must be
@@ -54,7 +54,7 @@ pub struct RunView {
 pub struct StepProgress {
     /// The step id.
     pub id: String,
-    /// `pending`, `running`, `succeeded`, `failed` or `skipped`.
+    /// `pending`, `running`, `completed`, `failed` or `skipped`.
     pub status: &'static str,
     /// The calls a `for_each` makes, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,12 +73,14 @@ pub struct StepProgress {
     pub error: Option<String>,
 }
 
-/// The API's word for where a run stands.
+/// The API's word for where a run stands. A finished run is `completed`, the word of the
+/// runner's store, of `plugboard run` and of the `run_finished` event, so clients read one
+/// vocabulary.
 pub(crate) fn status_word(phase: Option<Phase>, record: Option<&RunRecord>) -> &'static str {
     match (phase, record.map(|r| r.status)) {
         (Some(Phase::Queued), _) => "queued",
         (Some(Phase::Running), _) => "running",
-        (None, Some(RunStatus::Completed)) => "succeeded",
+        (None, Some(RunStatus::Completed)) => "completed",
         (None, Some(RunStatus::Cancelled)) => "cancelled",
         (None, Some(RunStatus::Failed | RunStatus::Interrupted) | None) => "failed",
         // Running in the runner's store but not here: another process on the same state file
@@ -145,7 +147,7 @@ pub async fn show(service: &Service, run: &ServiceRun) -> Result<RunView, ApiErr
         .filter_map(|step| step.get("id").and_then(Value::as_str).map(str::to_owned))
         .collect();
     let steps = fold_steps(&step_ids, events.iter().map(|(_, event)| event));
-    let outputs = if summary.status == "succeeded" {
+    let outputs = if summary.status == "completed" {
         run.outputs.clone()
     } else {
         None
@@ -199,13 +201,13 @@ pub(crate) fn fold_steps<'a>(
             }
             Some("step_skipped") => {
                 step.status = if event["reason"] == "completed" {
-                    "succeeded"
+                    "completed"
                 } else {
                     "skipped"
                 };
             }
             Some("step_finished") => {
-                step.status = "succeeded";
+                step.status = "completed";
                 step.elapsed_ms = event.get("elapsed_ms").and_then(Value::as_u64);
             }
             Some("step_failed") => {
@@ -259,7 +261,7 @@ mod tests {
             json!({"event": "step_failed", "step": "b", "item": 2, "error": "boom", "continued": false}),
         ];
         let steps = fold_steps(&ids, &events);
-        assert_eq!(steps[0].status, "succeeded");
+        assert_eq!(steps[0].status, "completed");
         assert_eq!(steps[1].status, "failed");
         assert_eq!(
             (steps[1].calls, steps[1].calls_done, steps[1].calls_failed),
