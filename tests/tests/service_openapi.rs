@@ -212,6 +212,32 @@ fn real_answers_fit_the_documented_schemas() {
     assert_eq!(status, 404, "{body}");
     assert_fits(&document, &format!("{runs}/{{run}}"), "get", status, &body);
 
+    // A body that is not `{resend, mark_done}` (422), and app settings over the body limit
+    // (413): statuses the document must list.
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{run}/resume"),
+        Some(&key_a),
+        Some(b"not json".to_vec()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_fits(
+        &document,
+        &format!("{runs}/{{run}}/resume"),
+        "post",
+        status,
+        &body,
+    );
+    let oversized = format!("{{\"client_id\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let (status, body) = service.call(
+        "PUT",
+        "/v1/apps/constant-contact",
+        Some(ADMIN_KEY),
+        Some(oversized.into_bytes()),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert_fits(&document, "/v1/apps/{connector}", "put", status, &body);
+
     // A schedule, created paused and shown.
     let (status, body) = service.json(
         "POST",

@@ -21,7 +21,7 @@ use crate::Service;
 use crate::auth::Admin;
 use crate::connections::blocking;
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::openapi::{AdminKeyErrors, StoreFailed};
+use crate::openapi::{AdminKeyErrors, JsonBodyErrors, StoreFailed};
 
 /// The app routes (admin only).
 pub fn routes() -> OpenApiRouter<Arc<Service>> {
@@ -153,8 +153,7 @@ async fn show(
     request_body(content = Object, description = "Partner-level settings by name (client id, secret…); the redirect URI defaults to the hosted callback."),
     responses(
         (status = 200, description = "Saved (secrets masked).", body = AppView),
-        AdminKeyErrors, StoreFailed,
-        (status = 400, description = "Not JSON.", body = ErrorBody),
+        AdminKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 404, description = "No such connector.", body = ErrorBody),
         (status = 422, description = "Unknown, connection-level or invalid settings (`invalid_settings`).", body = ErrorBody),
     ))]

@@ -56,9 +56,9 @@ pub(super) async fn unknown_calls(service: &Service, run: RunId) -> Result<Vec<S
     responses(
         (status = 202, description = "Resumed from its journal.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 400, description = "Not JSON.", body = ErrorBody),
         (status = 409, description = "The run has not ended, or completed.", body = ErrorBody),
-        (status = 422, description = "Unknown calls left unsettled, or the workflow no longer validates.", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB.", body = ErrorBody),
+        (status = 422, description = "A body that is not `{\"resend\": [...], \"mark_done\": [...]}`, unknown calls left unsettled, or a workflow that no longer validates.", body = ErrorBody),
     ))]
 pub(super) async fn resume(
     scope: TenantScope,
