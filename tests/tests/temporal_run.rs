@@ -289,6 +289,46 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     );
 }
 
+/// A run that completed without its answer reaching Temporal (its worker died between the two)
+/// is answered from the outputs it journaled: the next attempt sends nothing and gives the same
+/// outputs. Stood in for by a run completed on the shared state, then started on Temporal.
+#[test]
+fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
+    let binary = binary();
+    let state = database();
+    let dir = temp_dir("temporal-completed");
+    let sandbox = start_sandbox(sandbox_config());
+    install(&binary, &state, &sandbox);
+    let members = format!("members_file={}", dir.join("members.jsonl").display());
+    let quickstart = example("quickstart.json").to_string_lossy().into_owned();
+    let mut local_args = vec!["run", quickstart.as_str()];
+    local_args.extend(quickstart_args(&members));
+    let local = plugboard(&binary, &state, &local_args);
+    let finished = local.run_finished();
+    let run = finished["run"].as_i64().unwrap().to_string();
+    let sent = sandbox.stats().api_requests;
+
+    let queue = task_queue("completed");
+    let _workers = Workers::start(1, &binary, &state, &queue, &dir);
+    let address = temporal_address();
+    let mut args = vec![
+        "run",
+        quickstart.as_str(),
+        "--temporal",
+        address.as_str(),
+        "--task-queue",
+        queue.as_str(),
+        "--resume",
+        run.as_str(),
+    ];
+    args.extend(quickstart_args(&members));
+    let again = plugboard(&binary, &state, &args);
+    let answered = again.run_finished();
+    assert_eq!(answered["status"], "completed", "{again:#?}");
+    assert_eq!(answered["outputs"], finished["outputs"], "{again:#?}");
+    assert_eq!(sandbox.stats().api_requests, sent, "nothing was sent again");
+}
+
 #[test]
 fn a_bad_address_or_a_state_file_is_refused_before_anything_is_sent() {
     let binary = binary();

@@ -374,10 +374,18 @@ pub fn run_command(
     match outcome {
         Ok(outcome) => {
             steps.commit_cursors()?;
+            // Kept with the run before it reads completed: a caller whose answer is lost (a
+            // Temporal worker killed before it reported) is handed them later.
+            let outputs = Value::Object(outcome.outputs);
+            session.block_on(plugboard_runner::workflow::record_outputs(
+                store.as_ref(),
+                run_id,
+                &outputs,
+            ))?;
             let result = serde_json::json!({
                 "run": run_id.0,
                 "status": "completed",
-                "outputs": outcome.outputs,
+                "outputs": outputs,
             });
             // Marked completed only once its outputs are out: a run whose `--output` file
             // cannot be written stays resumable (every step is journaled, so a resume sends

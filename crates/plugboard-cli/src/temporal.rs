@@ -16,9 +16,6 @@ use crate::progress::Reporter;
 use crate::resume::WorkflowIdentity;
 use crate::run::{self, RunArgs};
 
-/// What the run record says while the run waits for a worker: a status a worker may claim.
-const QUEUED: &str = "queued on Temporal; a `plugboard worker` executes it";
-
 /// The shared store's label (`host:port/database`, no credentials), which workers compare with
 /// their own.
 pub fn state_label(state_file: &Path) -> anyhow::Result<String> {
@@ -84,8 +81,8 @@ pub fn run_command(
                 &identity.digest,
                 &Value::Object(inputs),
             ))?;
-            // Not ours to run: released at once, so the worker that picks it up can claim it.
-            session.block_on(store.finish_run(run, RunStatus::Cancelled, Some(QUEUED)))?;
+            // Not ours to run: queued at once, so the worker that picks it up can claim it.
+            session.block_on(store.finish_run(run, RunStatus::Queued, None))?;
             run
         }
     };

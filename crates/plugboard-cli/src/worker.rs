@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::Parser;
 use plugboard_runner::store::RunClaim;
+use plugboard_runner::workflow::recorded_outputs;
 use plugboard_runner::{RunId, RunStatus, Session};
 use plugboard_temporal::worker::Serving;
 use plugboard_temporal::{RunExecutor, RunRequest, RunResult};
@@ -145,12 +146,23 @@ impl SessionExecutor {
             .block_on(store.run(RunId(request.run)))?
             .with_context(|| format!("there is no run {} in the shared state", request.run))?;
         if record.status == RunStatus::Completed {
-            // Finished by an earlier attempt whose answer to Temporal was lost.
-            anyhow::bail!(
-                "run {} already completed, but its outputs were not handed back; it is not run \
-                 again",
-                request.run
-            );
+            // Finished by an earlier attempt whose answer to Temporal was lost: its journaled
+            // outputs are the answer, and nothing runs again.
+            let outputs = session
+                .block_on(recorded_outputs(store.as_ref(), RunId(request.run)))?
+                .with_context(|| {
+                    format!(
+                        "run {} already completed before its outputs were kept with it; it is \
+                         not run again",
+                        request.run
+                    )
+                })?;
+            return Ok(RunResult {
+                run: request.run,
+                status: record.status.as_str().to_owned(),
+                outputs,
+                error: None,
+            });
         }
         // Claimed here first (the command claims it again, as this process), so that a failure
         // after this point knows the run is this attempt's to hand back.

@@ -197,6 +197,34 @@ pub struct StoreJournal<'a> {
 /// The prefix of intent entries in the journal.
 const INTENT_ENTRY: &str = "#intent ";
 
+/// The journal entry of a completed run's outputs. Kept with the run so that a caller whose
+/// answer was lost (a Temporal worker that died after the run completed, before it reported)
+/// can be given them later without running anything again.
+const OUTPUTS_ENTRY: &str = "#outputs";
+
+/// Journals a run's outputs; record them before marking the run completed, so a completed run
+/// always has them.
+pub async fn record_outputs(
+    store: &dyn RunStore,
+    run: RunId,
+    outputs: &Value,
+) -> Result<(), StoreError> {
+    store.record_step(run, OUTPUTS_ENTRY, outputs).await
+}
+
+/// The outputs a completed run journaled ([`record_outputs`]); `None` for a run that has not
+/// completed, or that completed before outputs were journaled.
+pub async fn recorded_outputs(
+    store: &dyn RunStore,
+    run: RunId,
+) -> Result<Option<Value>, StoreError> {
+    Ok(store
+        .completed_steps(run)
+        .await?
+        .into_iter()
+        .find_map(|(key, value)| (key == OUTPUTS_ENTRY).then_some(value)))
+}
+
 impl<'a> StoreJournal<'a> {
     /// The journal of `run`, with what earlier attempts completed and left pending; the store
     /// is waited for on `handle`'s runtime. Call it (and the journal) from a blocking thread.
@@ -210,7 +238,7 @@ impl<'a> StoreJournal<'a> {
                 } else {
                     intents.remove(call);
                 }
-            } else if !key.starts_with(CURSOR_ENTRY) {
+            } else if !key.starts_with(CURSOR_ENTRY) && key != OUTPUTS_ENTRY {
                 completed.insert(key, value);
             }
         }

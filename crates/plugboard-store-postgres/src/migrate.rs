@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "run_events",
         sql: include_str!("../migrations/0003_run_events.sql"),
     },
+    Migration {
+        version: 4,
+        name: "queued_runs",
+        sql: include_str!("../migrations/0004_queued_runs.sql"),
+    },
 ];
 
 /// The schema version this build writes: the newest migration's number.

@@ -239,7 +239,7 @@ impl RunStore for PostgresStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let client = self.client().await?;
-            let finished = status != RunStatus::Running;
+            let finished = status.has_ended();
             let changed = client
                 .execute(
                     "UPDATE runs SET status = $3, error = $4,

@@ -30,6 +30,9 @@ impl std::str::FromStr for RunId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Recorded and waiting for a worker to take it (a run started on Temporal); a worker's
+    /// claim makes it running.
+    Queued,
     /// Started and not finished.
     Running,
     /// Marked running by a process that is provably dead (killed, or its machine restarted):
@@ -44,10 +47,11 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    /// The status as stored and shown (`running`, `interrupted`, `completed`, `failed`,
-    /// `cancelled`), in the words a run's events use.
+    /// The status as stored and shown (`queued`, `running`, `interrupted`, `completed`,
+    /// `failed`, `cancelled`), in the words a run's events use.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Interrupted => "interrupted",
             Self::Completed => "completed",
@@ -59,11 +63,20 @@ impl RunStatus {
     /// The status a stored word means (anything unknown reads as running).
     pub fn parse(text: &str) -> Self {
         match text {
+            "queued" => Self::Queued,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
             _ => Self::Running,
         }
+    }
+}
+
+impl RunStatus {
+    /// Whether the run has ended (for now: a failed or cancelled one may be resumed); a queued
+    /// or running one has no finish time.
+    pub fn has_ended(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
-use plugboard_runner::{RunId, RunStatus};
+use plugboard_runner::RunId;
 use tokio::sync::mpsc;
 
 use super::owned_run;
@@ -83,7 +83,7 @@ async fn ended(service: &Service, run: i64) -> bool {
     }
     let record = service.runner.store().run(RunId(run)).await;
     match record {
-        Ok(Some(record)) => record.status != RunStatus::Running,
+        Ok(Some(record)) => record.status.has_ended(),
         Ok(None) | Err(_) => true,
     }
 }

@@ -86,6 +86,7 @@ pub(crate) fn status_word(phase: Option<Phase>, record: Option<&RunRecord>) -> &
         // Running in the runner's store but not here: another process on the same state file
         // has it, or this one is taking it over at start-up.
         (None, Some(RunStatus::Running)) => "running",
+        (None, Some(RunStatus::Queued)) => "queued",
     }
 }
 

@@ -197,7 +197,7 @@ impl RunStore for SqliteStore {
         error: Option<&'a str>,
     ) -> StoreFuture<'a, ()> {
         run(move || {
-            let finished = (status != RunStatus::Running).then(system_now_ms);
+            let finished = status.has_ended().then(system_now_ms);
             let changed = self.lock().execute(
                 "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
                 params![run_id.0, status.as_str(), error, finished],

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use plugboard_runner::store::RunClaim;
-use plugboard_runner::workflow::StoreJournal;
+use plugboard_runner::workflow::{StoreJournal, record_outputs, recorded_outputs};
 use plugboard_runner::{RunId, RunStatus, StoreError};
 use plugboard_workflow::Journal as _;
 use serde_json::json;
@@ -201,6 +201,62 @@ pub async fn a_run_is_claimed_for_a_resume_unless_completed(backend: &impl Backe
         .await
         .unwrap();
     assert_eq!(store.claim_run(run).await.unwrap(), RunClaim::Completed);
+}
+
+/// A run started on Temporal waits `queued`, unfinished, until a worker claims it; once it
+/// completed, its journaled outputs are there for a worker whose answer was lost, and the
+/// engine's journal does not mistake them for a step.
+pub async fn a_queued_run_is_claimed_and_its_outputs_kept(backend: &impl Backend) {
+    let db = backend.database().await;
+    let store = backend.open(&db).await.unwrap();
+    let run = store.create_run("w.json", "d", &json!({})).await.unwrap();
+    store
+        .finish_run(run, RunStatus::Queued, None)
+        .await
+        .unwrap();
+    let queued = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.status, queued.error, queued.finished_at_ms),
+        (RunStatus::Queued, None, None)
+    );
+    let worker = backend.open(&db).await.unwrap();
+    assert_eq!(
+        worker.claim_run(run).await.unwrap(),
+        RunClaim::Claimed { elsewhere: None }
+    );
+    assert_eq!(
+        worker.run(run).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+
+    assert_eq!(recorded_outputs(worker.as_ref(), run).await.unwrap(), None);
+    worker
+        .record_step(run, "fetch", &json!({"n": 1}))
+        .await
+        .unwrap();
+    let outputs = json!({"members": 3});
+    record_outputs(worker.as_ref(), run, &outputs)
+        .await
+        .unwrap();
+    worker
+        .finish_run(run, RunStatus::Completed, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded_outputs(store.as_ref(), run).await.unwrap(),
+        Some(outputs)
+    );
+    let journal = tokio::task::spawn_blocking({
+        let store = Arc::clone(&store);
+        move || {
+            let handle = tokio::runtime::Handle::current();
+            let journal = StoreJournal::open(store.as_ref(), handle, run).unwrap();
+            (journal.resumed_entries(), journal.completed("#outputs"))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(journal, (1, None), "only the step is a journal entry");
 }
 
 /// Intents are journal entries; the runner's journal reads them back after a restart (a new
