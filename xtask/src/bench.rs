@@ -170,7 +170,7 @@ pub fn run(root: &Path, benches: &[Bench], scale: Scale) -> anyhow::Result<()> {
         let bench_started = Instant::now();
         let result = match bench {
             Bench::Overhead => overhead(&binary, &dir, scale),
-            Bench::Streaming => streaming(&binary, &dir, scale),
+            Bench::Streaming => streaming(root, &binary, &dir, scale),
             Bench::BulkImport => bulk_import(&binary, &dir, scale),
             Bench::PluginLoad => plugin_load(root, &dir, scale),
             Bench::Limiter => limiter(&binary, &dir, 1, scale),
@@ -308,7 +308,7 @@ fn overhead(binary: &Path, dir: &Path, scale: Scale) -> anyhow::Result<Vec<Row>>
 }
 
 /// Exports every contact of a large account to JSON Lines, `heavy_runs` times on one sandbox.
-fn streaming(binary: &Path, dir: &Path, scale: Scale) -> anyhow::Result<Vec<Row>> {
+fn streaming(root: &Path, binary: &Path, dir: &Path, scale: Scale) -> anyhow::Result<Vec<Row>> {
     let contacts = scale.streamed_contacts;
     let seeding = Instant::now();
     let sandbox = Sandbox::spawn(
@@ -336,7 +336,8 @@ fn streaming(binary: &Path, dir: &Path, scale: Scale) -> anyhow::Result<Vec<Row>
             "outputs": { "contacts": "{{ steps.export.output.count }}" }
         }),
     )?;
-    let (wall, requests, peak) = measure_export(binary, dir, &sandbox, &workflow, &out, scale)?;
+    let (wall, requests, peak) =
+        measure_export(binary, dir, &sandbox, &workflow, &out, scale, &[])?;
     // The same contacts through a bulk export: a handful of requests, the CSV file streamed.
     let bulk_workflow = write_workflow(
         dir,
@@ -360,7 +361,22 @@ fn streaming(binary: &Path, dir: &Path, scale: Scale) -> anyhow::Result<Vec<Row>
         }),
     )?;
     let (bulk_wall, bulk_requests, bulk_peak) =
-        measure_export(binary, dir, &sandbox, &bulk_workflow, &out, scale)?;
+        measure_export(binary, dir, &sandbox, &bulk_workflow, &out, scale, &[])?;
+    // The same bulk export with the connector loaded as a plugin: the CSV file crosses the C
+    // ABI in pieces (`body_read`), so the peak should stay the built-in's.
+    eprintln!("   building the optimized plugin…");
+    let plugins = dir.join("plugins");
+    crate::plugins::build_into(root, "constant-contact-plugin", &[], true, &plugins)?;
+    let plugins = plugins.display().to_string();
+    let (plugin_wall, _, plugin_peak) = measure_export(
+        binary,
+        dir,
+        &sandbox,
+        &bulk_workflow,
+        &out,
+        scale,
+        &["--plugins", &plugins, "--prefer-plugins"],
+    )?;
     sandbox.shutdown();
     let name = "streaming export";
     let bulk = "bulk export (CSV streamed)";
@@ -393,11 +409,25 @@ fn streaming(binary: &Path, dir: &Path, scale: Scale) -> anyhow::Result<Vec<Row>
             .reference("create, status checks, one download"),
         Row::new(bulk, "MB peak RSS of the runner (VmHWM)", bulk_peak, 1)
             .target(Target::Below(100.0)),
+        Row::new(
+            "bulk export, plugin",
+            "s for the same bulk export, the connector loaded from its plugin",
+            plugin_wall,
+            1,
+        ),
+        Row::new(
+            "bulk export, plugin",
+            "MB peak RSS of the runner (VmHWM)",
+            plugin_peak,
+            1,
+        )
+        .target(Target::Below(100.0)),
     ])
 }
 
-/// Runs an export workflow `heavy_runs` times against `sandbox`, each on a new state file, and
-/// checks each wrote every contact to `out`: wall seconds, API requests and peak RSS per run.
+/// Runs an export workflow `heavy_runs` times against `sandbox` (with `extra` arguments), each
+/// on a new state file, and checks each wrote every contact to `out`: wall seconds, API requests
+/// and peak RSS per run.
 fn measure_export(
     binary: &Path,
     dir: &Path,
@@ -405,6 +435,7 @@ fn measure_export(
     workflow: &Path,
     out: &Path,
     scale: Scale,
+    extra: &[&str],
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let contacts = scale.streamed_contacts;
     let (mut wall, mut requests, mut peak) = (Vec::new(), Vec::new(), Vec::new());
@@ -417,7 +448,9 @@ fn measure_export(
         install(sandbox, &state, &["cc".to_owned()])?;
         let before = sandbox.stats().api_requests;
         let (secs, finished) = timed_with(|| {
-            finish_measured(spawn_run(binary, &state, workflow, &["--no-rate-limits"])?)
+            let mut args = vec!["--no-rate-limits"];
+            args.extend_from_slice(extra);
+            finish_measured(spawn_run(binary, &state, workflow, &args)?)
         })?;
         let made = sandbox.stats().api_requests - before;
         let lines = count_lines(out)?;
