@@ -170,13 +170,18 @@ fn twenty_processes_share_one_rotating_connection_while_its_tokens_expire() {
         stats.api_requests <= stats.api_served + stats.unauthorized_401,
         "{stats:?}"
     );
-    // Every run journaled each of its reads once.
+    // Every run journaled each of its reads once, the step, and its outputs (`#outputs`).
     run_ids.sort_unstable();
     run_ids.dedup();
     assert_eq!(run_ids.len(), 20);
     for run in &run_ids {
         let keys = chaos::journal_keys(ws.state(), *run);
-        assert_eq!(keys.len(), 11, "run {run}: {keys:?}");
+        assert_eq!(keys.len(), 12, "run {run}: {keys:?}");
+        assert_eq!(
+            keys.last().map(String::as_str),
+            Some("#outputs"),
+            "run {run}"
+        );
     }
 
     // The connection is as good as ever: one more run, without reconnecting.
@@ -554,7 +559,7 @@ fn fifty_kills_never_corrupt_the_state_or_repeat_a_completed_step() {
         steps.sort_unstable();
         assert_eq!(
             steps,
-            ["creates", "first", "last"],
+            ["#outputs", "creates", "first", "last"],
             "round {round}: {keys:?}"
         );
         let status = chaos::runs(&state)
@@ -733,13 +738,14 @@ fn the_real_limit_holds_through_429_storms_and_no_create_is_sent_twice() {
             + (after.injected_5xx - before.injected_5xx),
         "every extra request was a fault, retried: {after:?}"
     );
-    // No step result lost: the journal has all 16 reads and the step.
+    // No step result lost: the journal has all 16 reads, the step and the run's outputs.
     let run = done["run"].as_i64().expect("a run id");
     let journal = chaos::journal(ws.state(), run);
     let mut keys: Vec<&str> = journal.iter().map(|(k, _)| k.as_str()).collect();
     keys.sort_unstable();
     let mut expected: Vec<String> = (0..16).map(|i| format!("reads[{i}]")).collect();
     expected.push("reads".into());
+    expected.push("#outputs".into());
     expected.sort_unstable();
     assert_eq!(keys, expected);
 
