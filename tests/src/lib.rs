@@ -8,6 +8,7 @@ pub mod chaos;
 pub mod constant_contact_calls;
 pub mod e2e;
 pub mod openapi;
+pub mod postgres;
 pub mod service;
 pub mod service_runs;
 pub mod spec_limits;

@@ -1,5 +1,6 @@
 //! `plugboard serve` as a child process on a free 127.0.0.1 port, and a small HTTP client for it.
 
+use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -50,10 +51,37 @@ impl RawResponse {
     }
 }
 
+/// Which `plugboard` serves, on which state, with what more in its environment.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The binary (e.g. one built with the `postgres` feature).
+    pub binary: PathBuf,
+    /// `--state`: a file, or a `postgres://` URL.
+    pub state: OsString,
+    /// More environment variables (e.g. `PLUGBOARD_SECRET_KEY`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// The default binary on the state file `state`.
+    pub fn file(state: &Path) -> Self {
+        Self {
+            binary: plugboard_binary(),
+            state: state.as_os_str().to_owned(),
+            env: Vec::new(),
+        }
+    }
+}
+
 impl ServiceProcess {
     /// Starts the service with `state` as its state file; `admin_key` goes to
     /// `PLUGBOARD_ADMIN_KEY` (none: the service uses or generates its own).
     pub fn start(state: &Path, admin_key: Option<&str>) -> Self {
+        Self::start_on(&Launch::file(state), admin_key)
+    }
+
+    /// [`ServiceProcess::start`] as `launch` says.
+    pub fn start_on(launch: &Launch, admin_key: Option<&str>) -> Self {
         let args = [
             "--listen",
             "127.0.0.1:0",
@@ -61,7 +89,7 @@ impl ServiceProcess {
             "http://127.0.0.1:9",
         ]
         .map(str::to_owned);
-        Self::start_with(state, admin_key, &args, false)
+        Self::start_with(launch, admin_key, &args, false)
     }
 
     /// Starts the service with `--sandbox` (an in-process Constant Contact sandbox whose app is
@@ -70,6 +98,11 @@ impl ServiceProcess {
     /// `serve` arguments (e.g. `--install-expiry 1s`). Its stderr is captured
     /// ([`ServiceProcess::stderr`]) and echoed.
     pub fn start_sandbox(state: &Path, admin_key: Option<&str>, extra: &[&str]) -> Self {
+        Self::start_sandbox_on(&Launch::file(state), admin_key, extra)
+    }
+
+    /// [`ServiceProcess::start_sandbox`] as `launch` says.
+    pub fn start_sandbox_on(launch: &Launch, admin_key: Option<&str>, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -82,22 +115,23 @@ impl ServiceProcess {
             "--sandbox".to_owned(),
         ];
         args.extend(extra.iter().map(|a| (*a).to_owned()));
-        Self::start_with(state, admin_key, &args, true)
+        Self::start_with(launch, admin_key, &args, true)
     }
 
     fn start_with(
-        state: &Path,
+        launch: &Launch,
         admin_key: Option<&str>,
         serve_args: &[String],
         capture_stderr: bool,
     ) -> Self {
-        let mut command = Command::new(plugboard_binary());
+        let mut command = Command::new(&launch.binary);
         command
             .arg("--state")
-            .arg(state)
+            .arg(&launch.state)
             .arg("serve")
             .args(serve_args)
             .env_remove("PLUGBOARD_ADMIN_KEY")
+            .envs(launch.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(if capture_stderr {

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -17,119 +17,24 @@ use std::time::{Duration, Instant};
 use constant_contact_sandbox::Sandbox;
 use plugboard_store_postgres::{PostgresStore, SCHEMA_VERSION, SecretKey};
 use plugboard_tests::e2e::{browse, example, fixture, sandbox_config, start_sandbox};
+use plugboard_tests::postgres::{Database, postgres_binary};
 use plugboard_tests::{plugboard_binary, temp_dir, wait, workspace_root};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tokio_postgres::NoTls;
 
 const KEY_A: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 const KEY_B: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECTION: &str = "constant-contact";
 
-/// The binary built with the `postgres` feature.
-fn binary() -> PathBuf {
-    static CELL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    CELL.get_or_init(
-        || match std::env::var_os(xtask::test_command::POSTGRES_BINARY_VAR) {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ => xtask::test_command::build_postgres_binary(&workspace_root())
-                .unwrap_or_else(|e| panic!("cannot build plugboard with PostgreSQL: {e:#}")),
-        },
+/// How many rows each table the store writes holds.
+fn counts(db: &Database) -> Vec<String> {
+    db.query(
+        "SELECT concat_ws(' ', (SELECT count(*) FROM partner_settings),
+                (SELECT count(*) FROM connections), (SELECT count(*) FROM tokens),
+                (SELECT count(*) FROM runs), (SELECT count(*) FROM secret_keys),
+                (SELECT count(*) FROM journal_entries))",
     )
-    .clone()
-}
-
-fn server_url() -> String {
-    match std::env::var("PLUGBOARD_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "PLUGBOARD_TEST_POSTGRES_URL is not set: run these tests with `cargo xtask test -p \
-             plugboard-tests -- postgres`, which starts a throwaway PostgreSQL"
-        ),
-    }
-}
-
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, query) = match rest.split_once('/') {
-        Some((authority, path)) => (authority, path.split_once('?').map(|(_, q)| q)),
-        None => (rest, None),
-    };
-    match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
-}
-
-async fn raw(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-/// A fresh database on the test server; dropped with this.
-struct Database {
-    url: String,
-    name: String,
-}
-
-impl Database {
-    fn create() -> Self {
-        let name = format!("pbcli_{}_{:016x}", std::process::id(), fastrand::u64(..));
-        let server = server_url();
-        wait(async {
-            raw(&server)
-                .await
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-        });
-        Self {
-            url: with_database(&server, &name),
-            name,
-        }
-    }
-
-    /// Runs `sql` and returns the first column of every row, as text.
-    fn query(&self, sql: &str) -> Vec<String> {
-        wait(async {
-            raw(&self.url)
-                .await
-                .query(sql, &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<_, Option<String>>(0).unwrap_or_default())
-                .collect()
-        })
-    }
-
-    /// How many rows each table the store writes holds.
-    fn counts(&self) -> Vec<String> {
-        self.query(
-            "SELECT concat_ws(' ', (SELECT count(*) FROM partner_settings),
-                    (SELECT count(*) FROM connections), (SELECT count(*) FROM tokens),
-                    (SELECT count(*) FROM runs), (SELECT count(*) FROM secret_keys),
-                    (SELECT count(*) FROM journal_entries))",
-        )
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (server, name) = (server_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            wait(async move {
-                raw(&server)
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-            })
-        })
-        .join();
-    }
 }
 
 /// What one `plugboard` process printed.
@@ -326,7 +231,7 @@ fn without_ids(outputs: &Value) -> String {
 
 #[test]
 fn postgres_state_connects_and_runs_like_sqlite_and_stores_tokens_sealed() {
-    let binary = binary();
+    let binary = postgres_binary();
     let db = Database::create();
     let dir = temp_dir("postgres-cli-run");
 
@@ -384,7 +289,7 @@ fn postgres_state_connects_and_runs_like_sqlite_and_stores_tokens_sealed() {
 
 #[test]
 fn a_wrong_key_a_newer_schema_and_an_unreachable_server_are_refused_with_nothing_written() {
-    let binary = binary();
+    let binary = postgres_binary();
     let db = Database::create();
     let set = |key: Option<&str>, state: &str| {
         plugboard(
@@ -401,7 +306,7 @@ fn a_wrong_key_a_newer_schema_and_an_unreachable_server_are_refused_with_nothing
         )
     };
     assert!(set(Some(KEY_A), &db.url).success());
-    let before = db.counts();
+    let before = counts(&db);
     let label = {
         let authority = db
             .url
@@ -428,7 +333,7 @@ fn a_wrong_key_a_newer_schema_and_an_unreachable_server_are_refused_with_nothing
         "names {label}: {refused:#?}"
     );
     assert!(!refused.stderr.contains(KEY_B) && !refused.stderr.contains(KEY_A));
-    assert_eq!(db.counts(), before, "nothing was written");
+    assert_eq!(counts(&db), before, "nothing was written");
 
     // No key at all.
     let missing = set(None, &db.url);
@@ -437,7 +342,7 @@ fn a_wrong_key_a_newer_schema_and_an_unreachable_server_are_refused_with_nothing
         missing.stderr.contains("PLUGBOARD_SECRET_KEY is not set"),
         "{missing:#?}"
     );
-    assert_eq!(db.counts(), before, "nothing was written");
+    assert_eq!(counts(&db), before, "nothing was written");
 
     // A database a newer plugboard migrated.
     db.query(&format!(
@@ -449,7 +354,7 @@ fn a_wrong_key_a_newer_schema_and_an_unreachable_server_are_refused_with_nothing
     assert!(!newer.success(), "{newer:#?}");
     assert!(newer.stderr.contains("newer plugboard"), "{newer:#?}");
     assert!(newer.stderr.contains(&label), "names {label}: {newer:#?}");
-    assert_eq!(db.counts(), before, "nothing was written");
+    assert_eq!(counts(&db), before, "nothing was written");
 
     // A closed port on 127.0.0.1, with a password in the URL that must not be repeated.
     let port = {
@@ -479,7 +384,7 @@ fn a_wrong_key_a_newer_schema_and_an_unreachable_server_are_refused_with_nothing
 fn a_sandbox_run_never_uses_the_postgres_state() {
     let db = Database::create();
     let refused = plugboard(
-        &binary(),
+        &postgres_binary(),
         &db.url,
         Some(KEY_A),
         &[
@@ -509,7 +414,7 @@ fn two_processes_on_one_database_share_the_real_limit_and_one_refresh() {
     config.token_endpoint_per_second = Some(1);
     let sandbox = start_sandbox(config);
     let db = Database::create();
-    let binary = binary();
+    let binary = postgres_binary();
     install(&binary, &db.url, Some(KEY_A), &sandbox);
     // Both processes start with an access token the server has forgotten: each gets a 401, and
     // exactly one of them may spend the rotating refresh token.

@@ -409,7 +409,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Serve(args) => {
-            let state_file = state::path(state.as_deref(), args.sandbox())?;
+            // A service told to use a database uses it, with or without `--sandbox` (a staging
+            // service against the sandbox shares its database like production does); only the
+            // file-based default moves to `sandbox.db`.
+            let database = state
+                .as_deref()
+                .is_some_and(|state| state::postgres_url(state).is_some());
+            let state_file = state::path(state.as_deref(), args.sandbox() && !database)?;
             serve::serve(&args, &state_file).map(|()| ExitCode::SUCCESS)
         }
         Command::Sandbox {

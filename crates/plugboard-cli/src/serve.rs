@@ -2,16 +2,17 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
-use plugboard_runner::{Endpoints, ExecutorConfig, Session};
+use plugboard_runner::{Endpoints, ExecutorConfig, Session, SqliteStore, StateStore};
 use plugboard_service::auth::{generate_key, hash_key};
 use plugboard_service::{
-    Service, ServiceStore as _, SqliteScheduleStore, SqliteServiceStore, SqliteWorkflowStore,
+    ScheduleStore, Service, ServiceStore, SqliteScheduleStore, SqliteServiceStore,
+    SqliteWorkflowStore, WorkflowStore,
 };
 use serde_json::{Map, json};
 
@@ -71,29 +72,16 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     if let Some(problem) = problems.first() {
         bail!("{problem}");
     }
-    let service_file = match crate::state::postgres_url(state_file) {
-        Some(_) => bail!(
-            "`plugboard serve` keeps its state in SQLite for now; PostgreSQL follows with the \
-             scale-out backend"
-        ),
-        None => state_file.with_extension("service.db"),
-    };
-    let store = SqliteServiceStore::open(&service_file)
-        .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
-    let workflows = SqliteWorkflowStore::open(&service_file)
-        .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
-    let schedules = SqliteScheduleStore::open(&service_file)
-        .with_context(|| format!("cannot open the service store {}", service_file.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let (runner_store, advice_file) = crate::state::open_store(state_file, runtime.handle())?;
+    let stores = open_stores(state_file, runtime.handle())?;
     let config = ExecutorConfig {
-        state_file: advice_file,
+        state_file: stores.advice_file.clone(),
         ..ExecutorConfig::default()
     };
-    let runner = Session::new(registry, runner_store, config, runtime.handle().clone())
+    let runner = Session::new(registry, stores.runner, config, runtime.handle().clone())
         .context("cannot start the HTTP executor")?;
     // Kept alive for as long as the service runs; its account is kept across graceful restarts.
-    let account_file = sandbox_account_file(state_file);
+    let account_file = sandbox_account_file(state_file)?;
     let sandbox = if args.sandbox {
         let saved = crate::sandbox::load_account(&account_file)?;
         let restored = saved.is_some();
@@ -123,14 +111,14 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         .as_ref()
         .map(|sandbox| (sandbox, account_file.clone()));
     runtime.block_on(async move {
-        set_admin_key(&store).await?;
+        set_admin_key(stores.service.as_ref()).await?;
         let service = Arc::new(Service {
-            store: Arc::new(store),
+            store: stores.service,
             public_url,
             runner,
             endpoints,
-            workflows: Arc::new(workflows),
-            schedules: Arc::new(schedules),
+            workflows: stores.workflows,
+            schedules: stores.schedules,
             live_runs: plugboard_service::runs::LiveRuns::default(),
             install_expiry: args.install_expiry,
         });
@@ -174,13 +162,72 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The service's stores and the runner's: SQLite files, or all in one PostgreSQL database.
+struct Stores {
+    service: Arc<dyn ServiceStore>,
+    workflows: Arc<dyn WorkflowStore>,
+    schedules: Arc<dyn ScheduleStore>,
+    runner: Arc<dyn StateStore>,
+    /// The file advice names; none for a database, whose URL may hold a password.
+    advice_file: Option<PathBuf>,
+}
+
+/// Opens the stores `state` names. On SQLite the service's records go to `state.service.db`
+/// beside the runner's state file, so the runner's schema stays untouched.
+fn open_stores(state: &Path, runtime: &tokio::runtime::Handle) -> anyhow::Result<Stores> {
+    if let Some(url) = crate::state::postgres_url(state) {
+        return open_postgres_stores(url, runtime);
+    }
+    let service_file = state.with_extension("service.db");
+    let cannot_open = || format!("cannot open the service store {}", service_file.display());
+    let service = SqliteServiceStore::open(&service_file).with_context(cannot_open)?;
+    let workflows = SqliteWorkflowStore::open(&service_file).with_context(cannot_open)?;
+    let schedules = SqliteScheduleStore::open(&service_file).with_context(cannot_open)?;
+    let (runner, advice_file) = crate::state::open_store(state, runtime)?;
+    Ok(Stores {
+        service: Arc::new(service),
+        workflows: Arc::new(workflows),
+        schedules: Arc::new(schedules),
+        runner,
+        advice_file,
+    })
+}
+
+/// Every store in the one PostgreSQL database (migrated at connect, secrets sealed with
+/// `PLUGBOARD_SECRET_KEY`), so any number of service processes can share it.
+#[cfg(feature = "postgres")]
+fn open_postgres_stores(url: &str, runtime: &tokio::runtime::Handle) -> anyhow::Result<Stores> {
+    let store = crate::state::connect_postgres(url, runtime)?;
+    let service = Arc::new(plugboard_service::postgres::PgServiceStore::new(
+        Arc::clone(&store),
+    ));
+    Ok(Stores {
+        service: Arc::clone(&service) as Arc<dyn ServiceStore>,
+        workflows: Arc::clone(&service) as Arc<dyn WorkflowStore>,
+        schedules: service,
+        runner: store,
+        advice_file: None,
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres_stores(_url: &str, _runtime: &tokio::runtime::Handle) -> anyhow::Result<Stores> {
+    Err(crate::state::without_postgres())
+}
+
 /// Where `serve --sandbox` keeps the sandbox's account between a graceful stop and the next
-/// start (beside the state file, private like it). A killed service saves nothing: the next
-/// start restores the account saved before, or seeds a new one.
-fn sandbox_account_file(state_file: &Path) -> std::path::PathBuf {
-    let mut name = state_file.as_os_str().to_owned();
+/// start, private like the state: beside the state file, or, with a PostgreSQL state, in this
+/// user's state directory (the sandbox is this machine's, not the vendor's). A killed service
+/// saves nothing: the next start restores the account saved before, or seeds a new one.
+fn sandbox_account_file(state: &Path) -> anyhow::Result<PathBuf> {
+    if crate::state::postgres_url(state).is_some() {
+        let dir = SqliteStore::user_state_dir()
+            .context("cannot tell where the sandbox's account goes (no XDG_STATE_HOME or HOME)")?;
+        return Ok(dir.join("service-sandbox-account.json"));
+    }
+    let mut name = state.as_os_str().to_owned();
     name.push(".sandbox-account.json");
-    name.into()
+    Ok(name.into())
 }
 
 /// Points every Constant Contact connection at `sandbox` and gives it tokens the sandbox
@@ -256,7 +303,7 @@ fn sandbox_endpoints(sandbox: &Sandbox) -> Endpoints {
 }
 
 /// Takes the admin key from the environment, or generates one at first start and prints it once.
-async fn set_admin_key(store: &SqliteServiceStore) -> anyhow::Result<()> {
+async fn set_admin_key(store: &dyn ServiceStore) -> anyhow::Result<()> {
     if let Some(key) = std::env::var(ADMIN_KEY_VARIABLE)
         .ok()
         .filter(|key| !key.trim().is_empty())

@@ -63,14 +63,22 @@ pub fn open_store(
 /// Connects to the PostgreSQL store (migrating it, checking `PLUGBOARD_SECRET_KEY` against it).
 /// Errors name the server as `host:port/database`, never the URL (it may hold a password).
 #[cfg(feature = "postgres")]
-fn open_postgres(
+pub fn connect_postgres(
     url: &str,
     runtime: &tokio::runtime::Handle,
-) -> anyhow::Result<Arc<dyn StateStore>> {
+) -> anyhow::Result<Arc<plugboard_store_postgres::PostgresStore>> {
     use plugboard_store_postgres::{PostgresStore, SecretKey};
     let key = SecretKey::from_env()?;
     let store = runtime.block_on(PostgresStore::connect(url, key))?;
     Ok(Arc::new(store))
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(
+    url: &str,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Arc<dyn StateStore>> {
+    Ok(connect_postgres(url, runtime)?)
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -78,7 +86,13 @@ fn open_postgres(
     _url: &str,
     _runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<Arc<dyn StateStore>> {
-    anyhow::bail!(
+    Err(without_postgres())
+}
+
+/// Why a `postgres://` state cannot be used by a binary built without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+pub fn without_postgres() -> anyhow::Error {
+    anyhow::anyhow!(
         "this plugboard was built without PostgreSQL support, so it cannot use a postgres:// \
          state; build one with it: cargo build --release -p plugboard-cli --features postgres"
     )

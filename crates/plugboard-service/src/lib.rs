@@ -14,6 +14,8 @@ pub mod names;
 pub mod openapi;
 pub mod page_sessions;
 pub mod pages;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod runs;
 pub mod schedule_store;
 pub mod schedules;

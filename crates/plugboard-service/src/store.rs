@@ -32,6 +32,11 @@ pub enum StoreError {
     /// A blocking task ended abnormally.
     #[error("service store task: {0}")]
     Task(String),
+    /// PostgreSQL refused, or a sealed value could not be opened (the message names the
+    /// database as `host:port/database`, never its password or a secret).
+    #[cfg(feature = "postgres")]
+    #[error("service store: {0}")]
+    Postgres(#[from] plugboard_store_postgres::PgStoreError),
 }
 
 /// A tenant as the API shows it.

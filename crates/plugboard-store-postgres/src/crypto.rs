@@ -87,6 +87,10 @@ pub enum SecretColumn {
     RefreshToken,
     /// `secret_keys.check_sealed`: the value that proves a key is the database's.
     KeyCheck,
+    /// `service_pending_installs.authorization_sealed`: an install's PKCE verifier and settings.
+    ServicePendingInstall,
+    /// `service_schedules.inputs_sealed`: the run inputs a schedule fires with.
+    ServiceScheduleInputs,
 }
 
 impl SecretColumn {
@@ -98,6 +102,8 @@ impl SecretColumn {
             Self::AccessToken => "tokens.access_token_sealed",
             Self::RefreshToken => "tokens.refresh_token_sealed",
             Self::KeyCheck => "secret_keys.check_sealed",
+            Self::ServicePendingInstall => "service_pending_installs.authorization_sealed",
+            Self::ServiceScheduleInputs => "service_schedules.inputs_sealed",
         }
     }
 }

@@ -144,13 +144,35 @@ impl PostgresStore {
         clock::server_now_us(&client, self.database()).await
     }
 
-    /// A pooled connection.
-    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PgStoreError> {
+    /// A pooled connection: for the service's records (`plugboard-service`), which live in the
+    /// same database and share the pool.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, PgStoreError> {
         pool::get(&self.pool, &self.target).await
     }
 
-    /// A `Database` error for this store.
-    pub(crate) fn failed(
+    /// Seals a UTF-8 secret for `slot` with this store's key.
+    pub fn seal(
+        &self,
+        slot: &crypto::SecretSlot<'_>,
+        plaintext: &str,
+    ) -> Result<String, PgStoreError> {
+        Ok(self.key.seal_str(slot, plaintext)?)
+    }
+
+    /// Opens a value [`PostgresStore::seal`] sealed for `slot`; a wrong key or a value moved from
+    /// another row is an error naming the slot, never the value.
+    pub fn open(
+        &self,
+        slot: &crypto::SecretSlot<'_>,
+        sealed: &str,
+    ) -> Result<secrecy::SecretString, PgStoreError> {
+        self.key
+            .open_string(slot, sealed)
+            .map_err(|e| PgStoreError::secret(self.database(), slot, e))
+    }
+
+    /// A `Database` error for this store, saying what it was `doing`.
+    pub fn failed(
         &self,
         doing: &'static str,
     ) -> impl FnOnce(tokio_postgres::Error) -> PgStoreError + '_ {

@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "queued_runs",
         sql: include_str!("../migrations/0004_queued_runs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "service",
+        sql: include_str!("../migrations/0005_service.sql"),
+    },
 ];
 
 /// The schema version this build writes: the newest migration's number.

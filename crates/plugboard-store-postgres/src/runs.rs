@@ -35,6 +35,7 @@ fn read_run(row: &tokio_postgres::Row) -> RunRecord {
         error: row.get(4),
         started_at_ms: row.get(5),
         finished_at_ms: row.get(6),
+        owner_host: owner.1,
     }
 }
 

@@ -12,8 +12,8 @@ use plugboard_store_postgres::{MigrationReport, PgStoreError, PostgresStore, SCH
 use support::{KEY_A, connect_raw, fresh_database, key, with_database};
 
 /// The tables the migrations create: what the SQLite store holds, plus tenants, keys and the
-/// rate-limit budgets' lock rows.
-const TABLES: [&str; 14] = [
+/// rate-limit budgets' lock rows, and the service's records (`service_*`).
+const TABLES: [&str; 25] = [
     "connections",
     "cursors",
     "journal_entries",
@@ -26,6 +26,17 @@ const TABLES: [&str; 14] = [
     "run_events",
     "runs",
     "secret_keys",
+    "service_admin_key",
+    "service_connect_links",
+    "service_page_links",
+    "service_page_sessions",
+    "service_pending_installs",
+    "service_run_events",
+    "service_runs",
+    "service_schedules",
+    "service_tenant_keys",
+    "service_tenants",
+    "service_workflows",
     "tenants",
     "tokens",
 ];

@@ -106,6 +106,22 @@ pub struct RunRecord {
     pub started_at_ms: i64,
     /// When it finished, ms since the epoch.
     pub finished_at_ms: Option<i64>,
+    /// The machine of the process that last claimed it (see [`super::local_host_id`]), if any.
+    #[serde(skip)]
+    pub owner_host: Option<String>,
+}
+
+impl RunRecord {
+    /// Whether a process on another machine holds it as running: whether that process still
+    /// lives cannot be told from here, so only its own machine, or a deliberate resume, may take
+    /// it over.
+    pub fn running_elsewhere(&self) -> bool {
+        self.status == RunStatus::Running
+            && self
+                .owner_host
+                .as_deref()
+                .is_some_and(|host| host != super::local_host_id())
+    }
 }
 
 /// The answer to [`RunStore::claim_run`].

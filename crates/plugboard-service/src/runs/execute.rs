@@ -227,6 +227,13 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
         if !matches!(record.status, RunStatus::Running | RunStatus::Interrupted) {
             continue;
         }
+        // Several services may share a PostgreSQL store: a run another machine's service is
+        // executing is left to it (it resumes its own after a restart); an operator whose
+        // machine is gone for good resumes it with `POST …/resume`.
+        if record.running_elsewhere() {
+            tracing::warn!(run = run.id, "run is held by a service on another machine");
+            continue;
+        }
         match service.runner.store().claim_run(id).await {
             Ok(RunClaim::Claimed { .. }) => {}
             Ok(RunClaim::Busy { pid }) => {

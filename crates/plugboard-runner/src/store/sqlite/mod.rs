@@ -178,6 +178,12 @@ impl SqliteStore {
         if let Some(path) = std::env::var_os("PLUGBOARD_STATE").filter(|p| !p.is_empty()) {
             return Some(PathBuf::from(path));
         }
+        Some(Self::user_state_dir()?.join("state.db"))
+    }
+
+    /// This user's directory for plugboard's files: `$XDG_STATE_HOME/plugboard`, else
+    /// `~/.local/state/plugboard`, whatever `$PLUGBOARD_STATE` says.
+    pub fn user_state_dir() -> Option<PathBuf> {
         let state_home = std::env::var_os("XDG_STATE_HOME")
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
@@ -186,7 +192,7 @@ impl SqliteStore {
                     .filter(|p| !p.is_empty())
                     .map(|home| PathBuf::from(home).join(".local").join("state"))
             })?;
-        Some(state_home.join("plugboard").join("state.db"))
+        Some(state_home.join("plugboard"))
     }
 
     /// The file this store lives in.

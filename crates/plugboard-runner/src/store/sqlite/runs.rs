@@ -29,6 +29,7 @@ fn read_run(row: &rusqlite::Row<'_>) -> Result<(RunRecord, String), rusqlite::Er
             error: row.get(4)?,
             started_at_ms: row.get(5)?,
             finished_at_ms: row.get(6)?,
+            owner_host: owner.1,
         },
         inputs,
     ))
