@@ -395,3 +395,14 @@ pub fn raw_request(method: &str, url: &str, key: Option<&str>, body: &[u8]) -> R
         body,
     }
 }
+
+/// A query parameter of a URL, undecoded (the sandbox's values need no decoding).
+pub fn query_param(url: &str, name: &str) -> String {
+    url.split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no `{name}` in {url}"))
+        .to_owned()
+}

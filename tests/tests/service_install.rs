@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use constant_contact_sandbox::SandboxConfig;
-use plugboard_tests::service::{RawResponse, ServiceProcess};
+use plugboard_tests::service::{RawResponse, ServiceProcess, query_param};
 use plugboard_tests::{chaos, temp_dir};
 use serde_json::{Value, json};
 
@@ -94,17 +94,6 @@ fn consent(service: &ServiceProcess, seen: &mut Seen, authorization_url: &str) -
 fn finish(service: &ServiceProcess, seen: &mut Seen, authorization_url: &str) -> RawResponse {
     let callback = consent(service, seen, authorization_url);
     seen.raw(service.browse("GET", &callback, None))
-}
-
-/// A query parameter of a URL (no decoding needed for the sandbox's URL-safe values).
-fn query_param(url: &str, name: &str) -> String {
-    url.split_once('?')
-        .map(|(_, query)| query)
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no `{name}` in {url}"))
-        .to_owned()
 }
 
 fn encode(text: &str) -> String {

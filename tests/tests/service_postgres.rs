@@ -33,7 +33,7 @@ use plugboard_service::{
 };
 use plugboard_store_postgres::{PostgresStore, SecretKey};
 use plugboard_tests::postgres::{Database, postgres_binary};
-use plugboard_tests::service::{Launch, ServiceProcess};
+use plugboard_tests::service::{Launch, ServiceProcess, query_param};
 use plugboard_tests::service_runs::{
     ADMIN_KEY, LocalApi, TOKEN_A, TOKEN_B, create_tenant, deploy, ended, fetch_items, list_items,
     start_run, wait_for,
@@ -270,17 +270,6 @@ fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
     let done = wait_for(&own, "tenant-a", &key, run, ended);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1]), "{done}");
-}
-
-/// A query parameter of a URL (the sandbox's values need no decoding).
-fn query_param(url: &str, name: &str) -> String {
-    url.split_once('?')
-        .map(|(_, query)| query)
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no `{name}` in {url}"))
-        .to_owned()
 }
 
 #[test]

@@ -25,6 +25,24 @@ pub enum Timing {
     Every(u64),
 }
 
+impl Timing {
+    /// Its columns as stored: `(cron, every_secs)`, exactly one set.
+    pub fn columns(&self) -> (Option<String>, Option<i64>) {
+        match self {
+            Timing::Cron(cron) => (Some(cron.clone()), None),
+            Timing::Every(secs) => (None, Some(i64::try_from(*secs).unwrap_or(i64::MAX))),
+        }
+    }
+
+    /// Read back from [`Timing::columns`].
+    pub fn from_columns(cron: Option<String>, every_secs: Option<i64>) -> Self {
+        match (cron, every_secs) {
+            (Some(cron), _) => Timing::Cron(cron),
+            (None, every) => Timing::Every(every.and_then(|e| u64::try_from(e).ok()).unwrap_or(1)),
+        }
+    }
+}
+
 /// A stored schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -146,13 +164,8 @@ impl SqliteScheduleStore {
 
 fn schedule_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
     let inputs: String = row.get(3)?;
-    let cron: Option<String> = row.get(4)?;
-    let every: Option<i64> = row.get(5)?;
     let recent: String = row.get(13)?;
-    let timing = match (cron, every) {
-        (Some(cron), _) => Timing::Cron(cron),
-        (None, every) => Timing::Every(every.and_then(|e| u64::try_from(e).ok()).unwrap_or(1)),
-    };
+    let timing = Timing::from_columns(row.get(4)?, row.get(5)?);
     Ok(Schedule {
         id: row.get(0)?,
         tenant: row.get(1)?,
@@ -182,10 +195,7 @@ fn one(c: &Connection, id: i64) -> rusqlite::Result<Option<Schedule>> {
 impl ScheduleStore for SqliteScheduleStore {
     fn create_schedule(&self, schedule: Schedule) -> StoreFuture<'_, Schedule> {
         self.with(move |c| {
-            let (cron, every) = match &schedule.timing {
-                Timing::Cron(cron) => (Some(cron.clone()), None),
-                Timing::Every(secs) => (None, Some(i64::try_from(*secs).unwrap_or(i64::MAX))),
-            };
+            let (cron, every) = schedule.timing.columns();
             c.execute(
                 "INSERT INTO schedules (tenant_id, workflow, inputs, cron, every_secs, paused,
                      next_fire_ms, created_at_ms)

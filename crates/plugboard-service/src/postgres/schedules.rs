@@ -25,12 +25,7 @@ fn schedule_from(
         &id.to_string(),
         row.get(3),
     )?;
-    let cron: Option<String> = row.get(4);
-    let every: Option<i64> = row.get(5);
-    let timing = match (cron, every) {
-        (Some(cron), _) => Timing::Cron(cron),
-        (None, every) => Timing::Every(every.and_then(|e| u64::try_from(e).ok()).unwrap_or(1)),
-    };
+    let timing = Timing::from_columns(row.get(4), row.get(5));
     Ok(Schedule {
         id,
         tenant,
@@ -59,10 +54,7 @@ impl ScheduleStore for PgServiceStore {
     fn create_schedule(&self, schedule: Schedule) -> StoreFuture<'_, Schedule> {
         self.using(move |store| async move {
             let doing = "creating a schedule";
-            let (cron, every) = match &schedule.timing {
-                Timing::Cron(cron) => (Some(cron.clone()), None),
-                Timing::Every(secs) => (None, Some(i64::try_from(*secs).unwrap_or(i64::MAX))),
-            };
+            let (cron, every) = schedule.timing.columns();
             let client = store.client().await?;
             // The id first: the inputs are sealed to their row.
             let id: i64 = client
