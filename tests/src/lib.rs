@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod service;
 pub mod service_runs;
 pub mod spec_limits;
+pub mod temporal;
 
 use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
 use serde_json::Value;

@@ -77,18 +77,20 @@ impl ServiceProcess {
     /// Starts the service with `state` as its state file; `admin_key` goes to
     /// `PLUGBOARD_ADMIN_KEY` (none: the service uses or generates its own).
     pub fn start(state: &Path, admin_key: Option<&str>) -> Self {
-        Self::start_on(&Launch::file(state), admin_key)
+        Self::start_on(&Launch::file(state), admin_key, &[])
     }
 
-    /// [`ServiceProcess::start`] as `launch` says.
-    pub fn start_on(launch: &Launch, admin_key: Option<&str>) -> Self {
-        let args = [
+    /// [`ServiceProcess::start`] as `launch` says, with more `serve` arguments.
+    pub fn start_on(launch: &Launch, admin_key: Option<&str>, extra: &[&str]) -> Self {
+        let mut args = [
             "--listen",
             "127.0.0.1:0",
             "--public-url",
             "http://127.0.0.1:9",
         ]
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         Self::start_with(launch, admin_key, &args, false)
     }
 

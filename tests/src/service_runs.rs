@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::plugboard_binary;
-use crate::service::ServiceProcess;
+use crate::service::{Launch, ServiceProcess};
 
 /// The admin key every service of these tests is started with.
 pub const ADMIN_KEY: &str = "admin-key-for-tests-0123456789abcdef";
@@ -183,23 +183,23 @@ pub fn plugboard(args: &[&str]) -> std::process::Output {
 
 /// Installs `name` (e.g. `tenant-a/web`) in `state`: the http connector against `base_url`.
 pub fn connect(state: &Path, name: &str, base_url: &str, token: &str) {
-    let state = state.to_string_lossy();
-    let base_url = format!("base_url={base_url}");
-    let token = format!("api_key={token}");
-    let output = plugboard(&[
-        "--state",
-        &state,
-        "connect",
-        "http",
-        "--name",
-        name,
-        "--set",
-        &base_url,
-        "--set",
-        "auth_type=bearer",
-        "--set",
-        &token,
-    ]);
+    connect_on(&Launch::file(state), name, base_url, token);
+}
+
+/// [`connect`] with `launch`'s binary, state and environment.
+pub fn connect_on(launch: &Launch, name: &str, base_url: &str, token: &str) {
+    let output = Command::new(&launch.binary)
+        .arg("--state")
+        .arg(&launch.state)
+        .args(["connect", "http", "--name", name])
+        .args(["--set", &format!("base_url={base_url}")])
+        .args(["--set", "auth_type=bearer", "--set"])
+        .arg(format!("api_key={token}"))
+        .envs(launch.env.iter().map(|(name, value)| (name, value)))
+        .env_remove("PLUGBOARD_PLUGIN_PATH")
+        .env_remove("PLUGBOARD_STATE")
+        .output()
+        .expect("plugboard runs");
     assert!(
         output.status.success(),
         "connect {name}: {}",

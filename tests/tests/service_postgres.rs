@@ -35,8 +35,8 @@ use plugboard_store_postgres::{PostgresStore, SecretKey};
 use plugboard_tests::postgres::{Database, postgres_binary};
 use plugboard_tests::service::{Launch, ServiceProcess, query_param};
 use plugboard_tests::service_runs::{
-    ADMIN_KEY, LocalApi, TOKEN_A, TOKEN_B, create_tenant, deploy, ended, fetch_items, list_items,
-    start_run, wait_for,
+    ADMIN_KEY, LocalApi, TOKEN_A, TOKEN_B, connect_on, create_tenant, deploy, ended, fetch_items,
+    list_items, start_run, wait_for,
 };
 use plugboard_tests::{temp_dir, wait};
 use secrecy::SecretString;
@@ -54,25 +54,6 @@ fn launch(db: &Database, dir: &Path) -> Launch {
             ("XDG_STATE_HOME".to_owned(), dir.display().to_string()),
         ],
     }
-}
-
-/// Installs `name` (e.g. `tenant-a/web`) in the database: the http connector against `base_url`.
-fn connect(db: &Database, name: &str, base_url: &str, token: &str) {
-    let output = std::process::Command::new(postgres_binary())
-        .args(["--state", &db.url, "connect", "http", "--name", name])
-        .args(["--set", &format!("base_url={base_url}")])
-        .args(["--set", "auth_type=bearer", "--set"])
-        .arg(format!("api_key={token}"))
-        .env("PLUGBOARD_SECRET_KEY", SECRET_KEY)
-        .env_remove("PLUGBOARD_STATE")
-        .env_remove("PLUGBOARD_PLUGIN_PATH")
-        .output()
-        .expect("plugboard runs");
-    assert!(
-        output.status.success(),
-        "connect {name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The ids of a listing's items (`id` fields).
@@ -106,11 +87,11 @@ fn two_service_processes_on_one_database_serve_one_vendor() {
     let api = LocalApi::start();
     let dir = temp_dir("service-postgres-two");
     let db = Database::create();
-    connect(&db, "tenant-a/web", &api.base("/a"), TOKEN_A);
-    connect(&db, "tenant-b/web", &api.base("/b"), TOKEN_B);
     let launch = launch(&db, &dir);
-    let one = ServiceProcess::start_on(&launch, Some(ADMIN_KEY));
-    let two = ServiceProcess::start_on(&launch, Some(ADMIN_KEY));
+    connect_on(&launch, "tenant-a/web", &api.base("/a"), TOKEN_A);
+    connect_on(&launch, "tenant-b/web", &api.base("/b"), TOKEN_B);
+    let one = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
+    let two = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
 
     // Tenants made through either are the same tenants, with keys both accept.
     let key_a = create_tenant(&one, "tenant-a");
@@ -225,9 +206,9 @@ fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
     api.delay_ms.store(800, Ordering::SeqCst);
     let dir = temp_dir("service-postgres-elsewhere");
     let db = Database::create();
-    connect(&db, "tenant-a/web", &api.base("/a"), TOKEN_A);
     let launch = launch(&db, &dir);
-    let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY));
+    connect_on(&launch, "tenant-a/web", &api.base("/a"), TOKEN_A);
+    let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
     let key = create_tenant(&service, "tenant-a");
     let (status, body) = deploy(&service, "list-items", &list_items());
     assert_eq!(status, 201, "{body}");
@@ -252,7 +233,7 @@ fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
         "UPDATE runs SET owner_host = 'another-machine/boot/pidns' WHERE id = {run}"
     ));
     let sent_before = api.seen().len();
-    let other = ServiceProcess::start_on(&launch, Some(ADMIN_KEY));
+    let other = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
     std::thread::sleep(Duration::from_millis(2_000));
     assert_eq!(api.seen().len(), sent_before, "nothing resumed it here");
     assert_eq!(
@@ -266,7 +247,7 @@ fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
         "UPDATE runs SET owner_host = '{}' WHERE id = {run}",
         here[0].replace('\'', "''")
     ));
-    let own = ServiceProcess::start_on(&launch, Some(ADMIN_KEY));
+    let own = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
     let done = wait_for(&own, "tenant-a", &key, run, ended);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1]), "{done}");

@@ -7,12 +7,13 @@
 //! (never skip): run them with `cargo xtask test -p plugboard-tests --test temporal_run`.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use constant_contact_sandbox::Sandbox;
 use plugboard_tests::e2e::{example, sandbox_config, start_sandbox};
+use plugboard_tests::temporal::{Workers, required, task_queue, temporal_address, temporal_binary};
 use plugboard_tests::{plugboard_binary, temp_dir, wait, workspace_root};
 use serde_json::Value;
 use tokio_postgres::NoTls;
@@ -20,33 +21,6 @@ use tokio_postgres::NoTls;
 const KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 const TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECTION: &str = "constant-contact";
-
-/// The binary built with the `postgres` and `temporal` features.
-fn binary() -> PathBuf {
-    static CELL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    CELL.get_or_init(
-        || match std::env::var_os(xtask::test_command::TEMPORAL_BINARY_VAR) {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ => xtask::test_command::build_temporal_binary(&workspace_root())
-                .unwrap_or_else(|e| panic!("cannot build plugboard with Temporal: {e:#}")),
-        },
-    )
-    .clone()
-}
-
-fn required(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => value,
-        _ => panic!(
-            "{var} is not set: run these tests with `cargo xtask test -p plugboard-tests --test \
-             temporal_run`, which starts PostgreSQL and a Temporal dev server"
-        ),
-    }
-}
-
-fn temporal_address() -> String {
-    required("PLUGBOARD_TEST_TEMPORAL_ADDRESS")
-}
 
 /// A fresh database on the test server (left for the throwaway server to take with it).
 fn database() -> String {
@@ -131,47 +105,6 @@ fn plugboard(binary: &Path, state: &str, args: &[&str]) -> Output {
     }
 }
 
-/// A task queue of this test's own: the tests run in parallel on one dev server, each with its
-/// own database, and a worker must only get its own database's runs.
-fn task_queue(test: &str) -> String {
-    format!("plugboard-test-{}-{test}", std::process::id())
-}
-
-/// Worker processes, killed when dropped; their logs go to files in `dir`.
-struct Workers {
-    children: Vec<Child>,
-}
-
-impl Workers {
-    fn start(count: usize, binary: &Path, state: &str, queue: &str, dir: &Path) -> Self {
-        let address = temporal_address();
-        let children = (0..count)
-            .map(|n| {
-                let log = std::fs::File::create(dir.join(format!("worker-{n}.log"))).unwrap();
-                command(
-                    binary,
-                    state,
-                    &["worker", "--temporal", &address, "--task-queue", queue],
-                )
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("a worker starts")
-            })
-            .collect();
-        Self { children }
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// `partner set` and `connect` (playing the browser) against `sandbox`.
 fn install(binary: &Path, state: &str, sandbox: &Sandbox) {
     xtask::scale_check::deployment::install_sandbox_connection(
@@ -200,13 +133,13 @@ fn quickstart_args(members: &str) -> Vec<&str> {
 
 #[test]
 fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing() {
-    let binary = binary();
+    let binary = temporal_binary();
     let state = database();
     let dir = temp_dir("temporal-run");
     let sandbox = start_sandbox(sandbox_config());
     install(&binary, &state, &sandbox);
     let queue = task_queue("one");
-    let _workers = Workers::start(1, &binary, &state, &queue, &dir);
+    let _workers = Workers::start(1, &binary, &state, &queue, &dir, KEY);
     // Only the run's requests count from here (not the connection's check at connect).
     sandbox.reset_stats();
 
@@ -294,7 +227,7 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
 /// outputs. Stood in for by a run completed on the shared state, then started on Temporal.
 #[test]
 fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
-    let binary = binary();
+    let binary = temporal_binary();
     let state = database();
     let dir = temp_dir("temporal-completed");
     let sandbox = start_sandbox(sandbox_config());
@@ -309,7 +242,7 @@ fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
     let sent = sandbox.stats().api_requests;
 
     let queue = task_queue("completed");
-    let _workers = Workers::start(1, &binary, &state, &queue, &dir);
+    let _workers = Workers::start(1, &binary, &state, &queue, &dir, KEY);
     let address = temporal_address();
     let mut args = vec![
         "run",
@@ -331,7 +264,7 @@ fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
 
 #[test]
 fn a_bad_address_or_a_state_file_is_refused_before_anything_is_sent() {
-    let binary = binary();
+    let binary = temporal_binary();
     let quickstart = example("quickstart.json").to_string_lossy().into_owned();
     let dir = temp_dir("temporal-refused");
     let file = dir.join("state.db");
@@ -361,7 +294,7 @@ fn a_bad_address_or_a_state_file_is_refused_before_anything_is_sent() {
 
 #[test]
 fn three_workers_share_one_rate_limit() {
-    let binary = binary();
+    let binary = temporal_binary();
     let state = database();
     let dir = temp_dir("temporal-workers");
     // The sandbox at Constant Contact's real per-second limit: a 429 would show a worker that
@@ -373,7 +306,7 @@ fn three_workers_share_one_rate_limit() {
     let sandbox = start_sandbox(config);
     install(&binary, &state, &sandbox);
     let queue = task_queue("three");
-    let _workers = Workers::start(3, &binary, &state, &queue, &dir);
+    let _workers = Workers::start(3, &binary, &state, &queue, &dir, KEY);
 
     let quickstart = example("quickstart.json").to_string_lossy().into_owned();
     let address = temporal_address();

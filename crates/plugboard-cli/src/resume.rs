@@ -17,7 +17,6 @@ use plugboard_runner::workflow::StoreJournal;
 use plugboard_runner::{RunId, RunStatus, Session};
 use plugboard_workflow::{Journal as _, ValidWorkflow};
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 
 /// What identifies the workflow of a run: its canonical path (for people) and the digest of what
 /// a resume must not change (for the check).
@@ -31,19 +30,9 @@ pub struct WorkflowIdentity {
 impl WorkflowIdentity {
     /// The identity of `workflow`, read from `path`.
     pub fn of(path: &Path, workflow: &ValidWorkflow) -> anyhow::Result<Self> {
-        let model = workflow.workflow();
-        let content = serde_json::to_vec(&serde_json::json!({
-            "connections": model.connections,
-            "steps": model.steps,
-        }))
-        .context("cannot encode the workflow's steps")?;
-        let digest = Sha256::digest(&content)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
         Ok(Self {
             path: canonical(path),
-            digest,
+            digest: plugboard_runner::workflow::workflow_digest(workflow),
         })
     }
 }

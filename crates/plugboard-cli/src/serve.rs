@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use constant_contact_sandbox::Sandbox;
 use plugboard_runner::{Endpoints, ExecutorConfig, Session, SqliteStore, StateStore};
 use plugboard_service::auth::{generate_key, hash_key};
+use plugboard_service::runs::remote::RemoteRuns;
 use plugboard_service::{
     ScheduleStore, Service, ServiceStore, SqliteScheduleStore, SqliteServiceStore,
     SqliteWorkflowStore, WorkflowStore,
@@ -48,6 +49,15 @@ pub struct ServeArgs {
     /// with `s`, `m` or `h` (`90s`, `10m`).
     #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_expiry)]
     install_expiry: Duration,
+    /// Start runs on the Temporal cluster at HOST:PORT, where `plugboard worker`s execute them,
+    /// instead of in this process (needs a `postgres://` state the workers share).
+    #[cfg(feature = "temporal")]
+    #[arg(long, value_name = "HOST:PORT")]
+    temporal: Option<String>,
+    /// With --temporal: the task queue its workers poll.
+    #[cfg(feature = "temporal")]
+    #[arg(long, value_name = "NAME", requires = "temporal", default_value = plugboard_temporal::TASK_QUEUE)]
+    task_queue: String,
     #[command(flatten)]
     sandbox_options: crate::sandbox::SandboxOptions,
     #[command(flatten)]
@@ -73,6 +83,8 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         bail!("{problem}");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // The cluster first: an unreachable one is refused before any store is opened or written.
+    let remote = remote_runs(args, state_file, runtime.handle())?;
     let stores = open_stores(state_file, runtime.handle())?;
     let config = ExecutorConfig {
         state_file: stores.advice_file.clone(),
@@ -121,6 +133,7 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             schedules: stores.schedules,
             live_runs: plugboard_service::runs::LiveRuns::default(),
             install_expiry: args.install_expiry,
+            remote,
         });
         // Before serving: runs a killed predecessor left are resumed (or failed), never lost.
         let resumed = plugboard_service::runs::recover(&service)
@@ -160,6 +173,36 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         eprintln!("sandbox: account saved to {}", file.display());
     }
     Ok(())
+}
+
+/// Where runs execute: on the Temporal cluster `--temporal` names, or (`None`) here.
+#[cfg(feature = "temporal")]
+fn remote_runs(
+    args: &ServeArgs,
+    state: &Path,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Option<Arc<dyn RemoteRuns>>> {
+    let Some(address) = &args.temporal else {
+        return Ok(None);
+    };
+    if crate::state::postgres_url(state).is_none() {
+        bail!(
+            "--temporal needs the shared state: --state postgres://… (workers on other machines \
+             cannot read the state file {})",
+            state.display()
+        );
+    }
+    let runs = crate::temporal::ServiceRuns::connect(address, &args.task_queue, state, runtime)?;
+    Ok(Some(Arc::new(runs)))
+}
+
+#[cfg(not(feature = "temporal"))]
+fn remote_runs(
+    _args: &ServeArgs,
+    _state: &Path,
+    _runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Option<Arc<dyn RemoteRuns>>> {
+    Ok(None)
 }
 
 /// The service's stores and the runner's: SQLite files, or all in one PostgreSQL database.

@@ -133,3 +133,61 @@ pub fn run_command(
         Ok(ExitCode::FAILURE)
     }
 }
+
+/// `plugboard serve --temporal`: the service's runs start on the cluster, as `run --temporal`
+/// starts them, and `plugboard worker`s execute them.
+pub struct ServiceRuns {
+    client: plugboard_temporal::client::Client,
+    address: String,
+    task_queue: String,
+    state_label: String,
+}
+
+impl ServiceRuns {
+    /// Connects to the cluster at `address` (refused at once when unreachable) for runs
+    /// recorded in the shared store `state_file`.
+    pub fn connect(
+        address: &str,
+        task_queue: &str,
+        state_file: &Path,
+        runtime: &tokio::runtime::Handle,
+    ) -> anyhow::Result<Self> {
+        let state_label = state_label(state_file)?;
+        client::target_url(address)?;
+        let client = runtime.block_on(client::connect(address))?;
+        Ok(Self {
+            client,
+            address: address.to_owned(),
+            task_queue: task_queue.to_owned(),
+            state_label,
+        })
+    }
+}
+
+impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
+    fn start<'a>(
+        &'a self,
+        run: i64,
+        name: &'a str,
+        source: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let request = RunRequest {
+                run,
+                state: self.state_label.clone(),
+                name: name.to_owned(),
+                workflow: source.to_owned(),
+                rate_limits: true,
+                wait_for_quota: false,
+            };
+            client::start_run(&self.client, &self.task_queue, request)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("Temporal {}, task queue {}", self.address, self.task_queue)
+    }
+}

@@ -212,6 +212,19 @@ pub async fn record_outputs(
     store.record_step(run, OUTPUTS_ENTRY, outputs).await
 }
 
+/// What a resume must not change about a run's workflow: SHA-256 (hex) of its `connections` and
+/// `steps` as compact JSON. Recorded with the run, and compared by whoever resumes it (`run
+/// --resume`, a Temporal worker, the service), whatever file or text the workflow comes from.
+pub fn workflow_digest(workflow: &plugboard_workflow::ValidWorkflow) -> String {
+    use sha2::{Digest as _, Sha256};
+    let model = workflow.workflow();
+    let content = serde_json::json!({"connections": model.connections, "steps": model.steps});
+    Sha256::digest(content.to_string().as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// The outputs a completed run journaled ([`record_outputs`]); `None` for a run that has not
 /// completed, or that completed before outputs were journaled.
 pub async fn recorded_outputs(

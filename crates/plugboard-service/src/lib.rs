@@ -61,6 +61,8 @@ pub struct Service {
     pub live_runs: runs::LiveRuns,
     /// How long an install's `state` and a connect link stay valid.
     pub install_expiry: Duration,
+    /// The cluster runs execute on (`serve --temporal`); `None`: in this process.
+    pub remote: Option<Arc<dyn runs::remote::RemoteRuns>>,
 }
 
 impl Service {

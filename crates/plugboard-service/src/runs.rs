@@ -17,6 +17,7 @@
 
 mod events;
 mod execute;
+pub mod remote;
 mod resume;
 mod view;
 
@@ -28,7 +29,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use plugboard_runner::workflow::SessionCatalog;
-use plugboard_runner::{Cancellation, RunId};
+use plugboard_runner::{Cancellation, RunId, RunStatus};
 use plugboard_workflow::{Catalog as _, Locator, Problem, ValidWorkflow};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -51,7 +52,7 @@ use utoipa_axum::routes;
 
 use crate::store::now_ms;
 use crate::workflow_store::ServiceRun;
-use crate::workflows::{DeployError, Problems, check_workflow, digest};
+use crate::workflows::{DeployError, Problems, check_workflow};
 
 /// How many runs execute at once; more wait, `queued`. Each holds a blocking thread for its
 /// whole run, and the connectors' rate limits, not threads, bound what they get done.
@@ -324,6 +325,7 @@ fn runner_error(error: plugboard_runner::StoreError) -> ApiError {
         (status = 202, description = "Queued; follow it with `GET …/runs/{run}` or its events.", body = RunView),
         TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "No such workflow, or its inputs or the tenant's connections do not fit (`invalid_inputs`, `connection_problems` list `problems`).", body = ProblemsBody),
+        (status = 503, description = "The cluster runs execute on did not take it (`cluster_unavailable`); the run is recorded as failed.", body = ErrorBody),
     ))]
 async fn start(
     scope: TenantScope,
@@ -397,16 +399,22 @@ pub(crate) async fn start_run(
 ) -> Result<ServiceRun, DeployError> {
     let checked = check_start(service, tenant, body).await?;
     let label = format!("{tenant}:{}", checked.workflow_name);
-    let id = service
-        .runner
-        .store()
+    let store = service.runner.store();
+    let id = store
         .create_run(
             &label,
-            &digest(&checked.source),
+            &plugboard_runner::workflow::workflow_digest(&checked.workflow),
             &Value::Object(checked.inputs.clone()),
         )
         .await
         .map_err(runner_error)?;
+    if service.remote.is_some() {
+        // Not this process's to run: queued, so the worker that picks it up can claim it.
+        store
+            .finish_run(id, RunStatus::Queued, None)
+            .await
+            .map_err(runner_error)?;
+    }
     let record = ServiceRun {
         id: id.0,
         tenant: tenant.to_owned(),
@@ -420,7 +428,22 @@ pub(crate) async fn start_run(
         .add_run(record.clone())
         .await
         .map_err(ApiError::from)?;
-    execute::spawn(service, id, checked.workflow, checked.inputs, None);
+    match &service.remote {
+        None => execute::spawn(service, id, checked.workflow, checked.inputs, None),
+        Some(remote) => {
+            if let Err(why) = remote.start(id.0, &label, &record.source).await {
+                let why = format!("{} did not take the run: {why}", remote.describe());
+                tracing::error!(run = id.0, %why, "cannot start a run");
+                let _ = store.finish_run(id, RunStatus::Failed, Some(&why)).await;
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cluster_unavailable",
+                    format!("run {} could not be started: {why}", id.0),
+                )
+                .into());
+            }
+        }
+    }
     Ok(record)
 }
 
@@ -487,7 +510,7 @@ async fn show(
     responses(
         (status = 202, description = "Cancelling.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run already ended (`run_ended`).", body = ErrorBody),
+        (status = 409, description = "The run already ended (`run_ended`), or it executes on a cluster (`not_supported`).", body = ErrorBody),
     ))]
 async fn cancel(
     scope: TenantScope,
@@ -495,6 +518,17 @@ async fn cancel(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let run = owned_run(&service, &scope, &id).await?;
+    if let Some(remote) = &service.remote {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_supported",
+            format!(
+                "run {} executes on {}; cancelling it through the service is not supported yet",
+                run.id,
+                remote.describe()
+            ),
+        ));
+    }
     if !service.live_runs.cancel(run.id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -506,6 +540,26 @@ async fn cancel(
         StatusCode::ACCEPTED,
         Json(view::show(&service, &run).await?),
     ))
+}
+
+/// A run's events after sequence number `after`, at most `limit`: the service's own log of a run
+/// it executes, or what the worker of a run on a cluster published to the shared store.
+pub(crate) async fn events_after(
+    service: &Service,
+    run: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Value)>, ApiError> {
+    if service.remote.is_some() {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        return service
+            .runner
+            .store()
+            .run_events_after(RunId(run), after, limit)
+            .await
+            .map_err(runner_error);
+    }
+    Ok(service.workflows.events_after(run, after, limit).await?)
 }
 
 /// The runner's id of a service run.

@@ -1,7 +1,8 @@
 //! Connecting to Temporal, and starting, waiting for and listing runs.
 
+pub use temporalio_client::Client;
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
+    ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
     WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
 };
 

@@ -99,12 +99,9 @@ async fn forward(
     loop {
         // Looked at before reading: a run seen ended has written all its events.
         let done = ended(&service, run).await;
-        let batch = match service.workflows.events_after(run, after, BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::error!(run, %error, "cannot read a run's events");
-                return;
-            }
+        // A failure is logged where it happened; the stream ends.
+        let Ok(batch) = super::events_after(&service, run, after, BATCH).await else {
+            return;
         };
         let full = batch.len() as i64 == BATCH;
         for (seq, event) in batch {

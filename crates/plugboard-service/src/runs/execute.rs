@@ -213,6 +213,10 @@ fn finish(
 /// journal, so completed calls are not repeated; one that cannot be resumed is marked failed
 /// with the reason. Returns how many were resumed.
 pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError> {
+    // Runs on a cluster are resumed by the cluster, on its workers.
+    if service.remote.is_some() {
+        return Ok(0);
+    }
     let mut resumed = 0;
     for run in service.workflows.runs(None).await? {
         let id = RunId(run.id);

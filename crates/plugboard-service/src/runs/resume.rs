@@ -56,7 +56,7 @@ pub(super) async fn unknown_calls(service: &Service, run: RunId) -> Result<Vec<S
     responses(
         (status = 202, description = "Resumed from its journal.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run has not ended, or completed.", body = ErrorBody),
+        (status = 409, description = "The run has not ended, completed, or executes on a cluster (which resumes it itself).", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB.", body = ErrorBody),
         (status = 422, description = "A body that is not `{\"resend\": [...], \"mark_done\": [...]}`, unknown calls left unsettled, or a workflow that no longer validates.", body = ErrorBody),
     ))]
@@ -81,6 +81,13 @@ pub(super) async fn resume(
     let run = owned_run(&service, &scope, &id).await?;
     let id = RunId(run.id);
     let conflict = |message: String| ApiError::new(StatusCode::CONFLICT, "not_resumable", message);
+    if let Some(remote) = &service.remote {
+        return Err(conflict(format!(
+            "run {} executes on {}, which resumes it on another worker by itself",
+            run.id,
+            remote.describe()
+        )));
+    }
     if service.live_runs.phase(run.id).is_some() {
         return Err(conflict(format!("run {} is still running", run.id)));
     }

@@ -136,10 +136,7 @@ pub async fn summary(service: &Service, run: &ServiceRun) -> Result<RunSummary, 
 pub async fn show(service: &Service, run: &ServiceRun) -> Result<RunView, ApiError> {
     let record = record(service, run).await?;
     let summary = summary_of(service, run, record.as_ref());
-    let events = service
-        .workflows
-        .events_after(run.id, 0, MAX_EVENTS_READ)
-        .await?;
+    let events = super::events_after(service, run.id, 0, MAX_EVENTS_READ).await?;
     let step_ids: Vec<String> = serde_json::from_str::<Value>(&run.source)
         .ok()
         .and_then(|w| w.get("steps").and_then(Value::as_array).cloned())
@@ -148,10 +145,16 @@ pub async fn show(service: &Service, run: &ServiceRun) -> Result<RunView, ApiErr
         .filter_map(|step| step.get("id").and_then(Value::as_str).map(str::to_owned))
         .collect();
     let steps = fold_steps(&step_ids, events.iter().map(|(_, event)| event));
-    let outputs = if summary.status == "completed" {
-        run.outputs.clone()
-    } else {
-        None
+    let outputs = match (summary.status, &service.remote) {
+        ("completed", None) => run.outputs.clone(),
+        // A worker executed it: its outputs are journaled with the run.
+        ("completed", Some(_)) => plugboard_runner::workflow::recorded_outputs(
+            service.runner.store().as_ref(),
+            runner_id(run),
+        )
+        .await
+        .map_err(runner_error)?,
+        _ => None,
     };
     let unknown_calls = if matches!(summary.status, "failed" | "cancelled") {
         super::resume::unknown_calls(service, runner_id(run)).await?

@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use plugboard_runner::RunId;
+
 use crate::Service;
 use crate::runs::{StartRun, start_run};
 use crate::schedule_store::Schedule;
@@ -90,7 +92,7 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<()
         return Ok(());
     }
     if let Some(previous) = schedule.last_run_id
-        && service.live_runs.phase(previous).is_some()
+        && still_going(service, previous).await
     {
         tracing::info!(
             schedule = schedule.id,
@@ -133,6 +135,25 @@ fn describe(error: &DeployError) -> String {
                 .map(|p| p.message.as_str())
                 .collect();
             format!("{}: {}", problems.code, shown.join("; "))
+        }
+    }
+}
+
+/// Whether run `run` has not ended: live in this process, or queued or running in the shared
+/// store, which is where another service process's runs and a cluster's runs show. A run whose
+/// process provably died (interrupted) has ended for this purpose: it is resumed, not waited
+/// for.
+async fn still_going(service: &Service, run: i64) -> bool {
+    if service.live_runs.phase(run).is_some() {
+        return true;
+    }
+    match service.runner.store().run(RunId(run)).await {
+        Ok(Some(record)) => !record.status.has_ended(),
+        Ok(None) => false,
+        Err(error) => {
+            // Unknown: skipping this fire is the safe side (no stacked runs).
+            tracing::error!(run, %error, "cannot read a schedule's previous run");
+            true
         }
     }
 }

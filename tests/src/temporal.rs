@@ -1,0 +1,93 @@
+//! The Temporal side of the tests: the `plugboard` binary built with the `temporal` feature, the
+//! dev server `cargo xtask test` starts (its address in `PLUGBOARD_TEST_TEMPORAL_ADDRESS`; without
+//! it these helpers fail, never skip), and `plugboard worker` processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::workspace_root;
+
+/// The binary built with the `postgres` and `temporal` features.
+pub fn temporal_binary() -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    CELL.get_or_init(
+        || match std::env::var_os(xtask::test_command::TEMPORAL_BINARY_VAR) {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => xtask::test_command::build_temporal_binary(&workspace_root())
+                .unwrap_or_else(|e| panic!("cannot build plugboard with Temporal: {e:#}")),
+        },
+    )
+    .clone()
+}
+
+/// An environment variable `cargo xtask test` sets for these tests.
+pub fn required(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!(
+            "{var} is not set: run these tests with `cargo xtask test -p plugboard-tests --test \
+             <name>`, which starts PostgreSQL and a Temporal dev server"
+        ),
+    }
+}
+
+/// The dev server's `HOST:PORT`.
+pub fn temporal_address() -> String {
+    required("PLUGBOARD_TEST_TEMPORAL_ADDRESS")
+}
+
+/// A task queue of one test's own: tests run in parallel on one dev server, each with its own
+/// database, and a worker must only get its own database's runs.
+pub fn task_queue(test: &str) -> String {
+    format!("plugboard-test-{}-{test}", std::process::id())
+}
+
+/// `plugboard worker` processes, killed when dropped; their logs go to files in `dir`.
+pub struct Workers {
+    children: Vec<Child>,
+}
+
+impl Workers {
+    /// Starts `count` workers of `binary` on `state` and `queue`, with `secret_key` as
+    /// `PLUGBOARD_SECRET_KEY`.
+    pub fn start(
+        count: usize,
+        binary: &Path,
+        state: &str,
+        queue: &str,
+        dir: &Path,
+        secret_key: &str,
+    ) -> Self {
+        let address = temporal_address();
+        let children = (0..count)
+            .map(|n| {
+                let log = std::fs::File::create(dir.join(format!("worker-{n}.log")))
+                    .expect("a worker log");
+                Command::new(binary)
+                    .current_dir(workspace_root())
+                    .args(["worker", "--temporal", &address, "--task-queue", queue])
+                    .args(["--state", state])
+                    .env_remove("PLUGBOARD_STATE")
+                    .env_remove("PLUGBOARD_PLUGIN_PATH")
+                    .env("PLUGBOARD_SECRET_KEY", secret_key)
+                    .env("NO_COLOR", "1")
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().expect("a worker log"))
+                    .stderr(log)
+                    .spawn()
+                    .expect("a worker starts")
+            })
+            .collect();
+        Self { children }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

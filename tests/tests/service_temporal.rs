@@ -1,0 +1,167 @@
+//! `plugboard serve --state postgres://… --temporal HOST:PORT` through the real binary (built with
+//! the `temporal` feature), the Temporal dev server `cargo xtask test` starts, and `plugboard
+//! worker` processes: the service records runs and starts them on the cluster; workers execute
+//! them, whether a client or a schedule started them; the service shows their status, events
+//! and outputs from the shared store, and a run goes on when the service stops.
+//!
+//! Without `PLUGBOARD_TEST_POSTGRES_URL` and `PLUGBOARD_TEST_TEMPORAL_ADDRESS` these tests fail
+//! (never skip): run them with `cargo xtask test -p plugboard-tests --test service_temporal`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use plugboard_tests::postgres::Database;
+use plugboard_tests::service::{Launch, ServiceProcess};
+use plugboard_tests::service_runs::{
+    ADMIN_KEY, LocalApi, TOKEN_A, connect_on, create_tenant, deploy, ended, fetch_items, start_run,
+    wait_for,
+};
+use plugboard_tests::temp_dir;
+use plugboard_tests::temporal::{Workers, task_queue, temporal_address, temporal_binary};
+use serde_json::json;
+
+const SECRET_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
+fn launch(db: &Database) -> Launch {
+    Launch {
+        binary: temporal_binary(),
+        state: db.url.clone().into(),
+        env: vec![("PLUGBOARD_SECRET_KEY".to_owned(), SECRET_KEY.to_owned())],
+    }
+}
+
+/// How many requests the local API received for `path`.
+fn requests(api: &LocalApi, path: &str) -> usize {
+    api.counts().get(path).copied().unwrap_or(0)
+}
+
+#[test]
+fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
+    let api = LocalApi::start();
+    let dir = temp_dir("service-temporal");
+    let db = Database::create();
+    let launch = launch(&db);
+    connect_on(&launch, "tenant-a/web", &api.base("/a"), TOKEN_A);
+    let queue = task_queue("service");
+    let address = temporal_address();
+    let cluster = ["--temporal", &address, "--task-queue", &queue];
+    let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &cluster);
+    let key = create_tenant(&service, "tenant-a");
+    let (status, body) = deploy(&service, "fetch-items", &fetch_items());
+    assert_eq!(status, 201, "{body}");
+
+    // No worker yet: the run waits, queued; the service does not execute it itself.
+    let run = start_run(&service, "tenant-a", &key, &["x", "y"]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let (status, waiting) = service.call(
+        "GET",
+        &format!("/v1/tenants/tenant-a/runs/{run}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{waiting}");
+    assert_eq!(waiting["status"], "queued", "{waiting}");
+    assert!(api.seen().is_empty(), "nothing was sent by the service");
+
+    // A worker takes it; the service shows its end, outputs and events from the shared store.
+    let _workers = Workers::start(1, &launch.binary, &db.url, &queue, &dir, SECRET_KEY);
+    let done = wait_for(&service, "tenant-a", &key, run, ended);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["outputs"]["caller"], "a", "{done}");
+    assert_eq!(done["outputs"]["paths"], json!(["/a/slow/x", "/a/slow/y"]));
+    assert_eq!(done["steps"][1]["calls_done"], 2, "{done}");
+    let (status, events) = service.exchange(
+        "GET",
+        &format!("/v1/tenants/tenant-a/runs/{run}/events"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{events}");
+    assert!(events.contains("\"fetch\""), "{events}");
+    assert_eq!(requests(&api, "/a/slow/x"), 1);
+
+    // The cluster resumes and owns its runs: the service neither cancels nor resumes them.
+    for action in ["cancel", "resume"] {
+        let (status, body) = service.call(
+            "POST",
+            &format!("/v1/tenants/tenant-a/runs/{run}/{action}"),
+            Some(&key),
+            None,
+        );
+        assert_eq!(status, 409, "{action}: {body}");
+        assert!(body.to_string().contains("Temporal"), "{action}: {body}");
+    }
+
+    // A schedule's runs go to the cluster too.
+    let (status, schedule) = service.json(
+        "POST",
+        "/v1/tenants/tenant-a/schedules",
+        Some(&key),
+        &json!({"workflow": "fetch-items", "inputs": {"items": ["s"]}, "every_secs": 1}),
+    );
+    assert_eq!(status, 201, "{schedule}");
+    let id = schedule["id"].as_i64().expect("an id");
+    std::thread::sleep(Duration::from_millis(2_500));
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/schedules/{id}/pause"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, runs) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(&key), None);
+    assert_eq!(status, 200, "{runs}");
+    let scheduled: Vec<i64> = runs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .filter(|r| *r != run)
+        .collect();
+    assert!(!scheduled.is_empty(), "the schedule fired: {runs}");
+    for scheduled in &scheduled {
+        let done = wait_for(&service, "tenant-a", &key, *scheduled, ended);
+        assert_eq!(done["status"], "completed", "{done}");
+    }
+    assert_eq!(requests(&api, "/a/slow/s"), scheduled.len());
+
+    // A run goes on while no service is up: the next one shows it completed.
+    let last = start_run(&service, "tenant-a", &key, &["z"]);
+    drop(service); // SIGKILL
+    let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &cluster);
+    let done = wait_for(&service, "tenant-a", &key, last, ended);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["outputs"]["paths"], json!(["/a/slow/z"]));
+}
+
+#[test]
+fn serve_on_temporal_refuses_a_state_file_and_an_unreachable_cluster() {
+    let dir = temp_dir("service-temporal-refused");
+    let db = Database::create();
+    let file = dir.join("state.db");
+    for (state, address, says) in [
+        (
+            file.display().to_string(),
+            temporal_address(),
+            "--state postgres://",
+        ),
+        (db.url.clone(), "127.0.0.1:9".to_owned(), "127.0.0.1:9"),
+    ] {
+        let output = Command::new(temporal_binary())
+            .args(["--state", &state, "serve", "--listen", "127.0.0.1:0"])
+            .args(["--public-url", "http://127.0.0.1:9", "--temporal", &address])
+            .env("PLUGBOARD_SECRET_KEY", SECRET_KEY)
+            .env("PLUGBOARD_ADMIN_KEY", ADMIN_KEY)
+            .env_remove("PLUGBOARD_STATE")
+            .output()
+            .expect("plugboard runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("listening"),
+            "it never listened"
+        );
+    }
+}
