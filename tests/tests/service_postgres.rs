@@ -200,8 +200,26 @@ fn two_service_processes_on_one_database_serve_one_vendor() {
     assert_eq!(status, 401, "{body}");
 }
 
+/// Starts a `list-items` run over four items through `service` and kills the service once the
+/// first call is done; returns the run's id.
+fn start_and_kill(service: ServiceProcess, key: &str) -> i64 {
+    let (status, body) = service.json(
+        "POST",
+        "/v1/tenants/tenant-a/runs",
+        Some(key),
+        &json!({"workflow": "list-items", "inputs": {"items": ["1", "2", "3", "4"]}}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let run = body["id"].as_i64().expect("an id");
+    wait_for(&service, "tenant-a", key, run, |r| {
+        r["steps"][0]["calls_done"].as_u64() >= Some(1)
+    });
+    drop(service); // SIGKILL
+    run
+}
+
 #[test]
-fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
+fn a_run_held_by_another_machine_is_left_to_it_taken_over_on_request_and_resumed_after_a_reboot() {
     let api = LocalApi::start();
     api.delay_ms.store(800, Ordering::SeqCst);
     let dir = temp_dir("service-postgres-elsewhere");
@@ -212,23 +230,12 @@ fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
     let key = create_tenant(&service, "tenant-a");
     let (status, body) = deploy(&service, "list-items", &list_items());
     assert_eq!(status, 201, "{body}");
-    let (status, body) = service.json(
-        "POST",
-        "/v1/tenants/tenant-a/runs",
-        Some(&key),
-        &json!({"workflow": "list-items", "inputs": {"items": ["1", "2", "3", "4"]}}),
-    );
-    assert_eq!(status, 202, "{body}");
-    let run = body["id"].as_i64().expect("an id");
-    wait_for(&service, "tenant-a", &key, run, |r| {
-        r["steps"][0]["calls_done"].as_u64() >= Some(1)
-    });
-    drop(service); // SIGKILL
+    let run = start_and_kill(service, &key);
+    let here = db.query(&format!("SELECT owner_host FROM runs WHERE id = {run}"));
+    let host_name = here[0].split('/').next().expect("a host name").to_owned();
 
     // As if the killed service had been on another machine, which may still be running it:
-    // a service starting here leaves the run alone.
-    let here = db.query(&format!("SELECT owner_host FROM runs WHERE id = {run}"));
-    assert_eq!(here.len(), 1);
+    // a service starting here leaves the run alone, and a plain resume is refused.
     db.query(&format!(
         "UPDATE runs SET owner_host = 'another-machine/boot/pidns' WHERE id = {run}"
     ));
@@ -240,17 +247,71 @@ fn a_run_held_by_another_machine_is_left_to_it_and_resumed_by_its_own() {
         db.query(&format!("SELECT status FROM runs WHERE id = {run}")),
         ["running"]
     );
-    drop(other);
+    let resume = format!("/v1/tenants/tenant-a/runs/{run}/resume");
+    let (status, body) = other.call("POST", &resume, Some(&key), None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("another-machine") && body.to_string().contains("take_over"),
+        "{body}"
+    );
+    assert_eq!(api.seen().len(), sent_before);
 
-    // Its own machine's next service resumes it to the end.
+    // The operator says that machine is gone: taken over and resumed to the end.
+    let (status, body) = other.json("POST", &resume, Some(&key), &json!({"take_over": true}));
+    assert_eq!(status, 202, "{body}");
+    let done = wait_for(&other, "tenant-a", &key, run, ended);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1]), "{done}");
+
+    // This machine after a reboot (same host name, another boot): its next service resumes the
+    // run a killed predecessor left.
+    let run = start_and_kill(other, &key);
     db.query(&format!(
-        "UPDATE runs SET owner_host = '{}' WHERE id = {run}",
-        here[0].replace('\'', "''")
+        "UPDATE runs SET owner_host = '{}/rebooted/pidns' WHERE id = {run}",
+        host_name.replace('\'', "''")
     ));
     let own = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
     let done = wait_for(&own, "tenant-a", &key, run, ended);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1]), "{done}");
+}
+
+#[test]
+fn serve_sandbox_refuses_a_database_holding_a_real_app() {
+    let dir = temp_dir("service-postgres-real-app");
+    let db = Database::create();
+    let launch = launch(&db, &dir);
+    let set = std::process::Command::new(&launch.binary)
+        .args(["--state", &db.url, "partner", "set", "constant-contact"])
+        .args([
+            "client_id=the-vendors-real-app",
+            "redirect_uri=https://vendor.example/cb",
+        ])
+        .env("PLUGBOARD_SECRET_KEY", SECRET_KEY)
+        .env_remove("PLUGBOARD_STATE")
+        .output()
+        .expect("plugboard runs");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let app = "SELECT settings_sealed || updated_at_ms::text FROM partner_settings";
+    let before = db.query(app);
+    let output = std::process::Command::new(&launch.binary)
+        .args(["--state", &db.url, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--public-url", "http://127.0.0.1:9", "--sandbox"])
+        .envs(launch.env.iter().map(|(name, value)| (name, value)))
+        .env("PLUGBOARD_ADMIN_KEY", ADMIN_KEY)
+        .env_remove("PLUGBOARD_STATE")
+        .output()
+        .expect("plugboard runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Constant Contact app"), "{stderr}");
+    assert!(stderr.contains("database of its own"), "{stderr}");
+    assert_eq!(db.query(app), before, "the real app is untouched");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening"));
 }
 
 #[test]
@@ -276,7 +337,6 @@ fn a_hosted_install_on_postgres_keeps_its_verifier_and_tokens_sealed() {
     let pending = db.query("SELECT authorization_sealed FROM service_pending_installs");
     assert_eq!(pending.len(), 1);
     assert!(pending[0].starts_with("pbs1:"), "sealed");
-    assert!(!pending[0].contains("verifier") && !pending[0].contains("callback"));
     assert!(
         !db.dump().contains(&state),
         "the state itself is never stored"

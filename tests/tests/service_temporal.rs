@@ -8,6 +8,7 @@
 //! (never skip): run them with `cargo xtask test -p plugboard-tests --test service_temporal`.
 
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use plugboard_tests::postgres::Database;
@@ -80,17 +81,27 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
     assert!(events.contains("\"fetch\""), "{events}");
     assert_eq!(requests(&api, "/a/slow/x"), 1);
 
-    // The cluster resumes and owns its runs: the service neither cancels nor resumes them.
-    for action in ["cancel", "resume"] {
+    // The cluster owns a run it has: while it runs there, the service neither cancels nor
+    // resumes it.
+    api.delay_ms.store(1_500, Ordering::SeqCst);
+    let slow = start_run(&service, "tenant-a", &key, &["slow"]);
+    wait_for(&service, "tenant-a", &key, slow, |r| {
+        r["status"] == "running"
+    });
+    for (action, says) in [("cancel", "not_supported"), ("resume", "not_resumable")] {
         let (status, body) = service.call(
             "POST",
-            &format!("/v1/tenants/tenant-a/runs/{run}/{action}"),
+            &format!("/v1/tenants/tenant-a/runs/{slow}/{action}"),
             Some(&key),
             None,
         );
         assert_eq!(status, 409, "{action}: {body}");
+        assert_eq!(body["error"]["code"], says, "{action}: {body}");
         assert!(body.to_string().contains("Temporal"), "{action}: {body}");
     }
+    let done = wait_for(&service, "tenant-a", &key, slow, ended);
+    assert_eq!(done["status"], "completed", "{done}");
+    api.delay_ms.store(0, Ordering::SeqCst);
 
     // A schedule's runs go to the cluster too.
     let (status, schedule) = service.json(
@@ -116,7 +127,7 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
         .expect("a list")
         .iter()
         .filter_map(|r| r["id"].as_i64())
-        .filter(|r| *r != run)
+        .filter(|r| ![run, slow].contains(r))
         .collect();
     assert!(!scheduled.is_empty(), "the schedule fired: {runs}");
     for scheduled in &scheduled {
@@ -126,7 +137,19 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
     assert_eq!(requests(&api, "/a/slow/s"), scheduled.len());
 
     // A run goes on while no service is up: the next one shows it completed.
+    api.delay_ms.store(1_500, Ordering::SeqCst);
     let last = start_run(&service, "tenant-a", &key, &["z"]);
+    let (status, body) = service.call(
+        "GET",
+        &format!("/v1/tenants/tenant-a/runs/{last}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !ended(&body),
+        "unfinished when the service is killed: {body}"
+    );
     drop(service); // SIGKILL
     let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &cluster);
     let done = wait_for(&service, "tenant-a", &key, last, ended);

@@ -95,6 +95,9 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
     // Kept alive for as long as the service runs; its account is kept across graceful restarts.
     let account_file = sandbox_account_file(state_file)?;
     let sandbox = if args.sandbox {
+        if crate::state::postgres_url(state_file).is_some() {
+            ensure_sandbox_only(&runner, &args.sandbox_options)?;
+        }
         let saved = crate::sandbox::load_account(&account_file)?;
         let restored = saved.is_some();
         let sandbox = start_sandbox(&runner, &args.sandbox_options, &public_url, saved)?;
@@ -271,6 +274,46 @@ fn sandbox_account_file(state: &Path) -> anyhow::Result<PathBuf> {
     let mut name = state.as_os_str().to_owned();
     name.push(".sandbox-account.json");
     Ok(name.into())
+}
+
+/// `--sandbox` replaces the Constant Contact app and re-points every Constant Contact
+/// connection at the sandbox. In a shared database that is only done when nothing there is
+/// real: no app but the sandbox's, no connection that reaches beyond this machine. A production
+/// database is refused, whoever else uses it.
+fn ensure_sandbox_only(
+    runner: &Session,
+    options: &crate::sandbox::SandboxOptions,
+) -> anyhow::Result<()> {
+    let store = runner.store();
+    let refuse = |what: String| {
+        anyhow::anyhow!(
+            "--sandbox would replace {what} in this PostgreSQL database; give the sandbox a \
+             database of its own"
+        )
+    };
+    let sandbox_client = options.config(0).client.client_id;
+    let app = runner
+        .block_on(store.partner_settings(crate::sandbox::CONNECTOR))
+        .context("cannot read the Constant Contact app")?;
+    if !app.is_empty()
+        && app.get("client_id").and_then(serde_json::Value::as_str) != Some(&sandbox_client)
+    {
+        return Err(refuse("its Constant Contact app".to_owned()));
+    }
+    let connections = runner
+        .block_on(store.connections())
+        .context("cannot read the connections")?;
+    let real = connections.iter().find(|c| {
+        c.connector_id == crate::sandbox::CONNECTOR
+            && !c
+                .endpoints
+                .as_ref()
+                .is_some_and(|e| e.base_url.starts_with("http://127.0.0.1:"))
+    });
+    if let Some(real) = real {
+        return Err(refuse(format!("the connection `{}`", real.name)));
+    }
+    Ok(())
 }
 
 /// Points every Constant Contact connection at `sandbox` and gives it tokens the sandbox

@@ -170,7 +170,8 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         run: i64,
         name: &'a str,
         source: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 'a>>
+    {
         Box::pin(async move {
             let request = RunRequest {
                 run,
@@ -182,7 +183,7 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
             };
             client::start_run(&self.client, &self.task_queue, request)
                 .await
-                .map(|_| ())
+                .map(|started| started == Started::New)
                 .map_err(|error| error.to_string())
         })
     }

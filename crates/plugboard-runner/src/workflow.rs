@@ -213,8 +213,9 @@ pub async fn record_outputs(
 }
 
 /// What a resume must not change about a run's workflow: SHA-256 (hex) of its `connections` and
-/// `steps` as compact JSON. Recorded with the run, and compared by whoever resumes it (`run
-/// --resume`, a Temporal worker, the service), whatever file or text the workflow comes from.
+/// `steps` as compact JSON. Recorded with the run by whoever starts it (`plugboard run`, the
+/// service) and compared by whoever resumes it from a workflow text (`run --resume`, a Temporal
+/// worker), whatever file or text the workflow comes from.
 pub fn workflow_digest(workflow: &plugboard_workflow::ValidWorkflow) -> String {
     use sha2::{Digest as _, Sha256};
     let model = workflow.workflow();

@@ -434,6 +434,11 @@ pub(crate) async fn start_run(
             if let Err(why) = remote.start(id.0, &label, &record.source).await {
                 let why = format!("{} did not take the run: {why}", remote.describe());
                 tracing::error!(run = id.0, %why, "cannot start a run");
+                // Failed where its events are read from; `POST …/resume` starts it again.
+                let event = serde_json::json!(
+                    {"event": "run_failed", "run": id.0, "status": "failed", "error": why}
+                );
+                let _ = store.append_run_event(id, &event).await;
                 let _ = store.finish_run(id, RunStatus::Failed, Some(&why)).await;
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -510,7 +515,7 @@ async fn show(
     responses(
         (status = 202, description = "Cancelling.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run already ended (`run_ended`), or it executes on a cluster (`not_supported`).", body = ErrorBody),
+        (status = 409, description = "The run already ended (`run_ended`), executes in another service process (`running_elsewhere`), or on a cluster (`not_supported`).", body = ErrorBody),
     ))]
 async fn cancel(
     scope: TenantScope,
@@ -530,6 +535,25 @@ async fn cancel(
         ));
     }
     if !service.live_runs.cancel(run.id) {
+        // Not live here: ended, or executing in another service process on the shared store,
+        // which only that process can stop.
+        let record = service
+            .runner
+            .store()
+            .run(runner_id(&run))
+            .await
+            .map_err(runner_error)?;
+        if record.is_some_and(|record| !record.status.has_ended()) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "running_elsewhere",
+                format!(
+                    "run {} is executing in another service process; only that process can \
+                     cancel it",
+                    run.id
+                ),
+            ));
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_ended",

@@ -9,7 +9,8 @@
 --
 -- Secrets: API keys, `state` values, link tokens and session cookies are only ever stored as
 -- SHA-256 hashes. A pending install's authorization (its PKCE verifier and settings) and a
--- schedule's run inputs are sealed like tokens (`*_sealed`, src/crypto.rs).
+-- schedule's run inputs are sealed like tokens (`*_sealed`, src/crypto.rs). A run's inputs, once
+-- a fire starts it, are kept in `runs` as every run's are: secrets belong in connections.
 
 -- At most one row: the admin key's hash.
 CREATE TABLE service_admin_key (

@@ -65,6 +65,10 @@ impl PostgresStore {
 }
 
 impl RunStore for PostgresStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn cursor<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Value>> {
         Box::pin(async move {
             let client = self.client().await?;

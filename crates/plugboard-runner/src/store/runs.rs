@@ -112,15 +112,18 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Whether a process on another machine holds it as running: whether that process still
-    /// lives cannot be told from here, so only its own machine, or a deliberate resume, may take
-    /// it over.
-    pub fn running_elsewhere(&self) -> bool {
-        self.status == RunStatus::Running
-            && self
-                .owner_host
-                .as_deref()
-                .is_some_and(|host| host != super::local_host_id())
+    /// The machine (host name) of the process holding it as running, when that is another
+    /// machine than this one. Whether that process still lives cannot be told from here, so in
+    /// a shared store only its own machine, or a deliberate take-over, may resume it. Host names
+    /// only: a reboot changes the rest of [`super::local_host_id`], not the machine.
+    pub fn running_elsewhere(&self) -> Option<&str> {
+        let host = |id: &'static str| id.split('/').next().unwrap_or_default();
+        let this = host(super::local_host_id());
+        self.owner_host
+            .as_deref()
+            .filter(|_| self.status == RunStatus::Running)
+            .map(|owner| owner.split('/').next().unwrap_or_default())
+            .filter(|owner| *owner != this)
     }
 }
 
@@ -190,6 +193,12 @@ pub trait RunStore: Send + Sync + fmt::Debug {
         status: RunStatus,
         error: Option<&'a str>,
     ) -> StoreFuture<'a, ()>;
+    /// Whether processes on other machines share this store (a database server): a run it shows
+    /// running on another machine may be alive there. A local file's runs are all this
+    /// machine's.
+    fn is_shared(&self) -> bool {
+        false
+    }
     /// One run. A run marked running by a provably dead process reads as
     /// [`RunStatus::Interrupted`].
     fn run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>>;

@@ -21,17 +21,15 @@ impl PageStore for PgServiceStore {
             let mut client = store.client().await?;
             let tx = client.transaction().await.map_err(store.failed(doing))?;
             // The tenant's row lock makes count-then-insert one step among all processes, so
-            // two racing requests cannot both take the last free place.
-            let tenant = tx
-                .query_opt(
-                    "SELECT 1 FROM service_tenants WHERE id = $1 FOR UPDATE",
-                    &[&link.tenant],
-                )
-                .await
-                .map_err(store.failed(doing))?;
-            if tenant.is_none() {
-                return Ok(false);
-            }
+            // two racing requests cannot both take the last free place. NO KEY: adding a key or
+            // an install for the tenant meanwhile is not held up. An unknown tenant fails at the
+            // insert (its foreign key), as on SQLite.
+            tx.execute(
+                "SELECT 1 FROM service_tenants WHERE id = $1 FOR NO KEY UPDATE",
+                &[&link.tenant],
+            )
+            .await
+            .map_err(store.failed(doing))?;
             tx.execute(
                 "DELETE FROM service_page_links WHERE expires_at_ms < $1",
                 &[&now_ms()],

@@ -234,8 +234,15 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
         // Several services may share a PostgreSQL store: a run another machine's service is
         // executing is left to it (it resumes its own after a restart); an operator whose
         // machine is gone for good resumes it with `POST …/resume`.
-        if record.running_elsewhere() {
-            tracing::warn!(run = run.id, "run is held by a service on another machine");
+        if let Some(machine) = record
+            .running_elsewhere()
+            .filter(|_| service.runner.store().is_shared())
+        {
+            tracing::warn!(
+                run = run.id,
+                machine,
+                "run is held by a service on another machine"
+            );
             continue;
         }
         match service.runner.store().claim_run(id).await {

@@ -12,14 +12,15 @@ use std::pin::Pin;
 /// A cluster that executes the service's runs.
 pub trait RemoteRuns: Send + Sync {
     /// Starts run `run` (recorded in the shared store, queued) of the workflow `source` (the
-    /// tenant's workflow as it runs), named `name` for people. Starting one run twice starts it
-    /// once. `Err` says why the cluster did not take it, without any secret.
+    /// tenant's workflow as it runs), named `name` for people: `true` when started now, `false`
+    /// when the cluster already had it (a run id is executed once). `Err` says why the cluster
+    /// did not take it, without any secret.
     fn start<'a>(
         &'a self,
         run: i64,
         name: &'a str,
         source: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
 
     /// What it is, for messages (`Temporal 127.0.0.1:7233, task queue plugboard`).
     fn describe(&self) -> String;

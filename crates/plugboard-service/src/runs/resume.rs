@@ -37,6 +37,10 @@ pub struct ResumeRun {
     /// Calls whose outcome is unknown that did take effect: not sent again.
     #[serde(default)]
     pub mark_done: Vec<String>,
+    /// Take over a run that a service on another machine holds as running (shared store only):
+    /// for when that machine is gone for good. Were it still running the run, both would.
+    #[serde(default)]
+    pub take_over: bool,
 }
 
 /// The calls of `run` whose outcome is unknown (sent, never answered), sorted.
@@ -56,7 +60,8 @@ pub(super) async fn unknown_calls(service: &Service, run: RunId) -> Result<Vec<S
     responses(
         (status = 202, description = "Resumed from its journal.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run has not ended, completed, or executes on a cluster (which resumes it itself).", body = ErrorBody),
+        (status = 409, description = "The run has not ended, completed, is held by a service on another machine (without `take_over`), or the cluster already has it (and resumes it itself).", body = ErrorBody),
+        (status = 503, description = "The cluster did not take a run whose start it had refused (`cluster_unavailable`).", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB.", body = ErrorBody),
         (status = 422, description = "A body that is not `{\"resend\": [...], \"mark_done\": [...]}`, unknown calls left unsettled, or a workflow that no longer validates.", body = ErrorBody),
     ))]
@@ -74,7 +79,10 @@ pub(super) async fn resume(
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
-                format!("the body must be {{\"resend\": [...], \"mark_done\": [...]}}: {error}"),
+                format!(
+                    "the body must be {{\"resend\": [...], \"mark_done\": [...], \
+                     \"take_over\": false}}: {error}"
+                ),
             )
         })?
     };
@@ -82,11 +90,7 @@ pub(super) async fn resume(
     let id = RunId(run.id);
     let conflict = |message: String| ApiError::new(StatusCode::CONFLICT, "not_resumable", message);
     if let Some(remote) = &service.remote {
-        return Err(conflict(format!(
-            "run {} executes on {}, which resumes it on another worker by itself",
-            run.id,
-            remote.describe()
-        )));
+        return resume_on_cluster(&service, &run, remote.as_ref()).await;
     }
     if service.live_runs.phase(run.id).is_some() {
         return Err(conflict(format!("run {} is still running", run.id)));
@@ -98,6 +102,17 @@ pub(super) async fn resume(
         .await
         .map_err(runner_error)?
         .ok_or_else(|| ApiError::not_found("run"))?;
+    if let Some(machine) = record
+        .running_elsewhere()
+        .filter(|_| service.runner.store().is_shared())
+        .filter(|_| !body.take_over)
+    {
+        return Err(conflict(format!(
+            "run {} is running in a service on {machine}; if that machine is gone for good, \
+             resume with {{\"take_over\": true}}",
+            run.id
+        )));
+    }
     if record.status == RunStatus::Completed {
         return Err(conflict(format!(
             "run {} completed; there is nothing to resume",
@@ -192,6 +207,61 @@ pub(super) async fn resume(
         StatusCode::ACCEPTED,
         Json(view::show(&service, &run).await?),
     ))
+}
+
+/// Resumes a run on the cluster: only one the cluster never took (its start was refused), which
+/// is then started again. A run the cluster has is resumed by the cluster itself, and a run id
+/// is executed there once.
+async fn resume_on_cluster(
+    service: &Arc<Service>,
+    run: &crate::workflow_store::ServiceRun,
+    remote: &dyn super::remote::RemoteRuns,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let id = RunId(run.id);
+    let conflict = |message: String| ApiError::new(StatusCode::CONFLICT, "not_resumable", message);
+    let store = service.runner.store();
+    let record = store
+        .run(id)
+        .await
+        .map_err(runner_error)?
+        .ok_or_else(|| ApiError::not_found("run"))?;
+    if !matches!(record.status, RunStatus::Failed | RunStatus::Cancelled) {
+        return Err(conflict(format!(
+            "run {} executes on {}, which resumes it on another worker by itself",
+            run.id,
+            remote.describe()
+        )));
+    }
+    store
+        .finish_run(id, RunStatus::Queued, None)
+        .await
+        .map_err(runner_error)?;
+    let started = remote
+        .start(
+            run.id,
+            &format!("{}:{}", run.tenant, run.workflow),
+            &run.source,
+        )
+        .await;
+    if started != Ok(true) {
+        // Put back as it was: nothing was started.
+        let _ = store
+            .finish_run(id, record.status, record.error.as_deref())
+            .await;
+    }
+    match started {
+        Ok(true) => Ok((StatusCode::ACCEPTED, Json(view::show(service, run).await?))),
+        Ok(false) => Err(conflict(format!(
+            "run {} ended on {}, where a run id is executed once; start a new run",
+            run.id,
+            remote.describe()
+        ))),
+        Err(why) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!("{} did not take run {}: {why}", remote.describe(), run.id),
+        )),
+    }
 }
 
 /// Applies the caller's word on unknown calls to the journal.

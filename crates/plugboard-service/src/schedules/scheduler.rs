@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use plugboard_runner::RunId;
+use plugboard_runner::{RunId, RunStatus};
 
 use crate::Service;
 use crate::runs::{StartRun, start_run};
@@ -142,13 +142,17 @@ fn describe(error: &DeployError) -> String {
 /// Whether run `run` has not ended: live in this process, or queued or running in the shared
 /// store, which is where another service process's runs and a cluster's runs show. A run whose
 /// process provably died (interrupted) has ended for this purpose: it is resumed, not waited
-/// for.
+/// for (in this process's service; on a cluster it is retried there, so it is still going).
 async fn still_going(service: &Service, run: i64) -> bool {
     if service.live_runs.phase(run).is_some() {
         return true;
     }
     match service.runner.store().run(RunId(run)).await {
-        Ok(Some(record)) => !record.status.has_ended(),
+        // On a cluster, a run whose worker died is retried there: still going.
+        Ok(Some(record)) => {
+            !record.status.has_ended()
+                || (service.remote.is_some() && record.status == RunStatus::Interrupted)
+        }
         Ok(None) => false,
         Err(error) => {
             // Unknown: skipping this fire is the safe side (no stacked runs).
