@@ -268,6 +268,18 @@ pub fn wait_for(
     }
 }
 
+/// A run's server-sent event stream read to its end (the run has ended), as text.
+pub fn events_text(service: &ServiceProcess, tenant: &str, key: &str, run: i64) -> String {
+    let (status, events) = service.exchange(
+        "GET",
+        &format!("/v1/tenants/{tenant}/runs/{run}/events"),
+        Some(key),
+        None,
+    );
+    assert_eq!(status, 200, "{events}");
+    events
+}
+
 /// Whether a run (as `GET …/runs/{id}` shows it) has ended.
 pub fn ended(run: &Value) -> bool {
     ["completed", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or_default())

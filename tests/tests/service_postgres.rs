@@ -35,8 +35,8 @@ use plugboard_store_postgres::{PostgresStore, SecretKey};
 use plugboard_tests::postgres::{Database, postgres_binary};
 use plugboard_tests::service::{Launch, ServiceProcess, query_param};
 use plugboard_tests::service_runs::{
-    ADMIN_KEY, LocalApi, TOKEN_A, TOKEN_B, connect_on, create_tenant, deploy, ended, fetch_items,
-    list_items, start_run, wait_for,
+    ADMIN_KEY, LocalApi, TOKEN_A, TOKEN_B, connect_on, create_tenant, deploy, ended, events_text,
+    fetch_items, list_items, start_run, wait_for,
 };
 use plugboard_tests::{temp_dir, wait};
 use secrecy::SecretString;
@@ -124,13 +124,7 @@ fn two_service_processes_on_one_database_serve_one_vendor() {
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["caller"], "a", "tenant A's token: {done}");
     assert_eq!(done["outputs"]["paths"], json!(["/a/slow/x", "/a/slow/y"]));
-    let (status, events) = two.exchange(
-        "GET",
-        &format!("/v1/tenants/tenant-a/runs/{run}/events"),
-        Some(&key_a),
-        None,
-    );
-    assert_eq!(status, 200, "{events}");
+    let events = events_text(&two, "tenant-a", &key_a, run);
     assert!(events.contains("run_finished"), "{events}");
 
     // Neither process lets tenant B reach tenant A's run: 404, as if it did not exist.

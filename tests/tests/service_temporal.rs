@@ -14,8 +14,8 @@ use std::time::Duration;
 use plugboard_tests::postgres::Database;
 use plugboard_tests::service::{Launch, ServiceProcess};
 use plugboard_tests::service_runs::{
-    ADMIN_KEY, LocalApi, TOKEN_A, connect_on, create_tenant, deploy, ended, fetch_items, start_run,
-    wait_for,
+    ADMIN_KEY, LocalApi, TOKEN_A, connect_on, create_tenant, deploy, ended, events_text,
+    fetch_items, start_run, wait_for,
 };
 use plugboard_tests::temp_dir;
 use plugboard_tests::temporal::{Workers, task_queue, temporal_address, temporal_binary};
@@ -71,13 +71,7 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
     assert_eq!(done["outputs"]["caller"], "a", "{done}");
     assert_eq!(done["outputs"]["paths"], json!(["/a/slow/x", "/a/slow/y"]));
     assert_eq!(done["steps"][1]["calls_done"], 2, "{done}");
-    let (status, events) = service.exchange(
-        "GET",
-        &format!("/v1/tenants/tenant-a/runs/{run}/events"),
-        Some(&key),
-        None,
-    );
-    assert_eq!(status, 200, "{events}");
+    let events = events_text(&service, "tenant-a", &key, run);
     assert!(events.contains("\"fetch\""), "{events}");
     assert_eq!(requests(&api, "/a/slow/x"), 1);
 
