@@ -65,7 +65,7 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
     assert!(api.seen().is_empty(), "nothing was sent by the service");
 
     // A worker takes it; the service shows its end, outputs and events from the shared store.
-    let _workers = Workers::start(1, &launch.binary, &db.url, &queue, &dir, SECRET_KEY);
+    let workers = Workers::start(1, &launch.binary, &db.url, &queue, &dir, SECRET_KEY);
     let done = wait_for(&service, "tenant-a", &key, run, ended);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["caller"], "a", "{done}");
@@ -75,26 +75,56 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
     assert!(events.contains("\"fetch\""), "{events}");
     assert_eq!(requests(&api, "/a/slow/x"), 1);
 
-    // The cluster owns a run it has: while it runs there, the service neither cancels nor
-    // resumes it.
+    // The cluster resumes a run it has (the service does not), and a cancel reaches the run on
+    // its worker, which stops it before its remaining calls.
     api.delay_ms.store(1_500, Ordering::SeqCst);
-    let slow = start_run(&service, "tenant-a", &key, &["slow"]);
+    let slow = start_run(&service, "tenant-a", &key, &["s1", "s2", "s3", "s4"]);
     wait_for(&service, "tenant-a", &key, slow, |r| {
-        r["status"] == "running"
+        r["steps"][1]["calls_done"].as_u64() >= Some(1)
     });
-    for (action, says) in [("cancel", "not_supported"), ("resume", "not_resumable")] {
-        let (status, body) = service.call(
-            "POST",
-            &format!("/v1/tenants/tenant-a/runs/{slow}/{action}"),
-            Some(&key),
-            None,
-        );
-        assert_eq!(status, 409, "{action}: {body}");
-        assert_eq!(body["error"]["code"], says, "{action}: {body}");
-        assert!(body.to_string().contains("Temporal"), "{action}: {body}");
-    }
-    let done = wait_for(&service, "tenant-a", &key, slow, ended);
-    assert_eq!(done["status"], "completed", "{done}");
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{slow}/resume"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_resumable", "{body}");
+    assert!(body.to_string().contains("Temporal"), "{body}");
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{slow}/cancel"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let cancelled = wait_for(&service, "tenant-a", &key, slow, ended);
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(
+        requests(&api, "/a/slow/s4"),
+        0,
+        "stopped before its last call"
+    );
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{slow}/cancel"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "run_ended", "{body}");
+    // A queued run (no worker has it yet) is cancelled at once.
+    drop(workers);
+    let queued = start_run(&service, "tenant-a", &key, &["never"]);
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{queued}/cancel"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "cancelled", "{body}");
+    let workers = Workers::start(1, &launch.binary, &db.url, &queue, &dir, SECRET_KEY);
     api.delay_ms.store(0, Ordering::SeqCst);
 
     // A schedule's runs go to the cluster too.
@@ -121,7 +151,7 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
         .expect("a list")
         .iter()
         .filter_map(|r| r["id"].as_i64())
-        .filter(|r| ![run, slow].contains(r))
+        .filter(|r| ![run, slow, queued].contains(r))
         .collect();
     assert!(!scheduled.is_empty(), "the schedule fired: {runs}");
     for scheduled in &scheduled {
@@ -149,6 +179,12 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
     let done = wait_for(&service, "tenant-a", &key, last, ended);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["paths"], json!(["/a/slow/z"]));
+    assert_eq!(
+        requests(&api, "/a/slow/never"),
+        0,
+        "the run cancelled while queued never ran"
+    );
+    drop(workers);
 }
 
 #[test]

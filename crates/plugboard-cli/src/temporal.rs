@@ -188,6 +188,17 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         })
     }
 
+    fn cancel(
+        &self,
+        run: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            client::cancel_run(&self.client, &self.task_queue, run)
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
+
     fn describe(&self) -> String {
         format!("Temporal {}, task queue {}", self.address, self.task_queue)
     }

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Parser;
 use plugboard_runner::store::RunClaim;
 use plugboard_runner::workflow::recorded_outputs;
-use plugboard_runner::{RunId, RunStatus, Session};
+use plugboard_runner::{Cancellation, RunId, RunStatus, Session};
 use plugboard_temporal::worker::Serving;
 use plugboard_temporal::{RunExecutor, RunRequest, RunResult};
 use serde_json::Value;
@@ -30,6 +30,8 @@ pub struct SessionExecutor {
     /// `--wait-for-quota`), made when first asked for; they share the store, the connectors
     /// and the cancellation a stop signal triggers.
     other_sessions: Mutex<HashMap<Settings, Arc<Session>>>,
+    /// The cancellation of each run executing here, so its cancelled workflow can stop it alone.
+    running: Mutex<HashMap<i64, Cancellation>>,
     state_file: PathBuf,
     state_label: String,
     stop: StopSignal,
@@ -71,6 +73,7 @@ impl SessionExecutor {
         Ok(Self {
             session,
             other_sessions: Mutex::default(),
+            running: Mutex::default(),
             state_label: crate::temporal::state_label(&state_file)?,
             state_file,
             stop,
@@ -140,7 +143,20 @@ impl SessionExecutor {
             words.push("--wait-for-quota".into());
         }
         let args = ResumeArgs::run_args(words).context("cannot form the run's arguments")?;
-        let session = self.session_for(request)?;
+        // The run's own cancellation, also cancelled when the worker is asked to stop.
+        let shared = self.session_for(request)?;
+        let cancel = Cancellation::new();
+        let session = shared.with_run_cancellation(cancel.clone());
+        {
+            let (stop, run) = (shared.cancellation().clone(), cancel.clone());
+            session.handle().spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => run.cancel(),
+                    () = run.cancelled() => {}
+                }
+            });
+        }
+        let _running = Running::register(&self.running, request.run, cancel);
         let store = session.store();
         let record = session
             .block_on(store.run(RunId(request.run)))?
@@ -226,6 +242,39 @@ impl SessionExecutor {
     }
 }
 
+/// A run's entry in [`SessionExecutor::running`], removed when the run ends here (its
+/// cancellation is then cancelled, which ends the task linking it to the worker's stop).
+struct Running<'a> {
+    runs: &'a Mutex<HashMap<i64, Cancellation>>,
+    run: i64,
+}
+
+impl<'a> Running<'a> {
+    fn register(
+        runs: &'a Mutex<HashMap<i64, Cancellation>>,
+        run: i64,
+        cancel: Cancellation,
+    ) -> Self {
+        runs.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run, cancel);
+        Self { runs, run }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let removed = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.run);
+        if let Some(cancel) = removed {
+            cancel.cancel();
+        }
+    }
+}
+
 /// What a run handed back by a failed attempt says until the next attempt claims it.
 const HANDED_BACK: &str = "this attempt failed and Temporal retries the run";
 /// How long a failed attempt waits for the store to record that it handed its run back.
@@ -245,6 +294,14 @@ impl RunExecutor for SessionExecutor {
             Err(why) => eprintln!("worker: run {} not finished here: {why}", request.run),
         }
         result
+    }
+
+    fn cancel(&self, run: i64) {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cancel) = running.get(&run) {
+            eprintln!("worker: run {run}: its workflow was cancelled; stopping it");
+            cancel.cancel();
+        }
     }
 }
 

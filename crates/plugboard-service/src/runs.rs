@@ -515,7 +515,8 @@ async fn show(
     responses(
         (status = 202, description = "Cancelling.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run already ended (`run_ended`), executes in another service process (`running_elsewhere`), or on a cluster (`not_supported`).", body = ErrorBody),
+        (status = 409, description = "The run already ended (`run_ended`), or executes in another service process (`running_elsewhere`).", body = ErrorBody),
+        (status = 503, description = "The cluster the run executes on did not take the cancellation (`cluster_unavailable`).", body = ErrorBody),
     ))]
 async fn cancel(
     scope: TenantScope,
@@ -524,15 +525,7 @@ async fn cancel(
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let run = owned_run(&service, &scope, &id).await?;
     if let Some(remote) = &service.remote {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_supported",
-            format!(
-                "run {} executes on {}; cancelling it through the service is not supported yet",
-                run.id,
-                remote.describe()
-            ),
-        ));
+        return cancel_on_cluster(&service, &run, remote.as_ref()).await;
     }
     if !service.live_runs.cancel(run.id) {
         // Not live here: ended, or executing in another service process on the shared store,
@@ -584,6 +577,52 @@ pub(crate) async fn events_after(
             .map_err(runner_error);
     }
     Ok(service.workflows.events_after(run, after, limit).await?)
+}
+
+/// Cancels a run on the cluster. One no worker has taken yet is recorded cancelled at once (a
+/// worker that takes it meanwhile stops it at its first heartbeat); the cluster is told either
+/// way.
+async fn cancel_on_cluster(
+    service: &Service,
+    run: &ServiceRun,
+    remote: &dyn remote::RemoteRuns,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let store = service.runner.store();
+    let record = store
+        .run(runner_id(run))
+        .await
+        .map_err(runner_error)?
+        .ok_or_else(|| ApiError::not_found("run"))?;
+    if record.status.has_ended() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_ended",
+            format!("run {} has already ended", run.id),
+        ));
+    }
+    if let Err(why) = remote.cancel(run.id).await {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!(
+                "{} did not take the cancellation of run {}: {why}",
+                remote.describe(),
+                run.id
+            ),
+        ));
+    }
+    if record.status == RunStatus::Queued {
+        let why = "cancelled before a worker took it";
+        store
+            .finish_run(runner_id(run), RunStatus::Cancelled, Some(why))
+            .await
+            .map_err(runner_error)?;
+        let event = serde_json::json!(
+            {"event": "run_failed", "run": run.id, "status": "cancelled", "error": why}
+        );
+        let _ = store.append_run_event(runner_id(run), &event).await;
+    }
+    Ok((StatusCode::ACCEPTED, Json(view::show(service, run).await?)))
 }
 
 /// The runner's id of a service run.

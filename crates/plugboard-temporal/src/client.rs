@@ -2,8 +2,9 @@
 
 pub use temporalio_client::Client;
 use temporalio_client::{
-    ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
-    WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
+    ClientOptions, Connection, ConnectionOptions, Url, WorkflowCancelOptions,
+    WorkflowGetResultOptions, WorkflowIdReusePolicy, WorkflowStartOptions,
+    errors::WorkflowStartError,
 };
 
 use crate::workflow::PlugboardRun;
@@ -77,6 +78,19 @@ pub async fn wait_for_run(
     client
         .get_workflow_handle::<PlugboardRun>(id.clone())
         .get_result(WorkflowGetResultOptions::default())
+        .await
+        .map_err(|error| TemporalError::Workflow {
+            workflow_id: id,
+            why: error.to_string(),
+        })
+}
+
+/// Asks run `run`'s workflow to cancel: its worker stops the run at its next request or wait.
+pub async fn cancel_run(client: &Client, task_queue: &str, run: i64) -> Result<(), TemporalError> {
+    let id = workflow_id(task_queue, run);
+    client
+        .get_workflow_handle::<PlugboardRun>(id.clone())
+        .cancel(WorkflowCancelOptions::default())
         .await
         .map_err(|error| TemporalError::Workflow {
             workflow_id: id,

@@ -81,4 +81,8 @@ pub trait RunExecutor: Send + Sync + 'static {
     /// surroundings (the store unreachable, the run busy elsewhere): Temporal retries it, on this
     /// or another worker. A run that fails is an `Ok` with status `failed`, and is not retried.
     fn execute(&self, request: &RunRequest) -> Result<RunResult, String>;
+
+    /// Asks run `run`, if this worker is executing it, to stop at its next request or wait and
+    /// end `cancelled` (its workflow was cancelled). Returns at once.
+    fn cancel(&self, run: i64);
 }

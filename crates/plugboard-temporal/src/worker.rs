@@ -45,6 +45,9 @@ pub async fn serve(serving: &Serving, executor: Arc<dyn RunExecutor>) -> Result<
         .register_activities(RunActivities::new(executor))
         .build();
     options.tuner = tuner.into();
+    // Heartbeats reach the server as often as the activity sends them (the SDK would batch them
+    // up to 0.8 × the heartbeat timeout): a cancelled run hears of it within one beat.
+    options.max_heartbeat_throttle_interval = crate::workflow::HEARTBEAT_EVERY;
     let mut worker = Worker::new(&runtime, client, options).map_err(|e| failed(e.to_string()))?;
     worker.run().await.map_err(|e| failed(e.to_string()))
 }

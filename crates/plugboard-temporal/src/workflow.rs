@@ -14,7 +14,7 @@ use std::time::Duration;
 use temporalio_client::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{ActivityCancellationType, ActivityOptions, WorkflowContext, WorkflowResult};
 
 use crate::{RunExecutor, RunRequest, RunResult};
 
@@ -50,6 +50,9 @@ impl PlugboardRun {
                     .build(),
             )
             .summary(format!("run {}: {}", request.run, request.name))
+            // A cancelled workflow waits for its run to stop and say so (`cancelled`), rather
+            // than leave it running on a worker.
+            .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
             .build();
         let result = ctx
             .execute_activity(RunActivities::execute_run, request, options)
@@ -72,22 +75,30 @@ impl RunActivities {
 
 #[activities]
 impl RunActivities {
-    /// Runs the request on a thread of its own, heartbeating while it runs.
+    /// Runs the request on a thread of its own, heartbeating while it runs; a cancellation
+    /// (delivered with a heartbeat's answer) asks the run to stop, and the activity still waits
+    /// for it to end.
     #[activity]
     pub async fn execute_run(
         self: Arc<Self>,
         ctx: ActivityContext,
         request: RunRequest,
     ) -> Result<RunResult, ActivityError> {
+        let run = request.run;
         let executor = Arc::clone(&self.executor);
         let mut task = tokio::task::spawn_blocking(move || executor.execute(&request));
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        let mut cancel_asked = false;
         let outcome = loop {
             tokio::select! {
                 done = &mut task => break done,
                 _ = beat.tick() => {
                     // A missed beat only delays noticing this worker's death.
                     let _ = ctx.record_heartbeat(()).await;
+                }
+                () = ctx.cancelled(), if !cancel_asked => {
+                    cancel_asked = true;
+                    self.executor.cancel(run);
                 }
             }
         };

@@ -22,6 +22,10 @@ pub trait RemoteRuns: Send + Sync {
         source: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
 
+    /// Asks the cluster to cancel run `run`: its worker stops it at its next request or wait,
+    /// and it ends `cancelled`. `Err` says why the cluster did not take the request.
+    fn cancel(&self, run: i64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+
     /// What it is, for messages (`Temporal 127.0.0.1:7233, task queue plugboard`).
     fn describe(&self) -> String;
 }
