@@ -127,6 +127,18 @@ fn without_ids(outputs: &Value) -> String {
     text
 }
 
+/// `run WORKFLOW --temporal ADDRESS --task-queue QUEUE`.
+fn run_on_temporal<'a>(workflow: &'a str, address: &'a str, queue: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        workflow,
+        "--temporal",
+        address,
+        "--task-queue",
+        queue,
+    ]
+}
+
 fn quickstart_args(members: &str) -> Vec<&str> {
     vec!["--json", "--no-rate-limits", "--input", members]
 }
@@ -146,14 +158,7 @@ fn a_run_on_temporal_gives_the_embedded_outputs_and_a_second_start_sends_nothing
     let members = format!("members_file={}", dir.join("members.jsonl").display());
     let quickstart = example("quickstart.json").to_string_lossy().into_owned();
     let address = temporal_address();
-    let mut args = vec![
-        "run",
-        quickstart.as_str(),
-        "--temporal",
-        address.as_str(),
-        "--task-queue",
-        queue.as_str(),
-    ];
+    let mut args = run_on_temporal(&quickstart, &address, &queue);
     args.extend(quickstart_args(&members));
     let on_temporal = plugboard(&binary, &state, &args);
     let finished = on_temporal.run_finished();
@@ -244,16 +249,8 @@ fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
     let queue = task_queue("completed");
     let _workers = Workers::start(1, &binary, &state, &queue, &dir, KEY);
     let address = temporal_address();
-    let mut args = vec![
-        "run",
-        quickstart.as_str(),
-        "--temporal",
-        address.as_str(),
-        "--task-queue",
-        queue.as_str(),
-        "--resume",
-        run.as_str(),
-    ];
+    let mut args = run_on_temporal(&quickstart, &address, &queue);
+    args.extend(["--resume", run.as_str()]);
     args.extend(quickstart_args(&members));
     let again = plugboard(&binary, &state, &args);
     let answered = again.run_finished();
@@ -325,25 +322,11 @@ fn three_workers_share_one_rate_limit() {
                 let members = format!("members_file={}", dir.join(format!("m{n}.jsonl")).display());
                 let list = format!("list_name=Temporal list {n}");
                 let email = format!("email=ada{n}@example.com");
-                plugboard(
-                    &binary,
-                    &state,
-                    &[
-                        "run",
-                        &quickstart,
-                        "--temporal",
-                        &address,
-                        "--task-queue",
-                        &queue,
-                        "--json",
-                        "--input",
-                        &members,
-                        "--input",
-                        &list,
-                        "--input",
-                        &email,
-                    ],
-                )
+                let mut args = run_on_temporal(&quickstart, &address, &queue);
+                args.extend([
+                    "--json", "--input", &members, "--input", &list, "--input", &email,
+                ]);
+                plugboard(&binary, &state, &args)
             })
         })
         .collect();

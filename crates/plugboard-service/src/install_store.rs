@@ -8,7 +8,7 @@
 
 use rusqlite::{OptionalExtension as _, params};
 
-use crate::store::{SqliteServiceStore, StoreFuture};
+use crate::store::{SqliteServiceStore, StoreFuture, hash_from};
 
 /// The tables, created with the rest of the service's schema.
 pub(crate) const SCHEMA: &str = "
@@ -95,7 +95,7 @@ pub use crate::store::now_ms;
 
 fn pending_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PendingInstall> {
     Ok(PendingInstall {
-        state_hash: hash_from(row.get::<_, Vec<u8>>(0)?),
+        state_hash: hash_from(&row.get::<_, Vec<u8>>(0)?),
         tenant: row.get(1)?,
         name: row.get(2)?,
         connector: row.get(3)?,
@@ -106,20 +106,12 @@ fn pending_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PendingInstall>
 
 fn link_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectLink> {
     Ok(ConnectLink {
-        token_hash: hash_from(row.get::<_, Vec<u8>>(0)?),
+        token_hash: hash_from(&row.get::<_, Vec<u8>>(0)?),
         tenant: row.get(1)?,
         name: row.get(2)?,
         connector: row.get(3)?,
         expires_at_ms: row.get(4)?,
     })
-}
-
-fn hash_from(bytes: Vec<u8>) -> [u8; 32] {
-    let mut hash = [0u8; 32];
-    if bytes.len() == 32 {
-        hash.copy_from_slice(&bytes);
-    }
-    hash
 }
 
 impl InstallStore for SqliteServiceStore {

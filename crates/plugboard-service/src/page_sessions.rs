@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
 use crate::install_store::now_ms;
-use crate::store::{SqliteServiceStore, StoreFuture};
+use crate::store::{SqliteServiceStore, StoreFuture, hash_from};
 
 /// The tables, created with the rest of the service's schema.
 pub(crate) const SCHEMA: &str = "
@@ -61,13 +61,8 @@ pub trait PageStore: Send + Sync {
 }
 
 fn grant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PageGrant> {
-    let bytes: Vec<u8> = row.get(0)?;
-    let mut token_hash = [0u8; 32];
-    if bytes.len() == 32 {
-        token_hash.copy_from_slice(&bytes);
-    }
     Ok(PageGrant {
-        token_hash,
+        token_hash: hash_from(&row.get::<_, Vec<u8>>(0)?),
         tenant: row.get(1)?,
         page: row.get(2)?,
         expires_at_ms: row.get(3)?,

@@ -172,6 +172,12 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A 32-byte hash read back from a `BLOB`/`BYTEA` column (zeros if it is not 32 bytes long,
+/// which the service never writes), for either backend.
+pub(crate) fn hash_from(bytes: &[u8]) -> [u8; 32] {
+    <[u8; 32]>::try_from(bytes).unwrap_or([0; 32])
+}
+
 fn is_constraint(error: &rusqlite::Error) -> bool {
     matches!(
         error.sqlite_error_code(),

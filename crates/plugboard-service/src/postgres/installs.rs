@@ -5,9 +5,10 @@
 use plugboard_store_postgres::PgStoreError;
 use plugboard_store_postgres::crypto::SecretColumn;
 
-use super::{PgServiceStore, hash_from, open, seal};
+use super::{PgServiceStore, open, query_one, query_opt, seal};
 use crate::install_store::{ConnectLink, InstallStore, PendingInstall, now_ms};
 use crate::store::StoreFuture;
+use crate::store::hash_from;
 
 /// The row a pending install's authorization is sealed to: its state hash, in hex.
 fn install_row(state_hash: &[u8; 32]) -> String {
@@ -90,17 +91,15 @@ impl InstallStore for PgServiceStore {
         state_hash: [u8; 32],
     ) -> StoreFuture<'_, Option<PendingInstall>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "DELETE FROM service_pending_installs WHERE state_hash = $1
+            let row = query_opt(
+                store,
+                "taking a pending install",
+                "DELETE FROM service_pending_installs WHERE state_hash = $1
                      RETURNING state_hash, tenant_id, name, connector, authorization_sealed,
                                expires_at_ms",
-                    &[&state_hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed("taking a pending install"))?;
+                &[&state_hash.as_slice()],
+            )
+            .await?;
             row.map(|row| pending_from(store, &row)).transpose()
         })
     }
@@ -136,50 +135,44 @@ impl InstallStore for PgServiceStore {
 
     fn connect_link(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<ConnectLink>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "SELECT token_hash, tenant_id, name, connector, expires_at_ms
+            let row = query_opt(
+                store,
+                "reading a connect link",
+                "SELECT token_hash, tenant_id, name, connector, expires_at_ms
                      FROM service_connect_links WHERE token_hash = $1",
-                    &[&token_hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed("reading a connect link"))?;
+                &[&token_hash.as_slice()],
+            )
+            .await?;
             Ok(row.as_ref().map(link_from))
         })
     }
 
     fn take_connect_link(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<ConnectLink>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "DELETE FROM service_connect_links WHERE token_hash = $1
+            let row = query_opt(
+                store,
+                "taking a connect link",
+                "DELETE FROM service_connect_links WHERE token_hash = $1
                      RETURNING token_hash, tenant_id, name, connector, expires_at_ms",
-                    &[&token_hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed("taking a connect link"))?;
+                &[&token_hash.as_slice()],
+            )
+            .await?;
             Ok(row.as_ref().map(link_from))
         })
     }
 
     fn open_installs(&self, tenant: String) -> StoreFuture<'_, i64> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_one(
-                    "SELECT (SELECT COUNT(*) FROM service_pending_installs
+            let row = query_one(
+                store,
+                "counting open installs",
+                "SELECT (SELECT COUNT(*) FROM service_pending_installs
                              WHERE tenant_id = $1 AND expires_at_ms >= $2)
                           + (SELECT COUNT(*) FROM service_connect_links
                              WHERE tenant_id = $1 AND expires_at_ms >= $2)",
-                    &[&tenant, &now_ms()],
-                )
-                .await
-                .map_err(store.failed("counting open installs"))?;
+                &[&tenant, &now_ms()],
+            )
+            .await?;
             Ok(row.get(0))
         })
     }

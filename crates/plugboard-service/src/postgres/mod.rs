@@ -23,8 +23,8 @@ mod workflows;
 use std::future::Future;
 use std::sync::Arc;
 
-use plugboard_store_postgres::PostgresStore;
 use plugboard_store_postgres::crypto::{SecretColumn, SecretSlot};
+use plugboard_store_postgres::{PgStoreError, PostgresStore};
 use secrecy::ExposeSecret as _;
 
 use crate::store::{StoreError, StoreFuture};
@@ -44,11 +44,68 @@ impl PgServiceStore {
     /// Boxes `work` as a [`StoreFuture`], turning the store's errors into [`StoreError`].
     fn using<'a, T, F>(&'a self, work: impl FnOnce(&'a PostgresStore) -> F) -> StoreFuture<'a, T>
     where
-        F: Future<Output = Result<T, plugboard_store_postgres::PgStoreError>> + Send + 'a,
+        F: Future<Output = Result<T, PgStoreError>> + Send + 'a,
     {
         let work = work(&self.store);
         Box::pin(async move { work.await.map_err(StoreError::from) })
     }
+}
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// Runs one statement on a pooled connection, saying what it was `doing` if it fails: every
+/// read and single-statement write of these stores (transactions use the client directly).
+async fn query(
+    store: &PostgresStore,
+    doing: &'static str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<tokio_postgres::Row>, PgStoreError> {
+    let client = store.client().await?;
+    client.query(sql, params).await.map_err(store.failed(doing))
+}
+
+/// [`query`] for at most one row.
+async fn query_opt(
+    store: &PostgresStore,
+    doing: &'static str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<tokio_postgres::Row>, PgStoreError> {
+    let client = store.client().await?;
+    client
+        .query_opt(sql, params)
+        .await
+        .map_err(store.failed(doing))
+}
+
+/// [`query`] for exactly one row.
+async fn query_one(
+    store: &PostgresStore,
+    doing: &'static str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<tokio_postgres::Row, PgStoreError> {
+    let client = store.client().await?;
+    client
+        .query_one(sql, params)
+        .await
+        .map_err(store.failed(doing))
+}
+
+/// [`query`] for a statement that returns no rows: how many it changed.
+async fn execute(
+    store: &PostgresStore,
+    doing: &'static str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<u64, PgStoreError> {
+    let client = store.client().await?;
+    client
+        .execute(sql, params)
+        .await
+        .map_err(store.failed(doing))
 }
 
 /// Seals `plaintext` for `column` of the row `row` of `tenant`.
@@ -76,17 +133,11 @@ fn open(
     tenant: &str,
     row: &str,
     sealed: &str,
-) -> Result<String, plugboard_store_postgres::PgStoreError> {
+) -> Result<String, PgStoreError> {
     let slot = SecretSlot {
         column,
         tenant,
         row,
     };
     Ok(store.open(&slot, sealed)?.expose_secret().to_owned())
-}
-
-/// A 32-byte hash read back from a `BYTEA` column (zeros if it is not 32 bytes long, which the
-/// service never writes).
-fn hash_from(bytes: &[u8]) -> [u8; 32] {
-    <[u8; 32]>::try_from(bytes).unwrap_or([0; 32])
 }

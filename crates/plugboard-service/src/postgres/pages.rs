@@ -1,9 +1,10 @@
 //! [`PageStore`] on PostgreSQL: one-time page links and the browser sessions they open.
 
-use super::{PgServiceStore, hash_from};
+use super::{PgServiceStore, query_opt};
 use crate::install_store::now_ms;
 use crate::page_sessions::{MAX_OPEN_PAGE_LINKS, PageGrant, PageStore};
 use crate::store::StoreFuture;
+use crate::store::hash_from;
 
 fn grant_from(row: &tokio_postgres::Row) -> PageGrant {
     PageGrant {
@@ -66,32 +67,28 @@ impl PageStore for PgServiceStore {
 
     fn page_link(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<PageGrant>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "SELECT token_hash, tenant_id, page, expires_at_ms
+            let row = query_opt(
+                store,
+                "reading a page link",
+                "SELECT token_hash, tenant_id, page, expires_at_ms
                      FROM service_page_links WHERE token_hash = $1",
-                    &[&token_hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed("reading a page link"))?;
+                &[&token_hash.as_slice()],
+            )
+            .await?;
             Ok(row.as_ref().map(grant_from))
         })
     }
 
     fn take_page_link(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<PageGrant>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "DELETE FROM service_page_links WHERE token_hash = $1
+            let row = query_opt(
+                store,
+                "taking a page link",
+                "DELETE FROM service_page_links WHERE token_hash = $1
                      RETURNING token_hash, tenant_id, page, expires_at_ms",
-                    &[&token_hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed("taking a page link"))?;
+                &[&token_hash.as_slice()],
+            )
+            .await?;
             Ok(row.as_ref().map(grant_from))
         })
     }
@@ -125,16 +122,14 @@ impl PageStore for PgServiceStore {
 
     fn page_session(&self, token_hash: [u8; 32]) -> StoreFuture<'_, Option<PageGrant>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "SELECT token_hash, tenant_id, page, expires_at_ms
+            let row = query_opt(
+                store,
+                "reading a page session",
+                "SELECT token_hash, tenant_id, page, expires_at_ms
                      FROM service_page_sessions WHERE token_hash = $1",
-                    &[&token_hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed("reading a page session"))?;
+                &[&token_hash.as_slice()],
+            )
+            .await?;
             Ok(row.as_ref().map(grant_from))
         })
     }

@@ -5,7 +5,7 @@ use plugboard_store_postgres::PgStoreError;
 use plugboard_store_postgres::crypto::SecretColumn;
 use serde_json::Value;
 
-use super::{PgServiceStore, open, seal};
+use super::{PgServiceStore, execute, open, query, query_opt, seal};
 use crate::schedule_store::{RECENT_SKIPS_KEPT, Schedule, ScheduleStore, Timing};
 use crate::store::StoreFuture;
 
@@ -100,33 +100,29 @@ impl ScheduleStore for PgServiceStore {
 
     fn schedule(&self, id: i64) -> StoreFuture<'_, Option<Schedule>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    &format!("SELECT {COLUMNS} FROM service_schedules WHERE id = $1"),
-                    &[&id],
-                )
-                .await
-                .map_err(store.failed("reading a schedule"))?;
+            let row = query_opt(
+                store,
+                "reading a schedule",
+                &format!("SELECT {COLUMNS} FROM service_schedules WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
             row.map(|row| schedule_from(store, &row)).transpose()
         })
     }
 
     fn schedules(&self, tenant: Option<String>) -> StoreFuture<'_, Vec<Schedule>> {
         self.using(move |store| async move {
-            let rows = store
-                .client()
-                .await?
-                .query(
-                    &format!(
-                        "SELECT {COLUMNS} FROM service_schedules
+            let rows = query(
+                store,
+                "listing schedules",
+                &format!(
+                    "SELECT {COLUMNS} FROM service_schedules
                          WHERE $1::TEXT IS NULL OR tenant_id = $1 ORDER BY id"
-                    ),
-                    &[&tenant],
-                )
-                .await
-                .map_err(store.failed("listing schedules"))?;
+                ),
+                &[&tenant],
+            )
+            .await?;
             schedules_from(store, &rows)
         })
     }
@@ -134,63 +130,58 @@ impl ScheduleStore for PgServiceStore {
     fn set_paused(&self, id: i64, paused: bool, next_fire_ms: i64) -> StoreFuture<'_, bool> {
         self.using(move |store| async move {
             // Resuming also moves the next fire; pausing leaves it.
-            let changed = store
-                .client()
-                .await?
-                .execute(
-                    "UPDATE service_schedules
+            let changed = execute(
+                store,
+                "pausing or resuming a schedule",
+                "UPDATE service_schedules
                      SET paused = $2, next_fire_ms = CASE WHEN $2 THEN next_fire_ms ELSE $3 END
                      WHERE id = $1",
-                    &[&id, &paused, &next_fire_ms],
-                )
-                .await
-                .map_err(store.failed("pausing or resuming a schedule"))?;
+                &[&id, &paused, &next_fire_ms],
+            )
+            .await?;
             Ok(changed == 1)
         })
     }
 
     fn delete_schedule(&self, id: i64) -> StoreFuture<'_, bool> {
         self.using(move |store| async move {
-            let deleted = store
-                .client()
-                .await?
-                .execute("DELETE FROM service_schedules WHERE id = $1", &[&id])
-                .await
-                .map_err(store.failed("deleting a schedule"))?;
+            let deleted = execute(
+                store,
+                "deleting a schedule",
+                "DELETE FROM service_schedules WHERE id = $1",
+                &[&id],
+            )
+            .await?;
             Ok(deleted == 1)
         })
     }
 
     fn due(&self, now_ms: i64) -> StoreFuture<'_, Vec<Schedule>> {
         self.using(move |store| async move {
-            let rows = store
-                .client()
-                .await?
-                .query(
-                    &format!(
-                        "SELECT {COLUMNS} FROM service_schedules
+            let rows = query(
+                store,
+                "looking for due schedules",
+                &format!(
+                    "SELECT {COLUMNS} FROM service_schedules
                          WHERE NOT paused AND next_fire_ms <= $1 ORDER BY next_fire_ms"
-                    ),
-                    &[&now_ms],
-                )
-                .await
-                .map_err(store.failed("looking for due schedules"))?;
+                ),
+                &[&now_ms],
+            )
+            .await?;
             schedules_from(store, &rows)
         })
     }
 
     fn advance(&self, id: i64, expected: i64, next: i64) -> StoreFuture<'_, bool> {
         self.using(move |store| async move {
-            let changed = store
-                .client()
-                .await?
-                .execute(
-                    "UPDATE service_schedules SET next_fire_ms = $3
+            let changed = execute(
+                store,
+                "advancing a schedule",
+                "UPDATE service_schedules SET next_fire_ms = $3
                      WHERE id = $1 AND next_fire_ms = $2 AND NOT paused",
-                    &[&id, &expected, &next],
-                )
-                .await
-                .map_err(store.failed("advancing a schedule"))?;
+                &[&id, &expected, &next],
+            )
+            .await?;
             Ok(changed == 1)
         })
     }
@@ -205,17 +196,15 @@ impl ScheduleStore for PgServiceStore {
         self.using(move |store| async move {
             // A failed fire keeps the previous run id: that run may still be going, and the
             // overlap check must keep seeing it.
-            store
-                .client()
-                .await?
-                .execute(
-                    "UPDATE service_schedules SET last_fired_ms = $2,
+            execute(
+                store,
+                "recording a schedule's fire",
+                "UPDATE service_schedules SET last_fired_ms = $2,
                          last_run_id = COALESCE($3, last_run_id), last_error = $4
                      WHERE id = $1",
-                    &[&id, &fired_ms, &run, &error],
-                )
-                .await
-                .map_err(store.failed("recording a schedule's fire"))?;
+                &[&id, &fired_ms, &run, &error],
+            )
+            .await?;
             Ok(())
         })
     }
@@ -224,18 +213,16 @@ impl ScheduleStore for PgServiceStore {
         self.using(move |store| async move {
             let kept = i32::try_from(RECENT_SKIPS_KEPT).unwrap_or(i32::MAX);
             // One statement: the newest `kept` times, oldest first.
-            store
-                .client()
-                .await?
-                .execute(
-                    "UPDATE service_schedules SET skipped = skipped + 1,
+            execute(
+                store,
+                "recording a skipped fire",
+                "UPDATE service_schedules SET skipped = skipped + 1,
                          recent_skips = (recent_skips || $2::BIGINT)
                              [greatest(1, cardinality(recent_skips) + 2 - $3::INTEGER):]
                      WHERE id = $1",
-                    &[&id, &at_ms, &kept],
-                )
-                .await
-                .map_err(store.failed("recording a skipped fire"))?;
+                &[&id, &at_ms, &kept],
+            )
+            .await?;
             Ok(())
         })
     }

@@ -1,6 +1,6 @@
 //! [`ServiceStore`] on PostgreSQL: the admin key's hash, tenants and their keys' hashes.
 
-use super::PgServiceStore;
+use super::{PgServiceStore, execute, query, query_one, query_opt};
 use crate::store::{KeyOwner, ServiceStore, StoreFuture, Tenant, now};
 
 fn tenant_from(row: &tokio_postgres::Row) -> Tenant {
@@ -14,28 +14,27 @@ impl ServiceStore for PgServiceStore {
     fn set_admin_key_hash(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
         self.using(move |store| async move {
             let doing = "storing the admin key's hash";
-            store
-                .client()
-                .await?
-                .execute(
-                    "INSERT INTO service_admin_key (id, hash) VALUES (1, $1)
+            execute(
+                store,
+                doing,
+                "INSERT INTO service_admin_key (id, hash) VALUES (1, $1)
                      ON CONFLICT (id) DO UPDATE SET hash = excluded.hash",
-                    &[&hash.as_slice()],
-                )
-                .await
-                .map_err(store.failed(doing))?;
+                &[&hash.as_slice()],
+            )
+            .await?;
             Ok(())
         })
     }
 
     fn has_admin_key(&self) -> StoreFuture<'_, bool> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_one("SELECT EXISTS (SELECT 1 FROM service_admin_key)", &[])
-                .await
-                .map_err(store.failed("looking for the admin key"))?;
+            let row = query_one(
+                store,
+                "looking for the admin key",
+                "SELECT EXISTS (SELECT 1 FROM service_admin_key)",
+                &[],
+            )
+            .await?;
             Ok(row.get(0))
         })
     }
@@ -92,46 +91,40 @@ impl ServiceStore for PgServiceStore {
 
     fn add_tenant_key(&self, id: String, key_hash: [u8; 32]) -> StoreFuture<'_, bool> {
         self.using(move |store| async move {
-            let added = store
-                .client()
-                .await?
-                .execute(
-                    "INSERT INTO service_tenant_keys (hash, tenant_id)
+            let added = execute(
+                store,
+                "adding a tenant key",
+                "INSERT INTO service_tenant_keys (hash, tenant_id)
                      SELECT $1, id FROM service_tenants WHERE id = $2",
-                    &[&key_hash.as_slice(), &id],
-                )
-                .await
-                .map_err(store.failed("adding a tenant key"))?;
+                &[&key_hash.as_slice(), &id],
+            )
+            .await?;
             Ok(added == 1)
         })
     }
 
     fn tenants(&self) -> StoreFuture<'_, Vec<Tenant>> {
         self.using(move |store| async move {
-            let rows = store
-                .client()
-                .await?
-                .query(
-                    "SELECT id, created_at FROM service_tenants ORDER BY id",
-                    &[],
-                )
-                .await
-                .map_err(store.failed("listing tenants"))?;
+            let rows = query(
+                store,
+                "listing tenants",
+                "SELECT id, created_at FROM service_tenants ORDER BY id",
+                &[],
+            )
+            .await?;
             Ok(rows.iter().map(tenant_from).collect())
         })
     }
 
     fn tenant(&self, id: String) -> StoreFuture<'_, Option<Tenant>> {
         self.using(move |store| async move {
-            let row = store
-                .client()
-                .await?
-                .query_opt(
-                    "SELECT id, created_at FROM service_tenants WHERE id = $1",
-                    &[&id],
-                )
-                .await
-                .map_err(store.failed("reading a tenant"))?;
+            let row = query_opt(
+                store,
+                "reading a tenant",
+                "SELECT id, created_at FROM service_tenants WHERE id = $1",
+                &[&id],
+            )
+            .await?;
             Ok(row.as_ref().map(tenant_from))
         })
     }
@@ -139,12 +132,13 @@ impl ServiceStore for PgServiceStore {
     fn delete_tenant(&self, id: String) -> StoreFuture<'_, bool> {
         self.using(move |store| async move {
             // Its keys, installs, links and sessions go with it (ON DELETE CASCADE).
-            let deleted = store
-                .client()
-                .await?
-                .execute("DELETE FROM service_tenants WHERE id = $1", &[&id])
-                .await
-                .map_err(store.failed("deleting a tenant"))?;
+            let deleted = execute(
+                store,
+                "deleting a tenant",
+                "DELETE FROM service_tenants WHERE id = $1",
+                &[&id],
+            )
+            .await?;
             Ok(deleted == 1)
         })
     }
