@@ -76,14 +76,12 @@ pub fn run_command(
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            let run = session.block_on(store.create_run(
+            // Not ours to run: queued, for the worker that picks it up to claim.
+            session.block_on(store.queue_run(
                 &identity.path,
                 &identity.digest,
                 &Value::Object(inputs),
-            ))?;
-            // Not ours to run: queued at once, so the worker that picks it up can claim it.
-            session.block_on(store.finish_run(run, RunStatus::Queued, None))?;
-            run
+            ))?
         }
     };
     let request = RunRequest {

@@ -159,6 +159,14 @@ impl RunStore for Counting {
     ) -> StoreFuture<'a, RunId> {
         self.inner.create_run(workflow, digest, inputs)
     }
+    fn queue_run<'a>(
+        &'a self,
+        workflow: &'a str,
+        digest: &'a str,
+        inputs: &'a Value,
+    ) -> StoreFuture<'a, RunId> {
+        self.inner.queue_run(workflow, digest, inputs)
+    }
     fn set_run_inputs<'a>(&'a self, run: RunId, inputs: &'a Value) -> StoreFuture<'a, ()> {
         self.inner.set_run_inputs(run, inputs)
     }

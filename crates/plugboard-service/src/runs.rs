@@ -400,21 +400,14 @@ pub(crate) async fn start_run(
     let checked = check_start(service, tenant, body).await?;
     let label = format!("{tenant}:{}", checked.workflow_name);
     let store = service.runner.store();
-    let id = store
-        .create_run(
-            &label,
-            &plugboard_runner::workflow::workflow_digest(&checked.workflow),
-            &Value::Object(checked.inputs.clone()),
-        )
-        .await
-        .map_err(runner_error)?;
-    if service.remote.is_some() {
-        // Not this process's to run: queued, so the worker that picks it up can claim it.
-        store
-            .finish_run(id, RunStatus::Queued, None)
-            .await
-            .map_err(runner_error)?;
+    let digest = plugboard_runner::workflow::workflow_digest(&checked.workflow);
+    let inputs = Value::Object(checked.inputs.clone());
+    // On a cluster the run is not this process's: queued, for the worker that picks it up.
+    let id = match service.remote {
+        None => store.create_run(&label, &digest, &inputs).await,
+        Some(_) => store.queue_run(&label, &digest, &inputs).await,
     }
+    .map_err(runner_error)?;
     let record = ServiceRun {
         id: id.0,
         tenant: tenant.to_owned(),

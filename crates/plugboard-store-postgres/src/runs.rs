@@ -127,6 +127,26 @@ impl RunStore for PostgresStore {
         })
     }
 
+    fn queue_run<'a>(
+        &'a self,
+        workflow: &'a str,
+        digest: &'a str,
+        inputs: &'a Value,
+    ) -> StoreFuture<'a, RunId> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "INSERT INTO runs (tenant_id, workflow, workflow_digest, inputs, status)
+                     VALUES ($1, $2, $3, $4, 'queued') RETURNING id",
+                    &[&DEFAULT_TENANT, &workflow, &digest, inputs],
+                )
+                .await
+                .map_err(self.failed("queueing a run"))?;
+            Ok(RunId(row.get(0)))
+        })
+    }
+
     fn set_run_inputs<'a>(&'a self, run: RunId, inputs: &'a Value) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let client = self.client().await?;

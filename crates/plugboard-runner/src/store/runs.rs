@@ -168,6 +168,15 @@ pub trait RunStore: Send + Sync + fmt::Debug {
         digest: &'a str,
         inputs: &'a Value,
     ) -> StoreFuture<'a, RunId>;
+    /// Records a run that another process will execute (a Temporal worker): like
+    /// [`RunStore::create_run`], but `queued` and owned by nobody until a worker claims it, in
+    /// one write, so it never reads as running here.
+    fn queue_run<'a>(
+        &'a self,
+        workflow: &'a str,
+        digest: &'a str,
+        inputs: &'a Value,
+    ) -> StoreFuture<'a, RunId>;
     /// Replaces a run's inputs: a resume that corrects an input no completed step used.
     fn set_run_inputs<'a>(&'a self, run: RunId, inputs: &'a Value) -> StoreFuture<'a, ()>;
     /// Records a completed step's result under `key` (replacing an earlier one with that key,

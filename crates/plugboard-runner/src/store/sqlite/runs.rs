@@ -95,6 +95,23 @@ impl RunStore for SqliteStore {
         })
     }
 
+    fn queue_run<'a>(
+        &'a self,
+        workflow: &'a str,
+        digest: &'a str,
+        inputs: &'a Value,
+    ) -> StoreFuture<'a, RunId> {
+        run(move || {
+            let conn = self.lock();
+            conn.execute(
+                "INSERT INTO runs (workflow, workflow_digest, inputs, status, started_at)
+                 VALUES (?1, ?2, ?3, 'queued', ?4)",
+                params![workflow, digest, to_json(inputs), system_now_ms()],
+            )?;
+            Ok(RunId(conn.last_insert_rowid()))
+        })
+    }
+
     fn set_run_inputs<'a>(&'a self, run_id: RunId, inputs: &'a Value) -> StoreFuture<'a, ()> {
         run(move || {
             let changed = self.lock().execute(

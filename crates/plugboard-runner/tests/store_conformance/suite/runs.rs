@@ -209,11 +209,7 @@ pub async fn a_run_is_claimed_for_a_resume_unless_completed(backend: &impl Backe
 pub async fn a_queued_run_is_claimed_and_its_outputs_kept(backend: &impl Backend) {
     let db = backend.database().await;
     let store = backend.open(&db).await.unwrap();
-    let run = store.create_run("w.json", "d", &json!({})).await.unwrap();
-    store
-        .finish_run(run, RunStatus::Queued, None)
-        .await
-        .unwrap();
+    let run = store.queue_run("w.json", "d", &json!({})).await.unwrap();
     let queued = store.run(run).await.unwrap().unwrap();
     assert_eq!(
         (queued.status, queued.error, queued.finished_at_ms),
