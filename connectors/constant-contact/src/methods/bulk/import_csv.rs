@@ -141,39 +141,44 @@ impl CsvRows {
         }
     }
 
-    /// The header line and each row's CSV record (with its line end), as text.
+    /// The header line and each row's CSV record (with its line end, quoted where a value
+    /// needs it), as text: written through one CSV writer into one buffer, then cut at each
+    /// record's end.
     fn records(self) -> Result<(Box<str>, Vec<Box<str>>)> {
-        let width = self.headings.len();
-        let header = record(&self.headings)?;
-        let mut line = vec![""; width];
-        let records = self
-            .rows
-            .iter()
-            .map(|values| {
-                line.fill("");
-                for (column, text) in values {
-                    line[*column] = text;
-                }
-                record(&line)
-            })
-            .collect::<Result<_>>()?;
-        Ok((header, records))
+        let cannot = |e: &dyn std::fmt::Display| ConnectorError::InvalidInput {
+            message: format!("cannot write the CSV file: {e}"),
+        };
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        let mut ends = Vec::with_capacity(self.rows.len() + 1);
+        let mut write = |fields: &[&str]| {
+            writer.write_record(fields).map_err(|e| cannot(&e))?;
+            writer.flush().map_err(|e| cannot(&e))?;
+            ends.push(writer.get_ref().len());
+            Ok::<_, ConnectorError>(())
+        };
+        let headings: Vec<&str> = self.headings.iter().map(String::as_str).collect();
+        write(&headings)?;
+        let mut line = vec![""; headings.len()];
+        for values in &self.rows {
+            line.fill("");
+            for (column, text) in values {
+                line[*column] = text;
+            }
+            write(&line)?;
+        }
+        let bytes = writer.into_inner().map_err(|e| cannot(&e))?;
+        let text = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
+        let mut start = 0;
+        let mut pieces = ends.into_iter().map(|end| {
+            let piece: Box<str> = text[start..end].into();
+            start = end;
+            piece
+        });
+        let header = pieces.next().unwrap_or_default();
+        Ok((header, pieces.collect()))
     }
-}
-
-/// One CSV record with its line end, quoted where a value needs it.
-fn record<T: AsRef<[u8]>>(fields: &[T]) -> Result<Box<str>> {
-    let cannot = |e: &dyn std::fmt::Display| ConnectorError::InvalidInput {
-        message: format!("cannot write the CSV file: {e}"),
-    };
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    writer.write_record(fields).map_err(|e| cannot(&e))?;
-    let bytes = writer.into_inner().map_err(|e| cannot(&e))?;
-    String::from_utf8(bytes)
-        .map(String::into_boxed_str)
-        .map_err(|e| cannot(&e))
 }
 
 impl<'de> Deserialize<'de> for CsvRows {
