@@ -19,7 +19,7 @@ use plugboard_tests::service_runs::{
 };
 use plugboard_tests::temp_dir;
 use plugboard_tests::temporal::{Workers, task_queue, temporal_address, temporal_binary};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const SECRET_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
@@ -144,6 +144,8 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
         None,
     );
     assert_eq!(status, 200, "{body}");
+    // A fire a worker had already begun when the pause came still makes its run.
+    std::thread::sleep(Duration::from_secs(2));
     let (status, runs) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(&key), None);
     assert_eq!(status, 200, "{runs}");
     let scheduled: Vec<i64> = runs
@@ -183,6 +185,198 @@ fn the_service_starts_runs_on_temporal_and_workers_execute_them() {
         requests(&api, "/a/slow/never"),
         0,
         "the run cancelled while queued never ran"
+    );
+    drop(workers);
+}
+
+/// Tenant A's runs of deployed workflow `workflow`, oldest first.
+fn runs_of(service: &ServiceProcess, key: &str, workflow: &str) -> Vec<Value> {
+    let (status, runs) = service.call("GET", "/v1/tenants/tenant-a/runs", Some(key), None);
+    assert_eq!(status, 200, "{runs}");
+    let mut runs: Vec<Value> = runs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|run| run["workflow"] == workflow)
+        .cloned()
+        .collect();
+    runs.sort_by_key(|run| run["id"].as_i64());
+    runs
+}
+
+fn schedule_action(service: &ServiceProcess, key: &str, id: i64, action: &str) -> Value {
+    let (status, body) = service.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/schedules/{id}/{action}"),
+        Some(key),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
+    let api = LocalApi::start();
+    let dir = temp_dir("service-temporal-schedules");
+    let db = Database::create();
+    let launch = launch(&db);
+    connect_on(&launch, "tenant-a/web", &api.base("/a"), TOKEN_A);
+    let queue = task_queue("schedules");
+    let address = temporal_address();
+    let cluster = ["--temporal", &address, "--task-queue", &queue];
+    // A schedule made while runs were in-process (paused) moves onto the cluster with it.
+    let embedded = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
+    let key = create_tenant(&embedded, "tenant-a");
+    for name in ["by-cron", "slow"] {
+        let (status, body) = deploy(&embedded, name, &fetch_items());
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, slow) = embedded.json(
+        "POST",
+        "/v1/tenants/tenant-a/schedules",
+        Some(&key),
+        &json!({"workflow": "slow", "inputs": {"items": ["s"]}, "every_secs": 1, "paused": true}),
+    );
+    assert_eq!(status, 201, "{slow}");
+    let slow = slow["id"].as_i64().expect("an id");
+    drop(embedded);
+    let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &cluster);
+    let workers = Workers::start(2, &launch.binary, &db.url, &queue, &dir, SECRET_KEY);
+    let create =
+        |body: Value| service.json("POST", "/v1/tenants/tenant-a/schedules", Some(&key), &body);
+
+    // A timing the cluster cannot keep as the embedded scheduler would is refused, and kept
+    // nowhere.
+    let (status, body) = create(json!(
+        {"workflow": "by-cron", "inputs": {"items": ["c"]}, "cron": "0 12 1 * MON"}
+    ));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_schedule", "{body}");
+    assert!(body.to_string().contains("both"), "{body}");
+    let (_, listed) = service.call("GET", "/v1/tenants/tenant-a/schedules", Some(&key), None);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    // A cron schedule with seconds (every 2 s), and the one every second, whose runs take
+    // longer, resumed on the cluster.
+    api.delay_ms.store(1_300, Ordering::SeqCst);
+    let (status, by_cron) = create(json!(
+        {"workflow": "by-cron", "inputs": {"items": ["c"]}, "cron": "*/2 * * * * *"}
+    ));
+    assert_eq!(status, 201, "{by_cron}");
+    let by_cron = by_cron["id"].as_i64().expect("an id");
+    schedule_action(&service, &key, slow, "resume");
+
+    // The cluster fires them, not the service: with no service up, runs go on starting.
+    drop(service); // SIGKILL
+    let before = (requests(&api, "/a/slow/c"), requests(&api, "/a/slow/s"));
+    std::thread::sleep(Duration::from_secs(8));
+    let while_down = (
+        requests(&api, "/a/slow/c") - before.0,
+        requests(&api, "/a/slow/s") - before.1,
+    );
+    assert!(
+        while_down.0 >= 2 && while_down.1 >= 2,
+        "{while_down:?} scheduled calls in 8 s with no service up"
+    );
+
+    // Back up: every fire made one run, and the slow schedule's runs never overlapped.
+    let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &cluster);
+    schedule_action(&service, &key, by_cron, "pause");
+    let shown = schedule_action(&service, &key, slow, "pause");
+    assert!(shown["skipped"].as_i64() >= Some(1), "{shown}");
+    // A fire a worker had already begun when the pause came still makes its run.
+    std::thread::sleep(Duration::from_secs(2));
+    for workflow in ["by-cron", "slow"] {
+        for run in runs_of(&service, &key, workflow) {
+            let id = run["id"].as_i64().expect("an id");
+            let done = wait_for(&service, "tenant-a", &key, id, ended);
+            assert_eq!(done["status"], "completed", "{done}");
+        }
+    }
+    let cron_runs = runs_of(&service, &key, "by-cron");
+    assert!(cron_runs.len() >= 3, "{cron_runs:?}");
+    assert_eq!(
+        requests(&api, "/a/slow/c"),
+        cron_runs.len(),
+        "one call per run"
+    );
+    let starts: Vec<i64> = cron_runs
+        .iter()
+        .map(|run| run["created_at_ms"].as_i64().expect("a time"))
+        .collect();
+    for pair in starts.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 1_000,
+            "two runs for one slot: {starts:?}"
+        );
+    }
+    let slow_runs = runs_of(&service, &key, "slow");
+    let spans: Vec<(i64, i64)> = slow_runs
+        .iter()
+        .map(|run| {
+            let times = (
+                run["created_at_ms"].as_i64(),
+                run["finished_at_ms"].as_i64(),
+            );
+            (times.0.expect("a start"), times.1.expect("an end"))
+        })
+        .collect();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "runs overlap: {spans:?}");
+    }
+
+    // Paused on the cluster: nothing fires.
+    let count = requests(&api, "/a/slow/c") + requests(&api, "/a/slow/s");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        requests(&api, "/a/slow/c") + requests(&api, "/a/slow/s"),
+        count,
+        "a paused schedule fired"
+    );
+
+    // Resumed, it fires again; deleted, it stops (the cluster's schedule goes too).
+    api.delay_ms.store(0, Ordering::SeqCst);
+    schedule_action(&service, &key, by_cron, "resume");
+    let resumed = cron_runs.len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while runs_of(&service, &key, "by-cron").len() <= resumed {
+        assert!(std::time::Instant::now() < deadline, "no fire after resume");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = service.call(
+        "DELETE",
+        &format!("/v1/tenants/tenant-a/schedules/{by_cron}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    std::thread::sleep(Duration::from_secs(1));
+    let after_delete = runs_of(&service, &key, "by-cron").len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        runs_of(&service, &key, "by-cron").len(),
+        after_delete,
+        "a deleted schedule fired"
+    );
+
+    // Deleting the tenant deletes its schedules on the cluster: a resumed one stops too.
+    schedule_action(&service, &key, slow, "resume");
+    let slow_calls = requests(&api, "/a/slow/s");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while requests(&api, "/a/slow/s") == slow_calls {
+        assert!(std::time::Instant::now() < deadline, "no fire after resume");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = service.call("DELETE", "/v1/tenants/tenant-a", Some(ADMIN_KEY), None);
+    assert_eq!(status, 204, "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = requests(&api, "/a/slow/s");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        requests(&api, "/a/slow/s"),
+        settled,
+        "a deleted tenant's schedule fired"
     );
     drop(workers);
 }

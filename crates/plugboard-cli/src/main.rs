@@ -3,6 +3,8 @@
 mod builtins;
 mod connections;
 mod describe;
+#[cfg(feature = "temporal")]
+mod fires;
 mod inputs;
 mod progress;
 mod resume;

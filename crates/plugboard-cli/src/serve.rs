@@ -145,8 +145,18 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
         if resumed > 0 {
             println!("resuming {resumed} run(s) left running by a previous service");
         }
-        // After recovery, so recovered runs count for the schedules' overlap check.
-        plugboard_service::schedules::spawn_scheduler(&service);
+        if service.remote.is_some() {
+            // The cluster fires the schedules; it is given any it does not have yet.
+            let synced = plugboard_service::schedules::sync_to_cluster(&service)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            if synced > 0 {
+                println!("{synced} schedule(s) fire on the cluster");
+            }
+        } else {
+            // After recovery, so recovered runs count for the schedules' overlap check.
+            plugboard_service::schedules::spawn_scheduler(&service);
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use plugboard_runner::{RunId, RunStatus, Session};
+use plugboard_service::runs::remote::{ClusterFuture, ClusterRefusal};
+use plugboard_service::schedule_store::{Schedule, Timing};
 use plugboard_temporal::client::{self, Started};
+use plugboard_temporal::schedules::{self, FireTimes, ScheduleRefusal, ScheduledFire};
 use plugboard_temporal::{RunRequest, workflow_id};
 use serde_json::Value;
 
@@ -168,8 +171,7 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         run: i64,
         name: &'a str,
         source: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 'a>>
-    {
+    ) -> ClusterFuture<'a, Result<bool, String>> {
         Box::pin(async move {
             let request = RunRequest {
                 run,
@@ -186,10 +188,7 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         })
     }
 
-    fn cancel(
-        &self,
-        run: i64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+    fn cancel(&self, run: i64) -> ClusterFuture<'_, Result<(), String>> {
         Box::pin(async move {
             client::cancel_run(&self.client, &self.task_queue, run)
                 .await
@@ -197,7 +196,50 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         })
     }
 
+    fn put_schedule<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+    ) -> ClusterFuture<'a, Result<(), ClusterRefusal>> {
+        Box::pin(async move {
+            let times = fire_times(schedule).map_err(ClusterRefusal::Invalid)?;
+            let fire = ScheduledFire {
+                schedule: schedule.id,
+                state: self.state_label.clone(),
+            };
+            schedules::put_schedule(&self.client, &self.task_queue, fire, times, schedule.paused)
+                .await
+                .map_err(|refusal| match refusal {
+                    ScheduleRefusal::Invalid(why) => ClusterRefusal::Invalid(why),
+                    ScheduleRefusal::Unavailable(why) => ClusterRefusal::Unavailable(why),
+                })
+        })
+    }
+
+    fn pause_schedule(&self, id: i64, paused: bool) -> ClusterFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            schedules::pause_schedule(&self.client, &self.task_queue, id, paused)
+                .await
+                .map_err(|refusal| refusal.to_string())
+        })
+    }
+
+    fn delete_schedule(&self, id: i64) -> ClusterFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            schedules::delete_schedule(&self.client, &self.task_queue, id)
+                .await
+                .map_err(|refusal| refusal.to_string())
+        })
+    }
+
     fn describe(&self) -> String {
         format!("Temporal {}, task queue {}", self.address, self.task_queue)
+    }
+}
+
+/// When `schedule` fires, in Temporal's terms (see [`FireTimes`]).
+pub fn fire_times(schedule: &Schedule) -> Result<FireTimes, String> {
+    match &schedule.timing {
+        Timing::Every(secs) => FireTimes::every(*secs, schedule.created_at_ms),
+        Timing::Cron(expression) => FireTimes::cron(expression),
     }
 }

@@ -337,26 +337,33 @@ pub fn command(
 ) -> anyhow::Result<std::process::ExitCode> {
     plugboard_temporal::client::target_url(&serving.address)?;
     let state_file = crate::state::path(state.as_deref(), false)?;
-    if crate::state::postgres_url(&state_file).is_none() {
+    let Some(url) = crate::state::postgres_url(&state_file) else {
         anyhow::bail!(
             "a worker needs the shared state: --state postgres://… (not the state file {})",
             state_file.display()
         );
-    }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let (store, _) = crate::state::open_store(&state_file, runtime.handle())?;
+    let store = crate::state::connect_postgres(url, runtime.handle())?;
     let session = Session::new(
         registry,
-        store,
+        Arc::clone(&store) as _,
         plugboard_runner::ExecutorConfig::default(),
         runtime.handle().clone(),
     )
     .context("cannot start the HTTP executor")?;
     let session = Arc::new(session);
     let stop = crate::signals::watch(session.handle(), session.cancellation().clone());
+    let firer = crate::fires::ServiceFirer::new(
+        &session,
+        store,
+        &state_file,
+        &serving.address,
+        &serving.task_queue,
+    )?;
     let executor = SessionExecutor::new(Arc::clone(&session), state_file, stop)?;
     eprintln!(
         "worker: serving task queue `{}` on Temporal {}, at most {} runs at once",
@@ -365,6 +372,7 @@ pub fn command(
     runtime.block_on(plugboard_temporal::worker::serve(
         serving,
         Arc::new(executor),
+        Arc::new(firer),
     ))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -208,6 +208,15 @@ pub enum StoreFailed {
     Internal(ErrorBody),
 }
 
+/// 503 when the service runs on a cluster (`serve --temporal`) and the cluster did not take a
+/// schedule change; nothing changed.
+#[derive(utoipa::IntoResponses)]
+pub enum ClusterUnavailable {
+    /// The cluster did not take it (`cluster_unavailable`).
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 /// A 422 refusal with the problems found (`plugboard validate --json` lists the same).
 #[derive(Serialize, ToSchema)]
 #[schema(as = ProblemsBody)]

@@ -4,6 +4,11 @@
 //! - [`timing`]: parsing a schedule's timing and computing its next fire.
 //! - [`scheduler`]: the task that fires due schedules through the same path as `POST …/runs`.
 //!
+//! With runs on a cluster (`serve --temporal`), each schedule is also the cluster's (a Temporal
+//! Schedule): the cluster fires it, a worker turns the fire into a run
+//! ([`fire_on_cluster`]), and this service runs no scheduler. Creating, pausing, resuming and
+//! deleting a schedule change it on the cluster first, so a refusal there changes nothing here.
+//!
 //! A schedule's inputs are checked at creation like a run start (422 with every problem, the
 //! tenant's connections included) and again at every fire (a connection may have gone since).
 
@@ -18,14 +23,16 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use scheduler::{TICK, spawn_scheduler};
+pub use scheduler::{Fired, TICK, fire_on_cluster, spawn_scheduler};
 
 use crate::Service;
 use crate::auth::TenantScope;
 use crate::error::{ApiError, ApiJson};
 use crate::openapi::{
-    JsonBodyErrors, KeyErrors, ProblemsBody, ScheduleNotFound, StoreFailed, TenantKeyErrors,
+    ClusterUnavailable, JsonBodyErrors, KeyErrors, ProblemsBody, ScheduleNotFound, StoreFailed,
+    TenantKeyErrors,
 };
+use crate::runs::remote::{ClusterRefusal, RemoteRuns};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -145,6 +152,7 @@ async fn view(service: &Service, schedule: Schedule) -> Result<ScheduleView, Api
         (status = 201, description = "Created.", body = ScheduleView),
         TenantKeyErrors, JsonBodyErrors, StoreFailed,
         (status = 422, description = "A bad timing, no such workflow, or inputs or connections that do not fit (`problems` lists them).", body = ProblemsBody),
+        ClusterUnavailable,
     ))]
 async fn create(
     scope: TenantScope,
@@ -179,6 +187,25 @@ async fn create(
         .create_schedule(schedule)
         .await
         .map_err(ApiError::from)?;
+    if let Some(remote) = &service.remote
+        && let Err(refusal) = remote.put_schedule(&created).await
+    {
+        // Not kept here when the cluster does not have it: it would never fire.
+        service
+            .schedules
+            .delete_schedule(created.id)
+            .await
+            .map_err(ApiError::from)?;
+        return Err(match refusal {
+            ClusterRefusal::Invalid(why) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_schedule",
+                format!("{} cannot keep this schedule: {why}", remote.describe()),
+            ),
+            ClusterRefusal::Unavailable(why) => cluster_unavailable(remote.as_ref(), &why),
+        }
+        .into());
+    }
     Ok((StatusCode::CREATED, Json(view(&service, created).await?)))
 }
 
@@ -237,7 +264,7 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let schedule = owned(&service, &scope, &id).await?;
     // A run it already started goes on; it can be cancelled through its own route.
-    service.schedules.delete_schedule(schedule.id).await?;
+    delete_everywhere(&service, schedule.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -245,7 +272,7 @@ async fn delete(
     params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
     responses(
         (status = 200, description = "Paused.", body = ScheduleView),
-        KeyErrors, ScheduleNotFound, StoreFailed,
+        KeyErrors, ScheduleNotFound, StoreFailed, ClusterUnavailable,
     ))]
 async fn pause(
     scope: TenantScope,
@@ -259,7 +286,7 @@ async fn pause(
     params(("tenant" = String, Path, description = "The tenant's id."), ("schedule" = String, Path, description = "The schedule's id.")),
     responses(
         (status = 200, description = "Resumed; `next_fire_at_ms` is set again.", body = ScheduleView),
-        KeyErrors, ScheduleNotFound, StoreFailed,
+        KeyErrors, ScheduleNotFound, StoreFailed, ClusterUnavailable,
     ))]
 async fn resume(
     scope: TenantScope,
@@ -278,6 +305,11 @@ async fn set_paused(
     paused: bool,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let schedule = owned(service, scope, id).await?;
+    if let Some(remote) = &service.remote
+        && let Err(why) = remote.pause_schedule(schedule.id, paused).await
+    {
+        return Err(cluster_unavailable(remote.as_ref(), &why));
+    }
     let next = if paused {
         schedule.next_fire_ms
     } else {
@@ -289,4 +321,52 @@ async fn set_paused(
         .await?;
     let schedule = owned(service, scope, id).await?;
     Ok(Json(view(service, schedule).await?))
+}
+
+fn cluster_unavailable(remote: &dyn RemoteRuns, why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cluster_unavailable",
+        format!("{} did not take the change: {why}", remote.describe()),
+    )
+}
+
+/// Deletes schedule `id` here, then from the cluster. A cluster that cannot be told now hears of
+/// it at the schedule's next fire, which finds it gone and deletes it there.
+pub(crate) async fn delete_everywhere(service: &Service, id: i64) -> Result<(), ApiError> {
+    service.schedules.delete_schedule(id).await?;
+    if let Some(remote) = &service.remote
+        && let Err(why) = remote.delete_schedule(id).await
+    {
+        tracing::warn!(schedule = id, %why, "cannot delete a schedule from the cluster yet");
+    }
+    Ok(())
+}
+
+/// At the start of a service on a cluster: every schedule in the store is made the cluster's,
+/// in its paused state (schedules created while runs were local move onto it); returns how
+/// many.
+pub async fn sync_to_cluster(service: &Service) -> Result<usize, String> {
+    let Some(remote) = &service.remote else {
+        return Ok(0);
+    };
+    let schedules = service
+        .schedules
+        .schedules(None)
+        .await
+        .map_err(|error| format!("cannot read the schedules: {error}"))?;
+    for schedule in &schedules {
+        remote.put_schedule(schedule).await.map_err(|refusal| {
+            let why = match refusal {
+                ClusterRefusal::Invalid(why) | ClusterRefusal::Unavailable(why) => why,
+            };
+            format!(
+                "{} did not take schedule {} (tenant `{}`): {why}",
+                remote.describe(),
+                schedule.id,
+                schedule.tenant
+            )
+        })?;
+    }
+    Ok(schedules.len())
 }

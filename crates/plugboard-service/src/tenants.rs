@@ -148,7 +148,7 @@ async fn delete(
         .schedules(Some(scope.tenant.clone()))
         .await?
     {
-        service.schedules.delete_schedule(schedule.id).await?;
+        crate::schedules::delete_everywhere(&service, schedule.id).await?;
     }
     let runs: Vec<i64> = (service.workflows.runs(Some(scope.tenant.clone())).await?)
         .iter()

@@ -10,6 +10,9 @@
 //! of being sent blindly (the runner's intent journal decides). Record streams never enter
 //! workflow history: only the run's outputs and status come back.
 //!
+//! Schedules are Temporal Schedules ([`schedules`]): the cluster fires them, and a worker turns
+//! each fire into a run.
+//!
 //! The binary provides what a run needs (connectors, the store) as a [`RunExecutor`]; this crate
 //! knows nothing of connectors.
 //!
@@ -19,6 +22,7 @@
 
 pub mod client;
 mod error;
+pub mod schedules;
 pub mod worker;
 pub mod workflow;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
+use crate::schedules::{FireActivities, PlugboardScheduledFire, ScheduleFirer};
 use crate::workflow::{PlugboardRun, RunActivities};
 use crate::{RunExecutor, TemporalError};
 
@@ -21,9 +22,13 @@ pub struct Serving {
     pub max_runs: usize,
 }
 
-/// Serves runs as `serving` says until the worker fails. Must be called inside a tokio runtime
-/// (the SDK runs on the current one).
-pub async fn serve(serving: &Serving, executor: Arc<dyn RunExecutor>) -> Result<(), TemporalError> {
+/// Serves runs, and the fires of schedules, as `serving` says until the worker fails. Must be
+/// called inside a tokio runtime (the SDK runs on the current one).
+pub async fn serve(
+    serving: &Serving,
+    executor: Arc<dyn RunExecutor>,
+    firer: Arc<dyn ScheduleFirer>,
+) -> Result<(), TemporalError> {
     let failed = |why: String| TemporalError::Worker {
         address: serving.address.clone(),
         why,
@@ -42,7 +47,10 @@ pub async fn serve(serving: &Serving, executor: Arc<dyn RunExecutor>) -> Result<
     let mut options = WorkerOptions::new(&serving.task_queue)
         .register_workflow::<PlugboardRun>()
         .map_err(|e| failed(e.to_string()))?
+        .register_workflow::<PlugboardScheduledFire>()
+        .map_err(|e| failed(e.to_string()))?
         .register_activities(RunActivities::new(executor))
+        .register_activities(FireActivities::new(firer, &serving.task_queue))
         .build();
     options.tuner = tuner.into();
     // Heartbeats reach the server as often as the activity sends them (the SDK would batch them

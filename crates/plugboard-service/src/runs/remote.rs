@@ -5,9 +5,26 @@
 //! outputs (`#outputs`), which is where the service then reads them. The cluster resumes a run
 //! whose worker died, so the service neither executes nor recovers these runs. The binary
 //! provides the cluster (this crate does not link a Temporal SDK).
+//!
+//! Schedules are the cluster's too: it fires them (the service runs no scheduler of its own),
+//! and a worker turns each fire into a run with [`crate::schedules::fire_on_cluster`].
 
 use std::future::Future;
 use std::pin::Pin;
+
+use crate::schedule_store::Schedule;
+
+/// A boxed future, as the cluster's methods return.
+pub type ClusterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why the cluster did not take a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterRefusal {
+    /// It cannot keep this schedule (a timing it does not read): its reason.
+    Invalid(String),
+    /// It could not be reached, or failed: why.
+    Unavailable(String),
+}
 
 /// A cluster that executes the service's runs.
 pub trait RemoteRuns: Send + Sync {
@@ -20,11 +37,24 @@ pub trait RemoteRuns: Send + Sync {
         run: i64,
         name: &'a str,
         source: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
+    ) -> ClusterFuture<'a, Result<bool, String>>;
 
     /// Asks the cluster to cancel run `run`: its worker stops it at its next request or wait,
     /// and it ends `cancelled`. `Err` says why the cluster did not take the request.
-    fn cancel(&self, run: i64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    fn cancel(&self, run: i64) -> ClusterFuture<'_, Result<(), String>>;
+
+    /// Makes `schedule` fire on the cluster at its slots (or brings the one the cluster has to
+    /// `schedule.paused`).
+    fn put_schedule<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+    ) -> ClusterFuture<'a, Result<(), ClusterRefusal>>;
+
+    /// Pauses or resumes schedule `id` on the cluster.
+    fn pause_schedule(&self, id: i64, paused: bool) -> ClusterFuture<'_, Result<(), String>>;
+
+    /// Deletes schedule `id` from the cluster (one it does not have is no error).
+    fn delete_schedule(&self, id: i64) -> ClusterFuture<'_, Result<(), String>>;
 
     /// What it is, for messages (`Temporal 127.0.0.1:7233, task queue plugboard`).
     fn describe(&self) -> String;

@@ -65,7 +65,81 @@ async fn fire_due(service: &Arc<Service>) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<(), StoreError> {
+/// What one fire of a schedule did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// It started this run.
+    Started(i64),
+    /// The run its previous fire started had not ended: skipped, and the skip recorded.
+    Skipped {
+        /// That run.
+        previous: i64,
+    },
+    /// The run could not start: why (recorded as the schedule's `last_error`).
+    NotStarted(String),
+    /// Its slot was already fired (by a retried fire, or a slot the service missed).
+    AlreadyFired,
+    /// The schedule is paused.
+    Paused,
+    /// The schedule, or its tenant, is gone.
+    Gone,
+}
+
+impl std::fmt::Display for Fired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fired::Started(run) => write!(f, "started run {run}"),
+            Fired::Skipped { previous } => write!(f, "skipped: run {previous} has not ended"),
+            Fired::NotStarted(why) => write!(f, "no run: {why}"),
+            Fired::AlreadyFired => f.write_str("this slot was already fired"),
+            Fired::Paused => f.write_str("the schedule is paused"),
+            Fired::Gone => f.write_str("the schedule is gone"),
+        }
+    }
+}
+
+impl Fired {
+    /// The run this fire started.
+    pub fn run(&self) -> Option<i64> {
+        match self {
+            Fired::Started(run) => Some(*run),
+            _ => None,
+        }
+    }
+}
+
+/// Fires schedule `id` for the slot at `slot_ms`, as the cluster asks a worker to (see
+/// [`crate::runs::remote`]): the slot is taken by the same compare-and-set as here, so a fire the
+/// cluster retries, or one for a slot a later fire superseded, starts nothing. Slots are
+/// compared to the second (the cluster names them so).
+pub async fn fire_on_cluster(
+    service: &Arc<Service>,
+    id: i64,
+    slot_ms: i64,
+) -> Result<Fired, StoreError> {
+    let Some(schedule) = service.schedules.schedule(id).await? else {
+        forget_on_cluster(service, id).await;
+        return Ok(Fired::Gone);
+    };
+    if schedule.paused {
+        return Ok(Fired::Paused);
+    }
+    if slot_ms.div_euclid(1000) < schedule.next_fire_ms.div_euclid(1000) {
+        return Ok(Fired::AlreadyFired);
+    }
+    fire(service, schedule, now_ms()).await
+}
+
+/// A schedule deleted here is deleted on the cluster too, so it stops firing there.
+async fn forget_on_cluster(service: &Service, id: i64) {
+    if let Some(remote) = &service.remote
+        && let Err(why) = remote.delete_schedule(id).await
+    {
+        tracing::warn!(schedule = id, %why, "cannot delete a schedule from the cluster");
+    }
+}
+
+async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<Fired, StoreError> {
     if service
         .store
         .tenant(schedule.tenant.clone())
@@ -74,7 +148,8 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<()
     {
         // The tenant was deleted: its schedules go with it.
         service.schedules.delete_schedule(schedule.id).await?;
-        return Ok(());
+        forget_on_cluster(service, schedule.id).await;
+        return Ok(Fired::Gone);
     }
     let Ok(next) = timing::next_after(&schedule.timing, schedule.next_fire_ms, now) else {
         // Cannot happen for a timing checked at creation; pausing keeps it from spinning.
@@ -82,14 +157,14 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<()
             .schedules
             .set_paused(schedule.id, true, schedule.next_fire_ms)
             .await?;
-        return Ok(());
+        return Ok(Fired::Paused);
     };
     if !service
         .schedules
         .advance(schedule.id, schedule.next_fire_ms, next)
         .await?
     {
-        return Ok(());
+        return Ok(Fired::AlreadyFired);
     }
     if let Some(previous) = schedule.last_run_id
         && still_going(service, previous).await
@@ -99,7 +174,8 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<()
             run = previous,
             "skipping a fire: the previous run has not ended"
         );
-        return service.schedules.record_skip(schedule.id, now).await;
+        service.schedules.record_skip(schedule.id, now).await?;
+        return Ok(Fired::Skipped { previous });
     }
     let start = StartRun {
         workflow: schedule.workflow.clone(),
@@ -110,15 +186,17 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<()
             service
                 .schedules
                 .record_fire(schedule.id, now, Some(run.id), None)
-                .await
+                .await?;
+            Ok(Fired::Started(run.id))
         }
         Err(error) => {
             let why = describe(&error);
             tracing::warn!(schedule = schedule.id, %why, "a scheduled run could not start");
             service
                 .schedules
-                .record_fire(schedule.id, now, None, Some(why))
-                .await
+                .record_fire(schedule.id, now, None, Some(why.clone()))
+                .await?;
+            Ok(Fired::NotStarted(why))
         }
     }
 }
