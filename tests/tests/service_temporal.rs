@@ -228,7 +228,7 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
     // A schedule made while runs were in-process (paused) moves onto the cluster with it.
     let embedded = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
     let key = create_tenant(&embedded, "tenant-a");
-    for name in ["by-cron", "slow"] {
+    for name in ["by-cron", "slow", "fetch-items"] {
         let (status, body) = deploy(&embedded, name, &fetch_items());
         assert_eq!(status, 201, "{body}");
     }
@@ -360,7 +360,8 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
         "a deleted schedule fired"
     );
 
-    // Deleting the tenant deletes its schedules on the cluster: a resumed one stops too.
+    // Deleting the tenant deletes its schedules on the cluster (a resumed one stops too) and
+    // cancels its runs there.
     schedule_action(&service, &key, slow, "resume");
     let slow_calls = requests(&api, "/a/slow/s");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -368,15 +369,35 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
         assert!(std::time::Instant::now() < deadline, "no fire after resume");
         std::thread::sleep(Duration::from_millis(200));
     }
+    api.delay_ms.store(1_000, Ordering::SeqCst);
+    let long = start_run(
+        &service,
+        "tenant-a",
+        &key,
+        &["l1", "l2", "l3", "l4", "l5", "l6", "l7"],
+    );
+    wait_for(&service, "tenant-a", &key, long, |r| {
+        r["steps"][1]["calls_done"].as_u64() >= Some(1)
+    });
     let (status, body) = service.call("DELETE", "/v1/tenants/tenant-a", Some(ADMIN_KEY), None);
     assert_eq!(status, 204, "{body}");
     std::thread::sleep(Duration::from_secs(2));
     let settled = requests(&api, "/a/slow/s");
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         requests(&api, "/a/slow/s"),
         settled,
         "a deleted tenant's schedule fired"
+    );
+    assert_eq!(
+        requests(&api, "/a/slow/l7"),
+        0,
+        "a deleted tenant's run went on"
+    );
+    // Stopped by the deletion, not by its connection going from under it.
+    assert_eq!(
+        db.query(&format!("SELECT status FROM runs WHERE id = {long}")),
+        ["cancelled"]
     );
     drop(workers);
 }

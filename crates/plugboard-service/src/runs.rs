@@ -593,7 +593,7 @@ async fn cancel_on_cluster(
             format!("run {} has already ended", run.id),
         ));
     }
-    if let Err(why) = remote.cancel(run.id).await {
+    if let Err(why) = cancel_remote(service, remote, runner_id(run), record.status).await {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "cluster_unavailable",
@@ -604,19 +604,74 @@ async fn cancel_on_cluster(
             ),
         ));
     }
-    if record.status == RunStatus::Queued {
-        let why = "cancelled before a worker took it";
-        store
-            .finish_run(runner_id(run), RunStatus::Cancelled, Some(why))
-            .await
-            .map_err(runner_error)?;
-        let event = serde_json::json!(
-            {"event": "run_failed", "run": run.id, "status": "cancelled", "error": why}
-        );
-        let _ = store.append_run_event(runner_id(run), &event).await;
-    }
     Ok((StatusCode::ACCEPTED, Json(view::show(service, run).await?)))
 }
+
+/// Cancels run `run` (now `status`, not ended) on the cluster; one no worker has taken yet is
+/// recorded cancelled at once (a worker that takes it meanwhile stops it at its first
+/// heartbeat). `Err`: the cluster did not take the request.
+async fn cancel_remote(
+    service: &Service,
+    remote: &dyn remote::RemoteRuns,
+    run: RunId,
+    status: RunStatus,
+) -> Result<(), String> {
+    remote.cancel(run.0).await?;
+    if status == RunStatus::Queued {
+        let store = service.runner.store();
+        let why = "cancelled before a worker took it";
+        if let Err(error) = store.finish_run(run, RunStatus::Cancelled, Some(why)).await {
+            tracing::error!(run = run.0, %error, "cannot record a run cancelled");
+        }
+        let event = serde_json::json!(
+            {"event": "run_failed", "run": run.0, "status": "cancelled", "error": why}
+        );
+        let _ = store.append_run_event(run, &event).await;
+    }
+    Ok(())
+}
+
+/// Stops `runs` before their tenant goes, waiting (at most `patience`) until none is left
+/// going: this process's are cancelled here; on a cluster, each one not ended is cancelled there
+/// and its worker stops it within a heartbeat. Only then do the tenant's connections go, so no
+/// run of a deleted tenant writes, or fails for want of a connection, afterwards.
+pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    service.live_runs.cancel_and_wait(runs, patience).await;
+    let Some(remote) = &service.remote else {
+        return;
+    };
+    let mut going = Vec::new();
+    for run in runs {
+        let status = match service.runner.store().run(RunId(*run)).await {
+            Ok(Some(record)) if !record.status.has_ended() => record.status,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::error!(run, %error, "cannot read a run to stop");
+                continue;
+            }
+        };
+        match cancel_remote(service, remote.as_ref(), RunId(*run), status).await {
+            Ok(()) => going.push(*run),
+            Err(why) => tracing::warn!(run, %why, "the cluster did not take a run's cancellation"),
+        }
+    }
+    while !going.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(STOP_POLL).await;
+        let mut still = Vec::new();
+        for run in going {
+            if let Ok(Some(record)) = service.runner.store().run(RunId(run)).await
+                && !record.status.has_ended()
+            {
+                still.push(run);
+            }
+        }
+        going = still;
+    }
+}
+
+/// How often [`stop_runs`] looks whether the runs it cancelled on a cluster have ended.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The runner's id of a service run.
 fn runner_id(run: &ServiceRun) -> RunId {

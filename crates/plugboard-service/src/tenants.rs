@@ -154,10 +154,7 @@ async fn delete(
         .iter()
         .map(|run| run.id)
         .collect();
-    service
-        .live_runs
-        .cancel_and_wait(&runs, RUNS_STOP_PATIENCE)
-        .await;
+    crate::runs::stop_runs(&service, &runs, RUNS_STOP_PATIENCE).await;
     crate::connections::remove_tenant_connections(&service, scope.tenant.clone()).await?;
     if !service.store.delete_tenant(scope.tenant.clone()).await? {
         return Err(ApiError::not_found("tenant"));
