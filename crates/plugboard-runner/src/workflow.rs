@@ -232,11 +232,7 @@ pub async fn recorded_outputs(
     store: &dyn RunStore,
     run: RunId,
 ) -> Result<Option<Value>, StoreError> {
-    Ok(store
-        .completed_steps(run)
-        .await?
-        .into_iter()
-        .find_map(|(key, value)| (key == OUTPUTS_ENTRY).then_some(value)))
+    store.journal_entry(run, OUTPUTS_ENTRY).await
 }
 
 impl<'a> StoreJournal<'a> {

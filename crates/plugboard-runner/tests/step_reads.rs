@@ -181,6 +181,9 @@ impl RunStore for Counting {
     fn completed_steps(&self, run: RunId) -> StoreFuture<'_, Vec<(String, Value)>> {
         self.inner.completed_steps(run)
     }
+    fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>> {
+        self.inner.journal_entry(run, key)
+    }
     fn claim_run(&self, run: RunId) -> StoreFuture<'_, RunClaim> {
         self.inner.claim_run(run)
     }

@@ -210,6 +210,20 @@ impl RunStore for PostgresStore {
         })
     }
 
+    fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT output FROM journal_entries WHERE run_id = $1 AND key = $2",
+                    &[&run.0, &key],
+                )
+                .await
+                .map_err(self.failed("reading a run's journal"))?;
+            Ok(row.map(|row| row.get(0)))
+        })
+    }
+
     fn claim_run(&self, run: RunId) -> StoreFuture<'_, RunClaim> {
         Box::pin(async move {
             let doing = "claiming a run";

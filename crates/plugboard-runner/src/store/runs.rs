@@ -190,6 +190,9 @@ pub trait RunStore: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'a, ()>;
     /// The completed steps of a run, in the order they were first recorded.
     fn completed_steps(&self, run: RunId) -> StoreFuture<'_, Vec<(String, Value)>>;
+    /// The journal entry `key` of run `run`, if recorded: one row, where
+    /// [`RunStore::completed_steps`] reads a 200,000-call run's whole journal.
+    fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>>;
     /// Takes run `run` over for this process, to resume it: in one transaction, refused when
     /// the run completed or is still running in a live process on this machine (resuming it then
     /// would send its remaining calls twice); otherwise the run is running again, owned by this

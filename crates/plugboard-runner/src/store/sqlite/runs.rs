@@ -171,6 +171,19 @@ impl RunStore for SqliteStore {
         })
     }
 
+    fn journal_entry<'a>(&'a self, run_id: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>> {
+        run(move || {
+            let output: Option<String> = self
+                .lock()
+                .prepare_cached("SELECT output FROM run_steps WHERE run_id = ?1 AND key = ?2")?
+                .query_row(params![run_id.0, key], |row| row.get(0))
+                .optional()?;
+            output
+                .map(|output| from_json("step output", &output))
+                .transpose()
+        })
+    }
+
     fn claim_run(&self, run_id: RunId) -> StoreFuture<'_, RunClaim> {
         run(move || {
             let mut conn = self.lock();
