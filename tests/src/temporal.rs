@@ -37,6 +37,33 @@ pub fn temporal_address() -> String {
     required("PLUGBOARD_TEST_TEMPORAL_ADDRESS")
 }
 
+/// What the dev server holds of Temporal Schedule `id`: `temporal schedule describe` as JSON,
+/// or `None` when the server has no such schedule.
+pub fn describe_schedule(id: &str) -> Option<serde_json::Value> {
+    let output = Command::new(required("PLUGBOARD_TEST_TEMPORAL_CLI"))
+        .args([
+            "schedule",
+            "describe",
+            "--schedule-id",
+            id,
+            "--output",
+            "json",
+        ])
+        .args(["--address", &temporal_address()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the temporal program runs");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("not found"),
+            "temporal schedule describe: {stderr}"
+        );
+        return None;
+    }
+    Some(serde_json::from_slice(&output.stdout).expect("temporal prints JSON"))
+}
+
 /// A task queue of one test's own: tests run in parallel on one dev server, each with its own
 /// database, and a worker must only get its own database's runs.
 pub fn task_queue(test: &str) -> String {

@@ -161,9 +161,12 @@ impl plugboard_core::Host for ExportFile {
     ) -> Result<plugboard_core::StreamedResponse<'_>, ConnectorError> {
         let header = std::iter::once("email_address,first_name\n".to_owned());
         let rows = (0..self.rows).map(|n| format!("c{n}@example.com,\"N{n}, Jr.\"\n"));
-        let bytes = header.chain(rows).flat_map(String::into_bytes);
         let served = &self.served;
-        let body = std::io::Cursor::new(bytes.collect::<Vec<u8>>());
+        let body = Lines {
+            lines: header.chain(rows),
+            line: Vec::new(),
+            at: 0,
+        };
         Ok(plugboard_core::StreamedResponse {
             status: 200,
             headers: vec![("content-type".into(), "text/csv".into())],
@@ -184,6 +187,28 @@ impl plugboard_core::Host for ExportFile {
 
     fn sleep(&self, _: std::time::Duration) -> Result<(), ConnectorError> {
         Ok(())
+    }
+}
+
+/// A body made a line at a time, as it is read.
+struct Lines<I> {
+    lines: I,
+    line: Vec<u8>,
+    at: usize,
+}
+
+impl<I: Iterator<Item = String>> std::io::Read for Lines<I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.line.len() {
+            match self.lines.next() {
+                Some(line) => (self.line, self.at) = (line.into_bytes(), 0),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.line.len() - self.at);
+        buf[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 

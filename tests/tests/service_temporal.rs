@@ -18,7 +18,9 @@ use plugboard_tests::service_runs::{
     fetch_items, start_run, wait_for,
 };
 use plugboard_tests::temp_dir;
-use plugboard_tests::temporal::{Workers, task_queue, temporal_address, temporal_binary};
+use plugboard_tests::temporal::{
+    Workers, describe_schedule, task_queue, temporal_address, temporal_binary,
+};
 use serde_json::{Value, json};
 
 const SECRET_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
@@ -240,8 +242,30 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
     );
     assert_eq!(status, 201, "{slow}");
     let slow = slow["id"].as_i64().expect("an id");
+    // One the cluster cannot keep as the embedded scheduler does: paused when it moves.
+    let (status, both_days) = embedded.json(
+        "POST",
+        "/v1/tenants/tenant-a/schedules",
+        Some(&key),
+        &json!({"workflow": "slow", "inputs": {"items": ["b"]}, "cron": "0 12 1 * MON"}),
+    );
+    assert_eq!(status, 201, "{both_days}");
+    let both_days = both_days["id"].as_i64().expect("an id");
     drop(embedded);
     let service = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &cluster);
+    let on_cluster = |id: i64| describe_schedule(&format!("{queue}-schedule-{id}"));
+    let paused_there = |id: i64| {
+        on_cluster(id).expect("the cluster has it")["schedule"]["state"]["paused"] == true
+    };
+    assert!(paused_there(slow), "moved onto the cluster, paused");
+    assert!(on_cluster(both_days).is_none());
+    let (_, kept) = service.call(
+        "GET",
+        &format!("/v1/tenants/tenant-a/schedules/{both_days}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(kept["paused"], true, "{kept}");
     let workers = Workers::start(2, &launch.binary, &db.url, &queue, &dir, SECRET_KEY);
     let create =
         |body: Value| service.json("POST", "/v1/tenants/tenant-a/schedules", Some(&key), &body);
@@ -255,7 +279,7 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
     assert_eq!(body["error"]["code"], "invalid_schedule", "{body}");
     assert!(body.to_string().contains("both"), "{body}");
     let (_, listed) = service.call("GET", "/v1/tenants/tenant-a/schedules", Some(&key), None);
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
 
     // A cron schedule with seconds (every 2 s), and the one every second, whose runs take
     // longer, resumed on the cluster.
@@ -266,6 +290,7 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
     assert_eq!(status, 201, "{by_cron}");
     let by_cron = by_cron["id"].as_i64().expect("an id");
     schedule_action(&service, &key, slow, "resume");
+    assert!(!paused_there(by_cron) && !paused_there(slow));
 
     // The cluster fires them, not the service: with no service up, runs go on starting.
     drop(service); // SIGKILL
@@ -327,6 +352,7 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
     }
 
     // Paused on the cluster: nothing fires.
+    assert!(paused_there(by_cron) && paused_there(slow));
     let count = requests(&api, "/a/slow/c") + requests(&api, "/a/slow/s");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
@@ -351,6 +377,7 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
         None,
     );
     assert_eq!(status, 204, "{body}");
+    assert!(on_cluster(by_cron).is_none(), "deleted on the cluster");
     std::thread::sleep(Duration::from_secs(1));
     let after_delete = runs_of(&service, &key, "by-cron").len();
     std::thread::sleep(Duration::from_secs(3));
@@ -381,6 +408,10 @@ fn schedules_are_the_cluster_s_and_fire_while_no_service_is_up() {
     });
     let (status, body) = service.call("DELETE", "/v1/tenants/tenant-a", Some(ADMIN_KEY), None);
     assert_eq!(status, 204, "{body}");
+    assert!(
+        on_cluster(slow).is_none(),
+        "deleted on the cluster with its tenant"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let settled = requests(&api, "/a/slow/s");
     std::thread::sleep(Duration::from_secs(5));

@@ -11,7 +11,7 @@ use plugboard_runner::Session;
 use plugboard_service::Service;
 use plugboard_service::postgres::PgServiceStore;
 use plugboard_service::runs::LiveRuns;
-use plugboard_temporal::schedules::{FireResult, ScheduleFirer, ScheduledFire};
+use plugboard_temporal::schedules::{FireFailure, FireResult, ScheduleFirer, ScheduledFire};
 
 use crate::temporal::ServiceRuns;
 
@@ -57,14 +57,14 @@ impl ScheduleFirer for ServiceFirer {
         &'a self,
         fire: &'a ScheduledFire,
         slot_ms: i64,
-    ) -> Pin<Box<dyn Future<Output = Result<FireResult, String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<FireResult, FireFailure>> + Send + 'a>> {
         Box::pin(async move {
             if fire.state != self.state_label {
-                return Err(format!(
+                return Err(FireFailure::Refused(format!(
                     "schedule {} belongs to the state {}, and this worker serves {}; give the \
                      stores different --task-queue names",
                     fire.schedule, fire.state, self.state_label
-                ));
+                )));
             }
             let fired = plugboard_service::schedules::fire_on_cluster(
                 &self.service,
@@ -72,7 +72,7 @@ impl ScheduleFirer for ServiceFirer {
                 slot_ms,
             )
             .await
-            .map_err(|error| format!("schedule {}: {error}", fire.schedule))?;
+            .map_err(|error| FireFailure::Retry(format!("schedule {}: {error}", fire.schedule)))?;
             eprintln!("worker: schedule {}: {fired}", fire.schedule);
             Ok(FireResult {
                 schedule: fire.schedule,

@@ -150,8 +150,11 @@ pub fn serve(args: &ServeArgs, state_file: &Path) -> anyhow::Result<()> {
             let synced = plugboard_service::schedules::sync_to_cluster(&service)
                 .await
                 .map_err(anyhow::Error::msg)?;
-            if synced > 0 {
-                println!("{synced} schedule(s) fire on the cluster");
+            if synced.on_cluster > 0 {
+                println!("{} schedule(s) fire on the cluster", synced.on_cluster);
+            }
+            for refused in &synced.refused {
+                eprintln!("warning: the cluster cannot keep {refused}; it is paused");
             }
         } else {
             // After recovery, so recovered runs count for the schedules' overlap check.

@@ -215,14 +215,6 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         })
     }
 
-    fn pause_schedule(&self, id: i64, paused: bool) -> ClusterFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            schedules::pause_schedule(&self.client, &self.task_queue, id, paused)
-                .await
-                .map_err(|refusal| refusal.to_string())
-        })
-    }
-
     fn delete_schedule(&self, id: i64) -> ClusterFuture<'_, Result<(), String>> {
         Box::pin(async move {
             schedules::delete_schedule(&self.client, &self.task_queue, id)

@@ -643,8 +643,13 @@ pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::ti
     };
     let mut going = Vec::new();
     for run in runs {
+        // An interrupted run is not over on a cluster: it retries it.
         let status = match service.runner.store().run(RunId(*run)).await {
-            Ok(Some(record)) if !record.status.has_ended() => record.status,
+            Ok(Some(record))
+                if !record.status.has_ended() || record.status == RunStatus::Interrupted =>
+            {
+                record.status
+            }
             Ok(_) => continue,
             Err(error) => {
                 tracing::error!(run, %error, "cannot read a run to stop");
@@ -661,7 +666,7 @@ pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::ti
         let mut still = Vec::new();
         for run in going {
             if let Ok(Some(record)) = service.runner.store().run(RunId(run)).await
-                && !record.status.has_ended()
+                && (!record.status.has_ended() || record.status == RunStatus::Interrupted)
             {
                 still.push(run);
             }

@@ -6,8 +6,9 @@
 //!
 //! With runs on a cluster (`serve --temporal`), each schedule is also the cluster's (a Temporal
 //! Schedule): the cluster fires it, a worker turns the fire into a run
-//! ([`fire_on_cluster`]), and this service runs no scheduler. Creating, pausing, resuming and
-//! deleting a schedule change it on the cluster first, so a refusal there changes nothing here.
+//! ([`fire_on_cluster`]), and this service runs no scheduler. Creating, pausing and resuming a
+//! schedule change it on the cluster first, so a refusal there changes nothing here; deleting
+//! deletes it here first, then there (a fire of a schedule gone here deletes it there).
 //!
 //! A schedule's inputs are checked at creation like a run start (422 with every problem, the
 //! tenant's connections included) and again at every fire (a connection may have gone since).
@@ -305,20 +306,34 @@ async fn set_paused(
     paused: bool,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let schedule = owned(service, scope, id).await?;
-    if let Some(remote) = &service.remote
-        && let Err(why) = remote.pause_schedule(schedule.id, paused).await
-    {
-        return Err(cluster_unavailable(remote.as_ref(), &why));
+    if let Some(remote) = &service.remote {
+        // The cluster's copy first (created again if it lost it): refused, nothing changes.
+        let wanted = Schedule {
+            paused,
+            ..schedule.clone()
+        };
+        if let Err(refusal) = remote.put_schedule(&wanted).await {
+            return Err(cluster_unavailable(remote.as_ref(), &refusal.to_string()));
+        }
     }
     let next = if paused {
         schedule.next_fire_ms
     } else {
         timing::next_after(&schedule.timing, schedule.next_fire_ms, now_ms())?
     };
-    service
+    if let Err(error) = service
         .schedules
         .set_paused(schedule.id, paused, next)
-        .await?;
+        .await
+    {
+        // Not recorded here: the cluster goes back to what the store still says.
+        if let Some(remote) = &service.remote
+            && let Err(refusal) = remote.put_schedule(&schedule).await
+        {
+            tracing::error!(schedule = schedule.id, %refusal, "the cluster's copy of a schedule differs from the store's until the service restarts");
+        }
+        return Err(error.into());
+    }
     let schedule = owned(service, scope, id).await?;
     Ok(Json(view(service, schedule).await?))
 }
@@ -344,29 +359,56 @@ pub(crate) async fn delete_everywhere(service: &Service, id: i64) -> Result<(), 
 }
 
 /// At the start of a service on a cluster: every schedule in the store is made the cluster's,
-/// in its paused state (schedules created while runs were local move onto it); returns how
-/// many.
-pub async fn sync_to_cluster(service: &Service) -> Result<usize, String> {
+/// in its paused state (schedules created while runs were in-process move onto it). One the
+/// cluster cannot keep (a cron expression it reads otherwise) is paused here, with the reason in
+/// the log and in what this returns, and the others go on; an unreachable cluster is an error.
+pub async fn sync_to_cluster(service: &Service) -> Result<Synced, String> {
+    let mut synced = Synced::default();
     let Some(remote) = &service.remote else {
-        return Ok(0);
+        return Ok(synced);
     };
     let schedules = service
         .schedules
         .schedules(None)
         .await
         .map_err(|error| format!("cannot read the schedules: {error}"))?;
-    for schedule in &schedules {
-        remote.put_schedule(schedule).await.map_err(|refusal| {
-            let why = match refusal {
-                ClusterRefusal::Invalid(why) | ClusterRefusal::Unavailable(why) => why,
-            };
-            format!(
-                "{} did not take schedule {} (tenant `{}`): {why}",
-                remote.describe(),
-                schedule.id,
-                schedule.tenant
-            )
-        })?;
+    for schedule in schedules {
+        match remote.put_schedule(&schedule).await {
+            Ok(()) => synced.on_cluster += 1,
+            Err(ClusterRefusal::Invalid(why)) => {
+                tracing::error!(schedule = schedule.id, tenant = schedule.tenant, %why, "the cluster cannot keep a schedule; it is paused");
+                if !schedule.paused {
+                    service
+                        .schedules
+                        .set_paused(schedule.id, true, schedule.next_fire_ms)
+                        .await
+                        .map_err(|error| {
+                            format!("cannot pause schedule {}: {error}", schedule.id)
+                        })?;
+                }
+                synced.refused.push(format!(
+                    "schedule {} (tenant `{}`): {why}",
+                    schedule.id, schedule.tenant
+                ));
+            }
+            Err(ClusterRefusal::Unavailable(why)) => {
+                return Err(format!(
+                    "{} did not take schedule {} (tenant `{}`): {why}",
+                    remote.describe(),
+                    schedule.id,
+                    schedule.tenant
+                ));
+            }
+        }
     }
-    Ok(schedules.len())
+    Ok(synced)
+}
+
+/// What [`sync_to_cluster`] did.
+#[derive(Debug, Default)]
+pub struct Synced {
+    /// How many schedules fire on the cluster.
+    pub on_cluster: usize,
+    /// The schedules it could not keep (now paused), each with the cluster's reason.
+    pub refused: Vec<String>,
 }

@@ -155,6 +155,14 @@ async fn delete(
         .map(|run| run.id)
         .collect();
     crate::runs::stop_runs(&service, &runs, RUNS_STOP_PATIENCE).await;
+    // A fire that was starting a run as its schedule went (on a cluster's worker) has made it
+    // by now: stopped too.
+    let late: Vec<i64> = (service.workflows.runs(Some(scope.tenant.clone())).await?)
+        .iter()
+        .map(|run| run.id)
+        .filter(|run| !runs.contains(run))
+        .collect();
+    crate::runs::stop_runs(&service, &late, RUNS_STOP_PATIENCE).await;
     crate::connections::remove_tenant_connections(&service, scope.tenant.clone()).await?;
     if !service.store.delete_tenant(scope.tenant.clone()).await? {
         return Err(ApiError::not_found("tenant"));

@@ -8,7 +8,8 @@
 //!   terminal reaches us, not it: we stop it in order.
 //! - Ready means its gRPC port accepts a TCP connection and `temporal operator cluster health`
 //!   says SERVING, within [`START_LIMIT`]; the tests get `PLUGBOARD_TEST_TEMPORAL_ADDRESS`
-//!   (`127.0.0.1:<port>`).
+//!   (`127.0.0.1:<port>`) and `PLUGBOARD_TEST_TEMPORAL_CLI` (the `temporal` program, to ask the
+//!   server what it holds).
 //! - Stopping is SIGTERM, bounded by [`STOP_LIMIT`] before a kill, then the folder is removed.
 
 use std::fs::File;
@@ -26,6 +27,8 @@ use crate::signals::Interrupts;
 
 /// The variable the tests read the server's `HOST:PORT` from.
 pub const ADDRESS_VAR: &str = "PLUGBOARD_TEST_TEMPORAL_ADDRESS";
+/// The variable the tests read the `temporal` program's path from.
+pub const CLI_VAR: &str = "PLUGBOARD_TEST_TEMPORAL_CLI";
 
 /// How long the server may take to answer.
 pub const START_LIMIT: Duration = Duration::from_secs(90);
@@ -86,6 +89,7 @@ pub struct TemporalServer {
     child: Option<Child>,
     dir: Option<TempDir>,
     port: u16,
+    program: PathBuf,
 }
 
 impl TemporalServer {
@@ -97,7 +101,10 @@ impl TemporalServer {
 
 impl Running for TemporalServer {
     fn env(&self) -> Vec<(String, String)> {
-        vec![(ADDRESS_VAR.to_owned(), self.address())]
+        vec![
+            (ADDRESS_VAR.to_owned(), self.address()),
+            (CLI_VAR.to_owned(), self.program.display().to_string()),
+        ]
     }
 
     fn stop(&mut self) -> anyhow::Result<()> {
@@ -151,6 +158,7 @@ pub fn start(root: &Path, interrupts: &Interrupts) -> anyhow::Result<TemporalSer
         child: Some(child),
         dir: Some(dir),
         port,
+        program: program.clone(),
     };
     wait_until_ready(&program, &mut server, &log_path, interrupts)?;
     eprintln!("temporal: dev server on {}", server.address());

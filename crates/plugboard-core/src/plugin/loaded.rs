@@ -443,11 +443,16 @@ unsafe extern "C" fn host_http_open(
             let request: HttpRequest = from_json(bytes, "HTTP request from the plugin")?;
             let response = context.host.send_streamed(request)?;
             let body = context.open_body(response.body);
-            to_json(&StreamedHead {
+            let head = to_json(&StreamedHead {
                 status: response.status,
                 headers: response.headers,
                 body,
-            })
+            });
+            if head.is_err() {
+                // The plugin never learns the handle: the body (and its connection) goes now.
+                context.close_body(body);
+            }
+            head
         })
     }
 }

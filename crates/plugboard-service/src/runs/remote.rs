@@ -18,11 +18,13 @@ use crate::schedule_store::Schedule;
 pub type ClusterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why the cluster did not take a schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterRefusal {
     /// It cannot keep this schedule (a timing it does not read): its reason.
+    #[error("{0}")]
     Invalid(String),
     /// It could not be reached, or failed: why.
+    #[error("{0}")]
     Unavailable(String),
 }
 
@@ -43,15 +45,12 @@ pub trait RemoteRuns: Send + Sync {
     /// and it ends `cancelled`. `Err` says why the cluster did not take the request.
     fn cancel(&self, run: i64) -> ClusterFuture<'_, Result<(), String>>;
 
-    /// Makes `schedule` fire on the cluster at its slots (or brings the one the cluster has to
-    /// `schedule.paused`).
+    /// Makes `schedule` fire on the cluster at its slots, paused or not as it says: created, or
+    /// the one the cluster has brought to exactly this (so this also pauses and resumes it).
     fn put_schedule<'a>(
         &'a self,
         schedule: &'a Schedule,
     ) -> ClusterFuture<'a, Result<(), ClusterRefusal>>;
-
-    /// Pauses or resumes schedule `id` on the cluster.
-    fn pause_schedule(&self, id: i64, paused: bool) -> ClusterFuture<'_, Result<(), String>>;
 
     /// Deletes schedule `id` from the cluster (one it does not have is no error).
     fn delete_schedule(&self, id: i64) -> ClusterFuture<'_, Result<(), String>>;

@@ -90,7 +90,9 @@ impl std::fmt::Display for Fired {
         match self {
             Fired::Started(run) => write!(f, "started run {run}"),
             Fired::Skipped { previous } => write!(f, "skipped: run {previous} has not ended"),
-            Fired::NotStarted(why) => write!(f, "no run: {why}"),
+            // Not the reason: it may quote the schedule's inputs, and this goes to logs and to
+            // the cluster's history. The schedule's `last_error` has it.
+            Fired::NotStarted(_) => f.write_str("no run: its start was refused (see last_error)"),
             Fired::AlreadyFired => f.write_str("this slot was already fired"),
             Fired::Paused => f.write_str("the schedule is paused"),
             Fired::Gone => f.write_str("the schedule is gone"),
@@ -127,7 +129,11 @@ pub async fn fire_on_cluster(
     if slot_ms.div_euclid(1000) < schedule.next_fire_ms.div_euclid(1000) {
         return Ok(Fired::AlreadyFired);
     }
-    fire(service, schedule, now_ms()).await
+    // Never before the slot it claims: a worker whose clock is behind (or a slot the cluster
+    // names a fraction early) must still move the schedule past this slot, so a retried fire
+    // finds it taken.
+    let now = now_ms().max(schedule.next_fire_ms);
+    fire(service, schedule, now).await
 }
 
 /// A schedule deleted here is deleted on the cluster too, so it stops firing there.

@@ -39,6 +39,12 @@ pub const CSV_COLUMNS: [&str; 17] = [
 /// The prefix of a custom field's column heading.
 const CUSTOM_FIELD_PREFIX: &str = "cf:";
 
+/// An import's CSV files: one header line, and each file's records (with their line ends).
+struct CsvFiles {
+    header: Box<str>,
+    files: Vec<Vec<Box<str>>>,
+}
+
 /// The rows of an import, checked and written as CSV records as they are read, under the
 /// headings in the order they first appear.
 #[derive(Debug, Default)]
@@ -139,6 +145,21 @@ impl CsvRows {
             },
             _ => Ok(()),
         }
+    }
+
+    /// The files to send: at most [`MAX_ROWS_PER_CSV_IMPORT`] rows and
+    /// [`MAX_IMPORT_BODY_BYTES`] (header included) each.
+    fn files(self) -> Result<CsvFiles> {
+        let (header, records) = self.records()?;
+        let files = split_within(
+            "rows",
+            records,
+            header.len(),
+            MAX_ROWS_PER_CSV_IMPORT,
+            MAX_IMPORT_BODY_BYTES,
+            0,
+        )?;
+        Ok(CsvFiles { header, files })
     }
 
     /// The header line and each row's CSV record (with its line end, quoted where a value
@@ -272,15 +293,7 @@ pub fn import_contacts_csv(
     input.rows.check_sms(input.sms_permission_to_send)?;
     let budget = wait_budget(input.timeout_secs)?;
     let total = input.rows.rows.len() as u64;
-    let (header, records) = input.rows.records()?;
-    let files = split_within(
-        "rows",
-        records,
-        header.len(),
-        MAX_ROWS_PER_CSV_IMPORT,
-        MAX_IMPORT_BODY_BYTES,
-        0,
-    )?;
+    let CsvFiles { header, files } = input.rows.files()?;
     let list_ids = input.list_ids.join(",");
     let permission = input.sms_permission_to_send;
     let requests = files.into_iter().map(|records| {
@@ -337,6 +350,40 @@ mod tests {
         );
         assert_eq!(&*records[0], "ada@example.com,\"Ada, Countess\",38,,\r\n");
         assert_eq!(&*records[1], ",,,5551234567,Hopper\r\n");
+    }
+
+    #[test]
+    fn files_keep_within_the_row_and_size_limits() {
+        let many = rows(Value::Array(
+            (0..MAX_ROWS_PER_CSV_IMPORT + 1)
+                .map(|n| serde_json::json!({"email": format!("c{n}@example.com")}))
+                .collect(),
+        ))
+        .expect("reads");
+        let files = many.files().expect("splits").files;
+        let sizes: Vec<usize> = files.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MAX_ROWS_PER_CSV_IMPORT, 1]);
+
+        // 1,000-character names: about 4,000 rows a file.
+        let name = "n".repeat(1_000);
+        let big = rows(Value::Array(
+            (0..10_000)
+                .map(|n| serde_json::json!({"email": format!("c{n}@example.com"), "first_name": name}))
+                .collect(),
+        ))
+        .expect("reads");
+        let CsvFiles { header, files } = big.files().expect("splits");
+        assert_eq!(files.iter().map(Vec::len).sum::<usize>(), 10_000);
+        assert_eq!(
+            files.len(),
+            3,
+            "{:?}",
+            files.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        for file in &files {
+            let bytes = header.len() + file.iter().map(|record| record.len()).sum::<usize>();
+            assert!(bytes <= MAX_IMPORT_BODY_BYTES, "{bytes} bytes");
+        }
     }
 
     #[test]
