@@ -368,7 +368,7 @@ fn streaming(root: &Path, binary: &Path, dir: &Path, scale: Scale) -> anyhow::Re
     let plugins = dir.join("plugins");
     crate::plugins::build_into(root, "constant-contact-plugin", &[], true, &plugins)?;
     let plugins = plugins.display().to_string();
-    let (plugin_wall, _, plugin_peak) = measure_export(
+    let (plugin_wall, plugin_requests, plugin_peak) = measure_export(
         binary,
         dir,
         &sandbox,
@@ -415,6 +415,13 @@ fn streaming(root: &Path, binary: &Path, dir: &Path, scale: Scale) -> anyhow::Re
             plugin_wall,
             1,
         ),
+        Row::new(
+            "bulk export, plugin",
+            "API requests made",
+            plugin_requests,
+            0,
+        )
+        .reference("create, status checks, one download, as the built-in"),
         Row::new(
             "bulk export, plugin",
             "MB peak RSS of the runner (VmHWM)",

@@ -35,7 +35,8 @@ pub enum SmsPermission {
 }
 
 impl SmsPermission {
-    /// The value as the API spells it (a multipart form field is text).
+    /// The value as the API spells it (a multipart form field is text); the same as its JSON,
+    /// which a test checks.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Explicit => "explicit",
@@ -575,6 +576,16 @@ mod tests {
                 .contains("contacts[1] needs an `email` or an `sms_number`"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn the_form_spelling_of_sms_permission_is_the_json_one() {
+        for permission in [SmsPermission::Explicit, SmsPermission::NotSet] {
+            assert_eq!(
+                serde_json::to_value(permission).expect("encodes"),
+                permission.as_str()
+            );
+        }
     }
 
     #[test]
