@@ -185,9 +185,48 @@ fn two_service_processes_on_one_database_serve_one_vendor() {
 
     assert_sealed(&db, &[ADMIN_KEY, &key_a, &key_b, TOKEN_A, TOKEN_B]);
 
-    // Deleted through one: gone for two, its key refused there.
+    // A run executing in one is cancelled through two: one reads the request within a second
+    // and stops the run before its remaining calls.
+    let calls = |path: &str| api.counts().get(path).copied().unwrap_or(0);
+    api.delay_ms.store(1_000, Ordering::SeqCst);
+    let slow = start_run(
+        &one,
+        "tenant-b",
+        &key_b,
+        &["c1", "c2", "c3", "c4", "c5", "c6"],
+    );
+    let first_call = |r: &Value| r["steps"][1]["calls_done"].as_u64() >= Some(1);
+    wait_for(&two, "tenant-b", &key_b, slow, first_call);
+    let (status, body) = two.call(
+        "POST",
+        &format!("/v1/tenants/tenant-b/runs/{slow}/cancel"),
+        Some(&key_b),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let cancelled = wait_for(&two, "tenant-b", &key_b, slow, ended);
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(calls("/b/slow/c6"), 0, "stopped before its last call");
+
+    // Deleted through one while two executes its run: the run is stopped first (it ends
+    // cancelled, not failed for want of its connection); the tenant is gone for two, its key
+    // refused there.
+    let last = start_run(
+        &two,
+        "tenant-b",
+        &key_b,
+        &["d1", "d2", "d3", "d4", "d5", "d6"],
+    );
+    wait_for(&one, "tenant-b", &key_b, last, first_call);
     let (status, body) = one.call("DELETE", "/v1/tenants/tenant-b", Some(ADMIN_KEY), None);
     assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        db.query(&format!("SELECT status FROM runs WHERE id = {last}")),
+        ["cancelled"]
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(calls("/b/slow/d6"), 0, "stopped before its last call");
+    api.delay_ms.store(0, Ordering::SeqCst);
     let (status, body) = two.call("GET", "/v1/tenants/tenant-b", Some(ADMIN_KEY), None);
     assert_eq!(status, 404, "{body}");
     let (status, body) = two.call("GET", "/v1/tenants/tenant-b/runs", Some(&key_b), None);

@@ -184,6 +184,12 @@ impl RunStore for Counting {
     fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>> {
         self.inner.journal_entry(run, key)
     }
+    fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool> {
+        self.inner.request_cancel(run)
+    }
+    fn cancel_requested(&self, run: RunId) -> StoreFuture<'_, bool> {
+        self.inner.cancel_requested(run)
+    }
     fn claim_run(&self, run: RunId) -> StoreFuture<'_, RunClaim> {
         self.inner.claim_run(run)
     }

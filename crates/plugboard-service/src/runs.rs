@@ -502,13 +502,14 @@ async fn show(
 }
 
 /// `POST …/cancel`: 202 with the run; the run stops at its next request or wait and ends
-/// `cancelled`. 409 for a run that already ended.
+/// `cancelled`, whichever service process on a shared store executes it. 409 for a run that
+/// already ended.
 #[utoipa::path(post, path = "/tenants/{tenant}/runs/{run}/cancel", tag = "runs", security(("admin_key" = []), ("tenant_key" = [])),
     params(("tenant" = String, Path, description = "The tenant's id."), ("run" = String, Path, description = "The run's id.")),
     responses(
         (status = 202, description = "Cancelling.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run already ended (`run_ended`), or executes in another service process (`running_elsewhere`).", body = ErrorBody),
+        (status = 409, description = "The run already ended (`run_ended`), or no process executes it any more (`running_elsewhere`: resume it to take it over).", body = ErrorBody),
         (status = 503, description = "The cluster the run executes on did not take the cancellation (`cluster_unavailable`).", body = ErrorBody),
     ))]
 async fn cancel(
@@ -522,20 +523,27 @@ async fn cancel(
     }
     if !service.live_runs.cancel(run.id) {
         // Not live here: ended, or executing in another service process on the shared store,
-        // which only that process can stop.
-        let record = service
-            .runner
-            .store()
-            .run(runner_id(&run))
-            .await
-            .map_err(runner_error)?;
+        // which reads the cancellation asked for here within a second.
+        let store = service.runner.store();
+        let record = store.run(runner_id(&run)).await.map_err(runner_error)?;
         if record.is_some_and(|record| !record.status.has_ended()) {
+            if store.is_shared()
+                && store
+                    .request_cancel(runner_id(&run))
+                    .await
+                    .map_err(runner_error)?
+            {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    Json(view::show(&service, &run).await?),
+                ));
+            }
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "running_elsewhere",
                 format!(
-                    "run {} is executing in another service process; only that process can \
-                     cancel it",
+                    "run {} is held by a process that no longer runs it; resume it (`POST \
+                     …/resume`) to take it over",
                     run.id
                 ),
             ));
@@ -632,41 +640,47 @@ async fn cancel_remote(
 }
 
 /// Stops `runs` before their tenant goes, waiting (at most `patience`) until none is left
-/// going: this process's are cancelled here; on a cluster, each one not ended is cancelled there
-/// and its worker stops it within a heartbeat. Only then do the tenant's connections go, so no
-/// run of a deleted tenant writes, or fails for want of a connection, afterwards.
+/// going: this process's are cancelled here; another service process's on a shared store are
+/// asked to cancel through the store (that process reads it within a second); on a cluster,
+/// each one not ended is cancelled there and its worker stops it within a heartbeat. Only then
+/// do the tenant's connections go, so no run of a deleted tenant writes, or fails for want of a
+/// connection, afterwards.
 pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::time::Duration) {
     let deadline = tokio::time::Instant::now() + patience;
     service.live_runs.cancel_and_wait(runs, patience).await;
-    let Some(remote) = &service.remote else {
+    let store = service.runner.store();
+    if service.remote.is_none() && !store.is_shared() {
         return;
-    };
+    }
     let mut going = Vec::new();
     for run in runs {
-        // An interrupted run is not over on a cluster: it retries it.
-        let status = match service.runner.store().run(RunId(*run)).await {
-            Ok(Some(record))
-                if !record.status.has_ended() || record.status == RunStatus::Interrupted =>
-            {
-                record.status
-            }
+        let status = match store.run(RunId(*run)).await {
+            Ok(Some(record)) if still_going(service, record.status) => record.status,
             Ok(_) => continue,
             Err(error) => {
                 tracing::error!(run, %error, "cannot read a run to stop");
                 continue;
             }
         };
-        match cancel_remote(service, remote.as_ref(), RunId(*run), status).await {
+        let asked = match &service.remote {
+            Some(remote) => cancel_remote(service, remote.as_ref(), RunId(*run), status).await,
+            None => store
+                .request_cancel(RunId(*run))
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+        };
+        match asked {
             Ok(()) => going.push(*run),
-            Err(why) => tracing::warn!(run, %why, "the cluster did not take a run's cancellation"),
+            Err(why) => tracing::warn!(run, %why, "a run's cancellation was not taken"),
         }
     }
     while !going.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(STOP_POLL).await;
         let mut still = Vec::new();
         for run in going {
-            if let Ok(Some(record)) = service.runner.store().run(RunId(run)).await
-                && (!record.status.has_ended() || record.status == RunStatus::Interrupted)
+            if let Ok(Some(record)) = store.run(RunId(run)).await
+                && still_going(service, record.status)
             {
                 still.push(run);
             }
@@ -675,7 +689,13 @@ pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::ti
     }
 }
 
-/// How often [`stop_runs`] looks whether the runs it cancelled on a cluster have ended.
+/// Whether a run in `status` may still make calls: not ended, or, on a cluster, interrupted
+/// (the cluster retries it).
+fn still_going(service: &Service, status: RunStatus) -> bool {
+    !status.has_ended() || (service.remote.is_some() && status == RunStatus::Interrupted)
+}
+
+/// How often [`stop_runs`] looks whether the runs it cancelled elsewhere have ended.
 const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The runner's id of a service run.

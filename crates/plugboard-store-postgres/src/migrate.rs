@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "service",
         sql: include_str!("../migrations/0005_service.sql"),
     },
+    Migration {
+        version: 6,
+        name: "cancel_requests",
+        sql: include_str!("../migrations/0006_cancel_requests.sql"),
+    },
 ];
 
 /// The schema version this build writes: the newest migration's number.

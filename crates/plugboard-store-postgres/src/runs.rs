@@ -224,6 +224,35 @@ impl RunStore for PostgresStore {
         })
     }
 
+    fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let changed = client
+                .execute(
+                    "UPDATE runs SET cancel_requested = true
+                     WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+                    &[&DEFAULT_TENANT, &run.0],
+                )
+                .await
+                .map_err(self.failed("asking for a run's cancellation"))?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn cancel_requested(&self, run: RunId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT cancel_requested FROM runs WHERE tenant_id = $1 AND id = $2",
+                    &[&DEFAULT_TENANT, &run.0],
+                )
+                .await
+                .map_err(self.failed("reading a run's cancellation"))?;
+            Ok(row.is_some_and(|row| row.get(0)))
+        })
+    }
+
     fn claim_run(&self, run: RunId) -> StoreFuture<'_, RunClaim> {
         Box::pin(async move {
             let doing = "claiming a run";
@@ -259,7 +288,7 @@ impl RunStore for PostgresStore {
             }
             tx.execute(
                 "UPDATE runs SET status = 'running', error = NULL, finished_at_ms = NULL,
-                     owner_pid = $3, owner_host = $4
+                     owner_pid = $3, owner_host = $4, cancel_requested = false
                  WHERE tenant_id = $1 AND id = $2",
                 &[&DEFAULT_TENANT, &run.0, &this_pid(), &local_host_id()],
             )
@@ -282,7 +311,8 @@ impl RunStore for PostgresStore {
             let changed = client
                 .execute(
                     "UPDATE runs SET status = $3, error = $4,
-                         finished_at_ms = CASE WHEN $5 THEN plugboard_now_ms() END
+                         finished_at_ms = CASE WHEN $5 THEN plugboard_now_ms() END,
+                         cancel_requested = false
                      WHERE tenant_id = $1 AND id = $2",
                     &[&DEFAULT_TENANT, &run.0, &status.as_str(), &error, &finished],
                 )

@@ -193,6 +193,12 @@ pub trait RunStore: Send + Sync + fmt::Debug {
     /// The journal entry `key` of run `run`, if recorded: one row, where
     /// [`RunStore::completed_steps`] reads a 200,000-call run's whole journal.
     fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>>;
+    /// Asks whichever process executes run `run` to cancel it (one service process cancelling
+    /// a run another executes, on a shared store): a flag that process reads. `false` when the
+    /// run has ended or does not exist. Claiming or finishing the run clears it.
+    fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool>;
+    /// Whether a cancellation of run `run` was asked for ([`RunStore::request_cancel`]).
+    fn cancel_requested(&self, run: RunId) -> StoreFuture<'_, bool>;
     /// Takes run `run` over for this process, to resume it: in one transaction, refused when
     /// the run completed or is still running in a live process on this machine (resuming it then
     /// would send its remaining calls twice); otherwise the run is running again, owned by this

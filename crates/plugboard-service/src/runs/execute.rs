@@ -28,6 +28,9 @@ pub(super) fn spawn(
 ) {
     let cancel = Cancellation::new();
     service.live_runs.add(run.0, cancel.clone());
+    if service.runner.store().is_shared() {
+        watch_for_cancel(service, run, cancel.clone());
+    }
     let service = Arc::clone(service);
     tokio::spawn(async move {
         let slots = Arc::clone(&service.live_runs.slots);
@@ -58,6 +61,41 @@ pub(super) fn spawn(
             }
         }
         service.live_runs.remove(run.0);
+    });
+}
+
+/// How often a run on a shared store looks whether another service process asked to cancel it.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// On a store other service processes share, a cancellation may be asked for through any of
+/// them ([`plugboard_runner::RunStore::request_cancel`]): while `run` is live here, this reads
+/// that flag every [`CANCEL_POLL`] and cancels the run when it is set.
+fn watch_for_cancel(service: &Arc<Service>, run: RunId, cancel: Cancellation) {
+    let service = Arc::clone(service);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CANCEL_POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if service.live_runs.phase(run.0).is_none() {
+                return;
+            }
+            match service.runner.store().cancel_requested(run).await {
+                Ok(true) => {
+                    tracing::info!(run = run.0, "cancelled through another service process");
+                    cancel.cancel();
+                    return;
+                }
+                Ok(false) => {}
+                // Read again at the next tick: a store restart must not cancel runs.
+                Err(error) => {
+                    tracing::warn!(run = run.0, %error, "cannot read a run's cancellation")
+                }
+            }
+        }
     });
 }
 
@@ -243,6 +281,28 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
                 machine,
                 "run is held by a service on another machine"
             );
+            continue;
+        }
+        if service
+            .runner
+            .store()
+            .cancel_requested(id)
+            .await
+            .unwrap_or(false)
+        {
+            // Cancelled through another service process while this one was down.
+            let why = "cancelled while the service that ran it was down";
+            let event =
+                json!({"event": "run_failed", "run": run.id, "status": "cancelled", "error": why});
+            service.workflows.append_event(run.id, event).await?;
+            if let Err(error) = service
+                .runner
+                .store()
+                .finish_run(id, RunStatus::Cancelled, Some(why))
+                .await
+            {
+                tracing::error!(run = run.id, %error, "cannot mark a run cancelled");
+            }
             continue;
         }
         match service.runner.store().claim_run(id).await {

@@ -184,6 +184,28 @@ impl RunStore for SqliteStore {
         })
     }
 
+    fn request_cancel(&self, run_id: RunId) -> StoreFuture<'_, bool> {
+        run(move || {
+            let changed = self.lock().execute(
+                "UPDATE runs SET cancel_requested = 1
+                 WHERE id = ?1 AND status IN ('queued', 'running')",
+                params![run_id.0],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn cancel_requested(&self, run_id: RunId) -> StoreFuture<'_, bool> {
+        run(move || {
+            Ok(self
+                .lock()
+                .prepare_cached("SELECT cancel_requested FROM runs WHERE id = ?1")?
+                .query_row(params![run_id.0], |row| row.get::<_, bool>(0))
+                .optional()?
+                .unwrap_or(false))
+        })
+    }
+
     fn claim_run(&self, run_id: RunId) -> StoreFuture<'_, RunClaim> {
         run(move || {
             let mut conn = self.lock();
@@ -212,7 +234,7 @@ impl RunStore for SqliteStore {
             }
             tx.execute(
                 "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL,
-                     owner_pid = ?2, owner_host = ?3
+                     owner_pid = ?2, owner_host = ?3, cancel_requested = 0
                  WHERE id = ?1",
                 params![run_id.0, std::process::id(), local_host_id()],
             )?;
@@ -230,7 +252,8 @@ impl RunStore for SqliteStore {
         run(move || {
             let finished = status.has_ended().then(system_now_ms);
             let changed = self.lock().execute(
-                "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+                "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, cancel_requested = 0
+                 WHERE id = ?1",
                 params![run_id.0, status.as_str(), error, finished],
             )?;
             if changed == 0 {

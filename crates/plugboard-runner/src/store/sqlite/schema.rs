@@ -2,7 +2,7 @@
 //! [`SqliteStore::open`](super::SqliteStore::open).
 
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migration `i` takes a file from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -115,6 +115,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         event  TEXT NOT NULL
     );
     CREATE INDEX run_events_by_run ON run_events (run_id, seq);
+    ",
+    // Version 7: a cancellation asked for by another process than the one executing the run
+    // (a service process on a shared store), which the executing one reads.
+    r"
+    ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
     ",
 ];
 

@@ -71,6 +71,7 @@ macro_rules! store_conformance_tests {
             a_runs_events_are_read_elsewhere_in_order_and_in_pages,
             a_run_is_claimed_for_a_resume_unless_completed,
             a_queued_run_is_claimed_and_its_outputs_kept,
+            a_cancellation_is_asked_for_across_processes,
             intents_survive_a_restart_until_settled,
             trigger_cursors_round_trip,
             a_database_of_a_newer_schema_is_refused,

@@ -203,6 +203,33 @@ pub async fn a_run_is_claimed_for_a_resume_unless_completed(backend: &impl Backe
     assert_eq!(store.claim_run(run).await.unwrap(), RunClaim::Completed);
 }
 
+/// A cancellation asked for by another process stays until the run is claimed again or ends;
+/// an ended run cannot be asked to cancel.
+pub async fn a_cancellation_is_asked_for_across_processes(backend: &impl Backend) {
+    let db = backend.database().await;
+    let store = backend.open(&db).await.unwrap();
+    let other = backend.open(&db).await.unwrap();
+    assert!(!store.request_cancel(RunId(i64::MAX)).await.unwrap());
+    let run = store.create_run("w.json", "d", &json!({})).await.unwrap();
+    assert!(!store.cancel_requested(run).await.unwrap());
+    assert!(other.request_cancel(run).await.unwrap());
+    assert!(store.cancel_requested(run).await.unwrap());
+    store
+        .finish_run(run, RunStatus::Cancelled, Some("asked"))
+        .await
+        .unwrap();
+    assert!(!store.cancel_requested(run).await.unwrap());
+    assert!(!other.request_cancel(run).await.unwrap(), "it has ended");
+    // Resumed: a cancellation asked for before does not stop the new attempt.
+    store.claim_run(run).await.unwrap();
+    assert!(other.request_cancel(run).await.unwrap());
+    store.claim_run(run).await.unwrap();
+    assert!(!store.cancel_requested(run).await.unwrap());
+    let queued = store.queue_run("w.json", "d", &json!({})).await.unwrap();
+    assert!(other.request_cancel(queued).await.unwrap());
+    assert!(store.cancel_requested(queued).await.unwrap());
+}
+
 /// A run started on Temporal waits `queued`, unfinished, until a worker claims it; once it
 /// completed, its journaled outputs are there for a worker whose answer was lost, and the
 /// engine's journal does not mistake them for a step.
