@@ -289,7 +289,22 @@ fn a_run_held_by_another_machine_is_left_to_it_taken_over_on_request_and_resumed
     );
     assert_eq!(api.seen().len(), sent_before);
 
-    // The operator says that machine is gone: taken over and resumed to the end.
+    // A cancel through this process is asked for in the store (that machine would read it)...
+    let (status, body) = other.call(
+        "POST",
+        &format!("/v1/tenants/tenant-a/runs/{run}/cancel"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT cancel_requested::text FROM runs WHERE id = {run}"
+        )),
+        ["true"]
+    );
+
+    // ...and the operator's take-over, later, is the last word: resumed to the end.
     let (status, body) = other.json("POST", &resume, Some(&key), &json!({"take_over": true}));
     assert_eq!(status, 202, "{body}");
     let done = wait_for(&other, "tenant-a", &key, run, ended);
@@ -307,6 +322,19 @@ fn a_run_held_by_another_machine_is_left_to_it_taken_over_on_request_and_resumed
     let done = wait_for(&own, "tenant-a", &key, run, ended);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["outputs"]["counts"], json!([1, 1, 1, 1]), "{done}");
+
+    // Cancelled (through another service process) while this machine's service was down: its
+    // next start ends the run cancelled instead of resuming it.
+    let run = start_and_kill(own, &key);
+    let sent_before = api.seen().len();
+    db.query(&format!(
+        "UPDATE runs SET cancel_requested = true WHERE id = {run}"
+    ));
+    let own = ServiceProcess::start_on(&launch, Some(ADMIN_KEY), &[]);
+    let done = wait_for(&own, "tenant-a", &key, run, ended);
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert!(done["error"].to_string().contains("was down"), "{done}");
+    assert_eq!(api.seen().len(), sent_before, "nothing sent for it");
 }
 
 #[test]

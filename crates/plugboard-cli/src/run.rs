@@ -470,9 +470,12 @@ pub fn run_command(
 /// Takes run `run` over for this process, or says why it cannot be.
 fn claim(session: &Session, run: RunId, reporter: &Reporter) -> anyhow::Result<()> {
     match session.block_on(session.store().claim_run(run))? {
-        RunClaim::Claimed { elsewhere: None } => Ok(()),
+        RunClaim::Claimed {
+            elsewhere: None, ..
+        } => Ok(()),
         RunClaim::Claimed {
             elsewhere: Some(host),
+            ..
         } => {
             reporter.note(&format!(
                 "run {} was marked running on host `{host}`, whose processes cannot be checked \

@@ -509,7 +509,7 @@ async fn show(
     responses(
         (status = 202, description = "Cancelling.", body = RunView),
         KeyErrors, RunNotFound, StoreFailed,
-        (status = 409, description = "The run already ended (`run_ended`), or no process executes it any more (`running_elsewhere`: resume it to take it over).", body = ErrorBody),
+        (status = 409, description = "The run already ended (`run_ended`), or, on a state file of one machine, another process there executes it (`running_elsewhere`).", body = ErrorBody),
         (status = 503, description = "The cluster the run executes on did not take the cancellation (`cluster_unavailable`).", body = ErrorBody),
     ))]
 async fn cancel(
@@ -527,26 +527,29 @@ async fn cancel(
         let store = service.runner.store();
         let record = store.run(runner_id(&run)).await.map_err(runner_error)?;
         if record.is_some_and(|record| !record.status.has_ended()) {
-            if store.is_shared()
-                && store
-                    .request_cancel(runner_id(&run))
-                    .await
-                    .map_err(runner_error)?
+            if !store.is_shared() {
+                // One state file, another live process on this machine executing the run.
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "running_elsewhere",
+                    format!(
+                        "run {} is executing in another process on this machine; only that \
+                         process can cancel it",
+                        run.id
+                    ),
+                ));
+            }
+            if store
+                .request_cancel(runner_id(&run))
+                .await
+                .map_err(runner_error)?
             {
                 return Ok((
                     StatusCode::ACCEPTED,
                     Json(view::show(&service, &run).await?),
                 ));
             }
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "running_elsewhere",
-                format!(
-                    "run {} is held by a process that no longer runs it; resume it (`POST \
-                     …/resume`) to take it over",
-                    run.id
-                ),
-            ));
+            // It ended between the read and the request.
         }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -647,36 +650,45 @@ async fn cancel_remote(
 /// connection, afterwards.
 pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::time::Duration) {
     let deadline = tokio::time::Instant::now() + patience;
-    service.live_runs.cancel_and_wait(runs, patience).await;
     let store = service.runner.store();
-    if service.remote.is_none() && !store.is_shared() {
-        return;
-    }
+    // Other processes (or the cluster) are asked first, so their runs stop while this process's
+    // do, all within one `patience`.
     let mut going = Vec::new();
-    for run in runs {
-        let status = match store.run(RunId(*run)).await {
-            Ok(Some(record)) if still_going(service, record.status) => record.status,
-            Ok(_) => continue,
-            Err(error) => {
-                tracing::error!(run, %error, "cannot read a run to stop");
-                continue;
+    if service.remote.is_some() || store.is_shared() {
+        for run in runs
+            .iter()
+            .filter(|run| service.live_runs.phase(**run).is_none())
+        {
+            let status = match store.run(RunId(*run)).await {
+                Ok(Some(record)) if still_going(service, record.status) => record.status,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::error!(run, %error, "cannot read a run to stop");
+                    continue;
+                }
+            };
+            let asked = match &service.remote {
+                Some(remote) => cancel_remote(service, remote.as_ref(), RunId(*run), status).await,
+                None => store
+                    .request_cancel(RunId(*run))
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| error.to_string()),
+            };
+            match asked {
+                Ok(()) => going.push(*run),
+                Err(why) => tracing::warn!(run, %why, "a run's cancellation was not taken"),
             }
-        };
-        let asked = match &service.remote {
-            Some(remote) => cancel_remote(service, remote.as_ref(), RunId(*run), status).await,
-            None => store
-                .request_cancel(RunId(*run))
-                .await
-                .map(|_| ())
-                .map_err(|error| error.to_string()),
-        };
-        match asked {
-            Ok(()) => going.push(*run),
-            Err(why) => tracing::warn!(run, %why, "a run's cancellation was not taken"),
         }
     }
+    service
+        .live_runs
+        .cancel_and_wait(
+            runs,
+            deadline.saturating_duration_since(tokio::time::Instant::now()),
+        )
+        .await;
     while !going.is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(STOP_POLL).await;
         let mut still = Vec::new();
         for run in going {
             if let Ok(Some(record)) = store.run(RunId(run)).await
@@ -686,6 +698,9 @@ pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::ti
             }
         }
         going = still;
+        if !going.is_empty() {
+            tokio::time::sleep(STOP_POLL).await;
+        }
     }
 }
 

@@ -19,6 +19,8 @@ use crate::store::Tenant;
 
 /// How long deleting a tenant waits for its running runs to stop.
 const RUNS_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long it waits for a run a schedule's fire started while the tenant was being deleted.
+const LATE_RUNS_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The tenant routes.
 pub fn routes() -> OpenApiRouter<Arc<Service>> {
@@ -156,13 +158,15 @@ async fn delete(
         .collect();
     crate::runs::stop_runs(&service, &runs, RUNS_STOP_PATIENCE).await;
     // A fire that was starting a run as its schedule went (on a cluster's worker) has made it
-    // by now: stopped too.
+    // by now: stopped too, briefly (it has barely begun).
     let late: Vec<i64> = (service.workflows.runs(Some(scope.tenant.clone())).await?)
         .iter()
         .map(|run| run.id)
         .filter(|run| !runs.contains(run))
         .collect();
-    crate::runs::stop_runs(&service, &late, RUNS_STOP_PATIENCE).await;
+    if !late.is_empty() {
+        crate::runs::stop_runs(&service, &late, LATE_RUNS_STOP_PATIENCE).await;
+    }
     crate::connections::remove_tenant_connections(&service, scope.tenant.clone()).await?;
     if !service.store.delete_tenant(scope.tenant.clone()).await? {
         return Err(ApiError::not_found("tenant"));

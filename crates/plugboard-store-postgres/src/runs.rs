@@ -260,7 +260,7 @@ impl RunStore for PostgresStore {
             let tx = client.transaction().await.map_err(self.failed(doing))?;
             let row = tx
                 .query_opt(
-                    "SELECT status, owner_pid, owner_host FROM runs
+                    "SELECT status, owner_pid, owner_host, cancel_requested FROM runs
                      WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                     &[&DEFAULT_TENANT, &run.0],
                 )
@@ -274,6 +274,7 @@ impl RunStore for PostgresStore {
                 .get::<_, Option<i32>>(1)
                 .and_then(|pid| u32::try_from(pid).ok());
             let owner_host: Option<String> = row.get(2);
+            let cancel_requested: bool = row.get(3);
             let mut elsewhere = None;
             match (status, owner_pid, owner_host) {
                 (RunStatus::Completed, _, _) => return Ok(RunClaim::Completed),
@@ -295,7 +296,10 @@ impl RunStore for PostgresStore {
             .await
             .map_err(self.failed(doing))?;
             tx.commit().await.map_err(self.failed(doing))?;
-            Ok(RunClaim::Claimed { elsewhere })
+            Ok(RunClaim::Claimed {
+                elsewhere,
+                cancel_requested,
+            })
         })
     }
 

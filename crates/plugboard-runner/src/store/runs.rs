@@ -135,6 +135,10 @@ pub enum RunClaim {
     Claimed {
         /// The host name of a previous owner on another machine, if any.
         elsewhere: Option<String>,
+        /// Whether a cancellation was asked for before this claim (see
+        /// [`RunStore::request_cancel`]); the claim clears it, so a resume that should honour
+        /// it reads it here, in the same transaction.
+        cancel_requested: bool,
     },
     /// A live process on this machine is running it.
     Busy {

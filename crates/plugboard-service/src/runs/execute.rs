@@ -28,20 +28,26 @@ pub(super) fn spawn(
 ) {
     let cancel = Cancellation::new();
     service.live_runs.add(run.0, cancel.clone());
-    if service.runner.store().is_shared() {
-        watch_for_cancel(service, run, cancel.clone());
-    }
     let service = Arc::clone(service);
     tokio::spawn(async move {
         let slots = Arc::clone(&service.live_runs.slots);
         let permit = slots.acquire_owned().await;
         let executing = Arc::clone(&service);
-        let joined = tokio::task::spawn_blocking(move || {
+        let attempt = cancel.clone();
+        let mut thread = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             executing.live_runs.set_started(run.0);
-            execute(&executing, run, &workflow, inputs, cancel, note);
-        })
-        .await;
+            execute(&executing, run, &workflow, inputs, attempt, note);
+        });
+        // Watched from when it has its slot: a request made while it waited is read at once.
+        let joined = if service.runner.store().is_shared() {
+            tokio::select! {
+                joined = &mut thread => joined,
+                () = watch_for_cancel(&service, run, &cancel) => thread.await,
+            }
+        } else {
+            thread.await
+        };
         if let Err(error) = joined {
             // A panic in the engine: the run must still end, with a reason.
             tracing::error!(run = run.0, %error, "a run's thread ended abnormally");
@@ -68,35 +74,25 @@ pub(super) fn spawn(
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// On a store other service processes share, a cancellation may be asked for through any of
-/// them ([`plugboard_runner::RunStore::request_cancel`]): while `run` is live here, this reads
-/// that flag every [`CANCEL_POLL`] and cancels the run when it is set.
-fn watch_for_cancel(service: &Arc<Service>, run: RunId, cancel: Cancellation) {
-    let service = Arc::clone(service);
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(CANCEL_POLL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            if service.live_runs.phase(run.0).is_none() {
+/// them ([`plugboard_runner::RunStore::request_cancel`]): this reads that flag every
+/// [`CANCEL_POLL`] and cancels `cancel` (this attempt's) when it is set. It ends when the run is
+/// cancelled; its caller drops it when the attempt ends.
+async fn watch_for_cancel(service: &Service, run: RunId, cancel: &Cancellation) {
+    let mut ticks = tokio::time::interval(CANCEL_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match service.runner.store().cancel_requested(run).await {
+            Ok(true) => {
+                tracing::info!(run = run.0, "cancelled through another service process");
+                cancel.cancel();
                 return;
             }
-            match service.runner.store().cancel_requested(run).await {
-                Ok(true) => {
-                    tracing::info!(run = run.0, "cancelled through another service process");
-                    cancel.cancel();
-                    return;
-                }
-                Ok(false) => {}
-                // Read again at the next tick: a store restart must not cancel runs.
-                Err(error) => {
-                    tracing::warn!(run = run.0, %error, "cannot read a run's cancellation")
-                }
-            }
+            Ok(false) => {}
+            // Read again at the next tick: a store restart must not cancel runs.
+            Err(error) => tracing::warn!(run = run.0, %error, "cannot read a run's cancellation"),
         }
-    });
+    }
 }
 
 /// The run's observer: appends each event, as `plugboard run --json` prints it, to the run's log.
@@ -283,14 +279,24 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
             );
             continue;
         }
-        if service
-            .runner
-            .store()
-            .cancel_requested(id)
-            .await
-            .unwrap_or(false)
-        {
-            // Cancelled through another service process while this one was down.
+        let cancel_requested = match service.runner.store().claim_run(id).await {
+            Ok(RunClaim::Claimed {
+                cancel_requested, ..
+            }) => cancel_requested,
+            Ok(RunClaim::Busy { pid }) => {
+                tracing::warn!(run = run.id, pid, "run is still running in another process");
+                continue;
+            }
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::error!(run = run.id, %error, "cannot take over a run");
+                continue;
+            }
+        };
+        if cancel_requested {
+            // Cancelled through another service process while this one was down: taken over
+            // first (so no live process still runs it, and no request is lost in between),
+            // then ended as asked instead of resumed.
             let why = "cancelled while the service that ran it was down";
             let event =
                 json!({"event": "run_failed", "run": run.id, "status": "cancelled", "error": why});
@@ -304,18 +310,6 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
                 tracing::error!(run = run.id, %error, "cannot mark a run cancelled");
             }
             continue;
-        }
-        match service.runner.store().claim_run(id).await {
-            Ok(RunClaim::Claimed { .. }) => {}
-            Ok(RunClaim::Busy { pid }) => {
-                tracing::warn!(run = run.id, pid, "run is still running in another process");
-                continue;
-            }
-            Ok(_) => continue,
-            Err(error) => {
-                tracing::error!(run = run.id, %error, "cannot take over a run");
-                continue;
-            }
         }
         let inputs = match record.inputs {
             Value::Object(inputs) => inputs,

@@ -210,14 +210,15 @@ impl RunStore for SqliteStore {
         run(move || {
             let mut conn = self.lock();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let row: Option<(String, Option<u32>, Option<String>)> = tx
+            let row: Option<(String, Option<u32>, Option<String>, bool)> = tx
                 .query_row(
-                    "SELECT status, owner_pid, owner_host FROM runs WHERE id = ?1",
+                    "SELECT status, owner_pid, owner_host, cancel_requested FROM runs
+                     WHERE id = ?1",
                     params![run_id.0],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 )
                 .optional()?;
-            let Some((status, owner_pid, owner_host)) = row else {
+            let Some((status, owner_pid, owner_host, cancel_requested)) = row else {
                 return Ok(RunClaim::Unknown);
             };
             let mut elsewhere = None;
@@ -239,7 +240,10 @@ impl RunStore for SqliteStore {
                 params![run_id.0, std::process::id(), local_host_id()],
             )?;
             tx.commit()?;
-            Ok(RunClaim::Claimed { elsewhere })
+            Ok(RunClaim::Claimed {
+                elsewhere,
+                cancel_requested,
+            })
         })
     }
 

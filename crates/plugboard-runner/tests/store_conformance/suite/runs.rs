@@ -184,7 +184,10 @@ pub async fn a_run_is_claimed_for_a_resume_unless_completed(backend: &impl Backe
         .unwrap();
     assert_eq!(
         store.claim_run(run).await.unwrap(),
-        RunClaim::Claimed { elsewhere: None }
+        RunClaim::Claimed {
+            elsewhere: None,
+            cancel_requested: false
+        }
     );
     let claimed = store.run(run).await.unwrap().unwrap();
     assert_eq!(
@@ -194,7 +197,10 @@ pub async fn a_run_is_claimed_for_a_resume_unless_completed(backend: &impl Backe
     // Running in this very process: claiming it again is this process's own resume.
     assert_eq!(
         store.claim_run(run).await.unwrap(),
-        RunClaim::Claimed { elsewhere: None }
+        RunClaim::Claimed {
+            elsewhere: None,
+            cancel_requested: false
+        }
     );
     store
         .finish_run(run, RunStatus::Completed, None)
@@ -220,10 +226,23 @@ pub async fn a_cancellation_is_asked_for_across_processes(backend: &impl Backend
         .unwrap();
     assert!(!store.cancel_requested(run).await.unwrap());
     assert!(!other.request_cancel(run).await.unwrap(), "it has ended");
-    // Resumed: a cancellation asked for before does not stop the new attempt.
-    store.claim_run(run).await.unwrap();
+    // A claim says whether a cancellation was pending, and clears it: the new attempt is not
+    // stopped by it unless its resumer chooses so.
+    assert!(matches!(
+        store.claim_run(run).await.unwrap(),
+        RunClaim::Claimed {
+            cancel_requested: false,
+            ..
+        }
+    ));
     assert!(other.request_cancel(run).await.unwrap());
-    store.claim_run(run).await.unwrap();
+    assert!(matches!(
+        store.claim_run(run).await.unwrap(),
+        RunClaim::Claimed {
+            cancel_requested: true,
+            ..
+        }
+    ));
     assert!(!store.cancel_requested(run).await.unwrap());
     let queued = store.queue_run("w.json", "d", &json!({})).await.unwrap();
     assert!(other.request_cancel(queued).await.unwrap());
@@ -245,7 +264,10 @@ pub async fn a_queued_run_is_claimed_and_its_outputs_kept(backend: &impl Backend
     let worker = backend.open(&db).await.unwrap();
     assert_eq!(
         worker.claim_run(run).await.unwrap(),
-        RunClaim::Claimed { elsewhere: None }
+        RunClaim::Claimed {
+            elsewhere: None,
+            cancel_requested: false
+        }
     );
     assert_eq!(
         worker.run(run).await.unwrap().unwrap().status,
