@@ -298,17 +298,7 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
             // first (so no live process still runs it, and no request is lost in between),
             // then ended as asked instead of resumed.
             let why = "cancelled while the service that ran it was down";
-            let event =
-                json!({"event": "run_failed", "run": run.id, "status": "cancelled", "error": why});
-            service.workflows.append_event(run.id, event).await?;
-            if let Err(error) = service
-                .runner
-                .store()
-                .finish_run(id, RunStatus::Cancelled, Some(why))
-                .await
-            {
-                tracing::error!(run = run.id, %error, "cannot mark a run cancelled");
-            }
+            end_unresumed(service, id, RunStatus::Cancelled, why).await?;
             continue;
         }
         let inputs = match record.inputs {
@@ -333,19 +323,31 @@ pub async fn recover(service: &Arc<Service>) -> Result<usize, crate::StoreError>
                     "the service stopped during this run, and it cannot be resumed: its \
                      workflow no longer validates ({first})"
                 );
-                let event =
-                    json!({"event": "run_failed", "run": run.id, "status": "failed", "error": why});
-                service.workflows.append_event(run.id, event).await?;
-                if let Err(error) = service
-                    .runner
-                    .store()
-                    .finish_run(id, RunStatus::Failed, Some(&why))
-                    .await
-                {
-                    tracing::error!(run = run.id, %error, "cannot mark a run failed");
-                }
+                end_unresumed(service, id, RunStatus::Failed, &why).await?;
             }
         }
     }
     Ok(resumed)
+}
+
+/// Ends a run [`recover`] does not resume, `status` for `why`: its terminal event first, then
+/// the runner's status (as [`finish`] orders them).
+async fn end_unresumed(
+    service: &Service,
+    run: RunId,
+    status: RunStatus,
+    why: &str,
+) -> Result<(), crate::StoreError> {
+    let event =
+        json!({"event": "run_failed", "run": run.0, "status": status.as_str(), "error": why});
+    service.workflows.append_event(run.0, event).await?;
+    if let Err(error) = service
+        .runner
+        .store()
+        .finish_run(run, status, Some(why))
+        .await
+    {
+        tracing::error!(run = run.0, %error, "cannot record the end of a run");
+    }
+    Ok(())
 }
