@@ -215,6 +215,16 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
         })
     }
 
+    fn held_schedules(
+        &self,
+    ) -> ClusterFuture<'_, Result<std::collections::HashMap<i64, bool>, String>> {
+        Box::pin(async move {
+            schedules::held_schedules(&self.client, &self.task_queue)
+                .await
+                .map_err(|refusal| refusal.to_string())
+        })
+    }
+
     fn delete_schedule(&self, id: i64) -> ClusterFuture<'_, Result<(), String>> {
         Box::pin(async move {
             schedules::delete_schedule(&self.client, &self.task_queue, id)
@@ -229,7 +239,7 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
 }
 
 /// When `schedule` fires, in Temporal's terms (see [`FireTimes`]).
-pub fn fire_times(schedule: &Schedule) -> Result<FireTimes, String> {
+fn fire_times(schedule: &Schedule) -> Result<FireTimes, String> {
     match &schedule.timing {
         Timing::Every(secs) => FireTimes::every(*secs, schedule.created_at_ms),
         Timing::Cron(expression) => FireTimes::cron(expression),

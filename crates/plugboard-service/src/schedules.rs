@@ -39,7 +39,7 @@ use utoipa_axum::routes;
 
 use crate::runs::{StartRun, check_start};
 use crate::schedule_store::{Schedule, Timing};
-use crate::store::now_ms;
+use crate::store::{StoreError, now_ms};
 use crate::workflows::DeployError;
 
 /// The schedule routes.
@@ -348,20 +348,18 @@ fn cluster_unavailable(remote: &dyn RemoteRuns, why: &str) -> ApiError {
 
 /// Deletes schedule `id` here, then from the cluster. A cluster that cannot be told now hears of
 /// it at the schedule's next fire, which finds it gone and deletes it there.
-pub(crate) async fn delete_everywhere(service: &Service, id: i64) -> Result<(), ApiError> {
+pub(crate) async fn delete_everywhere(service: &Service, id: i64) -> Result<(), StoreError> {
     service.schedules.delete_schedule(id).await?;
-    if let Some(remote) = &service.remote
-        && let Err(why) = remote.delete_schedule(id).await
-    {
-        tracing::warn!(schedule = id, %why, "cannot delete a schedule from the cluster yet");
-    }
+    scheduler::forget_on_cluster(service, id).await;
     Ok(())
 }
 
 /// At the start of a service on a cluster: every schedule in the store is made the cluster's,
-/// in its paused state (schedules created while runs were in-process move onto it). One the
-/// cluster cannot keep (a cron expression it reads otherwise) is paused here, with the reason in
-/// the log and in what this returns, and the others go on; an unreachable cluster is an error.
+/// in its paused state (schedules created while runs were in-process move onto it). One listing
+/// says what the cluster holds already, so only the missing and the differing ones are put. One
+/// the cluster cannot keep (a cron expression it reads otherwise) is paused here, with the
+/// reason in the log and in what this returns, and the others go on; an unreachable cluster is
+/// an error.
 pub async fn sync_to_cluster(service: &Service) -> Result<Synced, String> {
     let mut synced = Synced::default();
     let Some(remote) = &service.remote else {
@@ -372,7 +370,15 @@ pub async fn sync_to_cluster(service: &Service) -> Result<Synced, String> {
         .schedules(None)
         .await
         .map_err(|error| format!("cannot read the schedules: {error}"))?;
+    let held = remote
+        .held_schedules()
+        .await
+        .map_err(|why| format!("{} did not list its schedules: {why}", remote.describe()))?;
     for schedule in schedules {
+        if held.get(&schedule.id) == Some(&schedule.paused) {
+            synced.on_cluster += 1;
+            continue;
+        }
         match remote.put_schedule(&schedule).await {
             Ok(()) => synced.on_cluster += 1,
             Err(ClusterRefusal::Invalid(why)) => {

@@ -21,9 +21,12 @@ pub use fire::{
 };
 pub use times::FireTimes;
 
+use std::collections::HashMap;
+
+use futures::TryStreamExt as _;
 use temporalio_client::schedules::{
-    CreateScheduleOptions, DeleteScheduleOptions, ScheduleAction, ScheduleError,
-    ScheduleOverlapPolicy,
+    CreateScheduleOptions, DeleteScheduleOptions, ListSchedulesOptions, ScheduleAction,
+    ScheduleError, ScheduleOverlapPolicy,
 };
 use temporalio_client::tonic::Code;
 use temporalio_client::{Client, RpcOptions};
@@ -31,7 +34,12 @@ use temporalio_client::{Client, RpcOptions};
 /// The Temporal Schedule id of plugboard schedule `schedule` of the store served on
 /// `task_queue`; each fire's workflow id is this and the slot (`plugboard-schedule-3-2026-…Z`).
 pub fn schedule_id(task_queue: &str, schedule: i64) -> String {
-    format!("{task_queue}-schedule-{schedule}")
+    format!("{}{schedule}", schedule_ids(task_queue))
+}
+
+/// What every schedule id of `task_queue` starts with.
+fn schedule_ids(task_queue: &str) -> String {
+    format!("{task_queue}-schedule-")
 }
 
 /// Why the cluster did not take a schedule change.
@@ -113,4 +121,28 @@ pub async fn delete_schedule(
         Err(ScheduleError::Rpc(status)) if status.code() == Code::NotFound => Ok(()),
         Err(error) => Err(refusal(error)),
     }
+}
+
+/// The schedules the cluster holds for the store served on `task_queue`, each with whether it
+/// is paused: one listing, so a service starting up puts only what differs. The listing may lag
+/// a change made a moment ago; putting a schedule again is harmless.
+pub async fn held_schedules(
+    client: &Client,
+    task_queue: &str,
+) -> Result<HashMap<i64, bool>, ScheduleRefusal> {
+    let prefix = schedule_ids(task_queue);
+    client
+        .list_schedules(ListSchedulesOptions::default())
+        .map_err(refusal)
+        .try_fold(HashMap::new(), |mut held, summary| {
+            if let Some(id) = summary
+                .schedule_id()
+                .strip_prefix(&prefix)
+                .and_then(|id| id.parse().ok())
+            {
+                held.insert(id, summary.paused());
+            }
+            std::future::ready(Ok(held))
+        })
+        .await
 }

@@ -113,6 +113,6 @@ impl RunActivities {
 }
 
 /// A plain error for the SDK's `ActivityError: From<impl Into<anyhow::Error>>`.
-fn anyhow_free(message: String) -> std::io::Error {
+pub(crate) fn anyhow_free(message: String) -> std::io::Error {
     std::io::Error::other(message)
 }

@@ -9,6 +9,7 @@
 //! Schedules are the cluster's too: it fires them (the service runs no scheduler of its own),
 //! and a worker turns each fire into a run with [`crate::schedules::fire_on_cluster`].
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -51,6 +52,10 @@ pub trait RemoteRuns: Send + Sync {
         &'a self,
         schedule: &'a Schedule,
     ) -> ClusterFuture<'a, Result<(), ClusterRefusal>>;
+
+    /// The schedules the cluster holds, each with whether it is paused (a listing that may lag
+    /// a change made a moment ago).
+    fn held_schedules(&self) -> ClusterFuture<'_, Result<HashMap<i64, bool>, String>>;
 
     /// Deletes schedule `id` from the cluster (one it does not have is no error).
     fn delete_schedule(&self, id: i64) -> ClusterFuture<'_, Result<(), String>>;

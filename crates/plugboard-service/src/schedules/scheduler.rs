@@ -75,8 +75,9 @@ pub enum Fired {
         /// That run.
         previous: i64,
     },
-    /// The run could not start: why (recorded as the schedule's `last_error`).
-    NotStarted(String),
+    /// The run could not start; why is the schedule's `last_error` (not here: it may quote the
+    /// schedule's inputs, and this goes to logs and to the cluster's history).
+    NotStarted,
     /// Its slot was already fired (by a retried fire, or a slot the service missed).
     AlreadyFired,
     /// The schedule is paused.
@@ -90,9 +91,7 @@ impl std::fmt::Display for Fired {
         match self {
             Fired::Started(run) => write!(f, "started run {run}"),
             Fired::Skipped { previous } => write!(f, "skipped: run {previous} has not ended"),
-            // Not the reason: it may quote the schedule's inputs, and this goes to logs and to
-            // the cluster's history. The schedule's `last_error` has it.
-            Fired::NotStarted(_) => f.write_str("no run: its start was refused (see last_error)"),
+            Fired::NotStarted => f.write_str("no run: its start was refused (see last_error)"),
             Fired::AlreadyFired => f.write_str("this slot was already fired"),
             Fired::Paused => f.write_str("the schedule is paused"),
             Fired::Gone => f.write_str("the schedule is gone"),
@@ -136,8 +135,9 @@ pub async fn fire_on_cluster(
     fire(service, schedule, now).await
 }
 
-/// A schedule deleted here is deleted on the cluster too, so it stops firing there.
-async fn forget_on_cluster(service: &Service, id: i64) {
+/// A schedule deleted here is deleted on the cluster too, so it stops firing there; a cluster
+/// that cannot be told now is told at the schedule's next fire.
+pub(super) async fn forget_on_cluster(service: &Service, id: i64) {
     if let Some(remote) = &service.remote
         && let Err(why) = remote.delete_schedule(id).await
     {
@@ -153,8 +153,7 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<Fi
         .is_none()
     {
         // The tenant was deleted: its schedules go with it.
-        service.schedules.delete_schedule(schedule.id).await?;
-        forget_on_cluster(service, schedule.id).await;
+        super::delete_everywhere(service, schedule.id).await?;
         return Ok(Fired::Gone);
     }
     let Ok(next) = timing::next_after(&schedule.timing, schedule.next_fire_ms, now) else {
@@ -200,9 +199,9 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<Fi
             tracing::warn!(schedule = schedule.id, %why, "a scheduled run could not start");
             service
                 .schedules
-                .record_fire(schedule.id, now, None, Some(why.clone()))
+                .record_fire(schedule.id, now, None, Some(why))
                 .await?;
-            Ok(Fired::NotStarted(why))
+            Ok(Fired::NotStarted)
         }
     }
 }

@@ -16,6 +16,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 
 use super::schedule_id;
+use crate::workflow::anyhow_free;
 
 /// How long a fire may take to record its run: the checks, a few store writes and the run's
 /// start on the cluster.
@@ -141,13 +142,13 @@ impl FireActivities {
                 "a scheduled fire whose workflow id names no slot: nothing fired"
             );
             return Err(ActivityError::application(
-                ApplicationFailure::non_retryable(std::io::Error::other(format!(
+                ApplicationFailure::non_retryable(anyhow_free(format!(
                     "workflow id `{workflow_id}` names no slot"
                 ))),
             ));
         };
         self.firer.fire(&fire, slot_ms).await.map_err(|failure| {
-            let error = std::io::Error::other(failure.to_string());
+            let error = anyhow_free(failure.to_string());
             match failure {
                 FireFailure::Retry(_) => ActivityError::from(error),
                 FireFailure::Refused(_) => {
