@@ -30,7 +30,8 @@ pub mod validate;
 
 pub use engine::{
     Event, Failure, Journal, JournalError, MemoryJournal, NoObserver, Observer, RunError,
-    RunOptions, RunOutcome, SkipReason, StepReport, StepRunner, StepStatus, run, run_with,
+    Piece, PieceOutcome, RunOptions, RunOutcome, SkipReason, StepReport, StepRunner, StepStatus,
+    run, run_piece, run_with,
 };
 pub use expr::ExprError;
 pub use input_check::check_input;

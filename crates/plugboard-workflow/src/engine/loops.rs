@@ -16,17 +16,17 @@ use crate::model::{OnError, RecordFormat};
 use crate::validate::{Action, CompiledStep};
 
 use super::{
-    Effects, Engine, Event, Failure, SkipReason, StepFailure, StepReport, StepStatus,
+    Effects, Engine, Event, Failure, Mode, SkipReason, StepFailure, StepReport, StepStatus,
     connector_failure, item_key, read_records, render_call_input, render_path,
 };
 
 impl Engine<'_> {
-    /// A `for_each` over an array: outputs in order, each call journaled as `<id>[<n>]`.
-    pub(super) fn over_array(
+    /// The elements a `for_each` over an array calls with: its items, or their batches.
+    pub(super) fn array_elements(
         &self,
         step: &CompiledStep,
         source: &Mapping,
-    ) -> Result<Value, StepFailure> {
+    ) -> Result<Vec<MjValue>, StepFailure> {
         let value = source
             .render_value(&self.top_scope())
             .map_err(|e| Failure::Expression(format!("`for_each`: {e}")))?;
@@ -41,58 +41,94 @@ impl Engine<'_> {
             .try_iter()
             .map_err(|e| Failure::Expression(format!("`for_each`: {}", excerpt(&e.to_string()))))?
             .collect();
-        let elements: Vec<MjValue> = match step.batch {
+        Ok(match step.batch {
             Some(size) => items
                 .chunks(usize::try_from(size).unwrap_or(usize::MAX).max(1))
                 .map(|chunk| MjValue::from(chunk.to_vec()))
                 .collect(),
             None => items,
+        })
+    }
+
+    /// Call `item` of a `for_each` over `elements`: its journaled output, or the call made and
+    /// journaled. A failure `on_error: continue` lets pass is the item's output; in pieces it is
+    /// journaled too, so the piece that puts the step together does not call it again.
+    pub(super) fn array_item(
+        &self,
+        step: &CompiledStep,
+        elements: &[MjValue],
+        item: u64,
+    ) -> Result<Value, StepFailure> {
+        let key = item_key(step, item);
+        if let Some(output) = self.journal.completed(&key) {
+            return Ok(output);
+        }
+        let length = Some(elements.len() as u64);
+        let element = usize::try_from(item)
+            .ok()
+            .and_then(|k| elements.get(k))
+            .cloned()
+            .ok_or_else(|| StepFailure {
+                item: Some(item),
+                failure: Failure::Expression(format!(
+                    "`for_each` gives {} elements; there is no call {item}",
+                    elements.len()
+                )),
+                step: None,
+            })?;
+        let journal = |output: &Value| {
+            self.journal.record(&key, output).map_err(|e| StepFailure {
+                item: Some(item),
+                failure: Failure::Journal(e.to_string()),
+                step: None,
+            })
         };
+        let scope = self.item_scope(step, element, item, length);
+        match self.call_item(step, &scope, item) {
+            Ok(output) => {
+                journal(&output)?;
+                self.emit(Event::ItemFinished {
+                    step: step.id.clone(),
+                    item,
+                    of: length,
+                    ok: true,
+                    error: None,
+                });
+                Ok(output)
+            }
+            Err(failure)
+                if step.on_error == OnError::Continue && !failure.failure.stops_the_run() =>
+            {
+                self.emit(Event::ItemFinished {
+                    step: step.id.clone(),
+                    item,
+                    of: length,
+                    ok: false,
+                    error: Some(failure.failure.to_string()),
+                });
+                let output = failure.failure.to_output();
+                if self.mode == Mode::Pieces {
+                    journal(&output)?;
+                }
+                Ok(output)
+            }
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// A `for_each` over an array: outputs in order, each call journaled as `<id>[<n>]`.
+    pub(super) fn over_array(
+        &self,
+        step: &CompiledStep,
+        source: &Mapping,
+    ) -> Result<Value, StepFailure> {
+        let elements = self.array_elements(step, source)?;
         let calls = elements.len();
-        let length = Some(calls as u64);
         let results: Vec<OnceLock<Value>> = (0..calls).map(|_| OnceLock::new()).collect();
         let process = |k: usize| -> Result<(), StepFailure> {
-            let item = k as u64;
-            let key = item_key(step, item);
-            if let Some(output) = self.journal.completed(&key) {
-                let _first = results[k].set(output);
-                return Ok(());
-            }
-            let scope = self.item_scope(step, elements[k].clone(), item, length);
-            match self.call_item(step, &scope, item) {
-                Ok(output) => {
-                    self.journal
-                        .record(&key, &output)
-                        .map_err(|e| StepFailure {
-                            item: Some(item),
-                            failure: Failure::Journal(e.to_string()),
-                            step: None,
-                        })?;
-                    let _first = results[k].set(output);
-                    self.emit(Event::ItemFinished {
-                        step: step.id.clone(),
-                        item,
-                        of: length,
-                        ok: true,
-                        error: None,
-                    });
-                    Ok(())
-                }
-                Err(failure)
-                    if step.on_error == OnError::Continue && !failure.failure.stops_the_run() =>
-                {
-                    self.emit(Event::ItemFinished {
-                        step: step.id.clone(),
-                        item,
-                        of: length,
-                        ok: false,
-                        error: Some(failure.failure.to_string()),
-                    });
-                    let _first = results[k].set(failure.failure.to_output());
-                    Ok(())
-                }
-                Err(failure) => Err(failure),
-            }
+            let output = self.array_item(step, &elements, k as u64)?;
+            let _first = results[k].set(output);
+            Ok(())
         };
         let workers = usize::try_from(step.concurrency)
             .unwrap_or(1)

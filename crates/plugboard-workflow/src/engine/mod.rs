@@ -32,6 +32,7 @@ mod journal;
 mod loops;
 mod once;
 mod outcome;
+mod pieces;
 mod records;
 
 pub use events::{Event, NoObserver, Observer, SkipReason};
@@ -40,6 +41,7 @@ use loops::Progress;
 use once::Call;
 pub(crate) use once::Effects;
 pub use outcome::{Failure, RunError, RunOutcome, StepReport, StepStatus};
+pub use pieces::{Piece, PieceOutcome, run_piece};
 pub(crate) use records::read_records;
 
 /// Calls connector methods for the engine; the runner implements it over its registry and HTTP
@@ -132,41 +134,12 @@ pub fn run_with(
     observer: &dyn Observer,
     options: &RunOptions,
 ) -> Result<RunOutcome, RunError> {
-    let inputs = workflow
-        .check_inputs(&inputs)
-        .map_err(RunError::InvalidInputs)?;
-    let view = Arc::new(StepsView::new(
-        workflow.step_ids.clone(),
-        workflow.steps.len(),
-    ));
-    let engine = Engine {
-        workflow,
-        runner,
-        journal,
-        observer,
-        options,
-        inputs: MjValue::from_serialize(&inputs),
-        steps_value: MjValue::from_dyn_object(view.clone()),
-        view,
-    };
+    let engine = Engine::new(workflow, inputs, runner, journal, observer, options, Mode::Whole)?;
     let mut reports: Vec<Option<StepReport>> = vec![None; workflow.steps.len()];
     for index in 0..workflow.steps.len() {
-        if runner.is_cancelled() {
-            return Err(RunError::Cancelled {
-                step: Some(workflow.steps[index].id.clone()),
-            });
-        }
-        engine.step(index, &mut reports)?;
+        engine.next_step(index, &mut reports)?;
     }
-    let scope = engine.top_scope();
-    let mut outputs = Map::new();
-    for (name, mapping) in &workflow.outputs {
-        let value = mapping.render(&scope).map_err(|e| RunError::Output {
-            name: name.clone(),
-            message: e.message,
-        })?;
-        outputs.insert(name.clone(), value);
-    }
+    let outputs = engine.outputs()?;
     Ok(RunOutcome {
         outputs,
         steps: reports
@@ -183,18 +156,95 @@ pub fn run_with(
     })
 }
 
+/// Whether the engine runs a whole run, or one piece of it for an orchestrator (see `pieces`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Whole,
+    Pieces,
+}
+
+/// What running one step left to do.
+enum Stepped {
+    /// The step ended (completed, skipped, resumed, or failed and continued).
+    Done,
+    /// Pieces only: the step is a `for_each` over an array whose `calls` calls are not all
+    /// journaled; each is a piece of its own.
+    Items { calls: u64 },
+}
+
 struct Engine<'a> {
     workflow: &'a ValidWorkflow,
     runner: &'a dyn StepRunner,
     journal: &'a dyn Journal,
     observer: &'a dyn Observer,
     options: &'a RunOptions,
+    mode: Mode,
     inputs: MjValue,
     view: Arc<StepsView>,
     steps_value: MjValue,
 }
 
+impl<'a> Engine<'a> {
+    /// An engine for `workflow`, once its inputs check out.
+    fn new(
+        workflow: &'a ValidWorkflow,
+        inputs: Map<String, Value>,
+        runner: &'a dyn StepRunner,
+        journal: &'a dyn Journal,
+        observer: &'a dyn Observer,
+        options: &'a RunOptions,
+        mode: Mode,
+    ) -> Result<Self, RunError> {
+        let inputs = workflow
+            .check_inputs(&inputs)
+            .map_err(RunError::InvalidInputs)?;
+        let view = Arc::new(StepsView::new(
+            workflow.step_ids.clone(),
+            workflow.steps.len(),
+        ));
+        Ok(Self {
+            workflow,
+            runner,
+            journal,
+            observer,
+            options,
+            mode,
+            inputs: MjValue::from_serialize(&inputs),
+            steps_value: MjValue::from_dyn_object(view.clone()),
+            view,
+        })
+    }
+}
+
 impl Engine<'_> {
+    /// Runs step `index` unless the run was cancelled.
+    fn next_step(
+        &self,
+        index: usize,
+        reports: &mut [Option<StepReport>],
+    ) -> Result<Stepped, RunError> {
+        if self.runner.is_cancelled() {
+            return Err(RunError::Cancelled {
+                step: Some(self.workflow.steps[index].id.clone()),
+            });
+        }
+        self.step(index, reports)
+    }
+
+    /// The workflow's outputs, rendered once every step has run.
+    fn outputs(&self) -> Result<Map<String, Value>, RunError> {
+        let scope = self.top_scope();
+        let mut outputs = Map::new();
+        for (name, mapping) in &self.workflow.outputs {
+            let value = mapping.render(&scope).map_err(|e| RunError::Output {
+                name: name.clone(),
+                message: e.message,
+            })?;
+            outputs.insert(name.clone(), value);
+        }
+        Ok(outputs)
+    }
+
     fn top_scope(&self) -> MjValue {
         Scope::top(self.inputs.clone(), self.steps_value.clone()).value()
     }
@@ -241,11 +291,11 @@ impl Engine<'_> {
         });
     }
 
-    fn step(&self, index: usize, reports: &mut [Option<StepReport>]) -> Result<(), RunError> {
+    fn step(&self, index: usize, reports: &mut [Option<StepReport>]) -> Result<Stepped, RunError> {
         let step = &self.workflow.steps[index];
         if step.consumer.is_some() {
             // Runs together with the step that consumes its records.
-            return Ok(());
+            return Ok(Stepped::Done);
         }
         if let Some(output) = self.journal.completed(&step.id) {
             if let Some(Source::Stream(producer)) = step.for_each {
@@ -256,12 +306,18 @@ impl Engine<'_> {
                 self.resumed(producer, produced, reports);
             }
             self.resumed(index, output, reports);
-            return Ok(());
+            return Ok(Stepped::Done);
         }
-        self.emit(Event::StepStarted {
-            step: step.id.clone(),
-            calls: None,
-        });
+        // In pieces, a loop over an array is started by the piece that finds calls to make, and
+        // finished by the one that finds them all journaled.
+        let items_elsewhere =
+            self.mode == Mode::Pieces && matches!(step.for_each, Some(Source::Values(_)));
+        if !items_elsewhere {
+            self.emit(Event::StepStarted {
+                step: step.id.clone(),
+                calls: None,
+            });
+        }
         let started = Instant::now();
         if !self.condition(step).map_err(|f| self.fail(step, f))? {
             self.emit(Event::StepSkipped {
@@ -273,7 +329,20 @@ impl Engine<'_> {
                 self.finish(producer, StepStatus::Skipped, Value::Null, reports);
             }
             self.finish(index, StepStatus::Skipped, Value::Null, reports);
-            return Ok(());
+            return Ok(Stepped::Done);
+        }
+        if let (true, Some(Source::Values(source))) = (items_elsewhere, &step.for_each) {
+            let elements = self
+                .array_elements(step, source)
+                .map_err(|f| self.fail(step, f))?;
+            let calls = elements.len() as u64;
+            if (0..calls).any(|item| self.journal.completed(&item_key(step, item)).is_none()) {
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    calls: Some(calls),
+                });
+                return Ok(Stepped::Items { calls });
+            }
         }
         let result = match &step.for_each {
             None => self.single(step),
@@ -311,7 +380,7 @@ impl Engine<'_> {
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         });
         self.finish(index, status, output, reports);
-        Ok(())
+        Ok(Stepped::Done)
     }
 
     fn resumed(&self, index: usize, output: Value, reports: &mut [Option<StepReport>]) {

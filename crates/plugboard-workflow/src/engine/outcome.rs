@@ -143,6 +143,10 @@ pub enum RunError {
     /// A result could not be journaled.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A piece of the run (see [`run_piece`](super::run_piece)) that this workflow does not
+    /// have: its orchestrator and its workflow disagree.
+    #[error("no such piece of the run: {0}")]
+    NoSuchPiece(String),
     /// An output could not be rendered.
     #[error("output `{name}`: {message}")]
     Output {

@@ -1,0 +1,133 @@
+//! A run in pieces, for an orchestrator that makes each call a task of its own, which any of
+//! its workers may take (Temporal, where each piece is an activity).
+//!
+//! A piece starts as a resumed run does: the steps before it are read back from the journal,
+//! so a piece needs nothing but the workflow, the inputs and the journal, and any process can
+//! run any piece. [`Piece::Step`] runs one step, except a `for_each` over an array whose calls
+//! are not all journaled: that stops and says how many there are. The orchestrator runs each as
+//! a [`Piece::Item`], at most `concurrency` at once, then the step again, which finds them
+//! journaled and puts the step's output together. The run's end (its outputs, its status) is
+//! the whole run resumed ([`run_with`](super::run_with)), which finds every step journaled.
+//!
+//! A record stream and the `for_each` reading it stay one piece: records never leave the
+//! process that reads them, so they never reach the orchestrator's history.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{
+    Engine, Journal, Mode, Observer, RunError, RunOptions, StepReport, StepRunner,
+    Stepped,
+};
+use crate::validate::{Source, ValidWorkflow};
+
+/// A part of a run that can be run on its own, once the parts before it are journaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "piece")]
+pub enum Piece {
+    /// Step `step` (0-based, in file order), with a stream it reads.
+    Step {
+        /// The step's index.
+        step: usize,
+    },
+    /// Call `item` (0-based) of the `for_each` over an array at step `step`.
+    Item {
+        /// The step's index.
+        step: usize,
+        /// The call's index.
+        item: u64,
+    },
+}
+
+/// What is left after a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum PieceOutcome {
+    /// The step ended (completed, skipped, or failed and continued under `on_error`). `next`
+    /// is the next step to run as a piece, `None` when only the run's end is left.
+    StepDone {
+        /// The next step's index.
+        next: Option<usize>,
+    },
+    /// The step is a `for_each` over an array with calls not yet journaled: run each of its
+    /// `calls` as a [`Piece::Item`], at most `concurrency` at once, then the step again.
+    Items {
+        /// How many calls the loop makes.
+        calls: u64,
+        /// How many may run at once (the step's `concurrency`).
+        concurrency: u32,
+    },
+    /// The call was made and journaled (or had been), or failed and `on_error` let it pass.
+    ItemDone,
+}
+
+/// Runs one piece of a run: the steps before it are resumed from `journal` (run, should an
+/// earlier piece have left one undone), then the piece runs and journals what it did. An `Err`
+/// is the run's failure, as [`run_with`](super::run_with) would report it.
+pub fn run_piece(
+    workflow: &ValidWorkflow,
+    inputs: Map<String, Value>,
+    runner: &dyn StepRunner,
+    journal: &dyn Journal,
+    observer: &dyn Observer,
+    options: &RunOptions,
+    piece: Piece,
+) -> Result<PieceOutcome, RunError> {
+    let engine = Engine::new(
+        workflow,
+        inputs,
+        runner,
+        journal,
+        observer,
+        options,
+        Mode::Pieces,
+    )?;
+    let (index, item) = match piece {
+        Piece::Step { step } => (step, None),
+        Piece::Item { step, item } => (step, Some(item)),
+    };
+    let steps = workflow.steps.len();
+    let Some(step) = workflow.steps.get(index) else {
+        return Err(RunError::NoSuchPiece(format!(
+            "step {index}, in a workflow of {steps} steps"
+        )));
+    };
+    let mut reports: Vec<Option<StepReport>> = vec![None; steps];
+    for earlier in 0..index {
+        if let Stepped::Items { .. } = engine.next_step(earlier, &mut reports)? {
+            return Err(RunError::NoSuchPiece(format!(
+                "step {index}, while the calls of step `{}` before it are not all done",
+                workflow.steps[earlier].id
+            )));
+        }
+    }
+    let Some(item) = item else {
+        return Ok(match engine.next_step(index, &mut reports)? {
+            Stepped::Done => PieceOutcome::StepDone {
+                next: (index + 1..steps).find(|&next| workflow.steps[next].consumer.is_none()),
+            },
+            Stepped::Items { calls } => PieceOutcome::Items {
+                calls,
+                concurrency: step.concurrency.max(1),
+            },
+        });
+    };
+    let Some(Source::Values(source)) = &step.for_each else {
+        return Err(RunError::NoSuchPiece(format!(
+            "call {item} of step `{}`, which is not a `for_each` over an array",
+            step.id
+        )));
+    };
+    if runner.is_cancelled() {
+        return Err(RunError::Cancelled {
+            step: Some(step.id.clone()),
+        });
+    }
+    let elements = engine
+        .array_elements(step, source)
+        .map_err(|f| engine.fail(step, f))?;
+    engine
+        .array_item(step, &elements, item)
+        .map_err(|f| engine.fail(step, f))?;
+    Ok(PieceOutcome::ItemDone)
+}
