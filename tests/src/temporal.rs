@@ -86,6 +86,19 @@ impl Workers {
         dir: &Path,
         secret_key: &str,
     ) -> Self {
+        Self::start_with(count, binary, state, queue, dir, secret_key, &[])
+    }
+
+    /// [`Workers::start`], each worker with `extra` arguments (`--max-runs 1`, say).
+    pub fn start_with(
+        count: usize,
+        binary: &Path,
+        state: &str,
+        queue: &str,
+        dir: &Path,
+        secret_key: &str,
+        extra: &[&str],
+    ) -> Self {
         let address = temporal_address();
         let children = (0..count)
             .map(|n| {
@@ -95,6 +108,7 @@ impl Workers {
                     .current_dir(workspace_root())
                     .args(["worker", "--temporal", &address, "--task-queue", queue])
                     .args(["--state", state])
+                    .args(extra)
                     .env_remove("PLUGBOARD_STATE")
                     .env_remove("PLUGBOARD_PLUGIN_PATH")
                     .env("PLUGBOARD_SECRET_KEY", secret_key)
@@ -108,6 +122,43 @@ impl Workers {
             .collect();
         Self { children }
     }
+}
+
+/// `temporal ARGS… --address <the dev server> --output json`, parsed.
+fn temporal_json(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(required("PLUGBOARD_TEST_TEMPORAL_CLI"))
+        .args(args)
+        .args(["--address", &temporal_address(), "--output", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the temporal program runs");
+    assert!(
+        output.status.success(),
+        "temporal {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("temporal prints JSON")
+}
+
+/// The run ids of every execution of workflow `id` (one per continue-as-new), as `temporal
+/// workflow list` gives them.
+pub fn executions(id: &str) -> Vec<String> {
+    let listed = temporal_json(&["workflow", "list", "--query", &format!("WorkflowId='{id}'")]);
+    listed
+        .as_array()
+        .map(|executions| {
+            executions
+                .iter()
+                .filter_map(|e| e["execution"]["runId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The events of execution `run_id` of workflow `id`, as `temporal workflow show` gives them.
+pub fn history(id: &str, run_id: &str) -> Vec<serde_json::Value> {
+    let shown = temporal_json(&["workflow", "show", "--workflow-id", id, "--run-id", run_id]);
+    shown["events"].as_array().cloned().unwrap_or_default()
 }
 
 impl Drop for Workers {

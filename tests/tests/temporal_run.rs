@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use constant_contact_sandbox::Sandbox;
 use plugboard_tests::e2e::{example, sandbox_config, start_sandbox};
-use plugboard_tests::temporal::{Workers, required, task_queue, temporal_address, temporal_binary};
+use plugboard_tests::temporal::{
+    Workers, executions, history, required, task_queue, temporal_address, temporal_binary,
+};
 use plugboard_tests::{plugboard_binary, temp_dir, wait, workspace_root};
 use serde_json::Value;
 use tokio_postgres::NoTls;
@@ -347,6 +349,122 @@ fn three_workers_share_one_rate_limit() {
                 .count()
         })
         .collect();
-    assert_eq!(executed.iter().sum::<usize>(), 4, "{executed:?}");
-    eprintln!("runs per worker: {executed:?}; sandbox: {stats:?}");
+    // Each of the five steps is a piece, and the run's end one more.
+    assert_eq!(executed.iter().sum::<usize>(), 4 * 6, "{executed:?}");
+    eprintln!("pieces per worker: {executed:?}; sandbox: {stats:?}");
+}
+
+/// A loop over an array on Temporal: each call is an activity of its own, `concurrency` at once
+/// on any of the workers, and a run whose history grows long continues as new; every call is
+/// made once, and the outputs are those of a run in one go.
+#[test]
+fn a_loop_s_calls_are_activities_spread_over_workers_and_a_long_run_continues_as_new() {
+    const CALLS: usize = 30;
+    let binary = temporal_binary();
+    let state = database();
+    let dir = temp_dir("temporal-loop");
+    let sandbox = start_sandbox(sandbox_config());
+    install(&binary, &state, &sandbox);
+    let queue = task_queue("loop");
+    // One piece at a time per worker: the loop's three calls at once are on three workers.
+    let _workers = Workers::start_with(3, &binary, &state, &queue, &dir, KEY, &["--max-runs", "1"]);
+    sandbox.reset_stats();
+
+    let workflow = dir.join("loop.json");
+    std::fs::write(
+        &workflow,
+        serde_json::json!({
+            "name": "Subscribe each address",
+            "connections": {"cc": {"connector": "constant-contact", "connection": CONNECTION}},
+            "inputs": {"type": "object", "properties": {"emails": {"type": "array", "items": {"type": "string"}}}, "required": ["emails"]},
+            "steps": [
+                {"id": "list", "call": "cc.contact_lists.create", "input": {"name": "Loop on Temporal"}},
+                {"id": "each", "for_each": "{{ inputs.emails }}", "concurrency": 3, "call": "cc.contacts.create_or_update",
+                 "input": {"email_address": "{{ item }}", "list_memberships": ["{{ steps.list.output.list_id }}"]}},
+                {"id": "after", "call": "cc.contact_lists.get", "input": {"list_id": "{{ steps.list.output.list_id }}"}}
+            ],
+            "outputs": {
+                "actions": "{{ steps.each.output | map(attribute='action') | list }}",
+                "list": "{{ steps.after.output.name }}"
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let emails: Vec<String> = (0..CALLS).map(|n| format!("loop{n}@example.com")).collect();
+    let inputs = dir.join("inputs.json");
+    std::fs::write(&inputs, serde_json::json!({ "emails": emails }).to_string()).unwrap();
+    let (workflow, inputs) = (workflow.to_string_lossy(), inputs.to_string_lossy());
+    let address = temporal_address();
+    let mut args = run_on_temporal(&workflow, &address, &queue);
+    args.extend(["--json", "--no-rate-limits", "--inputs-file", &inputs]);
+    args.extend(["--history-events", "100"]);
+    let on_temporal = plugboard(&binary, &state, &args);
+    let finished = on_temporal.run_finished();
+    assert_eq!(finished["status"], "completed", "{on_temporal:#?}");
+    let actions = finished["outputs"]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), CALLS, "{finished:#}");
+    assert!(actions.iter().all(|a| a == "created"), "{finished:#}");
+    assert_eq!(finished["outputs"]["list"], "Loop on Temporal");
+    // Every call once: the list, each address, the list read back.
+    assert_eq!(sandbox.stats().api_requests, 1 + CALLS as u64 + 1);
+
+    // The workflow's executions: each call an activity (`execute_piece`), the history of each
+    // execution short of the limit it was given, and the run continued as new to get there.
+    let run = finished["run"].as_i64().unwrap();
+    let id = format!("{queue}-run-{run}");
+    let runs = executions(&id);
+    assert!(runs.len() >= 2, "it never continued as new: {runs:?}");
+    let mut pieces = Vec::new();
+    let mut lengths = Vec::new();
+    for execution in &runs {
+        let events = history(&id, execution);
+        lengths.push(events.len());
+        assert!(events.len() < 150, "{} events in {execution}", events.len());
+        pieces.extend(
+            events
+                .iter()
+                .filter_map(|e| {
+                    e["activityTaskScheduledEventAttributes"]["activityType"]["name"].as_str()
+                })
+                .map(str::to_owned),
+        );
+    }
+    // 3 steps, the loop's step twice (started, then put together), 30 calls and the end; a step
+    // cut by a continue-as-new is asked again.
+    assert!(
+        pieces
+            .iter()
+            .all(|name| name == "RunActivities::execute_piece"),
+        "{pieces:?}"
+    );
+    assert!(
+        (3 + 1 + CALLS + 1..=3 + 1 + CALLS + 1 + runs.len()).contains(&pieces.len()),
+        "{} pieces in {} executions",
+        pieces.len(),
+        runs.len()
+    );
+
+    // The calls were spread over the workers.
+    let calls: Vec<usize> = (0..3)
+        .map(|n| {
+            std::fs::read_to_string(dir.join(format!("worker-{n}.log")))
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| {
+                    line.starts_with("worker: executing run") && line.contains(", call ")
+                })
+                .count()
+        })
+        .collect();
+    assert_eq!(calls.iter().sum::<usize>(), CALLS, "{calls:?}");
+    assert!(
+        calls.iter().filter(|&&n| n > 0).count() >= 2,
+        "one worker made every call: {calls:?}"
+    );
+    eprintln!(
+        "{} pieces in {} executions of {lengths:?} events; calls per worker: {calls:?}",
+        pieces.len(),
+        runs.len()
+    );
 }

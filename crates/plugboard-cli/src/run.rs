@@ -83,6 +83,11 @@ pub struct RunArgs {
     #[cfg(feature = "temporal")]
     #[arg(long, value_name = "NAME", requires = "temporal", default_value = plugboard_temporal::TASK_QUEUE)]
     pub task_queue: String,
+    /// With --temporal: the history events one execution of the run may reach before it
+    /// continues as new (each step and each call of a loop adds a few).
+    #[cfg(feature = "temporal")]
+    #[arg(long, value_name = "EVENTS", requires = "temporal", default_value_t = plugboard_temporal::workflow::HISTORY_EVENTS, value_parser = clap::value_parser!(u32).range(100..))]
+    pub history_events: u32,
     /// Publish the run's events to the shared store for the process that started it (set by
     /// `plugboard worker`, which executes runs started with `--temporal`).
     #[cfg(feature = "temporal")]

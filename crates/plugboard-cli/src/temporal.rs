@@ -94,6 +94,8 @@ pub fn run_command(
         workflow: text,
         rate_limits: !args.no_rate_limits,
         wait_for_quota: args.wait_for_quota,
+        resume_at: None,
+        history_events: Some(args.history_events),
     };
     let reporter = Reporter::new(args.json);
     let result = session.block_on(async {
@@ -180,6 +182,8 @@ impl plugboard_service::runs::remote::RemoteRuns for ServiceRuns {
                 workflow: source.to_owned(),
                 rate_limits: true,
                 wait_for_quota: false,
+                resume_at: None,
+                history_events: None,
             };
             client::start_run(&self.client, &self.task_queue, request)
                 .await

@@ -6,8 +6,11 @@
 //! journal in the shared store holds what is done, so a run a dead worker left is continued
 //! without sending a completed call again.
 
+mod pieces;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -16,7 +19,7 @@ use plugboard_runner::store::RunClaim;
 use plugboard_runner::workflow::recorded_outputs;
 use plugboard_runner::{Cancellation, RunId, RunStatus, Session};
 use plugboard_temporal::worker::Serving;
-use plugboard_temporal::{RunExecutor, RunRequest, RunResult};
+use plugboard_temporal::{PieceRequest, PieceResult, RunExecutor, RunRequest, RunResult};
 use serde_json::Value;
 
 use crate::run::{self, RunArgs};
@@ -30,8 +33,8 @@ pub struct SessionExecutor {
     /// `--wait-for-quota`), made when first asked for; they share the store, the connectors
     /// and the cancellation a stop signal triggers.
     other_sessions: Mutex<HashMap<Settings, Arc<Session>>>,
-    /// The cancellation of each run executing here, so its cancelled workflow can stop it alone.
-    running: Mutex<HashMap<i64, Cancellation>>,
+    /// The runs and pieces of runs executing here.
+    running: Executing,
     state_file: PathBuf,
     state_label: String,
     stop: StopSignal,
@@ -46,7 +49,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn of(request: &RunRequest) -> Self {
+    fn of_run(request: &RunRequest) -> Self {
         Self {
             rate_limits: request.rate_limits,
             wait_for_quota: request.wait_for_quota,
@@ -73,7 +76,7 @@ impl SessionExecutor {
         Ok(Self {
             session,
             other_sessions: Mutex::default(),
-            running: Mutex::default(),
+            running: Executing::default(),
             state_label: crate::temporal::state_label(&state_file)?,
             state_file,
             stop,
@@ -82,8 +85,7 @@ impl SessionExecutor {
 
     /// The session for a run with `request`'s settings: the run is executed exactly as its
     /// `plugboard run` options say (a worker once ignored `--no-rate-limits` this way).
-    fn session_for(&self, request: &RunRequest) -> anyhow::Result<Arc<Session>> {
-        let settings = Settings::of(request);
+    fn session_for(&self, settings: Settings) -> anyhow::Result<Arc<Session>> {
         if settings == Settings::default_ones() {
             return Ok(Arc::clone(&self.session));
         }
@@ -113,16 +115,32 @@ impl SessionExecutor {
         Ok(session)
     }
 
-    fn execute_in(&self, dir: &Path, request: &RunRequest) -> anyhow::Result<RunResult> {
-        // Another store's run 7 is not ours: refused (Temporal retries it elsewhere, and it fails
-        // if only such workers poll the queue), never executed on the wrong journal.
+    /// Refuses a run of another store: another store's run 7 is not ours (Temporal retries it
+    /// elsewhere, and it fails if only such workers poll the queue), never executed on the
+    /// wrong journal.
+    fn check_state(&self, state: &str) -> anyhow::Result<()> {
         anyhow::ensure!(
-            request.state == self.state_label,
-            "it was started on the state {}, and this worker serves {}; give the stores \
+            state == self.state_label,
+            "it was started on the state {state}, and this worker serves {}; give the stores \
              different --task-queue names",
-            request.state,
             self.state_label
         );
+        Ok(())
+    }
+
+    /// Cancels `run` (a run's own cancellation) when the worker is asked to stop.
+    fn stop_with_the_worker(&self, shared: &Session, run: &Cancellation) {
+        let (stop, run) = (shared.cancellation().clone(), run.clone());
+        shared.handle().spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => run.cancel(),
+                () = run.cancelled() => {}
+            }
+        });
+    }
+
+    fn execute_in(&self, dir: &Path, request: &RunRequest) -> anyhow::Result<RunResult> {
+        self.check_state(&request.state)?;
         let workflow = dir.join("workflow.json");
         std::fs::write(&workflow, &request.workflow)
             .with_context(|| format!("cannot write {}", workflow.display()))?;
@@ -144,19 +162,11 @@ impl SessionExecutor {
         }
         let args = ResumeArgs::run_args(words).context("cannot form the run's arguments")?;
         // The run's own cancellation, also cancelled when the worker is asked to stop.
-        let shared = self.session_for(request)?;
+        let shared = self.session_for(Settings::of_run(request))?;
         let cancel = Cancellation::new();
         let session = shared.with_run_cancellation(cancel.clone());
-        {
-            let (stop, run) = (shared.cancellation().clone(), cancel.clone());
-            session.handle().spawn(async move {
-                tokio::select! {
-                    () = stop.cancelled() => run.cancel(),
-                    () = run.cancelled() => {}
-                }
-            });
-        }
-        let _running = Running::register(&self.running, request.run, cancel);
+        self.stop_with_the_worker(&shared, &cancel);
+        let _running = self.running.register(request.run, cancel);
         let store = session.store();
         let record = session
             .block_on(store.run(RunId(request.run)))?
@@ -242,34 +252,56 @@ impl SessionExecutor {
     }
 }
 
-/// A run's entry in [`SessionExecutor::running`], removed when the run ends here (its
-/// cancellation is then cancelled, which ends the task linking it to the worker's stop).
-struct Running<'a> {
-    runs: &'a Mutex<HashMap<i64, Cancellation>>,
-    run: i64,
+/// The cancellations of the runs, and pieces of runs, executing here: a cancelled workflow
+/// stops its own alone. Several pieces of one run may execute here at once (a loop's calls).
+#[derive(Default)]
+struct Executing {
+    next: AtomicU64,
+    entries: Mutex<HashMap<u64, (i64, Cancellation)>>,
 }
 
-impl<'a> Running<'a> {
-    fn register(
-        runs: &'a Mutex<HashMap<i64, Cancellation>>,
-        run: i64,
-        cancel: Cancellation,
-    ) -> Self {
-        runs.lock()
+impl Executing {
+    /// Registers run `run`'s `cancel` until the returned guard drops.
+    fn register(&self, run: i64, cancel: Cancellation) -> Running<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.entries
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(run, cancel);
-        Self { runs, run }
+            .insert(id, (run, cancel));
+        Running {
+            executing: self,
+            id,
+        }
     }
+
+    /// Cancels whatever of run `run` executes here; whether anything did.
+    fn cancel(&self, run: i64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = false;
+        for (_, cancel) in entries.values().filter(|(of, _)| *of == run) {
+            cancel.cancel();
+            found = true;
+        }
+        found
+    }
+}
+
+/// An entry of [`Executing`], removed when its run or piece ends here (its cancellation is then
+/// cancelled, which ends the task linking it to the worker's stop).
+struct Running<'a> {
+    executing: &'a Executing,
+    id: u64,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         let removed = self
-            .runs
+            .executing
+            .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.run);
-        if let Some(cancel) = removed {
+            .remove(&self.id);
+        if let Some((_, cancel)) = removed {
             cancel.cancel();
         }
     }
@@ -296,11 +328,30 @@ impl RunExecutor for SessionExecutor {
         result
     }
 
+    fn execute_piece(&self, request: &PieceRequest) -> Result<PieceResult, String> {
+        let what = request.piece;
+        eprintln!("worker: executing run {}: {what}", request.run);
+        let result = self
+            .piece(request)
+            .map_err(|e| format!("run {}, {what}: {e:#}", request.run));
+        match &result {
+            Ok(PieceResult::Ran { .. }) => eprintln!("worker: run {}: {what} done", request.run),
+            Ok(PieceResult::Ended { run }) => {
+                eprintln!("worker: run {} ended: {} ({what})", request.run, run.status);
+            }
+            Err(why) => eprintln!("worker: run {} not finished here: {why}", request.run),
+        }
+        result
+    }
+
+    fn end_cancelled(&self, run: i64) -> Result<RunResult, String> {
+        self.cancelled(RunId(run))
+            .map_err(|e| format!("run {run}: cannot record its cancellation: {e:#}"))
+    }
+
     fn cancel(&self, run: i64) {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cancel) = running.get(&run) {
+        if self.running.cancel(run) {
             eprintln!("worker: run {run}: its workflow was cancelled; stopping it");
-            cancel.cancel();
         }
     }
 }

@@ -212,6 +212,33 @@ pub async fn record_outputs(
     store.record_step(run, OUTPUTS_ENTRY, outputs).await
 }
 
+/// The journal entry of the text of a run's workflow, for the pieces of a run on Temporal that
+/// do not carry it (a loop's calls): the text travels once per step in the cluster's history,
+/// not once per call.
+const WORKFLOW_ENTRY: &str = "#workflow";
+
+/// Keeps the text of run `run`'s workflow with its journal ([`recorded_workflow`]).
+pub async fn record_workflow(
+    store: &dyn RunStore,
+    run: RunId,
+    text: &str,
+) -> Result<(), StoreError> {
+    store
+        .record_step(run, WORKFLOW_ENTRY, &Value::String(text.to_owned()))
+        .await
+}
+
+/// The text of run `run`'s workflow kept by [`record_workflow`], if any.
+pub async fn recorded_workflow(
+    store: &dyn RunStore,
+    run: RunId,
+) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .journal_entry(run, WORKFLOW_ENTRY)
+        .await?
+        .and_then(|text| text.as_str().map(str::to_owned)))
+}
+
 /// What a resume must not change about a run's workflow: SHA-256 (hex) of its `connections` and
 /// `steps` as compact JSON. Recorded with the run by whoever starts it (`plugboard run`, the
 /// service) and compared by whoever resumes it from a workflow text (`run --resume`, a Temporal
@@ -248,11 +275,49 @@ impl<'a> StoreJournal<'a> {
                 } else {
                     intents.remove(call);
                 }
-            } else if !key.starts_with(CURSOR_ENTRY) && key != OUTPUTS_ENTRY {
+            } else if !key.starts_with(CURSOR_ENTRY)
+                && key != OUTPUTS_ENTRY
+                && key != WORKFLOW_ENTRY
+            {
                 completed.insert(key, value);
             }
         }
         intents.retain(|call| !completed.contains_key(call));
+        Ok(Self {
+            store,
+            handle,
+            run,
+            completed,
+            intents: Mutex::new(intents),
+        })
+    }
+
+    /// The journal of `run` as far as entries `keys` go (and their intents): what a piece of a
+    /// run reads (the steps before it and its own call), where [`StoreJournal::open`] reads a
+    /// 200,000-call run's whole journal. An entry it was not asked for reads as not done, so
+    /// `keys` must name every entry the piece looks up.
+    pub fn open_keys(
+        store: &'a dyn RunStore,
+        handle: Handle,
+        run: RunId,
+        keys: impl IntoIterator<Item = String>,
+    ) -> Result<Self, StoreError> {
+        let mut completed = HashMap::new();
+        let mut intents = HashSet::new();
+        handle.block_on(async {
+            for key in keys {
+                if let Some(output) = store.journal_entry(run, &key).await? {
+                    completed.insert(key, output);
+                } else if store
+                    .journal_entry(run, &format!("{INTENT_ENTRY}{key}"))
+                    .await?
+                    == Some(Value::Bool(true))
+                {
+                    intents.insert(key);
+                }
+            }
+            Ok::<_, StoreError>(())
+        })?;
         Ok(Self {
             store,
             handle,

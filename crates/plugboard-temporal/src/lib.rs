@@ -1,14 +1,18 @@
 //! plugboard's workflows on Temporal, for scale-out: the Temporal workflow and activity a
 //! `plugboard worker` serves, and the client `plugboard run --temporal` starts runs with.
 //!
-//! This first slice hands Temporal a whole run: the workflow code ([`workflow::PlugboardRun`])
-//! is one deterministic step, "execute run N", scheduled as one activity. The activity runs
-//! plugboard's own engine on a worker, through the runner's `Session` on the shared PostgreSQL
-//! store, so limits, the one refresher and the run journal are the shared ones. When a worker
-//! dies, Temporal gives the activity to another worker, which resumes the run from that journal:
-//! completed calls are not sent again, and a call whose outcome is unknown stops the run instead
-//! of being sent blindly (the runner's intent journal decides). Record streams never enter
-//! workflow history: only the run's outputs and status come back.
+//! The workflow code ([`workflow::PlugboardRun`]) walks the run's steps in order and makes each
+//! a piece ([`plugboard_workflow::Piece`]) that an activity executes on any worker: a step, or
+//! one call of a `for_each` over an array, `concurrency` of them at once. The activity runs
+//! plugboard's own engine for that piece, through the runner's `Session` on the shared
+//! PostgreSQL store, so limits, the one refresher and the run journal are the shared ones. When
+//! a worker dies, Temporal gives its piece to another worker, which resumes it from that
+//! journal: completed calls are not sent again, and a call whose outcome is unknown stops the
+//! run instead of being sent blindly (the runner's intent journal decides). The run's end (its
+//! outputs, its status) is one last activity, the whole run resumed with every step journaled.
+//!
+//! History stays bounded: pieces carry indexes, never records or inputs (a record stream and
+//! the loop reading it are one piece), and a run whose history grows long continues as new.
 //!
 //! Schedules are Temporal Schedules ([`schedules`]): the cluster fires them, and a worker turns
 //! each fire into a run.
@@ -28,6 +32,7 @@ pub mod workflow;
 
 pub use error::TemporalError;
 
+use plugboard_workflow::{Piece, PieceOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -64,6 +69,72 @@ pub struct RunRequest {
     pub rate_limits: bool,
     /// Wait for a used-up daily quota to reset instead of failing.
     pub wait_for_quota: bool,
+    /// Where an execution continued as new takes the run up (`None`: from its first step).
+    #[serde(default)]
+    pub resume_at: Option<ResumeAt>,
+    /// How many history events an execution may reach before it continues as new (`None`:
+    /// [`workflow::HISTORY_EVENTS`]); tests set it low to see a run continue.
+    #[serde(default)]
+    pub history_events: Option<u32>,
+}
+
+/// Where a run's next execution starts: step `step`, and when that step is a loop whose calls
+/// are pieces, its call `item` (the calls before it are done).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResumeAt {
+    /// The step's index.
+    pub step: usize,
+    /// The first call not yet made of the step's loop.
+    pub item: u64,
+}
+
+/// One piece of a run for a worker: which run, and which piece. Small on purpose, since every
+/// piece's request stays in the run's history: a loop's call does not carry the workflow's text
+/// (its step's piece kept it with the run).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PieceRequest {
+    /// The run's id in the shared store.
+    pub run: i64,
+    /// The shared store the run is recorded in, as in [`RunRequest::state`].
+    pub state: String,
+    /// The workflow file's content; `None` for a loop's call, whose step's piece kept it.
+    pub workflow: Option<String>,
+    /// Whether the connectors' rate limits are enforced.
+    pub rate_limits: bool,
+    /// Wait for a used-up daily quota to reset instead of failing.
+    pub wait_for_quota: bool,
+    /// The piece.
+    pub piece: Piece,
+}
+
+impl PieceRequest {
+    /// Piece `piece` of `request`'s run.
+    pub fn of(request: &RunRequest, piece: Piece) -> Self {
+        Self {
+            run: request.run,
+            state: request.state.clone(),
+            workflow: (!matches!(piece, Piece::Item { .. })).then(|| request.workflow.clone()),
+            rate_limits: request.rate_limits,
+            wait_for_quota: request.wait_for_quota,
+            piece,
+        }
+    }
+}
+
+/// What became of a piece.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum PieceResult {
+    /// It ran; what is left.
+    Ran {
+        /// What the engine says is left.
+        outcome: PieceOutcome,
+    },
+    /// The run ended in it (failed or cancelled, and recorded so), or had ended before.
+    Ended {
+        /// How.
+        run: RunResult,
+    },
 }
 
 /// How a run ended, as the workflow returns it: small (outputs, never record streams).
@@ -86,7 +157,16 @@ pub trait RunExecutor: Send + Sync + 'static {
     /// or another worker. A run that fails is an `Ok` with status `failed`, and is not retried.
     fn execute(&self, request: &RunRequest) -> Result<RunResult, String>;
 
-    /// Asks run `run`, if this worker is executing it, to stop at its next request or wait and
-    /// end `cancelled` (its workflow was cancelled). Returns at once.
+    /// Executes one piece of a run, as [`RunExecutor::execute`] executes a whole one: an `Err`
+    /// is a failure of the worker's surroundings, which Temporal retries; the run's own failure
+    /// is recorded with the run and answered as [`PieceResult::Ended`].
+    fn execute_piece(&self, request: &PieceRequest) -> Result<PieceResult, String>;
+
+    /// Records run `run` as cancelled, unless it has ended: its workflow was cancelled between
+    /// pieces, or while one was running. Answers how the run ended.
+    fn end_cancelled(&self, run: i64) -> Result<RunResult, String>;
+
+    /// Asks run `run`, if this worker is executing it (or pieces of it), to stop at its next
+    /// request or wait and end `cancelled` (its workflow was cancelled). Returns at once.
     fn cancel(&self, run: i64);
 }

@@ -1,9 +1,13 @@
-//! The Temporal workflow and activity: "execute run N" as one activity.
+//! The Temporal workflow and activities: a run walked step by step, each step (and each call of
+//! a `for_each` over an array) an activity any worker may take, and the run's end one last
+//! activity.
 //!
-//! The workflow code is deterministic: it reads its input and schedules the activity, nothing
-//! else (no clock, no randomness, no timers). Its history holds the request (the workflow's
-//! text, a few kB) and the result (the outputs): bounded whatever the run streams, because
-//! records go to their sinks inside the activity.
+//! The workflow code is deterministic: it reads its input and the activities' results and
+//! schedules activities, nothing else (no clock, no randomness, no timers, no I/O). What it
+//! keeps in history is small whatever the run does: the run's request once per execution, then
+//! per piece an index and an outcome (records go to their sinks inside the activity, inputs and
+//! outputs stay in the shared journal). An execution whose history passes
+//! [`HISTORY_EVENTS`] continues as new, taking the run up where it stands.
 // The SDK's `#[workflow_methods]` and `#[activities]` write an undocumented constant per method
 // (everything written here is documented).
 #![allow(missing_docs)]
@@ -11,22 +15,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use plugboard_workflow::{Piece, PieceOutcome};
 use temporalio_client::RetryPolicy;
+use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::{ActivityCancellationType, ActivityOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{
+    ActivityCancellationType, ActivityOptions, ContinueAsNewOptions, WorkflowContext,
+    WorkflowResult,
+};
+use temporalio_workflow::WorkflowCancellationToken;
 
-use crate::{RunExecutor, RunRequest, RunResult};
+use crate::{PieceRequest, PieceResult, ResumeAt, RunExecutor, RunRequest, RunResult};
 
 /// How often a running activity tells Temporal its worker is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
-/// How long Temporal waits for a heartbeat before giving the run to another worker.
+/// How long Temporal waits for a heartbeat before giving the piece to another worker.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest a run may take on one worker.
+/// The longest a piece (a record stream, say) may take on one worker.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-/// How many workers may try a run: a retry resumes from the shared journal, which never sends a
-/// completed call again and stops on a call whose outcome is unknown.
+/// How many workers may try a piece: a retry resumes from the shared journal, which never
+/// sends a completed call again and stops on a call whose outcome is unknown.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// The history events an execution may reach before it continues as new: far below Temporal's
+/// own limit (51,200 events), so a loop of 100,000 calls runs in a few dozen executions.
+pub const HISTORY_EVENTS: u32 = 10_000;
 
 /// A plugboard run on Temporal.
 #[workflow]
@@ -35,30 +48,159 @@ pub struct PlugboardRun;
 
 #[workflow_methods]
 impl PlugboardRun {
-    /// Executes the run as one activity and returns its result.
+    /// Runs the run's pieces in order, then its end, and returns its result. A cancelled
+    /// workflow records its run cancelled (the piece running then ends it, or a last activity
+    /// does).
     #[run]
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
         request: RunRequest,
     ) -> WorkflowResult<RunResult> {
-        let options = ActivityOptions::with_start_to_close_timeout(RUN_TIMEOUT)
-            .heartbeat_timeout(HEARTBEAT_TIMEOUT)
-            .retry_policy(
-                RetryPolicy::builder()
-                    .initial_interval(Duration::from_secs(1))
-                    .maximum_attempts(MAX_ATTEMPTS)
-                    .build(),
-            )
-            .summary(format!("run {}: {}", request.run, request.name))
-            // A cancelled workflow waits for its run to stop and say so (`cancelled`), rather
-            // than leave it running on a worker.
-            .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
-            .build();
-        let result = ctx
-            .execute_activity(RunActivities::execute_run, request, options)
-            .await?;
-        Ok(result)
+        match walk(ctx, &request).await {
+            Ok(Walked::Ended(result)) => Ok(result),
+            Ok(Walked::Continue(at)) => {
+                let next = RunRequest {
+                    resume_at: Some(at),
+                    ..request
+                };
+                ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+                unreachable_continue()
+            }
+            Err(_) if ctx.cancellation_token().is_cancelled() => {
+                // Not cancelled with the workflow: this one says so in the store.
+                let summary = format!("run {}: cancelled", request.run);
+                let options = options(summary, Some(WorkflowCancellationToken::new()));
+                Ok(ctx
+                    .execute_activity(RunActivities::end_cancelled, request.run, options)
+                    .await?)
+            }
+            Err(stopped) => Err(stopped),
+        }
     }
+}
+
+/// `continue_as_new` always returns its `Err`; this is the type checker's due.
+fn unreachable_continue() -> WorkflowResult<RunResult> {
+    Err(temporalio_workflow::WorkflowTermination::Evicted)
+}
+
+/// How walking a run's pieces stopped.
+enum Walked {
+    /// The run ended: this is its result.
+    Ended(RunResult),
+    /// The history is long: a new execution takes the run up here.
+    Continue(ResumeAt),
+}
+
+/// Runs `request`'s pieces from where it stands, then its end.
+async fn walk(ctx: &WorkflowContext<PlugboardRun>, request: &RunRequest) -> WorkflowResult<Walked> {
+    let history_limit = request.history_events.unwrap_or(HISTORY_EVENTS);
+    let long = || ctx.history_length() >= history_limit || ctx.continue_as_new_suggested();
+    let at = request.resume_at.unwrap_or_default();
+    let (mut step, mut first_item) = (Some(at.step), at.item);
+    while let Some(index) = step {
+        if long() {
+            return Ok(Walked::Continue(ResumeAt {
+                step: index,
+                item: first_item,
+            }));
+        }
+        let piece = PieceRequest::of(request, Piece::Step { step: index });
+        let summary = format!("run {}: {}", request.run, piece.piece);
+        let ran = ctx
+            .execute_activity(RunActivities::execute_piece, piece, options(summary, None))
+            .await?;
+        match ran {
+            PieceResult::Ended { run } => return Ok(Walked::Ended(run)),
+            PieceResult::Ran {
+                outcome: PieceOutcome::StepDone { next },
+            } => {
+                step = next;
+                first_item = 0;
+            }
+            PieceResult::Ran {
+                outcome: PieceOutcome::Items { calls, concurrency },
+            } => {
+                // `select_all` polls its futures with the workflow's own waker (a
+                // `FuturesUnordered` would wake them with its own, which the SDK refuses as
+                // nondeterministic), in order, so replays choose alike.
+                let mut pending = Vec::new();
+                let mut item = first_item;
+                loop {
+                    while pending.len() < concurrency as usize && item < calls && !long() {
+                        let piece = PieceRequest::of(request, Piece::Item { step: index, item });
+                        let summary = format!("run {}: {}", request.run, piece.piece);
+                        pending.push(Box::pin(ctx.execute_activity(
+                            RunActivities::execute_piece,
+                            piece,
+                            options(summary, None),
+                        )));
+                        item += 1;
+                    }
+                    if pending.is_empty() {
+                        break;
+                    }
+                    let (done, _, rest) = futures::future::select_all(pending).await;
+                    pending = rest;
+                    if let PieceResult::Ended { run } = done? {
+                        // The calls still running finish on their own, and are journaled.
+                        return Ok(Walked::Ended(run));
+                    }
+                }
+                if item < calls {
+                    return Ok(Walked::Continue(ResumeAt { step: index, item }));
+                }
+                // The step again: every call is journaled, so it puts the output together.
+                first_item = calls;
+            }
+            PieceResult::Ran { .. } => {
+                return Err(disagree(
+                    request,
+                    &format!("step {index}'s piece answered {ran:?}"),
+                ));
+            }
+        }
+    }
+    let end = PieceRequest::of(request, Piece::End);
+    let options = options(format!("run {}: {}", request.run, end.piece), None);
+    match ctx
+        .execute_activity(RunActivities::execute_piece, end, options)
+        .await?
+    {
+        PieceResult::Ended { run } => Ok(Walked::Ended(run)),
+        PieceResult::Ran { outcome } => {
+            Err(disagree(request, &format!("its end answered {outcome:?}")))
+        }
+    }
+}
+
+/// The workflow's failure when a worker answers what this code does not expect (a worker of
+/// another version): not retried, since another attempt would disagree the same way.
+fn disagree(request: &RunRequest, what: &str) -> temporalio_workflow::WorkflowTermination {
+    ApplicationFailure::non_retryable(anyhow_free(format!(
+        "run {}: {what}; the workers and this workflow code disagree",
+        request.run
+    )))
+    .into()
+}
+
+/// The options of a piece's activity: `summary` for people reading the Temporal UI, and the
+/// workflow's cancellation unless told another.
+fn options(summary: String, cancellation: Option<WorkflowCancellationToken>) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(RUN_TIMEOUT)
+        .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .maximum_attempts(MAX_ATTEMPTS)
+                .build(),
+        )
+        .summary(summary)
+        // A cancelled workflow waits for its piece to stop and say so (`cancelled`), rather
+        // than leave it running on a worker.
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+        .maybe_cancellation_token(cancellation)
+        .build()
 }
 
 /// The activity a worker serves, over the binary's [`RunExecutor`].
@@ -75,9 +217,8 @@ impl RunActivities {
 
 #[activities]
 impl RunActivities {
-    /// Runs the request on a thread of its own, heartbeating while it runs; a cancellation
-    /// (delivered with a heartbeat's answer) asks the run to stop, and the activity still waits
-    /// for it to end.
+    /// The run's end: the whole run resumed, every step journaled, so it renders the outputs
+    /// and records the run completed (or finishes what an older worker's workflow left).
     #[activity]
     pub async fn execute_run(
         self: Arc<Self>,
@@ -86,7 +227,47 @@ impl RunActivities {
     ) -> Result<RunResult, ActivityError> {
         let run = request.run;
         let executor = Arc::clone(&self.executor);
-        let mut task = tokio::task::spawn_blocking(move || executor.execute(&request));
+        self.on_a_thread(&ctx, run, move || executor.execute(&request))
+            .await
+    }
+
+    /// One piece of a run: a step, or one call of a loop.
+    #[activity]
+    pub async fn execute_piece(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: PieceRequest,
+    ) -> Result<PieceResult, ActivityError> {
+        let run = request.run;
+        let executor = Arc::clone(&self.executor);
+        self.on_a_thread(&ctx, run, move || executor.execute_piece(&request))
+            .await
+    }
+
+    /// Records a cancelled run's end, unless it has one.
+    #[activity]
+    pub async fn end_cancelled(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        run: i64,
+    ) -> Result<RunResult, ActivityError> {
+        let executor = Arc::clone(&self.executor);
+        self.on_a_thread(&ctx, run, move || executor.end_cancelled(run))
+            .await
+    }
+}
+
+impl RunActivities {
+    /// Runs `work` (blocking) on a thread of its own, heartbeating while it runs; a
+    /// cancellation (delivered with a heartbeat's answer) asks run `run` to stop, and the
+    /// activity still waits for `work` to end.
+    async fn on_a_thread<T: Send + 'static>(
+        &self,
+        ctx: &ActivityContext,
+        run: i64,
+        work: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, ActivityError> {
+        let mut task = tokio::task::spawn_blocking(work);
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
         let mut cancel_asked = false;
         let outcome = loop {

@@ -29,9 +29,9 @@ pub(crate) mod shape;
 pub mod validate;
 
 pub use engine::{
-    Event, Failure, Journal, JournalError, MemoryJournal, NoObserver, Observer, RunError,
-    Piece, PieceOutcome, RunOptions, RunOutcome, SkipReason, StepReport, StepRunner, StepStatus,
-    run, run_piece, run_with,
+    Event, Failure, Journal, JournalError, MemoryJournal, NoObserver, Observer, Piece,
+    PieceOutcome, RunError, RunOptions, RunOutcome, SkipReason, StepReport, StepRunner, StepStatus,
+    piece_keys, run, run_piece, run_with,
 };
 pub use expr::ExprError;
 pub use input_check::check_input;

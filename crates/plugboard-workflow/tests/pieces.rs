@@ -38,8 +38,12 @@ fn piece(
 }
 
 /// Drives a run's pieces as the Temporal workflow does, but with a loop's calls taken last
-/// first (any order must do), and returns the pieces run.
-fn drive(wf: &ValidWorkflow, runner: &FakeRunner, journal: &MemoryJournal) -> Vec<Piece> {
+/// first (any order must do), up to the run's end; returns the pieces run and the outputs.
+fn drive(
+    wf: &ValidWorkflow,
+    runner: &FakeRunner,
+    journal: &MemoryJournal,
+) -> (Vec<Piece>, Map<String, Value>) {
     let mut ran = Vec::new();
     let mut next = Some(0);
     while let Some(step) = next {
@@ -54,10 +58,13 @@ fn drive(wf: &ValidWorkflow, runner: &FakeRunner, journal: &MemoryJournal) -> Ve
                     assert_eq!(done.expect("item piece"), PieceOutcome::ItemDone);
                 }
             }
-            PieceOutcome::ItemDone => panic!("a step piece answered as an item"),
+            other => panic!("a step piece answered {other:?}"),
         }
     }
-    ran
+    match piece(wf, runner, journal, Piece::End).expect("the end") {
+        PieceOutcome::Finished { outputs } => (ran, outputs),
+        other => panic!("the end answered {other:?}"),
+    }
 }
 
 fn sample() -> ValidWorkflow {
@@ -105,14 +112,15 @@ fn pieces_make_each_call_once_and_the_resumed_run_ends_as_a_whole_run() {
 
     let runner = sample_runner();
     let journal = MemoryJournal::new();
-    let ran = drive(&wf, &runner, &journal);
+    let (ran, outputs) = drive(&wf, &runner, &journal);
+    assert_eq!(outputs, whole.outputs);
     // One piece per step (the stream's producer rides with its consumer), the loop's step
     // twice (started, then put together), and one piece per call of the loop.
     let steps: Vec<usize> = ran
         .iter()
         .filter_map(|p| match p {
             Piece::Step { step } => Some(*step),
-            Piece::Item { .. } => None,
+            Piece::Item { .. } | Piece::End => None,
         })
         .collect();
     assert_eq!(steps, vec![0, 1, 1, 2, 4, 5]);
@@ -120,14 +128,20 @@ fn pieces_make_each_call_once_and_the_resumed_run_ends_as_a_whole_run() {
     assert_eq!(runner.call_count(), whole_runner.call_count());
     assert_eq!(runner.calls_to("contacts.create"), 5);
 
-    // The run's end: nothing left to call, and the outputs a run in one go gives.
+    // The whole run resumed: nothing left to call, the same outputs.
     let calls = runner.call_count();
     let resumed = run(&wf, Map::new(), &runner, &journal, &NoObserver).expect("resumed run");
     assert_eq!(runner.call_count(), calls, "the resumed run called again");
     assert_eq!(resumed.outputs, whole.outputs);
     assert_eq!(
         resumed.outputs["emails"],
-        json!(["user0@a.io", "user1@a.io", "user2@a.io", "user3@a.io", "user4@a.io"])
+        json!([
+            "user0@a.io",
+            "user1@a.io",
+            "user2@a.io",
+            "user3@a.io",
+            "user4@a.io"
+        ])
     );
 }
 
@@ -225,7 +239,11 @@ fn a_failing_call_fails_its_piece_as_it_fails_a_run() {
         }) => assert_eq!(step, "items"),
         other => panic!("expected the call's invalid input, got {other:?}"),
     }
-    assert_eq!(runner.call_count(), 0, "a call with an invalid input was sent");
+    assert_eq!(
+        runner.call_count(),
+        0,
+        "a call with an invalid input was sent"
+    );
     assert!(journal.keys().is_empty());
 }
 
@@ -234,10 +252,7 @@ fn a_piece_the_workflow_does_not_have_is_refused_without_a_call() {
     let wf = sample();
     let runner = sample_runner();
     let journal = MemoryJournal::new();
-    for missing in [
-        Piece::Step { step: 6 },
-        Piece::Item { step: 0, item: 0 },
-    ] {
+    for missing in [Piece::Step { step: 6 }, Piece::Item { step: 0, item: 0 }] {
         match piece(&wf, &runner, &journal, missing) {
             Err(RunError::NoSuchPiece(_)) => {}
             other => panic!("{missing:?}: expected no such piece, got {other:?}"),
@@ -257,4 +272,94 @@ fn a_piece_the_workflow_does_not_have_is_refused_without_a_call() {
         .and_then(serde_json::from_value)
         .expect("parses");
     assert_eq!(back, Piece::Item { step: 1, item: 2 });
+}
+
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<plugboard_workflow::Event>>);
+
+impl plugboard_workflow::Observer for Recorder {
+    fn event(&self, event: &plugboard_workflow::Event) {
+        self.0.lock().expect("lock").push(event.clone());
+    }
+}
+
+#[test]
+fn a_piece_reports_what_it_does_and_not_the_steps_read_back() {
+    use plugboard_workflow::Event;
+    let wf = sample();
+    let runner = sample_runner();
+    let journal = MemoryJournal::new();
+    drive(&wf, &runner, &journal);
+    let recorder = Recorder::default();
+    let again = |piece: Piece| {
+        run_piece(
+            &wf,
+            Map::new(),
+            &runner,
+            &journal,
+            &recorder,
+            &RunOptions::default(),
+            piece,
+        )
+        .expect("piece")
+    };
+    // A piece done before (its activity retried) says so; the steps before it, and the end,
+    // say nothing.
+    again(Piece::Step { step: 5 });
+    again(Piece::End);
+    assert_eq!(
+        *recorder.0.lock().expect("lock"),
+        vec![Event::StepSkipped {
+            step: "last".into(),
+            reason: plugboard_workflow::SkipReason::Completed
+        }],
+    );
+    // A loop's first piece reports the step started with its number of calls, each call its
+    // end, and the piece that puts it together the step's end.
+    let fresh = MemoryJournal::new();
+    let recorder = Recorder::default();
+    let piece = |piece: Piece| {
+        run_piece(
+            &wf,
+            Map::new(),
+            &runner,
+            &fresh,
+            &recorder,
+            &RunOptions::default(),
+            piece,
+        )
+        .expect("piece")
+    };
+    piece(Piece::Step { step: 0 });
+    piece(Piece::Step { step: 1 });
+    for item in 0..5 {
+        piece(Piece::Item { step: 1, item });
+    }
+    piece(Piece::Step { step: 1 });
+    let events: Vec<String> = recorder
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|event| match event {
+            Event::StepStarted { step, calls } => format!("started {step} {calls:?}"),
+            Event::StepFinished { step, .. } => format!("finished {step}"),
+            Event::ItemFinished { step, item, .. } => format!("item {step} {item}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "started first None",
+            "finished first",
+            "started each Some(5)",
+            "item each 0",
+            "item each 1",
+            "item each 2",
+            "item each 3",
+            "item each 4",
+            "finished each",
+        ]
+    );
 }

@@ -14,6 +14,7 @@
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use minijinja::value::Value as MjValue;
@@ -41,7 +42,7 @@ use loops::Progress;
 use once::Call;
 pub(crate) use once::Effects;
 pub use outcome::{Failure, RunError, RunOutcome, StepReport, StepStatus};
-pub use pieces::{Piece, PieceOutcome, run_piece};
+pub use pieces::{Piece, PieceOutcome, piece_keys, run_piece};
 pub(crate) use records::read_records;
 
 /// Calls connector methods for the engine; the runner implements it over its registry and HTTP
@@ -134,7 +135,15 @@ pub fn run_with(
     observer: &dyn Observer,
     options: &RunOptions,
 ) -> Result<RunOutcome, RunError> {
-    let engine = Engine::new(workflow, inputs, runner, journal, observer, options, Mode::Whole)?;
+    let engine = Engine::new(
+        workflow,
+        inputs,
+        runner,
+        journal,
+        observer,
+        options,
+        Mode::Whole,
+    )?;
     let mut reports: Vec<Option<StepReport>> = vec![None; workflow.steps.len()];
     for index in 0..workflow.steps.len() {
         engine.next_step(index, &mut reports)?;
@@ -179,6 +188,9 @@ struct Engine<'a> {
     observer: &'a dyn Observer,
     options: &'a RunOptions,
     mode: Mode,
+    /// A piece is reading the steps before it back from the journal (running them, should one
+    /// not be done): that is not news, and is not reported.
+    reading_back: AtomicBool,
     inputs: MjValue,
     view: Arc<StepsView>,
     steps_value: MjValue,
@@ -209,6 +221,7 @@ impl<'a> Engine<'a> {
             observer,
             options,
             mode,
+            reading_back: AtomicBool::new(false),
             inputs: MjValue::from_serialize(&inputs),
             steps_value: MjValue::from_dyn_object(view.clone()),
             view,
@@ -273,7 +286,9 @@ impl Engine<'_> {
     }
 
     fn emit(&self, event: Event) {
-        self.observer.event(&event);
+        if !self.reading_back.load(Ordering::Relaxed) {
+            self.observer.event(&event);
+        }
     }
 
     fn finish(

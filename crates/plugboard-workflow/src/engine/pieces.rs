@@ -6,18 +6,21 @@
 //! run any piece. [`Piece::Step`] runs one step, except a `for_each` over an array whose calls
 //! are not all journaled: that stops and says how many there are. The orchestrator runs each as
 //! a [`Piece::Item`], at most `concurrency` at once, then the step again, which finds them
-//! journaled and puts the step's output together. The run's end (its outputs, its status) is
-//! the whole run resumed ([`run_with`](super::run_with)), which finds every step journaled.
+//! journaled and puts the step's output together. [`Piece::End`] renders the run's outputs.
+//!
+//! A piece reports only what it does: the steps it reads back are not news.
 //!
 //! A record stream and the `for_each` reading it stay one piece: records never leave the
 //! process that reads them, so they never reach the orchestrator's history.
+
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Engine, Journal, Mode, Observer, RunError, RunOptions, StepReport, StepRunner,
-    Stepped,
+    Engine, Journal, Mode, Observer, RunError, RunOptions, StepReport, StepRunner, Stepped,
+    item_key,
 };
 use crate::validate::{Source, ValidWorkflow};
 
@@ -37,10 +40,22 @@ pub enum Piece {
         /// The call's index.
         item: u64,
     },
+    /// The run's end, once every step is done: its outputs.
+    End,
+}
+
+impl std::fmt::Display for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Step { step } => write!(f, "step {step}"),
+            Self::Item { step, item } => write!(f, "step {step}, call {item}"),
+            Self::End => f.write_str("the end"),
+        }
+    }
 }
 
 /// What is left after a piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum PieceOutcome {
     /// The step ended (completed, skipped, or failed and continued under `on_error`). `next`
@@ -59,6 +74,32 @@ pub enum PieceOutcome {
     },
     /// The call was made and journaled (or had been), or failed and `on_error` let it pass.
     ItemDone,
+    /// Every step is done: the run's outputs.
+    Finished {
+        /// The workflow's outputs.
+        outputs: Map<String, Value>,
+    },
+}
+
+/// The journal entries `piece` reads: the steps before it (a stream's producer among them), and
+/// for a loop's call the call itself. A step's piece may read all of a loop's calls; only a
+/// call's piece is this narrow.
+pub fn piece_keys(workflow: &ValidWorkflow, piece: Piece) -> Vec<String> {
+    let (index, item) = match piece {
+        Piece::Step { step } => (step, None),
+        Piece::Item { step, item } => (step, Some(item)),
+        Piece::End => (workflow.steps.len(), None),
+    };
+    let mut keys: Vec<String> = workflow
+        .steps
+        .iter()
+        .take(index)
+        .map(|earlier| earlier.id.clone())
+        .collect();
+    if let (Some(step), Some(item)) = (workflow.steps.get(index), item) {
+        keys.push(item_key(step, item));
+    }
+    keys
 }
 
 /// Runs one piece of a run: the steps before it are resumed from `journal` (run, should an
@@ -82,17 +123,33 @@ pub fn run_piece(
         options,
         Mode::Pieces,
     )?;
+    let steps = workflow.steps.len();
     let (index, item) = match piece {
         Piece::Step { step } => (step, None),
         Piece::Item { step, item } => (step, Some(item)),
+        Piece::End => {
+            engine.reading_back.store(true, Ordering::Relaxed);
+            let mut reports: Vec<Option<StepReport>> = vec![None; steps];
+            for index in 0..steps {
+                if let Stepped::Items { .. } = engine.next_step(index, &mut reports)? {
+                    return Err(RunError::NoSuchPiece(format!(
+                        "the run's end, while the calls of step `{}` are not all done",
+                        workflow.steps[index].id
+                    )));
+                }
+            }
+            return Ok(PieceOutcome::Finished {
+                outputs: engine.outputs()?,
+            });
+        }
     };
-    let steps = workflow.steps.len();
     let Some(step) = workflow.steps.get(index) else {
         return Err(RunError::NoSuchPiece(format!(
             "step {index}, in a workflow of {steps} steps"
         )));
     };
     let mut reports: Vec<Option<StepReport>> = vec![None; steps];
+    engine.reading_back.store(true, Ordering::Relaxed);
     for earlier in 0..index {
         if let Stepped::Items { .. } = engine.next_step(earlier, &mut reports)? {
             return Err(RunError::NoSuchPiece(format!(
@@ -101,6 +158,7 @@ pub fn run_piece(
             )));
         }
     }
+    engine.reading_back.store(false, Ordering::Relaxed);
     let Some(item) = item else {
         return Ok(match engine.next_step(index, &mut reports)? {
             Stepped::Done => PieceOutcome::StepDone {
