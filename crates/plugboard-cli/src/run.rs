@@ -88,11 +88,6 @@ pub struct RunArgs {
     #[cfg(feature = "temporal")]
     #[arg(long, value_name = "EVENTS", requires = "temporal", default_value_t = plugboard_temporal::workflow::HISTORY_EVENTS, value_parser = clap::value_parser!(u32).range(100..))]
     pub history_events: u32,
-    /// Publish the run's events to the shared store for the process that started it (set by
-    /// `plugboard worker`, which executes runs started with `--temporal`).
-    #[cfg(feature = "temporal")]
-    #[arg(long, hide = true)]
-    pub publish_events: bool,
 }
 
 /// Reads and validates a workflow file, with the installed connections it names; for a
@@ -350,27 +345,8 @@ pub fn run_command(
         state_file: Some(state_file.to_owned()),
         ..plugboard_workflow::RunOptions::default()
     };
-    #[cfg(feature = "temporal")]
-    let published = args
-        .publish_events
-        .then(|| crate::run_events::Published::new(session, run_id, &reporter));
-    #[cfg(feature = "temporal")]
-    let observer: &dyn plugboard_workflow::Observer = match &published {
-        Some(published) => published,
-        None => &reporter,
-    };
-    #[cfg(not(feature = "temporal"))]
-    let observer: &dyn plugboard_workflow::Observer = &reporter;
     let outcome =
-        plugboard_workflow::run_with(&workflow, inputs, &steps, &journal, observer, &options);
-    #[cfg(feature = "temporal")]
-    if let Some(dropped) = published.as_ref().map(|p| p.dropped()).filter(|&n| n > 0) {
-        reporter.note(&format!(
-            "run {}: {dropped} progress events could not be published (the shared state was \
-             unreachable); the run itself is not affected",
-            run_id.0
-        ));
-    }
+        plugboard_workflow::run_with(&workflow, inputs, &steps, &journal, &reporter, &options);
     reporter.finish();
     let account_file = crate::sandbox::account_file(state_file, run_id);
     let sandbox_stats = sandbox

@@ -2,27 +2,22 @@
 //! cluster, through one `Session` on the shared store (its limits and its one refresher are
 //! every worker's).
 //!
-//! A run is executed as `plugboard run FILE --resume ID` would resume it, in this process: the
-//! journal in the shared store holds what is done, so a run a dead worker left is continued
-//! without sending a completed call again.
+//! A worker executes pieces of runs ([`pieces`]): a step, one call of a loop, a run's end. The
+//! journal in the shared store holds what is done, so a piece a dead worker left is taken up by
+//! another without sending a completed call again.
 
 mod pieces;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use clap::Parser;
-use plugboard_runner::store::RunClaim;
-use plugboard_runner::workflow::recorded_outputs;
-use plugboard_runner::{Cancellation, RunId, RunStatus, Session};
+use plugboard_runner::{Cancellation, RunId, Session};
 use plugboard_temporal::worker::Serving;
-use plugboard_temporal::{PieceRequest, PieceResult, RunExecutor, RunRequest, RunResult};
-use serde_json::Value;
+use plugboard_temporal::{PieceRequest, PieceResult, RunExecutor, RunResult};
 
-use crate::run::{self, RunArgs};
 use crate::signals::StopSignal;
 
 /// Executes runs with the worker's sessions.
@@ -49,7 +44,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn of_run(request: &RunRequest) -> Self {
+    fn of(request: &PieceRequest) -> Self {
         Self {
             rate_limits: request.rate_limits,
             wait_for_quota: request.wait_for_quota,
@@ -138,118 +133,6 @@ impl SessionExecutor {
             }
         });
     }
-
-    fn execute_in(&self, dir: &Path, request: &RunRequest) -> anyhow::Result<RunResult> {
-        self.check_state(&request.state)?;
-        let workflow = dir.join("workflow.json");
-        std::fs::write(&workflow, &request.workflow)
-            .with_context(|| format!("cannot write {}", workflow.display()))?;
-        let output = dir.join("outputs.json");
-        let mut words: Vec<String> = vec![
-            "run".into(),
-            workflow.display().to_string(),
-            "--resume".into(),
-            request.run.to_string(),
-            "--output".into(),
-            output.display().to_string(),
-            "--publish-events".into(),
-        ];
-        if !request.rate_limits {
-            words.push("--no-rate-limits".into());
-        }
-        if request.wait_for_quota {
-            words.push("--wait-for-quota".into());
-        }
-        let args = ResumeArgs::run_args(words).context("cannot form the run's arguments")?;
-        // The run's own cancellation, also cancelled when the worker is asked to stop.
-        let shared = self.session_for(Settings::of_run(request))?;
-        let cancel = Cancellation::new();
-        let session = shared.with_run_cancellation(cancel.clone());
-        self.stop_with_the_worker(&shared, &cancel);
-        let _running = self.running.register(request.run, cancel);
-        let store = session.store();
-        let record = session
-            .block_on(store.run(RunId(request.run)))?
-            .with_context(|| format!("there is no run {} in the shared state", request.run))?;
-        if record.status == RunStatus::Completed {
-            // Finished by an earlier attempt whose answer to Temporal was lost: its journaled
-            // outputs are the answer, and nothing runs again.
-            let outputs = session
-                .block_on(recorded_outputs(store.as_ref(), RunId(request.run)))?
-                .with_context(|| {
-                    format!(
-                        "run {} already completed before its outputs were kept with it; it is \
-                         not run again",
-                        request.run
-                    )
-                })?;
-            return Ok(RunResult {
-                run: request.run,
-                status: record.status.as_str().to_owned(),
-                outputs,
-                error: None,
-            });
-        }
-        // Claimed here first (the command claims it again, as this process), so that a failure
-        // after this point knows the run is this attempt's to hand back.
-        match session.block_on(store.claim_run(RunId(request.run)))? {
-            RunClaim::Claimed { .. } => {}
-            RunClaim::Busy { pid } => anyhow::bail!("it is still running in process {pid}"),
-            RunClaim::Completed => anyhow::bail!("it already completed"),
-            RunClaim::Unknown => anyhow::bail!("there is no such run in the shared state"),
-        }
-        if let Err(error) = run::run_command(&args, &session, &self.state_file, &self.stop) {
-            self.hand_back(RunId(request.run), &error);
-            return Err(error);
-        }
-        let record = session
-            .block_on(store.run(RunId(request.run)))?
-            .with_context(|| format!("run {} vanished from the shared state", request.run))?;
-        let outputs = match record.status {
-            RunStatus::Completed => {
-                let text = std::fs::read_to_string(&output)
-                    .with_context(|| format!("cannot read {}", output.display()))?;
-                serde_json::from_str(&text).context("the run's outputs are not JSON")?
-            }
-            _ => Value::Null,
-        };
-        Ok(RunResult {
-            run: request.run,
-            status: record.status.as_str().to_owned(),
-            outputs,
-            error: record.error,
-        })
-    }
-}
-
-impl SessionExecutor {
-    /// Marks a run this attempt claimed as no longer running here, so the attempt Temporal
-    /// makes next (on any worker) can claim it: without this, a run whose attempt failed on a
-    /// store error (a PostgreSQL restart) would read as running in this live process, and every
-    /// retry would be refused. The store may be the very thing that failed, so this waits for
-    /// it, a bounded time.
-    fn hand_back(&self, run: RunId, error: &anyhow::Error) {
-        let why = format!("{HANDED_BACK}: {error:#}");
-        let deadline = std::time::Instant::now() + HAND_BACK_LIMIT;
-        loop {
-            let store = self.session.store();
-            match self
-                .session
-                .block_on(store.finish_run(run, RunStatus::Failed, Some(&why)))
-            {
-                Ok(()) => return,
-                Err(store_error) if std::time::Instant::now() > deadline => {
-                    eprintln!(
-                        "worker: run {} could not be handed back ({store_error}); it reads as \
-                         running here until this worker exits",
-                        run.0
-                    );
-                    return;
-                }
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
-            }
-        }
-    }
 }
 
 /// The cancellations of the runs, and pieces of runs, executing here: a cancelled workflow
@@ -307,27 +190,7 @@ impl Drop for Running<'_> {
     }
 }
 
-/// What a run handed back by a failed attempt says until the next attempt claims it.
-const HANDED_BACK: &str = "this attempt failed and Temporal retries the run";
-/// How long a failed attempt waits for the store to record that it handed its run back.
-const HAND_BACK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 impl RunExecutor for SessionExecutor {
-    fn execute(&self, request: &RunRequest) -> Result<RunResult, String> {
-        eprintln!("worker: executing run {} ({})", request.run, request.name);
-        let dir = tempfile_dir().map_err(|e| format!("{e:#}"))?;
-        let result = self
-            .execute_in(&dir, request)
-            .map_err(|e| format!("run {}: {e:#}", request.run));
-        // A folder left behind is harmless; its name says whose it is.
-        let _ = std::fs::remove_dir_all(&dir);
-        match &result {
-            Ok(ended) => eprintln!("worker: run {} ended: {}", request.run, ended.status),
-            Err(why) => eprintln!("worker: run {} not finished here: {why}", request.run),
-        }
-        result
-    }
-
     fn execute_piece(&self, request: &PieceRequest) -> Result<PieceResult, String> {
         let what = request.piece;
         eprintln!("worker: executing run {}: {what}", request.run);
@@ -353,29 +216,6 @@ impl RunExecutor for SessionExecutor {
         if self.running.cancel(run) {
             eprintln!("worker: run {run}: its workflow was cancelled; stopping it");
         }
-    }
-}
-
-/// `plugboard run`'s own options, parsed from words, so a worker runs exactly what the command
-/// would.
-#[derive(Parser)]
-struct ResumeArgs {
-    #[command(subcommand)]
-    command: ResumeCommand,
-}
-
-/// The one command parsed.
-#[derive(clap::Subcommand)]
-enum ResumeCommand {
-    Run(RunArgs),
-}
-
-impl ResumeArgs {
-    fn run_args(words: Vec<String>) -> Result<RunArgs, clap::Error> {
-        let mut all = vec!["plugboard".to_owned()];
-        all.extend(words);
-        let ResumeCommand::Run(args) = <Self as Parser>::try_parse_from(all)?.command;
-        Ok(args)
     }
 }
 
@@ -426,18 +266,4 @@ pub fn command(
         Arc::new(firer),
     ))?;
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// A private folder for one run's files.
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let dir = base.join(format!("plugboard-worker-{}-{attempt}", std::process::id()));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-        }
-    }
-    anyhow::bail!("cannot create a folder for the run in {}", base.display())
 }

@@ -150,16 +150,12 @@ pub struct RunResult {
     pub error: Option<String>,
 }
 
-/// Executes a run on this worker. Blocking: called on a thread of its own.
+/// Executes pieces of runs on this worker. Blocking: called on a thread of its own.
 pub trait RunExecutor: Send + Sync + 'static {
-    /// Runs (or resumes) `request.run` to its end. An `Err` is a failure of the worker's
-    /// surroundings (the store unreachable, the run busy elsewhere): Temporal retries it, on this
-    /// or another worker. A run that fails is an `Ok` with status `failed`, and is not retried.
-    fn execute(&self, request: &RunRequest) -> Result<RunResult, String>;
-
-    /// Executes one piece of a run, as [`RunExecutor::execute`] executes a whole one: an `Err`
-    /// is a failure of the worker's surroundings, which Temporal retries; the run's own failure
-    /// is recorded with the run and answered as [`PieceResult::Ended`].
+    /// Executes one piece of a run. An `Err` is a failure of the worker's surroundings (the
+    /// store unreachable, the worker stopping): Temporal retries it, on this or another worker.
+    /// A run that fails or is cancelled in the piece is recorded so and answered as
+    /// [`PieceResult::Ended`], and is not retried.
     fn execute_piece(&self, request: &PieceRequest) -> Result<PieceResult, String>;
 
     /// Records run `run` as cancelled, unless it has ended: its workflow was cancelled between

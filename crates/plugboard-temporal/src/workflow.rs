@@ -217,21 +217,7 @@ impl RunActivities {
 
 #[activities]
 impl RunActivities {
-    /// The run's end: the whole run resumed, every step journaled, so it renders the outputs
-    /// and records the run completed (or finishes what an older worker's workflow left).
-    #[activity]
-    pub async fn execute_run(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        request: RunRequest,
-    ) -> Result<RunResult, ActivityError> {
-        let run = request.run;
-        let executor = Arc::clone(&self.executor);
-        self.on_a_thread(&ctx, run, move || executor.execute(&request))
-            .await
-    }
-
-    /// One piece of a run: a step, or one call of a loop.
+    /// One piece of a run: a step, one call of a loop, or the run's end.
     #[activity]
     pub async fn execute_piece(
         self: Arc<Self>,

@@ -136,7 +136,7 @@ fn shared_limit(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<Stri
             / (stats.admitted_span_ms as f64 / 1000.0 * PER_SECOND)
     };
     figures.limiter_share = (share * 1000.0).round() / 1000.0;
-    let per_worker = deployment.runs_per_worker();
+    let per_worker = deployment.pieces_per_worker();
     ensure!(
         stats.api_served == calls,
         "the sandbox served {} requests for {calls} calls: {stats:?}",
@@ -153,11 +153,11 @@ fn shared_limit(cluster: &Cluster, figures: &mut Figures) -> anyhow::Result<Stri
         share * 100.0
     );
     ensure!(
-        per_worker.iter().all(|&runs| runs > 0),
-        "not every worker executed a run: {per_worker:?}"
+        per_worker.iter().all(|&pieces| pieces > 0),
+        "not every worker executed pieces of runs: {per_worker:?}"
     );
     Ok(format!(
-        "{calls} calls in {:.1} s ({:.1} % of 4/s), peak {}/s, runs per worker {per_worker:?}",
+        "{calls} calls in {:.1} s ({:.1} % of 4/s), peak {}/s, pieces per worker {per_worker:?}",
         stats.admitted_span_ms as f64 / 1000.0,
         share * 100.0,
         stats.peak_per_second

@@ -194,8 +194,8 @@ impl<'c> Deployment<'c> {
         })
     }
 
-    /// The workers alive now that are executing a run (their log says it began and not yet
-    /// that it ended).
+    /// The workers alive now that are executing a piece of a run (their log says it began and
+    /// not yet that it ended).
     fn busy_workers(&mut self) -> Vec<usize> {
         (0..self.workers.len())
             .filter(|&i| {
@@ -211,8 +211,8 @@ impl<'c> Deployment<'c> {
             .collect()
     }
 
-    /// Kills (SIGKILL) one worker that is executing a run, and starts a replacement so the
-    /// queue keeps its workers; `false` when none is busy.
+    /// Kills (SIGKILL) one worker that is executing a piece of a run, and starts a replacement
+    /// so the queue keeps its workers; `false` when none is busy.
     pub fn kill_a_busy_worker(&mut self, max_runs: usize) -> anyhow::Result<bool> {
         let Some(&victim) = self.busy_workers().first() else {
             return Ok(false);
@@ -224,8 +224,9 @@ impl<'c> Deployment<'c> {
         Ok(true)
     }
 
-    /// How many runs each worker started so far, in start order (killed ones included).
-    pub fn runs_per_worker(&self) -> Vec<usize> {
+    /// How many pieces of runs (steps, calls of loops, ends) each worker started so far, in
+    /// start order (killed ones included).
+    pub fn pieces_per_worker(&self) -> Vec<usize> {
         (0..self.started_workers)
             .map(|n| {
                 std::fs::read_to_string(self.worker_log(n))
@@ -236,8 +237,8 @@ impl<'c> Deployment<'c> {
             .collect()
     }
 
-    /// How many times a worker's attempt at a run failed and was handed back to Temporal to
-    /// retry (the workers' logs say so).
+    /// How many times a worker's attempt at a piece of a run failed on its surroundings (a
+    /// store restart) and was left to Temporal to retry (the workers' logs say so).
     pub fn failed_attempts(&self) -> usize {
         (0..self.started_workers)
             .map(|n| {

@@ -25,10 +25,7 @@ impl SessionExecutor {
     pub(super) fn piece(&self, request: &PieceRequest) -> anyhow::Result<PieceResult> {
         self.check_state(&request.state)?;
         let run = RunId(request.run);
-        let shared = self.session_for(Settings {
-            rate_limits: request.rate_limits,
-            wait_for_quota: request.wait_for_quota,
-        })?;
+        let shared = self.session_for(Settings::of(request))?;
         let cancel = Cancellation::new();
         let session = shared.with_run_cancellation(cancel.clone());
         self.stop_with_the_worker(&shared, &cancel);
@@ -108,6 +105,14 @@ impl SessionExecutor {
             request.piece,
         );
         reporter.finish();
+        if published.dropped() > 0 {
+            eprintln!(
+                "worker: run {}: {} progress events could not be published (the shared state \
+                 was unreachable); the run itself is not affected",
+                run.0,
+                published.dropped()
+            );
+        }
         match outcome {
             Ok(PieceOutcome::Finished { outputs }) => {
                 steps.commit_cursors()?;
