@@ -259,6 +259,22 @@ fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
     assert_eq!(answered["status"], "completed", "{again:#?}");
     assert_eq!(answered["outputs"], finished["outputs"], "{again:#?}");
     assert_eq!(sandbox.stats().api_requests, sent, "nothing was sent again");
+
+    // The run with another workflow's steps is refused before anything starts.
+    let other = example("add-subscriber.json")
+        .to_string_lossy()
+        .into_owned();
+    let mut changed = run_on_temporal(&other, &address, &queue);
+    changed.extend(["--resume", run.as_str(), "--input", "email=ada@example.com"]);
+    let refused = plugboard(&binary, &state, &changed);
+    assert!(!refused.success(), "{refused:#?}");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("run {run} was started with another version of")),
+        "{refused:#?}"
+    );
+    assert_eq!(sandbox.stats().api_requests, sent, "nothing was sent");
 }
 
 #[test]

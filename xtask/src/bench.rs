@@ -111,7 +111,7 @@ impl Scale {
         overhead_steps: 10_000,
         streamed_contacts: 200_000,
         imported_contacts: 100_000,
-        temporal_steps: 2_000,
+        temporal_steps: 500,
     };
     /// A short run that checks the benchmarks work (its figures mean little).
     pub const QUICK: Self = Self {

@@ -63,8 +63,21 @@ pub fn run_command(
     let run_id = match args.resume {
         // The same run again: its workflow id exists, so Temporal starts nothing new.
         Some(id) => {
-            if session.block_on(store.run(RunId(id)))?.is_none() {
+            let Some(record) = session.block_on(store.run(RunId(id)))? else {
                 bail!("there is no run {id} in the shared state");
+            };
+            // Its workers would refuse another workflow's steps for this run's journal.
+            let digest = plugboard_runner::workflow::workflow_digest(&workflow);
+            if record
+                .workflow_digest
+                .is_some_and(|recorded| recorded != digest)
+            {
+                bail!(
+                    "run {id} was started with another version of {}: its connections or steps \
+                     changed, and completed steps are matched by id. Resume it with the \
+                     workflow as it was, or start a new run",
+                    args.workflow.display()
+                );
             }
             RunId(id)
         }

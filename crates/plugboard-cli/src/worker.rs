@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use plugboard_runner::{Cancellation, RunId, Session};
 use plugboard_temporal::worker::Serving;
-use plugboard_temporal::{PieceRequest, PieceResult, RunExecutor, RunResult};
+use plugboard_temporal::{PieceRequest, PieceResult, RunExecutor, RunResult, Unfinished};
 
 use crate::signals::StopSignal;
 
@@ -207,9 +207,11 @@ impl RunExecutor for SessionExecutor {
         result
     }
 
-    fn end_cancelled(&self, run: i64) -> Result<RunResult, String> {
-        self.cancelled(RunId(run))
-            .map_err(|e| format!("run {run}: cannot record its cancellation: {e:#}"))
+    fn end_unfinished(&self, unfinished: &Unfinished) -> Result<RunResult, String> {
+        let run = unfinished.run;
+        self.check_state(&unfinished.state)
+            .and_then(|()| self.unfinished(RunId(run), unfinished.failure.as_deref()))
+            .map_err(|e| format!("run {run}: cannot record how it ended: {e:#}"))
     }
 
     fn cancel(&self, run: i64) {

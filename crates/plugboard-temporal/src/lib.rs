@@ -150,6 +150,17 @@ pub struct RunResult {
     pub error: Option<String>,
 }
 
+/// A run whose workflow stopped without a piece ending it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Unfinished {
+    /// The run's id.
+    pub run: i64,
+    /// The shared store the run is recorded in, as in [`RunRequest::state`].
+    pub state: String,
+    /// Why its workflow failed; `None` when it was cancelled.
+    pub failure: Option<String>,
+}
+
 /// Executes pieces of runs on this worker. Blocking: called on a thread of its own.
 pub trait RunExecutor: Send + Sync + 'static {
     /// Executes one piece of a run. An `Err` is a failure of the worker's surroundings (the
@@ -158,9 +169,10 @@ pub trait RunExecutor: Send + Sync + 'static {
     /// [`PieceResult::Ended`], and is not retried.
     fn execute_piece(&self, request: &PieceRequest) -> Result<PieceResult, String>;
 
-    /// Records run `run` as cancelled, unless it has ended: its workflow was cancelled between
-    /// pieces, or while one was running. Answers how the run ended.
-    fn end_cancelled(&self, run: i64) -> Result<RunResult, String>;
+    /// Records the end of a run its pieces did not end, unless it has one: its workflow was
+    /// cancelled between pieces, or failed (a piece failed on every attempt). Answers how the
+    /// run ended.
+    fn end_unfinished(&self, unfinished: &Unfinished) -> Result<RunResult, String>;
 
     /// Asks run `run`, if this worker is executing it (or pieces of it), to stop at its next
     /// request or wait and end `cancelled` (its workflow was cancelled). Returns at once.

@@ -26,7 +26,7 @@ use temporalio_sdk::{
 };
 use temporalio_workflow::WorkflowCancellationToken;
 
-use crate::{PieceRequest, PieceResult, ResumeAt, RunExecutor, RunRequest, RunResult};
+use crate::{PieceRequest, PieceResult, ResumeAt, RunExecutor, RunRequest, RunResult, Unfinished};
 
 /// How often a running activity tells Temporal its worker is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -50,38 +50,40 @@ pub struct PlugboardRun;
 impl PlugboardRun {
     /// Runs the run's pieces in order, then its end, and returns its result. A cancelled
     /// workflow records its run cancelled (the piece running then ends it, or a last activity
-    /// does).
+    /// does), and so does a failed one, failed.
     #[run]
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
         request: RunRequest,
     ) -> WorkflowResult<RunResult> {
-        match walk(ctx, &request).await {
-            Ok(Walked::Ended(result)) => Ok(result),
+        let stopped = match walk(ctx, &request).await {
+            Ok(Walked::Ended(result)) => return Ok(result),
             Ok(Walked::Continue(at)) => {
                 let next = RunRequest {
                     resume_at: Some(at),
                     ..request
                 };
-                ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
-                unreachable_continue()
+                return ctx
+                    .continue_as_new(next, ContinueAsNewOptions::default())
+                    .map(|never| match never {});
             }
-            Err(_) if ctx.cancellation_token().is_cancelled() => {
-                // Not cancelled with the workflow: this one says so in the store.
-                let summary = format!("run {}: cancelled", request.run);
-                let options = options(summary, Some(WorkflowCancellationToken::new()));
-                Ok(ctx
-                    .execute_activity(RunActivities::end_cancelled, request.run, options)
-                    .await?)
-            }
-            Err(stopped) => Err(stopped),
-        }
+            Err(stopped) => stopped,
+        };
+        // No piece ended the run: a last activity says how it ended, on a cancellation token of
+        // its own (the workflow's may be cancelled already).
+        let cancelled = ctx.cancellation_token().is_cancelled();
+        let unfinished = Unfinished {
+            run: request.run,
+            state: request.state.clone(),
+            failure: (!cancelled).then(|| format!("its workflow on Temporal failed: {stopped}")),
+        };
+        let summary = format!("run {}: recording how it ended", request.run);
+        let options = options(summary, Some(WorkflowCancellationToken::new()));
+        let ended = ctx
+            .execute_activity(RunActivities::end_unfinished, unfinished, options)
+            .await?;
+        if cancelled { Ok(ended) } else { Err(stopped) }
     }
-}
-
-/// `continue_as_new` always returns its `Err`; this is the type checker's due.
-fn unreachable_continue() -> WorkflowResult<RunResult> {
-    Err(temporalio_workflow::WorkflowTermination::Evicted)
 }
 
 /// How walking a run's pieces stopped.
@@ -230,16 +232,18 @@ impl RunActivities {
             .await
     }
 
-    /// Records a cancelled run's end, unless it has one.
+    /// Records the end of a run its pieces did not end, unless it has one.
     #[activity]
-    pub async fn end_cancelled(
+    pub async fn end_unfinished(
         self: Arc<Self>,
         ctx: ActivityContext,
-        run: i64,
+        unfinished: Unfinished,
     ) -> Result<RunResult, ActivityError> {
         let executor = Arc::clone(&self.executor);
-        self.on_a_thread(&ctx, run, move || executor.end_cancelled(run))
-            .await
+        self.on_a_thread(&ctx, unfinished.run, move || {
+            executor.end_unfinished(&unfinished)
+        })
+        .await
     }
 }
 

@@ -63,12 +63,14 @@ impl SessionExecutor {
                 );
             }
         };
-        if let Some(digest) = &record.workflow_digest {
-            anyhow::ensure!(
-                *digest == workflow_digest(&workflow),
-                "the workflow it was given is not the one run {} was started with",
-                run.0
-            );
+        if record
+            .workflow_digest
+            .as_ref()
+            .is_some_and(|digest| *digest != workflow_digest(&workflow))
+        {
+            // Another attempt would be given the same text: the run ends here.
+            let why = "its workflow on Temporal is not the one it was started with";
+            return self.end(&session, run, RunStatus::Failed, why);
         }
         if record.status != RunStatus::Running {
             session.block_on(store.finish_run(run, RunStatus::Running, None))?;
@@ -170,8 +172,13 @@ impl SessionExecutor {
         })
     }
 
-    /// Records run `run` cancelled unless it has ended, and answers how it ended.
-    pub(super) fn cancelled(&self, run: RunId) -> anyhow::Result<RunResult> {
+    /// Records run `run` ended, unless it has: failed with `failure`, or cancelled (`None`).
+    /// Answers how it ended.
+    pub(super) fn unfinished(
+        &self,
+        run: RunId,
+        failure: Option<&str>,
+    ) -> anyhow::Result<RunResult> {
         let session = &self.session;
         let record = session
             .block_on(session.store().run(run))?
@@ -179,15 +186,14 @@ impl SessionExecutor {
         if record.status.has_ended() {
             return ended(session, run, record.status, record.error);
         }
-        let why = "its workflow was cancelled";
-        session.block_on(
-            session
-                .store()
-                .finish_run(run, RunStatus::Cancelled, Some(why)),
-        )?;
+        let (status, why) = match failure {
+            Some(failure) => (RunStatus::Failed, failure),
+            None => (RunStatus::Cancelled, "its workflow was cancelled"),
+        };
+        session.block_on(session.store().finish_run(run, status, Some(why)))?;
         Ok(RunResult {
             run: run.0,
-            status: RunStatus::Cancelled.as_str().to_owned(),
+            status: status.as_str().to_owned(),
             outputs: Value::Null,
             error: Some(why.to_owned()),
         })
