@@ -370,22 +370,9 @@ fn three_workers_share_one_rate_limit() {
     eprintln!("pieces per worker: {executed:?}; sandbox: {stats:?}");
 }
 
-/// A loop over an array on Temporal: each call is an activity of its own, `concurrency` at once
-/// on any of the workers, and a run whose history grows long continues as new; every call is
-/// made once, and the outputs are those of a run in one go.
-#[test]
-fn a_loop_s_calls_are_activities_spread_over_workers_and_a_long_run_continues_as_new() {
-    const CALLS: usize = 30;
-    let binary = temporal_binary();
-    let state = database();
-    let dir = temp_dir("temporal-loop");
-    let sandbox = start_sandbox(sandbox_config());
-    install(&binary, &state, &sandbox);
-    let queue = task_queue("loop");
-    // One piece at a time per worker: the loop's three calls at once are on three workers.
-    let _workers = Workers::start_with(3, &binary, &state, &queue, &dir, KEY, &["--max-runs", "1"]);
-    sandbox.reset_stats();
-
+/// A workflow (and its inputs file) that makes a list, subscribes each of `emails` to it, three
+/// at once, and reads the list back.
+fn loop_workflow(dir: &Path, emails: &[String]) -> (std::path::PathBuf, std::path::PathBuf) {
     let workflow = dir.join("loop.json");
     std::fs::write(
         &workflow,
@@ -407,9 +394,29 @@ fn a_loop_s_calls_are_activities_spread_over_workers_and_a_long_run_continues_as
         .to_string(),
     )
     .unwrap();
-    let emails: Vec<String> = (0..CALLS).map(|n| format!("loop{n}@example.com")).collect();
     let inputs = dir.join("inputs.json");
     std::fs::write(&inputs, serde_json::json!({ "emails": emails }).to_string()).unwrap();
+    (workflow, inputs)
+}
+
+/// A loop over an array on Temporal: each call is an activity of its own, `concurrency` at once
+/// on any of the workers, and a run whose history grows long continues as new; every call is
+/// made once, and the outputs are those of a run in one go.
+#[test]
+fn a_loop_s_calls_are_activities_spread_over_workers_and_a_long_run_continues_as_new() {
+    const CALLS: usize = 30;
+    let binary = temporal_binary();
+    let state = database();
+    let dir = temp_dir("temporal-loop");
+    let sandbox = start_sandbox(sandbox_config());
+    install(&binary, &state, &sandbox);
+    let queue = task_queue("loop");
+    // One piece at a time per worker: the loop's three calls at once are on three workers.
+    let _workers = Workers::start_with(3, &binary, &state, &queue, &dir, KEY, &["--max-runs", "1"]);
+    sandbox.reset_stats();
+
+    let emails: Vec<String> = (0..CALLS).map(|n| format!("loop{n}@example.com")).collect();
+    let (workflow, inputs) = loop_workflow(&dir, &emails);
     let (workflow, inputs) = (workflow.to_string_lossy(), inputs.to_string_lossy());
     let address = temporal_address();
     let mut args = run_on_temporal(&workflow, &address, &queue);
@@ -483,4 +490,69 @@ fn a_loop_s_calls_are_activities_spread_over_workers_and_a_long_run_continues_as
         pieces.len(),
         runs.len()
     );
+}
+
+/// A call of a loop that fails the run while others of the loop are in flight: the run is
+/// recorded failed with that call's reason (the calls cancelled beside it do not overwrite it),
+/// nothing after it runs, and no call is sent twice.
+#[test]
+fn a_call_that_fails_a_loop_on_temporal_is_the_run_s_end() {
+    const CALLS: usize = 12;
+    const BAD: usize = 7;
+    let binary = temporal_binary();
+    let state = database();
+    let dir = temp_dir("temporal-loop-fails");
+    let sandbox = start_sandbox(sandbox_config());
+    install(&binary, &state, &sandbox);
+    let queue = task_queue("loop-fails");
+    let _workers = Workers::start(2, &binary, &state, &queue, &dir, KEY);
+    sandbox.reset_stats();
+    // Longer than the 50 characters the API takes: refused before it is sent.
+    let emails: Vec<String> = (0..CALLS)
+        .map(|n| match n {
+            BAD => format!("{}@example.com", "x".repeat(60)),
+            n => format!("fails{n}@example.com"),
+        })
+        .collect();
+    let (workflow, inputs) = loop_workflow(&dir, &emails);
+    let (workflow, inputs) = (workflow.to_string_lossy(), inputs.to_string_lossy());
+    let address = temporal_address();
+    let mut args = run_on_temporal(&workflow, &address, &queue);
+    // At the API's own pace, so the calls beside the bad one are still going when it fails.
+    args.extend(["--json", "--inputs-file", &inputs]);
+    let failed = plugboard(&binary, &state, &args);
+    assert!(!failed.success(), "{failed:#?}");
+    let line = failed
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["event"] == "run_failed")
+        .unwrap_or_else(|| panic!("no run_failed line: {failed:#?}"));
+    let error = line["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("step `each` (call {BAD}) failed")),
+        "{failed:#?}"
+    );
+    let run = line["run"].as_i64().unwrap();
+    let runs = plugboard(&binary, &state, &["runs", "--json"]);
+    let listed: Vec<Value> = serde_json::from_str(&runs.stdout).unwrap();
+    let ours = listed.iter().find(|r| r["id"] == run).unwrap();
+    assert_eq!(ours["status"], "failed", "{listed:#?}");
+    assert!(
+        ours["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("(call {BAD})"))),
+        "{listed:#?}"
+    );
+    // The list, and at most the other calls; the bad one never left, and `after` never ran.
+    let sent = sandbox.stats().api_requests;
+    assert!(sent <= CALLS as u64, "{sent} requests");
+    let logs: String = (0..2)
+        .map(|n| std::fs::read_to_string(dir.join(format!("worker-{n}.log"))).unwrap_or_default())
+        .collect();
+    assert!(
+        !logs.contains(&format!("executing run {run}: step 2")),
+        "{logs}"
+    );
+    eprintln!("{sent} requests; the run ended: {error}");
 }

@@ -168,8 +168,8 @@ enum Command {
         /// The task queue to serve (one per shared store when several share a cluster).
         #[arg(long, value_name = "NAME", default_value = plugboard_temporal::TASK_QUEUE)]
         task_queue: String,
-        /// The most runs this worker executes at once; the cluster gives the others to other
-        /// workers.
+        /// The most pieces of runs (steps, calls of loops) this worker executes at once; the
+        /// cluster gives the others to other workers.
         #[arg(long, value_name = "N", default_value_t = plugboard_temporal::MAX_RUNS_PER_WORKER,
               value_parser = clap::value_parser!(u16).range(1..))]
         max_runs: u16,

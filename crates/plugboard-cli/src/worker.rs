@@ -17,6 +17,7 @@ use anyhow::Context;
 use plugboard_runner::{Cancellation, RunId, Session};
 use plugboard_temporal::worker::Serving;
 use plugboard_temporal::{PieceRequest, PieceResult, RunExecutor, RunResult, Unfinished};
+use plugboard_workflow::Piece;
 
 use crate::signals::StopSignal;
 
@@ -135,33 +136,36 @@ impl SessionExecutor {
     }
 }
 
-/// The cancellations of the runs, and pieces of runs, executing here: a cancelled workflow
-/// stops its own alone. Several pieces of one run may execute here at once (a loop's calls).
+/// The cancellations of the pieces of runs executing here, so that a cancelled activity stops
+/// its own piece alone (another attempt, or the run's other calls, go on).
 #[derive(Default)]
 struct Executing {
     next: AtomicU64,
-    entries: Mutex<HashMap<u64, (i64, Cancellation)>>,
+    entries: Mutex<HashMap<u64, (i64, Piece, Cancellation)>>,
 }
 
 impl Executing {
-    /// Registers run `run`'s `cancel` until the returned guard drops.
-    fn register(&self, run: i64, cancel: Cancellation) -> Running<'_> {
+    /// Registers piece `piece` of run `run` and its `cancel` until the returned guard drops.
+    fn register(&self, run: i64, piece: Piece, cancel: Cancellation) -> Running<'_> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, (run, cancel));
+            .insert(id, (run, piece, cancel));
         Running {
             executing: self,
             id,
         }
     }
 
-    /// Cancels whatever of run `run` executes here; whether anything did.
-    fn cancel(&self, run: i64) -> bool {
+    /// Cancels piece `piece` of run `run` if it executes here; whether it did.
+    fn cancel(&self, run: i64, piece: Piece) -> bool {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let mut found = false;
-        for (_, cancel) in entries.values().filter(|(of, _)| *of == run) {
+        for (_, _, cancel) in entries
+            .values()
+            .filter(|(of, which, _)| *of == run && *which == piece)
+        {
             cancel.cancel();
             found = true;
         }
@@ -184,7 +188,7 @@ impl Drop for Running<'_> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
-        if let Some((_, cancel)) = removed {
+        if let Some((_, _, cancel)) = removed {
             cancel.cancel();
         }
     }
@@ -214,9 +218,12 @@ impl RunExecutor for SessionExecutor {
             .map_err(|e| format!("run {run}: cannot record how it ended: {e:#}"))
     }
 
-    fn cancel(&self, run: i64) {
-        if self.running.cancel(run) {
-            eprintln!("worker: run {run}: its workflow was cancelled; stopping it");
+    fn cancel(&self, request: &PieceRequest) {
+        if self.running.cancel(request.run, request.piece) {
+            eprintln!(
+                "worker: run {}: {} was cancelled; stopping it",
+                request.run, request.piece
+            );
         }
     }
 }
@@ -259,7 +266,7 @@ pub fn command(
     )?;
     let executor = SessionExecutor::new(Arc::clone(&session), state_file, stop)?;
     eprintln!(
-        "worker: serving task queue `{}` on Temporal {}, at most {} runs at once",
+        "worker: serving task queue `{}` on Temporal {}, at most {} pieces of runs at once",
         serving.task_queue, serving.address, serving.max_runs
     );
     runtime.block_on(plugboard_temporal::worker::serve(

@@ -201,6 +201,14 @@ impl RunStore for Counting {
     ) -> StoreFuture<'a, ()> {
         self.inner.finish_run(run, status, error)
     }
+    fn end_run<'a>(
+        &'a self,
+        run: RunId,
+        status: RunStatus,
+        error: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.end_run(run, status, error)
+    }
     fn run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>> {
         self.inner.run(id)
     }

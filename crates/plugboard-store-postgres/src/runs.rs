@@ -329,6 +329,27 @@ impl RunStore for PostgresStore {
         })
     }
 
+    fn end_run<'a>(
+        &'a self,
+        run: RunId,
+        status: RunStatus,
+        error: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let changed = client
+                .execute(
+                    "UPDATE runs SET status = $3, error = $4, finished_at_ms = plugboard_now_ms(),
+                         cancel_requested = false
+                     WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+                    &[&DEFAULT_TENANT, &run.0, &status.as_str(), &error],
+                )
+                .await
+                .map_err(self.failed("ending a run"))?;
+            Ok(changed > 0)
+        })
+    }
+
     fn run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>> {
         Box::pin(async move {
             let client = self.client().await?;

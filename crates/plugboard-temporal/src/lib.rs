@@ -39,7 +39,8 @@ use serde_json::Value;
 /// The task queue plugboard workers poll and runs are started on, unless told another
 /// (`--task-queue`: one per shared store when several share a cluster).
 pub const TASK_QUEUE: &str = "plugboard";
-/// The most runs one worker executes at once unless told (`plugboard worker --max-runs`).
+/// The most pieces of runs one worker executes at once unless told (`plugboard worker
+/// --max-runs`).
 pub const MAX_RUNS_PER_WORKER: u16 = 16;
 
 /// The namespace runs live in (the dev server's default).
@@ -164,9 +165,9 @@ pub struct Unfinished {
 /// Executes pieces of runs on this worker. Blocking: called on a thread of its own.
 pub trait RunExecutor: Send + Sync + 'static {
     /// Executes one piece of a run. An `Err` is a failure of the worker's surroundings (the
-    /// store unreachable, the worker stopping): Temporal retries it, on this or another worker.
-    /// A run that fails or is cancelled in the piece is recorded so and answered as
-    /// [`PieceResult::Ended`], and is not retried.
+    /// store unreachable, the worker stopping) or a cancelled piece: Temporal retries it, on
+    /// this or another worker, unless its workflow was cancelled. A run that fails in the piece
+    /// is recorded so and answered as [`PieceResult::Ended`], and is not retried.
     fn execute_piece(&self, request: &PieceRequest) -> Result<PieceResult, String>;
 
     /// Records the end of a run its pieces did not end, unless it has one: its workflow was
@@ -174,7 +175,8 @@ pub trait RunExecutor: Send + Sync + 'static {
     /// run ended.
     fn end_unfinished(&self, unfinished: &Unfinished) -> Result<RunResult, String>;
 
-    /// Asks run `run`, if this worker is executing it (or pieces of it), to stop at its next
-    /// request or wait and end `cancelled` (its workflow was cancelled). Returns at once.
-    fn cancel(&self, run: i64);
+    /// Asks `request`'s piece, if this worker is executing it, to stop at its next request or
+    /// wait (its activity was cancelled: its workflow was, or Temporal gave up on this attempt).
+    /// Returns at once; the piece then ends with an `Err` and records nothing.
+    fn cancel(&self, request: &PieceRequest);
 }

@@ -16,9 +16,9 @@ pub struct Serving {
     pub address: String,
     /// The task queue polled.
     pub task_queue: String,
-    /// The most runs executed at once ([`crate::MAX_RUNS_PER_WORKER`] unless told): a run holds
-    /// a thread and a few database connections, and a worker that takes no more than it can
-    /// serve leaves the rest to the cluster's other workers.
+    /// The most pieces of runs executed at once ([`crate::MAX_RUNS_PER_WORKER`] unless told): a
+    /// piece holds a thread and a database connection or two, and a worker that takes no more
+    /// than it can serve leaves the rest to the cluster's other workers.
     pub max_runs: usize,
 }
 
@@ -36,8 +36,8 @@ pub async fn serve(
     let runtime =
         Runtime::from_current_tokio(Default::default()).map_err(|e| failed(e.to_string()))?;
     let client = crate::client::connect(&serving.address).await?;
-    // Workflow tasks are short (the workflow code only schedules the run's activity); the
-    // activity slots are the runs.
+    // Workflow tasks are short (the workflow code only schedules pieces); the activity slots
+    // are the pieces.
     let tuner = TunerHolder::builder()
         .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(WORKFLOW_TASK_SLOTS))
         .activity_task_slot_supplier(FixedSizeSlotSupplier::new(serving.max_runs.max(1)))

@@ -33,7 +33,7 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 /// How long Temporal waits for a heartbeat before giving the piece to another worker.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a piece (a record stream, say) may take on one worker.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+pub const PIECE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How many workers may try a piece: a retry resumes from the shared journal, which never
 /// sends a completed call again and stops on a call whose outcome is unknown.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -100,6 +100,8 @@ async fn walk(ctx: &WorkflowContext<PlugboardRun>, request: &RunRequest) -> Work
     let long = || ctx.history_length() >= history_limit || ctx.continue_as_new_suggested();
     let at = request.resume_at.unwrap_or_default();
     let (mut step, mut first_item) = (Some(at.step), at.item);
+    // The loop whose calls are all done: its step must not answer with calls again.
+    let mut put_together = None;
     while let Some(index) = step {
         if long() {
             return Ok(Walked::Continue(ResumeAt {
@@ -122,43 +124,30 @@ async fn walk(ctx: &WorkflowContext<PlugboardRun>, request: &RunRequest) -> Work
             }
             PieceResult::Ran {
                 outcome: PieceOutcome::Items { calls, concurrency },
-            } => {
-                // `select_all` polls its futures with the workflow's own waker (a
-                // `FuturesUnordered` would wake them with its own, which the SDK refuses as
-                // nondeterministic), in order, so replays choose alike.
-                let mut pending = Vec::new();
-                let mut item = first_item;
-                loop {
-                    while pending.len() < concurrency as usize && item < calls && !long() {
-                        let piece = PieceRequest::of(request, Piece::Item { step: index, item });
-                        let summary = format!("run {}: {}", request.run, piece.piece);
-                        pending.push(Box::pin(ctx.execute_activity(
-                            RunActivities::execute_piece,
-                            piece,
-                            options(summary, None),
-                        )));
-                        item += 1;
+            } if put_together != Some(index) => {
+                let loop_calls = Loop {
+                    step: index,
+                    first: first_item,
+                    calls,
+                    concurrency,
+                };
+                match loop_calls.run(ctx, request, &long).await? {
+                    Calls::Done => {
+                        // The step again: every call is journaled, so it puts the output
+                        // together.
+                        put_together = Some(index);
+                        first_item = calls;
                     }
-                    if pending.is_empty() {
-                        break;
-                    }
-                    let (done, _, rest) = futures::future::select_all(pending).await;
-                    pending = rest;
-                    if let PieceResult::Ended { run } = done? {
-                        // The calls still running finish on their own, and are journaled.
-                        return Ok(Walked::Ended(run));
+                    Calls::Ended(run) => return Ok(Walked::Ended(run)),
+                    Calls::Continue(item) => {
+                        return Ok(Walked::Continue(ResumeAt { step: index, item }));
                     }
                 }
-                if item < calls {
-                    return Ok(Walked::Continue(ResumeAt { step: index, item }));
-                }
-                // The step again: every call is journaled, so it puts the output together.
-                first_item = calls;
             }
             PieceResult::Ran { .. } => {
                 return Err(disagree(
                     request,
-                    &format!("step {index}'s piece answered {ran:?}"),
+                    &format!("{}'s piece answered {ran:?}", Piece::Step { step: index }),
                 ));
             }
         }
@@ -176,6 +165,84 @@ async fn walk(ctx: &WorkflowContext<PlugboardRun>, request: &RunRequest) -> Work
     }
 }
 
+/// The calls of a loop over an array still to make: `first..calls` of step `step`.
+struct Loop {
+    step: usize,
+    first: u64,
+    calls: u64,
+    concurrency: u32,
+}
+
+/// How a loop's calls stopped.
+enum Calls {
+    /// All were made.
+    Done,
+    /// One ended the run: this is its result.
+    Ended(RunResult),
+    /// The history is long: a new execution makes them from this call on.
+    Continue(u64),
+}
+
+impl Loop {
+    /// Makes the calls, at most `concurrency` at once, until they are done, one ends the run,
+    /// or the history is `long`. The calls run under a cancellation of their own: when one ends
+    /// the run, the others are cancelled and waited for, so none outlives the loop.
+    async fn run(
+        &self,
+        ctx: &WorkflowContext<PlugboardRun>,
+        request: &RunRequest,
+        long: &impl Fn() -> bool,
+    ) -> WorkflowResult<Calls> {
+        let token = ctx.cancellation_token().child_token();
+        // `select_all` polls its futures with the workflow's own waker (a `FuturesUnordered`
+        // wakes them with its own, which the SDK refuses as nondeterministic), in order, so
+        // replays choose alike.
+        let mut pending = Vec::new();
+        let mut item = self.first;
+        loop {
+            while pending.len() < self.concurrency as usize && item < self.calls && !long() {
+                let piece = PieceRequest::of(
+                    request,
+                    Piece::Item {
+                        step: self.step,
+                        item,
+                    },
+                );
+                let summary = format!("run {}: {}", request.run, piece.piece);
+                pending.push(Box::pin(ctx.execute_activity(
+                    RunActivities::execute_piece,
+                    piece,
+                    options(summary, Some(token.clone())),
+                )));
+                item += 1;
+            }
+            if pending.is_empty() {
+                return Ok(if item < self.calls {
+                    Calls::Continue(item)
+                } else {
+                    Calls::Done
+                });
+            }
+            let (done, _, rest) = futures::future::select_all(pending).await;
+            pending = rest;
+            let stop = match done {
+                Ok(PieceResult::Ran {
+                    outcome: PieceOutcome::ItemDone,
+                }) => continue,
+                Ok(PieceResult::Ended { run }) => Ok(Calls::Ended(run)),
+                Ok(PieceResult::Ran { outcome }) => Err(disagree(
+                    request,
+                    &format!("a call of step {} answered {outcome:?}", self.step),
+                )),
+                Err(error) => Err(error.into()),
+            };
+            token.cancel();
+            let _stopped = temporalio_workflow::join_all(pending).await;
+            return stop;
+        }
+    }
+}
+
 /// The workflow's failure when a worker answers what this code does not expect (a worker of
 /// another version): not retried, since another attempt would disagree the same way.
 fn disagree(request: &RunRequest, what: &str) -> temporalio_workflow::WorkflowTermination {
@@ -189,7 +256,7 @@ fn disagree(request: &RunRequest, what: &str) -> temporalio_workflow::WorkflowTe
 /// The options of a piece's activity: `summary` for people reading the Temporal UI, and the
 /// workflow's cancellation unless told another.
 fn options(summary: String, cancellation: Option<WorkflowCancellationToken>) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(RUN_TIMEOUT)
+    ActivityOptions::with_start_to_close_timeout(PIECE_TIMEOUT)
         .heartbeat_timeout(HEARTBEAT_TIMEOUT)
         .retry_policy(
             RetryPolicy::builder()
@@ -226,10 +293,14 @@ impl RunActivities {
         ctx: ActivityContext,
         request: PieceRequest,
     ) -> Result<PieceResult, ActivityError> {
-        let run = request.run;
-        let executor = Arc::clone(&self.executor);
-        self.on_a_thread(&ctx, run, move || executor.execute_piece(&request))
-            .await
+        let (executor, stopper) = (Arc::clone(&self.executor), Arc::clone(&self.executor));
+        let stopped = request.clone();
+        on_a_thread(
+            &ctx,
+            move || executor.execute_piece(&request),
+            move || stopper.cancel(&stopped),
+        )
+        .await
     }
 
     /// Records the end of a run its pieces did not end, unless it has one.
@@ -240,46 +311,41 @@ impl RunActivities {
         unfinished: Unfinished,
     ) -> Result<RunResult, ActivityError> {
         let executor = Arc::clone(&self.executor);
-        self.on_a_thread(&ctx, unfinished.run, move || {
-            executor.end_unfinished(&unfinished)
-        })
-        .await
+        on_a_thread(&ctx, move || executor.end_unfinished(&unfinished), || {}).await
     }
 }
 
-impl RunActivities {
-    /// Runs `work` (blocking) on a thread of its own, heartbeating while it runs; a
-    /// cancellation (delivered with a heartbeat's answer) asks run `run` to stop, and the
-    /// activity still waits for `work` to end.
-    async fn on_a_thread<T: Send + 'static>(
-        &self,
-        ctx: &ActivityContext,
-        run: i64,
-        work: impl FnOnce() -> Result<T, String> + Send + 'static,
-    ) -> Result<T, ActivityError> {
-        let mut task = tokio::task::spawn_blocking(work);
-        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
-        let mut cancel_asked = false;
-        let outcome = loop {
-            tokio::select! {
-                done = &mut task => break done,
-                _ = beat.tick() => {
-                    // A missed beat only delays noticing this worker's death.
-                    let _ = ctx.record_heartbeat(()).await;
-                }
-                () = ctx.cancelled(), if !cancel_asked => {
-                    cancel_asked = true;
-                    self.executor.cancel(run);
-                }
+/// Runs `work` (blocking) on a thread of its own, heartbeating while it runs. A cancellation
+/// (delivered with a heartbeat's answer) calls `stop`, and the activity still waits for `work`
+/// to end; if it then fails, the activity reports itself cancelled.
+async fn on_a_thread<T: Send + 'static>(
+    ctx: &ActivityContext,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+    stop: impl Fn(),
+) -> Result<T, ActivityError> {
+    let mut task = tokio::task::spawn_blocking(work);
+    let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut cancel_asked = false;
+    let outcome = loop {
+        tokio::select! {
+            done = &mut task => break done,
+            _ = beat.tick() => {
+                // A missed beat only delays noticing this worker's death.
+                let _ = ctx.record_heartbeat(()).await;
             }
-        };
-        match outcome {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(why)) => Err(ActivityError::from(anyhow_free(why))),
-            Err(join) => Err(ActivityError::from(anyhow_free(format!(
-                "the run's thread ended abnormally: {join}"
-            )))),
+            () = ctx.cancelled(), if !cancel_asked => {
+                cancel_asked = true;
+                stop();
+            }
         }
+    };
+    match outcome {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(_)) if cancel_asked => Err(ActivityError::cancelled()),
+        Ok(Err(why)) => Err(ActivityError::from(anyhow_free(why))),
+        Err(join) => Err(ActivityError::from(anyhow_free(format!(
+            "the piece's thread ended abnormally: {join}"
+        )))),
     }
 }
 

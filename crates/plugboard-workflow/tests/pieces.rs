@@ -258,11 +258,20 @@ fn a_piece_the_workflow_does_not_have_is_refused_without_a_call() {
             other => panic!("{missing:?}: expected no such piece, got {other:?}"),
         }
     }
-    // A loop's call before the loop's inputs exist: the steps before it run first.
-    let early = piece(&wf, &runner, &journal, Piece::Item { step: 1, item: 9 });
+    // A loop's call before the steps it reads are done: refused, not run (every call of the
+    // loop would run them again).
+    let early = piece(&wf, &runner, &journal, Piece::Item { step: 1, item: 0 });
     assert!(
-        matches!(&early, Err(RunError::StepFailed { item: Some(9), .. })),
+        matches!(&early, Err(RunError::NoSuchPiece(why)) if why.contains("`first`")),
         "{early:?}"
+    );
+    assert_eq!(runner.call_count(), 0);
+    // Past the loop's calls: refused once the array is known.
+    piece(&wf, &runner, &journal, Piece::Step { step: 0 }).expect("first");
+    let past = piece(&wf, &runner, &journal, Piece::Item { step: 1, item: 9 });
+    assert!(
+        matches!(&past, Err(RunError::StepFailed { item: Some(9), .. })),
+        "{past:?}"
     );
     assert_eq!(runner.calls_to("contacts.create"), 0);
     // Anything valid parses back from what a Temporal history holds.
@@ -272,6 +281,79 @@ fn a_piece_the_workflow_does_not_have_is_refused_without_a_call() {
         .and_then(serde_json::from_value)
         .expect("parses");
     assert_eq!(back, Piece::Item { step: 1, item: 2 });
+}
+
+/// A journal that answers only the entries `piece_keys` names for the piece: what a worker's
+/// narrow journal does (`StoreJournal::open_keys`).
+struct Narrow<'a> {
+    journal: &'a MemoryJournal,
+    keys: Vec<String>,
+}
+
+impl plugboard_workflow::Journal for Narrow<'_> {
+    fn completed(&self, key: &str) -> Option<Value> {
+        self.keys
+            .iter()
+            .any(|k| k == key)
+            .then(|| self.journal.completed(key))
+            .flatten()
+    }
+    fn record(&self, key: &str, output: &Value) -> Result<(), plugboard_workflow::JournalError> {
+        self.journal.record(key, output)
+    }
+    fn record_intent(&self, key: &str) -> Result<(), plugboard_workflow::JournalError> {
+        self.journal.record_intent(key)
+    }
+    fn intent_pending(&self, key: &str) -> bool {
+        self.journal.intent_pending(key)
+    }
+    fn clear_intent(&self, key: &str) -> Result<(), plugboard_workflow::JournalError> {
+        self.journal.clear_intent(key)
+    }
+}
+
+#[test]
+fn a_call_and_the_end_need_only_the_entries_piece_keys_names() {
+    use plugboard_workflow::{Journal, piece_keys};
+    let wf = sample();
+    let runner = sample_runner();
+    let journal = MemoryJournal::new();
+    let narrow = |piece: Piece| Narrow {
+        journal: &journal,
+        keys: piece_keys(&wf, piece),
+    };
+    piece(&wf, &runner, &journal, Piece::Step { step: 0 }).expect("first");
+    piece(&wf, &runner, &journal, Piece::Step { step: 1 }).expect("loop");
+    for item in 0..5 {
+        let call = Piece::Item { step: 1, item };
+        let outcome = run_piece(
+            &wf,
+            Map::new(),
+            &runner,
+            &narrow(call),
+            &NoObserver,
+            &RunOptions::default(),
+            call,
+        );
+        assert_eq!(outcome.expect("call"), PieceOutcome::ItemDone);
+    }
+    assert_eq!(runner.calls_to("contacts.create"), 5);
+    for step in [1, 2, 4, 5] {
+        piece(&wf, &runner, &journal, Piece::Step { step }).expect("step");
+    }
+    let calls = runner.call_count();
+    let end = run_piece(
+        &wf,
+        Map::new(),
+        &runner,
+        &narrow(Piece::End),
+        &NoObserver,
+        &RunOptions::default(),
+        Piece::End,
+    );
+    assert!(matches!(end, Ok(PieceOutcome::Finished { .. })), "{end:?}");
+    assert_eq!(runner.call_count(), calls, "the end made a call");
+    assert!(journal.completed("each[4]").is_some());
 }
 
 #[derive(Default)]

@@ -1,27 +1,44 @@
-//! One piece of a run on a worker: a step, or one call of a loop (see
+//! One piece of a run on a worker: a step, one call of a loop, or the run's end (see
 //! [`plugboard_workflow::Piece`]). A piece is the engine's, run against the shared journal: the
-//! steps before it are read back, and what it does is journaled before it answers. Pieces of
-//! one run may run at once on several workers (a loop's calls), so none claims the run: the
-//! run's record only says it is running, and the piece that ends it (or the run's end) says how.
+//! steps before it are read back, and what it does is journaled before it answers.
+//!
+//! Pieces of one run may run at once on several workers (a loop's calls), so the run's record
+//! is ended by whichever piece ends it first ([`RunStore::end_run`]), never overwritten: a call
+//! that fails the run is its end, not the cancellation of the calls running beside it. A piece
+//! that is cancelled records nothing: its workflow, which knows whether it was itself cancelled
+//! or only that attempt was, records it ([`SessionExecutor::unfinished`]).
+//!
+//! [`RunStore::end_run`]: plugboard_runner::store::RunStore::end_run
 
 use anyhow::Context;
 use plugboard_core::ConnectorError;
+use plugboard_runner::store::RunClaim;
 use plugboard_runner::workflow::{
     SessionCatalog, SessionSteps, StoreJournal, record_outputs, record_workflow, recorded_outputs,
     recorded_workflow, workflow_digest,
 };
-use plugboard_runner::{Cancellation, RunId, RunStatus, Session};
+use plugboard_runner::{Cancellation, RunId, RunRecord, RunStatus, Session};
 use plugboard_temporal::{PieceRequest, PieceResult, RunResult};
-use plugboard_workflow::{Failure, Piece, PieceOutcome, RunError, run_piece, validate};
+use plugboard_workflow::{
+    Failure, Piece, PieceOutcome, RunError, RunOptions, ValidWorkflow, run_piece, validate,
+};
 use serde_json::{Map, Value};
 
 use super::{SessionExecutor, Settings};
 use crate::progress::Reporter;
 use crate::run_events::Published;
 
+/// What a piece starts from, once the run is known to be going on.
+struct Ready {
+    record: RunRecord,
+    text: String,
+    workflow: ValidWorkflow,
+}
+
 impl SessionExecutor {
-    /// Executes `request`'s piece; `Err` when the worker's surroundings failed (Temporal
-    /// retries the piece), [`PieceResult::Ended`] when the run ended in it, or before it.
+    /// Executes `request`'s piece; `Err` when the worker's surroundings failed or the piece was
+    /// cancelled (Temporal retries it, or the workflow records the cancellation),
+    /// [`PieceResult::Ended`] when the run ended in it, or had ended before it.
     pub(super) fn piece(&self, request: &PieceRequest) -> anyhow::Result<PieceResult> {
         self.check_state(&request.state)?;
         let run = RunId(request.run);
@@ -29,56 +46,16 @@ impl SessionExecutor {
         let cancel = Cancellation::new();
         let session = shared.with_run_cancellation(cancel.clone());
         self.stop_with_the_worker(&shared, &cancel);
-        let _running = self.running.register(request.run, cancel);
+        let _running = self.running.register(request.run, request.piece, cancel);
+        let Ready {
+            record,
+            text,
+            workflow,
+        } = match self.take_up(&session, run, request)? {
+            Ok(ready) => ready,
+            Err(ended) => return Ok(PieceResult::Ended { run: ended }),
+        };
         let store = session.store();
-        let record = session
-            .block_on(store.run(run))?
-            .with_context(|| format!("there is no run {} in the shared state", run.0))?;
-        if record.status.has_ended() {
-            return Ok(PieceResult::Ended {
-                run: ended(&session, run, record.status, record.error)?,
-            });
-        }
-        let text = match &request.workflow {
-            Some(text) => text.clone(),
-            None => session
-                .block_on(recorded_workflow(store.as_ref(), run))?
-                .with_context(|| format!("run {} has no workflow kept for its calls", run.0))?,
-        };
-        let workflow = match validate(
-            &text,
-            &SessionCatalog::new(session.registry(), Some(&session)),
-        ) {
-            Ok(workflow) => workflow,
-            Err(problems) => {
-                let first = problems
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                return self.end(
-                    &session,
-                    run,
-                    RunStatus::Failed,
-                    &format!("its workflow no longer validates on this worker: {first}"),
-                );
-            }
-        };
-        if record
-            .workflow_digest
-            .as_ref()
-            .is_some_and(|digest| *digest != workflow_digest(&workflow))
-        {
-            // Another attempt would be given the same text: the run ends here.
-            let why = "its workflow on Temporal is not the one it was started with";
-            return self.end(&session, run, RunStatus::Failed, why);
-        }
-        if record.status != RunStatus::Running {
-            session.block_on(store.finish_run(run, RunStatus::Running, None))?;
-        }
-        let inputs = match record.inputs {
-            Value::Object(inputs) => inputs,
-            _ => Map::new(),
-        };
         let handle = session.handle().clone();
         let journal = match request.piece {
             // A loop's step reads its calls back: all of the journal, once per step.
@@ -90,12 +67,16 @@ impl SessionExecutor {
                 plugboard_workflow::piece_keys(&workflow, piece),
             )?,
         };
+        let inputs = match record.inputs {
+            Value::Object(inputs) => inputs,
+            _ => Map::new(),
+        };
         let reporter = Reporter::new(false);
         let published = Published::new(&session, run, &reporter);
         let steps = SessionSteps::new(&session, &workflow.workflow().name, run);
-        let options = plugboard_workflow::RunOptions {
+        let options = RunOptions {
             state_file: Some(self.state_file.clone()),
-            ..plugboard_workflow::RunOptions::default()
+            ..RunOptions::default()
         };
         let outcome = run_piece(
             &workflow,
@@ -122,15 +103,8 @@ impl SessionExecutor {
                 // is handed them later.
                 let outputs = Value::Object(outputs);
                 session.block_on(record_outputs(store.as_ref(), run, &outputs))?;
-                session.block_on(store.finish_run(run, RunStatus::Completed, None))?;
-                Ok(PieceResult::Ended {
-                    run: RunResult {
-                        run: run.0,
-                        status: RunStatus::Completed.as_str().to_owned(),
-                        outputs,
-                        error: None,
-                    },
-                })
+                let run = self.finish(&session, run, RunStatus::Completed, None)?;
+                Ok(PieceResult::Ended { run })
             }
             Ok(outcome) => {
                 if matches!(outcome, PieceOutcome::Items { .. }) {
@@ -142,66 +116,127 @@ impl SessionExecutor {
             Err(error) if self.stop.exit_code().is_some() => {
                 anyhow::bail!("the worker is stopping ({error}); another worker takes the piece")
             }
-            Err(error) if about_the_surroundings(&error) => Err(anyhow::anyhow!("{error}")),
+            Err(error @ RunError::Cancelled { .. }) => anyhow::bail!("{error}"),
+            Err(error) if about_the_surroundings(&error) => anyhow::bail!("{error}"),
             Err(error) => {
-                let status = match error {
-                    RunError::Cancelled { .. } => RunStatus::Cancelled,
-                    _ => RunStatus::Failed,
-                };
-                self.end(&session, run, status, &error.to_string())
+                let why = error.to_string();
+                let run = self.finish(&session, run, RunStatus::Failed, Some(&why))?;
+                Ok(PieceResult::Ended { run })
             }
         }
     }
 
-    /// Records run `run` ended with `status`, and answers so.
-    fn end(
+    /// The run's record and workflow for a piece, the run taken up when no live process holds
+    /// it (queued, or left by a dead one); `Err` with the answer when the run has ended, or ends
+    /// here because its workflow cannot be run.
+    fn take_up(
+        &self,
+        session: &Session,
+        run: RunId,
+        request: &PieceRequest,
+    ) -> anyhow::Result<Result<Ready, RunResult>> {
+        let store = session.store();
+        let record = session
+            .block_on(store.run(run))?
+            .with_context(|| format!("there is no run {} in the shared state", run.0))?;
+        match record.status {
+            RunStatus::Queued | RunStatus::Interrupted => {
+                match session.block_on(store.claim_run(run))? {
+                    RunClaim::Claimed { .. } => {}
+                    RunClaim::Busy { pid } => anyhow::bail!("process {pid} holds it"),
+                    RunClaim::Completed => {
+                        return Ok(Err(answer(session, run, RunStatus::Completed, None)?));
+                    }
+                    RunClaim::Unknown => anyhow::bail!("run {} vanished", run.0),
+                }
+            }
+            RunStatus::Running => {}
+            status => return Ok(Err(answer(session, run, status, record.error)?)),
+        }
+        let text = match &request.workflow {
+            Some(text) => text.clone(),
+            None => session
+                .block_on(recorded_workflow(store.as_ref(), run))?
+                .with_context(|| format!("run {} has no workflow kept for its calls", run.0))?,
+        };
+        let catalog = SessionCatalog::new(session.registry(), Some(session));
+        let workflow = match validate(&text, &catalog) {
+            Ok(workflow) => workflow,
+            Err(problems) => {
+                let first = problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let why = format!("its workflow no longer validates on this worker: {first}");
+                return Ok(Err(self.finish(
+                    session,
+                    run,
+                    RunStatus::Failed,
+                    Some(&why),
+                )?));
+            }
+        };
+        if record
+            .workflow_digest
+            .as_ref()
+            .is_some_and(|digest| *digest != workflow_digest(&workflow))
+        {
+            // Another attempt would be given the same text: the run ends here.
+            let why = "its workflow on Temporal is not the one it was started with";
+            return Ok(Err(self.finish(
+                session,
+                run,
+                RunStatus::Failed,
+                Some(why),
+            )?));
+        }
+        Ok(Ok(Ready {
+            record,
+            text,
+            workflow,
+        }))
+    }
+
+    /// Ends run `run` with `status` unless it has ended, and answers how it ended.
+    fn finish(
         &self,
         session: &Session,
         run: RunId,
         status: RunStatus,
-        why: &str,
-    ) -> anyhow::Result<PieceResult> {
-        session.block_on(session.store().finish_run(run, status, Some(why)))?;
-        Ok(PieceResult::Ended {
-            run: RunResult {
-                run: run.0,
-                status: status.as_str().to_owned(),
-                outputs: Value::Null,
-                error: Some(why.to_owned()),
-            },
-        })
+        why: Option<&str>,
+    ) -> anyhow::Result<RunResult> {
+        let store = session.store();
+        if !session.block_on(store.end_run(run, status, why))? {
+            // Another piece ended it first: that is its end.
+            let record = session
+                .block_on(store.run(run))?
+                .with_context(|| format!("run {} vanished from the shared state", run.0))?;
+            return answer(session, run, record.status, record.error);
+        }
+        answer(session, run, status, why.map(str::to_owned))
     }
 
-    /// Records run `run` ended, unless it has: failed with `failure`, or cancelled (`None`).
-    /// Answers how it ended.
+    /// Ends run `run` unless it has ended: failed with `failure`, or cancelled (`None`). For a
+    /// workflow that stopped without a piece ending its run.
     pub(super) fn unfinished(
         &self,
         run: RunId,
         failure: Option<&str>,
     ) -> anyhow::Result<RunResult> {
-        let session = &self.session;
-        let record = session
-            .block_on(session.store().run(run))?
-            .with_context(|| format!("there is no run {} in the shared state", run.0))?;
-        if record.status.has_ended() {
-            return ended(session, run, record.status, record.error);
+        match failure {
+            Some(failure) => self.finish(&self.session, run, RunStatus::Failed, Some(failure)),
+            None => self.finish(
+                &self.session,
+                run,
+                RunStatus::Cancelled,
+                Some("its workflow was cancelled"),
+            ),
         }
-        let (status, why) = match failure {
-            Some(failure) => (RunStatus::Failed, failure),
-            None => (RunStatus::Cancelled, "its workflow was cancelled"),
-        };
-        session.block_on(session.store().finish_run(run, status, Some(why)))?;
-        Ok(RunResult {
-            run: run.0,
-            status: status.as_str().to_owned(),
-            outputs: Value::Null,
-            error: Some(why.to_owned()),
-        })
     }
 }
 
-/// The answer for a run that has ended: completed with its journaled outputs, or not.
-fn ended(
+/// The answer for a run that ended with `status`: completed with its journaled outputs, or not.
+fn answer(
     session: &Session,
     run: RunId,
     status: RunStatus,

@@ -215,6 +215,16 @@ pub trait RunStore: Send + Sync + fmt::Debug {
         status: RunStatus,
         error: Option<&'a str>,
     ) -> StoreFuture<'a, ()>;
+    /// Marks a run ended with `status` (an ended one) unless it has ended already, whoever
+    /// ended it: whether this call did. For runs that several processes may each end (the
+    /// pieces of a run on Temporal, one of which fails while others are cancelled): the first
+    /// end is the run's, and a later one never overwrites it.
+    fn end_run<'a>(
+        &'a self,
+        run: RunId,
+        status: RunStatus,
+        error: Option<&'a str>,
+    ) -> StoreFuture<'a, bool>;
     /// Whether processes on other machines share this store (a database server): a run it shows
     /// running on another machine may be alive there. A local file's runs are all this
     /// machine's.

@@ -358,6 +358,12 @@ impl Engine<'_> {
                 });
                 return Ok(Stepped::Items { calls });
             }
+        } else if self.reading_back.load(Ordering::Relaxed) {
+            // A piece reading the steps before it back would make this one's calls.
+            return Err(RunError::NoSuchPiece(format!(
+                "a piece after step `{}`, which is not done",
+                step.id
+            )));
         }
         let result = match &step.for_each {
             None => self.single(step),

@@ -83,7 +83,9 @@ impl Failure {
     /// Whether the failure is about the connection or the run rather than the item: credentials
     /// refused (the connection needs reconnecting), a used-up quota, a cancelled run, a journal
     /// that cannot write. `on_error: continue` never swallows one: every later call would fail
-    /// the same way, and journaling those items as done would make a resume skip them.
+    /// the same way, and journaling those items as done would make a resume skip them. (A
+    /// failure it does swallow is journaled only in a run in pieces, so that the piece putting
+    /// the loop together does not call it again.)
     pub fn stops_the_run(&self) -> bool {
         match self {
             // Continuing would journal the call as done with an error, and a resume would skip

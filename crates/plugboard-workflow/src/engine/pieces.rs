@@ -124,42 +124,34 @@ pub fn run_piece(
         Mode::Pieces,
     )?;
     let steps = workflow.steps.len();
+    let mut reports: Vec<Option<StepReport>> = vec![None; steps];
     let (index, item) = match piece {
-        Piece::Step { step } => (step, None),
-        Piece::Item { step, item } => (step, Some(item)),
         Piece::End => {
-            engine.reading_back.store(true, Ordering::Relaxed);
-            let mut reports: Vec<Option<StepReport>> = vec![None; steps];
-            for index in 0..steps {
-                if let Stepped::Items { .. } = engine.next_step(index, &mut reports)? {
-                    return Err(RunError::NoSuchPiece(format!(
-                        "the run's end, while the calls of step `{}` are not all done",
-                        workflow.steps[index].id
-                    )));
-                }
-            }
+            engine.read_back(steps, &mut reports, piece)?;
             return Ok(PieceOutcome::Finished {
                 outputs: engine.outputs()?,
             });
         }
+        Piece::Step { step } => (step, None),
+        Piece::Item { step, item } => (step, Some(item)),
     };
     let Some(step) = workflow.steps.get(index) else {
         return Err(RunError::NoSuchPiece(format!(
-            "step {index}, in a workflow of {steps} steps"
+            "{piece}, in a workflow of {steps} steps"
         )));
     };
-    let mut reports: Vec<Option<StepReport>> = vec![None; steps];
-    engine.reading_back.store(true, Ordering::Relaxed);
-    for earlier in 0..index {
-        if let Stepped::Items { .. } = engine.next_step(earlier, &mut reports)? {
+    let source = match (&step.for_each, item) {
+        (_, None) => None,
+        (Some(Source::Values(source)), Some(_)) => Some(source),
+        (_, Some(_)) => {
             return Err(RunError::NoSuchPiece(format!(
-                "step {index}, while the calls of step `{}` before it are not all done",
-                workflow.steps[earlier].id
+                "{piece}: step `{}` is not a `for_each` over an array",
+                step.id
             )));
         }
-    }
-    engine.reading_back.store(false, Ordering::Relaxed);
-    let Some(item) = item else {
+    };
+    engine.read_back(index, &mut reports, piece)?;
+    let (Some(item), Some(source)) = (item, source) else {
         return Ok(match engine.next_step(index, &mut reports)? {
             Stepped::Done => PieceOutcome::StepDone {
                 next: (index + 1..steps).find(|&next| workflow.steps[next].consumer.is_none()),
@@ -169,12 +161,6 @@ pub fn run_piece(
                 concurrency: step.concurrency.max(1),
             },
         });
-    };
-    let Some(Source::Values(source)) = &step.for_each else {
-        return Err(RunError::NoSuchPiece(format!(
-            "call {item} of step `{}`, which is not a `for_each` over an array",
-            step.id
-        )));
     };
     if runner.is_cancelled() {
         return Err(RunError::Cancelled {
@@ -188,4 +174,27 @@ pub fn run_piece(
         .array_item(step, &elements, item)
         .map_err(|f| engine.fail(step, f))?;
     Ok(PieceOutcome::ItemDone)
+}
+
+impl Engine<'_> {
+    /// Reads the steps before step `upto` back from the journal, reporting nothing: a step
+    /// skipped by its `if` is skipped again (conditions are pure), and a step not done is
+    /// refused, never run (each of a loop's calls would run it again).
+    fn read_back(
+        &self,
+        upto: usize,
+        reports: &mut [Option<StepReport>],
+        piece: Piece,
+    ) -> Result<(), RunError> {
+        self.reading_back.store(true, Ordering::Relaxed);
+        let read = (0..upto).try_for_each(|earlier| match self.next_step(earlier, reports)? {
+            Stepped::Done => Ok(()),
+            Stepped::Items { .. } => Err(RunError::NoSuchPiece(format!(
+                "{piece}, while the calls of step `{}` are not all done",
+                self.workflow.steps[earlier].id
+            ))),
+        });
+        self.reading_back.store(false, Ordering::Relaxed);
+        read
+    }
 }

@@ -267,6 +267,22 @@ impl RunStore for SqliteStore {
         })
     }
 
+    fn end_run<'a>(
+        &'a self,
+        run_id: RunId,
+        status: RunStatus,
+        error: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        run(move || {
+            let changed = self.lock().execute(
+                "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, cancel_requested = 0
+                 WHERE id = ?1 AND status IN ('queued', 'running')",
+                params![run_id.0, status.as_str(), error, system_now_ms()],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
     fn run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>> {
         run(move || {
             let row = self

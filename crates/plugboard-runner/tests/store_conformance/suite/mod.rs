@@ -72,6 +72,7 @@ macro_rules! store_conformance_tests {
             a_run_is_claimed_for_a_resume_unless_completed,
             a_queued_run_is_claimed_and_its_outputs_kept,
             a_cancellation_is_asked_for_across_processes,
+            the_first_end_of_a_run_is_its_end,
             intents_survive_a_restart_until_settled,
             trigger_cursors_round_trip,
             a_database_of_a_newer_schema_is_refused,

@@ -209,6 +209,56 @@ pub async fn a_run_is_claimed_for_a_resume_unless_completed(backend: &impl Backe
     assert_eq!(store.claim_run(run).await.unwrap(), RunClaim::Completed);
 }
 
+/// A run that several processes may end (pieces of a run on Temporal) keeps the first end.
+pub async fn the_first_end_of_a_run_is_its_end(backend: &impl Backend) {
+    let db = backend.database().await;
+    let store = backend.open(&db).await.unwrap();
+    let other = backend.open(&db).await.unwrap();
+    assert!(
+        !store
+            .end_run(RunId(i64::MAX), RunStatus::Failed, None)
+            .await
+            .unwrap()
+    );
+    let run = store.queue_run("w.json", "d", &json!({})).await.unwrap();
+    assert!(
+        store
+            .end_run(run, RunStatus::Failed, Some("step `a` failed"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .end_run(run, RunStatus::Cancelled, Some("its piece was cancelled"))
+            .await
+            .unwrap()
+    );
+    let ended = other.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (ended.status, ended.error.as_deref()),
+        (RunStatus::Failed, Some("step `a` failed"))
+    );
+    assert!(ended.finished_at_ms.is_some());
+    // A running run ends too, and a completed one stays completed.
+    let running = store.create_run("w.json", "d", &json!({})).await.unwrap();
+    assert!(
+        store
+            .end_run(running, RunStatus::Completed, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_run(running, RunStatus::Failed, Some("late"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.run(running).await.unwrap().unwrap().status,
+        RunStatus::Completed
+    );
+}
+
 /// A cancellation asked for by another process stays until the run is claimed again or ends;
 /// an ended run cannot be asked to cancel.
 pub async fn a_cancellation_is_asked_for_across_processes(backend: &impl Backend) {
