@@ -46,9 +46,11 @@ pub fn temporal(
         std::fs::write(&inputs, "{}")?;
         let inputs = inputs.display().to_string();
         let mut single = Deployment::new(&cluster, "bench_one", unlimited.clone())?;
-        single.start_workers(1, 1)?;
+        // The workers' own default slots: a worker with one slot has no poll waiting while it
+        // executes, so each next piece waits in the task queue (~50 ms more per piece here).
+        single.start_workers(1, WORKER_SLOTS)?;
         let mut triple = Deployment::new(&cluster, "bench_three", unlimited.clone())?;
-        triple.start_workers(3, 1)?;
+        triple.start_workers(3, WORKER_SLOTS)?;
         let (mut fixed_ms, mut per_step_ms, mut rate_one, mut rate_three) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..scale.runs {
@@ -125,6 +127,9 @@ pub fn temporal(
         ),
     ])
 }
+
+/// `plugboard worker --max-runs`'s default: the pieces one worker executes at once.
+const WORKER_SLOTS: usize = 16;
 
 /// Every limit off: the runner's and (with an unlimited sandbox) the API's.
 const NO_LIMITS: &[&str] = &["--no-rate-limits"];
