@@ -100,7 +100,7 @@ impl<'c> Deployment<'c> {
         install_sandbox_connection(|args| self.command(args), &self.sandbox, CONNECTION)
     }
 
-    /// Starts `count` workers, each executing at most `max_runs` runs at once.
+    /// Starts `count` workers, each executing at most `max_runs` pieces of runs at once.
     pub fn start_workers(&mut self, count: usize, max_runs: usize) -> anyhow::Result<()> {
         for _ in 0..count {
             self.start_worker(max_runs)?;
