@@ -271,7 +271,7 @@ fn a_completed_run_whose_answer_was_lost_is_answered_from_its_journal() {
     assert!(
         refused
             .stderr
-            .contains(&format!("run {run} was started with another version of")),
+            .contains(&format!("run {run} cannot be resumed with")),
         "{refused:#?}"
     );
     assert_eq!(sandbox.stats().api_requests, sent, "nothing was sent");

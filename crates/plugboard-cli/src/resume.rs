@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use plugboard_runner::workflow::StoreJournal;
-use plugboard_runner::{RunId, RunStatus, Session};
+use plugboard_runner::{RunId, RunRecord, RunStatus, Session};
 use plugboard_workflow::{Journal as _, ValidWorkflow};
 use serde_json::{Map, Value};
 
@@ -58,6 +58,27 @@ pub struct Resume {
     pub journaled: usize,
 }
 
+/// How the workflow `identity` names differs from the one run `record` was started with, or
+/// `None` when its steps and connections are the same.
+pub fn changed_workflow(record: &RunRecord, identity: &WorkflowIdentity) -> Option<String> {
+    let same_content = match &record.workflow_digest {
+        Some(digest) => *digest == identity.digest,
+        // Recorded before digests: the paths, as well as they can be compared.
+        None => canonical(Path::new(&record.workflow)) == identity.path,
+    };
+    if same_content {
+        return None;
+    }
+    Some(if canonical(Path::new(&record.workflow)) == identity.path {
+        "its steps or connections have changed since".to_owned()
+    } else {
+        format!(
+            "it was started from {}, whose steps or connections differ from this file's",
+            record.workflow
+        )
+    })
+}
+
 /// Checks that run `id` can be resumed with this workflow and these input corrections.
 pub fn prepare(
     session: &Session,
@@ -77,20 +98,9 @@ pub fn prepare(
     if record.status == RunStatus::Completed {
         bail!("run {} already completed; there is nothing to resume", id.0);
     }
-    let same_content = match &record.workflow_digest {
-        Some(digest) => *digest == identity.digest,
-        // Recorded before digests: the paths, as well as they can be compared.
-        None => canonical(Path::new(&record.workflow)) == identity.path,
-    };
-    if !same_content && !accept_changed_steps {
-        let which = if canonical(Path::new(&record.workflow)) == identity.path {
-            "its steps or connections have changed since".to_owned()
-        } else {
-            format!(
-                "it was started from {}, whose steps or connections differ from this file's",
-                record.workflow
-            )
-        };
+    if let Some(which) = changed_workflow(&record, identity)
+        && !accept_changed_steps
+    {
         bail!(
             "run {} cannot be resumed with {}: {which}. Completed steps are matched by id, so a \
              changed step could be skipped or repeated. Resume with the workflow as it was, or \

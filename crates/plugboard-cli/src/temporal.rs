@@ -60,6 +60,7 @@ pub fn run_command(
     // Reached before the run is recorded: an unreachable cluster leaves no queued run behind.
     let client = session.block_on(client::connect(address))?;
     let store = session.store();
+    let identity = WorkflowIdentity::of(&args.workflow, &workflow)?;
     let run_id = match args.resume {
         // The same run again: its workflow id exists, so Temporal starts nothing new.
         Some(id) => {
@@ -67,22 +68,16 @@ pub fn run_command(
                 bail!("there is no run {id} in the shared state");
             };
             // Its workers would refuse another workflow's steps for this run's journal.
-            let digest = plugboard_runner::workflow::workflow_digest(&workflow);
-            if record
-                .workflow_digest
-                .is_some_and(|recorded| recorded != digest)
-            {
+            if let Some(which) = crate::resume::changed_workflow(&record, &identity) {
                 bail!(
-                    "run {id} was started with another version of {}: its connections or steps \
-                     changed, and completed steps are matched by id. Resume it with the \
-                     workflow as it was, or start a new run",
-                    args.workflow.display()
+                    "run {id} cannot be resumed with {}: {which}. Completed steps are matched by \
+                     id; resume it with the workflow as it was, or start a new run",
+                    identity.path
                 );
             }
             RunId(id)
         }
         None => {
-            let identity = WorkflowIdentity::of(&args.workflow, &workflow)?;
             let declared = inputs::Declared::new(workflow.workflow().inputs.as_ref());
             let given = inputs::read(&declared, args.inputs_file.as_deref(), &args.inputs)?;
             let inputs = match workflow.check_inputs(&given) {
