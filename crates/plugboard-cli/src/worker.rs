@@ -31,6 +31,8 @@ pub struct SessionExecutor {
     other_sessions: Mutex<HashMap<Settings, Arc<Session>>>,
     /// The runs and pieces of runs executing here.
     running: Executing,
+    /// The workflows of runs whose pieces executed here, checked once.
+    workflows: pieces::Workflows,
     state_file: PathBuf,
     state_label: String,
     stop: StopSignal,
@@ -73,6 +75,7 @@ impl SessionExecutor {
             session,
             other_sessions: Mutex::default(),
             running: Executing::default(),
+            workflows: pieces::Workflows::default(),
             state_label: crate::temporal::state_label(&state_file)?,
             state_file,
             stop,

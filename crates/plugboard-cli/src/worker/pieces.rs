@@ -10,6 +10,9 @@
 //!
 //! [`RunStore::end_run`]: plugboard_runner::store::RunStore::end_run
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use anyhow::Context;
 use plugboard_core::ConnectorError;
 use plugboard_runner::store::RunClaim;
@@ -31,8 +34,47 @@ use crate::run_events::Published;
 /// What a piece starts from, once the run is known to be going on.
 struct Ready {
     record: RunRecord,
+    workflow: Arc<Checked>,
+}
+
+/// A run's workflow, validated and matched with the run's digest.
+pub(super) struct Checked {
     text: String,
     workflow: ValidWorkflow,
+}
+
+/// The workflows of the runs whose pieces ran here, each checked once: a loop of N calls would
+/// otherwise read its text back, parse it, compile its expressions and input schemas and look
+/// its connections up N times. Forgotten at a run's end; bounded by [`Workflows::MOST`].
+#[derive(Default)]
+pub(super) struct Workflows(Mutex<HashMap<i64, Arc<Checked>>>);
+
+impl Workflows {
+    /// Runs whose workflows are kept at once; past it, the oldest are checked again when needed.
+    const MOST: usize = 256;
+
+    /// Run `run`'s workflow if it was checked here, as `text` when that is given.
+    fn get(&self, run: i64, text: Option<&str>) -> Option<Arc<Checked>> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(&run)
+            .filter(|checked| text.is_none_or(|text| checked.text == text))
+            .cloned()
+    }
+
+    fn keep(&self, run: i64, checked: Arc<Checked>) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= Self::MOST {
+            kept.clear();
+        }
+        kept.insert(run, checked);
+    }
+
+    fn forget(&self, run: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&run);
+    }
 }
 
 impl SessionExecutor {
@@ -47,11 +89,7 @@ impl SessionExecutor {
         let session = shared.with_run_cancellation(cancel.clone());
         self.stop_with_the_worker(&shared, &cancel);
         let _running = self.running.register(request.run, request.piece, cancel);
-        let Ready {
-            record,
-            text,
-            workflow,
-        } = match self.take_up(&session, run, request)? {
+        let Ready { record, workflow } = match self.take_up(&session, run, request)? {
             Ok(ready) => ready,
             Err(ended) => return Ok(PieceResult::Ended { run: ended }),
         };
@@ -64,7 +102,7 @@ impl SessionExecutor {
                 store.as_ref(),
                 handle,
                 run,
-                plugboard_workflow::piece_keys(&workflow, piece),
+                plugboard_workflow::piece_keys(&workflow.workflow, piece),
             )?,
         };
         let inputs = match record.inputs {
@@ -73,13 +111,13 @@ impl SessionExecutor {
         };
         let reporter = Reporter::new(false);
         let published = Published::new(&session, run, &reporter);
-        let steps = SessionSteps::new(&session, &workflow.workflow().name, run);
+        let steps = SessionSteps::new(&session, &workflow.workflow.workflow().name, run);
         let options = RunOptions {
             state_file: Some(self.state_file.clone()),
             ..RunOptions::default()
         };
         let outcome = run_piece(
-            &workflow,
+            &workflow.workflow,
             inputs,
             &steps,
             &journal,
@@ -109,7 +147,7 @@ impl SessionExecutor {
             Ok(outcome) => {
                 if matches!(outcome, PieceOutcome::Items { .. }) {
                     // The loop's calls carry no workflow: they read it here.
-                    session.block_on(record_workflow(store.as_ref(), run, &text))?;
+                    session.block_on(record_workflow(store.as_ref(), run, &workflow.text))?;
                 }
                 Ok(PieceResult::Ran { outcome })
             }
@@ -151,7 +189,13 @@ impl SessionExecutor {
                 }
             }
             RunStatus::Running => {}
-            status => return Ok(Err(answer(session, run, status, record.error)?)),
+            status => {
+                self.workflows.forget(run.0);
+                return Ok(Err(answer(session, run, status, record.error)?));
+            }
+        }
+        if let Some(workflow) = self.workflows.get(run.0, request.workflow.as_deref()) {
+            return Ok(Ok(Ready { record, workflow }));
         }
         let text = match &request.workflow {
             Some(text) => text.clone(),
@@ -190,11 +234,9 @@ impl SessionExecutor {
                 Some(why),
             )?));
         }
-        Ok(Ok(Ready {
-            record,
-            text,
-            workflow,
-        }))
+        let workflow = Arc::new(Checked { text, workflow });
+        self.workflows.keep(run.0, Arc::clone(&workflow));
+        Ok(Ok(Ready { record, workflow }))
     }
 
     /// Ends run `run` with `status` unless it has ended, and answers how it ended.
@@ -206,6 +248,7 @@ impl SessionExecutor {
         why: Option<&str>,
     ) -> anyhow::Result<RunResult> {
         let store = session.store();
+        self.workflows.forget(run.0);
         if !session.block_on(store.end_run(run, status, why))? {
             // Another piece ended it first: that is its end.
             let record = session

@@ -196,7 +196,13 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<Fi
         }
         Err(error) => {
             let why = describe(&error);
-            tracing::warn!(schedule = schedule.id, %why, "a scheduled run could not start");
+            // The reason may quote the schedule's inputs: it goes to `last_error` only, the log
+            // gets its code.
+            let code = match &error {
+                DeployError::Api(error) => error.code.to_string(),
+                DeployError::Problems(problems) => problems.code.to_string(),
+            };
+            tracing::warn!(schedule = schedule.id, code, "a scheduled run could not start");
             service
                 .schedules
                 .record_fire(schedule.id, now, None, Some(why))
