@@ -706,7 +706,7 @@ pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::ti
 
 /// Whether a run in `status` may still make calls: not ended, or, on a cluster, interrupted
 /// (the cluster retries it).
-fn still_going(service: &Service, status: RunStatus) -> bool {
+pub(crate) fn still_going(service: &Service, status: RunStatus) -> bool {
     !status.has_ended() || (service.remote.is_some() && status == RunStatus::Interrupted)
 }
 

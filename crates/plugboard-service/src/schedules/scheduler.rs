@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use plugboard_runner::{RunId, RunStatus};
+use plugboard_runner::RunId;
 
 use crate::Service;
 use crate::runs::{StartRun, start_run};
@@ -202,7 +202,11 @@ async fn fire(service: &Arc<Service>, schedule: Schedule, now: i64) -> Result<Fi
                 DeployError::Api(error) => error.code.to_string(),
                 DeployError::Problems(problems) => problems.code.to_string(),
             };
-            tracing::warn!(schedule = schedule.id, code, "a scheduled run could not start");
+            tracing::warn!(
+                schedule = schedule.id,
+                code,
+                "a scheduled run could not start"
+            );
             service
                 .schedules
                 .record_fire(schedule.id, now, None, Some(why))
@@ -237,11 +241,7 @@ async fn still_going(service: &Service, run: i64) -> bool {
         return true;
     }
     match service.runner.store().run(RunId(run)).await {
-        // On a cluster, a run whose worker died is retried there: still going.
-        Ok(Some(record)) => {
-            !record.status.has_ended()
-                || (service.remote.is_some() && record.status == RunStatus::Interrupted)
-        }
+        Ok(Some(record)) => crate::runs::still_going(service, record.status),
         Ok(None) => false,
         Err(error) => {
             // Unknown: skipping this fire is the safe side (no stacked runs).
