@@ -24,7 +24,7 @@ use temporalio_sdk::{
     ActivityCancellationType, ActivityOptions, ContinueAsNewOptions, WorkflowContext,
     WorkflowResult,
 };
-use temporalio_workflow::WorkflowCancellationToken;
+use temporalio_workflow::{WorkflowCancellationToken, WorkflowTermination};
 
 use crate::{PieceRequest, PieceResult, ResumeAt, RunExecutor, RunRequest, RunResult, Unfinished};
 
@@ -48,9 +48,9 @@ pub struct PlugboardRun;
 
 #[workflow_methods]
 impl PlugboardRun {
-    /// Runs the run's pieces in order, then its end, and returns its result. A cancelled
-    /// workflow records its run cancelled (the piece running then ends it, or a last activity
-    /// does), and so does a failed one, failed.
+    /// Runs the run's pieces in order, then its end, and returns its result. A workflow that
+    /// stops without a piece ending its run (cancelled, or a piece failed on every attempt)
+    /// records the run's end in a last activity.
     #[run]
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
@@ -67,6 +67,8 @@ impl PlugboardRun {
                     .continue_as_new(next, ContinueAsNewOptions::default())
                     .map(|never| match never {});
             }
+            // Evicted from the worker's cache: it must stop without a command.
+            Err(evicted @ WorkflowTermination::Evicted) => return Err(evicted),
             Err(stopped) => stopped,
         };
         // No piece ended the run: a last activity says how it ended, on a cancellation token of
@@ -245,7 +247,7 @@ impl Loop {
 
 /// The workflow's failure when a worker answers what this code does not expect (a worker of
 /// another version): not retried, since another attempt would disagree the same way.
-fn disagree(request: &RunRequest, what: &str) -> temporalio_workflow::WorkflowTermination {
+fn disagree(request: &RunRequest, what: &str) -> WorkflowTermination {
     ApplicationFailure::non_retryable(anyhow_free(format!(
         "run {}: {what}; the workers and this workflow code disagree",
         request.run
