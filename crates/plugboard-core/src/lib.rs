@@ -7,7 +7,8 @@
 //! - [`Manifest`], [`AuthSpec`], [`RateLimit`], [`MethodDescriptor`]: what a connector declares.
 //! - [`settings`]: partner-level and per-connection settings, secrets, merge and validation.
 //! - [`macro@method`], [`Method`], [`MethodSet`], [`Context`]: methods written as functions of a
-//!   context and a typed input ([`macro@input`]: unknown fields refused), erased for the host.
+//!   context and a typed input ([`macro@input`]: unknown fields refused; [`macro@choice`]: a
+//!   field's set of values), erased for the host.
 //! - [`rest`]: the toolkit of REST connectors: error mapping, paging, items, path segments.
 //! - [`macro@output`], [`Unnamed`]: output types that keep every field of the API object they
 //!   hold, named or not (invariant 7).
@@ -21,13 +22,24 @@
 //!
 //! ```compile_fail
 //! # use plugboard_core::input;
-//! # #[derive(serde::Deserialize, schemars::JsonSchema)] struct Email { subject: String }
+//! # #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+//! # struct Email { subject: String }
 //! #[input]
-//! #[derive(serde::Deserialize, schemars::JsonSchema)]
 //! struct UpdateInput {
 //!     id: String,
 //!     #[serde(flatten)]
 //!     email: Email,
+//! }
+//! ```
+//!
+//! Nor can a [`macro@choice`] hold data: each variant is one value of the field.
+//!
+//! ```compile_fail
+//! # use plugboard_core::choice;
+//! #[choice]
+//! enum Period {
+//!     Day,
+//!     Days(u32),
 //! }
 //! ```
 
@@ -67,7 +79,7 @@ pub use manifest::{
     PollCursor,
 };
 pub use method::{Context, CostInfo, Method, MethodInfo, MethodSet, NoRecords, PollCursorInfo};
-pub use plugboard_macros::{input, method, output};
+pub use plugboard_macros::{choice, input, method, output};
 pub use rate_limit::{LimitScope, RateLimit, ResetRule, SettingLimit, Window};
 pub use unnamed::Unnamed;
 

@@ -11,16 +11,23 @@
 //! method that returns one value, `&mut Context<'_, Record>` for one that streams records.
 //!
 //! ```
-//! use plugboard_core::{Context, HttpRequest, MethodKind, MethodSet, OutputShape, Result, input, method};
+//! use plugboard_core::{Context, HttpRequest, MethodKind, MethodSet, OutputShape, Result, choice, input, method};
 //! use serde_json::json;
 //!
-//! /// Input of `status.get`.
+//! /// How much a status report says.
+//! #[choice]
+//! pub enum Detail {
+//!     /// Up or down.
+//!     Summary,
+//!     /// Every component, one by one.
+//!     PerComponent,
+//! }
+//!
+//! /// What to report.
 //! #[input]
-//! #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 //! pub struct StatusInput {
-//!     /// Also report each component.
-//!     #[serde(default)]
-//!     pub verbose: bool,
+//!     /// How much to report (the API's default: `summary`).
+//!     pub detail: Option<Detail>,
 //!     /// Only this component.
 //!     pub component: Option<String>,
 //! }
@@ -42,11 +49,22 @@
 //! // `#[input]`: a misspelt field is refused, an option may be left out.
 //! assert_eq!(descriptor.input_schema.get("additionalProperties"), Some(&json!(false)));
 //! assert_eq!(descriptor.input_schema.get("required"), None);
+//! // `#[choice]`: the values are written in snake_case.
+//! let input = StatusInput { detail: Some(Detail::PerComponent), component: None };
+//! assert_eq!(serde_json::to_value(&input)?, json!({"detail": "per_component"}));
+//! # Ok::<(), serde_json::Error>(())
 //! ```
 //!
 //! [`macro@input`] marks a method's input type: it refuses unknown fields (a misspelt field is an
 //! error before any request, not a filter silently left out) and makes every `Option` field
 //! optional, left out when the input is written as a body or query (`None` is the API's default).
+//! It derives what every input needs (`Debug`, serde's `Serialize` and `Deserialize`, schemars'
+//! `JsonSchema`); write `#[derive(..)]` only for more, such as `Default`.
+//!
+//! [`macro@choice`] marks a unit enum as the values a field may take: it derives `Debug`, `Clone`,
+//! `Copy`, `PartialEq`, `Eq`, serde and `JsonSchema` (an `enum` of the values in the schema), and
+//! writes the values in snake_case unless the enum says `#[serde(rename_all = "..")]` itself.
+//! Anything but unit variants is refused at compile time.
 //!
 //! The attribute's arguments: `id` and `name` (required); `category` (by default the id's prefix
 //! in title case: `contact_lists.get` is in "Contact Lists"); `idempotent` (repeating a

@@ -10,16 +10,15 @@
 //! [`macro@output`] does this by construction: on a struct, it adds the flattened
 //! `pub unnamed: Unnamed` field, and writes the serde attributes every optional field of an API
 //! object needs (absent or `null` reads as `None`, `None` is left out as the API left it out; a
-//! list left out reads as empty), so a type declares only what it names:
+//! list left out reads as empty), and derives what an output needs (`Debug`, `Clone`, serde's
+//! `Serialize` and `Deserialize`, schemars' `JsonSchema`), so a type declares only what it names:
 //!
 //! ```
 //! use plugboard_core::output;
-//! use serde::{Deserialize, Serialize};
 //! use serde_json::json;
 //!
 //! /// A contact list.
 //! #[output]
-//! #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 //! pub struct ContactList {
 //!     /// Unique id of the list.
 //!     pub list_id: String,

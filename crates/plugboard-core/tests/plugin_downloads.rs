@@ -17,12 +17,11 @@ use plugboard_core::{
     HttpResponse, Invocation, LogLevel, MethodSet, Result, StreamedResponse, body_error, input,
     method,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// Input of `files.digest`.
 #[input]
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DigestInput {
     /// The file's path.
     pub path: String,

@@ -191,7 +191,6 @@ mod tests {
 
     /// What the poll methods below take.
     #[input]
-    #[derive(serde::Deserialize, schemars::JsonSchema)]
     struct Since {
         /// The previous poll's cursor.
         cursor: Option<String>,

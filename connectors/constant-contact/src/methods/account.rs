@@ -1,14 +1,13 @@
 //! Account: who the connected Constant Contact account is and what its user may do.
 
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
+use plugboard_core::{Context, HttpRequest, Result, choice, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::API;
 
 /// Extra details the account summary can include.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ExtraField {
     /// The organization's physical address.
     PhysicalAddress,
@@ -18,7 +17,7 @@ pub enum ExtraField {
 
 /// Input of `account.get_summary`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct GetSummaryInput {
     /// Details to include besides the basic summary.
     #[serde(default)]
@@ -27,7 +26,6 @@ pub struct GetSummaryInput {
 
 /// The organization's physical address.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PhysicalAddress {
     /// Line 1 of the street address.
     pub address_line1: Option<String>,
@@ -49,7 +47,6 @@ pub struct PhysicalAddress {
 
 /// The company logo (`CompanyLogo` in the API contract).
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CompanyLogo {
     /// The internal URL of the logo image hosted in the account's MyLibrary.
     pub url: Option<String>,
@@ -61,7 +58,6 @@ pub struct CompanyLogo {
 
 /// A summary of the connected account (`Customer` in the API contract).
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AccountSummary {
     /// The account owner's email address.
     pub contact_email: Option<String>,
@@ -99,12 +95,11 @@ pub fn get_summary(cx: &mut Context<'_>, input: GetSummaryInput) -> Result<Accou
 
 /// Input of `account.get_user_privileges` (none).
 #[input]
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct NoInput {}
 
 /// One privilege of the connected user.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct UserPrivilege {
     /// Numeric id of the privilege.
     pub privilege_id: Option<i64>,
@@ -132,38 +127,28 @@ pub fn get_user_privileges(cx: &mut Context<'_>, _input: NoInput) -> Result<User
 
 /// Input of `account.update_summary`: the details to change; those left out stay as they are.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct UpdateSummaryInput {
     /// A confirmed account email address for the account owner.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_email: Option<String>,
     /// The account owner's phone number (up to 25 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 25))]
     pub contact_phone: Option<String>,
     /// Two-letter ISO 3166-1 country code of the organization.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
     /// The account owner's first name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// The account owner's last name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// The organization's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_name: Option<String>,
     /// The organization's phone number.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_phone: Option<String>,
     /// Two-letter state code of the organization (US and Canada).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state_code: Option<String>,
     /// IANA time zone of the account.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone_id: Option<String>,
     /// The organization's website.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub website: Option<String>,
 }
 
@@ -189,30 +174,24 @@ pub fn get_physical_address(cx: &mut Context<'_>, _input: NoInput) -> Result<Phy
 
 /// Input of `account.add_physical_address` and `account.update_physical_address`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct PhysicalAddressInput {
     /// Line 1 of the street address (1-80 characters).
     #[schemars(length(min = 1, max = 80))]
     pub address_line1: String,
     /// Line 2 of the street address (1-80 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 80))]
     pub address_line2: Option<String>,
     /// Line 3 of the street address (1-80 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 80))]
     pub address_line3: Option<String>,
     /// City.
     pub city: String,
     /// Two-letter state code, for the US and Canada only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2))]
     pub state_code: Option<String>,
     /// State or province name, outside the US and Canada.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state_name: Option<String>,
     /// Postal code.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
     /// Two-letter ISO 3166-1 country code.
     pub country_code: String,
@@ -244,7 +223,6 @@ pub fn update_physical_address(
 
 /// An email address of the account, usable as a campaign's sender once confirmed.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AccountEmail {
     /// The address.
     pub email_address: Option<String>,
@@ -257,15 +235,13 @@ pub struct AccountEmail {
     /// Who confirmed it, e.g. `SITE_OWNER`.
     pub confirm_source_type: Option<String>,
     /// Its roles, e.g. `CONTACT`, `BILLING`, `REPLY_TO`.
-    #[serde(default)]
     pub roles: Vec<String>,
     /// Roles waiting for confirmation.
-    #[serde(default)]
     pub pending_roles: Vec<String>,
 }
 
 /// Confirmation states an account email can be filtered by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[choice]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConfirmStatus {
     /// Confirmed addresses, which can send campaigns.
@@ -275,7 +251,7 @@ pub enum ConfirmStatus {
 }
 
 /// Roles an account email can be filtered by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[choice]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EmailRole {
     /// The account's contact address.
@@ -292,7 +268,7 @@ pub enum EmailRole {
 
 /// Input of `account.list_emails`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListEmailsInput {
     /// Only addresses in this confirmation state.
     pub confirm_status: Option<ConfirmStatus>,
@@ -318,7 +294,6 @@ pub fn list_emails(cx: &mut Context<'_>, input: ListEmailsInput) -> Result<Accou
 
 /// Input of `account.add_email`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct AddEmailInput {
     /// The address to add (at most 80 characters); Constant Contact emails it a confirmation link.
     #[schemars(length(min = 1, max = 80))]

@@ -2,16 +2,13 @@
 //! a purchase…). Their definitions are the API's own nested documents, passed through as JSON.
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use plugboard_core::{Context, HttpRequest, Result, choice, input, method, output};
 use serde_json::{Map, Value};
 
 use crate::api::API;
 
 /// An automation workflow as the list shows it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AutomationSummary {
     /// The workflow's id.
     pub id: Option<String>,
@@ -24,7 +21,7 @@ pub struct AutomationSummary {
 }
 
 /// Orders of the automation list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[choice]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SortDirection {
     /// Oldest first.
@@ -34,7 +31,7 @@ pub enum SortDirection {
 }
 
 /// How a workflow was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[choice]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CreatedFrom {
     /// From scratch.
@@ -45,7 +42,7 @@ pub enum CreatedFrom {
 
 /// Input of `automations.list`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListInput {
     /// Only workflows of this channel, e.g. `email`.
     pub channel: Option<String>,
@@ -68,7 +65,6 @@ pub fn list(cx: &mut Context<'_, AutomationSummary>, input: ListInput) -> Result
 
 /// An automation workflow with its definitions.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Automation {
     /// The workflow's id.
     pub id: Option<String>,
@@ -79,7 +75,6 @@ pub struct Automation {
     /// Its status, e.g. `DRAFT` or `ACTIVE`.
     pub status: Option<String>,
     /// Tags describing its goals.
-    #[serde(default)]
     pub structured_tags: Vec<Value>,
     /// The definition that runs, once activated: its state, trigger and workflow.
     pub active_definition: Option<Value>,
@@ -91,7 +86,6 @@ pub struct Automation {
 
 /// Input of `automations.get`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetInput {
     /// The workflow's id.
     pub automation_flow_id: String,
@@ -112,7 +106,6 @@ pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<Automation> {
 
 /// Input of `automations.create`: the trigger that starts the workflow for a contact.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateInput {
     /// The workflow's name; the API makes one up when it is left out.
     #[serde(skip_serializing)]
@@ -122,25 +115,19 @@ pub struct CreateInput {
     #[schemars(length(min = 1))]
     pub trigger_type: String,
     /// The trigger's action, e.g. `contact_joined_list`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub action_name: Option<String>,
     /// The trigger's parameters (e.g. which lists), as the API takes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<Value>,
     /// For date triggers: which contact date (e.g. the birthday fields).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_date: Option<Map<String, Value>>,
     /// For date triggers: how long before or after the date.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bounds: Option<Map<String, Value>>,
     /// Only contacts at this engagement level.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub engagement_level: Option<String>,
     /// Only contacts of this segment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_id: Option<String>,
     /// How often a contact may enter, e.g. once per contact.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unique_by: Option<String>,
 }
 
@@ -155,7 +142,6 @@ pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<Automation> {
 
 /// Input of `automations.update`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateInput {
     /// The workflow's id.
     pub automation_flow_id: String,

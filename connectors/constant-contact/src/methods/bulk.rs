@@ -35,7 +35,7 @@ const MAX_POLLS: u32 = 200;
 
 /// Counters of a bulk activity; which ones appear depends on the kind of activity.
 #[output]
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ActivityStatus {
     /// Total number of items (contacts, lists, rows) the activity processes.
     pub items_total_count: Option<i64>,
@@ -55,7 +55,6 @@ pub struct ActivityStatus {
 
 /// A bulk activity (an asynchronous job) and how far it got.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Activity {
     /// Unique id of the activity; poll it with `bulk.get_activity` or `bulk.wait_for_activity`.
     pub activity_id: String,
@@ -102,7 +101,6 @@ pub enum ActivityError {
 
 /// An activity error given as an object.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ActivityErrorDetail {
     /// What went wrong.
     pub message: Option<String>,
@@ -178,7 +176,6 @@ pub(crate) fn wait_until_final<R: Serialize>(
 
 /// Input of `bulk.get_activity`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetActivityInput {
     /// The activity's id, as a bulk method returned it.
     pub activity_id: String,
@@ -197,7 +194,6 @@ pub fn get_activity(cx: &mut Context<'_>, input: GetActivityInput) -> Result<Act
 
 /// Input of `bulk.wait_for_activity`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct WaitForActivityInput {
     /// The activity's id, as a bulk method returned it.
     pub activity_id: String,
@@ -263,7 +259,6 @@ pub(super) struct Exclude {
 
 /// Input of `bulk.add_to_lists`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct AddToListsInput {
     /// The contacts to add, e.g. `{"contact_ids": ["..."]}` or `{"list_ids": ["..."]}`.
     pub source: AddSource,
@@ -325,7 +320,6 @@ pub fn add_to_lists(cx: &mut Context<'_>, input: AddToListsInput) -> Result<Acti
 
 /// Input of `bulk.remove_from_lists`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RemoveFromListsInput {
     /// The contacts to remove, e.g. `{"contact_ids": ["..."]}`.
     pub source: RemoveSource,
@@ -363,7 +357,6 @@ pub fn remove_from_lists(cx: &mut Context<'_>, input: RemoveFromListsInput) -> R
 
 /// Input of `bulk.delete_contacts`: contacts by id, or every member of some lists.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeleteContactsInput {
     /// Up to 500 contacts to delete by id (not together with `list_ids`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,9 +1,8 @@
 //! Contact lists.
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use plugboard_core::{Context, HttpRequest, Result, choice, input, method, output};
+use serde::Deserialize;
 
 use super::bulk::Activity;
 use crate::api::API;
@@ -12,8 +11,7 @@ use crate::api::API;
 const PAGE_SIZE: u32 = 500;
 
 /// Which lists to return by status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ListStatus {
     /// Active and deleted lists.
     All,
@@ -24,8 +22,7 @@ pub enum ListStatus {
 }
 
 /// Which contacts to count per list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum MembershipCount {
     /// Every member.
     All,
@@ -34,8 +31,7 @@ pub enum MembershipCount {
 }
 
 /// Which channel's lists to return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ListChannel {
     /// Email lists (the API's default).
     Email,
@@ -45,7 +41,7 @@ pub enum ListChannel {
 
 /// Input of `contact_lists.list`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListInput {
     /// Only the list with exactly this name.
     pub name: Option<String>,
@@ -61,7 +57,6 @@ pub struct ListInput {
 
 /// A contact list.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContactList {
     /// Unique id of the list.
     pub list_id: String,
@@ -100,7 +95,6 @@ fn list_path(list_id: &str) -> Result<String> {
 
 /// Input of `contact_lists.get`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GetInput {
     /// The list's id.
     #[serde(skip_serializing)]
@@ -118,7 +112,6 @@ pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<ContactList> {
 
 /// Input of `contact_lists.create`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateInput {
     /// The list's name, unique in the account (up to 255 characters).
     #[schemars(length(min = 1, max = 255))]
@@ -156,7 +149,6 @@ fn find_by_name(cx: &mut Context<'_>, input: &CreateInput) -> Result<Option<Cont
 
 /// Input of `contact_lists.update`: the whole list, as it should be afterwards.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateInput {
     /// The list's id.
     #[serde(skip_serializing)]
@@ -182,7 +174,6 @@ pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<ContactList> {
 
 /// Input of `contact_lists.delete`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteInput {
     /// The list's id.
     pub list_id: String,

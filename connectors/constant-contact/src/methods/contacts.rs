@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use plugboard_core::rest::segment;
 use plugboard_core::{
-    ConnectorError, Context, HttpRequest, HttpResponse, LogLevel, Result, input, method, output,
+    ConnectorError, Context, HttpRequest, HttpResponse, LogLevel, Result, choice, input, method,
+    output,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,6 @@ const FIRST_CONFLICT_DELAY: Duration = Duration::from_millis(500);
 
 /// A contact's email address and consent.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailAddress {
     /// The email address.
     pub address: String,
@@ -53,7 +53,6 @@ pub struct EmailAddress {
 
 /// A custom field value of a contact.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContactCustomField {
     /// The custom field's id.
     pub custom_field_id: String,
@@ -65,7 +64,6 @@ pub struct ContactCustomField {
 
 /// A contact's phone number.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PhoneNumber {
     /// Unique id of the phone number.
     pub phone_number_id: Option<String>,
@@ -81,7 +79,6 @@ pub struct PhoneNumber {
 
 /// A contact's street address.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StreetAddress {
     /// Unique id of the address.
     pub street_address_id: Option<String>,
@@ -105,7 +102,6 @@ pub struct StreetAddress {
 
 /// A note about a contact.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Note {
     /// Unique id of the note (keep it when replacing a contact to keep the note).
     pub note_id: Option<String>,
@@ -118,7 +114,6 @@ pub struct Note {
 /// A contact, as the API returns it. Sub-resources (custom fields, phone numbers, addresses,
 /// lists, tags, notes) are present only when asked for with `include`.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Contact {
     /// Unique id of the contact.
     pub contact_id: String,
@@ -163,8 +158,7 @@ pub struct Contact {
 }
 
 /// Sub-resources a contact read can include.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum Include {
     /// Custom field values.
     CustomFields,
@@ -181,8 +175,7 @@ pub enum Include {
 }
 
 /// Contacts by email status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ContactStatus {
     /// Every contact, deleted ones included.
     All,
@@ -201,8 +194,7 @@ pub enum ContactStatus {
 }
 
 /// Contacts by SMS status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum SmsStatus {
     /// Every SMS status.
     All,
@@ -218,7 +210,6 @@ pub enum SmsStatus {
 
 /// Input of `contacts.get`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GetContactInput {
     /// The contact's id.
     #[serde(skip_serializing)]
@@ -271,7 +262,8 @@ pub struct NoteInput {
 }
 
 /// Who performed a change, for compliance: the contact themselves or the account (integration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[choice]
+#[serde(rename_all = "PascalCase")]
 pub enum Source {
     /// The contact acted (e.g. filled in a sign-up form).
     Contact,
@@ -280,8 +272,7 @@ pub enum Source {
 }
 
 /// Email consent a contact gave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum PermissionToSend {
     /// The contact agreed explicitly.
     Explicit,
@@ -299,7 +290,7 @@ pub enum PermissionToSend {
 
 /// An email address to write.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct EmailAddressInput {
     /// The email address (up to 80 characters, unique per account).
     #[schemars(length(max = 80))]
@@ -309,8 +300,7 @@ pub struct EmailAddressInput {
 }
 
 /// Kinds of phone number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum PhoneKind {
     /// Home.
     Home,
@@ -324,7 +314,7 @@ pub enum PhoneKind {
 
 /// A phone number to write.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct PhoneNumberInput {
     /// The number (up to 25 characters).
     #[schemars(length(max = 25))]
@@ -334,8 +324,7 @@ pub struct PhoneNumberInput {
 }
 
 /// Kinds of street address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum AddressKind {
     /// Home.
     Home,
@@ -347,7 +336,7 @@ pub enum AddressKind {
 
 /// A street address to write.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct StreetAddressInput {
     /// What kind of address it is.
     pub kind: AddressKind,
@@ -374,7 +363,7 @@ macro_rules! contact_write_input {
     ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
         #[input]
-        #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+        #[derive(Clone)]
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*
             /// The email address and its consent.
@@ -517,7 +506,6 @@ pub fn update(cx: &mut Context<'_>, input: UpdateContactInput) -> Result<Contact
 
 /// Input of `contacts.delete` and `contacts.sms_engagement_history`: the contact's id.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteContactInput {
     /// The contact's id.
     pub contact_id: String,
@@ -535,7 +523,6 @@ pub fn delete(cx: &mut Context<'_>, input: DeleteContactInput) -> Result<Deleted
 
 /// Input of `contacts.resubscribe`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ResubscribeInput {
     /// The unsubscribed contact's id.
     #[serde(skip_serializing)]
@@ -568,7 +555,7 @@ pub struct Resubscribed {
 
 /// A custom field value for the sign-up form.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct SignUpCustomField {
     /// The custom field's id.
     pub custom_field_id: String,
@@ -579,7 +566,7 @@ pub struct SignUpCustomField {
 
 /// Input of `contacts.create_or_update`.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct CreateOrUpdateInput {
     /// The email address that identifies the contact (up to 50 characters); `sms_channel`
     /// identifies it when there is none.
@@ -623,7 +610,6 @@ pub struct CreateOrUpdateInput {
 
 /// What `contacts.create_or_update` did: the API's answer, and whether it created the contact.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CreateOrUpdateOutput {
     /// The contact's id.
     pub contact_id: String,
@@ -635,7 +621,6 @@ pub struct CreateOrUpdateOutput {
 
 /// The API's answer to a sign-up.
 #[output]
-#[derive(Deserialize)]
 struct SignUpAnswer {
     contact_id: String,
 }
@@ -704,7 +689,7 @@ fn send_unless_conflicting(cx: &Context<'_>, request: &HttpRequest) -> Result<Ht
 
 /// Input of `contacts.counts`.
 #[input]
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct CountsInput {
     /// Also count new subscribers.
     #[serde(default)]
@@ -713,7 +698,6 @@ pub struct CountsInput {
 
 /// Contacts by email consent.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContactCounts {
     /// Every contact of the account.
     pub total: Option<i64>,

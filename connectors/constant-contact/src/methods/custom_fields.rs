@@ -13,7 +13,6 @@ const PAGE_SIZE: u32 = 100;
 
 /// How a custom field's values are shown and checked, as the API returns it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CustomFieldMetadata {
     /// How a select field is rendered, e.g. `radio`, `checkbox` or `dropdown`.
     pub display_type: Option<String>,
@@ -55,7 +54,6 @@ pub struct CustomFieldMetadataInput {
 
 /// One choice of a select field, as the API returns it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CustomFieldChoice {
     /// Unique id of the choice within its field.
     pub choice_id: Option<i64>,
@@ -67,7 +65,6 @@ pub struct CustomFieldChoice {
 
 /// A custom field.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CustomField {
     /// Unique id of the custom field.
     pub custom_field_id: String,
@@ -93,7 +90,7 @@ pub struct CustomField {
 
 /// Input of `custom_fields.list` (none).
 #[input]
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListInput {}
 
 /// Streams every custom field of the account, following the API's pages.
@@ -110,7 +107,7 @@ pub fn list(cx: &mut Context<'_, CustomField>, _input: ListInput) -> Result<Stre
 
 /// A choice of a new select field.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct NewChoice {
     /// The label shown for the choice (up to 255 characters).
     #[schemars(length(max = 255))]
@@ -121,7 +118,6 @@ pub struct NewChoice {
 
 /// Input of `custom_fields.create`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateInput {
     /// The label shown in the UI (up to 50 characters); the field's name is derived from it.
     #[schemars(length(min = 1, max = 50))]
@@ -185,7 +181,7 @@ pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<CustomField> {
 /// A choice of a select field to keep, change or add; the update lists every choice the field
 /// keeps.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct ChoiceUpdate {
     /// The id of an existing choice; leave it out to add a choice.
     pub choice_id: Option<i64>,
@@ -201,7 +197,6 @@ pub struct ChoiceUpdate {
 /// so there is nothing optional to leave unchanged: the label is required, and the choices are
 /// the whole list.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateInput {
     /// The custom field's id.
     #[serde(skip_serializing)]
@@ -233,7 +228,6 @@ pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<CustomField> {
 
 /// Input of `custom_fields.get` and `custom_fields.delete`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct IdInput {
     /// The custom field's id.
     pub custom_field_id: String,

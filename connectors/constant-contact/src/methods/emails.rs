@@ -8,7 +8,7 @@ pub(crate) mod ab_tests;
 pub(crate) mod lifecycle;
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{ConnectorError, Context, HttpRequest, Result, input, method, output};
+use plugboard_core::{ConnectorError, Context, HttpRequest, Result, choice, input, method, output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,6 @@ const PAGE_SIZE: u32 = 500;
 
 /// A campaign in the campaign list.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailCampaignSummary {
     /// Unique id of the campaign.
     pub campaign_id: String,
@@ -40,7 +39,7 @@ pub struct EmailCampaignSummary {
 
 /// Input of `emails.list`.
 #[input]
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListInput {
     /// Campaigns last updated after this time (ISO-8601).
     pub after_date: Option<String>,
@@ -66,7 +65,6 @@ pub fn list(cx: &mut Context<'_, EmailCampaignSummary>, input: ListInput) -> Res
 
 /// One activity of a campaign.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ActivityReference {
     /// Unique id of the campaign activity.
     pub campaign_activity_id: String,
@@ -76,7 +74,6 @@ pub struct ActivityReference {
 
 /// An email campaign and its activities.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailCampaign {
     /// Unique id of the campaign.
     pub campaign_id: String,
@@ -99,7 +96,6 @@ pub struct EmailCampaign {
 
 /// Input of `emails.get`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetInput {
     /// The campaign's id.
     pub campaign_id: String,
@@ -119,7 +115,6 @@ pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<EmailCampaign> {
 
 /// The sender's physical address shown in an email's footer, as the API returns it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PhysicalAddress {
     /// The organization's name.
     pub organization_name: Option<String>,
@@ -177,7 +172,7 @@ pub struct PhysicalAddressInput {
 
 /// The content and sender of a new campaign's email.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct NewEmailActivity {
     /// The email format: 5 (custom code HTML, the default) or 1 (legacy custom code).
     #[serde(default = "custom_code_format")]
@@ -209,7 +204,6 @@ fn custom_code_format() -> i32 {
 
 /// Input of `emails.create`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateInput {
     /// The campaign's name, unique in the account (up to 80 characters).
     #[schemars(length(min = 1, max = 80))]
@@ -241,8 +235,7 @@ pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<EmailCampaign>
 }
 
 /// Extra parts of a campaign activity to include.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ActivityInclude {
     /// The footer's physical address.
     PhysicalAddressInFooter,
@@ -256,7 +249,6 @@ pub enum ActivityInclude {
 
 /// Input of `emails.get_activity`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GetActivityInput {
     /// The campaign activity's id.
     #[serde(skip_serializing)]
@@ -268,7 +260,6 @@ pub struct GetActivityInput {
 
 /// A campaign activity: one email of a campaign, with its recipients.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailCampaignActivity {
     /// Unique id of the campaign activity.
     pub campaign_activity_id: String,
@@ -324,7 +315,6 @@ pub fn get_activity(
 
 /// Input of `emails.update_activity`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateActivityInput {
     /// The campaign activity's id (e.g. the `primary_email` activity `emails.create` returned).
     pub campaign_activity_id: String,
@@ -399,7 +389,6 @@ pub fn update_activity(
 
 /// Input of `emails.schedule`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ScheduleInput {
     /// The campaign activity to send (its `primary_email` activity); it needs recipients.
     #[serde(skip_serializing)]
@@ -410,7 +399,6 @@ pub struct ScheduleInput {
 
 /// One schedule of a campaign activity.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Schedule {
     /// When the activity will be sent (ISO-8601).
     pub scheduled_date: Option<String>,

@@ -1,9 +1,7 @@
 //! Segments: saved contact queries.
 
 use plugboard_core::rest::Streamed;
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use plugboard_core::{Context, HttpRequest, Result, choice, input, method, output};
 
 use super::Deleted;
 use crate::api::API;
@@ -13,7 +11,6 @@ const PAGE_SIZE: u32 = 1000;
 
 /// A segment.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Segment {
     /// Unique id of the segment (a number).
     pub segment_id: i64,
@@ -26,8 +23,7 @@ pub struct Segment {
 }
 
 /// Orders of the segment list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum SortBy {
     /// By name, ascending.
     Name,
@@ -37,7 +33,7 @@ pub enum SortBy {
 
 /// Input of `segments.list`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListInput {
     /// The order of the segments.
     pub sort_by: Option<SortBy>,
@@ -57,7 +53,6 @@ pub fn list(cx: &mut Context<'_, Segment>, input: ListInput) -> Result<Streamed>
 
 /// Input of `segments.get` and `segments.delete`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetInput {
     /// The segment's id.
     pub segment_id: i64,
@@ -65,7 +60,6 @@ pub struct GetInput {
 
 /// A segment with its criteria.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SegmentDetail {
     /// Unique id of the segment.
     pub segment_id: i64,
@@ -91,7 +85,6 @@ pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<SegmentDetail> {
 
 /// Input of `segments.create`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateInput {
     /// The segment's name, unique in the account.
     #[schemars(length(min = 1))]
@@ -111,7 +104,6 @@ pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<SegmentDetail>
 
 /// Input of `segments.update`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateInput {
     /// The segment's id.
     #[serde(skip_serializing)]
@@ -133,7 +125,6 @@ pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<SegmentDetail>
 
 /// Input of `segments.rename`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct RenameInput {
     /// The segment's id.
     #[serde(skip_serializing)]

@@ -2,8 +2,6 @@
 
 use plugboard_core::rest::{Streamed, segment};
 use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::bulk::Activity;
 use crate::api::API;
@@ -13,7 +11,6 @@ const PAGE_SIZE: u32 = 500;
 
 /// A tag.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Tag {
     /// Unique id of the tag.
     pub tag_id: String,
@@ -31,7 +28,7 @@ pub struct Tag {
 
 /// Input of `tags.list`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListInput {
     /// Include each tag's number of contacts.
     #[serde(default)]
@@ -52,7 +49,6 @@ pub fn list(cx: &mut Context<'_, Tag>, input: ListInput) -> Result<Streamed> {
 
 /// Input of `tags.create`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateInput {
     /// The tag's name, unique in the account (1-255 characters).
     #[schemars(length(min = 1, max = 255))]
@@ -70,7 +66,6 @@ pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<Tag> {
 
 /// Input of `tags.update`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateInput {
     /// The tag's id.
     #[serde(skip_serializing)]
@@ -90,7 +85,6 @@ pub fn update(cx: &mut Context<'_>, input: UpdateInput) -> Result<Tag> {
 
 /// Input of `tags.delete`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteInput {
     /// The tag's id.
     pub tag_id: String,
@@ -107,7 +101,6 @@ pub fn delete(cx: &mut Context<'_>, input: DeleteInput) -> Result<Activity> {
 
 /// Input of `tags.get`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GetInput {
     /// The tag's id.
     #[serde(skip_serializing)]

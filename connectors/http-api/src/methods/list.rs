@@ -117,7 +117,7 @@ fn one() -> u64 {
 
 /// Input of `http.list`.
 #[input]
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct ListInput {
     /// The collection's path relative to the connection's base URL, starting with `/`.
     pub path: String,
@@ -129,13 +129,11 @@ pub struct ListInput {
     pub headers: BTreeMap<String, String>,
     /// Where the items are in each page: dot-separated keys (`data`, `result.items`) or a JSON
     /// pointer (`/data`); absent when the page itself is an array.
-    #[serde(default)]
     pub items_field: Option<String>,
     /// How to get the next page (default: one page only).
     #[serde(default)]
     pub pagination: Pagination,
     /// The most pages to fetch (default 1,000; never more than 10,000).
-    #[serde(default)]
     #[schemars(range(min = 1, max = 10_000))]
     pub max_pages: Option<u32>,
 }

@@ -16,7 +16,7 @@ fn get() -> HttpMethod {
 
 /// Input of `http.request`.
 #[input]
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct RequestInput {
     /// The HTTP verb (default `GET`).
     #[serde(default = "get")]
@@ -31,7 +31,6 @@ pub struct RequestInput {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// A JSON body, sent as `application/json`.
-    #[serde(default)]
     pub body: Option<Value>,
     /// Non-2xx statuses to return as output instead of failing (e.g. `[404]` to test for
     /// existence).
@@ -39,7 +38,6 @@ pub struct RequestInput {
     pub accept_statuses: Vec<u16>,
     /// Whether the host may retry the request after a failure that may have reached the server;
     /// by default, as the verb says (`GET`, `PUT`, `DELETE` yes; `POST`, `PATCH` no).
-    #[serde(default)]
     pub idempotent: Option<bool>,
 }
 

@@ -33,7 +33,6 @@ impl TaggingSource {
 
 /// Input of `bulk.add_tags` and `bulk.remove_tags`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct TaggingInput {
     /// The contacts, e.g. `{"contact_ids": ["..."]}` or `{"list_ids": ["..."]}`.
     pub source: TaggingSource,
@@ -91,7 +90,6 @@ pub fn remove_tags(cx: &mut Context<'_>, input: TaggingInput) -> Result<Activity
 
 /// Input of `bulk.delete_tags`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeleteTagsInput {
     /// The tags to delete (1 to 500); their contacts stay, untagged.
     #[schemars(length(min = 1, max = 500))]
@@ -113,7 +111,6 @@ pub fn delete_tags(cx: &mut Context<'_>, input: DeleteTagsInput) -> Result<Activ
 
 /// Input of `bulk.delete_lists`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeleteListsInput {
     /// The lists to delete (1 to 100); their contacts stay.
     #[schemars(length(min = 1, max = 100))]
@@ -135,7 +132,6 @@ pub fn delete_lists(cx: &mut Context<'_>, input: DeleteListsInput) -> Result<Act
 
 /// Input of `bulk.delete_custom_fields`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeleteCustomFieldsInput {
     /// The custom fields to delete (1 to 100), with their values on every contact.
     #[schemars(length(min = 1, max = 100))]

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use plugboard_core::{ConnectorError, Context, HttpRequest, LogLevel, Result, input, method};
+use plugboard_core::{
+    ConnectorError, Context, HttpRequest, LogLevel, Result, choice, input, method,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -25,8 +27,7 @@ pub(super) const MAX_ADDRESSES_PER_IMPORTED_CONTACT: usize = 3;
 pub(super) const MAX_CUSTOM_FIELDS_PER_IMPORTED_CONTACT: usize = 25;
 
 /// Whether imported contacts gave explicit consent to SMS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum SmsPermission {
     /// The contacts agreed explicitly; each needs an `sms_consent_date`.
     Explicit,
@@ -47,7 +48,7 @@ impl SmsPermission {
 
 /// One contact to import, with the flat field names of the JSON import.
 #[input]
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default)]
 pub struct ImportContact {
     /// Email address; identifies the contact (required unless `sms_number` is given).
     #[schemars(length(max = 50))]
@@ -300,10 +301,11 @@ impl<'de> Deserialize<'de> for EncodedContacts {
 
 /// Input of `bulk.import_contacts`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ImportContactsInput {
     /// The contacts to import, any number: they are split into imports of at most 40,000 contacts
     /// and under 4 MB each. Existing contacts (same email) are updated for the fields given.
+    // Kept as the request's encoding when read (see `EncodedContacts`), never written back.
+    #[serde(skip_serializing)]
     #[schemars(with = "Vec<ImportContact>")]
     pub contacts: EncodedContacts,
     /// The lists every imported contact is added to (1-50 list ids).

@@ -4,7 +4,7 @@
 
 use plugboard_core::rest::excerpt;
 use plugboard_core::{ConnectorError, Context, FormPart, HttpRequest, Result, input, method};
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -250,7 +250,6 @@ fn rows_schema(_: &mut SchemaGenerator) -> Schema {
 
 /// Input of `bulk.import_contacts_csv`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ImportContactsCsvInput {
     /// The contacts, one object per CSV row from column heading to value (what a `read` step
     /// with `"format": "csv"` gives): `email` or `sms_number`, then any of `first_name`,
@@ -259,6 +258,8 @@ pub struct ImportContactsCsvInput {
     /// `sms_consent_date`, and custom fields as `cf:<name>` (at most 25 per contact; they must
     /// exist in the account). Any number of rows: they are split into files of at most 39,999
     /// rows and under 4 MB each.
+    // Kept as the request's encoding when read (see `CsvRows`), never written back.
+    #[serde(skip_serializing)]
     #[schemars(schema_with = "rows_schema")]
     pub rows: CsvRows,
     /// The lists every imported contact is added to (1-50 list ids).

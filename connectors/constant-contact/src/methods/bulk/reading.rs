@@ -2,17 +2,14 @@
 //! contact export with the download of its CSV file.
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{ConnectorError, Context, HttpRequest, Result, input, method};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use plugboard_core::{ConnectorError, Context, HttpRequest, Result, choice, input, method};
 use serde_json::{Map, Value};
 
 use super::Activity;
 use crate::api::API;
 
 /// States the list of activities can be narrowed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ActivityState {
     /// Still running.
     Processing,
@@ -28,7 +25,7 @@ pub enum ActivityState {
 
 /// Input of `bulk.list_activities`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListActivitiesInput {
     /// Only activities in this state.
     pub state: Option<ActivityState>,
@@ -55,7 +52,7 @@ pub fn list_activities(
 
 /// Which contacts to export; at most one kind of source (none: every contact).
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ExportInput {
     /// Up to 500 contacts by id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -70,10 +67,8 @@ pub struct ExportInput {
     #[schemars(length(max = 50))]
     pub tag_ids: Vec<String>,
     /// The contacts of one segment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_id: Option<i64>,
     /// Only contacts in this state, e.g. `active` or `unsubscribed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// The columns to export (the API's default set when empty), e.g. `email_address`,
     /// `first_name`, or `cf:<custom field name>`.
@@ -110,7 +105,6 @@ pub fn export_contacts(cx: &mut Context<'_>, input: ExportInput) -> Result<Activ
 
 /// Input of `bulk.download_export`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct DownloadInput {
     /// The completed export's file id: the last segment of its `_links.results.href`, or the
     /// export activity's id.

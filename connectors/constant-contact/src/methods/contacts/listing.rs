@@ -26,7 +26,7 @@ const MAX_PROCESSING_DELAY: Duration = Duration::from_secs(30);
 
 /// Input of `contacts.list`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct ListContactsInput {
     /// Contacts with any of these statuses (the API's default leaves deleted contacts out).
     #[serde(default)]
@@ -243,7 +243,7 @@ pub fn list(
 /// Input of `contacts.poll_updated`.
 // Serialized as the query of each page: only `include`; the cursor goes as `updated_after`.
 #[input]
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct PollUpdatedInput {
     /// The `next_cursor` of the previous poll (an ISO-8601 time); contacts updated after it are
     /// returned.

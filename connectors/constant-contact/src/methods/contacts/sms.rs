@@ -12,7 +12,7 @@ use crate::api::API;
 
 /// One SMS consent to write with a contact's number (`contacts.create`, `contacts.update`).
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct SmsConsentInput {
     /// The consent's status: `explicit`, `pending_confirmation`, `unsubscribed` or `not_set`.
     pub sms_consent_permission: String,
@@ -25,7 +25,7 @@ pub struct SmsConsentInput {
 /// A contact's SMS number and its consents (`contacts.create`, `contacts.update`). Only write
 /// one with the contact's own permission to be sent SMS.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct SmsChannelInput {
     /// The SMS-capable number with its dial code, e.g. `17815551212`.
     pub full_sms_address: String,
@@ -35,7 +35,7 @@ pub struct SmsChannelInput {
 
 /// One SMS consent given through a sign-up (`contacts.create_or_update`): where and how.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct SignUpSmsConsentInput {
     /// The consent's status, e.g. `pending_confirmation` or `explicit`.
     pub sms_consent_permission: String,
@@ -55,7 +55,7 @@ pub struct SignUpSmsConsentInput {
 
 /// A sign-up's SMS number, split as the sign-up takes it, and its consents.
 #[input]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone)]
 pub struct SignUpSmsChannelInput {
     /// The number without its country's dial code, e.g. `7815551212`.
     pub sms_address: String,
@@ -69,7 +69,6 @@ pub struct SignUpSmsChannelInput {
 
 /// One change of a contact's SMS consent.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SmsEngagement {
     /// The contact's id.
     pub contact_id: Option<String>,

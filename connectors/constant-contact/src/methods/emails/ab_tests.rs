@@ -14,7 +14,6 @@ const WINNER_WAITS: [i64; 4] = [6, 12, 24, 48];
 
 /// A campaign's A/B test.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AbTest {
     /// The subject line tried against the campaign's own.
     pub alternative_subject: String,
@@ -38,7 +37,6 @@ pub fn get_ab_test(cx: &mut Context<'_>, input: ActivityInput) -> Result<AbTest>
 
 /// Input of `emails.create_ab_test`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateAbTestInput {
     /// The draft campaign's primary email activity.
     #[serde(skip_serializing)]

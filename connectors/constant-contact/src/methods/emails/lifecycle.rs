@@ -13,7 +13,6 @@ use crate::methods::Deleted;
 
 /// Input of the methods that act on one campaign activity.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ActivityInput {
     /// The campaign activity's id (the `primary_email` activity of a campaign).
     pub campaign_activity_id: String,
@@ -21,7 +20,6 @@ pub struct ActivityInput {
 
 /// Input of `emails.rename`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct RenameInput {
     /// The campaign's id.
     #[serde(skip_serializing)]
@@ -101,7 +99,6 @@ pub fn unschedule(cx: &mut Context<'_>, input: ActivityInput) -> Result<Unschedu
 
 /// Input of `emails.send_test`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct SendTestInput {
     /// The campaign activity to test.
     #[serde(skip_serializing)]
@@ -110,7 +107,6 @@ pub struct SendTestInput {
     #[schemars(length(min = 1, max = 5))]
     pub email_addresses: Vec<String>,
     /// A note shown above the email's content.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub personal_message: Option<String>,
 }
 
@@ -137,7 +133,6 @@ pub fn send_test(cx: &mut Context<'_>, input: SendTestInput) -> Result<TestSent>
 
 /// A campaign activity as its recipients will see it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Preview {
     /// The activity's id.
     pub campaign_activity_id: Option<String>,
@@ -171,15 +166,12 @@ pub fn preview(cx: &mut Context<'_>, input: ActivityInput) -> Result<Preview> {
 
 /// One send of a campaign activity.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Send {
     /// Which send this is, counting from 1.
     pub send_id: Option<i64>,
     /// The lists it went to.
-    #[serde(default)]
     pub contact_list_ids: Vec<String>,
     /// The segments it went to.
-    #[serde(default)]
     pub segment_ids: Vec<i64>,
     /// How many contacts it went to.
     pub count: Option<i64>,
@@ -216,7 +208,6 @@ pub fn send_history(cx: &mut Context<'_>, input: ActivityInput) -> Result<SendHi
 
 /// A resend of a campaign activity to the contacts who did not open it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Resend {
     /// The resend's id.
     pub resend_request_id: Option<String>,
@@ -257,7 +248,6 @@ pub fn list_resends(cx: &mut Context<'_>, input: ActivityInput) -> Result<Resend
 
 /// Input of `emails.create_resend`: when to resend, in days or in minutes (not both).
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CreateResendInput {
     /// The campaign activity to resend.
     #[serde(skip_serializing)]
@@ -266,11 +256,9 @@ pub struct CreateResendInput {
     #[schemars(length(min = 1))]
     pub resend_subject: String,
     /// Days after the first send (1 to 10).
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub delay_days: Option<i64>,
     /// Minutes after the first send, instead of days (720, twelve hours, to 14,400, ten days).
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 720, max = 14_400))]
     pub delay_minutes: Option<i64>,
 }
@@ -301,7 +289,6 @@ pub fn create_resend(cx: &mut Context<'_>, input: CreateResendInput) -> Result<R
 
 /// Input of `emails.delete_resend`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteResendInput {
     /// The campaign activity.
     pub campaign_activity_id: String,

@@ -2,9 +2,7 @@
 //! average open and click rates over a date range.
 
 use plugboard_core::rest::{Streamed, segment};
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use plugboard_core::{Context, HttpRequest, Result, choice, input, method, output};
 
 use super::{TrackingActivity, instant, invalid, ordered, wire_name};
 use crate::api::API;
@@ -16,8 +14,7 @@ const DETAILS_PAGE_SIZE: u32 = 100;
 const MAX_RATES_RANGE_MS: i64 = (5 * 365 + 1) * 24 * 60 * 60 * 1000;
 
 /// A kind of tracking activity of a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[choice]
 pub enum ContactActivityType {
     /// Emails sent to the contact.
     EmSends,
@@ -43,7 +40,6 @@ pub enum ContactActivityType {
 
 /// Input of `reports.contact_activity_details`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ActivityDetailsInput {
     /// The contact's id.
     pub contact_id: String,
@@ -90,7 +86,6 @@ pub fn contact_activity_details(
 
 /// Input of the contact reports over a date range.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ContactRangeInput {
     /// The contact's id.
     #[serde(skip_serializing)]
@@ -117,7 +112,6 @@ impl ContactRangeInput {
 
 /// What a contact did with one email.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CampaignActivitySummary {
     /// The campaign activity (email) the contact was sent.
     pub campaign_activity_id: String,
@@ -139,12 +133,10 @@ pub struct CampaignActivitySummary {
 
 /// A contact's recent emails and what it did with each.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContactActivitySummary {
     /// The contact's id.
     pub contact_id: String,
     /// The emails sent to it in the range (the most recent 200), newest first.
-    #[serde(default)]
     pub campaign_activities: Vec<CampaignActivitySummary>,
 }
 
@@ -164,7 +156,6 @@ pub fn contact_activity_summary(
 
 /// A contact's average open and click rates.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContactOpenAndClickRates {
     /// The contact's id.
     pub contact_id: String,

@@ -3,9 +3,7 @@
 //! click, bounce, opt-out, forward or non-open).
 
 use plugboard_core::rest::Streamed;
-use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use plugboard_core::{Context, HttpRequest, Result, choice, input, method, output};
 
 use super::{StreamedWithAggregates, TrackingActivity, stream_report, uuid, uuid_list, wire_name};
 use crate::api::API;
@@ -19,7 +17,6 @@ const MAX_ACTIVITY_IDS: usize = 10;
 
 /// Unique counts of what contacts did with a campaign.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct UniqueCounts {
     /// Contacts it was sent to.
     pub sends: Option<i64>,
@@ -41,7 +38,6 @@ pub struct UniqueCounts {
 
 /// The summary of one sent campaign.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CampaignSummary {
     /// The campaign's id.
     pub campaign_id: String,
@@ -55,7 +51,7 @@ pub struct CampaignSummary {
 
 /// Percentages over every sent campaign of the summary report.
 #[output]
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct SummaryPercents {
     /// Opens per delivered email.
     pub open: Option<f64>,
@@ -71,7 +67,7 @@ pub struct SummaryPercents {
 
 /// Input of `emails.summary_report` (none).
 #[input]
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct SummaryReportInput {}
 
 /// Streams the unique sends, opens, clicks, bounces and opt-outs of every sent campaign, most
@@ -93,7 +89,6 @@ pub fn summary_report(
 
 /// Counts of what contacts did with a campaign or a campaign activity.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailStats {
     /// Unique sends.
     pub em_sends: Option<i64>,
@@ -153,7 +148,6 @@ pub struct EmailStats {
 
 /// A campaign's rates, in percent.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailPercents {
     /// Recipients who received it (did not bounce) and opened it.
     pub open: Option<f64>,
@@ -177,7 +171,6 @@ pub struct EmailPercents {
 
 /// The stats of one campaign, or of one campaign activity.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StatsResult {
     /// The campaign's id.
     pub campaign_id: Option<String>,
@@ -193,7 +186,6 @@ pub struct StatsResult {
 
 /// Why the stats of one requested id are missing.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StatsError {
     /// The API's error key.
     pub error_key: Option<String>,
@@ -203,19 +195,15 @@ pub struct StatsError {
 
 /// The stats of the requested campaigns or campaign activities, and the ids without any.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Stats {
     /// One entry per id that has stats.
-    #[serde(default)]
     pub results: Vec<StatsResult>,
     /// One entry per id that does not exist, was deleted or has no stats yet.
-    #[serde(default)]
     pub errors: Vec<StatsError>,
 }
 
 /// Input of `reports.campaign_stats`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CampaignStatsInput {
     /// The campaigns' ids (1 to 150 UUIDs).
     #[schemars(length(min = 1, max = 150))]
@@ -238,7 +226,6 @@ pub fn campaign_stats(cx: &mut Context<'_>, input: CampaignStatsInput) -> Result
 
 /// Input of `reports.activity_stats`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ActivityStatsInput {
     /// The campaign activities' ids (1 to 10 UUIDs).
     #[schemars(length(min = 1, max = 10))]
@@ -263,7 +250,6 @@ pub fn activity_stats(cx: &mut Context<'_>, input: ActivityStatsInput) -> Result
 
 /// One link of an email and how many contacts clicked it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LinkClickCount {
     /// The link's URL.
     pub link_url: Option<String>,
@@ -281,18 +267,15 @@ pub struct LinkClickCount {
 
 /// The links report of a campaign activity.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EmailLinks {
     /// The campaign activity's id.
     pub campaign_activity_id: Option<String>,
     /// Each link and its unique clicks.
-    #[serde(default)]
     pub link_click_counts: Vec<LinkClickCount>,
 }
 
 /// Input of `reports.email_links`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct LinksInput {
     /// The campaign activity (a `primary_email` or `resend`), a UUID.
     #[serde(skip_serializing)]
@@ -313,7 +296,6 @@ pub fn email_links(cx: &mut Context<'_>, input: LinksInput) -> Result<EmailLinks
 
 /// Input of the tracking reports that take only the activity.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct TrackingInput {
     /// The campaign activity, a UUID.
     pub campaign_activity_id: String,
@@ -379,7 +361,6 @@ pub fn email_did_not_opens(
 
 /// Input of `reports.email_clicks`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ClicksInput {
     /// The campaign activity, a UUID.
     pub campaign_activity_id: String,
@@ -427,7 +408,8 @@ pub fn email_opt_outs(
 }
 
 /// A bounce code of the bounces report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[choice]
+#[serde(rename_all = "PascalCase")]
 pub enum BounceCode {
     /// Non-existent address.
     B,
@@ -447,7 +429,6 @@ pub enum BounceCode {
 
 /// Input of `reports.email_bounces`.
 #[input]
-#[derive(Debug, Deserialize, JsonSchema)]
 pub struct BouncesInput {
     /// The campaign activity, a UUID.
     pub campaign_activity_id: String,

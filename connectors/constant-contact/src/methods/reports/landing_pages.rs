@@ -3,8 +3,6 @@
 
 use plugboard_core::rest::Streamed;
 use plugboard_core::{Context, HttpRequest, Result, input, method};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::{TrackingActivity, invalid, uuid};
 use crate::api::API;
@@ -14,7 +12,6 @@ const PAGE_SIZE: u32 = 500;
 
 /// Input of the landing-page reports.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct LandingPageInput {
     /// The landing page's campaign activity, a UUID.
     #[serde(skip_serializing)]

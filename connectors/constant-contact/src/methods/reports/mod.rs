@@ -13,9 +13,8 @@ pub(crate) mod sms;
 
 use plugboard_core::rest::excerpt;
 use plugboard_core::{ConnectorError, Context, HttpRequest, Result, output};
-use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::API;
@@ -23,7 +22,6 @@ use crate::timestamp::Timestamp;
 
 /// The phone number of a contact reached over SMS, as a landing-page report gives it.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SmsChannel {
     /// The number's two-letter country code.
     pub country_code: Option<String>,
@@ -38,7 +36,6 @@ pub struct SmsChannel {
 /// One tracked event: a send, open, click, bounce, opt-out or forward of an email, or what a
 /// contact did on a landing page. Which fields are present depends on the report.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TrackingActivity {
     /// The contact's id.
     pub contact_id: String,
@@ -77,7 +74,6 @@ pub struct TrackingActivity {
 /// What a summary report returns: how many records it streamed, the aggregate percentages over
 /// all of them (every page repeats them), and anything else its first page said.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StreamedWithAggregates<A> {
     /// How many records were streamed.
     pub count: u64,

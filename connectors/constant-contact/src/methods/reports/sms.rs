@@ -1,8 +1,6 @@
 //! SMS reporting: the summary of every SMS campaign sent in a date range.
 
 use plugboard_core::{Context, HttpRequest, Result, input, method, output};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::{StreamedWithAggregates, instant, ordered, stream_report};
 
@@ -11,7 +9,6 @@ const PAGE_SIZE: u32 = 50;
 
 /// Unique counts of what contacts did with an SMS campaign.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SmsUniqueCounts {
     /// Contacts it was sent to.
     pub sends: Option<i64>,
@@ -27,7 +24,6 @@ pub struct SmsUniqueCounts {
 
 /// The summary of one sent SMS campaign.
 #[output]
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SmsCampaignSummary {
     /// The campaign's id.
     pub campaign_id: String,
@@ -43,7 +39,7 @@ pub struct SmsCampaignSummary {
 
 /// Percentages over every SMS campaign of the report.
 #[output]
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Default)]
 pub struct SmsPercents {
     /// Sends delivered.
     pub deliver: Option<f64>,
@@ -57,7 +53,6 @@ pub struct SmsPercents {
 
 /// Input of `reports.sms_campaign_summaries`.
 #[input]
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct SmsSummariesInput {
     /// Campaigns sent on or after this time (ISO-8601, e.g. `2026-01-01T00:00:00Z`).
     pub start_at: String,
