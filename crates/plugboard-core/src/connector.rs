@@ -50,7 +50,7 @@ pub struct Invocation {
 ///     type Output = u16;
 ///     type Record = NoRecords;
 ///     const INFO: MethodInfo = MethodInfo {
-///         id: "ping", name: "Ping", category: "Health",
+///         id: "ping", name: "Ping", category: Some("Health"),
 ///         description: "Returns the status of `GET /ping`.",
 ///         kind: MethodKind::Action, idempotent: true,
 ///     };

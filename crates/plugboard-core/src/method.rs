@@ -66,8 +66,9 @@
 //! writes the values in snake_case unless the enum says `#[serde(rename_all = "..")]` itself.
 //! Anything but unit variants is refused at compile time.
 //!
-//! The attribute's arguments: `id` and `name` (required); `category` (by default the id's prefix
-//! in title case: `contact_lists.get` is in "Contact Lists"); `idempotent` (repeating a
+//! The attribute's arguments: `id` and `name` (required); `category` (by default the id's prefix,
+//! under the name [`MethodSet::category`] gives it, or in title case: `contact_lists.get` is in
+//! "Contact Lists"); `idempotent` (repeating a
 //! call with the same input is harmless, so the host may retry it); `poll(cursor = "..", next =
 //! "..")` (the method is a poll trigger: the host passes the stored cursor in input field `cursor`
 //! and keeps output field `next` for the next poll; both must be fields of the input and output
@@ -106,8 +107,10 @@ pub struct MethodInfo {
     pub id: &'static str,
     /// Display name, e.g. "Create Contact".
     pub name: &'static str,
-    /// Group shown to users, plural, e.g. "Contacts".
-    pub category: &'static str,
+    /// Group shown to users, plural, e.g. "Contacts". `None` groups the method by its id's
+    /// prefix: under the name the set gives that prefix ([`MethodSet::category`]), or else the
+    /// prefix in title case (`contact_lists.get` is in "Contact Lists").
+    pub category: Option<&'static str>,
     /// One line saying what the method does.
     pub description: &'static str,
     /// Action or poll trigger.
@@ -178,7 +181,7 @@ impl JsonSchema for NoRecords {
 ///     type Output = String;
 ///     type Record = NoRecords;
 ///     const INFO: MethodInfo = MethodInfo {
-///         id: "ping", name: "Ping", category: "Health",
+///         id: "ping", name: "Ping", category: Some("Health"),
 ///         description: "Calls the API's health endpoint.",
 ///         kind: MethodKind::Action, idempotent: true,
 ///     };
@@ -330,6 +333,9 @@ trait ErasedMethod: Send + Sync {
         settings: &Map<String, Value>,
         input: &Value,
     ) -> Result<Value, ConnectorError>;
+
+    /// The category the method names itself, if any ([`MethodInfo::category`]).
+    fn named_category(&self) -> Option<&'static str>;
 }
 
 fn decode_input<M: Method>(input: &Value) -> Result<M::Input, ConnectorError> {
@@ -348,6 +354,10 @@ fn encode_output<M: Method>(output: &M::Output) -> Result<Value, ConnectorError>
 struct Typed<M>(M);
 
 impl<M: Method> ErasedMethod for Typed<M> {
+    fn named_category(&self) -> Option<&'static str> {
+        M::INFO.category
+    }
+
     fn call_json(
         &self,
         host: &dyn Host,
@@ -399,7 +409,7 @@ impl<M: Method> ErasedMethod for Typed<M> {
 ///     type Output = String;
 ///     type Record = NoRecords;
 ///     const INFO: MethodInfo = MethodInfo {
-///         id: "text.echo", name: "Echo", category: "Text",
+///         id: "text.echo", name: "Echo", category: Some("Text"),
 ///         description: "Returns its input.", kind: MethodKind::Action, idempotent: true,
 ///     };
 ///     fn call(&self, _cx: &mut Context<'_, NoRecords>, input: EchoInput) -> Result<String, ConnectorError> {
@@ -434,6 +444,8 @@ impl<M: Method> ErasedMethod for Typed<M> {
 /// ```
 pub struct MethodSet {
     entries: Vec<(MethodDescriptor, Box<dyn ErasedMethod>)>,
+    /// The names given to id prefixes ([`MethodSet::category`]).
+    category_names: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for MethodSet {
@@ -447,7 +459,37 @@ impl MethodSet {
     pub fn new() -> Self {
         Self {
             entries: Vec::new(),
+            category_names: Vec::new(),
         }
+    }
+
+    /// Names the category of every method whose id starts with `prefix.` and whose
+    /// [`MethodInfo::category`] is `None`, before or after it is added: the name is written once
+    /// per connector, not on each method. Without it, such a method is grouped under its prefix in
+    /// title case.
+    ///
+    /// ```
+    /// # use plugboard_core::{Context, HttpRequest, MethodSet, Result, input, method};
+    /// # #[input] pub struct NoInput {}
+    /// /// Deletes a campaign.
+    /// #[method(id = "emails.delete", name = "Delete Email Campaign")]
+    /// pub fn delete(cx: &mut Context<'_>, _input: NoInput) -> Result<()> { Ok(()) }
+    ///
+    /// let grouped = MethodSet::new().method::<delete>();
+    /// assert_eq!(grouped.descriptor("emails.delete").expect("added").category, "Emails");
+    /// let named = grouped.category("emails", "Email Campaigns");
+    /// assert_eq!(named.descriptor("emails.delete").expect("added").category, "Email Campaigns");
+    /// ```
+    #[must_use]
+    pub fn category(mut self, prefix: &'static str, name: &'static str) -> Self {
+        self.category_names.retain(|(named, _)| *named != prefix);
+        self.category_names.push((prefix, name));
+        for (descriptor, method) in &mut self.entries {
+            if method.named_category().is_none() && id_prefix(&descriptor.id) == prefix {
+                descriptor.category = name.to_owned();
+            }
+        }
+        self
     }
 
     /// Adds a method.
@@ -462,8 +504,14 @@ impl MethodSet {
             "method id `{}` is declared twice",
             M::INFO.id
         );
-        self.entries
-            .push((describe::<M>(), Box::new(Typed(method))));
+        let mut descriptor = describe::<M>();
+        if M::INFO.category.is_none() {
+            let prefix = id_prefix(M::INFO.id);
+            if let Some((_, name)) = self.category_names.iter().find(|(p, _)| *p == prefix) {
+                descriptor.category = (*name).to_owned();
+            }
+        }
+        self.entries.push((descriptor, Box::new(Typed(method))));
         self
     }
 
@@ -519,7 +567,9 @@ pub fn describe<M: Method>() -> MethodDescriptor {
     MethodDescriptor {
         id: M::INFO.id.to_owned(),
         name: M::INFO.name.to_owned(),
-        category: M::INFO.category.to_owned(),
+        category: M::INFO
+            .category
+            .map_or_else(|| title_case(id_prefix(M::INFO.id)), str::to_owned),
         description: M::INFO.description.to_owned(),
         kind: M::INFO.kind,
         output: if streams {
@@ -543,6 +593,28 @@ pub fn describe<M: Method>() -> MethodDescriptor {
             instead: M::COST.instead.iter().map(|id| (*id).to_owned()).collect(),
         },
     }
+}
+
+/// An id's category prefix: what comes before its first `.` (`contact_lists` of
+/// `contact_lists.get`), or the whole id.
+fn id_prefix(id: &str) -> &str {
+    id.split_once('.').map_or(id, |(prefix, _)| prefix)
+}
+
+/// `contact_lists` → "Contact Lists".
+fn title_case(prefix: &str) -> String {
+    let words: Vec<String> = prefix
+        .split('_')
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    words.join(" ")
 }
 
 #[cfg(test)]

@@ -158,15 +158,14 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
     let id = required(options.id, "id")?;
     let name = required(options.name, "name")?;
     let category = match options.category {
-        Some(category) => category.into_token_stream(),
+        Some(category) => quote!(::core::option::Option::Some(#category)),
+        // Grouped by the id's prefix, under the name the connector's `MethodSet` gives it.
+        None if id.value().contains('.') => quote!(::core::option::Option::None),
         None => {
-            let category = category_of(&id.value()).ok_or_else(|| {
-                syn::Error::new(
-                    id.span(),
-                    "an id is `<category>.<verb>` (e.g. `contact_lists.get`), or give `category`",
-                )
-            })?;
-            LitStr::new(&category, id.span()).into_token_stream()
+            return Err(syn::Error::new(
+                id.span(),
+                "an id is `<category>.<verb>` (e.g. `contact_lists.get`), or give `category`",
+            ));
         }
     };
     let description = description(&function.attrs).ok_or_else(|| {
@@ -263,23 +262,6 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
             #cost
         }
     })
-}
-
-/// The category an id implies: its prefix in title case (`contact_lists.get` → "Contact Lists").
-fn category_of(id: &str) -> Option<String> {
-    let (prefix, _) = id.split_once('.')?;
-    let words: Vec<String> = prefix
-        .split('_')
-        .filter(|word| !word.is_empty())
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_uppercase().chain(chars).collect())
-                .unwrap_or_default()
-        })
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The first paragraph of the doc comment, its lines joined by single spaces.

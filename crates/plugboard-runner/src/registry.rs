@@ -204,11 +204,7 @@ mod tests {
     }
 
     /// Polls with a cursor its input has.
-    #[method(
-        id = "things.poll",
-        name = "Poll",
-        poll(cursor = "cursor", next = "next_cursor")
-    )]
+    #[method(id = "things.poll", name = "Poll", poll(cursor = "cursor", next = "next_cursor"))]
     fn good(_: &mut Context<'_>, input: Since) -> Result<Changes, ConnectorError> {
         Ok(Changes {
             next_cursor: input.cursor,
@@ -216,11 +212,7 @@ mod tests {
     }
 
     /// Declares a cursor field its input lacks.
-    #[method(
-        id = "things.poll_typo",
-        name = "Poll",
-        poll(cursor = "cursr", next = "next_cursor")
-    )]
+    #[method(id = "things.poll_typo", name = "Poll", poll(cursor = "cursr", next = "next_cursor"))]
     fn typo(_: &mut Context<'_>, input: Since) -> Result<Changes, ConnectorError> {
         Ok(Changes {
             next_cursor: input.cursor,

@@ -192,7 +192,7 @@ pub fn check(
 /// # impl Method for Things {
 /// #     type Input = serde_json::Value; type Output = Count; type Record = NoRecords;
 /// #     const INFO: MethodInfo = MethodInfo { id: "things.count", name: "Count Things",
-/// #         category: "Things", description: "Counts.", kind: MethodKind::Action, idempotent: true };
+/// #         category: Some("Things"), description: "Counts.", kind: MethodKind::Action, idempotent: true };
 /// #     fn call(&self, _: &mut Context<'_, NoRecords>, _: serde_json::Value) -> Result<Count, ConnectorError> {
 /// #         Ok(Count { count: 3 })
 /// #     }

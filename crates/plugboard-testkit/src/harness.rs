@@ -33,7 +33,7 @@ use crate::replay::ReplayHost;
 /// # struct Ping;
 /// # impl Method for Ping {
 /// #     type Input = serde_json::Value; type Output = u16; type Record = NoRecords;
-/// #     const INFO: MethodInfo = MethodInfo { id: "ping", name: "Ping", category: "Health",
+/// #     const INFO: MethodInfo = MethodInfo { id: "ping", name: "Ping", category: Some("Health"),
 /// #         description: "Pings.", kind: MethodKind::Action, idempotent: true };
 /// #     fn call(&self, cx: &mut Context<'_, NoRecords>, _: serde_json::Value) -> Result<u16, ConnectorError> {
 /// #         cx.sleep(std::time::Duration::from_secs(1))?;
@@ -381,7 +381,7 @@ mod tests {
         const INFO: MethodInfo = MethodInfo {
             id: "items.list",
             name: "List Items",
-            category: "Items",
+            category: Some("Items"),
             description: "Lists items.",
             kind: MethodKind::Action,
             idempotent: true,
@@ -442,7 +442,7 @@ mod tests {
         const INFO: MethodInfo = MethodInfo {
             id: "tallies.list",
             name: "List Tallies",
-            category: "Tallies",
+            category: Some("Tallies"),
             description: "Lists tallies.",
             kind: MethodKind::Action,
             idempotent: true,

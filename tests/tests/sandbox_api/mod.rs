@@ -2,10 +2,7 @@
 //! a checker that validates every answer against the official spec's response definition for
 //! its operation and status (`plugboard_tests::openapi::response_problems`).
 
-#![allow(
-    dead_code,
-    reason = "each test file uses a different part of these helpers"
-)]
+#![allow(dead_code, reason = "each test file uses a different part of these helpers")]
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;

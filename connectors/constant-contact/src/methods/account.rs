@@ -115,11 +115,7 @@ pub struct UserPrivileges {
 }
 
 /// Lists what the connected user may do; a 403 elsewhere often means one is missing.
-#[method(
-    id = "account.get_user_privileges",
-    name = "Get User Privileges",
-    idempotent
-)]
+#[method(id = "account.get_user_privileges", name = "Get User Privileges", idempotent)]
 pub fn get_user_privileges(cx: &mut Context<'_>, _input: NoInput) -> Result<UserPrivileges> {
     let privileges = API.call(cx, HttpRequest::get("/account/user/privileges"))?;
     Ok(UserPrivileges { privileges })
@@ -153,21 +149,13 @@ pub struct UpdateSummaryInput {
 }
 
 /// Changes the account's organization and owner details; returns the details as stored.
-#[method(
-    id = "account.update_summary",
-    name = "Update Account Summary",
-    idempotent
-)]
+#[method(id = "account.update_summary", name = "Update Account Summary", idempotent)]
 pub fn update_summary(cx: &mut Context<'_>, input: UpdateSummaryInput) -> Result<AccountSummary> {
     API.call(cx, HttpRequest::put("/account/summary").json(&input)?)
 }
 
 /// Gets the organization's physical address.
-#[method(
-    id = "account.get_physical_address",
-    name = "Get Physical Address",
-    idempotent
-)]
+#[method(id = "account.get_physical_address", name = "Get Physical Address", idempotent)]
 pub fn get_physical_address(cx: &mut Context<'_>, _input: NoInput) -> Result<PhysicalAddress> {
     API.call(cx, HttpRequest::get("/account/summary/physical_address"))
 }
@@ -208,11 +196,7 @@ pub fn add_physical_address(
 }
 
 /// Replaces the organization's physical address.
-#[method(
-    id = "account.update_physical_address",
-    name = "Update Physical Address",
-    idempotent
-)]
+#[method(id = "account.update_physical_address", name = "Update Physical Address", idempotent)]
 pub fn update_physical_address(
     cx: &mut Context<'_>,
     input: PhysicalAddressInput,

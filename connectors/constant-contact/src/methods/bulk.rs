@@ -63,11 +63,7 @@ pub struct Activity {
     /// How much of the job is done, in percent.
     pub percent_done: Option<i64>,
     /// What went wrong, if anything, as the API wrote it.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub activity_errors: Vec<ActivityError>,
     /// Counters of processed items.
     pub status: Option<ActivityStatus>,
@@ -182,12 +178,7 @@ pub struct GetActivityInput {
 }
 
 /// Gets the state, progress and errors of a bulk activity.
-#[method(
-    id = "bulk.get_activity",
-    name = "Get Bulk Activity",
-    category = "Bulk Activities",
-    idempotent
-)]
+#[method(id = "bulk.get_activity", name = "Get Bulk Activity", idempotent)]
 pub fn get_activity(cx: &mut Context<'_>, input: GetActivityInput) -> Result<Activity> {
     fetch_activity(cx, &input.activity_id)
 }
@@ -205,13 +196,7 @@ pub struct WaitForActivityInput {
 
 /// Polls a bulk activity politely until it is completed, failed, cancelled or timed out, and
 /// returns it; fails with a clear message when the time budget runs out.
-#[method(
-    id = "bulk.wait_for_activity",
-    name = "Wait for Bulk Activity",
-    category = "Bulk Activities",
-    idempotent,
-    cost(polls)
-)]
+#[method(id = "bulk.wait_for_activity", name = "Wait for Bulk Activity", idempotent, cost(polls))]
 pub fn wait_for_activity(cx: &mut Context<'_>, input: WaitForActivityInput) -> Result<Activity> {
     let budget = wait_budget(input.timeout_secs)?;
     wait_until_final(cx, &input.activity_id, None, budget)
@@ -295,11 +280,7 @@ pub(super) fn exclude(ids: Vec<String>, whole_population: bool) -> Result<Option
 }
 
 /// Starts a bulk activity adding contacts (by id, list, tag, segment...) to lists.
-#[method(
-    id = "bulk.add_to_lists",
-    name = "Add Contacts to Lists",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.add_to_lists", name = "Add Contacts to Lists")]
 pub fn add_to_lists(cx: &mut Context<'_>, input: AddToListsInput) -> Result<Activity> {
     let body = MembershipBody {
         source: &input.source,
@@ -332,11 +313,7 @@ pub struct RemoveFromListsInput {
 }
 
 /// Starts a bulk activity removing contacts (by id, list, tag...) from lists.
-#[method(
-    id = "bulk.remove_from_lists",
-    name = "Remove Contacts from Lists",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.remove_from_lists", name = "Remove Contacts from Lists")]
 pub fn remove_from_lists(cx: &mut Context<'_>, input: RemoveFromListsInput) -> Result<Activity> {
     let body = MembershipBody {
         source: &input.source,
@@ -369,11 +346,7 @@ pub struct DeleteContactsInput {
 }
 
 /// Starts a bulk activity deleting contacts by id or every member of lists.
-#[method(
-    id = "bulk.delete_contacts",
-    name = "Delete Contacts in Bulk",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.delete_contacts", name = "Delete Contacts in Bulk")]
 pub fn delete_contacts(cx: &mut Context<'_>, input: DeleteContactsInput) -> Result<Activity> {
     if input.contact_ids.is_empty() == input.list_ids.is_empty() {
         return Err(ConnectorError::InvalidInput {

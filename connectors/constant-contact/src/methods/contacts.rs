@@ -632,11 +632,7 @@ struct SignUpAnswer {
 /// Sent twice, it leaves the account as one call does (the contact, the given fields, the lists
 /// added), so it is idempotent and a call whose answer was lost can be sent again; only
 /// `created` may then read `false` for a contact the lost call created.
-#[method(
-    id = "contacts.create_or_update",
-    name = "Create or Update Contact",
-    idempotent
-)]
+#[method(id = "contacts.create_or_update", name = "Create or Update Contact", idempotent)]
 pub fn create_or_update(
     cx: &mut Context<'_>,
     input: CreateOrUpdateInput,

@@ -51,7 +51,6 @@ pub struct ListInput {
 #[method(
     id = "emails.list",
     name = "List Email Campaigns",
-    category = "Email Campaigns",
     idempotent,
     cost(per_page = PAGE_SIZE)
 )]
@@ -102,12 +101,7 @@ pub struct GetInput {
 }
 
 /// Gets one email campaign with the ids and roles of its activities.
-#[method(
-    id = "emails.get",
-    name = "Get Email Campaign",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.get", name = "Get Email Campaign", idempotent)]
 pub fn get(cx: &mut Context<'_>, input: GetInput) -> Result<EmailCampaign> {
     let path = format!("/emails/{}", segment("campaign_id", &input.campaign_id)?);
     API.call(cx, HttpRequest::get(path))
@@ -214,11 +208,7 @@ pub struct CreateInput {
 
 /// Creates a draft email campaign with its email (custom code HTML); to send it, give its
 /// primary_email activity recipients with emails.update_activity, then emails.schedule it.
-#[method(
-    id = "emails.create",
-    name = "Create Email Campaign",
-    category = "Email Campaigns"
-)]
+#[method(id = "emails.create", name = "Create Email Campaign")]
 pub fn create(cx: &mut Context<'_>, input: CreateInput) -> Result<EmailCampaign> {
     /// The API's campaign: a name and its one email.
     #[derive(Serialize)]
@@ -299,12 +289,7 @@ fn activity_path(campaign_activity_id: &str) -> Result<String> {
 }
 
 /// Gets one campaign activity: sender, subject, recipients and status.
-#[method(
-    id = "emails.get_activity",
-    name = "Get Email Campaign Activity",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.get_activity", name = "Get Email Campaign Activity", idempotent)]
 pub fn get_activity(
     cx: &mut Context<'_>,
     input: GetActivityInput,
@@ -331,12 +316,7 @@ pub struct UpdateActivityInput {
 
 /// Replaces a draft campaign activity's sender, subject, content and recipients (contact lists
 /// or one segment); the API schedules only an activity that has recipients.
-#[method(
-    id = "emails.update_activity",
-    name = "Update Email Campaign Activity",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.update_activity", name = "Update Email Campaign Activity", idempotent)]
 pub fn update_activity(
     cx: &mut Context<'_>,
     input: UpdateActivityInput,
@@ -412,11 +392,7 @@ pub struct ScheduleOutput {
 }
 
 /// Schedules a campaign activity to be sent at a time, or now with `0`.
-#[method(
-    id = "emails.schedule",
-    name = "Schedule Email Campaign Activity",
-    category = "Email Campaigns"
-)]
+#[method(id = "emails.schedule", name = "Schedule Email Campaign Activity")]
 pub fn schedule(cx: &mut Context<'_>, input: ScheduleInput) -> Result<ScheduleOutput> {
     let path = format!("{}/schedules", activity_path(&input.campaign_activity_id)?);
     let schedules = API.call(cx, HttpRequest::post(path).json(&input)?)?;

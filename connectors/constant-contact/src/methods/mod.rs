@@ -25,6 +25,8 @@ pub struct Deleted {
 /// Every method, in the order `plugboard describe` lists them.
 pub(crate) fn all() -> MethodSet {
     MethodSet::new()
+        .category("emails", "Email Campaigns")
+        .category("bulk", "Bulk Activities")
         .method::<account::get_summary>()
         .method::<account::get_user_privileges>()
         .method::<account::update_summary>()

@@ -67,22 +67,14 @@ impl TaggingInput {
 }
 
 /// Starts a bulk activity adding tags to contacts.
-#[method(
-    id = "bulk.add_tags",
-    name = "Tag Contacts",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.add_tags", name = "Tag Contacts")]
 pub fn add_tags(cx: &mut Context<'_>, input: TaggingInput) -> Result<Activity> {
     let request = HttpRequest::post("/activities/contacts_taggings_add").json(&input.body()?)?;
     API.call(cx, request)
 }
 
 /// Starts a bulk activity removing tags from contacts.
-#[method(
-    id = "bulk.remove_tags",
-    name = "Untag Contacts",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.remove_tags", name = "Untag Contacts")]
 pub fn remove_tags(cx: &mut Context<'_>, input: TaggingInput) -> Result<Activity> {
     let request = HttpRequest::post("/activities/contacts_taggings_remove").json(&input.body()?)?;
     API.call(cx, request)
@@ -97,11 +89,7 @@ pub struct DeleteTagsInput {
 }
 
 /// Starts a bulk activity deleting tags.
-#[method(
-    id = "bulk.delete_tags",
-    name = "Delete Tags in Bulk",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.delete_tags", name = "Delete Tags in Bulk")]
 pub fn delete_tags(cx: &mut Context<'_>, input: DeleteTagsInput) -> Result<Activity> {
     API.call(
         cx,
@@ -118,11 +106,7 @@ pub struct DeleteListsInput {
 }
 
 /// Starts a bulk activity deleting contact lists.
-#[method(
-    id = "bulk.delete_lists",
-    name = "Delete Lists in Bulk",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.delete_lists", name = "Delete Lists in Bulk")]
 pub fn delete_lists(cx: &mut Context<'_>, input: DeleteListsInput) -> Result<Activity> {
     API.call(
         cx,
@@ -139,11 +123,7 @@ pub struct DeleteCustomFieldsInput {
 }
 
 /// Starts a bulk activity deleting custom fields.
-#[method(
-    id = "bulk.delete_custom_fields",
-    name = "Delete Custom Fields in Bulk",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.delete_custom_fields", name = "Delete Custom Fields in Bulk")]
 pub fn delete_custom_fields(
     cx: &mut Context<'_>,
     input: DeleteCustomFieldsInput,

@@ -478,11 +478,7 @@ pub(super) fn start_imports(
 /// contacts and 4 MB; returns every import activity, optionally once done.
 ///
 /// `POST /activities/contacts_json_import`, as many times as the limits require.
-#[method(
-    id = "bulk.import_contacts",
-    name = "Import Contacts",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.import_contacts", name = "Import Contacts")]
 pub fn import_contacts(
     cx: &mut Context<'_>,
     input: ImportContactsInput,

@@ -281,11 +281,7 @@ pub struct ImportContactsCsvInput {
 /// `bulk.import_contacts`, the rows keep a CSV file's column headings.
 ///
 /// `POST /activities/contacts_file_import` (multipart), as many times as the limits require.
-#[method(
-    id = "bulk.import_contacts_csv",
-    name = "Import Contacts from CSV",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.import_contacts_csv", name = "Import Contacts from CSV")]
 pub fn import_contacts_csv(
     cx: &mut Context<'_>,
     input: ImportContactsCsvInput,

@@ -38,7 +38,6 @@ const ACTIVITIES_PAGE_SIZE: u32 = 500;
 #[method(
     id = "bulk.list_activities",
     name = "List Bulk Activities",
-    category = "Bulk Activities",
     idempotent,
     cost(per_page = ACTIVITIES_PAGE_SIZE)
 )]
@@ -79,11 +78,7 @@ pub struct ExportInput {
 /// Starts a bulk activity exporting contacts to a CSV file; when it completes, its
 /// `_links.results.href` names the file for `bulk.download_export`. One export costs a handful
 /// of requests where reading 200,000 contacts page by page costs 400.
-#[method(
-    id = "bulk.export_contacts",
-    name = "Export Contacts",
-    category = "Bulk Activities"
-)]
+#[method(id = "bulk.export_contacts", name = "Export Contacts")]
 pub fn export_contacts(cx: &mut Context<'_>, input: ExportInput) -> Result<Activity> {
     let sources = [
         !input.contact_ids.is_empty(),
@@ -116,7 +111,6 @@ pub struct DownloadInput {
 #[method(
     id = "bulk.download_export",
     name = "Download Contact Export",
-    category = "Bulk Activities",
     idempotent,
     cost(requests = 1)
 )]

@@ -90,11 +90,7 @@ pub struct SmsEngagementHistory {
 }
 
 /// Gets a contact's SMS consent history (opt-ins, opt-outs and their sources).
-#[method(
-    id = "contacts.sms_engagement_history",
-    name = "Get SMS Engagement History",
-    idempotent
-)]
+#[method(id = "contacts.sms_engagement_history", name = "Get SMS Engagement History", idempotent)]
 pub fn sms_engagement_history(
     cx: &mut Context<'_>,
     input: DeleteContactInput,

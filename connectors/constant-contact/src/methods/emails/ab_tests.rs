@@ -24,12 +24,7 @@ pub struct AbTest {
 }
 
 /// Gets the A/B test of a campaign activity; fails with `not_found` when it has none.
-#[method(
-    id = "emails.get_ab_test",
-    name = "Get A/B Test",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.get_ab_test", name = "Get A/B Test", idempotent)]
 pub fn get_ab_test(cx: &mut Context<'_>, input: ActivityInput) -> Result<AbTest> {
     let path = format!("{}/abtest", activity_path(&input.campaign_activity_id)?);
     API.call(cx, HttpRequest::get(path))
@@ -52,11 +47,7 @@ pub struct CreateAbTestInput {
 }
 
 /// Sets up an A/B test of a draft campaign's subject line.
-#[method(
-    id = "emails.create_ab_test",
-    name = "Create A/B Test",
-    category = "Email Campaigns"
-)]
+#[method(id = "emails.create_ab_test", name = "Create A/B Test")]
 pub fn create_ab_test(cx: &mut Context<'_>, input: CreateAbTestInput) -> Result<AbTest> {
     if !WINNER_WAITS.contains(&input.winner_wait_duration) {
         return Err(ConnectorError::InvalidInput {
@@ -82,12 +73,7 @@ pub struct AbTestDeleted {
 }
 
 /// Removes the A/B test of a campaign activity.
-#[method(
-    id = "emails.delete_ab_test",
-    name = "Delete A/B Test",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.delete_ab_test", name = "Delete A/B Test", idempotent)]
 pub fn delete_ab_test(cx: &mut Context<'_>, input: ActivityInput) -> Result<AbTestDeleted> {
     let path = format!("{}/abtest", activity_path(&input.campaign_activity_id)?);
     API.send(cx, HttpRequest::delete(path))?;

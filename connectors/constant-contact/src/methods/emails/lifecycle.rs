@@ -30,23 +30,14 @@ pub struct RenameInput {
 }
 
 /// Renames an email campaign.
-#[method(
-    id = "emails.rename",
-    name = "Rename Email Campaign",
-    category = "Email Campaigns"
-)]
+#[method(id = "emails.rename", name = "Rename Email Campaign")]
 pub fn rename(cx: &mut Context<'_>, input: RenameInput) -> Result<EmailCampaign> {
     let path = format!("/emails/{}", segment("campaign_id", &input.campaign_id)?);
     API.call(cx, HttpRequest::patch(path).json(&input)?)
 }
 
 /// Deletes an email campaign; a sent campaign keeps its reports.
-#[method(
-    id = "emails.delete",
-    name = "Delete Email Campaign",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.delete", name = "Delete Email Campaign", idempotent)]
 pub fn delete(cx: &mut Context<'_>, input: GetInput) -> Result<Deleted> {
     let path = format!("/emails/{}", segment("campaign_id", &input.campaign_id)?);
     API.send(cx, HttpRequest::delete(path))?;
@@ -63,12 +54,7 @@ pub struct Schedules {
 }
 
 /// Gets when a campaign activity is scheduled to be sent.
-#[method(
-    id = "emails.get_schedules",
-    name = "Get Email Schedules",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.get_schedules", name = "Get Email Schedules", idempotent)]
 pub fn get_schedules(cx: &mut Context<'_>, input: ActivityInput) -> Result<Schedules> {
     let path = format!("{}/schedules", activity_path(&input.campaign_activity_id)?);
     let schedules = API.call(cx, HttpRequest::get(path))?;
@@ -83,12 +69,7 @@ pub struct Unscheduled {
 }
 
 /// Unschedules a campaign activity: it goes back to a draft and is not sent.
-#[method(
-    id = "emails.unschedule",
-    name = "Unschedule Email Campaign Activity",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.unschedule", name = "Unschedule Email Campaign Activity", idempotent)]
 pub fn unschedule(cx: &mut Context<'_>, input: ActivityInput) -> Result<Unscheduled> {
     let path = format!("{}/schedules", activity_path(&input.campaign_activity_id)?);
     API.send(cx, HttpRequest::delete(path))?;
@@ -118,11 +99,7 @@ pub struct TestSent {
 }
 
 /// Sends a test of a campaign activity to up to 5 addresses; it does not count as a send.
-#[method(
-    id = "emails.send_test",
-    name = "Send Test Email",
-    category = "Email Campaigns"
-)]
+#[method(id = "emails.send_test", name = "Send Test Email")]
 pub fn send_test(cx: &mut Context<'_>, input: SendTestInput) -> Result<TestSent> {
     let path = format!("{}/tests", activity_path(&input.campaign_activity_id)?);
     API.send(cx, HttpRequest::post(path).json(&input)?)?;
@@ -153,12 +130,7 @@ pub struct Preview {
 }
 
 /// Gets the HTML and text a campaign activity's recipients will see.
-#[method(
-    id = "emails.preview",
-    name = "Preview Email Campaign Activity",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.preview", name = "Preview Email Campaign Activity", idempotent)]
 pub fn preview(cx: &mut Context<'_>, input: ActivityInput) -> Result<Preview> {
     let path = format!("{}/previews", activity_path(&input.campaign_activity_id)?);
     API.call(cx, HttpRequest::get(path))
@@ -191,12 +163,7 @@ pub struct SendHistory {
 }
 
 /// Gets every send of a campaign activity: when, to which lists or segments, how many contacts.
-#[method(
-    id = "emails.send_history",
-    name = "Get Email Send History",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.send_history", name = "Get Email Send History", idempotent)]
 pub fn send_history(cx: &mut Context<'_>, input: ActivityInput) -> Result<SendHistory> {
     let path = format!(
         "{}/send_history",
@@ -231,12 +198,7 @@ pub struct Resends {
 }
 
 /// Gets the resend to non-openers set up for a campaign activity.
-#[method(
-    id = "emails.list_resends",
-    name = "List Resends to Non-openers",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.list_resends", name = "List Resends to Non-openers", idempotent)]
 pub fn list_resends(cx: &mut Context<'_>, input: ActivityInput) -> Result<Resends> {
     let path = format!(
         "{}/non_opener_resends",
@@ -264,11 +226,7 @@ pub struct CreateResendInput {
 }
 
 /// Sets up a resend of a campaign activity to the contacts who did not open it.
-#[method(
-    id = "emails.create_resend",
-    name = "Create Resend to Non-openers",
-    category = "Email Campaigns"
-)]
+#[method(id = "emails.create_resend", name = "Create Resend to Non-openers")]
 pub fn create_resend(cx: &mut Context<'_>, input: CreateResendInput) -> Result<Resend> {
     if input.delay_days.is_some() == input.delay_minutes.is_some() {
         return Err(plugboard_core::ConnectorError::InvalidInput {
@@ -297,12 +255,7 @@ pub struct DeleteResendInput {
 }
 
 /// Deletes a resend to non-openers that has not gone out yet.
-#[method(
-    id = "emails.delete_resend",
-    name = "Delete Resend to Non-openers",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.delete_resend", name = "Delete Resend to Non-openers", idempotent)]
 pub fn delete_resend(cx: &mut Context<'_>, input: DeleteResendInput) -> Result<Deleted> {
     let resend = segment("resend_request_id", &input.resend_request_id)?;
     let activity = activity_path(&input.campaign_activity_id)?;

@@ -52,11 +52,7 @@ pub struct ActivityDetailsInput {
 }
 
 /// Streams what one contact did with the emails and landing pages it was sent, newest first.
-#[method(
-    id = "reports.contact_activity_details",
-    name = "Contact Activity Details",
-    idempotent
-)]
+#[method(id = "reports.contact_activity_details", name = "Contact Activity Details", idempotent)]
 pub fn contact_activity_details(
     cx: &mut Context<'_, TrackingActivity>,
     input: ActivityDetailsInput,
@@ -142,11 +138,7 @@ pub struct ContactActivitySummary {
 
 /// Gets the emails sent to a contact in a date range (the latest 200) with its opens, clicks,
 /// bounces, forwards and unsubscribes for each.
-#[method(
-    id = "reports.contact_activity_summary",
-    name = "Contact Action Summary",
-    idempotent
-)]
+#[method(id = "reports.contact_activity_summary", name = "Contact Action Summary", idempotent)]
 pub fn contact_activity_summary(
     cx: &mut Context<'_>,
     input: ContactRangeInput,

@@ -72,12 +72,7 @@ pub struct SummaryReportInput {}
 
 /// Streams the unique sends, opens, clicks, bounces and opt-outs of every sent campaign, most
 /// recently sent first, and returns the percentages over all of them (`aggregate_percents`).
-#[method(
-    id = "emails.summary_report",
-    name = "Email Campaigns Summary Report",
-    category = "Email Campaigns",
-    idempotent
-)]
+#[method(id = "emails.summary_report", name = "Email Campaigns Summary Report", idempotent)]
 pub fn summary_report(
     cx: &mut Context<'_, CampaignSummary>,
     _input: SummaryReportInput,
@@ -211,11 +206,7 @@ pub struct CampaignStatsInput {
 }
 
 /// Gets the sends, opens, clicks, bounces, opt-outs and rates of up to 150 campaigns at once.
-#[method(
-    id = "reports.campaign_stats",
-    name = "Email Campaign Stats",
-    idempotent
-)]
+#[method(id = "reports.campaign_stats", name = "Email Campaign Stats", idempotent)]
 pub fn campaign_stats(cx: &mut Context<'_>, input: CampaignStatsInput) -> Result<Stats> {
     let ids = uuid_list("campaign_ids", &input.campaign_ids, MAX_CAMPAIGN_IDS)?;
     API.call(
@@ -233,11 +224,7 @@ pub struct ActivityStatsInput {
 }
 
 /// Gets the sends, opens, clicks, bounces (by cause) and opt-outs of up to 10 campaign activities.
-#[method(
-    id = "reports.activity_stats",
-    name = "Email Campaign Activity Stats",
-    idempotent
-)]
+#[method(id = "reports.activity_stats", name = "Email Campaign Activity Stats", idempotent)]
 pub fn activity_stats(cx: &mut Context<'_>, input: ActivityStatsInput) -> Result<Stats> {
     let ids = uuid_list(
         "campaign_activity_ids",
@@ -332,11 +319,7 @@ pub fn email_opens(
 }
 
 /// Streams each contact's last open of a campaign activity, most recent first.
-#[method(
-    id = "reports.email_unique_opens",
-    name = "Email Unique Opens Report",
-    idempotent
-)]
+#[method(id = "reports.email_unique_opens", name = "Email Unique Opens Report", idempotent)]
 pub fn email_unique_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
@@ -346,11 +329,7 @@ pub fn email_unique_opens(
 }
 
 /// Streams each contact who was sent a campaign activity but did not open it.
-#[method(
-    id = "reports.email_did_not_opens",
-    name = "Email Did Not Opens Report",
-    idempotent
-)]
+#[method(id = "reports.email_did_not_opens", name = "Email Did Not Opens Report", idempotent)]
 pub fn email_did_not_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
@@ -380,11 +359,7 @@ pub fn email_clicks(
 }
 
 /// Streams every forward of a campaign activity through its footer link, most recent first.
-#[method(
-    id = "reports.email_forwards",
-    name = "Email Forwards Report",
-    idempotent
-)]
+#[method(id = "reports.email_forwards", name = "Email Forwards Report", idempotent)]
 pub fn email_forwards(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
@@ -394,11 +369,7 @@ pub fn email_forwards(
 }
 
 /// Streams every contact who unsubscribed through a campaign activity, with the reason given.
-#[method(
-    id = "reports.email_opt_outs",
-    name = "Email Opt-outs Report",
-    idempotent
-)]
+#[method(id = "reports.email_opt_outs", name = "Email Opt-outs Report", idempotent)]
 pub fn email_opt_outs(
     cx: &mut Context<'_, TrackingActivity>,
     input: TrackingInput,
@@ -438,11 +409,7 @@ pub struct BouncesInput {
 }
 
 /// Streams every bounce of a campaign activity with its code, most recent first.
-#[method(
-    id = "reports.email_bounces",
-    name = "Email Bounces Report",
-    idempotent
-)]
+#[method(id = "reports.email_bounces", name = "Email Bounces Report", idempotent)]
 pub fn email_bounces(
     cx: &mut Context<'_, TrackingActivity>,
     input: BouncesInput,

@@ -72,11 +72,7 @@ pub fn landing_page_unique_opens(
 }
 
 /// Streams every open of a landing page, repeats included.
-#[method(
-    id = "reports.landing_page_opens",
-    name = "Landing Page Contact Opens",
-    idempotent
-)]
+#[method(id = "reports.landing_page_opens", name = "Landing Page Contact Opens", idempotent)]
 pub fn landing_page_opens(
     cx: &mut Context<'_, TrackingActivity>,
     input: LandingPageInput,

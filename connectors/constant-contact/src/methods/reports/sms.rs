@@ -62,11 +62,7 @@ pub struct SmsSummariesInput {
 
 /// Streams the unique sends, deliveries, clicks and opt-outs of every SMS campaign sent in a date
 /// range, most recently sent first, and returns the percentages over all of them.
-#[method(
-    id = "reports.sms_campaign_summaries",
-    name = "SMS Campaigns Summary Report",
-    idempotent
-)]
+#[method(id = "reports.sms_campaign_summaries", name = "SMS Campaigns Summary Report", idempotent)]
 pub fn sms_campaign_summaries(
     cx: &mut Context<'_, SmsCampaignSummary>,
     input: SmsSummariesInput,
