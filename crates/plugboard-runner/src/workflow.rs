@@ -8,14 +8,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::registry::Registry;
 use crate::session::Session;
-use crate::store::{RunId, RunStore, StoreError};
+use crate::store::call_claim::{INTENT_PREFIX, intent_is_pending};
+use crate::store::{self, LeaseHolder, RunId, RunStore, StoreError, local_host_id};
 use plugboard_core::{
     ConnectorError, Host, HttpRequest, HttpResponse, Invocation, LogLevel, Manifest,
 };
-use plugboard_workflow::{Catalog, Journal, JournalError, PlanProbe, StepRunner};
+use plugboard_workflow::{
+    CallClaim, Catalog, Journal, JournalError, PlanProbe, StepRunner, claim_in_one_process,
+};
 use serde_json::Value;
 use tokio::runtime::Handle;
 
@@ -182,7 +187,7 @@ impl StepRunner for SessionSteps<'_> {
 /// The journal of one run in the state store. Completed entries are read once, when the run
 /// (re)starts; each new entry is written as it completes. Intents (calls that must take effect
 /// at most once, sent and not yet answered) are entries `#intent <key>`: `true` while pending,
-/// `false` once cleared.
+/// or this attempt's lease on the call ([`StoreJournal::claiming_calls`]); `false` once cleared.
 ///
 /// The engine's [`Journal`] is synchronous (it runs on the engine's threads, never on a runtime
 /// worker); each write waits for the asynchronous store on `handle`.
@@ -192,10 +197,15 @@ pub struct StoreJournal<'a> {
     run: RunId,
     completed: HashMap<String, Value>,
     intents: Mutex<HashSet<String>>,
+    /// This attempt, when its calls are claimed with leases.
+    claimant: Option<LeaseHolder>,
 }
 
-/// The prefix of intent entries in the journal.
-const INTENT_ENTRY: &str = "#intent ";
+/// How long an attempt's claim on a call lasts unless it is renewed (a third of it, while the
+/// call is in flight): how long a retried piece waits for a call whose worker vanished on
+/// another machine before it settles the call. On this machine a dead worker's claim is taken
+/// over at once.
+pub const CALL_LEASE: Duration = Duration::from_secs(15);
 
 /// The journal entry of a completed run's outputs. Kept with the run so that a caller whose
 /// answer was lost (a Temporal worker that died after the run completed, before it reported)
@@ -269,8 +279,8 @@ impl<'a> StoreJournal<'a> {
         let mut completed = HashMap::new();
         let mut intents = HashSet::new();
         for (key, value) in handle.block_on(store.completed_steps(run))? {
-            if let Some(call) = key.strip_prefix(INTENT_ENTRY) {
-                if value == Value::Bool(true) {
+            if let Some(call) = key.strip_prefix(INTENT_PREFIX) {
+                if intent_is_pending(&value) {
                     intents.insert(call.to_owned());
                 } else {
                     intents.remove(call);
@@ -289,6 +299,7 @@ impl<'a> StoreJournal<'a> {
             run,
             completed,
             intents: Mutex::new(intents),
+            claimant: None,
         })
     }
 
@@ -309,9 +320,9 @@ impl<'a> StoreJournal<'a> {
                 if let Some(output) = store.journal_entry(run, &key).await? {
                     completed.insert(key, output);
                 } else if store
-                    .journal_entry(run, &format!("{INTENT_ENTRY}{key}"))
+                    .journal_entry(run, &format!("{INTENT_PREFIX}{key}"))
                     .await?
-                    == Some(Value::Bool(true))
+                    .is_some_and(|intent| intent_is_pending(&intent))
                 {
                     intents.insert(key);
                 }
@@ -324,7 +335,23 @@ impl<'a> StoreJournal<'a> {
             run,
             completed,
             intents: Mutex::new(intents),
+            claimant: None,
         })
+    }
+
+    /// Claims each call that must take effect at most once with a lease held by this attempt
+    /// while the call is in flight ([`RunStore::claim_call`]): for the pieces of a run on
+    /// Temporal, two attempts of which may run at once (a worker cut off from the cluster, not
+    /// from the store, and the cluster's retry elsewhere). The other attempt waits for the call's
+    /// output instead of sending it again.
+    #[must_use]
+    pub fn claiming_calls(mut self) -> Self {
+        static ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+        let started = crate::clock::system_now_ms();
+        let n = ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}/{}/{started}/{n}", local_host_id(), std::process::id());
+        self.claimant = Some(LeaseHolder::this_process(id));
+        self
     }
 
     /// How many entries earlier attempts completed.
@@ -365,7 +392,7 @@ impl Journal for StoreJournal<'_> {
     }
 
     fn record_intent(&self, key: &str) -> Result<(), JournalError> {
-        self.write(&format!("{INTENT_ENTRY}{key}"), &Value::Bool(true))?;
+        self.write(&format!("{INTENT_PREFIX}{key}"), &Value::Bool(true))?;
         self.intents().insert(key.to_owned());
         Ok(())
     }
@@ -378,8 +405,42 @@ impl Journal for StoreJournal<'_> {
         if !self.intents().contains(key) {
             return Ok(());
         }
-        self.write(&format!("{INTENT_ENTRY}{key}"), &Value::Bool(false))?;
+        self.write(&format!("{INTENT_PREFIX}{key}"), &Value::Bool(false))?;
         self.intents().remove(key);
+        Ok(())
+    }
+
+    fn claim_call(&self, key: &str) -> Result<CallClaim, JournalError> {
+        let Some(claimant) = &self.claimant else {
+            return claim_in_one_process(self, key);
+        };
+        let lease_ms = i64::try_from(CALL_LEASE.as_millis()).unwrap_or(i64::MAX);
+        let claim = self
+            .handle
+            .block_on(self.store.claim_call(self.run, key, claimant, lease_ms))
+            .map_err(|e| JournalError::new(format!("cannot claim call `{key}`: {e}")))?;
+        Ok(match claim {
+            store::CallClaim::Done(output) => CallClaim::Done(output),
+            store::CallClaim::Taken { unknown } => {
+                self.intents().insert(key.to_owned());
+                CallClaim::Taken { unknown }
+            }
+            store::CallClaim::Held { .. } => CallClaim::Held,
+        })
+    }
+
+    fn claim_renewal(&self) -> Option<Duration> {
+        self.claimant.as_ref().map(|_| CALL_LEASE / 3)
+    }
+
+    fn hold_call(&self, key: &str) -> Result<(), JournalError> {
+        if let Some(claimant) = &self.claimant {
+            // Renews this attempt's own lease; another's (taken after ours lapsed) is left be.
+            let lease_ms = i64::try_from(CALL_LEASE.as_millis()).unwrap_or(i64::MAX);
+            self.handle
+                .block_on(self.store.claim_call(self.run, key, claimant, lease_ms))
+                .map_err(|e| JournalError::new(format!("cannot hold call `{key}`: {e}")))?;
+        }
         Ok(())
     }
 }
@@ -392,8 +453,8 @@ pub fn unknown_calls(entries: &[(String, Value)]) -> Vec<String> {
     let mut intents = HashSet::new();
     let mut completed = HashSet::new();
     for (key, value) in entries {
-        if let Some(call) = key.strip_prefix(INTENT_ENTRY) {
-            if *value == Value::Bool(true) {
+        if let Some(call) = key.strip_prefix(INTENT_PREFIX) {
+            if intent_is_pending(value) {
                 intents.insert(call);
             } else {
                 intents.remove(call);

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Fake, now_secs, quick_config};
 use plugboard_runner::store::{
-    Admission, CommitOutcome, LeaseHolder, LeaseOutcome, LimitCharge, RunClaim, SlotTicket,
+    Admission, CallClaim, CommitOutcome, LeaseHolder, LeaseOutcome, LimitCharge, RunClaim,
+    SlotTicket,
 };
 use plugboard_runner::workflow::{SessionCatalog, SessionSteps, StoreJournal};
 use plugboard_runner::{
@@ -183,6 +184,15 @@ impl RunStore for Counting {
     }
     fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>> {
         self.inner.journal_entry(run, key)
+    }
+    fn claim_call<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+        lease_ms: i64,
+    ) -> StoreFuture<'a, CallClaim> {
+        self.inner.claim_call(run, key, claimant, lease_ms)
     }
     fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool> {
         self.inner.request_cancel(run)

@@ -3,9 +3,10 @@
 //! a claim lock the run's row, so two processes cannot number entries alike or both resume it.
 
 use plugboard_runner::StoreError;
+use plugboard_runner::store::call_claim::{self, INTENT_PREFIX};
 use plugboard_runner::store::{
-    RunClaim, RunId, RunRecord, RunStatus, RunStore, StoreFuture, local_host_id,
-    process_is_provably_dead,
+    CallClaim, LeaseHolder, RunClaim, RunId, RunRecord, RunStatus, RunStore, StoreFuture,
+    local_host_id, process_is_provably_dead,
 };
 use serde_json::Value;
 
@@ -61,6 +62,33 @@ impl PostgresStore {
             .map_err(self.failed(doing))?
             .is_some();
         if exists { Ok(()) } else { Err(not_found(run)) }
+    }
+
+    /// Writes journal entry `key` of run `run` (locked by `tx`), in its place when it exists
+    /// (after the last otherwise).
+    async fn write_entry(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        run: RunId,
+        key: &str,
+        value: &Value,
+        doing: &'static str,
+    ) -> Result<(), StoreError> {
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO journal_entries (run_id, key, output, seq)
+                 VALUES ($1, $2, $3,
+                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM journal_entries
+                          WHERE run_id = $1))
+                 ON CONFLICT (run_id, key) DO UPDATE SET output = excluded.output,
+                     recorded_at_ms = plugboard_now_ms()",
+            )
+            .await
+            .map_err(self.failed(doing))?;
+        tx.execute(&statement, &[&run.0, &key, value])
+            .await
+            .map_err(self.failed(doing))?;
+        Ok(())
     }
 }
 
@@ -177,22 +205,59 @@ impl RunStore for PostgresStore {
             // The run's row lock orders its journal writers: each numbers its entry after the
             // last one committed.
             self.lock_run(&tx, run, doing).await?;
-            let statement = tx
-                .prepare_cached(
-                    "INSERT INTO journal_entries (run_id, key, output, seq)
-                     VALUES ($1, $2, $3,
-                             (SELECT COALESCE(MAX(seq), 0) + 1 FROM journal_entries
-                              WHERE run_id = $1))
-                     ON CONFLICT (run_id, key) DO UPDATE SET output = excluded.output,
-                         recorded_at_ms = plugboard_now_ms()",
+            self.write_entry(&tx, run, key, output, doing).await?;
+            tx.commit().await.map_err(self.failed(doing))?;
+            Ok(())
+        })
+    }
+
+    fn claim_call<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+        lease_ms: i64,
+    ) -> StoreFuture<'a, CallClaim> {
+        Box::pin(async move {
+            let doing = "claiming a call of a run";
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(self.failed(doing))?;
+            // The run's row lock orders the claims on its calls, as it orders its journal.
+            self.lock_run(&tx, run, doing).await?;
+            let intent_key = format!("{INTENT_PREFIX}{key}");
+            let rows = tx
+                .query(
+                    "SELECT key, output FROM journal_entries WHERE run_id = $1 AND key IN ($2, $3)",
+                    &[&run.0, &key, &intent_key],
                 )
                 .await
                 .map_err(self.failed(doing))?;
-            tx.execute(&statement, &[&run.0, &key, output])
+            let entry = |wanted: &str| {
+                rows.iter()
+                    .find(|row| row.get::<_, &str>(0) == wanted)
+                    .map(|row| row.get::<_, Value>(1))
+            };
+            let (done, intent) = (entry(key), entry(&intent_key));
+            // The server's clock: every worker on every machine judges a lease by one clock.
+            let now_ms: i64 = tx
+                .query_one("SELECT plugboard_now_ms()", &[])
                 .await
-                .map_err(self.failed(doing))?;
+                .map_err(self.failed(doing))?
+                .get(0);
+            let decision = call_claim::decide(
+                done.as_ref(),
+                intent.as_ref(),
+                claimant,
+                now_ms,
+                lease_ms,
+                process_is_provably_dead,
+            );
+            if let Some(lease) = &decision.write {
+                self.write_entry(&tx, run, &intent_key, lease, doing)
+                    .await?;
+            }
             tx.commit().await.map_err(self.failed(doing))?;
-            Ok(())
+            Ok(decision.claim)
         })
     }
 

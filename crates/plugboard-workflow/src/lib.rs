@@ -29,9 +29,9 @@ pub(crate) mod shape;
 pub mod validate;
 
 pub use engine::{
-    Event, Failure, Journal, JournalError, MemoryJournal, NoObserver, Observer, Piece,
+    CallClaim, Event, Failure, Journal, JournalError, MemoryJournal, NoObserver, Observer, Piece,
     PieceOutcome, RunError, RunOptions, RunOutcome, SkipReason, StepReport, StepRunner, StepStatus,
-    piece_keys, run, run_piece, run_with,
+    claim_in_one_process, piece_keys, run, run_piece, run_with,
 };
 pub use expr::ExprError;
 pub use input_check::check_input;

@@ -167,3 +167,139 @@ fn a_resumed_stream_of_creates_skips_the_calls_that_completed() {
         "only what did not complete"
     );
 }
+
+/// Two attempts sharing one run's journal, whose claims on calls lapse unless held: what the
+/// pieces of a run on Temporal see in the state store (`StoreJournal::claiming_calls`).
+mod overlapping {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use plugboard_workflow::{CallClaim, Journal, JournalError};
+    use serde_json::Value;
+
+    /// How long a claim lasts unless held again.
+    pub const LEASE: Duration = Duration::from_millis(150);
+
+    #[derive(Default)]
+    pub struct Shared {
+        entries: Mutex<HashMap<String, Value>>,
+        /// Each claimed call's holder and when its lease lapses.
+        claims: Mutex<HashMap<String, (&'static str, Instant)>>,
+        pub renewals: Mutex<usize>,
+    }
+
+    /// One attempt's view of the shared journal.
+    pub struct Attempt<'s> {
+        pub shared: &'s Shared,
+        pub name: &'static str,
+    }
+
+    impl Journal for Attempt<'_> {
+        fn completed(&self, key: &str) -> Option<Value> {
+            self.shared.entries.lock().expect("lock").get(key).cloned()
+        }
+
+        fn record(&self, key: &str, output: &Value) -> Result<(), JournalError> {
+            let mut entries = self.shared.entries.lock().expect("lock");
+            entries.insert(key.to_owned(), output.clone());
+            Ok(())
+        }
+
+        fn record_intent(&self, _key: &str) -> Result<(), JournalError> {
+            unreachable!("calls are claimed, not intended")
+        }
+
+        fn intent_pending(&self, key: &str) -> bool {
+            self.shared.claims.lock().expect("lock").contains_key(key)
+        }
+
+        fn clear_intent(&self, key: &str) -> Result<(), JournalError> {
+            self.shared.claims.lock().expect("lock").remove(key);
+            Ok(())
+        }
+
+        fn claim_call(&self, key: &str) -> Result<CallClaim, JournalError> {
+            if let Some(output) = self.completed(key) {
+                return Ok(CallClaim::Done(output));
+            }
+            let mut claims = self.shared.claims.lock().expect("lock");
+            let unknown = match claims.get(key) {
+                Some((holder, until)) if *holder != self.name && *until > Instant::now() => {
+                    return Ok(CallClaim::Held);
+                }
+                Some((holder, _)) => *holder != self.name,
+                None => false,
+            };
+            claims.insert(key.to_owned(), (self.name, Instant::now() + LEASE));
+            Ok(CallClaim::Taken { unknown })
+        }
+
+        fn claim_renewal(&self) -> Option<Duration> {
+            Some(LEASE / 3)
+        }
+
+        fn hold_call(&self, key: &str) -> Result<(), JournalError> {
+            let mut claims = self.shared.claims.lock().expect("lock");
+            if let Some((holder, until)) = claims.get_mut(key)
+                && *holder == self.name
+            {
+                *until = Instant::now() + LEASE;
+                *self.shared.renewals.lock().expect("lock") += 1;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn an_attempt_overlapping_one_still_sending_waits_for_its_answer_and_sends_nothing() {
+    use plugboard_workflow::{Piece, PieceOutcome, RunOptions, run_piece};
+
+    let wf =
+        valid(json!([{"id": "add", "call": "acme.contacts.create", "input": {"email": "a@b.c"}}]));
+    // The call takes four leases: only renewals keep the first attempt's claim alive.
+    let runner = FakeRunner::new(|_, _, _| {
+        std::thread::sleep(overlapping::LEASE * 4);
+        Ok(json!({"contact_id": "c-1"}))
+    });
+    let shared = overlapping::Shared::default();
+    let attempt = |name| {
+        let journal = overlapping::Attempt {
+            shared: &shared,
+            name,
+        };
+        let options = RunOptions::default();
+        run_piece(
+            &wf,
+            Map::new(),
+            &runner,
+            &journal,
+            &NoObserver,
+            &options,
+            Piece::Step { step: 0 },
+        )
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| attempt("first"));
+        std::thread::sleep(overlapping::LEASE / 2);
+        let second = scope.spawn(|| attempt("second"));
+        (first.join().expect("first"), second.join().expect("second"))
+    });
+    assert_eq!(runner.calls_to("contacts.create"), 1, "sent once");
+    for outcome in [first, second] {
+        assert_eq!(
+            outcome.expect("done"),
+            PieceOutcome::StepDone { next: None }
+        );
+    }
+    assert!(
+        *shared.renewals.lock().expect("lock") >= 3,
+        "held while in flight"
+    );
+    let journal = overlapping::Attempt {
+        shared: &shared,
+        name: "later",
+    };
+    assert_eq!(journal.completed("add"), Some(json!({"contact_id": "c-1"})));
+}

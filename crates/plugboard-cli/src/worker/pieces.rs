@@ -104,7 +104,10 @@ impl SessionExecutor {
                 run,
                 plugboard_workflow::piece_keys(&workflow.workflow, piece),
             )?,
-        };
+        }
+        // Temporal may retry this piece while this attempt still sends a call (cut off from the
+        // cluster, not from the store): each call is claimed, and the retry waits for it.
+        .claiming_calls();
         let inputs = match record.inputs {
             Value::Object(inputs) => inputs,
             _ => Map::new(),

@@ -23,8 +23,10 @@
 //!
 //! The decisions that coordinate processes are pure functions every backend calls inside its own
 //! transaction, with its own clock: [`limiter::decide`] (admit, wait, or quota exhausted) and
-//! [`lease::decide`] (acquire, held, taken over from a dead or lapsed holder).
+//! [`lease::decide`] (acquire, held, taken over from a dead or lapsed holder), and
+//! [`call_claim::decide`] (who may send a call that must take effect at most once).
 
+pub mod call_claim;
 mod connections;
 pub mod lease;
 pub mod limiter;
@@ -37,6 +39,7 @@ mod tokens;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use call_claim::CallClaim;
 pub(crate) use connections::RedactedKeys;
 pub use connections::{ConnectionRecord, ConnectionStore, Endpoints};
 pub use limits::{Admission, LimitCharge, LimitStore, SlotTicket};

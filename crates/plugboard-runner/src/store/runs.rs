@@ -6,7 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::StoreFuture;
+use super::call_claim::CallClaim;
+use super::{LeaseHolder, StoreFuture};
 
 /// A run's identifier in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -197,6 +198,18 @@ pub trait RunStore: Send + Sync + fmt::Debug {
     /// The journal entry `key` of run `run`, if recorded: one row, where
     /// [`RunStore::completed_steps`] reads a 200,000-call run's whole journal.
     fn journal_entry<'a>(&'a self, run: RunId, key: &'a str) -> StoreFuture<'a, Option<Value>>;
+    /// Claims call `key` of run `run` (one that must take effect at most once) for `claimant`
+    /// until `lease_ms` from now by the store's clock, before it is sent, or renews the
+    /// claimant's own claim while it is in flight: in one transaction, [`decide`](super::call_claim::decide)
+    /// on the call's output and its intent entry (`#intent <key>`), whose lease it writes.
+    /// [`StoreError::NotFound`](super::StoreError::NotFound) for an unknown run.
+    fn claim_call<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+        lease_ms: i64,
+    ) -> StoreFuture<'a, CallClaim>;
     /// Asks whichever process executes run `run` to cancel it (one service process cancelling
     /// a run another executes, on a shared store): a flag that process reads. `false` when the
     /// run has ended or does not exist. Claiming or finishing the run clears it.

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -38,6 +39,55 @@ pub trait Journal: Sync {
     fn intent_pending(&self, key: &str) -> bool;
     /// Forgets an intent: the call was answered without effect, or never sent.
     fn clear_intent(&self, key: &str) -> Result<(), JournalError>;
+
+    /// Takes the call `key` (one that must take effect at most once) for this attempt, right
+    /// before it is sent, and records its intent. The default suits a run that one process
+    /// executes at a time: the call is this attempt's, its outcome unknown when an earlier
+    /// attempt left its intent pending. A journal shared by attempts that may overlap (a run's
+    /// pieces on Temporal) answers [`CallClaim::Held`] while another live attempt sends it.
+    fn claim_call(&self, key: &str) -> Result<CallClaim, JournalError> {
+        claim_in_one_process(self, key)
+    }
+
+    /// How often a claimed call in flight must be held again ([`Journal::hold_call`]), for a
+    /// journal whose claims lapse; `None` (the default) for claims that do not.
+    fn claim_renewal(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Keeps this attempt's claim on call `key` while it is in flight.
+    fn hold_call(&self, _key: &str) -> Result<(), JournalError> {
+        Ok(())
+    }
+}
+
+/// [`Journal::claim_call`] for a run one process executes at a time: the call is this
+/// attempt's, its outcome unknown when an earlier attempt left its intent pending.
+pub fn claim_in_one_process<J: Journal + ?Sized>(
+    journal: &J,
+    key: &str,
+) -> Result<CallClaim, JournalError> {
+    if let Some(output) = journal.completed(key) {
+        return Ok(CallClaim::Done(output));
+    }
+    let unknown = journal.intent_pending(key);
+    journal.record_intent(key)?;
+    Ok(CallClaim::Taken { unknown })
+}
+
+/// Whose a call that must take effect at most once is, as [`Journal::claim_call`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallClaim {
+    /// Its output is journaled (another attempt completed it): that is the call's output.
+    Done(Value),
+    /// This attempt sends it. `unknown`: an earlier attempt sent it and never learned whether
+    /// it took effect, so it must be settled first (see `once.rs`).
+    Taken {
+        /// The earlier attempt's outcome is unknown.
+        unknown: bool,
+    },
+    /// Another attempt is sending it now: wait for its answer, then claim again.
+    Held,
 }
 
 /// A journal in memory: for tests, and for runs that need no resume.

@@ -37,7 +37,7 @@ mod pieces;
 mod records;
 
 pub use events::{Event, NoObserver, Observer, SkipReason};
-pub use journal::{Journal, JournalError, MemoryJournal};
+pub use journal::{CallClaim, Journal, JournalError, MemoryJournal, claim_in_one_process};
 use loops::Progress;
 use once::Call;
 pub(crate) use once::Effects;

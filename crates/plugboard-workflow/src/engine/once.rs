@@ -10,12 +10,29 @@
 //! other method the run stops on that call with an "outcome unknown" error, and a person
 //! resumes with `--mark-done KEY` (it took effect) or `--resend KEY` (it did not).
 //!
+//! Two attempts of one call can overlap when a run's pieces run on Temporal: a worker cut off
+//! from the cluster, not from the store, is still sending when the cluster retries its piece
+//! elsewhere. There the journal's claim on a call is a lease the sending attempt keeps renewing
+//! ([`Journal::claim_renewal`]); the other attempt finds it [`CallClaim::Held`] and waits for
+//! the call's output, instead of finding no effect yet and sending it a second time.
+//!
 //! [`Method::find_effect`]: plugboard_core::Method::find_effect
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use plugboard_core::{ConnectorError, EFFECT_LOOKUP_SUFFIX};
 use serde_json::Value;
 
+use super::journal::{CallClaim, Journal};
 use super::{Engine, Failure, connector_failure};
+
+/// How often an attempt looks again at a call another attempt holds.
+const HELD_CALL_POLL: Duration = Duration::from_millis(500);
+/// How long an attempt waits for a held call before it gives its piece back to be retried:
+/// longer than a call may rightly take (a bulk import that waits for its activities holds its
+/// call for up to an hour), so one attempt outwaits it.
+const HELD_CALL_WAIT: Duration = Duration::from_secs(70 * 60);
 
 /// What repeating a call does, from its method's descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,22 +69,16 @@ impl Engine<'_> {
                 .call(call.connection, call.method, input, on_record)
                 .map_err(connector_failure);
         };
-        if self.journal.intent_pending(call.key) {
-            // An earlier attempt, in this process or one that died, sent it unanswered.
-            let unknown = "an earlier attempt sent it and got no answer";
-            if let Some(output) = self.find_effect(call, finds_effect, &input, unknown)? {
-                return Ok(output);
-            }
+        if let Some(output) = self.claim(call, finds_effect, &input)? {
+            return Ok(output);
         }
         // Kept only when it can be used: a bulk input is not copied for nothing.
         let kept = finds_effect.then(|| input.clone());
-        self.journal
-            .record_intent(call.key)
-            .map_err(|e| Failure::Journal(e.message))?;
-        match self
-            .runner
-            .call(call.connection, call.method, input, on_record)
-        {
+        let sent = holding(self.journal, call.key, || {
+            self.runner
+                .call(call.connection, call.method, input, on_record)
+        });
+        match sent {
             Ok(output) => Ok(output),
             // Stopped while it was in flight: the intent stays, a resume settles it.
             Err(ConnectorError::OutcomeUnknown { .. }) if self.runner.is_cancelled() => {
@@ -95,6 +106,50 @@ impl Engine<'_> {
         }
     }
 
+    /// Claims `call` for this attempt before it is sent (recording its intent): `None` when
+    /// this attempt is to send it, `Some(output)` when it already took effect (another attempt
+    /// completed it, or an earlier one sent it and the method found its effect).
+    fn claim(
+        &self,
+        call: &Call<'_>,
+        finds_effect: bool,
+        input: &Value,
+    ) -> Result<Option<Value>, Failure> {
+        let started = Instant::now();
+        loop {
+            match self
+                .journal
+                .claim_call(call.key)
+                .map_err(|e| Failure::Journal(e.message))?
+            {
+                CallClaim::Done(output) => return Ok(Some(output)),
+                CallClaim::Taken { unknown: false } => return Ok(None),
+                CallClaim::Taken { unknown: true } => {
+                    // An earlier attempt, in this process or one that died, sent it unanswered.
+                    let unknown = "an earlier attempt sent it and got no answer";
+                    if let Some(output) = self.find_effect(call, finds_effect, input, unknown)? {
+                        return Ok(Some(output));
+                    }
+                    // It had no effect, and the lookup cleared its intent: claim it afresh.
+                }
+                CallClaim::Held => {
+                    if self.runner.is_cancelled() {
+                        return Err(Failure::Cancelled);
+                    }
+                    if started.elapsed() >= HELD_CALL_WAIT {
+                        // The surroundings' failure, not the run's: the piece is retried.
+                        return Err(Failure::Journal(format!(
+                            "call `{}` is still being sent by another attempt after {} s",
+                            call.key,
+                            HELD_CALL_WAIT.as_secs()
+                        )));
+                    }
+                    std::thread::sleep(HELD_CALL_POLL);
+                }
+            }
+        }
+    }
+
     /// Settles a call whose outcome is unknown: `Some(output)` when it took effect, `None`
     /// (intent cleared) when it did not; an "outcome unknown" failure when the method cannot
     /// tell.
@@ -112,10 +167,12 @@ impl Engine<'_> {
             });
         }
         let lookup = format!("{}{EFFECT_LOOKUP_SUFFIX}", call.method);
-        let found = self
-            .runner
-            .call(call.connection, &lookup, input.clone(), &mut |_| Ok(()))
-            .map_err(connector_failure)?;
+        // Held like the call: an attempt that waits for it must not take it over meanwhile.
+        let found = holding(self.journal, call.key, || {
+            self.runner
+                .call(call.connection, &lookup, input.clone(), &mut |_| Ok(()))
+        })
+        .map_err(connector_failure)?;
         if found.is_null() {
             self.journal
                 .clear_intent(call.key)
@@ -124,4 +181,25 @@ impl Engine<'_> {
         }
         Ok(Some(found))
     }
+}
+
+/// Runs `send` while the journal's claim on call `key` is held: a journal whose claims lapse
+/// ([`Journal::claim_renewal`]) is asked to hold it again on a thread of its own until `send`
+/// returns, so a call in flight longer than a lease is not taken over by another attempt.
+fn holding<T>(journal: &dyn Journal, key: &str, send: impl FnOnce() -> T) -> T {
+    let Some(every) = journal.claim_renewal() else {
+        return send();
+    };
+    let (sent, wait) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(every) {
+                // A renewal that fails is tried again at the next tick: a lease outlives three.
+                let _ = journal.hold_call(key);
+            }
+        });
+        let result = send();
+        drop(sent);
+        result
+    })
 }

@@ -5,9 +5,10 @@ use serde_json::Value;
 
 use super::{SqliteStore, from_json, run, to_json};
 use crate::clock::system_now_ms;
+use crate::store::call_claim::{self, INTENT_PREFIX};
 use crate::store::{
-    RunClaim, RunId, RunRecord, RunStatus, RunStore, StoreError, StoreFuture, local_host_id,
-    process_is_provably_dead,
+    CallClaim, LeaseHolder, RunClaim, RunId, RunRecord, RunStatus, RunStore, StoreError,
+    StoreFuture, local_host_id, process_is_provably_dead,
 };
 
 fn read_run(row: &rusqlite::Row<'_>) -> Result<(RunRecord, String), rusqlite::Error> {
@@ -38,6 +39,24 @@ fn read_run(row: &rusqlite::Row<'_>) -> Result<(RunRecord, String), rusqlite::Er
 fn finish_run_record((mut record, inputs): (RunRecord, String)) -> Result<RunRecord, StoreError> {
     record.inputs = from_json("run inputs", &inputs)?;
     Ok(record)
+}
+
+/// Writes journal entry `key` of a run, in its place when it exists (after the last otherwise).
+fn write_entry(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: RunId,
+    key: &str,
+    value: &Value,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO run_steps (run_id, key, output, seq, recorded_at)
+         VALUES (?1, ?2, ?3,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_steps WHERE run_id = ?1), ?4)
+         ON CONFLICT(run_id, key) DO UPDATE SET output = excluded.output,
+             recorded_at = excluded.recorded_at",
+    )?
+    .execute(params![run_id.0, key, to_json(value), system_now_ms()])?;
+    Ok(())
 }
 
 const RUN_COLUMNS: &str = "id, workflow, inputs, status, error, started_at, finished_at, \
@@ -142,16 +161,53 @@ impl RunStore for SqliteStore {
             if !exists {
                 return Err(StoreError::NotFound(format!("run {run_id}")));
             }
-            tx.prepare_cached(
-                "INSERT INTO run_steps (run_id, key, output, seq, recorded_at)
-                 VALUES (?1, ?2, ?3,
-                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_steps WHERE run_id = ?1), ?4)
-                 ON CONFLICT(run_id, key) DO UPDATE SET output = excluded.output,
-                     recorded_at = excluded.recorded_at",
-            )?
-            .execute(params![run_id.0, key, to_json(output), system_now_ms()])?;
+            write_entry(&tx, run_id, key, output)?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn claim_call<'a>(
+        &'a self,
+        run_id: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+        lease_ms: i64,
+    ) -> StoreFuture<'a, CallClaim> {
+        run(move || {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: bool = tx
+                .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+                .query_row(params![run_id.0], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false);
+            if !exists {
+                return Err(StoreError::NotFound(format!("run {run_id}")));
+            }
+            let intent_key = format!("{INTENT_PREFIX}{key}");
+            let entry = |key: &str| -> Result<Option<Value>, StoreError> {
+                let text: Option<String> = tx
+                    .prepare_cached("SELECT output FROM run_steps WHERE run_id = ?1 AND key = ?2")?
+                    .query_row(params![run_id.0, key], |row| row.get(0))
+                    .optional()?;
+                text.map(|text| from_json("journal entry", &text))
+                    .transpose()
+            };
+            let (done, intent) = (entry(key)?, entry(&intent_key)?);
+            let decision = call_claim::decide(
+                done.as_ref(),
+                intent.as_ref(),
+                claimant,
+                system_now_ms(),
+                lease_ms,
+                process_is_provably_dead,
+            );
+            if let Some(lease) = &decision.write {
+                write_entry(&tx, run_id, &intent_key, lease)?;
+            }
+            tx.commit()?;
+            Ok(decision.claim)
         })
     }
 

@@ -12,12 +12,14 @@
 //! process the test spawned and reaped).
 #![allow(dead_code)]
 
+mod calls;
 mod connections;
 mod leases;
 mod limits;
 mod runs;
 mod schema;
 
+pub use calls::*;
 pub use connections::*;
 pub use leases::*;
 pub use limits::*;
@@ -74,6 +76,8 @@ macro_rules! store_conformance_tests {
             a_cancellation_is_asked_for_across_processes,
             the_first_end_of_a_run_is_its_end,
             intents_survive_a_restart_until_settled,
+            a_call_is_claimed_by_one_attempt_at_a_time,
+            journals_of_overlapping_attempts_claim_calls_through_the_store,
             trigger_cursors_round_trip,
             a_database_of_a_newer_schema_is_refused,
         );
