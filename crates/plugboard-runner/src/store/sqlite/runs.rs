@@ -41,6 +41,20 @@ fn finish_run_record((mut record, inputs): (RunRecord, String)) -> Result<RunRec
     Ok(record)
 }
 
+/// `NotFound` unless run `run_id` exists.
+fn require_run(tx: &rusqlite::Transaction<'_>, run_id: RunId) -> Result<(), StoreError> {
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+        .query_row(params![run_id.0], |_| Ok(true))
+        .optional()?
+        .unwrap_or(false);
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("run {run_id}")))
+    }
+}
+
 /// Writes journal entry `key` of a run, in its place when it exists (after the last otherwise).
 fn write_entry(
     tx: &rusqlite::Transaction<'_>,
@@ -153,14 +167,7 @@ impl RunStore for SqliteStore {
         run(move || {
             let mut conn = self.lock();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists: bool = tx
-                .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
-                .query_row(params![run_id.0], |_| Ok(true))
-                .optional()?
-                .unwrap_or(false);
-            if !exists {
-                return Err(StoreError::NotFound(format!("run {run_id}")));
-            }
+            require_run(&tx, run_id)?;
             write_entry(&tx, run_id, key, output)?;
             tx.commit()?;
             Ok(())
@@ -177,14 +184,7 @@ impl RunStore for SqliteStore {
         run(move || {
             let mut conn = self.lock();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists: bool = tx
-                .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
-                .query_row(params![run_id.0], |_| Ok(true))
-                .optional()?
-                .unwrap_or(false);
-            if !exists {
-                return Err(StoreError::NotFound(format!("run {run_id}")));
-            }
+            require_run(&tx, run_id)?;
             let intent_key = format!("{INTENT_PREFIX}{key}");
             let entry = |key: &str| -> Result<Option<Value>, StoreError> {
                 let text: Option<String> = tx
