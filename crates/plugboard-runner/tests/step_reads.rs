@@ -197,8 +197,8 @@ impl RunStore for Counting {
     fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool> {
         self.inner.request_cancel(run)
     }
-    fn cancel_requested(&self, run: RunId) -> StoreFuture<'_, bool> {
-        self.inner.cancel_requested(run)
+    fn cancels_requested<'a>(&'a self, runs: &'a [RunId]) -> StoreFuture<'a, Vec<RunId>> {
+        self.inner.cancels_requested(runs)
     }
     fn claim_run(&self, run: RunId) -> StoreFuture<'_, RunClaim> {
         self.inner.claim_run(run)

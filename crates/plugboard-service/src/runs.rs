@@ -77,6 +77,8 @@ pub struct LiveRuns {
     /// Set when the service stops: runs cancelled then are left `running` in the journal, so
     /// the next start resumes them like those of a killed service.
     stopping: AtomicBool,
+    /// Set once the process's watch for cancellations asked through other processes runs.
+    watching_cancels: AtomicBool,
 }
 
 struct LiveRun {
@@ -91,6 +93,7 @@ impl Default for LiveRuns {
             changed: watch::channel(0).0,
             slots: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
             stopping: AtomicBool::new(false),
+            watching_cancels: AtomicBool::new(false),
         }
     }
 }
@@ -139,6 +142,31 @@ impl LiveRuns {
                 Phase::Queued
             }
         })
+    }
+
+    /// The runs this process has started executing (not those waiting for a slot).
+    fn started(&self) -> Vec<RunId> {
+        self.lock()
+            .iter()
+            .filter(|(_, live)| live.started)
+            .map(|(run, _)| RunId(*run))
+            .collect()
+    }
+
+    /// Cancels a started run not cancelled yet; whether it did.
+    fn cancel_started(&self, run: i64) -> bool {
+        match self.lock().get(&run) {
+            Some(live) if live.started && !live.cancel.is_cancelled() => {
+                live.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this call is the first: the watch for cancellations starts once per process.
+    fn start_watching_cancels(&self) -> bool {
+        !self.watching_cancels.swap(true, Ordering::SeqCst)
     }
 
     /// Cancels a live run; `false` when it is not live.

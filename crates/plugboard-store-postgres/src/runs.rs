@@ -304,17 +304,22 @@ impl RunStore for PostgresStore {
         })
     }
 
-    fn cancel_requested(&self, run: RunId) -> StoreFuture<'_, bool> {
+    fn cancels_requested<'a>(&'a self, runs: &'a [RunId]) -> StoreFuture<'a, Vec<RunId>> {
         Box::pin(async move {
+            if runs.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<i64> = runs.iter().map(|run| run.0).collect();
             let client = self.client().await?;
-            let row = client
-                .query_opt(
-                    "SELECT cancel_requested FROM runs WHERE tenant_id = $1 AND id = $2",
-                    &[&DEFAULT_TENANT, &run.0],
+            let rows = client
+                .query(
+                    "SELECT id FROM runs
+                     WHERE tenant_id = $1 AND id = ANY($2) AND cancel_requested",
+                    &[&DEFAULT_TENANT, &ids],
                 )
                 .await
-                .map_err(self.failed("reading a run's cancellation"))?;
-            Ok(row.is_some_and(|row| row.get(0)))
+                .map_err(self.failed("reading runs' cancellations"))?;
+            Ok(rows.iter().map(|row| RunId(row.get(0))).collect())
         })
     }
 

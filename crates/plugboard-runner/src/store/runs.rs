@@ -214,8 +214,9 @@ pub trait RunStore: Send + Sync + fmt::Debug {
     /// a run another executes, on a shared store): a flag that process reads. `false` when the
     /// run has ended or does not exist. Claiming or finishing the run clears it.
     fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool>;
-    /// Whether a cancellation of run `run` was asked for ([`RunStore::request_cancel`]).
-    fn cancel_requested(&self, run: RunId) -> StoreFuture<'_, bool>;
+    /// Which of `runs` a cancellation was asked for ([`RunStore::request_cancel`]), in one
+    /// query: a service process watches all the runs it executes at once, not each on its own.
+    fn cancels_requested<'a>(&'a self, runs: &'a [RunId]) -> StoreFuture<'a, Vec<RunId>>;
     /// Takes run `run` over for this process, to resume it: in one transaction, refused when
     /// the run completed or is still running in a live process on this machine (resuming it then
     /// would send its remaining calls twice); otherwise the run is running again, owned by this

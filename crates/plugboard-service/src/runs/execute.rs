@@ -28,27 +28,20 @@ pub(super) fn spawn(
 ) {
     let cancel = Cancellation::new();
     service.live_runs.add(run.0, cancel.clone());
+    watch_for_cancels(service);
     let service = Arc::clone(service);
     tokio::spawn(async move {
         let slots = Arc::clone(&service.live_runs.slots);
         let permit = slots.acquire_owned().await;
         let executing = Arc::clone(&service);
-        let attempt = cancel.clone();
-        let mut thread = tokio::task::spawn_blocking(move || {
+        // Watched (`watch_for_cancels`) from when it has its slot: a request made while it
+        // waited is read at the next look.
+        let thread = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             executing.live_runs.set_started(run.0);
-            execute(&executing, run, &workflow, inputs, attempt, note);
+            execute(&executing, run, &workflow, inputs, cancel, note);
         });
-        // Watched from when it has its slot: a request made while it waited is read at once.
-        let joined = if service.runner.store().is_shared() {
-            tokio::select! {
-                joined = &mut thread => joined,
-                () = watch_for_cancel(&service, run, &cancel) => thread.await,
-            }
-        } else {
-            thread.await
-        };
-        if let Err(error) = joined {
+        if let Err(error) = thread.await {
             // A panic in the engine: the run must still end, with a reason.
             tracing::error!(run = run.0, %error, "a run's thread ended abnormally");
             let why = "the run stopped abnormally; see the server log";
@@ -70,29 +63,47 @@ pub(super) fn spawn(
     });
 }
 
-/// How often a run on a shared store looks whether another service process asked to cancel it.
+/// How often a service process on a shared store looks whether another one asked to cancel
+/// any of the runs it executes.
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// On a store other service processes share, a cancellation may be asked for through any of
-/// them ([`plugboard_runner::RunStore::request_cancel`]): this reads that flag every
-/// [`CANCEL_POLL`] and cancels `cancel` (this attempt's) when it is set. It ends when the run is
-/// cancelled; its caller drops it when the attempt ends.
-async fn watch_for_cancel(service: &Service, run: RunId, cancel: &Cancellation) {
-    let mut ticks = tokio::time::interval(CANCEL_POLL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match service.runner.store().cancel_requested(run).await {
-            Ok(true) => {
-                tracing::info!(run = run.0, "cancelled through another service process");
-                cancel.cancel();
-                return;
-            }
-            Ok(false) => {}
-            // Read again at the next tick: a store restart must not cancel runs.
-            Err(error) => tracing::warn!(run = run.0, %error, "cannot read a run's cancellation"),
-        }
+/// them ([`plugboard_runner::RunStore::request_cancel`]). One task per process reads the flags of
+/// all the runs it executes every [`CANCEL_POLL`], in one query, and cancels those asked for;
+/// it starts with the first run and ends with the service.
+fn watch_for_cancels(service: &Arc<Service>) {
+    if !service.runner.store().is_shared() || !service.live_runs.start_watching_cancels() {
+        return;
     }
+    let service = Arc::downgrade(service);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CANCEL_POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(service) = service.upgrade() else {
+                return;
+            };
+            let started = service.live_runs.started();
+            if started.is_empty() {
+                continue;
+            }
+            match service.runner.store().cancels_requested(&started).await {
+                Ok(asked) => {
+                    for run in asked {
+                        if service.live_runs.cancel_started(run.0) {
+                            tracing::info!(
+                                run = run.0,
+                                "cancelled through another service process"
+                            );
+                        }
+                    }
+                }
+                // Read again at the next tick: a store restart must not cancel runs.
+                Err(error) => tracing::warn!(%error, "cannot read the runs' cancellations"),
+            }
+        }
+    });
 }
 
 /// The run's observer: appends each event, as `plugboard run --json` prints it, to the run's log.

@@ -251,14 +251,21 @@ impl RunStore for SqliteStore {
         })
     }
 
-    fn cancel_requested(&self, run_id: RunId) -> StoreFuture<'_, bool> {
+    fn cancels_requested<'a>(&'a self, runs: &'a [RunId]) -> StoreFuture<'a, Vec<RunId>> {
         run(move || {
-            Ok(self
-                .lock()
-                .prepare_cached("SELECT cancel_requested FROM runs WHERE id = ?1")?
-                .query_row(params![run_id.0], |row| row.get::<_, bool>(0))
-                .optional()?
-                .unwrap_or(false))
+            let conn = self.lock();
+            let mut asked =
+                conn.prepare_cached("SELECT cancel_requested FROM runs WHERE id = ?1")?;
+            let mut cancelled = Vec::new();
+            for run_id in runs {
+                let flagged = asked
+                    .query_row(params![run_id.0], |row| row.get::<_, bool>(0))
+                    .optional()?;
+                if flagged == Some(true) {
+                    cancelled.push(*run_id);
+                }
+            }
+            Ok(cancelled)
         })
     }
 

@@ -267,14 +267,14 @@ pub async fn a_cancellation_is_asked_for_across_processes(backend: &impl Backend
     let other = backend.open(&db).await.unwrap();
     assert!(!store.request_cancel(RunId(i64::MAX)).await.unwrap());
     let run = store.create_run("w.json", "d", &json!({})).await.unwrap();
-    assert!(!store.cancel_requested(run).await.unwrap());
+    assert!(store.cancels_requested(&[run]).await.unwrap().is_empty());
     assert!(other.request_cancel(run).await.unwrap());
-    assert!(store.cancel_requested(run).await.unwrap());
+    assert_eq!(store.cancels_requested(&[run]).await.unwrap(), vec![run]);
     store
         .finish_run(run, RunStatus::Cancelled, Some("asked"))
         .await
         .unwrap();
-    assert!(!store.cancel_requested(run).await.unwrap());
+    assert!(store.cancels_requested(&[run]).await.unwrap().is_empty());
     assert!(!other.request_cancel(run).await.unwrap(), "it has ended");
     // A claim says whether a cancellation was pending, and clears it: the new attempt is not
     // stopped by it unless its resumer chooses so.
@@ -293,10 +293,20 @@ pub async fn a_cancellation_is_asked_for_across_processes(backend: &impl Backend
             ..
         }
     ));
-    assert!(!store.cancel_requested(run).await.unwrap());
+    assert!(store.cancels_requested(&[run]).await.unwrap().is_empty());
     let queued = store.queue_run("w.json", "d", &json!({})).await.unwrap();
     assert!(other.request_cancel(queued).await.unwrap());
-    assert!(store.cancel_requested(queued).await.unwrap());
+    assert_eq!(
+        store.cancels_requested(&[queued]).await.unwrap(),
+        vec![queued]
+    );
+    // Many runs are read at once: only those asked to cancel come back, unknown ones ignored.
+    let asked = store
+        .cancels_requested(&[run, queued, RunId(i64::MAX)])
+        .await
+        .unwrap();
+    assert_eq!(asked, vec![queued]);
+    assert!(store.cancels_requested(&[]).await.unwrap().is_empty());
 }
 
 /// A run started on Temporal waits `queued`, unfinished, until a worker claims it; once it
