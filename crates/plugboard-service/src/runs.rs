@@ -546,49 +546,48 @@ async fn cancel(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let run = owned_run(&service, &scope, &id).await?;
-    if let Some(remote) = &service.remote {
-        return cancel_on_cluster(&service, &run, remote.as_ref()).await;
-    }
-    if !service.live_runs.cancel(run.id) {
-        // Not live here: ended, or executing in another service process on the shared store,
-        // which reads the cancellation asked for here within a second.
-        let store = service.runner.store();
-        let record = store.run(runner_id(&run)).await.map_err(runner_error)?;
-        if record.is_some_and(|record| !record.status.has_ended()) {
-            if !store.is_shared() {
-                // One state file, another live process on this machine executing the run.
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "running_elsewhere",
-                    format!(
-                        "run {} is executing in another process on this machine; only that \
-                         process can cancel it",
-                        run.id
-                    ),
-                ));
-            }
-            if store
-                .request_cancel(runner_id(&run))
-                .await
-                .map_err(runner_error)?
-            {
-                return Ok((
-                    StatusCode::ACCEPTED,
-                    Json(view::show(&service, &run).await?),
-                ));
-            }
-            // It ended between the read and the request.
-        }
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "run_ended",
-            format!("run {} has already ended", run.id),
-        ));
+    let cancelled_here = service.remote.is_none() && service.live_runs.cancel(run.id);
+    if !cancelled_here {
+        ask_for_cancel(&service, &run).await?;
     }
     Ok((
         StatusCode::ACCEPTED,
         Json(view::show(&service, &run).await?),
     ))
+}
+
+/// Asks whoever executes `run` (not this process) to cancel it, or says why that cannot be.
+async fn ask_for_cancel(service: &Service, run: &ServiceRun) -> Result<(), ApiError> {
+    match ask_to_stop(service, runner_id(run), |status| !status.has_ended()).await {
+        Ok(StopAsked::Asked) => Ok(()),
+        Ok(StopAsked::Ended) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_ended",
+            format!("run {} has already ended", run.id),
+        )),
+        Ok(StopAsked::OnlyByItsProcess) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "running_elsewhere",
+            format!(
+                "run {} is executing in another process on this machine; only that process can \
+                 cancel it",
+                run.id
+            ),
+        )),
+        Err(StopFailure::Store(error)) => Err(runner_error(error)),
+        Err(StopFailure::Cluster(why)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!(
+                "{} did not take the cancellation of run {}: {why}",
+                service
+                    .remote
+                    .as_ref()
+                    .map_or_else(|| "the cluster".to_owned(), |remote| remote.describe()),
+                run.id
+            ),
+        )),
+    }
 }
 
 /// A run's events after sequence number `after`, at most `limit`: the service's own log of a run
@@ -611,39 +610,57 @@ pub(crate) async fn events_after(
     Ok(service.workflows.events_after(run, after, limit).await?)
 }
 
-/// Cancels a run on the cluster. One no worker has taken yet is recorded cancelled at once (a
-/// worker that takes it meanwhile stops it at its first heartbeat); the cluster is told either
-/// way.
-async fn cancel_on_cluster(
+/// What asking for a run that this process does not execute to stop did.
+enum StopAsked {
+    /// Asked: the process executing it (through the shared store) or the cluster stops it.
+    Asked,
+    /// It is not going any more (or not known).
+    Ended,
+    /// On a state file of one machine, another live process there executes it: only that
+    /// process can stop it.
+    OnlyByItsProcess,
+}
+
+/// Why a stop could not be asked for.
+enum StopFailure {
+    /// The store failed.
+    Store(plugboard_runner::StoreError),
+    /// The cluster did not take the cancellation.
+    Cluster(String),
+}
+
+/// Asks whoever executes run `run` to stop it, when `going(status)` says it still is: the
+/// cluster (one no worker has taken yet is recorded cancelled at once), or through a shared
+/// store the service process executing it (which reads it within a second). The one way to stop
+/// a run this process does not execute: cancelling one, and stopping a deleted tenant's.
+async fn ask_to_stop(
     service: &Service,
-    run: &ServiceRun,
-    remote: &dyn remote::RemoteRuns,
-) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    run: RunId,
+    going: impl Fn(RunStatus) -> bool,
+) -> Result<StopAsked, StopFailure> {
     let store = service.runner.store();
-    let record = store
-        .run(runner_id(run))
+    let status = match store.run(run).await.map_err(StopFailure::Store)? {
+        Some(record) if going(record.status) => record.status,
+        _ => return Ok(StopAsked::Ended),
+    };
+    if let Some(remote) = &service.remote {
+        cancel_remote(service, remote.as_ref(), run, status)
+            .await
+            .map_err(StopFailure::Cluster)?;
+        return Ok(StopAsked::Asked);
+    }
+    if !store.is_shared() {
+        return Ok(StopAsked::OnlyByItsProcess);
+    }
+    // `false`: it ended between the read and the request.
+    match store
+        .request_cancel(run)
         .await
-        .map_err(runner_error)?
-        .ok_or_else(|| ApiError::not_found("run"))?;
-    if record.status.has_ended() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "run_ended",
-            format!("run {} has already ended", run.id),
-        ));
+        .map_err(StopFailure::Store)?
+    {
+        true => Ok(StopAsked::Asked),
+        false => Ok(StopAsked::Ended),
     }
-    if let Err(why) = cancel_remote(service, remote, runner_id(run), record.status).await {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "cluster_unavailable",
-            format!(
-                "{} did not take the cancellation of run {}: {why}",
-                remote.describe(),
-                run.id
-            ),
-        ));
-    }
-    Ok((StatusCode::ACCEPTED, Json(view::show(service, run).await?)))
 }
 
 /// Cancels run `run` (now `status`, not ended) on the cluster; one no worker has taken yet is
@@ -687,25 +704,15 @@ pub(crate) async fn stop_runs(service: &Service, runs: &[i64], patience: std::ti
             .iter()
             .filter(|run| service.live_runs.phase(**run).is_none())
         {
-            let status = match store.run(RunId(*run)).await {
-                Ok(Some(record)) if still_going(service, record.status) => record.status,
-                Ok(_) => continue,
-                Err(error) => {
-                    tracing::error!(run, %error, "cannot read a run to stop");
-                    continue;
+            match ask_to_stop(service, RunId(*run), |status| still_going(service, status)).await {
+                Ok(StopAsked::Asked) => going.push(*run),
+                Ok(StopAsked::Ended | StopAsked::OnlyByItsProcess) => {}
+                Err(StopFailure::Store(error)) => {
+                    tracing::error!(run, %error, "cannot ask a run to stop");
                 }
-            };
-            let asked = match &service.remote {
-                Some(remote) => cancel_remote(service, remote.as_ref(), RunId(*run), status).await,
-                None => store
-                    .request_cancel(RunId(*run))
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| error.to_string()),
-            };
-            match asked {
-                Ok(()) => going.push(*run),
-                Err(why) => tracing::warn!(run, %why, "a run's cancellation was not taken"),
+                Err(StopFailure::Cluster(why)) => {
+                    tracing::warn!(run, %why, "a run's cancellation was not taken");
+                }
             }
         }
     }
