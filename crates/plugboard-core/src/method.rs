@@ -480,6 +480,16 @@ impl MethodSet {
     /// let named = grouped.category("emails", "Email Campaigns");
     /// assert_eq!(named.descriptor("emails.delete").expect("added").category, "Email Campaigns");
     /// ```
+    ///
+    /// A method without `category` needs an id with a prefix to be grouped by:
+    ///
+    /// ```compile_fail
+    /// # use plugboard_core::{Context, Result, input, method};
+    /// # #[input] pub struct NoInput {}
+    /// /// Deletes a campaign.
+    /// #[method(id = ".delete", name = "Delete Email Campaign")]
+    /// pub fn delete(cx: &mut Context<'_>, _input: NoInput) -> Result<()> { Ok(()) }
+    /// ```
     #[must_use]
     pub fn category(mut self, prefix: &'static str, name: &'static str) -> Self {
         self.category_names.retain(|(named, _)| *named != prefix);

@@ -160,7 +160,13 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
     let category = match options.category {
         Some(category) => quote!(::core::option::Option::Some(#category)),
         // Grouped by the id's prefix, under the name the connector's `MethodSet` gives it.
-        None if id.value().contains('.') => quote!(::core::option::Option::None),
+        None if id
+            .value()
+            .split_once('.')
+            .is_some_and(|(prefix, _)| !prefix.is_empty()) =>
+        {
+            quote!(::core::option::Option::None)
+        }
         None => {
             return Err(syn::Error::new(
                 id.span(),

@@ -199,6 +199,10 @@ pub struct StoreJournal<'a> {
     intents: Mutex<HashSet<String>>,
     /// This attempt, when its calls are claimed with leases.
     claimant: Option<LeaseHolder>,
+    /// The calls this attempt claimed that are neither answered nor cleared: sent, or about to
+    /// be. Claimed again by this attempt (a step retry after a lost answer whose effect could
+    /// not be looked up), such a call's outcome is unknown, though the lease is its own.
+    unsettled: Mutex<HashSet<String>>,
 }
 
 /// How long an attempt's claim on a call lasts unless it is renewed (a third of it, while the
@@ -300,6 +304,7 @@ impl<'a> StoreJournal<'a> {
             completed,
             intents: Mutex::new(intents),
             claimant: None,
+            unsettled: Mutex::default(),
         })
     }
 
@@ -336,6 +341,7 @@ impl<'a> StoreJournal<'a> {
             completed,
             intents: Mutex::new(intents),
             claimant: None,
+            unsettled: Mutex::default(),
         })
     }
 
@@ -370,6 +376,14 @@ impl<'a> StoreJournal<'a> {
         self.intents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn unsettled(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.unsettled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lease_ms() -> i64 {
+        i64::try_from(CALL_LEASE.as_millis()).unwrap_or(i64::MAX)
+    }
+
     fn write(&self, key: &str, value: &Value) -> Result<(), JournalError> {
         self.handle
             .block_on(self.store.record_step(self.run, key, value))
@@ -388,6 +402,7 @@ impl Journal for StoreJournal<'_> {
         self.write(key, output)?;
         // The output supersedes the intent (see `open`); the stored entry can stay.
         self.intents().remove(key);
+        self.unsettled().remove(key);
         Ok(())
     }
 
@@ -402,10 +417,15 @@ impl Journal for StoreJournal<'_> {
     }
 
     fn clear_intent(&self, key: &str) -> Result<(), JournalError> {
-        if !self.intents().contains(key) {
-            return Ok(());
+        if let Some(claimant) = &self.claimant {
+            // Only this attempt's own lease: another attempt may hold the call since ours lapsed.
+            self.handle
+                .block_on(self.store.release_call(self.run, key, claimant))
+                .map_err(|e| JournalError::new(format!("cannot clear call `{key}`: {e}")))?;
+            self.unsettled().remove(key);
+        } else if self.intents().contains(key) {
+            self.write(&format!("{INTENT_PREFIX}{key}"), &Value::Bool(false))?;
         }
-        self.write(&format!("{INTENT_PREFIX}{key}"), &Value::Bool(false))?;
         self.intents().remove(key);
         Ok(())
     }
@@ -414,16 +434,21 @@ impl Journal for StoreJournal<'_> {
         let Some(claimant) = &self.claimant else {
             return claim_in_one_process(self, key);
         };
-        let lease_ms = i64::try_from(CALL_LEASE.as_millis()).unwrap_or(i64::MAX);
         let claim = self
             .handle
-            .block_on(self.store.claim_call(self.run, key, claimant, lease_ms))
+            .block_on(
+                self.store
+                    .claim_call(self.run, key, claimant, Self::lease_ms()),
+            )
             .map_err(|e| JournalError::new(format!("cannot claim call `{key}`: {e}")))?;
         Ok(match claim {
             store::CallClaim::Done(output) => CallClaim::Done(output),
             store::CallClaim::Taken { unknown } => {
                 self.intents().insert(key.to_owned());
-                CallClaim::Taken { unknown }
+                let sent_before = !self.unsettled().insert(key.to_owned());
+                CallClaim::Taken {
+                    unknown: unknown || sent_before,
+                }
             }
             store::CallClaim::Held { .. } => CallClaim::Held,
         })
@@ -434,14 +459,32 @@ impl Journal for StoreJournal<'_> {
     }
 
     fn hold_call(&self, key: &str) -> Result<(), JournalError> {
-        if let Some(claimant) = &self.claimant {
-            // Renews this attempt's own lease; another's (taken after ours lapsed) is left be.
-            let lease_ms = i64::try_from(CALL_LEASE.as_millis()).unwrap_or(i64::MAX);
-            self.handle
-                .block_on(self.store.claim_call(self.run, key, claimant, lease_ms))
-                .map_err(|e| JournalError::new(format!("cannot hold call `{key}`: {e}")))?;
+        let Some(claimant) = &self.claimant else {
+            return Ok(());
+        };
+        // Renews this attempt's own lease; another's (taken after ours lapsed) is left be.
+        let renewed =
+            self.handle.block_on(
+                self.store
+                    .claim_call(self.run, key, claimant, Self::lease_ms()),
+            );
+        // Said here, where the run is known: the engine only tries again at its next tick, and a
+        // lease outlives three; one that lapses lets another attempt take the call over.
+        match renewed {
+            Ok(store::CallClaim::Held { .. }) => {
+                tracing::warn!(run = %self.run, call = key,
+                    "another attempt took over a call this attempt is still sending: its lease lapsed");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(run = %self.run, call = key, %error,
+                    "cannot renew the claim on a call in flight");
+                Err(JournalError::new(format!(
+                    "cannot hold call `{key}`: {error}"
+                )))
+            }
         }
-        Ok(())
     }
 }
 

@@ -194,6 +194,14 @@ impl RunStore for Counting {
     ) -> StoreFuture<'a, CallClaim> {
         self.inner.claim_call(run, key, claimant, lease_ms)
     }
+    fn release_call<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.release_call(run, key, claimant)
+    }
     fn request_cancel(&self, run: RunId) -> StoreFuture<'_, bool> {
         self.inner.request_cancel(run)
     }

@@ -64,6 +64,32 @@ impl PostgresStore {
         if exists { Ok(()) } else { Err(not_found(run)) }
     }
 
+    /// Call `key`'s journaled output and its intent entry, with run `run`'s row locked by `tx`:
+    /// the lock orders the claims on a run's calls, as it orders its journal.
+    async fn call_entries(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        run: RunId,
+        key: &str,
+        doing: &'static str,
+    ) -> Result<(Option<Value>, Option<Value>), StoreError> {
+        self.lock_run(tx, run, doing).await?;
+        let intent_key = format!("{INTENT_PREFIX}{key}");
+        let rows = tx
+            .query(
+                "SELECT key, output FROM journal_entries WHERE run_id = $1 AND key IN ($2, $3)",
+                &[&run.0, &key, &intent_key],
+            )
+            .await
+            .map_err(self.failed(doing))?;
+        let entry = |wanted: &str| {
+            rows.iter()
+                .find(|row| row.get::<_, &str>(0) == wanted)
+                .map(|row| row.get::<_, Value>(1))
+        };
+        Ok((entry(key), entry(&intent_key)))
+    }
+
     /// Writes journal entry `key` of run `run` (locked by `tx`), in its place when it exists
     /// (after the last otherwise).
     async fn write_entry(
@@ -222,22 +248,7 @@ impl RunStore for PostgresStore {
             let doing = "claiming a call of a run";
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(self.failed(doing))?;
-            // The run's row lock orders the claims on its calls, as it orders its journal.
-            self.lock_run(&tx, run, doing).await?;
-            let intent_key = format!("{INTENT_PREFIX}{key}");
-            let rows = tx
-                .query(
-                    "SELECT key, output FROM journal_entries WHERE run_id = $1 AND key IN ($2, $3)",
-                    &[&run.0, &key, &intent_key],
-                )
-                .await
-                .map_err(self.failed(doing))?;
-            let entry = |wanted: &str| {
-                rows.iter()
-                    .find(|row| row.get::<_, &str>(0) == wanted)
-                    .map(|row| row.get::<_, Value>(1))
-            };
-            let (done, intent) = (entry(key), entry(&intent_key));
+            let (done, intent) = self.call_entries(&tx, run, key, doing).await?;
             // The server's clock: every worker on every machine judges a lease by one clock.
             let now_ms: i64 = tx
                 .query_one("SELECT plugboard_now_ms()", &[])
@@ -253,11 +264,34 @@ impl RunStore for PostgresStore {
                 process_is_provably_dead,
             );
             if let Some(lease) = &decision.write {
+                let intent_key = format!("{INTENT_PREFIX}{key}");
                 self.write_entry(&tx, run, &intent_key, lease, doing)
                     .await?;
             }
             tx.commit().await.map_err(self.failed(doing))?;
             Ok(decision.claim)
+        })
+    }
+
+    fn release_call<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let doing = "releasing a call of a run";
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(self.failed(doing))?;
+            let (_, intent) = self.call_entries(&tx, run, key, doing).await?;
+            let released = call_claim::releases(intent.as_ref(), claimant);
+            if released {
+                let intent_key = format!("{INTENT_PREFIX}{key}");
+                self.write_entry(&tx, run, &intent_key, &Value::Bool(false), doing)
+                    .await?;
+            }
+            tx.commit().await.map_err(self.failed(doing))?;
+            Ok(released)
         })
     }
 

@@ -95,6 +95,44 @@ fn a_method_that_finds_the_effect_settles_a_lost_answer_itself() {
     assert_eq!(runner.calls_to("tags.create#find-effect"), 1);
 }
 
+/// A lost answer whose effect lookup fails too (the API unreachable for a moment): the step's
+/// retry looks again before it sends anything, whether claims are one process's or leases.
+#[test]
+fn a_retry_after_a_failed_effect_lookup_looks_again_and_sends_nothing_twice() {
+    let wf = valid(json!([{
+        "id": "tag", "call": "acme.tags.create", "input": {"name": "vip"},
+        "on_error": {"retry": {"attempts": 3, "backoff_ms": 1}}
+    }]));
+    // The create took effect; the first lookup cannot reach the API, the second finds the tag.
+    let runner = || {
+        let lookups = AtomicUsize::new(0);
+        FakeRunner::new(move |method, _, _| match method {
+            "tags.create" => Err(lost_answer()),
+            "tags.create#find-effect" if lookups.fetch_add(1, Ordering::SeqCst) == 0 => {
+                Err(ConnectorError::Transport {
+                    message: "connection refused".into(),
+                })
+            }
+            "tags.create#find-effect" => Ok(json!({"id": "t1", "name": "vip"})),
+            other => panic!("unexpected call {other}"),
+        })
+    };
+    let memory = MemoryJournal::new();
+    let shared = overlapping::Shared::default();
+    let leased = overlapping::Attempt {
+        shared: &shared,
+        name: "only",
+    };
+    let journals: [&dyn plugboard_workflow::Journal; 2] = [&memory, &leased];
+    for journal in journals {
+        let runner = runner();
+        let outcome = run(&wf, Map::new(), &runner, journal, &NoObserver).expect("settled");
+        assert_eq!(outcome.steps[0].output, json!({"id": "t1", "name": "vip"}));
+        assert_eq!(runner.calls_to("tags.create"), 1, "sent once");
+        assert_eq!(runner.calls_to("tags.create#find-effect"), 2);
+    }
+}
+
 #[test]
 fn an_answered_failure_clears_the_intent_and_retries_as_before() {
     let wf = valid(json!([{
@@ -228,7 +266,8 @@ mod overlapping {
                 Some((holder, until)) if *holder != self.name && *until > Instant::now() => {
                     return Ok(CallClaim::Held);
                 }
-                Some((holder, _)) => *holder != self.name,
+                // A lapsed claim of another attempt, or this attempt's own unsettled one.
+                Some(_) => true,
                 None => false,
             };
             claims.insert(key.to_owned(), (self.name, Instant::now() + LEASE));

@@ -105,6 +105,17 @@ pub fn decide(
     }
 }
 
+/// Whether `claimant` may clear the intent `intent` of a call it claimed, once the call was
+/// answered without effect: only while the intent is still its own lease. A lease another
+/// attempt took after the claimant's lapsed makes the call that attempt's, and stays; so does an
+/// intent without a lease (`true`, written by a worker of an earlier version).
+pub fn releases(intent: Option<&Value>, claimant: &LeaseHolder) -> bool {
+    intent
+        .and_then(|intent| intent.get("holder"))
+        .and_then(Value::as_str)
+        == Some(claimant.id.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +197,16 @@ mod tests {
         let own = decide(None, Some(&held), &claimant("b"), 1_000, LEASE, alive);
         assert_eq!(own.claim, CallClaim::Taken { unknown: false });
         assert_eq!(own.write.and_then(|w| w["until_ms"].as_i64()), Some(16_000));
+    }
+
+    #[test]
+    fn only_the_holder_releases_its_lease() {
+        let held = lease_of("b", 99_000);
+        assert!(releases(Some(&held), &claimant("b")));
+        assert!(!releases(Some(&held), &claimant("a")));
+        for other in [None, Some(json!(true)), Some(json!(false))] {
+            assert!(!releases(other.as_ref(), &claimant("b")), "{other:?}");
+        }
     }
 
     #[test]

@@ -210,6 +210,16 @@ pub trait RunStore: Send + Sync + fmt::Debug {
         claimant: &'a LeaseHolder,
         lease_ms: i64,
     ) -> StoreFuture<'a, CallClaim>;
+    /// Clears the intent of call `key` of run `run`, answered without effect, when it is still
+    /// `claimant`'s lease ([`releases`](super::call_claim::releases)), in one transaction:
+    /// whether it was. A lease another attempt took after the claimant's lapsed stays.
+    /// [`StoreError::NotFound`](super::StoreError::NotFound) for an unknown run.
+    fn release_call<'a>(
+        &'a self,
+        run: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+    ) -> StoreFuture<'a, bool>;
     /// Asks whichever process executes run `run` to cancel it (one service process cancelling
     /// a run another executes, on a shared store): a flag that process reads. `false` when the
     /// run has ended or does not exist. Claiming or finishing the run clears it.

@@ -45,6 +45,10 @@ pub trait Journal: Sync {
     /// executes at a time: the call is this attempt's, its outcome unknown when an earlier
     /// attempt left its intent pending. A journal shared by attempts that may overlap (a run's
     /// pieces on Temporal) answers [`CallClaim::Held`] while another live attempt sends it.
+    ///
+    /// Either way, a call this attempt claimed before and has neither recorded nor cleared (a
+    /// step retry after a lost answer whose effect could not be looked up) is `unknown`: the
+    /// claim being this attempt's own does not make the call unsent.
     fn claim_call(&self, key: &str) -> Result<CallClaim, JournalError> {
         claim_in_one_process(self, key)
     }

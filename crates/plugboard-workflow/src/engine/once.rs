@@ -194,7 +194,8 @@ fn holding<T>(journal: &dyn Journal, key: &str, send: impl FnOnce() -> T) -> T {
     std::thread::scope(|scope| {
         scope.spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(every) {
-                // A renewal that fails is tried again at the next tick: a lease outlives three.
+                // A renewal that fails is tried again at the next tick (a lease outlives three);
+                // the journal, which knows the run, reports it.
                 let _ = journal.hold_call(key);
             }
         });

@@ -55,6 +55,25 @@ fn require_run(tx: &rusqlite::Transaction<'_>, run_id: RunId) -> Result<(), Stor
     }
 }
 
+/// Call `key`'s journaled output and its intent entry, in `tx`;
+/// [`StoreError::NotFound`] for an unknown run.
+fn call_entries(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: RunId,
+    key: &str,
+) -> Result<(Option<Value>, Option<Value>), StoreError> {
+    require_run(tx, run_id)?;
+    let entry = |key: &str| -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = tx
+            .prepare_cached("SELECT output FROM run_steps WHERE run_id = ?1 AND key = ?2")?
+            .query_row(params![run_id.0, key], |row| row.get(0))
+            .optional()?;
+        text.map(|text| from_json("journal entry", &text))
+            .transpose()
+    };
+    Ok((entry(key)?, entry(&format!("{INTENT_PREFIX}{key}"))?))
+}
+
 /// Writes journal entry `key` of a run, in its place when it exists (after the last otherwise).
 fn write_entry(
     tx: &rusqlite::Transaction<'_>,
@@ -184,17 +203,7 @@ impl RunStore for SqliteStore {
         run(move || {
             let mut conn = self.lock();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            require_run(&tx, run_id)?;
-            let intent_key = format!("{INTENT_PREFIX}{key}");
-            let entry = |key: &str| -> Result<Option<Value>, StoreError> {
-                let text: Option<String> = tx
-                    .prepare_cached("SELECT output FROM run_steps WHERE run_id = ?1 AND key = ?2")?
-                    .query_row(params![run_id.0, key], |row| row.get(0))
-                    .optional()?;
-                text.map(|text| from_json("journal entry", &text))
-                    .transpose()
-            };
-            let (done, intent) = (entry(key)?, entry(&intent_key)?);
+            let (done, intent) = call_entries(&tx, run_id, key)?;
             let decision = call_claim::decide(
                 done.as_ref(),
                 intent.as_ref(),
@@ -204,10 +213,34 @@ impl RunStore for SqliteStore {
                 process_is_provably_dead,
             );
             if let Some(lease) = &decision.write {
-                write_entry(&tx, run_id, &intent_key, lease)?;
+                write_entry(&tx, run_id, &format!("{INTENT_PREFIX}{key}"), lease)?;
             }
             tx.commit()?;
             Ok(decision.claim)
+        })
+    }
+
+    fn release_call<'a>(
+        &'a self,
+        run_id: RunId,
+        key: &'a str,
+        claimant: &'a LeaseHolder,
+    ) -> StoreFuture<'a, bool> {
+        run(move || {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (_, intent) = call_entries(&tx, run_id, key)?;
+            let released = call_claim::releases(intent.as_ref(), claimant);
+            if released {
+                write_entry(
+                    &tx,
+                    run_id,
+                    &format!("{INTENT_PREFIX}{key}"),
+                    &Value::Bool(false),
+                )?;
+            }
+            tx.commit()?;
+            Ok(released)
         })
     }
 
@@ -253,18 +286,16 @@ impl RunStore for SqliteStore {
 
     fn cancels_requested<'a>(&'a self, runs: &'a [RunId]) -> StoreFuture<'a, Vec<RunId>> {
         run(move || {
+            // The ids as one JSON array: one statement, whatever the number of runs.
+            let ids = Value::from(runs.iter().map(|run| run.0).collect::<Vec<i64>>()).to_string();
             let conn = self.lock();
-            let mut asked =
-                conn.prepare_cached("SELECT cancel_requested FROM runs WHERE id = ?1")?;
-            let mut cancelled = Vec::new();
-            for run_id in runs {
-                let flagged = asked
-                    .query_row(params![run_id.0], |row| row.get::<_, bool>(0))
-                    .optional()?;
-                if flagged == Some(true) {
-                    cancelled.push(*run_id);
-                }
-            }
+            let mut asked = conn.prepare_cached(
+                "SELECT id FROM runs
+                 WHERE cancel_requested = 1 AND id IN (SELECT value FROM json_each(?1))",
+            )?;
+            let cancelled = asked
+                .query_map(params![ids], |row| row.get(0).map(RunId))?
+                .collect::<Result<_, _>>()?;
             Ok(cancelled)
         })
     }

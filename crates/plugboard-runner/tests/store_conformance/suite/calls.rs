@@ -118,6 +118,54 @@ pub async fn a_call_is_claimed_by_one_attempt_at_a_time(backend: &impl Backend) 
     ));
 }
 
+/// A call answered without effect is released by its holder only: an attempt whose lease lapsed
+/// and was taken over leaves the new holder's lease be, so a third attempt still waits for it.
+pub async fn only_the_holder_of_a_call_releases_it(backend: &impl Backend) {
+    let db = backend.database().await;
+    let (store, other) = (
+        backend.open(&db).await.unwrap(),
+        backend.open(&db).await.unwrap(),
+    );
+    let run = store.queue_run("w.json", "d", &json!({})).await.unwrap();
+    let (a, b, c) = (attempt("a"), attempt("b"), attempt("c"));
+
+    store.claim_call(run, "add", &a, MINUTE_MS).await.unwrap();
+    assert!(!other.release_call(run, "add", &b).await.unwrap());
+    assert!(matches!(
+        other.claim_call(run, "add", &b, MINUTE_MS).await.unwrap(),
+        CallClaim::Held { .. }
+    ));
+    assert!(store.release_call(run, "add", &a).await.unwrap());
+    assert_eq!(
+        store.journal_entry(run, "#intent add").await.unwrap(),
+        Some(json!(false))
+    );
+    assert_eq!(
+        other.claim_call(run, "add", &b, MINUTE_MS).await.unwrap(),
+        CallClaim::Taken { unknown: false }
+    );
+
+    // `a`'s lease lapses, `b` takes the call over; `a`'s answer comes back without effect.
+    store.claim_call(run, "send", &a, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    other.claim_call(run, "send", &b, MINUTE_MS).await.unwrap();
+    assert!(!store.release_call(run, "send", &a).await.unwrap());
+    assert!(matches!(
+        store.claim_call(run, "send", &c, MINUTE_MS).await.unwrap(),
+        CallClaim::Held { .. }
+    ));
+    // An intent without a lease is no attempt's to release.
+    store
+        .record_step(run, "#intent old", &json!(true))
+        .await
+        .unwrap();
+    assert!(!store.release_call(run, "old", &a).await.unwrap());
+    assert!(matches!(
+        store.release_call(RunId(i64::MAX), "x", &a).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// The engine's journal of a run's piece claims its calls through the store: a second attempt's
 /// journal finds the call held, then answered; a resumed journal reads a held call as pending.
 pub async fn journals_of_overlapping_attempts_claim_calls_through_the_store(
@@ -168,6 +216,27 @@ pub async fn journals_of_overlapping_attempts_claim_calls_through_the_store(
             second.claim_call("each[1]").unwrap(),
             EngineClaim::Taken { unknown: true },
             "an intent without a lease is an earlier attempt's unanswered call"
+        );
+        // Claimed again by the attempt that sent it and settled nothing (a step retry after a
+        // lost answer whose effect could not be looked up): unknown, though the lease is its own.
+        assert_eq!(
+            second.claim_call("each[1]").unwrap(),
+            EngineClaim::Taken { unknown: true }
+        );
+        second.clear_intent("each[1]").unwrap();
+        assert_eq!(
+            second.claim_call("each[1]").unwrap(),
+            EngineClaim::Taken { unknown: false },
+            "cleared, it is a fresh call"
+        );
+        assert_eq!(
+            second.claim_call("each[1]").unwrap(),
+            EngineClaim::Taken { unknown: true }
+        );
+        second.record("each[1]", &json!({"id": 2})).unwrap();
+        assert_eq!(
+            second.claim_call("each[1]").unwrap(),
+            EngineClaim::Done(json!({"id": 2}))
         );
     })
     .await

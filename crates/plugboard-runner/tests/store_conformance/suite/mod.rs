@@ -78,6 +78,7 @@ macro_rules! store_conformance_tests {
             intents_survive_a_restart_until_settled,
             a_call_is_claimed_by_one_attempt_at_a_time,
             journals_of_overlapping_attempts_claim_calls_through_the_store,
+            only_the_holder_of_a_call_releases_it,
             trigger_cursors_round_trip,
             a_database_of_a_newer_schema_is_refused,
         );
