@@ -134,27 +134,54 @@ pub enum KitError {
 
 /// Snapshots a [`Run`] (requests, waits, output or error, logs, record count) with insta.
 ///
-/// `assert_run_snapshot!(run)` or `assert_run_snapshot!("name", run)`.
+/// `assert_run_snapshot!(run)` or `assert_run_snapshot!("name", run)`. Values that change at
+/// every recording (an id the server makes, a time) are redacted with insta's selectors, so a
+/// re-recorded cassette keeps the snapshot:
+/// `assert_run_snapshot!("name", run, {".output.created_at" => "[time]"})`.
 #[macro_export]
 macro_rules! assert_run_snapshot {
     ($run:expr $(,)?) => {
         $crate::insta::assert_json_snapshot!($run.snapshot())
     };
+    ($run:expr, {$($selector:expr => $replacement:expr),* $(,)?} $(,)?) => {
+        $crate::insta::assert_json_snapshot!($run.snapshot(), {$($selector => $replacement),*})
+    };
     ($name:expr, $run:expr $(,)?) => {
         $crate::insta::assert_json_snapshot!($name, $run.snapshot())
+    };
+    ($name:expr, $run:expr, {$($selector:expr => $replacement:expr),* $(,)?} $(,)?) => {
+        $crate::insta::assert_json_snapshot!(
+            $name,
+            $run.snapshot(),
+            {$($selector => $replacement),*}
+        )
     };
 }
 
 /// Snapshots the requests of a [`Run`] with insta: the part of a call a connector change most
 /// often changes.
 ///
-/// `assert_requests_snapshot!(run)` or `assert_requests_snapshot!("name", run)`.
+/// `assert_requests_snapshot!(run)` or `assert_requests_snapshot!("name", run)`, with redactions
+/// as in [`assert_run_snapshot!`]: `assert_requests_snapshot!(run, {"[].body.value.id" => "[id]"})`.
 #[macro_export]
 macro_rules! assert_requests_snapshot {
     ($run:expr $(,)?) => {
         $crate::insta::assert_json_snapshot!($run.requests_snapshot())
     };
+    ($run:expr, {$($selector:expr => $replacement:expr),* $(,)?} $(,)?) => {
+        $crate::insta::assert_json_snapshot!(
+            $run.requests_snapshot(),
+            {$($selector => $replacement),*}
+        )
+    };
     ($name:expr, $run:expr $(,)?) => {
         $crate::insta::assert_json_snapshot!($name, $run.requests_snapshot())
+    };
+    ($name:expr, $run:expr, {$($selector:expr => $replacement:expr),* $(,)?} $(,)?) => {
+        $crate::insta::assert_json_snapshot!(
+            $name,
+            $run.requests_snapshot(),
+            {$($selector => $replacement),*}
+        )
     };
 }
