@@ -28,7 +28,7 @@ const BUILTIN_HOSTS: [(&str, &str); 2] = [
 ];
 
 /// Every template: path of the rendered file inside `connectors/<name>/`, and the template text.
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     (
         "Cargo.toml",
         include_str!("../templates/connector/Cargo.toml.tmpl"),
@@ -54,6 +54,10 @@ const TEMPLATES: [(&str, &str); 10] = [
         include_str!("../templates/connector/tests/replay.rs.tmpl"),
     ),
     (
+        "tests/live.rs",
+        include_str!("../templates/connector/tests/live.rs.tmpl"),
+    ),
+    (
         "tests/plugin.rs",
         include_str!("../templates/connector/tests/plugin.rs.tmpl"),
     ),
@@ -73,7 +77,7 @@ const TEMPLATES: [(&str, &str); 10] = [
 
 /// Identifiers the templates import or define next to the connector type; a connector whose type
 /// name would be one of them gets a `Connector` suffix instead of a name clash.
-const TAKEN_TYPE_NAMES: [&str; 21] = [
+const TAKEN_TYPE_NAMES: [&str; 27] = [
     "ApiKeyAuth",
     "ApiKeyPlacement",
     "AuthSpec",
@@ -95,6 +99,12 @@ const TAKEN_TYPE_NAMES: [&str; 21] = [
     "ConnectorError",
     "Harness",
     "ReplayHost",
+    "Cassette",
+    "CassetteServer",
+    "Endpoints",
+    "LiveConnection",
+    "LiveSetup",
+    "RecordingHost",
 ];
 
 /// Names a crate cannot have: Rust keywords (the crate is named in `use` lines) and the standard

@@ -188,6 +188,15 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
             "expected the scaffold's {tests} {what}:\n{stdout}"
         );
     }
+    for test in [
+        "a_recording_against_a_local_server_replays_offline",
+        "the_plugin_and_the_builtin_behave_the_same",
+    ] {
+        assert!(
+            stdout.contains(&format!("test {test} ... ok")),
+            "expected the scaffold's {test}:\n{stdout}"
+        );
+    }
 
     // It is formatted and lint-clean, as CI requires of every package.
     for check in [

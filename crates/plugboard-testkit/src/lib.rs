@@ -11,6 +11,8 @@
 //!   [`ReplayHost::assert_all_used`] fails a test that left entries unused.
 //! - [`SessionHost`] (from a [`LiveConnection`]): sends through the runner's real executor (auth,
 //!   refresh, limits, retries) to a sandbox or any local server.
+//! - [`CassetteServer`]: serves a cassette over HTTP on 127.0.0.1, a local stand-in for an API
+//!   that cannot run on the test's machine, for testing the live path and recording in CI.
 //! - [`RecordingHost`]: wraps a live host and writes what it saw as a cassette, with every secret
 //!   scrubbed by a [`Scrubber`]: secret settings, tokens, `Authorization`/`Cookie`/`Set-Cookie`
 //!   headers, and token-looking fields anywhere in bodies and query strings.
@@ -73,6 +75,7 @@ pub mod plugin;
 pub mod record;
 pub mod replay;
 pub mod scrub;
+pub mod serve;
 
 use std::path::PathBuf;
 
@@ -81,6 +84,8 @@ pub use clock::FakeClock;
 pub use conformance::{Nonconformance, Nonconformity, assert_conforms};
 pub use harness::{Harness, RequestView, Run, RunSnapshot};
 pub use live::{LiveConnection, LiveSetup, SessionHost};
+/// Where a live connection sends (its API root, and OAuth2's endpoints): the local server.
+pub use plugboard_runner::Endpoints;
 /// The host's settings resolution (partner and connection values merged and validated), so a
 /// connector's tests can check its settings schema the way `plugboard connect` will use it.
 pub use plugboard_runner::settings::{SettingsError, resolve as resolve_settings};
@@ -88,6 +93,7 @@ pub use plugin::build_plugin;
 pub use record::RecordingHost;
 pub use replay::ReplayHost;
 pub use scrub::{SCRUBBED, Scrubber};
+pub use serve::CassetteServer;
 
 #[doc(hidden)]
 pub use insta;
