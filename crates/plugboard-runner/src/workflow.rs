@@ -203,6 +203,9 @@ pub struct StoreJournal<'a> {
     /// be. Claimed again by this attempt (a step retry after a lost answer whose effect could
     /// not be looked up), such a call's outcome is unknown, though the lease is its own.
     unsettled: Mutex<HashSet<String>>,
+    /// The calls whose claim another attempt took over while this one was still sending: no
+    /// longer renewed (that would take the call back), and said once.
+    lost: Mutex<HashSet<String>>,
 }
 
 /// How long an attempt's claim on a call lasts unless it is renewed (a third of it, while the
@@ -305,6 +308,7 @@ impl<'a> StoreJournal<'a> {
             intents: Mutex::new(intents),
             claimant: None,
             unsettled: Mutex::default(),
+            lost: Mutex::default(),
         })
     }
 
@@ -342,6 +346,7 @@ impl<'a> StoreJournal<'a> {
             intents: Mutex::new(intents),
             claimant: None,
             unsettled: Mutex::default(),
+            lost: Mutex::default(),
         })
     }
 
@@ -378,6 +383,10 @@ impl<'a> StoreJournal<'a> {
 
     fn unsettled(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.unsettled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lost(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lease_ms() -> i64 {
@@ -445,6 +454,7 @@ impl Journal for StoreJournal<'_> {
             store::CallClaim::Done(output) => CallClaim::Done(output),
             store::CallClaim::Taken { unknown } => {
                 self.intents().insert(key.to_owned());
+                self.lost().remove(key);
                 let sent_before = !self.unsettled().insert(key.to_owned());
                 CallClaim::Taken {
                     unknown: unknown || sent_before,
@@ -462,6 +472,9 @@ impl Journal for StoreJournal<'_> {
         let Some(claimant) = &self.claimant else {
             return Ok(());
         };
+        if self.lost().contains(key) {
+            return Ok(());
+        }
         // Renews this attempt's own lease; another's (taken after ours lapsed) is left be.
         let renewed =
             self.handle.block_on(
@@ -472,8 +485,10 @@ impl Journal for StoreJournal<'_> {
         // lease outlives three; one that lapses lets another attempt take the call over.
         match renewed {
             Ok(store::CallClaim::Held { .. }) => {
-                tracing::warn!(run = %self.run, call = key,
-                    "another attempt took over a call this attempt is still sending: its lease lapsed");
+                if self.lost().insert(key.to_owned()) {
+                    tracing::warn!(run = %self.run, call = key,
+                        "another attempt took over a call this attempt is still sending: its lease lapsed");
+                }
                 Ok(())
             }
             Ok(_) => Ok(()),

@@ -96,7 +96,10 @@ fn a_method_that_finds_the_effect_settles_a_lost_answer_itself() {
 }
 
 /// A lost answer whose effect lookup fails too (the API unreachable for a moment): the step's
-/// retry looks again before it sends anything, whether claims are one process's or leases.
+/// retry looks again before it sends anything, whether claims are one process's or leases. The
+/// engine relies on the journal's contract (`Journal::claim_call`: a call this attempt claimed and
+/// never settled is `unknown`); the leased journal here follows it, and the store's journal is
+/// held to it by the conformance suite (`journals_of_overlapping_attempts_claim_calls_through_the_store`).
 #[test]
 fn a_retry_after_a_failed_effect_lookup_looks_again_and_sends_nothing_twice() {
     let wf = valid(json!([{

