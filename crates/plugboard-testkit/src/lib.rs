@@ -130,6 +130,12 @@ pub enum KitError {
         /// Why (the loader's error, naming the file).
         message: String,
     },
+    /// A cassette server could not start.
+    #[error("cassette server: {message}")]
+    Serve {
+        /// What failed.
+        message: String,
+    },
     /// A live connection could not be set up (store, executor, settings).
     #[error("live connection: {message}")]
     Live {

@@ -21,7 +21,7 @@ use plugboard_core::{ConnectorError, Host, HttpRequest, HttpResponse, LogLevel};
 use serde_json::Value;
 
 use crate::KitError;
-use crate::cassette::Cassette;
+use crate::cassette::{Cassette, Outcome};
 use crate::clock::FakeClock;
 use crate::scrub::SCRUBBED;
 
@@ -154,7 +154,26 @@ impl ReplayHost {
             .unwrap_or_default()
     }
 
+    /// Answers `request` as [`Host::send`] does, except that a request matching no unused entry
+    /// but a used one whose answer was a failure a host retries (a 429 or a 5xx) gets that answer
+    /// again: over HTTP, the runner's executor retries it, and its retries see the failure the
+    /// recording saw, as many times as they ask, and end as the recording did.
+    pub(crate) fn answer_over_http(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, ConnectorError> {
+        self.answer_with(request, true)
+    }
+
     fn answer(&self, request: &HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        self.answer_with(request, false)
+    }
+
+    fn answer_with(
+        &self,
+        request: &HttpRequest,
+        repeat_failures: bool,
+    ) -> Result<HttpResponse, ConnectorError> {
         let mut progress = self.progress();
         let candidates = self
             .cassette
@@ -175,9 +194,29 @@ impl ReplayHost {
             progress.used[index] = true;
             return entry.outcome.to_result();
         }
+        if repeat_failures && let Some(failure) = self.repeated_failure(request, &progress.used) {
+            return Ok(failure);
+        }
         let message = self.miss_message(request, &progress.used);
         progress.misses.push(message.clone());
         Err(ConnectorError::Denied { message })
+    }
+
+    /// The answer of the last used entry `request` matches, when it was a 429 or a 5xx.
+    fn repeated_failure(&self, request: &HttpRequest, used: &[bool]) -> Option<HttpResponse> {
+        let (_, entry) = self
+            .cassette
+            .interactions
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(index, entry)| used[*index] && request_matches(&entry.request, request))?;
+        match &entry.outcome {
+            Outcome::Response(response) if response.status == 429 || response.status >= 500 => {
+                Some(response.to_response())
+            }
+            _ => None,
+        }
     }
 
     fn miss_message(&self, request: &HttpRequest, used: &[bool]) -> String {

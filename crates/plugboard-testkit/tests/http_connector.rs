@@ -32,6 +32,7 @@ impl Host for Api {
                 headers: Vec::new(),
                 body: String::new(),
             },
+            ("/flaky", _) => HttpResponse::json(503, &json!({"message": "try later"})),
             ("/text", _) => HttpResponse {
                 status: 200,
                 headers: vec![("content-type".into(), "text/plain".into())],
@@ -159,12 +160,18 @@ fn every_http_method_returns_and_streams_what_it_declares() {
 }
 
 /// A cassette recorded from the calls above, served over HTTP on 127.0.0.1: the connector,
-/// installed live and sending through the runner's real executor, gets the recorded answers
-/// (paging by link header, cursor and page number over real HTTP, a JSON body posted, a text and
-/// an empty response), and what it sends is recorded again, the same.
+/// installed live with a key in the query and sending through the runner's real executor, gets
+/// the recorded answers (paging by link header, cursor and page number over real HTTP, a JSON
+/// body posted, a text and an empty response, a 503 the executor retries), and what it sends is
+/// recorded again, the same.
 #[test]
 fn a_cassette_served_over_http_answers_the_real_executor_as_recorded() {
+    use std::io::{Read as _, Write as _};
+
+    use plugboard_runner::ExecutorConfig;
     use plugboard_testkit::{CassetteServer, LiveConnection, LiveSetup, RecordingHost, Scrubber};
+
+    const KEY: &str = "query-key-never-quoted";
 
     let calls = [
         (
@@ -187,6 +194,7 @@ fn a_cassette_served_over_http_answers_the_real_executor_as_recorded() {
             json!({"path": "/numbered", "pagination": {"style": "page_number",
                 "page_param": "page", "page_size_param": "per_page", "page_size": 2}}),
         ),
+        ("http.request", json!({"path": "/flaky"})),
     ];
     let harness = harness();
     let recorder = RecordingHost::new(Api);
@@ -197,16 +205,24 @@ fn a_cassette_served_over_http_answers_the_real_executor_as_recorded() {
     let cassette = recorder
         .cassette("http", &Scrubber::new())
         .expect("recorded");
-    assert_eq!(cassette.interactions.len(), 9, "three calls and six pages");
+    assert_eq!(cassette.interactions.len(), 10, "four calls and six pages");
 
-    let server = CassetteServer::start(cassette.clone()).expect("serving");
+    let server = CassetteServer::start(cassette.clone())
+        .expect("serving")
+        .require_query("api_key", KEY);
     let mut settings = Map::new();
     settings.insert("base_url".into(), json!(server.base_url()));
-    settings.insert("auth_type".into(), json!("none"));
+    settings.insert("auth_type".into(), json!("api_key_query"));
+    settings.insert("api_key".into(), json!(KEY));
     let live = LiveConnection::install(
         harness.connector().clone(),
         LiveSetup {
             connection_settings: settings,
+            config: ExecutorConfig {
+                max_attempts: 3,
+                base_backoff: Duration::from_millis(5),
+                ..ExecutorConfig::default()
+            },
             ..LiveSetup::default()
         },
     )
@@ -214,7 +230,10 @@ fn a_cassette_served_over_http_answers_the_real_executor_as_recorded() {
     let again = RecordingHost::new(live.host());
     for ((method, input), expected) in calls.iter().zip(&recorded) {
         let run = harness.call(&again, method, input.clone());
-        if *method == "http.request" {
+        if run.output.is_err() {
+            // The 503, answered again to each of the executor's retries.
+            assert_eq!(run.err(), expected.err(), "{input}");
+        } else if *method == "http.request" {
             // The headers are the server's own (`date`, `content-length`) and the cassette's,
             // which leaves volatile ones out (`x-request-id`).
             for field in ["status", "body"] {
@@ -242,4 +261,25 @@ fn a_cassette_served_over_http_answers_the_real_executor_as_recorded() {
     let missing = harness.call(&live.host(), "http.request", json!({"path": "/echo"}));
     let missed = missing.err().to_string();
     assert!(missed.contains("not in the cassette"), "{missed}");
+    assert!(
+        !missed.contains(KEY),
+        "the key is taken out before matching: {missed}"
+    );
+
+    // Without the credential, the server answers 401, naming the parameter, never its value.
+    let address = server.base_url().replace("http://", "");
+    let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+    stream
+        .write_all(
+            b"GET /text?api_key=forged-value HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .expect("sends");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("reads");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("query parameter `api_key`"), "{answer}");
+    assert!(
+        !answer.contains(KEY) && !answer.contains("forged-value"),
+        "{answer}"
+    );
 }
