@@ -261,7 +261,7 @@ impl Found {
             }
             self.push(Nonconformity {
                 part,
-                pointer: error.instance_path().as_str().to_owned(),
+                pointer: pointer_of(&error),
                 keyword: error.kind().keyword().to_owned(),
                 rule: error.schema_path().as_str().to_owned(),
                 message: error
@@ -269,6 +269,18 @@ impl Found {
                     .to_string(),
             });
         }
+    }
+}
+
+/// Where `error` is: the value's JSON pointer, and for a missing property the property's own
+/// (`/name`, not the object holding it), which is the field a test names.
+fn pointer_of(error: &jsonschema::ValidationError<'_>) -> String {
+    let at = error.instance_path().as_str().to_owned();
+    match error.kind() {
+        jsonschema::error::ValidationErrorKind::Required {
+            property: Value::String(property),
+        } => format!("{at}/{}", property.replace('~', "~0").replace('/', "~1")),
+        _ => at,
     }
 }
 

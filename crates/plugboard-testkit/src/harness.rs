@@ -107,6 +107,11 @@ impl Harness {
 
     /// Calls `method` with `input` through `host` and collects what happened.
     ///
+    /// As in a workflow, the input is first checked against the method's declared input schema
+    /// (the engine's own check, `plugboard_workflow::check_input`): one that breaks it fails the
+    /// call with `InvalidInput`, naming the field and the rule, and nothing is sent. So a test can
+    /// rely on a declared limit as the method does.
+    ///
     /// # Panics
     /// When the output or an emitted record does not validate against the schemas the method
     /// declares (records are checked even when the call failed; an effect lookup's `null`, "no
@@ -122,7 +127,10 @@ impl Harness {
             input: input.clone(),
             settings: self.settings.clone(),
         };
-        let output = self.connector.invoke(&invocation, &capture);
+        let output = match self.check_input(method, &input) {
+            Ok(()) => self.connector.invoke(&invocation, &capture),
+            Err(message) => Err(ConnectorError::InvalidInput { message }),
+        };
         let seen = capture.seen.into_inner().unwrap_or_else(|e| e.into_inner());
         let run = Run {
             method: method.to_owned(),
@@ -135,6 +143,21 @@ impl Harness {
         };
         self.assert_conforms(&run);
         run
+    }
+
+    /// Checks `input` against the input schema `method` declares, as the engine does before a
+    /// call. An effect lookup takes its call's input, checked with the call; a method the
+    /// connector does not declare fails in the connector, as `unknown_method`.
+    fn check_input(&self, method: &str, input: &Value) -> Result<(), String> {
+        if method.ends_with(EFFECT_LOOKUP_SUFFIX) {
+            return Ok(());
+        }
+        match self.connector.manifest().method(method) {
+            Some(descriptor) => {
+                plugboard_workflow::check_input(method, descriptor.input_schema.as_value(), input)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Fails when `run`'s output or records break the method's declared schemas. A method the

@@ -107,13 +107,15 @@ fn a_bad_output_fails_naming_the_method_the_pointer_and_the_rule() {
          (rule `minimum` at `/properties/score/minimum` of the output_schema)"
     );
 
+    // A missing property is named by its own pointer: the field a test asserts on.
     let missing = failure(&contacts, Some(&json!({"email_address": {}})), &[]);
     assert!(
-        missing.contains("the output at `(the whole value)`: \"contact_id\" is a required property (rule `required` at `/required`"),
+        missing.contains("the output at `/contact_id`: \"contact_id\" is a required property (rule `required` at `/required`"),
         "{missing}"
     );
     assert!(
-        missing.contains("the output at `/email_address`: \"address\" is a required property"),
+        missing
+            .contains("the output at `/email_address/address`: \"address\" is a required property"),
         "{missing}"
     );
 }

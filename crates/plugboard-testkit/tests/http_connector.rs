@@ -283,3 +283,20 @@ fn a_cassette_served_over_http_answers_the_real_executor_as_recorded() {
         "{answer}"
     );
 }
+
+/// The harness checks an input against the method's declared schema before the call, as the
+/// engine does: a limit only the schema states (serde would take the value) fails naming the
+/// field, and nothing is sent.
+#[test]
+fn an_input_that_breaks_the_declared_schema_fails_before_any_request() {
+    let run = harness().call(
+        &Api,
+        "http.list",
+        json!({"path": "/linked", "pagination": {"style": "link_header"}, "max_pages": 0}),
+    );
+    let ConnectorError::InvalidInput { message } = run.err() else {
+        panic!("expected invalid_input, got {:?}", run.err());
+    };
+    assert!(message.contains("/max_pages"), "{message}");
+    assert!(run.requests.is_empty(), "nothing is sent");
+}

@@ -46,6 +46,26 @@ impl ErrorDetails {
         }
     }
 
+    /// The same objects, found in the array at `path` instead of at the top (e.g. `errors`, or
+    /// `error.details`; see [`value_at`](crate::rest::value_at)). No effect on [`ErrorDetails::Body`].
+    ///
+    /// ```
+    /// # use plugboard_core::rest::ErrorDetails;
+    /// let details = ErrorDetails::fields("code", "message").under("errors");
+    /// assert!(matches!(details, ErrorDetails::Fields { under: Some(ref at), .. } if at == "errors"));
+    /// ```
+    #[must_use]
+    pub fn under(self, path: &str) -> Self {
+        match self {
+            Self::Fields { key, message, .. } => Self::Fields {
+                key,
+                message,
+                under: Some(path.to_owned()),
+            },
+            Self::Body => Self::Body,
+        }
+    }
+
     /// The details of an error response; empty when the body has none.
     pub fn read(&self, response: &HttpResponse) -> Vec<ApiErrorDetail> {
         match self {
