@@ -107,6 +107,52 @@ impl Paging {
         })
     }
 
+    /// Page numbers in the query parameter `param`, counted from `first` (often 1, sometimes 0).
+    /// The walk ends at an empty page; with [`Self::page_size`], at a short one too.
+    pub fn page_number(param: &str, first: u64) -> Self {
+        Self::new(PageStyle::PageNumber {
+            param: param.to_owned(),
+            first,
+            size_param: None,
+            size: None,
+        })
+    }
+
+    /// Offsets in the query parameter `param`: 0, then the number of items read so far. The walk
+    /// ends at an empty page; with [`Self::page_size`], at a short one too.
+    pub fn offset(param: &str) -> Self {
+        Self::new(PageStyle::Offset {
+            param: param.to_owned(),
+            limit_param: None,
+            limit: None,
+        })
+    }
+
+    /// Asks for pages of `size` items in the query parameter `param`, so that a shorter page ends
+    /// the walk without asking for an empty one. For page numbers and offsets; other styles are
+    /// left as they are. The method's `cost(per_page = ..)` should name the same size.
+    #[must_use]
+    pub fn page_size(mut self, param: &str, size: u32) -> Self {
+        match &mut self.style {
+            PageStyle::PageNumber {
+                size_param,
+                size: asked,
+                ..
+            } => {
+                *size_param = Some(param.to_owned());
+                *asked = Some(size);
+            }
+            PageStyle::Offset {
+                limit_param, limit, ..
+            } => {
+                *limit_param = Some(param.to_owned());
+                *limit = Some(size);
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// The API root that links are resolved against (the connector's base URL), so a link inside
     /// it becomes a relative path; without it, links are sent as the API wrote them.
     #[must_use]
@@ -461,23 +507,23 @@ mod tests {
 
     #[test]
     fn page_numbers_and_offsets_stop_at_a_short_or_empty_page() {
-        let numbered = Paging::new(PageStyle::PageNumber {
-            param: "page".into(),
-            first: 1,
-            size_param: Some("per_page".into()),
-            size: Some(2),
-        });
+        let numbered = Paging::page_number("page", 1).page_size("per_page", 2);
+        assert_eq!(
+            numbered.style(),
+            &PageStyle::PageNumber {
+                param: "page".into(),
+                first: 1,
+                size_param: Some("per_page".into()),
+                size: Some(2),
+            }
+        );
         let requests = walk(
             &numbered,
             HttpRequest::get("/n").query("page", 9),
             &[json!([1, 2]), json!([3])],
         );
         assert_eq!(requests, ["/n?page=1&per_page=2", "/n?page=2&per_page=2"]);
-        let offsets = Paging::new(PageStyle::Offset {
-            param: "offset".into(),
-            limit_param: Some("limit".into()),
-            limit: None,
-        });
+        let offsets = Paging::offset("offset");
         let requests = walk(
             &offsets,
             HttpRequest::get("/o"),
