@@ -182,13 +182,14 @@ fn a_scaffolded_connector_builds_passes_its_tests_and_loads_as_a_plugin() {
         "the scaffold's tests fail:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for (tests, what) in [(3, "unit tests"), (3, "replay tests"), (1, "plugin test")] {
+    for (tests, what) in [(3, "unit tests"), (4, "replay tests"), (1, "plugin test")] {
         assert!(
             stdout.contains(&format!("test result: ok. {tests} passed")),
             "expected the scaffold's {tests} {what}:\n{stdout}"
         );
     }
     for test in [
+        "every_declared_method_is_replayed",
         "a_recording_against_a_local_server_replays_offline",
         "the_plugin_and_the_builtin_behave_the_same",
     ] {
