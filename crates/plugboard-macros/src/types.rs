@@ -198,7 +198,8 @@ pub(crate) fn strict(item: &mut ItemStruct) -> syn::Result<()> {
         if serde_words(&field.attrs).iter().any(|w| w == "flatten") {
             return Err(syn::Error::new_spanned(
                 &field.ty,
-                "`#[input]` types refuse unknown fields, which serde cannot do with                  `#[serde(flatten)]`: nest the inner type as a field instead",
+                "`#[input]` types refuse unknown fields, which serde cannot do with \
+                 `#[serde(flatten)]`: nest the inner type as a field instead",
             ));
         }
         if last_segment(&field.ty).as_deref() == Some("Option") {
