@@ -280,27 +280,15 @@ pub async fn recorded_outputs(
 }
 
 impl<'a> StoreJournal<'a> {
-    /// The journal of `run`, with what earlier attempts completed and left pending; the store
-    /// is waited for on `handle`'s runtime. Call it (and the journal) from a blocking thread.
-    pub fn open(store: &'a dyn RunStore, handle: Handle, run: RunId) -> Result<Self, StoreError> {
-        let mut completed = HashMap::new();
-        let mut intents = HashSet::new();
-        for (key, value) in handle.block_on(store.completed_steps(run))? {
-            if let Some(call) = key.strip_prefix(INTENT_PREFIX) {
-                if intent_is_pending(&value) {
-                    intents.insert(call.to_owned());
-                } else {
-                    intents.remove(call);
-                }
-            } else if !key.starts_with(CURSOR_ENTRY)
-                && key != OUTPUTS_ENTRY
-                && key != WORKFLOW_ENTRY
-            {
-                completed.insert(key, value);
-            }
-        }
-        intents.retain(|call| !completed.contains_key(call));
-        Ok(Self {
+    /// A journal that knows `completed` and the pending `intents`, claiming calls as one process.
+    fn with(
+        store: &'a dyn RunStore,
+        handle: Handle,
+        run: RunId,
+        completed: HashMap<String, Value>,
+        intents: HashSet<String>,
+    ) -> Self {
+        Self {
             store,
             handle,
             run,
@@ -309,7 +297,19 @@ impl<'a> StoreJournal<'a> {
             claimant: None,
             unsettled: Mutex::default(),
             lost: Mutex::default(),
-        })
+        }
+    }
+
+    /// The journal of `run`, with what earlier attempts completed and left pending; the store
+    /// is waited for on `handle`'s runtime. Call it (and the journal) from a blocking thread.
+    pub fn open(store: &'a dyn RunStore, handle: Handle, run: RunId) -> Result<Self, StoreError> {
+        let entries = handle.block_on(store.completed_steps(run))?;
+        let intents: HashSet<String> = unknown_calls(&entries).into_iter().collect();
+        let completed: HashMap<String, Value> = entries
+            .into_iter()
+            .filter(|(key, _)| is_step_entry(key))
+            .collect();
+        Ok(Self::with(store, handle, run, completed, intents))
     }
 
     /// The journal of `run` as far as entries `keys` go (and their intents): what a piece of a
@@ -338,16 +338,7 @@ impl<'a> StoreJournal<'a> {
             }
             Ok::<_, StoreError>(())
         })?;
-        Ok(Self {
-            store,
-            handle,
-            run,
-            completed,
-            intents: Mutex::new(intents),
-            claimant: None,
-            unsettled: Mutex::default(),
-            lost: Mutex::default(),
-        })
+        Ok(Self::with(store, handle, run, completed, intents))
     }
 
     /// Claims each call that must take effect at most once with a lease held by this attempt
@@ -503,10 +494,19 @@ impl Journal for StoreJournal<'_> {
     }
 }
 
+/// Whether journal entry `key` is a step's (or a call's) output, not an intent, a trigger
+/// cursor, the run's outputs or its workflow text.
+fn is_step_entry(key: &str) -> bool {
+    !key.starts_with(INTENT_PREFIX)
+        && !key.starts_with(CURSOR_ENTRY)
+        && key != OUTPUTS_ENTRY
+        && key != WORKFLOW_ENTRY
+}
+
 /// The calls whose outcome is unknown (sent, never answered, not settled) among a run's journal
-/// entries ([`RunStore::completed_steps`]), sorted: what a resume must settle first. The same
-/// reading as [`StoreJournal::open`], for callers that hold the entries already (asynchronous
-/// code, which cannot open a journal).
+/// entries ([`RunStore::completed_steps`]), sorted: what a resume must settle first, and the
+/// intents [`StoreJournal::open`] starts from; for callers that hold the entries already
+/// (asynchronous code, which cannot open a journal).
 pub fn unknown_calls(entries: &[(String, Value)]) -> Vec<String> {
     let mut intents = HashSet::new();
     let mut completed = HashSet::new();
@@ -517,7 +517,7 @@ pub fn unknown_calls(entries: &[(String, Value)]) -> Vec<String> {
             } else {
                 intents.remove(call);
             }
-        } else if !key.starts_with(CURSOR_ENTRY) {
+        } else if is_step_entry(key) {
             completed.insert(key.as_str());
         }
     }
