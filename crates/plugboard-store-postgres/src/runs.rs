@@ -64,30 +64,40 @@ impl PostgresStore {
         if exists { Ok(()) } else { Err(not_found(run)) }
     }
 
-    /// Call `key`'s journaled output and its intent entry, with run `run`'s row locked by `tx`:
-    /// the lock orders the claims on a run's calls, as it orders its journal.
-    async fn call_entries(
+    /// Applies a rule of [`call_claim`] to call `key` of run `run` in one transaction holding
+    /// the run's row lock, which orders the claims on a run's calls as it orders its journal:
+    /// `rule` sees the call's journaled output, its intent entry and the server's clock (every
+    /// worker on every machine judges a lease by one clock), and the intent it says to write is
+    /// written before the answer is returned.
+    async fn decide_on_call<T>(
         &self,
-        tx: &tokio_postgres::Transaction<'_>,
         run: RunId,
         key: &str,
         doing: &'static str,
-    ) -> Result<(Option<Value>, Option<Value>), StoreError> {
-        self.lock_run(tx, run, doing).await?;
+        rule: impl FnOnce(Option<&Value>, Option<&Value>, i64) -> call_claim::CallDecision<T>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(self.failed(doing))?;
+        self.lock_run(&tx, run, doing).await?;
         let intent_key = format!("{INTENT_PREFIX}{key}");
-        let rows = tx
-            .query(
-                "SELECT key, output FROM journal_entries WHERE run_id = $1 AND key IN ($2, $3)",
+        let row = tx
+            .query_one(
+                "SELECT plugboard_now_ms(),
+                    (SELECT output FROM journal_entries WHERE run_id = $1 AND key = $2),
+                    (SELECT output FROM journal_entries WHERE run_id = $1 AND key = $3)",
                 &[&run.0, &key, &intent_key],
             )
             .await
             .map_err(self.failed(doing))?;
-        let entry = |wanted: &str| {
-            rows.iter()
-                .find(|row| row.get::<_, &str>(0) == wanted)
-                .map(|row| row.get::<_, Value>(1))
-        };
-        Ok((entry(key), entry(&intent_key)))
+        let (now_ms, done, intent): (i64, Option<Value>, Option<Value>) =
+            (row.get(0), row.get(1), row.get(2));
+        let decision = rule(done.as_ref(), intent.as_ref(), now_ms);
+        if let Some(write) = &decision.write {
+            self.write_entry(&tx, run, &intent_key, write, doing)
+                .await?;
+        }
+        tx.commit().await.map_err(self.failed(doing))?;
+        Ok(decision.answer)
     }
 
     /// Writes journal entry `key` of run `run` (locked by `tx`), in its place when it exists
@@ -245,31 +255,22 @@ impl RunStore for PostgresStore {
         lease_ms: i64,
     ) -> StoreFuture<'a, CallClaim> {
         Box::pin(async move {
-            let doing = "claiming a call of a run";
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(self.failed(doing))?;
-            let (done, intent) = self.call_entries(&tx, run, key, doing).await?;
-            // The server's clock: every worker on every machine judges a lease by one clock.
-            let now_ms: i64 = tx
-                .query_one("SELECT plugboard_now_ms()", &[])
-                .await
-                .map_err(self.failed(doing))?
-                .get(0);
-            let decision = call_claim::decide(
-                done.as_ref(),
-                intent.as_ref(),
-                claimant,
-                now_ms,
-                lease_ms,
-                process_is_provably_dead,
-            );
-            if let Some(lease) = &decision.write {
-                let intent_key = format!("{INTENT_PREFIX}{key}");
-                self.write_entry(&tx, run, &intent_key, lease, doing)
-                    .await?;
-            }
-            tx.commit().await.map_err(self.failed(doing))?;
-            Ok(decision.claim)
+            self.decide_on_call(
+                run,
+                key,
+                "claiming a call of a run",
+                |done, intent, now_ms| {
+                    call_claim::decide(
+                        done,
+                        intent,
+                        claimant,
+                        now_ms,
+                        lease_ms,
+                        process_is_provably_dead,
+                    )
+                },
+            )
+            .await
         })
     }
 
@@ -280,18 +281,10 @@ impl RunStore for PostgresStore {
         claimant: &'a LeaseHolder,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let doing = "releasing a call of a run";
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(self.failed(doing))?;
-            let (_, intent) = self.call_entries(&tx, run, key, doing).await?;
-            let released = call_claim::releases(intent.as_ref(), claimant);
-            if released {
-                let intent_key = format!("{INTENT_PREFIX}{key}");
-                self.write_entry(&tx, run, &intent_key, &Value::Bool(false), doing)
-                    .await?;
-            }
-            tx.commit().await.map_err(self.failed(doing))?;
-            Ok(released)
+            self.decide_on_call(run, key, "releasing a call of a run", |_, intent, _| {
+                call_claim::release(intent, claimant)
+            })
+            .await
         })
     }
 

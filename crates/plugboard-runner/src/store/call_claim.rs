@@ -42,12 +42,13 @@ pub enum CallClaim {
     },
 }
 
-/// What a backend must do about a claim: answer, and write `write` as the intent when given.
+/// What a backend must do about a call's intent, inside the transaction that read it: answer
+/// `answer`, and store `write` as the intent when given.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CallDecision {
+pub struct CallDecision<T> {
     /// The answer.
-    pub claim: CallClaim,
-    /// The intent entry to store (the claimant's lease), if any.
+    pub answer: T,
+    /// The intent entry to store (the claimant's lease, or `false` once released), if any.
     pub write: Option<Value>,
 }
 
@@ -63,17 +64,17 @@ pub fn decide(
     now_ms: i64,
     lease_ms: i64,
     is_dead: impl Fn(u32, &str) -> bool,
-) -> CallDecision {
+) -> CallDecision<CallClaim> {
     if let Some(output) = done {
         return CallDecision {
-            claim: CallClaim::Done(output.clone()),
+            answer: CallClaim::Done(output.clone()),
             write: None,
         };
     }
     let unknown = match intent {
         None | Some(Value::Bool(false)) => false,
-        Some(Value::Object(lease)) => {
-            let holder = lease.get("holder").and_then(Value::as_str);
+        Some(lease @ Value::Object(_)) => {
+            let holder = holder(lease);
             let until_ms = lease.get("until_ms").and_then(Value::as_i64).unwrap_or(0);
             let process = lease
                 .get("pid")
@@ -84,7 +85,7 @@ pub fn decide(
                 false
             } else if until_ms > now_ms && !process.is_some_and(|(pid, host)| is_dead(pid, host)) {
                 return CallDecision {
-                    claim: CallClaim::Held { until_ms },
+                    answer: CallClaim::Held { until_ms },
                     write: None,
                 };
             } else {
@@ -95,7 +96,7 @@ pub fn decide(
         Some(_) => true,
     };
     CallDecision {
-        claim: CallClaim::Taken { unknown },
+        answer: CallClaim::Taken { unknown },
         write: Some(json!({
             "holder": claimant.id,
             "pid": claimant.pid,
@@ -105,15 +106,21 @@ pub fn decide(
     }
 }
 
-/// Whether `claimant` may clear the intent `intent` of a call it claimed, once the call was
-/// answered without effect: only while the intent is still its own lease. A lease another
-/// attempt took after the claimant's lapsed makes the call that attempt's, and stays; so does an
-/// intent without a lease (`true`, written by a worker of an earlier version).
-pub fn releases(intent: Option<&Value>, claimant: &LeaseHolder) -> bool {
-    intent
-        .and_then(|intent| intent.get("holder"))
-        .and_then(Value::as_str)
-        == Some(claimant.id.as_str())
+/// Releases the call `claimant` claimed, once it was answered without effect: the intent
+/// becomes `false` while it is still the claimant's own lease (the answer says whether it was).
+/// A lease another attempt took after the claimant's lapsed makes the call that attempt's, and
+/// stays; so does an intent without a lease (`true`, written by a worker of an earlier version).
+pub fn release(intent: Option<&Value>, claimant: &LeaseHolder) -> CallDecision<bool> {
+    let own = intent.and_then(holder) == Some(claimant.id.as_str());
+    CallDecision {
+        answer: own,
+        write: own.then_some(Value::Bool(false)),
+    }
+}
+
+/// Who holds the lease an intent is, if it is one.
+fn holder(intent: &Value) -> Option<&str> {
+    intent.get("holder").and_then(Value::as_str)
 }
 
 #[cfg(test)]
@@ -142,7 +149,7 @@ mod tests {
     fn a_fresh_or_cleared_call_is_taken_with_a_lease_and_a_done_one_answered() {
         for intent in [None, Some(json!(false))] {
             let decision = decide(None, intent.as_ref(), &claimant("a"), 1_000, LEASE, alive);
-            assert_eq!(decision.claim, CallClaim::Taken { unknown: false });
+            assert_eq!(decision.answer, CallClaim::Taken { unknown: false });
             assert_eq!(
                 decision.write,
                 Some(json!({"holder": "a", "pid": 7, "host": "here", "until_ms": 16_000}))
@@ -161,7 +168,7 @@ mod tests {
         assert_eq!(
             decision,
             CallDecision {
-                claim: CallClaim::Done(output),
+                answer: CallClaim::Done(output),
                 write: None
             }
         );
@@ -174,12 +181,12 @@ mod tests {
         assert_eq!(
             waiting,
             CallDecision {
-                claim: CallClaim::Held { until_ms: 5_000 },
+                answer: CallClaim::Held { until_ms: 5_000 },
                 write: None
             }
         );
         let lapsed = decide(None, Some(&held), &claimant("a"), 5_000, LEASE, alive);
-        assert_eq!(lapsed.claim, CallClaim::Taken { unknown: true });
+        assert_eq!(lapsed.answer, CallClaim::Taken { unknown: true });
     }
 
     #[test]
@@ -193,19 +200,37 @@ mod tests {
             LEASE,
             |pid, host| (pid, host) == (8, "here"),
         );
-        assert_eq!(dead.claim, CallClaim::Taken { unknown: true });
+        assert_eq!(dead.answer, CallClaim::Taken { unknown: true });
         let own = decide(None, Some(&held), &claimant("b"), 1_000, LEASE, alive);
-        assert_eq!(own.claim, CallClaim::Taken { unknown: false });
+        assert_eq!(own.answer, CallClaim::Taken { unknown: false });
         assert_eq!(own.write.and_then(|w| w["until_ms"].as_i64()), Some(16_000));
     }
 
     #[test]
     fn only_the_holder_releases_its_lease() {
         let held = lease_of("b", 99_000);
-        assert!(releases(Some(&held), &claimant("b")));
-        assert!(!releases(Some(&held), &claimant("a")));
-        for other in [None, Some(json!(true)), Some(json!(false))] {
-            assert!(!releases(other.as_ref(), &claimant("b")), "{other:?}");
+        assert_eq!(
+            release(Some(&held), &claimant("b")),
+            CallDecision {
+                answer: true,
+                write: Some(json!(false))
+            }
+        );
+        for (intent, by) in [
+            (Some(held), "a"),
+            (None, "b"),
+            (Some(json!(true)), "b"),
+            (Some(json!(false)), "b"),
+        ] {
+            let kept = release(intent.as_ref(), &claimant(by));
+            assert_eq!(
+                kept,
+                CallDecision {
+                    answer: false,
+                    write: None
+                },
+                "{intent:?} by {by}"
+            );
         }
     }
 
@@ -219,7 +244,7 @@ mod tests {
             LEASE,
             alive,
         );
-        assert_eq!(decision.claim, CallClaim::Taken { unknown: true });
+        assert_eq!(decision.answer, CallClaim::Taken { unknown: true });
         assert!(intent_is_pending(&json!(true)) && intent_is_pending(&lease_of("b", 1)));
         assert!(!intent_is_pending(&json!(false)));
     }

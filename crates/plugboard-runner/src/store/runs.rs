@@ -211,7 +211,7 @@ pub trait RunStore: Send + Sync + fmt::Debug {
         lease_ms: i64,
     ) -> StoreFuture<'a, CallClaim>;
     /// Clears the intent of call `key` of run `run`, answered without effect, when it is still
-    /// `claimant`'s lease ([`releases`](super::call_claim::releases)), in one transaction:
+    /// `claimant`'s lease ([`release`](super::call_claim::release)), in one transaction:
     /// whether it was. A lease another attempt took after the claimant's lapsed stays.
     /// [`StoreError::NotFound`](super::StoreError::NotFound) for an unknown run.
     fn release_call<'a>(

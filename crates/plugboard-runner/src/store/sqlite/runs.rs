@@ -55,23 +55,37 @@ fn require_run(tx: &rusqlite::Transaction<'_>, run_id: RunId) -> Result<(), Stor
     }
 }
 
-/// Call `key`'s journaled output and its intent entry, in `tx`;
-/// [`StoreError::NotFound`] for an unknown run.
-fn call_entries(
-    tx: &rusqlite::Transaction<'_>,
-    run_id: RunId,
-    key: &str,
-) -> Result<(Option<Value>, Option<Value>), StoreError> {
-    require_run(tx, run_id)?;
-    let entry = |key: &str| -> Result<Option<Value>, StoreError> {
-        let text: Option<String> = tx
-            .prepare_cached("SELECT output FROM run_steps WHERE run_id = ?1 AND key = ?2")?
-            .query_row(params![run_id.0, key], |row| row.get(0))
-            .optional()?;
-        text.map(|text| from_json("journal entry", &text))
-            .transpose()
-    };
-    Ok((entry(key)?, entry(&format!("{INTENT_PREFIX}{key}"))?))
+impl SqliteStore {
+    /// Applies a rule of [`call_claim`] to call `key` of run `run_id` in one immediate
+    /// transaction: `rule` sees the call's journaled output and its intent entry, and the
+    /// intent it says to write is written before the answer is returned.
+    /// [`StoreError::NotFound`] for an unknown run.
+    fn decide_on_call<T>(
+        &self,
+        run_id: RunId,
+        key: &str,
+        rule: impl FnOnce(Option<&Value>, Option<&Value>) -> call_claim::CallDecision<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        require_run(&tx, run_id)?;
+        let intent_key = format!("{INTENT_PREFIX}{key}");
+        let entry = |key: &str| -> Result<Option<Value>, StoreError> {
+            let text: Option<String> = tx
+                .prepare_cached("SELECT output FROM run_steps WHERE run_id = ?1 AND key = ?2")?
+                .query_row(params![run_id.0, key], |row| row.get(0))
+                .optional()?;
+            text.map(|text| from_json("journal entry", &text))
+                .transpose()
+        };
+        let (done, intent) = (entry(key)?, entry(&intent_key)?);
+        let decision = rule(done.as_ref(), intent.as_ref());
+        if let Some(write) = &decision.write {
+            write_entry(&tx, run_id, &intent_key, write)?;
+        }
+        tx.commit()?;
+        Ok(decision.answer)
+    }
 }
 
 /// Writes journal entry `key` of a run, in its place when it exists (after the last otherwise).
@@ -201,22 +215,16 @@ impl RunStore for SqliteStore {
         lease_ms: i64,
     ) -> StoreFuture<'a, CallClaim> {
         run(move || {
-            let mut conn = self.lock();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (done, intent) = call_entries(&tx, run_id, key)?;
-            let decision = call_claim::decide(
-                done.as_ref(),
-                intent.as_ref(),
-                claimant,
-                system_now_ms(),
-                lease_ms,
-                process_is_provably_dead,
-            );
-            if let Some(lease) = &decision.write {
-                write_entry(&tx, run_id, &format!("{INTENT_PREFIX}{key}"), lease)?;
-            }
-            tx.commit()?;
-            Ok(decision.claim)
+            self.decide_on_call(run_id, key, |done, intent| {
+                call_claim::decide(
+                    done,
+                    intent,
+                    claimant,
+                    system_now_ms(),
+                    lease_ms,
+                    process_is_provably_dead,
+                )
+            })
         })
     }
 
@@ -227,20 +235,9 @@ impl RunStore for SqliteStore {
         claimant: &'a LeaseHolder,
     ) -> StoreFuture<'a, bool> {
         run(move || {
-            let mut conn = self.lock();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (_, intent) = call_entries(&tx, run_id, key)?;
-            let released = call_claim::releases(intent.as_ref(), claimant);
-            if released {
-                write_entry(
-                    &tx,
-                    run_id,
-                    &format!("{INTENT_PREFIX}{key}"),
-                    &Value::Bool(false),
-                )?;
-            }
-            tx.commit()?;
-            Ok(released)
+            self.decide_on_call(run_id, key, |_, intent| {
+                call_claim::release(intent, claimant)
+            })
         })
     }
 
